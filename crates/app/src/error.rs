@@ -1,0 +1,84 @@
+use domain::{ConnectionStatus, ServerName};
+use ports::{BoxError, CipherError, StoreError};
+
+/// Every way a use case can fail. Each variant maps to one stable error code of the contract
+/// (spec §2.2); the HTTP layer does that mapping and nothing else.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `VALIDATION_ERROR`: a well-formed request with a value the service does not accept.
+    #[error("{field}: {message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    /// `INVALID_REQUEST`: a required part of the request is missing.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// `SERVER_NOT_FOUND`.
+    #[error("no server named `{0}` in the catalog")]
+    ServerNotFound(ServerName),
+    /// `CONNECTION_NOT_FOUND`.
+    #[error("no such connection")]
+    ConnectionNotFound,
+    /// `INVALID_STATE`: the OAuth `state` is unknown, expired or already used.
+    #[error("the authorization state is unknown, expired or already used")]
+    InvalidState,
+    /// `ISSUER_MISMATCH` (RFC 9207).
+    #[error("the authorization response did not come from the expected issuer")]
+    IssuerMismatch,
+    /// `OAUTH_ACCESS_DENIED`: the user (or the provider) refused the authorization.
+    #[error("access was not granted: {0}")]
+    AccessDenied(String),
+    /// `CONNECTION_NOT_READY`.
+    #[error("the connection is {0}, not connected")]
+    NotReady(ConnectionStatus),
+    /// `MCP_TOKEN_EXPIRED`: refresh failed for good; the user has to reconnect.
+    #[error("the connection's authorization has expired; reconnect with /assets/connect")]
+    TokenExpired,
+    /// `MCP_CONNECTION_FAILED`: an authorization server or MCP server failed; `step` names where.
+    #[error("{step} failed: {message}")]
+    Provider { step: &'static str, message: String },
+    /// `SERVICE_UNAVAILABLE`.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// `INTERNAL`: a bug or corrupt data; logged with its chain, shown opaque.
+    #[error("internal error: {0}")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into().into())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<CipherError> for Error {
+    fn from(e: CipherError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<domain::ParseError> for Error {
+    fn from(e: domain::ParseError) -> Self {
+        Self::Validation {
+            field: e.field,
+            message: e.reason,
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The use cases of the Asset Directory: list the catalog, connect (OAuth, API key or no auth),
+//! complete the OAuth callback, hand out credentials, and disconnect with revocation.
+//!
+//! Architecture invariant: this crate is generic over the ports (`Deps`) and never names an
+//! adapter. It does no I/O of its own; everything outside goes through a port.
+
+mod catalog;
+mod error;
+mod flow;
+mod use_cases;
+
+pub use catalog::{Availability, Catalog, CatalogEntry};
+pub use error::Error;
+pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
+pub use use_cases::connect::{ConnectOutcome, ConnectRequest, CustomServer};
+pub use use_cases::credentials::{Credential, RefreshOutcome};
+
+use std::sync::Arc;
+
+use ports::{AuditLog, Cipher, Clock, ConnectionStore, FlowStore, IdSource, OAuthClient};
+
+/// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
+pub trait Deps: Send + Sync + 'static {
+    type Connections: ConnectionStore;
+    type Flows: FlowStore;
+    type Audit: AuditLog;
+    type OAuth: OAuthClient;
+    type Cipher: Cipher;
+    type Clock: Clock;
+    type Ids: IdSource;
+}
+
+/// Settings the use cases need (the server builds them from its configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public base URL; the OAuth redirect URI is this + `/assets/oauth/callback`.
+    pub redirect_base_url: String,
+    /// URL prefixes a `return_to` may start with.
+    pub return_url_allowlist: Vec<String>,
+    /// Life of a pending authorization, in seconds.
+    pub flow_ttl_seconds: i64,
+    /// Credentials refresh a token that expires within this many seconds before handing it out.
+    pub credential_refresh_margin_seconds: i64,
+}
+
+impl Settings {
+    pub const CALLBACK_PATH: &'static str = "/assets/oauth/callback";
+
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}{}",
+            self.redirect_base_url.trim_end_matches('/'),
+            Self::CALLBACK_PATH
+        )
+    }
+}
+
+/// The ports, bundled by value.
+#[derive(Debug)]
+pub struct Ports<D: Deps> {
+    pub connections: D::Connections,
+    pub flows: D::Flows,
+    pub audit: D::Audit,
+    pub oauth: D::OAuth,
+    pub cipher: D::Cipher,
+    pub clock: D::Clock,
+    pub ids: D::Ids,
+}
+
+/// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.
+pub struct Directory<D: Deps> {
+    inner: Arc<Inner<D>>,
+}
+
+struct Inner<D: Deps> {
+    ports: Ports<D>,
+    catalog: Catalog,
+    settings: Settings,
+    refresh_locks: use_cases::credentials::RefreshLocks,
+}
+
+impl<D: Deps> Clone for Directory<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D: Deps> std::fmt::Debug for Directory<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("servers", &self.inner.catalog.entries().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Deps> Directory<D> {
+    pub fn new(ports: Ports<D>, catalog: Catalog, settings: Settings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                ports,
+                catalog,
+                settings,
+                refresh_locks: Default::default(),
+            }),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn ports(&self) -> &Ports<D> {
+        &self.inner.ports
+    }
+
+    /// Whether the database answers.
+    pub async fn check_database(&self) -> Result<(), Error> {
+        Ok(self.ports().connections.ping().await?)
+    }
+}
+
+#[cfg(test)]
+mod test_support;

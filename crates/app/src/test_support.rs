@@ -1,0 +1,141 @@
+//! Shared fixtures for the app layer's unit tests: catalog specs and a `Deps` of mocks.
+
+use std::collections::BTreeMap;
+
+use domain::{
+    ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth,
+    Transport,
+};
+use ports::mocks::{
+    MockAuditLog, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
+    MockOAuthClient,
+};
+use ports::{CipherError, Sealed};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{Catalog, CatalogEntry, Deps, Directory, Ports, Settings};
+
+pub(crate) const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+pub(crate) fn api_key_spec(name: &str) -> ServerSpec {
+    ServerSpec {
+        name: ServerName::parse(name).unwrap(),
+        display_name: name.to_uppercase(),
+        transport: Transport::StreamableHttp,
+        url: Some(format!("https://{name}.example/mcp")),
+        description: None,
+        auth: AuthSpec::ApiKey(ApiKeySpec {
+            header: "X-Api-Key".into(),
+            scheme: None,
+        }),
+    }
+}
+
+pub(crate) fn oauth_spec(name: &str, issuer: &str) -> ServerSpec {
+    ServerSpec {
+        name: ServerName::parse(name).unwrap(),
+        display_name: name.to_uppercase(),
+        transport: Transport::StreamableHttp,
+        url: Some(format!("https://{name}.example/mcp")),
+        description: None,
+        auth: AuthSpec::OAuth(OAuthSpec {
+            discovery: false,
+            issuer: Some(issuer.into()),
+            authorization_endpoint: Some(format!("{issuer}/authorize")),
+            token_endpoint: Some(format!("{issuer}/token")),
+            revocation_endpoint: Some(format!("{issuer}/revoke")),
+            client_id: Some("client-1".into()),
+            client_secret_env: Some(format!("{}_CLIENT_SECRET", name.to_uppercase())),
+            token_endpoint_auth_method: TokenEndpointAuth::ClientSecretBasic,
+            scopes: Scopes::parse_delimited("read").unwrap(),
+            extra_authorize_params: BTreeMap::new(),
+            send_resource: true,
+        }),
+    }
+}
+
+pub(crate) struct MockDeps;
+
+impl Deps for MockDeps {
+    type Connections = MockConnectionStore;
+    type Flows = MockFlowStore;
+    type Audit = MockAuditLog;
+    type OAuth = MockOAuthClient;
+    type Cipher = MockCipher;
+    type Clock = MockClock;
+    type Ids = MockIdSource;
+}
+
+/// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
+/// store and OAuth client expectations it cares about.
+pub(crate) struct Mocks {
+    pub connections: MockConnectionStore,
+    pub flows: MockFlowStore,
+    pub oauth: MockOAuthClient,
+    pub audit: MockAuditLog,
+}
+
+impl Mocks {
+    pub(crate) fn new() -> Self {
+        let mut audit = MockAuditLog::new();
+        audit.expect_record().returning(|_| Ok(()));
+        Self {
+            connections: MockConnectionStore::new(),
+            flows: MockFlowStore::new(),
+            oauth: MockOAuthClient::new(),
+            audit,
+        }
+    }
+
+    pub(crate) fn directory(self) -> Directory<MockDeps> {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(NOW);
+        let mut ids = MockIdSource::new();
+        ids.expect_ref_id()
+            .returning(|| domain::RefId::from_random([1; 16]));
+        ids.expect_secret_token()
+            .returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
+        let catalog = Catalog::new(vec![
+            CatalogEntry::resolve(api_key_spec("exa"), |_| None),
+            CatalogEntry::resolve(oauth_spec("acme", "https://as.example"), |_| {
+                Some("client-secret".into())
+            }),
+        ]);
+        let settings = Settings {
+            redirect_base_url: "http://127.0.0.1:8000".into(),
+            return_url_allowlist: vec!["https://app.example".into()],
+            flow_ttl_seconds: 600,
+            credential_refresh_margin_seconds: 60,
+        };
+        let ports = Ports::<MockDeps> {
+            connections: self.connections,
+            flows: self.flows,
+            audit: self.audit,
+            oauth: self.oauth,
+            cipher: fake_cipher(),
+            clock,
+            ids,
+        };
+        Directory::new(ports, catalog, settings)
+    }
+}
+
+/// A transparent "cipher" that tags plaintext with its associated data, so tests can see what
+/// was sealed where, and opening with the wrong associated data fails as the real one does.
+pub(crate) fn fake_cipher() -> MockCipher {
+    let mut cipher = MockCipher::new();
+    cipher
+        .expect_seal()
+        .returning(|p, aad| Sealed(format!("{aad}|{}", p.expose_secret()).into_bytes()));
+    cipher.expect_open().returning(|sealed, aad| {
+        let text = String::from_utf8(sealed.0.clone()).map_err(|_| CipherError::Corrupt)?;
+        let (bound, plain) = text.split_once('|').ok_or(CipherError::Corrupt)?;
+        if bound == aad {
+            Ok(SecretString::from(plain.to_owned()))
+        } else {
+            Err(CipherError::Corrupt)
+        }
+    });
+    cipher.expect_is_current().return_const(true);
+    cipher
+}

@@ -1,0 +1,327 @@
+use domain::{AuthSpec, Connection, ConnectionStatus, OAuthSpec, Timestamp};
+use ports::{
+    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowStore, OAuthClient,
+    PendingFlow, SecretsUpdate, TokenEndpoint, TokenSet,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::connect::flow_aad;
+use super::connection_aad;
+use crate::{CatalogEntry, Deps, Directory, Error, flow};
+
+/// The query (or JSON body) of an OAuth callback, as the provider sent it.
+#[derive(Debug, Default)]
+pub struct CallbackInput {
+    pub state: Option<SecretString>,
+    pub code: Option<SecretString>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// A completed flow: the connection as it now is, and where to send the browser.
+#[derive(Debug)]
+pub struct CallbackOutcome {
+    pub connection: Connection,
+    pub return_to: Option<String>,
+}
+
+/// The flow the callback belonged to, known even when it failed (to redirect to its `return_to`).
+#[derive(Debug)]
+pub struct CallbackFailure {
+    pub error: Error,
+    pub return_to: Option<String>,
+    pub ref_id: Option<domain::RefId>,
+}
+
+impl From<Error> for CallbackFailure {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            return_to: None,
+            ref_id: None,
+        }
+    }
+}
+
+/// Longest `state` accepted; ours are 43 characters.
+const MAX_STATE_LEN: usize = 512;
+
+impl<D: Deps> Directory<D> {
+    /// Completes an OAuth flow (spec §5.3): consumes the state exactly once, checks `iss`,
+    /// exchanges the code with the PKCE verifier and stores the tokens sealed.
+    pub async fn complete_callback(
+        &self,
+        input: CallbackInput,
+    ) -> Result<CallbackOutcome, CallbackFailure> {
+        let state = input.state.as_ref().ok_or(Error::InvalidState)?;
+        if state.expose_secret().is_empty() || state.expose_secret().len() > MAX_STATE_LEN {
+            return Err(Error::InvalidState.into());
+        }
+        let ports = self.ports();
+        let flow = ports
+            .flows
+            .take_flow(&flow::state_hash(state.expose_secret()))
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::InvalidState)?;
+        let fail = |error: Error| CallbackFailure {
+            error,
+            return_to: flow.return_to.clone(),
+            ref_id: Some(flow.ref_id.clone()),
+        };
+        let now = ports.clock.now();
+        let mut connection = match ports
+            .connections
+            .get(&flow.ref_id)
+            .await
+            .map_err(Error::from)
+        {
+            Ok(Some(c)) if c.status() == ConnectionStatus::PendingOAuth => c,
+            Ok(_) => return Err(fail(Error::InvalidState)),
+            Err(e) => return Err(fail(e)),
+        };
+        if flow.expires_at < now {
+            self.fail_connection(
+                &mut connection,
+                "the authorization was not completed in time",
+                now,
+            )
+            .await;
+            return Err(fail(Error::InvalidState));
+        }
+        if !issuer_matches(&flow, input.iss.as_deref()) {
+            self.fail_connection(
+                &mut connection,
+                "the authorization response came from an unexpected issuer",
+                now,
+            )
+            .await;
+            return Err(fail(Error::IssuerMismatch));
+        }
+        if let Some(code) = input.error.as_deref() {
+            let error = provider_error(code, input.error_description.as_deref());
+            self.fail_connection(&mut connection, &error.to_string(), now)
+                .await;
+            return Err(fail(error));
+        }
+        let Some(code) = input
+            .code
+            .as_ref()
+            .filter(|c| !c.expose_secret().is_empty())
+        else {
+            self.fail_connection(
+                &mut connection,
+                "the callback carried no authorization code",
+                now,
+            )
+            .await;
+            return Err(fail(Error::InvalidRequest(
+                "the callback carries neither `code` nor `error`".into(),
+            )));
+        };
+        match self.exchange(&connection, &flow, code).await {
+            Ok(tokens) => self
+                .store_tokens(connection, &flow, tokens)
+                .await
+                .map_err(fail),
+            Err(error) => {
+                self.fail_connection(&mut connection, &error.to_string(), ports.clock.now())
+                    .await;
+                Err(fail(error))
+            }
+        }
+    }
+
+    async fn exchange(
+        &self,
+        connection: &Connection,
+        flow: &PendingFlow,
+        code: &SecretString,
+    ) -> Result<TokenSet, Error> {
+        let entry = self.oauth_entry(connection)?;
+        let endpoint = token_endpoint(entry)?;
+        let verifier = self
+            .ports()
+            .cipher
+            .open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
+        self.ports()
+            .oauth
+            .exchange_code(
+                &endpoint,
+                code,
+                &verifier,
+                &flow.redirect_uri,
+                flow.resource.clone(),
+            )
+            .await
+            .map_err(|e| Error::Provider {
+                step: "token exchange",
+                message: e.to_string(),
+            })
+    }
+
+    async fn store_tokens(
+        &self,
+        mut connection: Connection,
+        flow: &PendingFlow,
+        tokens: TokenSet,
+    ) -> Result<CallbackOutcome, Error> {
+        let now = self.ports().clock.now();
+        let update = self.seal_tokens(&connection, &tokens);
+        let scopes = tokens.scopes.unwrap_or_else(|| flow.scopes.clone());
+        connection
+            .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        if !self
+            .ports()
+            .connections
+            .update(&connection, ConnectionStatus::PendingOAuth, &update)
+            .await?
+        {
+            // Disconnected while the user was at the provider.
+            return Err(Error::ConnectionNotFound);
+        }
+        self.audit(&connection, AuditKind::Connected, None).await;
+        Ok(CallbackOutcome {
+            connection,
+            return_to: flow.return_to.clone(),
+        })
+    }
+
+    pub(crate) fn seal_tokens(&self, connection: &Connection, tokens: &TokenSet) -> SecretsUpdate {
+        let cipher = &self.ports().cipher;
+        SecretsUpdate::Tokens {
+            access_token: cipher.seal(
+                &tokens.access_token,
+                &connection_aad(&connection.ref_id, "access_token"),
+            ),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| cipher.seal(t, &connection_aad(&connection.ref_id, "refresh_token"))),
+        }
+    }
+
+    /// Marks a pending connection `failed`; losing a race (it changed meanwhile) is fine.
+    async fn fail_connection(&self, connection: &mut Connection, reason: &str, now: Timestamp) {
+        if connection.fail(reason, now).is_err() {
+            return;
+        }
+        match self
+            .ports()
+            .connections
+            .update(
+                connection,
+                ConnectionStatus::PendingOAuth,
+                &SecretsUpdate::ClearTokens,
+            )
+            .await
+        {
+            Ok(true) => {
+                self.audit(connection, AuditKind::Failed, Some(reason.to_owned()))
+                    .await
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(ref_id = %connection.ref_id, error = %e, "could not mark the connection failed")
+            }
+        }
+    }
+
+    /// Fails the pending connections whose flows outlived their TTL. Returns how many.
+    pub async fn sweep_expired_flows(&self) -> Result<usize, Error> {
+        let now = self.ports().clock.now();
+        let flows = self.ports().flows.take_expired_flows(now, 500).await?;
+        let mut failed = 0;
+        for flow in flows {
+            if let Some(mut connection) = self.ports().connections.get(&flow.ref_id).await? {
+                if connection.status() == ConnectionStatus::PendingOAuth {
+                    self.fail_connection(
+                        &mut connection,
+                        "the authorization was not completed in time",
+                        now,
+                    )
+                    .await;
+                    failed += 1;
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The catalog entry and OAuth settings of an OAuth connection.
+    pub(crate) fn oauth_entry(&self, connection: &Connection) -> Result<&CatalogEntry, Error> {
+        match self.catalog().get(&connection.server_name) {
+            Some(entry) if matches!(entry.spec.auth, AuthSpec::OAuth(_)) => Ok(entry),
+            _ => Err(Error::Provider {
+                step: "client lookup",
+                message: format!(
+                    "`{}` is no longer an OAuth server in the catalog",
+                    connection.server_name
+                ),
+            }),
+        }
+    }
+}
+
+/// RFC 9207: `iss` must be present when promised, and must match whenever present.
+fn issuer_matches(flow: &PendingFlow, iss: Option<&str>) -> bool {
+    match (iss, flow.issuer.as_deref()) {
+        (None, _) => !flow.iss_required,
+        (Some(got), Some(expected)) => got == expected,
+        (Some(_), None) => false,
+    }
+}
+
+fn provider_error(code: &str, description: Option<&str>) -> Error {
+    // Only the error code is echoed: it is a short token from a fixed vocabulary. A description
+    // is the provider's free text, cut short and kept to printable characters.
+    let code: String = code
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    let description: Option<String> =
+        description.map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
+    let message = match description {
+        Some(d) if !d.is_empty() => format!("{code}: {d}"),
+        _ => code.clone(),
+    };
+    if code == "access_denied" {
+        Error::AccessDenied(message)
+    } else {
+        Error::Provider {
+            step: "authorization",
+            message,
+        }
+    }
+}
+
+/// The token endpoint of a static catalog entry, with its client credentials.
+pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Error> {
+    let AuthSpec::OAuth(OAuthSpec {
+        token_endpoint: Some(url),
+        client_id: Some(client_id),
+        token_endpoint_auth_method,
+        ..
+    }) = &entry.spec.auth
+    else {
+        return Err(Error::Provider {
+            step: "client lookup",
+            message: "no token endpoint is configured".into(),
+        });
+    };
+    Ok(TokenEndpoint {
+        url: url.clone(),
+        auth: *token_endpoint_auth_method,
+        client: ClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: entry.client_secret.clone(),
+        },
+    })
+}
+
+pub(crate) fn expiry(now: Timestamp, expires_in: Option<u64>) -> Option<Timestamp> {
+    expires_in.map(|s| now.plus_seconds(i64::try_from(s).unwrap_or(i64::MAX)))
+}

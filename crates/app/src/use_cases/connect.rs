@@ -1,0 +1,202 @@
+use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, ServerName};
+use ports::{
+    AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, IdSource, PendingFlow,
+    StoredSecrets,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::connection_aad;
+use crate::{CatalogEntry, Deps, Directory, Error, flow};
+
+/// A user-supplied MCP server that is not in the catalog (custom server).
+#[derive(Debug, Clone)]
+pub struct CustomServer {
+    pub url: String,
+    pub transport: Option<domain::Transport>,
+    pub display_name: Option<String>,
+}
+
+/// What `POST /assets/connect` asks for, already parsed.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    pub server_name: ServerName,
+    pub api_key: Option<SecretString>,
+    pub custom: Option<CustomServer>,
+    pub return_to: Option<String>,
+}
+
+/// The result of a connect.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    /// Usable at once (API key or no auth).
+    Connected { ref_id: RefId },
+    /// The user must visit `auth_url` to grant access.
+    PendingOAuth { ref_id: RefId, auth_url: String },
+}
+
+/// Longest API key accepted; longer values are certainly not keys.
+const MAX_API_KEY_LEN: usize = 4096;
+
+impl<D: Deps> Directory<D> {
+    /// Starts a connection to a catalog server (spec §2.1).
+    pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
+        let Some(entry) = self.catalog().get(&request.server_name) else {
+            return match request.custom {
+                Some(_) => Err(Error::validation(
+                    "server_config.url",
+                    "custom servers need OAuth discovery, which this version does not support",
+                )),
+                None => Err(Error::ServerNotFound(request.server_name)),
+            };
+        };
+        if let Some(return_to) = &request.return_to {
+            if !flow::return_to_allowed(return_to, &self.settings().return_url_allowlist) {
+                return Err(Error::validation(
+                    "return_to",
+                    "is not in RETURN_URL_ALLOWLIST",
+                ));
+            }
+        }
+        if let crate::Availability::Unavailable(reason) = &entry.availability {
+            return Err(Error::validation(
+                "server_name",
+                format!("`{}` is unavailable: {reason}", entry.spec.name),
+            ));
+        }
+        let ids = &self.ports().ids;
+        let new = NewConnection {
+            ref_id: ids.ref_id(),
+            server_name: entry.spec.name.clone(),
+            display_name: None,
+            url: entry.spec.url.clone(),
+            transport: entry.spec.transport,
+            auth_method: entry.spec.auth.method(),
+        };
+        let now = self.ports().clock.now();
+        match &entry.spec.auth {
+            AuthSpec::None => {
+                let connection = Connection::connected(new, now);
+                self.ports()
+                    .connections
+                    .insert(&connection, &StoredSecrets::default(), None)
+                    .await?;
+                self.created(&connection).await;
+                Ok(ConnectOutcome::Connected {
+                    ref_id: connection.ref_id,
+                })
+            }
+            AuthSpec::ApiKey(_) => {
+                let key = request.api_key.ok_or_else(|| {
+                    Error::validation("server_config.api_key", "is required for this server")
+                })?;
+                let len = key.expose_secret().len();
+                if len == 0
+                    || len > MAX_API_KEY_LEN
+                    || key.expose_secret().chars().any(char::is_control)
+                {
+                    return Err(Error::validation(
+                        "server_config.api_key",
+                        "must be 1 to 4096 printable characters",
+                    ));
+                }
+                let connection = Connection::connected(new, now);
+                let sealed = self
+                    .ports()
+                    .cipher
+                    .seal(&key, &connection_aad(&connection.ref_id, "api_key"));
+                let secrets = StoredSecrets {
+                    api_key: Some(sealed),
+                    ..StoredSecrets::default()
+                };
+                self.ports()
+                    .connections
+                    .insert(&connection, &secrets, None)
+                    .await?;
+                self.created(&connection).await;
+                Ok(ConnectOutcome::Connected {
+                    ref_id: connection.ref_id,
+                })
+            }
+            AuthSpec::OAuth(oauth) => {
+                let connection = Connection::pending(new, now);
+                let (flow, auth_url) =
+                    self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
+                self.ports()
+                    .connections
+                    .insert(&connection, &StoredSecrets::default(), Some(flow))
+                    .await?;
+                self.audit(&connection, AuditKind::Created, None).await;
+                Ok(ConnectOutcome::PendingOAuth {
+                    ref_id: connection.ref_id,
+                    auth_url,
+                })
+            }
+        }
+    }
+
+    async fn created(&self, connection: &Connection) {
+        self.audit(connection, AuditKind::Created, None).await;
+        self.audit(connection, AuditKind::Connected, None).await;
+    }
+
+    /// Builds the pending flow and authorization URL for a static (pre-registered) OAuth entry.
+    fn start_flow(
+        &self,
+        entry: &CatalogEntry,
+        oauth: &OAuthSpec,
+        ref_id: &RefId,
+        return_to: Option<String>,
+    ) -> Result<(PendingFlow, String), Error> {
+        let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id)
+        else {
+            return Err(Error::internal(
+                "an available OAuth entry lacks its endpoint or client id",
+            ));
+        };
+        let ports = self.ports();
+        let state = ports.ids.secret_token();
+        let verifier = ports.ids.secret_token();
+        let state_hash = flow::state_hash(state.expose_secret());
+        let resource = if oauth.send_resource {
+            entry.spec.url.clone()
+        } else {
+            None
+        };
+        let now = ports.clock.now();
+        let request = AuthorizationRequest {
+            authorization_endpoint: endpoint.clone(),
+            client_id: client_id.clone(),
+            redirect_uri: self.settings().redirect_uri(),
+            scopes: oauth.scopes.clone(),
+            code_challenge: flow::pkce_challenge(&verifier),
+            state,
+            resource: resource.clone(),
+            extra_params: oauth.extra_authorize_params.clone(),
+        };
+        let auth_url = flow::authorization_url(&request).map_err(|e| {
+            Error::internal(format!(
+                "the catalog's authorization endpoint is not a URL: {e}"
+            ))
+        })?;
+        let pkce_verifier = ports.cipher.seal(&verifier, &flow_aad(&state_hash));
+        let flow = PendingFlow {
+            state_hash,
+            ref_id: ref_id.clone(),
+            issuer: oauth.issuer.clone(),
+            iss_required: false,
+            pkce_verifier,
+            redirect_uri: request.redirect_uri,
+            scopes: request.scopes,
+            resource,
+            return_to,
+            created_at: now,
+            expires_at: now.plus_seconds(self.settings().flow_ttl_seconds),
+        };
+        Ok((flow, auth_url))
+    }
+}
+
+/// Associated data of a flow's sealed PKCE verifier.
+pub(crate) fn flow_aad(state_hash: &str) -> String {
+    format!("flows/{state_hash}/pkce_verifier")
+}

@@ -1,0 +1,186 @@
+use std::fmt;
+
+/// Why a piece of outside input is not a valid domain value. The text is safe to show a caller:
+/// it never repeats more than a bounded prefix of the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ParseError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The public handle of a connection: `conn-` followed by 26 lowercase base32 characters
+/// (130 bits from the id source, of which 128 are random).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefId(String);
+
+impl RefId {
+    pub const PREFIX: &'static str = "conn-";
+    const BODY_LEN: usize = 26;
+    const ALPHABET: &'static [u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+    /// Builds a ref id from 16 random bytes (the id source's job is to make them unpredictable).
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        let mut body = String::with_capacity(Self::BODY_LEN);
+        let mut acc: u32 = 0;
+        let mut bits = 0;
+        for b in bytes {
+            acc = (acc << 8) | u32::from(b);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                body.push(char::from(Self::ALPHABET[((acc >> bits) & 31) as usize]));
+            }
+        }
+        if bits > 0 {
+            body.push(char::from(
+                Self::ALPHABET[((acc << (5 - bits)) & 31) as usize],
+            ));
+        }
+        Self(format!("{}{body}", Self::PREFIX))
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let body = input
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| ParseError::new("ref_id", "must start with `conn-`"))?;
+        if body.len() != Self::BODY_LEN || !body.bytes().all(|b| Self::ALPHABET.contains(&b)) {
+            return Err(ParseError::new("ref_id", "is not a connection reference"));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefId({})", self.0)
+    }
+}
+
+/// A server's name in the catalog, or the name a user gives a custom server:
+/// 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, starting with a letter or digit.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerName(String);
+
+impl ServerName {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        if input.is_empty() {
+            return Err(ParseError::new("server_name", "must not be empty"));
+        }
+        if input.len() > Self::MAX_LEN {
+            return Err(ParseError::new(
+                "server_name",
+                "must be at most 64 characters",
+            ));
+        }
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let first_ok = input.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !first_ok || !input.chars().all(ok_char) {
+            return Err(ParseError::new(
+                "server_name",
+                "may hold only a-z, 0-9, `-` and `_`, and must start with a letter or digit",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerName({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ref_id_from_random_bytes_parses_back() {
+        let id = RefId::from_random([0xAB; 16]);
+        assert!(id.as_str().starts_with("conn-"));
+        assert_eq!(id.as_str().len(), 5 + 26);
+        assert_eq!(RefId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn different_random_bytes_give_different_ref_ids() {
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        a[15] = 1;
+        b[15] = 2;
+        assert_ne!(RefId::from_random(a), RefId::from_random(b));
+    }
+
+    #[test]
+    fn ref_ids_without_prefix_or_with_foreign_characters_are_refused() {
+        for bad in [
+            "",
+            "conn-",
+            "abc",
+            "conn-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "conn-../../etc/passwd",
+            "conn-aaaaaaaaaaaaaaaaaaaaaaaaa1",
+        ] {
+            assert!(RefId::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn server_names_follow_the_catalog_alphabet() {
+        for good in ["slack", "google-drive", "a", "x_1", "9lives"] {
+            assert!(ServerName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Slack",
+            "-lead",
+            "_lead",
+            "has space",
+            "ünïcode",
+            "a/b",
+            &"a".repeat(65),
+        ] {
+            assert!(ServerName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let err = ServerName::parse("").unwrap_err();
+        assert_eq!(err.field, "server_name");
+        assert!(err.to_string().starts_with("server_name: "));
+    }
+}

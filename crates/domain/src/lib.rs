@@ -1,0 +1,20 @@
+//! The Asset Directory's domain: what a connection is, which states it moves through, and the
+//! value objects (`RefId`, `ServerName`, `Scopes`, server specs) that can only be built valid.
+//!
+//! Architecture invariant: this crate performs no I/O, has no async code and knows nothing of
+//! serde, HTTP or databases. Everything here is a plain value that other layers translate to
+//! and from their own representations.
+
+mod connection;
+mod ids;
+mod scopes;
+mod server;
+mod time;
+
+pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
+pub use ids::{ParseError, RefId, ServerName};
+pub use scopes::Scopes;
+pub use server::{
+    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport,
+};
+pub use time::Timestamp;

@@ -1,0 +1,188 @@
+use std::collections::BTreeMap;
+
+use crate::{ParseError, Scopes, ServerName};
+
+/// How the engine talks to an MCP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    StreamableHttp,
+    Sse,
+    Stdio,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 3] = [Self::StreamableHttp, Self::Sse, Self::Stdio];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable_http",
+            Self::Sse => "sse",
+            Self::Stdio => "stdio",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == input)
+            .ok_or_else(|| {
+                ParseError::new("transport", "must be one of streamable_http, sse, stdio")
+            })
+    }
+}
+
+/// How a connection to a server is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    OAuth,
+    ApiKey,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [Self::OAuth, Self::ApiKey, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OAuth => "oauth",
+            Self::ApiKey => "api_key",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == input)
+            .ok_or_else(|| ParseError::new("auth_method", "must be one of oauth, api_key, none"))
+    }
+}
+
+/// How the client authenticates itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenEndpointAuth {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl TokenEndpointAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None]
+            .into_iter()
+            .find(|t| t.as_str() == input)
+            .ok_or_else(|| {
+                ParseError::new(
+                    "token_endpoint_auth_method",
+                    "must be one of client_secret_basic, client_secret_post, none",
+                )
+            })
+    }
+}
+
+/// Where a static API key travels: `header: scheme key`, or the key alone without a scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySpec {
+    pub header: String,
+    pub scheme: Option<String>,
+}
+
+impl ApiKeySpec {
+    /// The header value for `key`.
+    pub fn header_value(&self, key: &str) -> String {
+        match &self.scheme {
+            Some(scheme) => format!("{scheme} {key}"),
+            None => key.to_owned(),
+        }
+    }
+}
+
+/// The OAuth settings of a catalog entry (spec §6). Endpoints are absent when they are to be
+/// discovered; the client secret is never here, only the name of the variable that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSpec {
+    pub discovery: bool,
+    pub issuer: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuth,
+    pub scopes: Scopes,
+    pub extra_authorize_params: BTreeMap<String, String>,
+    pub send_resource: bool,
+}
+
+/// How connections to a server are authorized, with the settings each method needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSpec {
+    OAuth(OAuthSpec),
+    ApiKey(ApiKeySpec),
+    None,
+}
+
+impl AuthSpec {
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Self::OAuth(_) => AuthMethod::OAuth,
+            Self::ApiKey(_) => AuthMethod::ApiKey,
+            Self::None => AuthMethod::None,
+        }
+    }
+}
+
+/// One MCP server the engine can connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub name: ServerName,
+    pub display_name: String,
+    pub transport: Transport,
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub auth: AuthSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_through_their_wire_names() {
+        for t in Transport::ALL {
+            assert_eq!(Transport::parse(t.as_str()).unwrap(), t);
+        }
+        for a in AuthMethod::ALL {
+            assert_eq!(AuthMethod::parse(a.as_str()).unwrap(), a);
+        }
+        assert!(Transport::parse("websocket").is_err());
+        assert!(AuthMethod::parse("OAuth").is_err());
+        assert_eq!(
+            TokenEndpointAuth::parse("client_secret_post").unwrap(),
+            TokenEndpointAuth::ClientSecretPost
+        );
+    }
+
+    #[test]
+    fn api_key_header_value_uses_the_scheme_when_there_is_one() {
+        let bearer = ApiKeySpec {
+            header: "Authorization".into(),
+            scheme: Some("Bearer".into()),
+        };
+        let bare = ApiKeySpec {
+            header: "X-Api-Key".into(),
+            scheme: None,
+        };
+        assert_eq!(bearer.header_value("k1"), "Bearer k1");
+        assert_eq!(bare.header_value("k1"), "k1");
+    }
+}

@@ -1,0 +1,70 @@
+use async_trait::async_trait;
+use domain::{RefId, ServerName, Timestamp};
+
+use crate::StoreError;
+
+/// What happened to a connection. Never carries a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    Created,
+    Connected,
+    Failed,
+    Refreshed,
+    RefreshFailed,
+    Expired,
+    Revoked,
+    RevocationFailed,
+    Disconnected,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 9] = [
+        Self::Created,
+        Self::Connected,
+        Self::Failed,
+        Self::Refreshed,
+        Self::RefreshFailed,
+        Self::Expired,
+        Self::Revoked,
+        Self::RevocationFailed,
+        Self::Disconnected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Connected => "connected",
+            Self::Failed => "failed",
+            Self::Refreshed => "refreshed",
+            Self::RefreshFailed => "refresh_failed",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::RevocationFailed => "revocation_failed",
+            Self::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == input)
+    }
+}
+
+/// One line of a connection's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub ref_id: RefId,
+    pub server_name: ServerName,
+    pub kind: AuditKind,
+    /// Words safe to show: a status reason or a provider's error code, never a token.
+    pub detail: Option<String>,
+    pub at: Timestamp,
+}
+
+/// The append-only audit log (spec §7). Events outlive the connection they describe.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// A connection's events, oldest first.
+    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError>;
+}

@@ -1,0 +1,18 @@
+use domain::{RefId, Timestamp};
+use secrecy::SecretString;
+
+/// The wall clock. Use cases never read the system time themselves, so tests can move time.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// Unpredictable identifiers and tokens from a cryptographically secure source.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait IdSource: Send + Sync + 'static {
+    /// A fresh connection reference (`conn-` + 128 random bits).
+    fn ref_id(&self) -> RefId;
+    /// 256 random bits as 43 characters of unpadded base64url: OAuth `state` values and PKCE
+    /// verifiers (RFC 7636 allows exactly this alphabet and length).
+    fn secret_token(&self) -> SecretString;
+}

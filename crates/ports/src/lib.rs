@@ -1,0 +1,37 @@
+//! The ports of the Asset Directory: every trait the use cases need from the outside world,
+//! with the error enums adapters translate their infrastructure failures into.
+//!
+//! Architecture invariant: this crate names no adapter technology (no SQL, HTTP client or
+//! cipher crate). An adapter implements these traits; the app layer only ever sees them.
+//! With the `mocks` feature every trait gets a `mockall` mock for the app layer's unit tests.
+
+mod audit;
+mod cipher;
+mod clock;
+mod oauth;
+mod store;
+
+pub use audit::{AuditEvent, AuditKind, AuditLog};
+pub use cipher::{Cipher, CipherError, Sealed};
+pub use clock::{Clock, IdSource};
+pub use oauth::{
+    AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint,
+    TokenSet,
+};
+pub use store::{
+    ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets,
+};
+
+/// A boxed error from an adapter's infrastructure, kept as the `source` of a port error so the
+/// full chain can be logged for 5xx answers.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[cfg(feature = "mocks")]
+pub mod mocks {
+    //! `mockall` mocks of every port.
+    pub use crate::audit::MockAuditLog;
+    pub use crate::cipher::MockCipher;
+    pub use crate::clock::{MockClock, MockIdSource};
+    pub use crate::oauth::MockOAuthClient;
+    pub use crate::store::{MockConnectionStore, MockFlowStore};
+}

@@ -1,0 +1,116 @@
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use domain::{Scopes, TokenEndpointAuth};
+use secrecy::SecretString;
+
+/// Who the service is to an authorization server.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+}
+
+/// Where and how to call an authorization server's token (or revocation) endpoint.
+#[derive(Debug, Clone)]
+pub struct TokenEndpoint {
+    pub url: String,
+    pub auth: TokenEndpointAuth,
+    pub client: ClientCredentials,
+}
+
+/// Everything that goes into an authorization URL (the app builds the URL itself).
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub authorization_endpoint: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: Scopes,
+    pub state: SecretString,
+    pub code_challenge: String,
+    pub resource: Option<String>,
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// A successful token response.
+#[derive(Debug)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// Seconds from now; `None` when the server did not say.
+    pub expires_in: Option<u64>,
+    /// The granted scopes when the server listed them; otherwise the requested ones apply.
+    pub scopes: Option<Scopes>,
+}
+
+/// Which token a revocation request carries (RFC 7009 `token_type_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenHint {
+    AccessToken,
+    RefreshToken,
+}
+
+impl TokenHint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+/// Why a call to an authorization server did not succeed. Messages never hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The server answered with an OAuth error (`invalid_grant`, `invalid_client`, …).
+    #[error("the authorization server refused: {code}")]
+    Rejected {
+        code: String,
+        description: Option<String>,
+    },
+    /// Timeout, connection failure, `5xx` or `429`: worth retrying later.
+    #[error("the authorization server is unavailable: {0}")]
+    Unavailable(String),
+    /// The server answered something that is not a valid OAuth response.
+    #[error("the authorization server sent an invalid response: {0}")]
+    InvalidResponse(String),
+    /// The URL is not allowed (SSRF rules: not https, or a private address).
+    #[error("the address is not allowed: {0}")]
+    Blocked(String),
+}
+
+impl OAuthError {
+    /// Transient failures never expire a connection (spec §7).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// The token calls of OAuth 2.1 against one authorization server.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OAuthClient: Send + Sync + 'static {
+    async fn exchange_code(
+        &self,
+        endpoint: &TokenEndpoint,
+        code: &SecretString,
+        pkce_verifier: &SecretString,
+        redirect_uri: &str,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError>;
+
+    async fn refresh(
+        &self,
+        endpoint: &TokenEndpoint,
+        refresh_token: &SecretString,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError>;
+
+    /// RFC 7009 revocation, bounded by a short timeout.
+    async fn revoke(
+        &self,
+        endpoint: &TokenEndpoint,
+        token: &SecretString,
+        hint: TokenHint,
+    ) -> Result<(), OAuthError>;
+}

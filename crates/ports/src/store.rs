@@ -1,0 +1,122 @@
+use async_trait::async_trait;
+use domain::{Connection, ConnectionStatus, RefId, Scopes, Timestamp};
+
+use crate::{BoxError, Sealed};
+
+/// Why a store could not do what was asked. Adapters translate their driver's errors into these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is down, unreachable, or the pool had no connection within its timeout.
+    /// Callers answer `503` and try again later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A row with the same key exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored row does not decode into a domain value (a bug or manual tampering).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Anything else the database said.
+    #[error("database error")]
+    Internal(#[source] BoxError),
+}
+
+/// The sealed secrets that belong to one connection. Which ones are set depends on its auth method.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredSecrets {
+    pub api_key: Option<Sealed>,
+    pub access_token: Option<Sealed>,
+    pub refresh_token: Option<Sealed>,
+}
+
+/// How an update changes a connection's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretsUpdate {
+    /// Leave them as they are.
+    Keep,
+    /// Replace the token pair. A `None` refresh token keeps the stored one (spec §7: an answer
+    /// without a new refresh token keeps the old).
+    Tokens {
+        access_token: Sealed,
+        refresh_token: Option<Sealed>,
+    },
+    /// Forget the tokens (a failed or expired connection keeps no usable credential).
+    ClearTokens,
+}
+
+/// A started OAuth authorization, waiting for its callback (spec §5.3). Found by the hash of its
+/// `state`; the state itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFlow {
+    /// Hex SHA-256 of the `state` value.
+    pub state_hash: String,
+    pub ref_id: RefId,
+    /// The authorization server's issuer, checked against the callback's `iss` (RFC 9207).
+    pub issuer: Option<String>,
+    /// Whether the authorization server promised to send `iss` on the callback.
+    pub iss_required: bool,
+    /// The PKCE verifier, sealed with `flows/<state_hash>/pkce_verifier` as associated data.
+    pub pkce_verifier: Sealed,
+    pub redirect_uri: String,
+    pub scopes: Scopes,
+    pub resource: Option<String>,
+    pub return_to: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Connections and their sealed secrets.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait ConnectionStore: Send + Sync + 'static {
+    /// Stores a new connection with its secrets and, for OAuth, its pending flow, all or nothing.
+    async fn insert(
+        &self,
+        connection: &Connection,
+        secrets: &StoredSecrets,
+        flow: Option<PendingFlow>,
+    ) -> Result<(), StoreError>;
+
+    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError>;
+
+    /// Every connection, oldest first.
+    async fn list(&self) -> Result<Vec<Connection>, StoreError>;
+
+    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
+
+    /// Writes `connection` (status, scopes, expiry, timestamps) and `secrets` if, and only if,
+    /// the stored row still has status `expected`. Returns whether it did: `false` means another
+    /// caller changed or deleted the connection first, and nothing was written.
+    async fn update(
+        &self,
+        connection: &Connection,
+        expected: ConnectionStatus,
+        secrets: &SecretsUpdate,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the connection and its flows, returning its secrets so they can be revoked.
+    /// Of concurrent callers exactly one gets `Some`.
+    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
+
+    /// Checks the database answers (for `/health`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Pending OAuth flows.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait FlowStore: Send + Sync + 'static {
+    /// Stores the flow of a connection that is re-authorized in place.
+    async fn put_flow(&self, flow: &PendingFlow) -> Result<(), StoreError>;
+
+    /// Removes and returns the flow with this state hash. Atomic: of concurrent callers with the
+    /// same state exactly one gets it. Expired flows are returned too; the caller decides.
+    async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError>;
+
+    /// Removes and returns up to `limit` flows that expired before `now`.
+    async fn take_expired_flows(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<PendingFlow>, StoreError>;
+}
