@@ -25,18 +25,12 @@ impl CatalogEntry {
             AuthSpec::None | AuthSpec::ApiKey(_) => Availability::Available,
             AuthSpec::OAuth(oauth) => {
                 if let Some(var) = &oauth.client_secret_env {
-                    client_secret = secret_lookup(var)
-                        .filter(|s| !s.is_empty())
-                        .map(SecretString::from);
+                    client_secret = secret_lookup(var).filter(|s| !s.is_empty()).map(SecretString::from);
                 }
                 oauth_availability(oauth, client_secret.is_some())
             }
         };
-        Self {
-            spec,
-            client_secret,
-            availability,
-        }
+        Self { spec, client_secret, availability }
     }
 
     pub fn is_available(&self) -> bool {
@@ -47,23 +41,17 @@ impl CatalogEntry {
 fn oauth_availability(oauth: &domain::OAuthSpec, has_secret: bool) -> Availability {
     use domain::TokenEndpointAuth as Auth;
     if oauth.discovery {
-        return Availability::Unavailable(
-            "OAuth discovery is not supported by this version".into(),
-        );
+        return Availability::Unavailable("OAuth discovery is not supported by this version".into());
     }
     if oauth.authorization_endpoint.is_none() || oauth.token_endpoint.is_none() {
-        return Availability::Unavailable(
-            "the entry names no authorization or token endpoint".into(),
-        );
+        return Availability::Unavailable("the entry names no authorization or token endpoint".into());
     }
     if oauth.client_id.is_none() {
         return Availability::Unavailable("no OAuth client id is configured".into());
     }
     if oauth.token_endpoint_auth_method != Auth::None && !has_secret {
         let var = oauth.client_secret_env.as_deref().unwrap_or("(none named)");
-        return Availability::Unavailable(format!(
-            "the OAuth client secret is not configured (set {var})"
-        ));
+        return Availability::Unavailable(format!("the OAuth client secret is not configured (set {var})"));
     }
     Availability::Available
 }

@@ -7,10 +7,7 @@ use ports::{BoxError, CipherError, StoreError};
 pub enum Error {
     /// `VALIDATION_ERROR`: a well-formed request with a value the service does not accept.
     #[error("{field}: {message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    Validation { field: &'static str, message: String },
     /// `INVALID_REQUEST`: a required part of the request is missing.
     #[error("{0}")]
     InvalidRequest(String),
@@ -48,10 +45,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Validation {
-            field,
-            message: message.into(),
-        }
+        Self::Validation { field, message: message.into() }
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -76,9 +70,6 @@ impl From<CipherError> for Error {
 
 impl From<domain::ParseError> for Error {
     fn from(e: domain::ParseError) -> Self {
-        Self::Validation {
-            field: e.field,
-            message: e.reason,
-        }
+        Self::Validation { field: e.field, message: e.reason }
     }
 }

@@ -45,8 +45,7 @@ pub(crate) fn return_to_allowed(return_to: &str, allowlist: &[String]) -> bool {
     let Ok(url) = url::Url::parse(return_to) else {
         return false;
     };
-    if !matches!(url.scheme(), "https" | "http") || url.username() != "" || url.password().is_some()
-    {
+    if !matches!(url.scheme(), "https" | "http") || url.username() != "" || url.password().is_some() {
         return false;
     }
     // Compare against the normalised form so `https://app.example.evil.com` cannot pass
@@ -58,11 +57,7 @@ pub(crate) fn return_to_allowed(return_to: &str, allowlist: &[String]) -> bool {
         };
         let p = p.as_str();
         normalised.starts_with(p)
-            && (p.ends_with('/')
-                || matches!(
-                    normalised.as_bytes().get(p.len()),
-                    None | Some(b'/' | b'?' | b'#')
-                ))
+            && (p.ends_with('/') || matches!(normalised.as_bytes().get(p.len()), None | Some(b'/' | b'?' | b'#')))
     })
 }
 
@@ -75,10 +70,7 @@ mod tests {
     #[test]
     fn pkce_challenge_matches_the_rfc_7636_example() {
         let verifier = SecretString::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(
-            pkce_challenge(&verifier),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
+        assert_eq!(pkce_challenge(&verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 
     #[test]
@@ -99,10 +91,7 @@ mod tests {
         assert_eq!(q["prompt"], "consent");
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["client_id"], "cid");
-        assert_eq!(
-            q["redirect_uri"],
-            "http://127.0.0.1:8000/assets/oauth/callback"
-        );
+        assert_eq!(q["redirect_uri"], "http://127.0.0.1:8000/assets/oauth/callback");
         assert_eq!(q["state"], "st");
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["scope"], "read write");
@@ -111,17 +100,11 @@ mod tests {
 
     #[test]
     fn return_to_must_start_with_an_allowed_prefix_at_a_boundary() {
-        let allow = vec![
-            "https://app.example".to_owned(),
-            "http://localhost:3000/done".to_owned(),
-        ];
+        let allow = vec!["https://app.example".to_owned(), "http://localhost:3000/done".to_owned()];
         assert!(return_to_allowed("https://app.example/done?x=1", &allow));
         assert!(return_to_allowed("http://localhost:3000/done", &allow));
         assert!(!return_to_allowed("https://app.example.evil.com/", &allow));
-        assert!(!return_to_allowed(
-            "https://evil.com/?https://app.example",
-            &allow
-        ));
+        assert!(!return_to_allowed("https://evil.com/?https://app.example", &allow));
         assert!(!return_to_allowed("https://user@app.example/", &allow));
         assert!(!return_to_allowed("javascript:alert(1)", &allow));
         assert!(!return_to_allowed("/relative", &allow));
@@ -130,9 +113,6 @@ mod tests {
 
     #[test]
     fn state_hash_is_hex_sha256() {
-        assert_eq!(
-            state_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(state_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -47,11 +47,7 @@ impl Settings {
     pub const CALLBACK_PATH: &'static str = "/assets/oauth/callback";
 
     pub fn redirect_uri(&self) -> String {
-        format!(
-            "{}{}",
-            self.redirect_base_url.trim_end_matches('/'),
-            Self::CALLBACK_PATH
-        )
+        format!("{}{}", self.redirect_base_url.trim_end_matches('/'), Self::CALLBACK_PATH)
     }
 }
 
@@ -81,30 +77,19 @@ struct Inner<D: Deps> {
 
 impl<D: Deps> Clone for Directory<D> {
     fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
+        Self { inner: Arc::clone(&self.inner) }
     }
 }
 
 impl<D: Deps> std::fmt::Debug for Directory<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Directory")
-            .field("servers", &self.inner.catalog.entries().len())
-            .finish_non_exhaustive()
+        f.debug_struct("Directory").field("servers", &self.inner.catalog.entries().len()).finish_non_exhaustive()
     }
 }
 
 impl<D: Deps> Directory<D> {
     pub fn new(ports: Ports<D>, catalog: Catalog, settings: Settings) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                ports,
-                catalog,
-                settings,
-                refresh_locks: Default::default(),
-            }),
-        }
+        Self { inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default() }) }
     }
 
     pub fn catalog(&self) -> &Catalog {

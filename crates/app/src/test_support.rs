@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth,
-    Transport,
+    ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth, Transport,
 };
 use ports::mocks::{
-    MockAuditLog, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
-    MockOAuthClient,
+    MockAuditLog, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource, MockOAuthClient,
 };
 use ports::{CipherError, Sealed};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,10 +22,7 @@ pub(crate) fn api_key_spec(name: &str) -> ServerSpec {
         transport: Transport::StreamableHttp,
         url: Some(format!("https://{name}.example/mcp")),
         description: None,
-        auth: AuthSpec::ApiKey(ApiKeySpec {
-            header: "X-Api-Key".into(),
-            scheme: None,
-        }),
+        auth: AuthSpec::ApiKey(ApiKeySpec { header: "X-Api-Key".into(), scheme: None }),
     }
 }
 
@@ -91,15 +86,11 @@ impl Mocks {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(NOW);
         let mut ids = MockIdSource::new();
-        ids.expect_ref_id()
-            .returning(|| domain::RefId::from_random([1; 16]));
-        ids.expect_secret_token()
-            .returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
+        ids.expect_ref_id().returning(|| domain::RefId::from_random([1; 16]));
+        ids.expect_secret_token().returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
         let catalog = Catalog::new(vec![
             CatalogEntry::resolve(api_key_spec("exa"), |_| None),
-            CatalogEntry::resolve(oauth_spec("acme", "https://as.example"), |_| {
-                Some("client-secret".into())
-            }),
+            CatalogEntry::resolve(oauth_spec("acme", "https://as.example"), |_| Some("client-secret".into())),
         ]);
         let settings = Settings {
             redirect_base_url: "http://127.0.0.1:8000".into(),
@@ -124,17 +115,11 @@ impl Mocks {
 /// was sealed where, and opening with the wrong associated data fails as the real one does.
 pub(crate) fn fake_cipher() -> MockCipher {
     let mut cipher = MockCipher::new();
-    cipher
-        .expect_seal()
-        .returning(|p, aad| Sealed(format!("{aad}|{}", p.expose_secret()).into_bytes()));
+    cipher.expect_seal().returning(|p, aad| Sealed(format!("{aad}|{}", p.expose_secret()).into_bytes()));
     cipher.expect_open().returning(|sealed, aad| {
         let text = String::from_utf8(sealed.0.clone()).map_err(|_| CipherError::Corrupt)?;
         let (bound, plain) = text.split_once('|').ok_or(CipherError::Corrupt)?;
-        if bound == aad {
-            Ok(SecretString::from(plain.to_owned()))
-        } else {
-            Err(CipherError::Corrupt)
-        }
+        if bound == aad { Ok(SecretString::from(plain.to_owned())) } else { Err(CipherError::Corrupt) }
     });
     cipher.expect_is_current().return_const(true);
     cipher

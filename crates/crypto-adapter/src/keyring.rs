@@ -36,19 +36,13 @@ impl Key {
             .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
             .map_err(|_| KeyringError::NotBase64 { name })?;
         if bytes.len() != 32 {
-            return Err(KeyringError::WrongLength {
-                name,
-                len: bytes.len(),
-            });
+            return Err(KeyringError::WrongLength { name, len: bytes.len() });
         }
         let digest = Sha256::digest(&bytes);
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        let aead =
-            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| KeyringError::WrongLength {
-                name,
-                len: bytes.len(),
-            })?;
+        let aead = XChaCha20Poly1305::new_from_slice(&bytes)
+            .map_err(|_| KeyringError::WrongLength { name, len: bytes.len() })?;
         Ok(Self { id, aead })
     }
 }
@@ -63,14 +57,7 @@ impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &hex::encode(self.current.id))
-            .field(
-                "previous",
-                &self
-                    .previous
-                    .iter()
-                    .map(|k| hex::encode(k.id))
-                    .collect::<Vec<_>>(),
-            )
+            .field("previous", &self.previous.iter().map(|k| hex::encode(k.id)).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -100,9 +87,7 @@ impl Keyring {
     }
 
     fn key_for(&self, id: &[u8]) -> Option<&Key> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|k| k.id == id)
+        std::iter::once(&self.current).chain(&self.previous).find(|k| k.id == id)
     }
 }
 
@@ -121,17 +106,12 @@ impl Cipher for Keyring {
         out.push(VERSION);
         out.extend_from_slice(&self.current.id);
         out.extend_from_slice(&nonce);
-        let payload = Payload {
-            msg: plaintext.expose_secret().as_bytes(),
-            aad: &authenticated_data(&out, aad),
-        };
+        let payload = Payload { msg: plaintext.expose_secret().as_bytes(), aad: &authenticated_data(&out, aad) };
         let ciphertext = self
             .current
             .aead
             .encrypt(&XNonce::from(nonce), payload)
-            .unwrap_or_else(|_| {
-                unreachable!("XChaCha20-Poly1305 encryption has no failure for in-memory input")
-            });
+            .unwrap_or_else(|_| unreachable!("XChaCha20-Poly1305 encryption has no failure for in-memory input"));
         out.extend_from_slice(&ciphertext);
         Sealed(out)
     }
@@ -143,29 +123,19 @@ impl Cipher for Keyring {
         }
         let (header, ciphertext) = bytes.split_at(HEADER_LEN);
         let key_id = &header[1..1 + KEY_ID_LEN];
-        let key = self
-            .key_for(key_id)
-            .ok_or_else(|| CipherError::UnknownKey(hex::encode(key_id)))?;
+        let key = self.key_for(key_id).ok_or_else(|| CipherError::UnknownKey(hex::encode(key_id)))?;
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
         let plaintext = key
             .aead
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &authenticated_data(header, aad),
-                },
-            )
+            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: &authenticated_data(header, aad) })
             .map_err(|_| CipherError::Corrupt)?;
         let text = String::from_utf8(plaintext).map_err(|_| CipherError::Corrupt)?;
         Ok(SecretString::from(text))
     }
 
     fn is_current(&self, sealed: &Sealed) -> bool {
-        sealed.0.len() > KEY_ID_LEN
-            && sealed.0[0] == VERSION
-            && sealed.0[1..1 + KEY_ID_LEN] == self.current.id
+        sealed.0.len() > KEY_ID_LEN && sealed.0[0] == VERSION && sealed.0[1..1 + KEY_ID_LEN] == self.current.id
     }
 }
 
@@ -181,33 +151,16 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_with_the_same_associated_data() {
         let (k, _) = ring();
-        let sealed = k.seal(
-            &SecretString::from("tok-123"),
-            "connections/conn-a/access_token",
-        );
-        assert_eq!(
-            k.open(&sealed, "connections/conn-a/access_token")
-                .unwrap()
-                .expose_secret(),
-            "tok-123"
-        );
+        let sealed = k.seal(&SecretString::from("tok-123"), "connections/conn-a/access_token");
+        assert_eq!(k.open(&sealed, "connections/conn-a/access_token").unwrap().expose_secret(), "tok-123");
     }
 
     #[test]
     fn a_ciphertext_moved_to_another_row_does_not_open() {
         let (k, _) = ring();
-        let sealed = k.seal(
-            &SecretString::from("tok-123"),
-            "connections/conn-a/access_token",
-        );
-        assert!(matches!(
-            k.open(&sealed, "connections/conn-b/access_token"),
-            Err(CipherError::Corrupt)
-        ));
-        assert!(matches!(
-            k.open(&sealed, "connections/conn-a/refresh_token"),
-            Err(CipherError::Corrupt)
-        ));
+        let sealed = k.seal(&SecretString::from("tok-123"), "connections/conn-a/access_token");
+        assert!(matches!(k.open(&sealed, "connections/conn-b/access_token"), Err(CipherError::Corrupt)));
+        assert!(matches!(k.open(&sealed, "connections/conn-a/refresh_token"), Err(CipherError::Corrupt)));
     }
 
     #[test]
@@ -238,10 +191,7 @@ mod tests {
         let sealed_old = old.seal(&SecretString::from("abc"), "x");
         let new_key = Keyring::generate_key();
         let rotated = Keyring::new(&new_key, &[old_key]).unwrap();
-        assert_eq!(
-            rotated.open(&sealed_old, "x").unwrap().expose_secret(),
-            "abc"
-        );
+        assert_eq!(rotated.open(&sealed_old, "x").unwrap().expose_secret(), "abc");
         assert!(!rotated.is_current(&sealed_old));
         assert!(rotated.is_current(&rotated.seal(&SecretString::from("abc"), "x")));
     }
@@ -259,13 +209,7 @@ mod tests {
     #[test]
     fn keys_must_be_32_bytes_of_url_safe_base64_and_errors_do_not_echo_them() {
         let err = Keyring::new(&SecretString::from("c2hvcnQ="), &[]).unwrap_err();
-        assert_eq!(
-            err,
-            KeyringError::WrongLength {
-                name: "AD_ENCRYPTION_KEY",
-                len: 5
-            }
-        );
+        assert_eq!(err, KeyringError::WrongLength { name: "AD_ENCRYPTION_KEY", len: 5 });
         let err = Keyring::new(&SecretString::from("not base64 at all!!"), &[]).unwrap_err();
         assert!(!err.to_string().contains("not base64 at all"));
         // A Fernet key, padded, and the same key unpadded both parse.

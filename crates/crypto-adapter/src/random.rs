@@ -41,11 +41,7 @@ mod tests {
         let a = OsRandom.secret_token();
         let b = OsRandom.secret_token();
         assert_eq!(a.expose_secret().len(), 43);
-        assert!(
-            a.expose_secret()
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
+        assert!(a.expose_secret().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a.expose_secret(), b.expose_secret());
     }
 

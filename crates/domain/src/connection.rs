@@ -18,12 +18,7 @@ pub enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
-    pub const ALL: [ConnectionStatus; 4] = [
-        Self::PendingOAuth,
-        Self::Connected,
-        Self::Expired,
-        Self::Failed,
-    ];
+    pub const ALL: [ConnectionStatus; 4] = [Self::PendingOAuth, Self::Connected, Self::Expired, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,11 +155,7 @@ impl Connection {
     }
 
     /// The flow could not finish (denied, exchange failed, TTL ran out): `pending_oauth` → `failed`.
-    pub fn fail(
-        &mut self,
-        reason: impl Into<String>,
-        now: Timestamp,
-    ) -> Result<(), TransitionError> {
+    pub fn fail(&mut self, reason: impl Into<String>, now: Timestamp) -> Result<(), TransitionError> {
         self.require(ConnectionStatus::PendingOAuth, "fail")?;
         self.status = ConnectionStatus::Failed;
         self.status_reason = Some(reason.into());
@@ -189,11 +180,7 @@ impl Connection {
     }
 
     /// Refresh failed for good: `connected` → `expired`; the user has to reconnect.
-    pub fn expire(
-        &mut self,
-        reason: impl Into<String>,
-        now: Timestamp,
-    ) -> Result<(), TransitionError> {
+    pub fn expire(&mut self, reason: impl Into<String>, now: Timestamp) -> Result<(), TransitionError> {
         self.require(ConnectionStatus::Connected, "expire")?;
         self.status = ConnectionStatus::Expired;
         self.status_reason = Some(reason.into());
@@ -204,18 +191,13 @@ impl Connection {
     /// The user reconnects in place: `expired` or `failed` → `pending_oauth`, keeping the ref id.
     pub fn reauthorize(&mut self, now: Timestamp) -> Result<(), TransitionError> {
         match self.status {
-            ConnectionStatus::Expired | ConnectionStatus::Failed
-                if self.auth_method == AuthMethod::OAuth =>
-            {
+            ConnectionStatus::Expired | ConnectionStatus::Failed if self.auth_method == AuthMethod::OAuth => {
                 self.status = ConnectionStatus::PendingOAuth;
                 self.status_reason = None;
                 self.updated_at = now;
                 Ok(())
             }
-            from => Err(TransitionError {
-                from,
-                action: "reauthorize",
-            }),
+            from => Err(TransitionError { from, action: "reauthorize" }),
         }
     }
 
@@ -224,19 +206,8 @@ impl Connection {
         self.status == ConnectionStatus::Connected
     }
 
-    fn require(
-        &self,
-        expected: ConnectionStatus,
-        action: &'static str,
-    ) -> Result<(), TransitionError> {
-        if self.status == expected {
-            Ok(())
-        } else {
-            Err(TransitionError {
-                from: self.status,
-                action,
-            })
-        }
+    fn require(&self, expected: ConnectionStatus, action: &'static str) -> Result<(), TransitionError> {
+        if self.status == expected { Ok(()) } else { Err(TransitionError { from: self.status, action }) }
     }
 }
 
@@ -262,8 +233,7 @@ mod tests {
     fn a_pending_connection_becomes_connected_with_scopes_and_expiry() {
         let mut c = Connection::pending(new(AuthMethod::OAuth), T0);
         let scopes = Scopes::parse_delimited("read write").unwrap();
-        c.complete_authorization(scopes.clone(), Some(T1), T1)
-            .unwrap();
+        c.complete_authorization(scopes.clone(), Some(T1), T1).unwrap();
         assert_eq!(c.status(), ConnectionStatus::Connected);
         assert_eq!(c.scopes, scopes);
         assert_eq!(c.expires_at, Some(T1));
@@ -278,10 +248,7 @@ mod tests {
         let before = c.clone();
         assert_eq!(
             c.complete_authorization(Scopes::empty(), None, T1),
-            Err(TransitionError {
-                from: ConnectionStatus::Connected,
-                action: "complete_authorization"
-            })
+            Err(TransitionError { from: ConnectionStatus::Connected, action: "complete_authorization" })
         );
         assert!(c.fail("nope", T1).is_err());
         assert_eq!(c, before, "a refused transition changes nothing");
@@ -304,16 +271,10 @@ mod tests {
         assert!(pending.record_refresh(None, Some(T1), T1).is_err());
 
         let mut c = Connection::pending(new(AuthMethod::OAuth), T0);
-        c.complete_authorization(Scopes::parse_delimited("a").unwrap(), Some(T1), T0)
-            .unwrap();
-        c.record_refresh(None, Some(T1.plus_seconds(3600)), T1)
-            .unwrap();
+        c.complete_authorization(Scopes::parse_delimited("a").unwrap(), Some(T1), T0).unwrap();
+        c.record_refresh(None, Some(T1.plus_seconds(3600)), T1).unwrap();
         assert_eq!(c.expires_at, Some(T1.plus_seconds(3600)));
-        assert_eq!(
-            c.scopes.to_delimited(),
-            "a",
-            "a refresh without scopes keeps the granted ones"
-        );
+        assert_eq!(c.scopes.to_delimited(), "a", "a refresh without scopes keeps the granted ones");
         c.expire("invalid_grant", T1).unwrap();
         assert_eq!(c.status(), ConnectionStatus::Expired);
     }
@@ -327,10 +288,7 @@ mod tests {
         assert_eq!(c.status_reason(), None);
 
         let mut key = Connection::connected(new(AuthMethod::ApiKey), T0);
-        assert!(
-            key.reauthorize(T1).is_err(),
-            "connected connections are not reauthorized"
-        );
+        assert!(key.reauthorize(T1).is_err(), "connected connections are not reauthorized");
     }
 
     #[test]

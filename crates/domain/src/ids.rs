@@ -11,10 +11,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 
@@ -42,17 +39,14 @@ impl RefId {
             }
         }
         if bits > 0 {
-            body.push(char::from(
-                Self::ALPHABET[((acc << (5 - bits)) & 31) as usize],
-            ));
+            body.push(char::from(Self::ALPHABET[((acc << (5 - bits)) & 31) as usize]));
         }
         Self(format!("{}{body}", Self::PREFIX))
     }
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let body = input
-            .strip_prefix(Self::PREFIX)
-            .ok_or_else(|| ParseError::new("ref_id", "must start with `conn-`"))?;
+        let body =
+            input.strip_prefix(Self::PREFIX).ok_or_else(|| ParseError::new("ref_id", "must start with `conn-`"))?;
         if body.len() != Self::BODY_LEN || !body.bytes().all(|b| Self::ALPHABET.contains(&b)) {
             return Err(ParseError::new("ref_id", "is not a connection reference"));
         }
@@ -89,13 +83,9 @@ impl ServerName {
             return Err(ParseError::new("server_name", "must not be empty"));
         }
         if input.len() > Self::MAX_LEN {
-            return Err(ParseError::new(
-                "server_name",
-                "must be at most 64 characters",
-            ));
+            return Err(ParseError::new("server_name", "must be at most 64 characters"));
         }
-        let ok_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
         let first_ok = input.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
         if !first_ok || !input.chars().all(ok_char) {
             return Err(ParseError::new(
@@ -163,16 +153,7 @@ mod tests {
         for good in ["slack", "google-drive", "a", "x_1", "9lives"] {
             assert!(ServerName::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "Slack",
-            "-lead",
-            "_lead",
-            "has space",
-            "ünïcode",
-            "a/b",
-            &"a".repeat(65),
-        ] {
+        for bad in ["", "Slack", "-lead", "_lead", "has space", "ünïcode", "a/b", &"a".repeat(65)] {
             assert!(ServerName::parse(bad).is_err(), "{bad}");
         }
     }

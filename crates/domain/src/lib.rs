@@ -14,7 +14,5 @@ mod time;
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
 pub use ids::{ParseError, RefId, ServerName};
 pub use scopes::Scopes;
-pub use server::{
-    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport,
-};
+pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};
 pub use time::Timestamp;

@@ -30,14 +30,9 @@ impl Scopes {
             let token = token.as_ref();
             let valid = !token.is_empty()
                 && token.len() <= 256
-                && token
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+                && token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
             if !valid {
-                return Err(ParseError::new(
-                    "scopes",
-                    "contains a character OAuth scopes may not hold",
-                ));
+                return Err(ParseError::new("scopes", "contains a character OAuth scopes may not hold"));
             }
             if !out.iter().any(|s| s == token) {
                 if out.len() == Self::MAX {
@@ -89,10 +84,7 @@ mod tests {
     #[test]
     fn parsing_drops_empty_tokens_and_duplicates_but_keeps_order() {
         let s = Scopes::parse_delimited("  chat:write channels:read  chat:write ").unwrap();
-        assert_eq!(
-            s.iter().collect::<Vec<_>>(),
-            ["chat:write", "channels:read"]
-        );
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["chat:write", "channels:read"]);
         assert_eq!(s.to_delimited(), "chat:write channels:read");
     }
 
@@ -105,10 +97,7 @@ mod tests {
 
     #[test]
     fn with_adds_a_scope_once() {
-        let s = Scopes::parse_delimited("read")
-            .unwrap()
-            .with("offline_access")
-            .with("offline_access");
+        let s = Scopes::parse_delimited("read").unwrap().with("offline_access").with("offline_access");
         assert_eq!(s.to_delimited(), "read offline_access");
     }
 }

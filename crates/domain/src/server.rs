@@ -25,9 +25,7 @@ impl Transport {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == input)
-            .ok_or_else(|| {
-                ParseError::new("transport", "must be one of streamable_http, sse, stdio")
-            })
+            .ok_or_else(|| ParseError::new("transport", "must be one of streamable_http, sse, stdio"))
     }
 }
 
@@ -166,22 +164,13 @@ mod tests {
         }
         assert!(Transport::parse("websocket").is_err());
         assert!(AuthMethod::parse("OAuth").is_err());
-        assert_eq!(
-            TokenEndpointAuth::parse("client_secret_post").unwrap(),
-            TokenEndpointAuth::ClientSecretPost
-        );
+        assert_eq!(TokenEndpointAuth::parse("client_secret_post").unwrap(), TokenEndpointAuth::ClientSecretPost);
     }
 
     #[test]
     fn api_key_header_value_uses_the_scheme_when_there_is_one() {
-        let bearer = ApiKeySpec {
-            header: "Authorization".into(),
-            scheme: Some("Bearer".into()),
-        };
-        let bare = ApiKeySpec {
-            header: "X-Api-Key".into(),
-            scheme: None,
-        };
+        let bearer = ApiKeySpec { header: "Authorization".into(), scheme: Some("Bearer".into()) };
+        let bare = ApiKeySpec { header: "X-Api-Key".into(), scheme: None };
         assert_eq!(bearer.header_value("k1"), "Bearer k1");
         assert_eq!(bare.header_value("k1"), "k1");
     }

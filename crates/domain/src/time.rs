@@ -40,10 +40,7 @@ mod tests {
 
     #[test]
     fn adding_seconds_saturates_instead_of_overflowing() {
-        assert_eq!(
-            Timestamp::from_unix(i64::MAX).plus_seconds(10).unix(),
-            i64::MAX
-        );
+        assert_eq!(Timestamp::from_unix(i64::MAX).plus_seconds(10).unix(), i64::MAX);
         assert_eq!(Timestamp::from_unix(100).plus_seconds(-40).unix(), 60);
     }
 

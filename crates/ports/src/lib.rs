@@ -14,13 +14,8 @@ mod store;
 pub use audit::{AuditEvent, AuditKind, AuditLog};
 pub use cipher::{Cipher, CipherError, Sealed};
 pub use clock::{Clock, IdSource};
-pub use oauth::{
-    AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint,
-    TokenSet,
-};
-pub use store::{
-    ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets,
-};
+pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 /// A boxed error from an adapter's infrastructure, kept as the `source` of a port error so the
 /// full chain can be logged for 5xx answers.

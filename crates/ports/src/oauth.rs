@@ -64,10 +64,7 @@ impl TokenHint {
 pub enum OAuthError {
     /// The server answered with an OAuth error (`invalid_grant`, `invalid_client`, …).
     #[error("the authorization server refused: {code}")]
-    Rejected {
-        code: String,
-        description: Option<String>,
-    },
+    Rejected { code: String, description: Option<String> },
     /// Timeout, connection failure, `5xx` or `429`: worth retrying later.
     #[error("the authorization server is unavailable: {0}")]
     Unavailable(String),
@@ -107,10 +104,5 @@ pub trait OAuthClient: Send + Sync + 'static {
     ) -> Result<TokenSet, OAuthError>;
 
     /// RFC 7009 revocation, bounded by a short timeout.
-    async fn revoke(
-        &self,
-        endpoint: &TokenEndpoint,
-        token: &SecretString,
-        hint: TokenHint,
-    ) -> Result<(), OAuthError>;
+    async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError>;
 }

@@ -36,10 +36,7 @@ pub enum SecretsUpdate {
     Keep,
     /// Replace the token pair. A `None` refresh token keeps the stored one (spec §7: an answer
     /// without a new refresh token keeps the old).
-    Tokens {
-        access_token: Sealed,
-        refresh_token: Option<Sealed>,
-    },
+    Tokens { access_token: Sealed, refresh_token: Option<Sealed> },
     /// Forget the tokens (a failed or expired connection keeps no usable credential).
     ClearTokens,
 }
@@ -114,9 +111,5 @@ pub trait FlowStore: Send + Sync + 'static {
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError>;
 
     /// Removes and returns up to `limit` flows that expired before `now`.
-    async fn take_expired_flows(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<PendingFlow>, StoreError>;
+    async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError>;
 }

@@ -1,7 +1,7 @@
 use domain::{AuthSpec, Connection, ConnectionStatus, OAuthSpec, Timestamp};
 use ports::{
-    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowStore, OAuthClient,
-    PendingFlow, SecretsUpdate, TokenEndpoint, TokenSet,
+    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowStore, OAuthClient, PendingFlow, SecretsUpdate,
+    TokenEndpoint, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -36,11 +36,7 @@ pub struct CallbackFailure {
 
 impl From<Error> for CallbackFailure {
     fn from(error: Error) -> Self {
-        Self {
-            error,
-            return_to: None,
-            ref_id: None,
-        }
+        Self { error, return_to: None, ref_id: None }
     }
 }
 
@@ -50,10 +46,7 @@ const MAX_STATE_LEN: usize = 512;
 impl<D: Deps> Directory<D> {
     /// Completes an OAuth flow (spec §5.3): consumes the state exactly once, checks `iss`,
     /// exchanges the code with the PKCE verifier and stores the tokens sealed.
-    pub async fn complete_callback(
-        &self,
-        input: CallbackInput,
-    ) -> Result<CallbackOutcome, CallbackFailure> {
+    pub async fn complete_callback(&self, input: CallbackInput) -> Result<CallbackOutcome, CallbackFailure> {
         let state = input.state.as_ref().ok_or(Error::InvalidState)?;
         if state.expose_secret().is_empty() || state.expose_secret().len() > MAX_STATE_LEN {
             return Err(Error::InvalidState.into());
@@ -71,63 +64,33 @@ impl<D: Deps> Directory<D> {
             ref_id: Some(flow.ref_id.clone()),
         };
         let now = ports.clock.now();
-        let mut connection = match ports
-            .connections
-            .get(&flow.ref_id)
-            .await
-            .map_err(Error::from)
-        {
+        let mut connection = match ports.connections.get(&flow.ref_id).await.map_err(Error::from) {
             Ok(Some(c)) if c.status() == ConnectionStatus::PendingOAuth => c,
             Ok(_) => return Err(fail(Error::InvalidState)),
             Err(e) => return Err(fail(e)),
         };
         if flow.expires_at < now {
-            self.fail_connection(
-                &mut connection,
-                "the authorization was not completed in time",
-                now,
-            )
-            .await;
+            self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
             return Err(fail(Error::InvalidState));
         }
         if !issuer_matches(&flow, input.iss.as_deref()) {
-            self.fail_connection(
-                &mut connection,
-                "the authorization response came from an unexpected issuer",
-                now,
-            )
-            .await;
+            self.fail_connection(&mut connection, "the authorization response came from an unexpected issuer", now)
+                .await;
             return Err(fail(Error::IssuerMismatch));
         }
         if let Some(code) = input.error.as_deref() {
             let error = provider_error(code, input.error_description.as_deref());
-            self.fail_connection(&mut connection, &error.to_string(), now)
-                .await;
+            self.fail_connection(&mut connection, &error.to_string(), now).await;
             return Err(fail(error));
         }
-        let Some(code) = input
-            .code
-            .as_ref()
-            .filter(|c| !c.expose_secret().is_empty())
-        else {
-            self.fail_connection(
-                &mut connection,
-                "the callback carried no authorization code",
-                now,
-            )
-            .await;
-            return Err(fail(Error::InvalidRequest(
-                "the callback carries neither `code` nor `error`".into(),
-            )));
+        let Some(code) = input.code.as_ref().filter(|c| !c.expose_secret().is_empty()) else {
+            self.fail_connection(&mut connection, "the callback carried no authorization code", now).await;
+            return Err(fail(Error::InvalidRequest("the callback carries neither `code` nor `error`".into())));
         };
         match self.exchange(&connection, &flow, code).await {
-            Ok(tokens) => self
-                .store_tokens(connection, &flow, tokens)
-                .await
-                .map_err(fail),
+            Ok(tokens) => self.store_tokens(connection, &flow, tokens).await.map_err(fail),
             Err(error) => {
-                self.fail_connection(&mut connection, &error.to_string(), ports.clock.now())
-                    .await;
+                self.fail_connection(&mut connection, &error.to_string(), ports.clock.now()).await;
                 Err(fail(error))
             }
         }
@@ -141,24 +104,12 @@ impl<D: Deps> Directory<D> {
     ) -> Result<TokenSet, Error> {
         let entry = self.oauth_entry(connection)?;
         let endpoint = token_endpoint(entry)?;
-        let verifier = self
-            .ports()
-            .cipher
-            .open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
+        let verifier = self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
         self.ports()
             .oauth
-            .exchange_code(
-                &endpoint,
-                code,
-                &verifier,
-                &flow.redirect_uri,
-                flow.resource.clone(),
-            )
+            .exchange_code(&endpoint, code, &verifier, &flow.redirect_uri, flow.resource.clone())
             .await
-            .map_err(|e| Error::Provider {
-                step: "token exchange",
-                message: e.to_string(),
-            })
+            .map_err(|e| Error::Provider { step: "token exchange", message: e.to_string() })
     }
 
     async fn store_tokens(
@@ -173,29 +124,18 @@ impl<D: Deps> Directory<D> {
         connection
             .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
             .map_err(|e| Error::internal(e.to_string()))?;
-        if !self
-            .ports()
-            .connections
-            .update(&connection, ConnectionStatus::PendingOAuth, &update)
-            .await?
-        {
+        if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update).await? {
             // Disconnected while the user was at the provider.
             return Err(Error::ConnectionNotFound);
         }
         self.audit(&connection, AuditKind::Connected, None).await;
-        Ok(CallbackOutcome {
-            connection,
-            return_to: flow.return_to.clone(),
-        })
+        Ok(CallbackOutcome { connection, return_to: flow.return_to.clone() })
     }
 
     pub(crate) fn seal_tokens(&self, connection: &Connection, tokens: &TokenSet) -> SecretsUpdate {
         let cipher = &self.ports().cipher;
         SecretsUpdate::Tokens {
-            access_token: cipher.seal(
-                &tokens.access_token,
-                &connection_aad(&connection.ref_id, "access_token"),
-            ),
+            access_token: cipher.seal(&tokens.access_token, &connection_aad(&connection.ref_id, "access_token")),
             refresh_token: tokens
                 .refresh_token
                 .as_ref()
@@ -211,17 +151,10 @@ impl<D: Deps> Directory<D> {
         match self
             .ports()
             .connections
-            .update(
-                connection,
-                ConnectionStatus::PendingOAuth,
-                &SecretsUpdate::ClearTokens,
-            )
+            .update(connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens)
             .await
         {
-            Ok(true) => {
-                self.audit(connection, AuditKind::Failed, Some(reason.to_owned()))
-                    .await
-            }
+            Ok(true) => self.audit(connection, AuditKind::Failed, Some(reason.to_owned())).await,
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(ref_id = %connection.ref_id, error = %e, "could not mark the connection failed")
@@ -237,12 +170,7 @@ impl<D: Deps> Directory<D> {
         for flow in flows {
             if let Some(mut connection) = self.ports().connections.get(&flow.ref_id).await? {
                 if connection.status() == ConnectionStatus::PendingOAuth {
-                    self.fail_connection(
-                        &mut connection,
-                        "the authorization was not completed in time",
-                        now,
-                    )
-                    .await;
+                    self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
                     failed += 1;
                 }
             }
@@ -256,10 +184,7 @@ impl<D: Deps> Directory<D> {
             Some(entry) if matches!(entry.spec.auth, AuthSpec::OAuth(_)) => Ok(entry),
             _ => Err(Error::Provider {
                 step: "client lookup",
-                message: format!(
-                    "`{}` is no longer an OAuth server in the catalog",
-                    connection.server_name
-                ),
+                message: format!("`{}` is no longer an OAuth server in the catalog", connection.server_name),
             }),
         }
     }
@@ -277,13 +202,8 @@ fn issuer_matches(flow: &PendingFlow, iss: Option<&str>) -> bool {
 fn provider_error(code: &str, description: Option<&str>) -> Error {
     // Only the error code is echoed: it is a short token from a fixed vocabulary. A description
     // is the provider's free text, cut short and kept to printable characters.
-    let code: String = code
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(64)
-        .collect();
-    let description: Option<String> =
-        description.map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
+    let code: String = code.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+    let description: Option<String> = description.map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
     let message = match description {
         Some(d) if !d.is_empty() => format!("{code}: {d}"),
         _ => code.clone(),
@@ -291,10 +211,7 @@ fn provider_error(code: &str, description: Option<&str>) -> Error {
     if code == "access_denied" {
         Error::AccessDenied(message)
     } else {
-        Error::Provider {
-            step: "authorization",
-            message,
-        }
+        Error::Provider { step: "authorization", message }
     }
 }
 
@@ -307,18 +224,12 @@ pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Erro
         ..
     }) = &entry.spec.auth
     else {
-        return Err(Error::Provider {
-            step: "client lookup",
-            message: "no token endpoint is configured".into(),
-        });
+        return Err(Error::Provider { step: "client lookup", message: "no token endpoint is configured".into() });
     };
     Ok(TokenEndpoint {
         url: url.clone(),
         auth: *token_endpoint_auth_method,
-        client: ClientCredentials {
-            client_id: client_id.clone(),
-            client_secret: entry.client_secret.clone(),
-        },
+        client: ClientCredentials { client_id: client_id.clone(), client_secret: entry.client_secret.clone() },
     })
 }
 

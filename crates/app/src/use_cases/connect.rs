@@ -1,8 +1,5 @@
 use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, ServerName};
-use ports::{
-    AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, IdSource, PendingFlow,
-    StoredSecrets,
-};
+use ports::{AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, IdSource, PendingFlow, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::connection_aad;
@@ -51,17 +48,11 @@ impl<D: Deps> Directory<D> {
         };
         if let Some(return_to) = &request.return_to {
             if !flow::return_to_allowed(return_to, &self.settings().return_url_allowlist) {
-                return Err(Error::validation(
-                    "return_to",
-                    "is not in RETURN_URL_ALLOWLIST",
-                ));
+                return Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"));
             }
         }
         if let crate::Availability::Unavailable(reason) = &entry.availability {
-            return Err(Error::validation(
-                "server_name",
-                format!("`{}` is unavailable: {reason}", entry.spec.name),
-            ));
+            return Err(Error::validation("server_name", format!("`{}` is unavailable: {reason}", entry.spec.name)));
         }
         let ids = &self.ports().ids;
         let new = NewConnection {
@@ -76,60 +67,31 @@ impl<D: Deps> Directory<D> {
         match &entry.spec.auth {
             AuthSpec::None => {
                 let connection = Connection::connected(new, now);
-                self.ports()
-                    .connections
-                    .insert(&connection, &StoredSecrets::default(), None)
-                    .await?;
+                self.ports().connections.insert(&connection, &StoredSecrets::default(), None).await?;
                 self.created(&connection).await;
-                Ok(ConnectOutcome::Connected {
-                    ref_id: connection.ref_id,
-                })
+                Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::ApiKey(_) => {
-                let key = request.api_key.ok_or_else(|| {
-                    Error::validation("server_config.api_key", "is required for this server")
-                })?;
+                let key = request
+                    .api_key
+                    .ok_or_else(|| Error::validation("server_config.api_key", "is required for this server"))?;
                 let len = key.expose_secret().len();
-                if len == 0
-                    || len > MAX_API_KEY_LEN
-                    || key.expose_secret().chars().any(char::is_control)
-                {
-                    return Err(Error::validation(
-                        "server_config.api_key",
-                        "must be 1 to 4096 printable characters",
-                    ));
+                if len == 0 || len > MAX_API_KEY_LEN || key.expose_secret().chars().any(char::is_control) {
+                    return Err(Error::validation("server_config.api_key", "must be 1 to 4096 printable characters"));
                 }
                 let connection = Connection::connected(new, now);
-                let sealed = self
-                    .ports()
-                    .cipher
-                    .seal(&key, &connection_aad(&connection.ref_id, "api_key"));
-                let secrets = StoredSecrets {
-                    api_key: Some(sealed),
-                    ..StoredSecrets::default()
-                };
-                self.ports()
-                    .connections
-                    .insert(&connection, &secrets, None)
-                    .await?;
+                let sealed = self.ports().cipher.seal(&key, &connection_aad(&connection.ref_id, "api_key"));
+                let secrets = StoredSecrets { api_key: Some(sealed), ..StoredSecrets::default() };
+                self.ports().connections.insert(&connection, &secrets, None).await?;
                 self.created(&connection).await;
-                Ok(ConnectOutcome::Connected {
-                    ref_id: connection.ref_id,
-                })
+                Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);
-                let (flow, auth_url) =
-                    self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
-                self.ports()
-                    .connections
-                    .insert(&connection, &StoredSecrets::default(), Some(flow))
-                    .await?;
+                let (flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
+                self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
                 self.audit(&connection, AuditKind::Created, None).await;
-                Ok(ConnectOutcome::PendingOAuth {
-                    ref_id: connection.ref_id,
-                    auth_url,
-                })
+                Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
             }
         }
     }
@@ -147,21 +109,14 @@ impl<D: Deps> Directory<D> {
         ref_id: &RefId,
         return_to: Option<String>,
     ) -> Result<(PendingFlow, String), Error> {
-        let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id)
-        else {
-            return Err(Error::internal(
-                "an available OAuth entry lacks its endpoint or client id",
-            ));
+        let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id) else {
+            return Err(Error::internal("an available OAuth entry lacks its endpoint or client id"));
         };
         let ports = self.ports();
         let state = ports.ids.secret_token();
         let verifier = ports.ids.secret_token();
         let state_hash = flow::state_hash(state.expose_secret());
-        let resource = if oauth.send_resource {
-            entry.spec.url.clone()
-        } else {
-            None
-        };
+        let resource = if oauth.send_resource { entry.spec.url.clone() } else { None };
         let now = ports.clock.now();
         let request = AuthorizationRequest {
             authorization_endpoint: endpoint.clone(),
@@ -173,11 +128,8 @@ impl<D: Deps> Directory<D> {
             resource: resource.clone(),
             extra_params: oauth.extra_authorize_params.clone(),
         };
-        let auth_url = flow::authorization_url(&request).map_err(|e| {
-            Error::internal(format!(
-                "the catalog's authorization endpoint is not a URL: {e}"
-            ))
-        })?;
+        let auth_url = flow::authorization_url(&request)
+            .map_err(|e| Error::internal(format!("the catalog's authorization endpoint is not a URL: {e}")))?;
         let pkce_verifier = ports.cipher.seal(&verifier, &flow_aad(&state_hash));
         let flow = PendingFlow {
             state_hash,

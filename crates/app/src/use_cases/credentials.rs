@@ -2,10 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::{AuthSpec, Connection, ConnectionStatus, RefId};
-use ports::{
-    AuditKind, Cipher, Clock, ConnectionStore, OAuthClient, OAuthError, SecretsUpdate,
-    StoredSecrets,
-};
+use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthClient, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::callback::{expiry, token_endpoint};
@@ -27,18 +24,12 @@ pub(crate) struct RefreshLocks(Mutex<HashMap<RefId, Arc<tokio::sync::Mutex<()>>>
 
 impl RefreshLocks {
     fn lock_for(&self, ref_id: &RefId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(map.entry(ref_id.clone()).or_default())
     }
 
     fn forget_idle(&self) {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, lock| Arc::strong_count(lock) > 1);
     }
 }
@@ -62,32 +53,21 @@ impl<D: Deps> Directory<D> {
         let now = self.ports().clock.now();
         let margin = self.settings().credential_refresh_margin_seconds;
         if connection.auth_method == domain::AuthMethod::OAuth
-            && connection
-                .expires_at
-                .is_some_and(|at| now.plus_seconds(margin) >= at)
+            && connection.expires_at.is_some_and(|at| now.plus_seconds(margin) >= at)
         {
             match self.refresh(ref_id, margin).await {
                 Ok(RefreshOutcome::Expired) => return Err(Error::TokenExpired),
                 Ok(_) => {}
                 // A provider hiccup while the token still works for a while is no reason to fail.
-                Err(Error::Provider { .. }) if connection.expires_at.is_some_and(|at| at > now) => {
-                }
+                Err(Error::Provider { .. }) if connection.expires_at.is_some_and(|at| at > now) => {}
                 Err(e) => return Err(e),
             }
             connection = self.load(ref_id).await?;
             ensure_usable(&connection)?;
         }
-        let secrets = self
-            .ports()
-            .connections
-            .secrets(ref_id)
-            .await?
-            .ok_or(Error::ConnectionNotFound)?;
+        let secrets = self.ports().connections.secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
         let headers = self.headers_for(&connection, &secrets)?;
-        Ok(Credential {
-            connection,
-            headers,
-        })
+        Ok(Credential { connection, headers })
     }
 
     fn headers_for(
@@ -97,35 +77,24 @@ impl<D: Deps> Directory<D> {
     ) -> Result<Vec<(String, SecretString)>, Error> {
         let cipher = &self.ports().cipher;
         let open = |sealed: &Option<ports::Sealed>, field: &str| -> Result<SecretString, Error> {
-            let sealed = sealed
-                .as_ref()
-                .ok_or_else(|| Error::internal(format!("a usable connection has no {field}")))?;
+            let sealed =
+                sealed.as_ref().ok_or_else(|| Error::internal(format!("a usable connection has no {field}")))?;
             Ok(cipher.open(sealed, &connection_aad(&connection.ref_id, field))?)
         };
         Ok(match connection.auth_method {
             domain::AuthMethod::None => Vec::new(),
             domain::AuthMethod::ApiKey => {
                 let key = open(&secrets.api_key, "api_key")?;
-                let spec = match self
-                    .catalog()
-                    .get(&connection.server_name)
-                    .map(|e| &e.spec.auth)
-                {
+                let spec = match self.catalog().get(&connection.server_name).map(|e| &e.spec.auth) {
                     Some(AuthSpec::ApiKey(spec)) => spec.clone(),
-                    _ => domain::ApiKeySpec {
-                        header: "Authorization".into(),
-                        scheme: Some("Bearer".into()),
-                    },
+                    _ => domain::ApiKeySpec { header: "Authorization".into(), scheme: Some("Bearer".into()) },
                 };
                 let value = SecretString::from(spec.header_value(key.expose_secret()));
                 vec![(spec.header, value)]
             }
             domain::AuthMethod::OAuth => {
                 let token = open(&secrets.access_token, "access_token")?;
-                vec![(
-                    "Authorization".to_owned(),
-                    SecretString::from(format!("Bearer {}", token.expose_secret())),
-                )]
+                vec![("Authorization".to_owned(), SecretString::from(format!("Bearer {}", token.expose_secret())))]
             }
         })
     }
@@ -148,53 +117,31 @@ impl<D: Deps> Directory<D> {
         let mut connection = self.load(ref_id).await?;
         ensure_usable(&connection)?;
         let now = ports.clock.now();
-        if connection
-            .expires_at
-            .is_some_and(|at| now.plus_seconds(margin) < at)
-        {
+        if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
             return Ok(RefreshOutcome::AlreadyFresh);
         }
-        let secrets = ports
-            .connections
-            .secrets(ref_id)
-            .await?
-            .ok_or(Error::ConnectionNotFound)?;
+        let secrets = ports.connections.secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
         let Some(sealed_refresh) = secrets.refresh_token.clone() else {
             if connection.expires_at.is_some_and(|at| at > now) {
                 return Ok(RefreshOutcome::AlreadyFresh);
             }
-            return self
-                .expire(
-                    connection,
-                    "the access token expired and there is no refresh token",
-                )
-                .await;
+            return self.expire(connection, "the access token expired and there is no refresh token").await;
         };
-        let refresh_token = ports
-            .cipher
-            .open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
+        let refresh_token = ports.cipher.open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
         let entry = self.oauth_entry(&connection)?;
         let endpoint = token_endpoint(entry)?;
         let resource = match &entry.spec.auth {
             AuthSpec::OAuth(o) if o.send_resource => connection.url.clone(),
             _ => None,
         };
-        match ports
-            .oauth
-            .refresh(&endpoint, &refresh_token, resource)
-            .await
-        {
+        match ports.oauth.refresh(&endpoint, &refresh_token, resource).await {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
                 connection
                     .record_refresh(tokens.scopes, expiry(now, tokens.expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
-                if !ports
-                    .connections
-                    .update(&connection, ConnectionStatus::Connected, &update)
-                    .await?
-                {
+                if !ports.connections.update(&connection, ConnectionStatus::Connected, &update).await? {
                     return Err(Error::ConnectionNotFound);
                 }
                 self.audit(&connection, AuditKind::Refreshed, None).await;
@@ -202,52 +149,29 @@ impl<D: Deps> Directory<D> {
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
                 // A sibling may have rotated the refresh token while we used the old one.
-                let now_stored = ports
-                    .connections
-                    .secrets(ref_id)
-                    .await?
-                    .and_then(|s| s.refresh_token);
+                let now_stored = ports.connections.secrets(ref_id).await?.and_then(|s| s.refresh_token);
                 if now_stored.is_some_and(|current| current != sealed_refresh) {
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }
-                self.expire(
-                    connection,
-                    "the authorization server rejected the refresh token (invalid_grant)",
-                )
-                .await
+                self.expire(connection, "the authorization server rejected the refresh token (invalid_grant)").await
             }
             Err(e) => {
-                self.audit(&connection, AuditKind::RefreshFailed, Some(e.to_string()))
-                    .await;
-                Err(Error::Provider {
-                    step: "token refresh",
-                    message: e.to_string(),
-                })
+                self.audit(&connection, AuditKind::RefreshFailed, Some(e.to_string())).await;
+                Err(Error::Provider { step: "token refresh", message: e.to_string() })
             }
         }
     }
 
-    async fn expire(
-        &self,
-        mut connection: Connection,
-        reason: &str,
-    ) -> Result<RefreshOutcome, Error> {
+    async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
         let now = self.ports().clock.now();
-        connection
-            .expire(reason, now)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        connection.expire(reason, now).map_err(|e| Error::internal(e.to_string()))?;
         if self
             .ports()
             .connections
-            .update(
-                &connection,
-                ConnectionStatus::Connected,
-                &SecretsUpdate::ClearTokens,
-            )
+            .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens)
             .await?
         {
-            self.audit(&connection, AuditKind::Expired, Some(reason.to_owned()))
-                .await;
+            self.audit(&connection, AuditKind::Expired, Some(reason.to_owned())).await;
         }
         Ok(RefreshOutcome::Expired)
     }

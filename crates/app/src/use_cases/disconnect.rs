@@ -1,7 +1,5 @@
 use domain::{AuthSpec, Connection, RefId};
-use ports::{
-    AuditKind, Cipher, ConnectionStore, OAuthClient, StoredSecrets, TokenEndpoint, TokenHint,
-};
+use ports::{AuditKind, Cipher, ConnectionStore, OAuthClient, StoredSecrets, TokenEndpoint, TokenHint};
 
 use super::callback::token_endpoint;
 use super::connection_aad;
@@ -13,12 +11,7 @@ impl<D: Deps> Directory<D> {
     /// the others get `ConnectionNotFound`.
     pub async fn disconnect(&self, ref_id: &RefId) -> Result<(), Error> {
         let connection = self.load(ref_id).await?;
-        let secrets = self
-            .ports()
-            .connections
-            .delete(ref_id)
-            .await?
-            .ok_or(Error::ConnectionNotFound)?;
+        let secrets = self.ports().connections.delete(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
         self.revoke_all(&connection, &secrets).await;
         self.audit(&connection, AuditKind::Disconnected, None).await;
         Ok(())
@@ -29,46 +22,21 @@ impl<D: Deps> Directory<D> {
             return;
         };
         let tokens = [
-            (
-                &secrets.refresh_token,
-                "refresh_token",
-                TokenHint::RefreshToken,
-            ),
-            (
-                &secrets.access_token,
-                "access_token",
-                TokenHint::AccessToken,
-            ),
+            (&secrets.refresh_token, "refresh_token", TokenHint::RefreshToken),
+            (&secrets.access_token, "access_token", TokenHint::AccessToken),
         ];
         for (sealed, field, hint) in tokens {
             let Some(sealed) = sealed else { continue };
-            let outcome = match self
-                .ports()
-                .cipher
-                .open(sealed, &connection_aad(&connection.ref_id, field))
-            {
-                Ok(token) => self
-                    .ports()
-                    .oauth
-                    .revoke(&endpoint, &token, hint)
-                    .await
-                    .map_err(|e| e.to_string()),
+            let outcome = match self.ports().cipher.open(sealed, &connection_aad(&connection.ref_id, field)) {
+                Ok(token) => self.ports().oauth.revoke(&endpoint, &token, hint).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match outcome {
-                Ok(()) => {
-                    self.audit(
-                        connection,
-                        AuditKind::Revoked,
-                        Some(hint.as_str().to_owned()),
-                    )
-                    .await
-                }
+                Ok(()) => self.audit(connection, AuditKind::Revoked, Some(hint.as_str().to_owned())).await,
                 Err(reason) => {
                     tracing::warn!(ref_id = %connection.ref_id, hint = hint.as_str(), %reason, "revocation failed");
                     let detail = format!("{}: {reason}", hint.as_str());
-                    self.audit(connection, AuditKind::RevocationFailed, Some(detail))
-                        .await;
+                    self.audit(connection, AuditKind::RevocationFailed, Some(detail)).await;
                 }
             }
         }

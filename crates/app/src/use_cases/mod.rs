@@ -19,12 +19,7 @@ pub(crate) fn connection_aad(ref_id: &RefId, field: &str) -> String {
 impl<D: Deps> Directory<D> {
     /// Appends to the audit log. A failure is logged, never fatal: the change it describes
     /// has already been stored.
-    pub(crate) async fn audit(
-        &self,
-        connection: &Connection,
-        kind: AuditKind,
-        detail: Option<String>,
-    ) {
+    pub(crate) async fn audit(&self, connection: &Connection, kind: AuditKind, detail: Option<String>) {
         let event = AuditEvent {
             ref_id: connection.ref_id.clone(),
             server_name: connection.server_name.clone(),
@@ -38,11 +33,7 @@ impl<D: Deps> Directory<D> {
     }
 
     pub(crate) async fn load(&self, ref_id: &RefId) -> Result<Connection, Error> {
-        self.ports()
-            .connections
-            .get(ref_id)
-            .await?
-            .ok_or(Error::ConnectionNotFound)
+        self.ports().connections.get(ref_id).await?.ok_or(Error::ConnectionNotFound)
     }
 }
 

@@ -1,8 +1,6 @@
 //! Unit tests of the use cases against mocked ports.
 
-use domain::{
-    AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport,
-};
+use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
 use ports::{OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -10,12 +8,7 @@ use crate::test_support::{Mocks, NOW};
 use crate::{CallbackInput, ConnectOutcome, ConnectRequest, Error};
 
 fn request(name: &str) -> ConnectRequest {
-    ConnectRequest {
-        server_name: ServerName::parse(name).unwrap(),
-        api_key: None,
-        custom: None,
-        return_to: None,
-    }
+    ConnectRequest { server_name: ServerName::parse(name).unwrap(), api_key: None, custom: None, return_to: None }
 }
 
 fn oauth_connection(status: ConnectionStatus) -> Connection {
@@ -27,15 +20,7 @@ fn oauth_connection(status: ConnectionStatus) -> Connection {
         transport: Transport::StreamableHttp,
         auth_method: AuthMethod::OAuth,
     };
-    Connection::restore(
-        new,
-        status,
-        None,
-        Scopes::empty(),
-        Some(NOW.plus_seconds(3600)),
-        NOW,
-        NOW,
-    )
+    Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(3600)), NOW, NOW)
 }
 
 fn flow(expires_in: i64) -> PendingFlow {
@@ -74,66 +59,38 @@ async fn connecting_an_unknown_server_is_server_not_found_and_stores_nothing() {
 async fn an_api_key_server_needs_its_key() {
     let dir = Mocks::new().directory();
     let err = dir.connect(request("exa")).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Validation {
-                field: "server_config.api_key",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Validation { field: "server_config.api_key", .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn the_api_key_reaches_the_store_only_sealed_to_its_row() {
     let mut mocks = Mocks::new();
-    mocks
-        .connections
-        .expect_insert()
-        .times(1)
-        .returning(|connection, secrets, flow| {
-            let sealed = String::from_utf8(secrets.api_key.clone().unwrap().0).unwrap();
-            assert_eq!(
-                sealed,
-                format!("connections/{}/api_key|k-123", connection.ref_id)
-            );
-            assert_eq!(connection.status(), ConnectionStatus::Connected);
-            assert!(flow.is_none());
-            Ok(())
-        });
+    mocks.connections.expect_insert().times(1).returning(|connection, secrets, flow| {
+        let sealed = String::from_utf8(secrets.api_key.clone().unwrap().0).unwrap();
+        assert_eq!(sealed, format!("connections/{}/api_key|k-123", connection.ref_id));
+        assert_eq!(connection.status(), ConnectionStatus::Connected);
+        assert!(flow.is_none());
+        Ok(())
+    });
     let dir = mocks.directory();
     let mut req = request("exa");
     req.api_key = Some(SecretString::from("k-123"));
-    assert!(matches!(
-        dir.connect(req).await.unwrap(),
-        ConnectOutcome::Connected { .. }
-    ));
+    assert!(matches!(dir.connect(req).await.unwrap(), ConnectOutcome::Connected { .. }));
 }
 
 #[tokio::test]
 async fn an_oauth_connect_stores_a_pending_flow_with_pkce_and_hashed_state() {
     let mut mocks = Mocks::new();
-    mocks
-        .connections
-        .expect_insert()
-        .times(1)
-        .returning(|connection, _, flow| {
-            let flow = flow.expect("a pending flow");
-            assert_eq!(connection.status(), ConnectionStatus::PendingOAuth);
-            assert_eq!(
-                flow.state_hash.len(),
-                64,
-                "the state is stored only as its hash"
-            );
-            assert_eq!(flow.expires_at, NOW.plus_seconds(600));
-            assert_eq!(flow.resource.as_deref(), Some("https://acme.example/mcp"));
-            Ok(())
-        });
+    mocks.connections.expect_insert().times(1).returning(|connection, _, flow| {
+        let flow = flow.expect("a pending flow");
+        assert_eq!(connection.status(), ConnectionStatus::PendingOAuth);
+        assert_eq!(flow.state_hash.len(), 64, "the state is stored only as its hash");
+        assert_eq!(flow.expires_at, NOW.plus_seconds(600));
+        assert_eq!(flow.resource.as_deref(), Some("https://acme.example/mcp"));
+        Ok(())
+    });
     let dir = mocks.directory();
-    let ConnectOutcome::PendingOAuth { auth_url, .. } = dir.connect(request("acme")).await.unwrap()
-    else {
+    let ConnectOutcome::PendingOAuth { auth_url, .. } = dir.connect(request("acme")).await.unwrap() else {
         panic!("expected a pending OAuth connection");
     };
     assert!(auth_url.starts_with("https://as.example/authorize?"));
@@ -147,193 +104,91 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_stored(
     let mut req = request("acme");
     req.return_to = Some("https://evil.example/".into());
     let err = dir.connect(req).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Validation {
-                field: "return_to",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Validation { field: "return_to", .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn an_unknown_state_is_invalid_state() {
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_flow().returning(|_| Ok(None));
-    let err = mocks
-        .directory()
-        .complete_callback(callback("s", "c", None))
-        .await
-        .unwrap_err();
+    let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::InvalidState));
 }
 
 #[tokio::test]
 async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks
-        .flows
-        .expect_take_flow()
-        .returning(|_| Ok(Some(flow(-1))));
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks
-        .connections
-        .expect_update()
-        .times(1)
-        .returning(|c, expected, _| {
-            assert_eq!(
-                (c.status(), expected),
-                (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth)
-            );
-            Ok(true)
-        });
-    let err = mocks
-        .directory()
-        .complete_callback(callback("s", "c", Some("https://as.example")))
-        .await
-        .unwrap_err();
+    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(-1))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.connections.expect_update().times(1).returning(|c, expected, _| {
+        assert_eq!((c.status(), expected), (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth));
+        Ok(true)
+    });
+    let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
     assert!(matches!(err.error, Error::InvalidState));
 }
 
 #[tokio::test]
 async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchanged() {
     let mut mocks = Mocks::new();
-    mocks
-        .flows
-        .expect_take_flow()
-        .returning(|_| Ok(Some(flow(600))));
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks
-        .connections
-        .expect_update()
-        .times(1)
-        .returning(|_, _, _| Ok(true));
+    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.connections.expect_update().times(1).returning(|_, _, _| Ok(true));
     mocks.oauth.expect_exchange_code().never();
-    let err = mocks
-        .directory()
-        .complete_callback(callback("s", "c", None))
-        .await
-        .unwrap_err();
+    let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::IssuerMismatch));
 }
 
 #[tokio::test]
 async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_tokens() {
     let mut mocks = Mocks::new();
-    mocks
-        .flows
-        .expect_take_flow()
-        .returning(|_| Ok(Some(flow(600))));
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks.oauth.expect_exchange_code().times(1).returning(
-        |endpoint, code, verifier, _, resource| {
-            assert_eq!(endpoint.url, "https://as.example/token");
-            assert_eq!(code.expose_secret(), "the-code");
-            assert_eq!(verifier.expose_secret(), "verifier");
-            assert_eq!(resource.as_deref(), Some("https://acme.example/mcp"));
-            Ok(TokenSet {
-                access_token: SecretString::from("at-1"),
-                refresh_token: Some(SecretString::from("rt-1")),
-                expires_in: Some(3600),
-                scopes: None,
-            })
-        },
-    );
-    mocks
-        .connections
-        .expect_update()
-        .times(1)
-        .returning(|c, expected, secrets| {
-            assert_eq!(expected, ConnectionStatus::PendingOAuth);
-            assert_eq!(c.status(), ConnectionStatus::Connected);
-            let SecretsUpdate::Tokens { access_token, .. } = secrets else {
-                panic!("tokens expected")
-            };
-            assert!(String::from_utf8_lossy(&access_token.0).ends_with("/access_token|at-1"));
-            Ok(true)
-        });
-    let outcome = mocks
-        .directory()
-        .complete_callback(callback("s", "the-code", Some("https://as.example")))
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome.connection.scopes.to_delimited(),
-        "read",
-        "requested scopes apply when none are listed"
-    );
+    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.oauth.expect_exchange_code().times(1).returning(|endpoint, code, verifier, _, resource| {
+        assert_eq!(endpoint.url, "https://as.example/token");
+        assert_eq!(code.expose_secret(), "the-code");
+        assert_eq!(verifier.expose_secret(), "verifier");
+        assert_eq!(resource.as_deref(), Some("https://acme.example/mcp"));
+        Ok(TokenSet {
+            access_token: SecretString::from("at-1"),
+            refresh_token: Some(SecretString::from("rt-1")),
+            expires_in: Some(3600),
+            scopes: None,
+        })
+    });
+    mocks.connections.expect_update().times(1).returning(|c, expected, secrets| {
+        assert_eq!(expected, ConnectionStatus::PendingOAuth);
+        assert_eq!(c.status(), ConnectionStatus::Connected);
+        let SecretsUpdate::Tokens { access_token, .. } = secrets else { panic!("tokens expected") };
+        assert!(String::from_utf8_lossy(&access_token.0).ends_with("/access_token|at-1"));
+        Ok(true)
+    });
+    let outcome =
+        mocks.directory().complete_callback(callback("s", "the-code", Some("https://as.example"))).await.unwrap();
+    assert_eq!(outcome.connection.scopes.to_delimited(), "read", "requested scopes apply when none are listed");
     assert_eq!(outcome.connection.expires_at, Some(NOW.plus_seconds(3600)));
 }
 
 #[tokio::test]
 async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
     let mut mocks = Mocks::new();
-    mocks
-        .flows
-        .expect_take_flow()
-        .returning(|_| Ok(Some(flow(600))));
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks
-        .oauth
-        .expect_exchange_code()
-        .returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
-    mocks
-        .connections
-        .expect_update()
-        .times(1)
-        .returning(|c, _, _| {
-            assert_eq!(c.status(), ConnectionStatus::Failed);
-            Ok(true)
-        });
-    let err = mocks
-        .directory()
-        .complete_callback(callback("s", "c", Some("https://as.example")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err.error,
-            Error::Provider {
-                step: "token exchange",
-                ..
-            }
-        ),
-        "{:?}",
-        err.error
-    );
+    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
+    mocks.connections.expect_update().times(1).returning(|c, _, _| {
+        assert_eq!(c.status(), ConnectionStatus::Failed);
+        Ok(true)
+    });
+    let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
+    assert!(matches!(err.error, Error::Provider { step: "token exchange", .. }), "{:?}", err.error);
 }
 
 #[tokio::test]
 async fn credentials_of_a_pending_connection_are_not_ready() {
     let mut mocks = Mocks::new();
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    let err = mocks
-        .directory()
-        .credentials(&RefId::from_random([1; 16]))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::NotReady(ConnectionStatus::PendingOAuth)
-    ));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    let err = mocks.directory().credentials(&RefId::from_random([1; 16])).await.unwrap_err();
+    assert!(matches!(err, Error::NotReady(ConnectionStatus::PendingOAuth)));
 }
 
 #[tokio::test]
@@ -341,54 +196,26 @@ async fn a_real_invalid_grant_expires_the_connection() {
     let mut mocks = Mocks::new();
     let mut soon = oauth_connection(ConnectionStatus::Connected);
     soon.expires_at = Some(NOW.plus_seconds(10));
-    mocks
-        .connections
-        .expect_get()
-        .returning(move |_| Ok(Some(soon.clone())));
+    mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
     let secrets = StoredSecrets {
         api_key: None,
-        access_token: Some(Sealed(
-            format!(
-                "connections/{}/access_token|at",
-                RefId::from_random([1; 16])
-            )
-            .into_bytes(),
-        )),
+        access_token: Some(Sealed(format!("connections/{}/access_token|at", RefId::from_random([1; 16])).into_bytes())),
         refresh_token: Some(Sealed(
-            format!(
-                "connections/{}/refresh_token|rt",
-                RefId::from_random([1; 16])
-            )
-            .into_bytes(),
+            format!("connections/{}/refresh_token|rt", RefId::from_random([1; 16])).into_bytes(),
         )),
     };
+    mocks.connections.expect_secrets().returning(move |_| Ok(Some(secrets.clone())));
     mocks
-        .connections
-        .expect_secrets()
-        .returning(move |_| Ok(Some(secrets.clone())));
-    mocks.oauth.expect_refresh().times(1).returning(|_, _, _| {
-        Err(OAuthError::Rejected {
-            code: "invalid_grant".into(),
-            description: None,
-        })
-    });
-    mocks
-        .connections
-        .expect_update()
+        .oauth
+        .expect_refresh()
         .times(1)
-        .returning(|c, expected, update| {
-            assert_eq!(
-                (c.status(), expected),
-                (ConnectionStatus::Expired, ConnectionStatus::Connected)
-            );
-            assert_eq!(update, &SecretsUpdate::ClearTokens);
-            Ok(true)
-        });
-    let err = mocks
-        .directory()
-        .credentials(&RefId::from_random([1; 16]))
-        .await
-        .unwrap_err();
+        .returning(|_, _, _| Err(OAuthError::Rejected { code: "invalid_grant".into(), description: None }));
+    mocks.connections.expect_update().times(1).returning(|c, expected, update| {
+        assert_eq!((c.status(), expected), (ConnectionStatus::Expired, ConnectionStatus::Connected));
+        assert_eq!(update, &SecretsUpdate::ClearTokens);
+        Ok(true)
+    });
+    let err = mocks.directory().credentials(&RefId::from_random([1; 16])).await.unwrap_err();
     assert!(matches!(err, Error::TokenExpired), "{err:?}");
 }
 
@@ -396,38 +223,22 @@ async fn a_real_invalid_grant_expires_the_connection() {
 async fn disconnect_revokes_the_refresh_token_before_the_access_token() {
     let mut mocks = Mocks::new();
     let ref_id = RefId::from_random([1; 16]);
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
-    mocks
-        .connections
-        .expect_delete()
-        .times(1)
-        .returning(move |_| {
-            Ok(Some(StoredSecrets {
-                api_key: None,
-                access_token: Some(Sealed(
-                    format!("connections/{r}/access_token|at").into_bytes(),
-                )),
-                refresh_token: Some(Sealed(
-                    format!("connections/{r}/refresh_token|rt").into_bytes(),
-                )),
-            }))
-        });
+    mocks.connections.expect_delete().times(1).returning(move |_| {
+        Ok(Some(StoredSecrets {
+            api_key: None,
+            access_token: Some(Sealed(format!("connections/{r}/access_token|at").into_bytes())),
+            refresh_token: Some(Sealed(format!("connections/{r}/refresh_token|rt").into_bytes())),
+        }))
+    });
     let mut seq = mockall::Sequence::new();
     for expected in ["rt", "at"] {
-        mocks
-            .oauth
-            .expect_revoke()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(move |endpoint, token, _| {
-                assert_eq!(endpoint.url, "https://as.example/revoke");
-                assert_eq!(token.expose_secret(), expected);
-                Ok(())
-            });
+        mocks.oauth.expect_revoke().times(1).in_sequence(&mut seq).returning(move |endpoint, token, _| {
+            assert_eq!(endpoint.url, "https://as.example/revoke");
+            assert_eq!(token.expose_secret(), expected);
+            Ok(())
+        });
     }
     mocks.directory().disconnect(&ref_id).await.unwrap();
 }
@@ -436,22 +247,14 @@ async fn disconnect_revokes_the_refresh_token_before_the_access_token() {
 async fn a_failed_revocation_still_disconnects() {
     let mut mocks = Mocks::new();
     let ref_id = RefId::from_random([1; 16]);
-    mocks
-        .connections
-        .expect_get()
-        .returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
+    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
     mocks.connections.expect_delete().returning(move |_| {
         Ok(Some(StoredSecrets {
-            access_token: Some(Sealed(
-                format!("connections/{r}/access_token|at").into_bytes(),
-            )),
+            access_token: Some(Sealed(format!("connections/{r}/access_token|at").into_bytes())),
             ..StoredSecrets::default()
         }))
     });
-    mocks
-        .oauth
-        .expect_revoke()
-        .returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
+    mocks.oauth.expect_revoke().returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
     mocks.directory().disconnect(&ref_id).await.unwrap();
 }
