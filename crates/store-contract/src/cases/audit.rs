@@ -1,0 +1,54 @@
+//! The audit log: append-only, per connection, in recording order, outliving connections.
+
+use ports::{AuditKind, StoredSecrets};
+
+use crate::ContractStore;
+use crate::fixtures::{self, T0};
+
+/// Every kind of event, with and without detail, reads back in recording order, also when
+/// several share a second.
+pub async fn audit_events_read_back_in_the_order_they_were_recorded<S: ContractStore>(store: S) {
+    let ref_id = fixtures::ref_id(1);
+    let recorded: Vec<_> = AuditKind::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let detail = (i % 2 == 0).then(|| format!("detail {i}: invalid_grant"));
+            fixtures::event(&ref_id, kind, detail.as_deref(), T0.plus_seconds(i64::try_from(i / 3).expect("small")))
+        })
+        .collect();
+    for event in &recorded {
+        store.record(event).await.expect("record");
+    }
+
+    assert_eq!(store.events(&ref_id).await.expect("events"), recorded);
+}
+
+/// The history of a deleted connection is kept: it is what explains the deletion.
+pub async fn audit_events_outlive_their_connection<S: ContractStore>(store: S) {
+    let connection = fixtures::connected_oauth_connection(1);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    let created = fixtures::event(&connection.ref_id, AuditKind::Created, None, T0);
+    let disconnected = fixtures::event(&connection.ref_id, AuditKind::Disconnected, Some("by the user"), T0);
+    store.record(&created).await.expect("record");
+    store.delete(&connection.ref_id).await.expect("delete");
+    store.record(&disconnected).await.expect("record after delete");
+
+    assert_eq!(store.events(&connection.ref_id).await.expect("events"), vec![created, disconnected]);
+}
+
+/// A connection's history holds only its own events.
+pub async fn audit_events_of_other_connections_are_not_returned<S: ContractStore>(store: S) {
+    let (mine, theirs, silent) = (fixtures::ref_id(1), fixtures::ref_id(2), fixtures::ref_id(3));
+    let my_events = [
+        fixtures::event(&mine, AuditKind::Created, None, T0),
+        fixtures::event(&mine, AuditKind::Connected, None, T0.plus_seconds(1)),
+    ];
+    store.record(&my_events[0]).await.expect("record");
+    store.record(&fixtures::event(&theirs, AuditKind::Created, None, T0)).await.expect("record");
+    store.record(&my_events[1]).await.expect("record");
+
+    assert_eq!(store.events(&mine).await.expect("events"), my_events.to_vec());
+    assert_eq!(store.events(&theirs).await.expect("events").len(), 1);
+    assert_eq!(store.events(&silent).await.expect("events"), vec![]);
+}

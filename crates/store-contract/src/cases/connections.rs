@@ -1,0 +1,103 @@
+//! Connections: insert, get, list and the shape of what comes back.
+
+use domain::{AuthMethod, ConnectionStatus, Transport};
+use ports::{SecretsUpdate, StoredSecrets};
+
+use super::is_conflict;
+use crate::ContractStore;
+use crate::fixtures::{self, T0};
+
+/// Every field of a connection, set or empty, reads back as it was stored.
+pub async fn a_connection_reads_back_with_every_field<S: ContractStore>(store: S) {
+    let full = fixtures::full_connection(1);
+    let bare = fixtures::bare_connection(2);
+    store.insert(&full, &StoredSecrets::default(), None).await.expect("insert full");
+    store.insert(&bare, &StoredSecrets::default(), None).await.expect("insert bare");
+
+    assert_eq!(store.get(&full.ref_id).await.expect("get full"), Some(full));
+    assert_eq!(store.get(&bare.ref_id).await.expect("get bare"), Some(bare));
+}
+
+/// The store accepts, and gives back, every value the domain's enums can take.
+pub async fn every_status_auth_method_and_transport_is_stored<S: ContractStore>(store: S) {
+    let mut n = 0;
+    for status in ConnectionStatus::ALL {
+        for auth in AuthMethod::ALL {
+            for transport in Transport::ALL {
+                n += 1;
+                let connection = fixtures::connection_with(n, status, auth, transport);
+                store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+                assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+            }
+        }
+    }
+    assert_eq!(store.list().await.expect("list").len(), usize::from(n));
+}
+
+/// A reference nobody stored reads as absent everywhere, and an update does not create it.
+pub async fn an_unknown_ref_id_reads_as_nothing<S: ContractStore>(store: S) {
+    let ghost = fixtures::connected_oauth_connection(9);
+    assert_eq!(store.get(&ghost.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&ghost.ref_id).await.expect("secrets"), None);
+    assert_eq!(store.delete(&ghost.ref_id).await.expect("delete"), None);
+    let updated = store.update(&ghost, ghost.status(), &SecretsUpdate::Keep).await.expect("update");
+    assert!(!updated, "an update of a connection that does not exist reports false");
+    assert_eq!(store.get(&ghost.ref_id).await.expect("get after update"), None, "an update never inserts");
+    assert!(store.list().await.expect("list").is_empty());
+}
+
+/// `list` orders by creation time, and connections created in the same second by `ref_id`.
+pub async fn connections_are_listed_oldest_first<S: ContractStore>(store: S) {
+    let newest = fixtures::pending_connection(1, T0.plus_seconds(20));
+    let oldest = fixtures::pending_connection(5, T0);
+    let tie_a = fixtures::pending_connection(3, T0.plus_seconds(10));
+    let tie_b = fixtures::pending_connection(2, T0.plus_seconds(10));
+    for connection in [&tie_a, &newest, &oldest, &tie_b] {
+        store.insert(connection, &StoredSecrets::default(), None).await.expect("insert");
+    }
+
+    let mut ties = [tie_a.ref_id.clone(), tie_b.ref_id.clone()];
+    ties.sort_by(|a, b| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
+    let expected = [oldest.ref_id.clone(), ties[0].clone(), ties[1].clone(), newest.ref_id.clone()];
+
+    let listed: Vec<_> = store.list().await.expect("list").into_iter().map(|c| c.ref_id).collect();
+    assert_eq!(listed, expected);
+}
+
+/// A second connection with a stored `ref_id` is refused and the first is left as it was.
+pub async fn a_duplicate_ref_id_is_a_conflict_and_changes_nothing<S: ContractStore>(store: S) {
+    let original = fixtures::connected_oauth_connection(1);
+    let original_secrets = fixtures::all_secrets("original");
+    store.insert(&original, &original_secrets, None).await.expect("insert");
+
+    let mut impostor = fixtures::full_connection(1);
+    impostor.display_name = Some("impostor".into());
+    let result = store.insert(&impostor, &fixtures::all_secrets("impostor"), None).await;
+
+    assert!(is_conflict(&result), "expected Conflict, got {result:?}");
+    assert_eq!(store.get(&original.ref_id).await.expect("get"), Some(original.clone()));
+    assert_eq!(store.secrets(&original.ref_id).await.expect("secrets"), Some(original_secrets));
+    assert_eq!(store.list().await.expect("list").len(), 1);
+}
+
+/// A healthy store answers its health check.
+pub async fn the_store_answers_a_ping<S: ContractStore>(store: S) {
+    store.ping().await.expect("ping");
+}
+
+/// Sealed bytes come back byte for byte, and absent secrets stay absent.
+pub async fn secrets_are_returned_exactly_as_given<S: ContractStore>(store: S) {
+    let api_key = fixtures::connection_with(1, ConnectionStatus::Connected, AuthMethod::ApiKey, Transport::Sse);
+    let api_key_secrets = StoredSecrets { api_key: Some(fixtures::every_byte()), ..StoredSecrets::default() };
+    let oauth = fixtures::connected_oauth_connection(2);
+    let oauth_secrets = StoredSecrets { api_key: None, ..fixtures::all_secrets("oauth") };
+    let none = fixtures::bare_connection(3);
+
+    store.insert(&api_key, &api_key_secrets, None).await.expect("insert api key");
+    store.insert(&oauth, &oauth_secrets, None).await.expect("insert oauth");
+    store.insert(&none, &StoredSecrets::default(), None).await.expect("insert none");
+
+    assert_eq!(store.secrets(&api_key.ref_id).await.expect("secrets"), Some(api_key_secrets));
+    assert_eq!(store.secrets(&oauth.ref_id).await.expect("secrets"), Some(oauth_secrets));
+    assert_eq!(store.secrets(&none.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
+}

@@ -1,0 +1,133 @@
+//! Pending OAuth flows: stored with their connection or later, each taken exactly once.
+
+use std::collections::BTreeSet;
+
+use ports::StoredSecrets;
+
+use super::is_conflict;
+use crate::fixtures::{self, T0};
+use crate::{ContractStore, race::race};
+
+/// A flow inserted with its connection comes back whole, once.
+pub async fn a_flow_stored_with_its_connection_is_taken_once_with_every_field<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert");
+
+    assert_eq!(store.take_flow(&flow.state_hash).await.expect("take"), Some(flow.clone()));
+    assert_eq!(store.take_flow(&flow.state_hash).await.expect("second take"), None, "a state is used once");
+    assert_eq!(
+        store.get(&connection.ref_id).await.expect("get"),
+        Some(connection),
+        "taking a flow keeps its connection"
+    );
+}
+
+/// A flow stored later (a reconnection in place) comes back whole, once, optional fields empty.
+pub async fn a_flow_put_later_is_taken_once_with_every_field<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    let flow = fixtures::bare_flow(&fixtures::state_hash(7), &connection.ref_id, T0.plus_seconds(600));
+    store.put_flow(&flow).await.expect("put");
+
+    assert_eq!(store.take_flow(&flow.state_hash).await.expect("take"), Some(flow.clone()));
+    assert_eq!(store.take_flow(&flow.state_hash).await.expect("second take"), None);
+}
+
+/// A state nobody stored takes nothing.
+pub async fn an_unknown_state_takes_nothing<S: ContractStore>(store: S) {
+    assert_eq!(store.take_flow(&fixtures::state_hash(404)).await.expect("take"), None);
+    assert_eq!(store.take_expired_flows(T0, 10).await.expect("sweep"), vec![]);
+}
+
+/// Twenty callbacks with the same state at once: exactly one gets the flow (a replayed state is
+/// refused even when the replay races the original).
+pub async fn of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert");
+
+    let outcomes = race(&store, 20, |store, _| {
+        let state_hash = flow.state_hash.clone();
+        async move { store.take_flow(&state_hash).await.expect("take") }
+    })
+    .await;
+
+    let winners: Vec<_> = outcomes.into_iter().flatten().collect();
+    assert_eq!(winners, vec![flow], "exactly one caller gets the flow");
+}
+
+/// The sweep takes flows with `expires_at < now` only, at most `limit` per call, each once.
+pub async fn taking_expired_flows_takes_only_expired_ones_up_to_the_limit<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    let at = |n: u32, expires_at| fixtures::bare_flow(&fixtures::state_hash(n), &connection.ref_id, expires_at);
+    let expired = [at(1, T0.plus_seconds(-30)), at(2, T0.plus_seconds(-20)), at(3, T0.plus_seconds(-1))];
+    let expiring_now = at(4, T0);
+    let live = at(5, T0.plus_seconds(60));
+    for flow in expired.iter().chain([&expiring_now, &live]) {
+        store.put_flow(flow).await.expect("put");
+    }
+
+    let first = store.take_expired_flows(T0, 2).await.expect("first sweep");
+    assert_eq!(first.len(), 2, "the limit bounds a sweep");
+    let second = store.take_expired_flows(T0, 10).await.expect("second sweep");
+    assert_eq!(second.len(), 1, "the rest of the expired flows");
+    assert_eq!(store.take_expired_flows(T0, 10).await.expect("third sweep"), vec![]);
+
+    let mut taken: Vec<_> = first.into_iter().chain(second).collect();
+    taken.sort_by(|a, b| a.state_hash.cmp(&b.state_hash));
+    let mut want = expired.to_vec();
+    want.sort_by(|a, b| a.state_hash.cmp(&b.state_hash));
+    assert_eq!(taken, want, "exactly the expired flows, each once, whole");
+
+    assert_eq!(store.take_flow(&expiring_now.state_hash).await.expect("take"), Some(expiring_now));
+    assert_eq!(store.take_flow(&live.state_hash).await.expect("take"), Some(live));
+}
+
+/// Four sweepers at once over ten expired flows: every flow is taken by exactly one of them.
+pub async fn concurrent_sweeps_of_expired_flows_take_each_flow_once<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    let states: BTreeSet<String> = (1..=10).map(fixtures::state_hash).collect();
+    for state in &states {
+        store.put_flow(&fixtures::bare_flow(state, &connection.ref_id, T0.plus_seconds(-1))).await.expect("put");
+    }
+
+    let sweeps =
+        race(&store, 4, |store, _| async move { store.take_expired_flows(T0, 10).await.expect("sweep") }).await;
+
+    let taken: Vec<String> = sweeps.into_iter().flatten().map(|flow| flow.state_hash).collect();
+    assert_eq!(taken.len(), states.len(), "no flow is taken twice");
+    assert_eq!(taken.into_iter().collect::<BTreeSet<_>>(), states);
+}
+
+/// A second flow with a stored state is refused; the first stays takeable as it was.
+pub async fn a_duplicate_flow_state_is_a_conflict_and_keeps_the_first<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    let first = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &StoredSecrets::default(), Some(first.clone())).await.expect("insert");
+
+    let second = fixtures::bare_flow(&first.state_hash, &connection.ref_id, T0.plus_seconds(900));
+    let result = store.put_flow(&second).await;
+    assert!(is_conflict(&result), "expected Conflict, got {result:?}");
+    assert_eq!(store.take_flow(&first.state_hash).await.expect("take"), Some(first));
+}
+
+/// Insert is all or nothing: when its flow is refused, the connection and its secrets are not
+/// stored either.
+pub async fn an_insert_whose_flow_is_refused_stores_no_connection<S: ContractStore>(store: S) {
+    let first = fixtures::pending_connection(1, T0);
+    let first_flow = fixtures::full_flow(&fixtures::state_hash(1), &first.ref_id, T0.plus_seconds(600));
+    store.insert(&first, &StoredSecrets::default(), Some(first_flow.clone())).await.expect("insert first");
+
+    let second = fixtures::pending_connection(2, T0.plus_seconds(1));
+    let clashing = fixtures::bare_flow(&first_flow.state_hash, &second.ref_id, T0.plus_seconds(600));
+    let result = store.insert(&second, &fixtures::all_secrets("second"), Some(clashing)).await;
+
+    assert!(is_conflict(&result), "expected Conflict, got {result:?}");
+    assert_eq!(store.get(&second.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&second.ref_id).await.expect("secrets"), None);
+    assert_eq!(store.list().await.expect("list"), vec![first]);
+    assert_eq!(store.take_flow(&first_flow.state_hash).await.expect("take"), Some(first_flow));
+}

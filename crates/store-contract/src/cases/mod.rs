@@ -1,0 +1,21 @@
+//! The contract's cases. Each takes a fresh, empty store and panics when the store breaks the
+//! contract of `crates/ports/src/store.rs` or `audit.rs`.
+
+mod audit;
+mod connections;
+mod deletes;
+mod flows;
+mod updates;
+
+pub use audit::*;
+pub use connections::*;
+pub use deletes::*;
+pub use flows::*;
+pub use updates::*;
+
+use ports::StoreError;
+
+/// Whether `result` is the `Conflict` a duplicate key must give.
+fn is_conflict<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict(_)))
+}

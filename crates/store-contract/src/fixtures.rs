@@ -1,0 +1,150 @@
+//! Values the cases store: connections in every shape, sealed secrets, flows and audit events.
+//!
+//! Every value is built from a small number `n`, so a case can make many distinct ones and
+//! compare what the store returns with what it was given.
+
+use domain::{
+    AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Timestamp, Transport,
+};
+use ports::{AuditEvent, AuditKind, PendingFlow, Sealed, StoredSecrets};
+
+/// The fixed "now" of the cases: stores never read the clock, so any instant does.
+pub const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+/// The `n`-th connection reference.
+pub fn ref_id(n: u8) -> RefId {
+    RefId::from_random([n; 16])
+}
+
+fn new_connection(n: u8, transport: Transport, auth_method: AuthMethod) -> NewConnection {
+    NewConnection {
+        ref_id: ref_id(n),
+        server_name: ServerName::parse(&format!("server-{n}")).expect("a valid server name"),
+        display_name: None,
+        url: None,
+        transport,
+        auth_method,
+    }
+}
+
+/// A connection with every field set, including the optional ones and a status reason.
+pub fn full_connection(n: u8) -> Connection {
+    let mut new = new_connection(n, Transport::Sse, AuthMethod::OAuth);
+    new.display_name = Some(format!("Custom server «{n}»"));
+    new.url = Some(format!("https://mcp{n}.example/v1/mcp?tenant=a&x=1"));
+    Connection::restore(
+        new,
+        ConnectionStatus::Expired,
+        Some("invalid_grant: the refresh token was revoked".into()),
+        Scopes::parse_delimited("channels:read chat:write offline_access").expect("valid scopes"),
+        Some(T0.plus_seconds(3_600)),
+        T0.plus_seconds(-86_400),
+        T0,
+    )
+}
+
+/// A connection with every optional field empty.
+pub fn bare_connection(n: u8) -> Connection {
+    Connection::connected(new_connection(n, Transport::Stdio, AuthMethod::None), T0)
+}
+
+/// A connection in the given shape, created at `T0`.
+pub fn connection_with(n: u8, status: ConnectionStatus, auth: AuthMethod, transport: Transport) -> Connection {
+    Connection::restore(
+        new_connection(n, transport, auth),
+        status,
+        None,
+        Scopes::parse_delimited("read").expect("valid scopes"),
+        None,
+        T0,
+        T0,
+    )
+}
+
+/// An OAuth connection waiting for its callback, created at `created_at`.
+pub fn pending_connection(n: u8, created_at: Timestamp) -> Connection {
+    let mut new = new_connection(n, Transport::StreamableHttp, AuthMethod::OAuth);
+    new.url = Some(format!("https://mcp{n}.example/mcp"));
+    Connection::pending(new, created_at)
+}
+
+/// An OAuth connection that completed its authorization at `T0`, with tokens expiring in an hour.
+pub fn connected_oauth_connection(n: u8) -> Connection {
+    let mut connection = pending_connection(n, T0.plus_seconds(-60));
+    connection
+        .complete_authorization(
+            Scopes::parse_delimited("read write").expect("valid scopes"),
+            Some(T0.plus_seconds(3_600)),
+            T0,
+        )
+        .expect("a pending connection completes");
+    connection
+}
+
+/// Opaque bytes standing in for a sealed secret: a label followed by bytes that are not UTF-8
+/// and a NUL, so a store that treats them as text is caught.
+pub fn sealed(label: &str) -> Sealed {
+    let mut bytes = vec![0x01, 0x00, 0xFF, 0xFE];
+    bytes.extend_from_slice(label.as_bytes());
+    bytes.extend_from_slice(&[0x00, 0x80, 0xC3]);
+    Sealed(bytes)
+}
+
+/// Every byte value once, in a scrambled order.
+pub fn every_byte() -> Sealed {
+    Sealed((0..=255u8).map(|b| b.wrapping_mul(167).wrapping_add(13)).collect())
+}
+
+/// All three secrets, each distinct and tagged with `label`.
+pub fn all_secrets(label: &str) -> StoredSecrets {
+    StoredSecrets {
+        api_key: Some(sealed(&format!("{label}/api_key"))),
+        access_token: Some(sealed(&format!("{label}/access_token"))),
+        refresh_token: Some(sealed(&format!("{label}/refresh_token"))),
+    }
+}
+
+/// A flow of connection `ref_id` with every field set.
+pub fn full_flow(state_hash: &str, ref_id: &RefId, expires_at: Timestamp) -> PendingFlow {
+    PendingFlow {
+        state_hash: state_hash.to_owned(),
+        ref_id: ref_id.clone(),
+        issuer: Some("https://auth.example/tenant".into()),
+        iss_required: true,
+        pkce_verifier: sealed(&format!("flows/{state_hash}/pkce_verifier")),
+        redirect_uri: "https://directory.example/assets/oauth/callback".into(),
+        scopes: Scopes::parse_delimited("read write offline_access").expect("valid scopes"),
+        resource: Some("https://mcp.example/mcp".into()),
+        return_to: Some("https://app.example/done?tab=connections".into()),
+        created_at: expires_at.plus_seconds(-600),
+        expires_at,
+    }
+}
+
+/// A flow of connection `ref_id` with every optional field empty.
+pub fn bare_flow(state_hash: &str, ref_id: &RefId, expires_at: Timestamp) -> PendingFlow {
+    PendingFlow {
+        issuer: None,
+        iss_required: false,
+        scopes: Scopes::empty(),
+        resource: None,
+        return_to: None,
+        ..full_flow(state_hash, ref_id, expires_at)
+    }
+}
+
+/// A state hash as the app makes them: 64 lowercase hex characters, distinct per `n`.
+pub fn state_hash(n: u32) -> String {
+    format!("{:064x}", u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+}
+
+/// An audit event of `ref_id`.
+pub fn event(ref_id: &RefId, kind: AuditKind, detail: Option<&str>, at: Timestamp) -> AuditEvent {
+    AuditEvent {
+        ref_id: ref_id.clone(),
+        server_name: ServerName::parse("linear").expect("a valid server name"),
+        kind,
+        detail: detail.map(str::to_owned),
+        at,
+    }
+}

@@ -1,0 +1,92 @@
+//! The store contract: ONE suite of async tests that every store adapter runs, with the same
+//! cases and the same expected results for SQLite and PostgreSQL (spec §8: "the same behaviour,
+//! proved by one shared test suite that runs against both"). It is a dev-only crate: adapters
+//! name it in `[dev-dependencies]` only.
+//!
+//! # Use
+//!
+//! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
+//! async expression that yields a fresh, isolated store, i.e. a value of a type implementing
+//! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + `Clone`:
+//!
+//! ```text
+//! mod contract {
+//!     async fn fresh_store() -> postgres_adapter::PostgresStore {
+//!         // a new database or schema per call: cases assume they start from an empty store
+//!     }
+//!
+//!     store_contract::contract_tests!(fresh_store());
+//! }
+//! ```
+//!
+//! The macro expands into one `#[tokio::test]` per case (multi-threaded runtime, so the races
+//! are real), each named after its case, e.g. `contract::a_delete_returns_the_secrets_once`.
+//! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) among its
+//! dev-dependencies. The expression is evaluated once per test. Each case is also a public
+//! `async fn` in [`cases`] for callers that want to run one by itself.
+//!
+//! Orders the contract fixes: `list` is by `created_at`, then `ref_id` in byte order;
+//! `events` is in recording order; an expired flow is one whose `expires_at < now`.
+
+pub mod cases;
+pub mod fixtures;
+mod race;
+
+use ports::{AuditLog, ConnectionStore, FlowStore};
+
+/// What a store under test must be: all three store ports, cheap to clone for concurrent callers.
+pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + Clone {}
+
+impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + Clone {}
+
+/// Expands into one `#[tokio::test]` per contract case, each running against a store made by the
+/// given async expression. See the crate documentation.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make_store:expr $(,)?) => {
+        $crate::__contract_tests! { $make_store;
+            a_connection_reads_back_with_every_field,
+            every_status_auth_method_and_transport_is_stored,
+            an_unknown_ref_id_reads_as_nothing,
+            connections_are_listed_oldest_first,
+            a_duplicate_ref_id_is_a_conflict_and_changes_nothing,
+            the_store_answers_a_ping,
+            secrets_are_returned_exactly_as_given,
+            an_update_with_the_expected_status_writes_connection_and_tokens,
+            an_update_with_a_stale_status_writes_nothing,
+            an_update_of_a_deleted_connection_writes_nothing,
+            a_token_update_without_a_refresh_token_keeps_the_stored_one,
+            a_token_update_with_a_refresh_token_replaces_both,
+            clearing_tokens_forgets_both_tokens_and_keeps_the_api_key,
+            keeping_secrets_leaves_them_as_they_were,
+            of_twenty_concurrent_updates_from_one_status_exactly_one_wins,
+            a_delete_returns_the_secrets_once,
+            deleting_a_connection_deletes_its_flows_and_nothing_else,
+            of_twenty_concurrent_deletes_exactly_one_gets_the_secrets,
+            a_flow_stored_with_its_connection_is_taken_once_with_every_field,
+            a_flow_put_later_is_taken_once_with_every_field,
+            an_unknown_state_takes_nothing,
+            of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow,
+            taking_expired_flows_takes_only_expired_ones_up_to_the_limit,
+            concurrent_sweeps_of_expired_flows_take_each_flow_once,
+            a_duplicate_flow_state_is_a_conflict_and_keeps_the_first,
+            an_insert_whose_flow_is_refused_stores_no_connection,
+            audit_events_read_back_in_the_order_they_were_recorded,
+            audit_events_outlive_their_connection,
+            audit_events_of_other_connections_are_not_returned,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_tests {
+    ($make_store:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::cases::$case($make_store.await).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,54 @@
+//! Tests of the contract suite itself, against an in-memory reference store: a correct store
+//! passes every case, and each deliberate flaw is caught by the case written for it.
+
+mod memory;
+
+use std::future::Future;
+
+use memory::{Flaw, MemoryStore};
+use store_contract::cases;
+
+mod a_correct_store {
+    store_contract::contract_tests!(async { super::MemoryStore::default() });
+}
+
+/// Runs a case on its own task and tells whether it failed (panicked).
+async fn fails(case: impl Future<Output = ()> + Send + 'static) -> bool {
+    tokio::spawn(case).await.is_err()
+}
+
+#[tokio::test]
+async fn a_store_that_ignores_the_expected_status_fails_the_compare_and_set_cases() {
+    assert!(
+        fails(cases::an_update_with_a_stale_status_writes_nothing(MemoryStore::flawed(Flaw::IgnoresExpectedStatus)))
+            .await
+    );
+    let racing = cases::of_twenty_concurrent_updates_from_one_status_exactly_one_wins;
+    assert!(fails(racing(MemoryStore::flawed(Flaw::IgnoresExpectedStatus))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_forgets_the_refresh_token_fails_the_token_case() {
+    let case = cases::a_token_update_without_a_refresh_token_keeps_the_stored_one;
+    assert!(fails(case(MemoryStore::flawed(Flaw::ForgetsRefreshToken))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_keeps_flows_of_deleted_connections_fails_the_cascade_case() {
+    let case = cases::deleting_a_connection_deletes_its_flows_and_nothing_else;
+    assert!(fails(case(MemoryStore::flawed(Flaw::KeepsFlowsOnDelete))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_inserts_halfway_fails_the_atomic_insert_case() {
+    let case = cases::an_insert_whose_flow_is_refused_stores_no_connection;
+    assert!(fails(case(MemoryStore::flawed(Flaw::InsertsHalfway))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_takes_flows_without_removing_them_fails_the_single_use_cases() {
+    let once = cases::a_flow_stored_with_its_connection_is_taken_once_with_every_field;
+    assert!(fails(once(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
+    let racing = cases::of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow;
+    assert!(fails(racing(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
+}

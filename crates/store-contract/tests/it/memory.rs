@@ -1,0 +1,168 @@
+//! A reference store in memory, the simplest thing that keeps the contract, and deliberately
+//! flawed variants of it. It exists to test the suite itself: a correct store must pass every
+//! case, and each flaw must make the case that guards against it fail.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use domain::{Connection, ConnectionStatus, RefId, Timestamp};
+use ports::{AuditEvent, AuditLog, ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+
+/// A way of breaking the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// `update` writes whatever the stored status.
+    IgnoresExpectedStatus,
+    /// `Tokens` without a refresh token erases the stored one.
+    ForgetsRefreshToken,
+    /// `delete` leaves the connection's flows behind.
+    KeepsFlowsOnDelete,
+    /// `insert` keeps the connection when its flow is refused.
+    InsertsHalfway,
+    /// `take_flow` hands out a copy and leaves the flow in place.
+    TakesWithoutRemoving,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    connections: BTreeMap<RefId, (Connection, StoredSecrets)>,
+    flows: BTreeMap<String, PendingFlow>,
+    events: Vec<AuditEvent>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    flaw: Option<Flaw>,
+}
+
+impl MemoryStore {
+    pub fn flawed(flaw: Flaw) -> Self {
+        Self { flaw: Some(flaw), ..Self::default() }
+    }
+
+    fn has(&self, flaw: Flaw) -> bool {
+        self.flaw == Some(flaw)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("no test panics while holding the lock")
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn insert(&self, c: &Connection, s: &StoredSecrets, flow: Option<PendingFlow>) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.connections.contains_key(&c.ref_id) {
+            return Err(StoreError::Conflict("connections.ref_id".into()));
+        }
+        let clash = flow.as_ref().is_some_and(|f| state.flows.contains_key(&f.state_hash));
+        if clash && self.has(Flaw::InsertsHalfway) {
+            state.connections.insert(c.ref_id.clone(), (c.clone(), s.clone()));
+        }
+        if clash {
+            return Err(StoreError::Conflict("oauth_flows.state_hash".into()));
+        }
+        state.connections.insert(c.ref_id.clone(), (c.clone(), s.clone()));
+        if let Some(flow) = flow {
+            state.flows.insert(flow.state_hash.clone(), flow);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state().connections.get(ref_id).map(|(c, _)| c.clone()))
+    }
+
+    async fn list(&self) -> Result<Vec<Connection>, StoreError> {
+        let mut all: Vec<_> = self.state().connections.values().map(|(c, _)| c.clone()).collect();
+        all.sort_by(|a, b| (a.created_at, a.ref_id.as_str()).cmp(&(b.created_at, b.ref_id.as_str())));
+        Ok(all)
+    }
+
+    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        Ok(self.state().connections.get(ref_id).map(|(_, s)| s.clone()))
+    }
+
+    async fn update(&self, c: &Connection, expected: ConnectionStatus, up: &SecretsUpdate) -> Result<bool, StoreError> {
+        let ignore_status = self.has(Flaw::IgnoresExpectedStatus);
+        let forget_refresh = self.has(Flaw::ForgetsRefreshToken);
+        let mut state = self.state();
+        let Some((stored, secrets)) = state.connections.get_mut(&c.ref_id) else { return Ok(false) };
+        if stored.status() != expected && !ignore_status {
+            return Ok(false);
+        }
+        *stored = c.clone();
+        match up {
+            SecretsUpdate::Keep => {}
+            SecretsUpdate::Tokens { access_token, refresh_token } => {
+                secrets.access_token = Some(access_token.clone());
+                if refresh_token.is_some() || forget_refresh {
+                    secrets.refresh_token = refresh_token.clone();
+                }
+            }
+            SecretsUpdate::ClearTokens => (secrets.access_token, secrets.refresh_token) = (None, None),
+        }
+        Ok(true)
+    }
+
+    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        let keep_flows = self.has(Flaw::KeepsFlowsOnDelete);
+        let mut state = self.state();
+        let removed = state.connections.remove(ref_id).map(|(_, s)| s);
+        if !keep_flows {
+            state.flows.retain(|_, f| &f.ref_id != ref_id);
+        }
+        Ok(removed)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FlowStore for MemoryStore {
+    async fn put_flow(&self, flow: &PendingFlow) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.flows.contains_key(&flow.state_hash) {
+            return Err(StoreError::Conflict("oauth_flows.state_hash".into()));
+        }
+        state.flows.insert(flow.state_hash.clone(), flow.clone());
+        Ok(())
+    }
+
+    async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError> {
+        let mut state = self.state();
+        if self.has(Flaw::TakesWithoutRemoving) {
+            return Ok(state.flows.get(state_hash).cloned());
+        }
+        Ok(state.flows.remove(state_hash))
+    }
+
+    async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
+        let mut state = self.state();
+        let expired: Vec<String> = state
+            .flows
+            .values()
+            .filter(|f| f.expires_at < now)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|f| f.state_hash.clone())
+            .collect();
+        Ok(expired.iter().filter_map(|hash| state.flows.remove(hash)).collect())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.state().events.push(event.clone());
+        Ok(())
+    }
+
+    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self.state().events.iter().filter(|e| &e.ref_id == ref_id).cloned().collect())
+    }
+}
