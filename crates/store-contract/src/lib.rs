@@ -6,7 +6,7 @@
 //! # Use
 //!
 //! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
-//! async expression that yields a fresh, isolated store, i.e. a value of a type implementing
+//! async expression that yields a fresh, isolated store: a value of a type implementing
 //! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + `Clone`:
 //!
 //! ```text
@@ -18,6 +18,10 @@
 //!     store_contract::contract_tests!(fresh_store());
 //! }
 //! ```
+//!
+//! When the store needs something kept alive beside it (a temporary directory, a database to
+//! drop afterwards), yield a fixture instead: a type implementing [`StoreFixture`]. The test
+//! holds it until the case has finished, then drops it.
 //!
 //! The macro expands into one `#[tokio::test]` per case (multi-threaded runtime, so the races
 //! are real), each named after its case, e.g. `contract::a_delete_returns_the_secrets_once`.
@@ -38,6 +42,25 @@ use ports::{AuditLog, ConnectionStore, FlowStore};
 pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + Clone {}
 
 impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + Clone {}
+
+/// What the macro's expression yields: a store, or something that owns one together with what
+/// it needs kept alive (a temporary directory, a database dropped afterwards).
+///
+/// Every store is its own fixture; implement this for your own type to hold more.
+pub trait StoreFixture {
+    type Store: ContractStore;
+
+    /// The store the case runs against.
+    fn store(&self) -> Self::Store;
+}
+
+impl<S: ContractStore> StoreFixture for S {
+    type Store = S;
+
+    fn store(&self) -> S {
+        self.clone()
+    }
+}
 
 /// Expands into one `#[tokio::test]` per contract case, each running against a store made by the
 /// given async expression. See the crate documentation.
@@ -85,7 +108,9 @@ macro_rules! __contract_tests {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                $crate::cases::$case($make_store.await).await;
+                // The fixture lives until the end of the test, after the case.
+                let fixture = $make_store.await;
+                $crate::cases::$case($crate::StoreFixture::store(&fixture)).await;
             }
         )+
     };
