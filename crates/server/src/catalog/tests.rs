@@ -1,0 +1,85 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn err(text: &str) -> String {
+    parse(text, "test.json", &no_env).unwrap_err().to_string()
+}
+
+#[test]
+fn the_built_in_catalog_is_valid_and_lists_real_remote_servers() {
+    let catalog = parse(BUILT_IN, "(built-in)", &no_env).unwrap();
+    assert!(catalog.entries().len() >= 8);
+    for e in catalog.entries() {
+        assert!(e.spec.url.as_deref().is_some_and(|u| u.starts_with("https://")), "{}", e.spec.name);
+    }
+}
+
+#[test]
+fn built_in_oauth_entries_are_unavailable_until_their_client_is_configured() {
+    let catalog = parse(BUILT_IN, "(built-in)", &no_env).unwrap();
+    let github = catalog.get(&ServerName::parse("github").unwrap()).unwrap();
+    assert!(!github.is_available());
+    let env = |var: &str| match var {
+        "GITHUB_CLIENT_ID" => Some("Iv1.abc".to_owned()),
+        "GITHUB_CLIENT_SECRET" => Some("shh".to_owned()),
+        _ => None,
+    };
+    let catalog = parse(BUILT_IN, "(built-in)", &env).unwrap();
+    assert!(catalog.get(&ServerName::parse("github").unwrap()).unwrap().is_available());
+}
+
+#[test]
+fn an_entry_with_a_bad_field_is_named_with_its_position() {
+    let text = r#"{"servers":[
+        {"server_name":"ok","display_name":"Ok","transport":"sse","url":"https://ok.example/sse","auth_method":"none"},
+        {"server_name":"bad","display_name":"Bad","transport":"carrier-pigeon","url":"https://x.example","auth_method":"none"}
+    ]}"#;
+    assert_eq!(
+        err(text),
+        "catalog test.json: entry #2 (`bad`), field `transport`: must be one of streamable_http, sse, stdio"
+    );
+}
+
+#[test]
+fn duplicate_names_missing_urls_and_unknown_fields_are_refused() {
+    let dup = r#"{"servers":[
+        {"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example","auth_method":"none"},
+        {"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example","auth_method":"none"}]}"#;
+    assert!(err(dup).contains("entry #2 (`a`), field `server_name`: appears twice"));
+    let no_url = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","auth_method":"none"}]}"#;
+    assert!(err(no_url).contains("field `url`: is required"));
+    let unknown = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example","auth_method":"none","colour":"red"}]}"#;
+    assert!(err(unknown).contains("unknown field `colour`"), "{}", err(unknown));
+}
+
+#[test]
+fn oauth_entries_without_discovery_need_their_endpoints() {
+    let text = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example",
+        "auth_method":"oauth","oauth":{"discovery":false,"authorization_endpoint":"https://as.example/a"}}]}"#;
+    assert!(err(text).contains("field `oauth.token_endpoint`"), "{}", err(text));
+}
+
+#[test]
+fn api_key_entries_need_a_header() {
+    let text = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example","auth_method":"api_key"}]}"#;
+    assert!(err(text).contains("field `api_key`: is required"));
+}
+
+#[test]
+fn send_resource_defaults_to_the_discovery_setting() {
+    let text = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example",
+        "auth_method":"oauth","oauth":{"discovery":false,"authorization_endpoint":"https://as.example/a",
+        "token_endpoint":"https://as.example/t","client_id":"c","token_endpoint_auth_method":"none"}}]}"#;
+    let catalog = parse(text, "t", &no_env).unwrap();
+    let AuthSpec::OAuth(o) = &catalog.entries()[0].spec.auth else { panic!() };
+    assert!(!o.send_resource);
+    assert!(catalog.entries()[0].is_available(), "a public client needs no secret");
+}
+
+#[test]
+fn malformed_json_says_where() {
+    assert!(err("{\"servers\": [").contains("at line 1"));
+}

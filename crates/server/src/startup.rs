@@ -1,0 +1,245 @@
+//! The composition root: the only place that names every concrete adapter and wires them into
+//! the use cases and the HTTP API.
+
+use std::marker::PhantomData;
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_api::{ApiState, EngineKeys, KeyRotation};
+use actix_web::{App, HttpServer, web};
+use app::{Deps, Directory, Ports, Settings};
+use crypto_adapter::{Keyring, OsRandom};
+use domain::Timestamp;
+use oauth_adapter::{HttpConfig, OAuthAdapter, SafeHttp};
+use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, RunMode};
+use crate::{catalog, dev_keys};
+
+/// Why the service could not start: one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error("{0}")]
+    Keys(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("outbound HTTP client: {0}")]
+    Http(String),
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// The service's ports, over the store `S` chosen by `DATABASE_URL`.
+pub struct ServiceDeps<S>(PhantomData<fn() -> S>);
+
+impl<S> std::fmt::Debug for ServiceDeps<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceDeps")
+    }
+}
+
+impl<S> Deps for ServiceDeps<S>
+where
+    S: ConnectionStore + FlowStore + AuditLog + Clone,
+{
+    type Connections = S;
+    type Flows = S;
+    type Audit = S;
+    type OAuth = OAuthAdapter;
+    type Cipher = Keyring;
+    type Clock = SystemClock;
+    type Ids = OsRandom;
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Resolves keys, loads the catalog, opens the database (running its migrations) and binds
+    /// the listener.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let addr = config.http.listen_addr;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?;
+        Self::build_on(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener bound already (tests bind port 0 first so the
+    /// redirect URI can name the port).
+    pub async fn build_on(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
+        let keys = engine_keys(&config)?;
+        let keyring = keyring(&config)?;
+        let catalog = catalog::load(config.catalog.path.as_deref(), &|var| config.env.get(var))?;
+        let url = config.database.url.as_str();
+        if url.starts_with("sqlite:") {
+            let store = sqlite_adapter::SqliteStore::connect(
+                url,
+                sqlite_adapter::SqliteConfig { pool_size: config.database.pool_size, timeout: config.database.timeout },
+            )
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+            Self::assemble(config, listener, store, keyring, keys, catalog)
+        } else {
+            Err(StartupError::Database("DATABASE_URL must start with sqlite:// or postgres://".into()))
+        }
+    }
+
+    fn assemble<S>(
+        config: Config,
+        listener: TcpListener,
+        store: S,
+        keyring: Keyring,
+        keys: EngineKeys,
+        catalog: app::Catalog,
+    ) -> Result<Self, StartupError>
+    where
+        S: ConnectionStore + FlowStore + AuditLog + Clone,
+    {
+        let http = SafeHttp::new(&HttpConfig {
+            allow_private_networks: config.oauth.allow_private_networks,
+            ..HttpConfig::default()
+        })
+        .map_err(|e| StartupError::Http(e.to_string()))?;
+        let ports = Ports::<ServiceDeps<S>> {
+            connections: store.clone(),
+            flows: store.clone(),
+            audit: store,
+            oauth: OAuthAdapter::new(http),
+            cipher: keyring,
+            clock: SystemClock,
+            ids: OsRandom,
+        };
+        let settings = Settings {
+            redirect_base_url: config.oauth.redirect_base_url.clone(),
+            return_url_allowlist: config.oauth.return_url_allowlist.clone(),
+            flow_ttl_seconds: secs(config.oauth.flow_ttl),
+            credential_refresh_margin_seconds: 60,
+        };
+        let directory = Directory::new(ports, catalog, settings);
+        let background = vec![tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval))];
+
+        let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
+        let port =
+            listener.local_addr().map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?.port();
+        let state = web::Data::new(ApiState::new(directory));
+        let keys = web::Data::new(keys);
+        let server = HttpServer::new(move || {
+            let (state, keys) = (state.clone(), keys.clone());
+            App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(move |cfg| actix_api::configure(cfg, state, keys))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(%addr, port, "asset directory listening");
+        Ok(Self { port, server, background })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully (tests use it to restart on the same data).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests and stops background work.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Fails pending flows that outlived their TTL, every tick.
+async fn sweep_flows<D: Deps>(directory: Directory<D>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        match directory.sweep_expired_flows().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(failed = n, "pending authorizations expired"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep expired authorizations"),
+        }
+    }
+}
+
+fn engine_keys(config: &Config) -> Result<EngineKeys, StartupError> {
+    let c = &config.engine_key;
+    let current = match (&c.key_hash, &c.api_key) {
+        (Some(hash), _) => *hash,
+        (None, Some(key)) => EngineKeys::digest(key.expose_secret()),
+        (None, None) if config.mode == RunMode::Development => {
+            let key = dev_secret(config, "engine-key", || OsRandom.secret_token())?;
+            EngineKeys::digest(key.expose_secret())
+        }
+        (None, None) => return Err(StartupError::Keys("AD_ENV=production requires ENGINE_KEY_HASH".into())),
+    };
+    let rotation = c.previous_hash.map(|previous_digest| KeyRotation {
+        previous_digest,
+        min_overlap: c.min_overlap,
+        max_overlap: c.max_overlap,
+    });
+    Ok(EngineKeys::new(current, rotation))
+}
+
+fn keyring(config: &Config) -> Result<Keyring, StartupError> {
+    let s = &config.secrets;
+    let current = match (&s.encryption_key, config.mode) {
+        (Some(key), _) => key.clone(),
+        (None, RunMode::Development) => dev_secret(config, "encryption-key", Keyring::generate_key)?,
+        (None, RunMode::Production) => {
+            return Err(StartupError::Keys("AD_ENV=production requires AD_ENCRYPTION_KEY".into()));
+        }
+    };
+    Keyring::new(&current, &s.previous_keys).map_err(|e| StartupError::Keys(e.to_string()))
+}
+
+fn dev_secret(
+    config: &Config,
+    name: &str,
+    generate: impl FnOnce() -> SecretString,
+) -> Result<SecretString, StartupError> {
+    let secret = dev_keys::load_or_create(&config.secrets.data_dir, name, generate)
+        .map_err(|e| StartupError::Keys(format!("{}: {e}", config.secrets.data_dir.join(name).display())))?;
+    if secret.created {
+        tracing::warn!(path = %secret.path.display(), "generated a development {name}; keep this file private");
+    } else {
+        tracing::info!(path = %secret.path.display(), "using the development {name}");
+    }
+    Ok(secret.value)
+}

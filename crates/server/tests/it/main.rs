@@ -1,0 +1,7 @@
+//! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
+
+mod errors;
+mod flows_without_oauth;
+mod helpers;
+mod key_guard;
+mod secrets;

@@ -1,0 +1,47 @@
+//! No secret in any response body, log line, or in plaintext in the database file.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ENCRYPTION_KEY, ENGINE_KEY, captured_logs, spawn_app};
+
+const API_KEY: &str = "sk-live-Distinctive-3141592653";
+
+#[tokio::test]
+async fn an_api_key_never_appears_in_lists_errors_logs_or_the_database_file() {
+    let app = spawn_app().await;
+    let mut bodies = Vec::new();
+    let created = app.connect(json!({"server_name": "keyed", "server_config": {"api_key": API_KEY}})).await;
+    bodies.push(created.to_string());
+    let ref_id = created["ref_id"].as_str().unwrap().to_owned();
+    // A wrong type must not be echoed back in the error message.
+    let bad = app.post_json("/assets/connect", &json!({"server_name": "keyed", "server_config": API_KEY})).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    bodies.push(bad.text().await.unwrap());
+    for path in
+        ["/assets/connections".to_owned(), format!("/assets/connections/{ref_id}"), "/assets/servers".to_owned()]
+    {
+        bodies.push(app.get(&path).await.text().await.unwrap());
+    }
+    let credentials: Value = app.get(&format!("/assets/connections/{ref_id}/credentials")).await.json().await.unwrap();
+    assert_eq!(credentials["headers"]["X-Api-Key"], API_KEY, "the credentials route is the one place it appears");
+
+    for body in &bodies {
+        assert!(!body.contains(API_KEY), "a response leaked the API key: {body}");
+        assert!(!body.contains(ENGINE_KEY));
+    }
+    let logs = captured_logs();
+    assert!(!logs.is_empty(), "logs were captured");
+    for secret in [API_KEY, ENGINE_KEY, ENCRYPTION_KEY] {
+        assert!(!logs.contains(secret), "the logs hold a secret");
+    }
+    let data_dir = app.stop().await;
+    for file in ["ad.db", "ad.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data_dir.path().join(file)) {
+            assert!(
+                !bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()),
+                "{file} holds the key in plaintext"
+            );
+        }
+    }
+}
