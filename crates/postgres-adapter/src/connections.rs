@@ -1,0 +1,149 @@
+//! `ConnectionStore` on PostgreSQL. Every write is one statement or one transaction, so
+//! concurrent replicas never see half a connection: an update is a compare-and-set on the
+//! stored status, and a delete is `DELETE … RETURNING`, which exactly one caller wins.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use domain::{Connection, ConnectionStatus, RefId};
+use ports::{ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+
+use crate::PgStore;
+use crate::error::from_diesel;
+use crate::rows::{ConnectionChanges, ConnectionRow, FlowRow, NewConnectionRow, SecretsRow};
+use crate::schema::{connections, oauth_flows};
+
+#[async_trait]
+impl ConnectionStore for PgStore {
+    async fn insert(
+        &self,
+        connection: &Connection,
+        secrets: &StoredSecrets,
+        flow: Option<PendingFlow>,
+    ) -> Result<(), StoreError> {
+        let row = NewConnectionRow::new(connection, secrets);
+        let flow = flow.as_ref().map(FlowRow::new);
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            conn.transaction(async |tx| {
+                diesel::insert_into(connections::table).values(&row).execute(tx).await?;
+                if let Some(flow) = &flow {
+                    diesel::insert_into(oauth_flows::table).values(flow).execute(tx).await?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(from_diesel)
+        })
+        .await
+    }
+
+    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            connections::table
+                .find(ref_id.as_str())
+                .select(ConnectionRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?
+                .map(ConnectionRow::into_domain)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<Connection>, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            connections::table
+                .select(ConnectionRow::as_select())
+                .order((connections::created_at.asc(), connections::ref_id.asc()))
+                .load(&mut conn)
+                .await
+                .map_err(from_diesel)?
+                .into_iter()
+                .map(ConnectionRow::into_domain)
+                .collect()
+        })
+        .await
+    }
+
+    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let row = connections::table
+                .find(ref_id.as_str())
+                .select(SecretsRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?;
+            Ok(row.map(SecretsRow::into_domain))
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        connection: &Connection,
+        expected: ConnectionStatus,
+        secrets: &SecretsUpdate,
+    ) -> Result<bool, StoreError> {
+        use connections::dsl::{access_token, refresh_token};
+        let changes = ConnectionChanges::new(connection);
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let target =
+                connections::table.find(connection.ref_id.as_str()).filter(connections::status.eq(expected.as_str()));
+            let update = diesel::update(target);
+            let written = match secrets {
+                SecretsUpdate::Keep => update.set(&changes).execute(&mut conn).await,
+                SecretsUpdate::Tokens { access_token: access, refresh_token: Some(refresh) } => {
+                    update
+                        .set((&changes, access_token.eq(&access.0), refresh_token.eq(&refresh.0)))
+                        .execute(&mut conn)
+                        .await
+                }
+                // No new refresh token: the stored one stays (spec §7).
+                SecretsUpdate::Tokens { access_token: access, refresh_token: None } => {
+                    update.set((&changes, access_token.eq(&access.0))).execute(&mut conn).await
+                }
+                SecretsUpdate::ClearTokens => {
+                    update
+                        .set((&changes, access_token.eq(None::<Vec<u8>>), refresh_token.eq(None::<Vec<u8>>)))
+                        .execute(&mut conn)
+                        .await
+                }
+            }
+            .map_err(from_diesel)?;
+            Ok(written == 1)
+        })
+        .await
+    }
+
+    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        // The flows go with it (ON DELETE CASCADE), in the same statement.
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let row = diesel::delete(connections::table.find(ref_id.as_str()))
+                .returning(SecretsRow::as_returning())
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?;
+            Ok(row.map(SecretsRow::into_domain))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+}

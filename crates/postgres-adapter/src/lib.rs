@@ -1,0 +1,133 @@
+//! The fleet store of the Asset Directory: every store port (`ConnectionStore`, `FlowStore`,
+//! `AuditLog`) on PostgreSQL, so several stateless replicas can serve one database.
+//!
+//! diesel-async drives PostgreSQL through tokio-postgres (no libpq), behind a deadpool pool whose
+//! wait, create and recycle timeouts, and a bound on every whole operation, turn a dead or
+//! exhausted database into [`StoreError::Unavailable`] within [`PgConfig::timeout`] instead of a
+//! hang. The pool re-checks each connection before lending it, so the store heals by itself when
+//! the database comes back. The migrations of `migrations/postgres` are embedded and run at
+//! [`PgStore::connect`] (or alone through [`migrate`]). TLS is used when the URL says
+//! `sslmode=require`, and then the server certificate is verified (against the platform's roots
+//! or an `sslrootcert=<pem file>`). Behaviour matches the SQLite adapter; both run the same
+//! contract tests.
+
+mod audit;
+mod connections;
+mod error;
+mod flows;
+mod migrations;
+mod rows;
+mod schema;
+mod setup;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use ports::StoreError;
+
+pub use setup::UrlError;
+
+use crate::error::{from_pool, timed_out};
+use crate::migrations::Direction;
+use crate::setup::Target;
+
+/// Pool sizing and the bound on every wait (`DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgConfig {
+    /// Most connections this process holds open at once.
+    pub pool_size: usize,
+    /// How long any one store call may wait, in total, for a connection and its answer.
+    pub timeout: Duration,
+}
+
+impl Default for PgConfig {
+    /// Two connections per core (at least four) and five seconds.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self { pool_size: (cores * 2).max(4), timeout: Duration::from_millis(5000) }
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone: clones share one pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for PgStore {
+    // The URL (which may hold a password) is not kept, so it cannot be shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("pool_size", &status.max_size)
+            .field("open", &status.size)
+            .field("idle", &status.available)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Applies pending migrations, then opens the pool. Fails with `Unavailable` when the
+    /// database cannot be reached within `config.timeout`.
+    pub async fn connect(url: &str, config: PgConfig) -> Result<Self, StoreError> {
+        let target = parse(url)?;
+        migrations::migrate(&target, config.timeout, Direction::Up).await?;
+        Self::open(target, config)
+    }
+
+    /// Opens the pool without touching the schema (for a deployment that migrates separately).
+    /// Connections are made on first use.
+    pub fn connect_without_migrating(url: &str, config: PgConfig) -> Result<Self, StoreError> {
+        Self::open(parse(url)?, config)
+    }
+
+    fn open(target: Target, config: PgConfig) -> Result<Self, StoreError> {
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        manager_config.custom_setup = Box::new(move |_url| {
+            let target = target.clone();
+            Box::pin(async move { target.establish().await })
+        });
+        // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
+        let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .build()
+            .map_err(|e| StoreError::Internal(Box::new(e)))?;
+        Ok(Self { pool, timeout: config.timeout })
+    }
+
+    /// A pooled connection, checked alive before it is lent.
+    async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+        self.pool.get().await.map_err(from_pool)
+    }
+
+    /// Runs one store operation, bounded as a whole by the configured timeout.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| Err(timed_out(self.timeout)))
+    }
+}
+
+/// Applies every pending migration and returns the versions applied (the `migrate` command).
+pub async fn migrate(url: &str, config: PgConfig) -> Result<Vec<String>, StoreError> {
+    migrations::migrate(&parse(url)?, config.timeout, Direction::Up).await
+}
+
+/// Reverts every applied migration, leaving an empty schema, and returns the versions reverted.
+/// Destroys all data: for tests and for taking a database out of service.
+pub async fn revert_all_migrations(url: &str, config: PgConfig) -> Result<Vec<String>, StoreError> {
+    migrations::migrate(&parse(url)?, config.timeout, Direction::DownAll).await
+}
+
+fn parse(url: &str) -> Result<Target, StoreError> {
+    Target::parse(url).map_err(|e| StoreError::Internal(Box::new(e)))
+}

@@ -1,0 +1,12 @@
+//! The PostgreSQL adapter's integration tests. They need a server: `AD_TEST_DATABASE_URL`, which
+//! `cargo xtask test` provides. Without it every test fails and says so; none is skipped.
+
+mod migrations;
+mod outages;
+mod replicas;
+mod secrets;
+mod support;
+
+mod contract {
+    store_contract::contract_tests!(crate::support::fresh_store());
+}

@@ -1,0 +1,126 @@
+//! A database that goes away, stops answering, or has no connection to spare gives
+//! `StoreError::Unavailable` within the configured timeout, never a hang, and the same store
+//! works again as soon as the database is back.
+
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use ports::{ConnectionStore, StoreError, StoredSecrets};
+use postgres_adapter::{PgConfig, PgStore};
+
+use crate::support::proxy::Proxy;
+use crate::support::{admin, config, empty_database, url_of};
+
+/// Short enough to keep the suite quick, long enough for a loaded machine's healthy calls.
+const TIMEOUT: Duration = Duration::from_millis(1500);
+/// What a call may take beyond its timeout (scheduling on a busy machine).
+const SLACK: Duration = Duration::from_millis(1000);
+
+fn short(pool_size: usize) -> PgConfig {
+    PgConfig { pool_size, timeout: TIMEOUT }
+}
+
+/// Runs `call`, asserts it was `Unavailable` and came back within the timeout (plus slack).
+async fn assert_unavailable_in_time<T: std::fmt::Debug>(what: &str, call: impl Future<Output = Result<T, StoreError>>) {
+    let started = Instant::now();
+    let result = call.await;
+    let took = started.elapsed();
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{what}: expected Unavailable, got {result:?}");
+    assert!(took < TIMEOUT + SLACK, "{what}: answered after {took:?}, the bound is {TIMEOUT:?}");
+}
+
+/// A migrated database behind a proxy the test controls, and a store on it.
+async fn store_behind_proxy(pool_size: usize) -> (PgStore, Proxy) {
+    let db = empty_database().await;
+    postgres_adapter::migrate(&url_of(&db), short(1)).await.expect("migrate");
+    let proxy = Proxy::start().await;
+    let store = PgStore::connect(&proxy.url_of(&db), short(pool_size)).await.expect("connect through the proxy");
+    (store, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_is_unavailable_and_the_same_store_recovers_when_it_is_back() {
+    let (store, proxy) = store_behind_proxy(2).await;
+    let connection = store_contract::fixtures::full_connection(1);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert while up");
+
+    proxy.cut();
+    assert_unavailable_in_time("get", store.get(&connection.ref_id)).await;
+    assert_unavailable_in_time("list", store.list()).await;
+    assert_unavailable_in_time("ping", store.ping()).await;
+
+    proxy.restore();
+    assert_eq!(store.get(&connection.ref_id).await.expect("get once the database is back"), Some(connection));
+    store.ping().await.expect("ping once the database is back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_is_unavailable_within_the_timeout() {
+    let (store, proxy) = store_behind_proxy(2).await;
+    store.ping().await.expect("ping while up");
+
+    proxy.silence();
+    assert_unavailable_in_time("ping", store.ping()).await;
+    assert_unavailable_in_time("list", store.list()).await;
+
+    proxy.restore();
+    store.list().await.expect("list once the database answers again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_started_while_the_database_is_down_is_unavailable_at_once() {
+    let db = empty_database().await;
+    let proxy = Proxy::start().await;
+    proxy.cut();
+    assert_unavailable_in_time("connect", PgStore::connect(&proxy.url_of(&db), short(2))).await;
+
+    let lazy = PgStore::connect_without_migrating(&proxy.url_of(&db), short(2)).expect("a pool opens lazily");
+    assert_unavailable_in_time("ping", lazy.ping()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
+    let db = empty_database().await;
+    let url = url_of(&db);
+    let store = PgStore::connect(&url, short(1)).await.expect("connect");
+
+    // Another session locks the table, so the pool's only connection waits on it.
+    let mut locker = AsyncPgConnection::establish(&url).await.expect("connect the locker");
+    locker.batch_execute("BEGIN; LOCK TABLE connections IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+
+    let blocked = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let started = Instant::now();
+            (store.list().await, started.elapsed())
+        }
+    });
+    // While the list holds the only connection (or right after it gave up), a ping waits for
+    // the pool and is bounded too.
+    assert_unavailable_in_time("ping with the pool exhausted", store.ping()).await;
+    let (listed, took) = blocked.await.expect("the blocked list ends");
+    assert!(matches!(listed, Err(StoreError::Unavailable(_))), "{listed:?}");
+    assert!(took < TIMEOUT + SLACK, "the blocked list answered after {took:?}");
+
+    locker.batch_execute("COMMIT").await.expect("unlock");
+    assert_eq!(store.list().await.expect("list once the lock is gone"), vec![]);
+}
+
+#[tokio::test]
+async fn connections_the_server_terminated_are_replaced_without_an_error() {
+    let db = empty_database().await;
+    let store = PgStore::connect(&url_of(&db), config()).await.expect("connect");
+    store.ping().await.expect("ping");
+    store.list().await.expect("list");
+
+    admin()
+        .await
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("terminate the store's connections");
+
+    assert_eq!(store.list().await.expect("the pool replaces the dead connection"), vec![]);
+}

@@ -1,0 +1,3 @@
+DROP TABLE audit_events;
+DROP TABLE oauth_flows;
+DROP TABLE connections;
