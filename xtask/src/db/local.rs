@@ -1,0 +1,194 @@
+//! A throwaway PostgreSQL cluster from the local binaries, in `target/xtask-pg/`.
+//!
+//! `initdb` makes it once (superuser `postgres`, trust authentication, C locale); `pg_ctl`
+//! starts it listening on 127.0.0.1 only (no Unix socket), on the port it had before or a free
+//! one, with durability turned off (it holds nothing worth keeping). PostgreSQL refuses to run
+//! as root, so when xtask is root every PostgreSQL program runs as the `postgres` user through
+//! `runuser`, and the directory is handed to that user.
+
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::shell;
+
+const SUPERUSER: &str = "postgres";
+const DATABASE: &str = "asset_directory";
+
+/// A cluster directory and how to run its programs.
+#[derive(Debug)]
+pub(super) struct Cluster {
+    dir: PathBuf,
+    bindir: PathBuf,
+    as_postgres_user: bool,
+    port: u16,
+}
+
+impl Cluster {
+    /// Starts the cluster (creating it first if needed). Returns it and whether it was running.
+    pub(super) fn ensure() -> Result<(Self, bool)> {
+        let mut cluster = Self::locate()?;
+        std::fs::create_dir_all(&cluster.dir).with_context(|| format!("cannot create {}", cluster.dir.display()))?;
+        if cluster.as_postgres_user {
+            shell::run(Command::new("chown").args(["-R", "postgres:"]).arg(&cluster.dir))?;
+        }
+        if !cluster.data().join("PG_VERSION").exists() {
+            cluster.init()?;
+        }
+        if cluster.is_running() {
+            cluster.port = cluster.saved_port().context("the running cluster's port file is missing")?;
+            return Ok((cluster, true));
+        }
+        cluster.port = cluster.saved_port().filter(|p| port_is_free(*p)).map_or_else(free_port, Ok)?;
+        std::fs::write(cluster.port_file(), cluster.port.to_string())?;
+        cluster.start()?;
+        cluster.create_database()?;
+        Ok((cluster, false))
+    }
+
+    /// The URL of the cluster if it is running.
+    pub(super) fn running_url() -> Result<Option<String>> {
+        let mut cluster = Self::locate()?;
+        if !cluster.data().join("PG_VERSION").exists() || !cluster.is_running() {
+            return Ok(None);
+        }
+        cluster.port = cluster.saved_port().context("the running cluster's port file is missing")?;
+        Ok(Some(cluster.url()))
+    }
+
+    pub(super) fn stop_if_running() -> Result<()> {
+        let cluster = Self::locate()?;
+        if cluster.data().join("PG_VERSION").exists() && cluster.is_running() {
+            cluster.stop()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the cluster if it runs and deletes its directory.
+    pub(super) fn remove() -> Result<()> {
+        Self::stop_if_running()?;
+        let dir = Self::locate()?.dir;
+        if dir.exists() {
+            eprintln!("$ rm -rf {}", dir.display());
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{DATABASE}", self.port)
+    }
+
+    /// Stops the cluster and waits until every PostgreSQL process of it has exited.
+    pub(super) fn stop(self) -> Result<()> {
+        let data = self.data();
+        shell::run(self.tool("pg_ctl").arg("stop").arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60"]))?;
+        if self.is_running() {
+            bail!("PostgreSQL in {} is still running after `pg_ctl stop`", data.display());
+        }
+        Ok(())
+    }
+
+    fn locate() -> Result<Self> {
+        let bindir = shell::read(Command::new("pg_config").arg("--bindir")).context(
+            "no DATABASE_URL, no Docker engine and no local PostgreSQL (`pg_config` not found): \
+             install PostgreSQL's server package or set DATABASE_URL",
+        )?;
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| shell::workspace_root().join("target"), PathBuf::from);
+        Ok(Self { dir: target.join("xtask-pg"), bindir: PathBuf::from(bindir), as_postgres_user: is_root(), port: 0 })
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn port_file(&self) -> PathBuf {
+        self.dir.join("port")
+    }
+
+    fn saved_port(&self) -> Option<u16> {
+        std::fs::read_to_string(self.port_file()).ok()?.trim().parse().ok()
+    }
+
+    /// A PostgreSQL program, run as the `postgres` user when xtask is root.
+    fn tool(&self, name: &str) -> Command {
+        let program = self.bindir.join(name);
+        if self.as_postgres_user {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn init(&self) -> Result<()> {
+        shell::run(self.tool("initdb").arg("-D").arg(self.data()).args([
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--no-instructions",
+        ]))
+    }
+
+    fn is_running(&self) -> bool {
+        shell::succeeds(self.tool("pg_ctl").arg("status").arg("-D").arg(self.data()))
+    }
+
+    fn start(&self) -> Result<()> {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.port
+        );
+        shell::run(
+            self.tool("pg_ctl")
+                .arg("start")
+                .arg("-D")
+                .arg(self.data())
+                .arg("-l")
+                .arg(self.dir.join("postgres.log"))
+                .args(["-w", "-t", "60", "-o", &options]),
+        )
+        .with_context(|| format!("PostgreSQL did not start; see {}", self.dir.join("postgres.log").display()))
+    }
+
+    fn create_database(&self) -> Result<()> {
+        let port = self.port.to_string();
+        let psql = |sql: &str| {
+            shell::read(
+                self.tool("psql")
+                    .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER])
+                    .args(["-d", "postgres", "-tAc", sql]),
+            )
+        };
+        let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
+        if exists.is_empty() {
+            psql(&format!("CREATE DATABASE {DATABASE}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether this process runs as root (PostgreSQL then has to run as another user).
+fn is_root() -> bool {
+    Path::new("/proc/self").metadata().map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).context("no free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
