@@ -45,10 +45,10 @@ pub struct PgConfig {
 }
 
 impl Default for PgConfig {
-    /// Two connections per core (at least four) and five seconds.
+    /// Four connections per core, between 4 and 32, and five seconds (the service's defaults).
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        Self { pool_size: (cores * 2).max(4), timeout: Duration::from_millis(5000) }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self { pool_size: (cores * 4).clamp(4, 32), timeout: Duration::from_millis(5000) }
     }
 }
 
