@@ -1,1 +1,86 @@
-//! placeholder
+//! The embedded default store: the Asset Directory's connections, pending OAuth flows and audit
+//! log in one SQLite file (bundled SQLite, WAL mode), through diesel. [`SqliteStore`]
+//! implements [`ports::ConnectionStore`], [`ports::FlowStore`] and [`ports::AuditLog`].
+//!
+//! Start-up creates the file's directory, switches the file to WAL and applies the embedded
+//! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection in the bounded pool
+//! waits at most the configured timeout for a lock (`busy_timeout`), enforces foreign keys and
+//! syncs `NORMAL`. Queries run on tokio's blocking threads through diesel-async's
+//! `SyncConnectionWrapper`, each store call as one closure on one connection, so a call that is
+//! cancelled half-way still finishes (or rolls back) as a whole.
+//!
+//! Races are settled by SQLite itself: compare-and-set is one `UPDATE … WHERE status = ?`,
+//! consuming a flow or deleting a connection is one `DELETE … RETURNING`, and the one
+//! multi-statement write (a connection with its flow) is an `IMMEDIATE` transaction, which takes
+//! the write lock up front instead of upgrading a read lock (that upgrade can fail at once with
+//! `SQLITE_BUSY`, whatever the busy timeout). Secrets are stored as the sealed bytes given and
+//! never looked into. Lock and pool timeouts become `StoreError::Unavailable`, duplicate keys
+//! `Conflict`, rows that do not decode `Corrupt`.
+
+mod audit;
+mod connections;
+mod error;
+mod flows;
+mod models;
+mod pool;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use diesel::QueryResult;
+use diesel::sqlite::SqliteConnection;
+use ports::StoreError;
+
+pub use error::ConnectError;
+pub use pool::{MIGRATIONS, SqliteConfig};
+
+/// The SQLite store. Cloning is cheap: clones share one pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: pool::ConnPool,
+    path: Arc<PathBuf>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).field("pool", &self.pool.status()).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if need be) the database `url` names, brings its schema up to date and
+    /// returns a store over a pool of `config.pool_size` connections.
+    ///
+    /// `url` is `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or a plain path.
+    pub async fn connect(url: &str, config: SqliteConfig) -> Result<Self, ConnectError> {
+        let path = pool::database_path(url)?;
+        pool::create_parent_dir(&path)?;
+        let path_str = path.to_str().ok_or_else(|| ConnectError::InvalidUrl(url.to_owned()))?.to_owned();
+
+        let prepared = path_str.clone();
+        tokio::task::spawn_blocking(move || pool::prepare(&prepared, config.timeout))
+            .await
+            .map_err(ConnectError::Startup)??;
+
+        let store = Self { pool: pool::build(&path_str, config)?, path: Arc::new(path) };
+        ports::ConnectionStore::ping(&store).await.map_err(ConnectError::Unusable)?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `task` on a pooled connection, on a blocking thread, and translates its failure.
+    async fn run<R, F>(&self, task: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut conn = self.pool.get().await.map_err(error::from_pool)?;
+        conn.spawn_blocking(task).await.map_err(error::from_diesel)
+    }
+}

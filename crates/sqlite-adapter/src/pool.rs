@@ -1,0 +1,149 @@
+//! Opening the database: where the file is, the pragmas every connection gets, the migrations
+//! run once at start-up, and the bounded pool of connections the store draws from.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::ConnectError;
+
+/// The schema's migrations, compiled in from `migrations/sqlite`.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// One pooled connection: diesel's synchronous SQLite connection, run on tokio's blocking pool.
+pub(crate) type Conn = SyncConnectionWrapper<SqliteConnection>;
+pub(crate) type ConnPool = Pool<Conn>;
+
+/// How big the pool is and how long anything may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// Most connections open at once. SQLite runs one writer at a time; readers run beside it.
+    pub pool_size: usize,
+    /// The bound on every wait: for a pooled connection, for opening one, and for a lock held
+    /// by another writer (`busy_timeout`). Past it the store answers `Unavailable`.
+    pub timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self { pool_size: 4, timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The file a `sqlite://` URL names: `sqlite://data/x.db` is relative to the working directory,
+/// `sqlite:///srv/x.db` is absolute. A bare path is taken as it is. In-memory databases are
+/// refused: each pooled connection would get its own, empty one.
+pub(crate) fn database_path(url: &str) -> Result<PathBuf, ConnectError> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let refused = path.is_empty()
+        || path.contains(":memory:")
+        || path.starts_with("file:")
+        || path.contains('?')
+        || path.ends_with('/');
+    if refused {
+        return Err(ConnectError::InvalidUrl(url.to_owned()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Creates the directory the database file lives in.
+pub(crate) fn create_parent_dir(path: &Path) -> Result<(), ConnectError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir { path: dir.to_path_buf(), source })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Settings that belong to a connection rather than to the file, so every new one needs them.
+fn connection_pragmas(timeout: Duration) -> String {
+    let busy_ms = timeout.as_millis().min(i32::MAX as u128);
+    format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+}
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = Text)]
+    journal_mode: String,
+}
+
+/// Puts the file in WAL mode (a setting that stays with the file) and applies the pending
+/// migrations, on a connection of its own. Blocking: run it off the async threads.
+pub(crate) fn prepare(path: &str, timeout: Duration) -> Result<(), ConnectError> {
+    let mut conn =
+        SqliteConnection::establish(path).map_err(|source| ConnectError::Open { path: PathBuf::from(path), source })?;
+    conn.batch_execute(&connection_pragmas(timeout)).map_err(ConnectError::Configure)?;
+    let mode: JournalMode =
+        diesel::sql_query("PRAGMA journal_mode = WAL").get_result(&mut conn).map_err(ConnectError::Configure)?;
+    if !mode.journal_mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(journal_mode = %mode.journal_mode, "SQLite could not switch to WAL mode; writers will block readers");
+    }
+    let applied = conn.run_pending_migrations(MIGRATIONS).map_err(ConnectError::Migrate)?;
+    tracing::info!(applied = applied.len(), "SQLite schema is up to date");
+    Ok(())
+}
+
+type SetupFuture = Pin<Box<dyn Future<Output = ConnectionResult<Conn>> + Send>>;
+
+/// Opens one pooled connection and gives it the per-connection pragmas.
+fn open(path: String, pragmas: String) -> SetupFuture {
+    Box::pin(async move {
+        let mut conn = Conn::establish(&path).await?;
+        conn.batch_execute(&pragmas).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    })
+}
+
+/// The bounded pool: at most `pool_size` connections, and every wait (for a free connection,
+/// to open or to recycle one) bounded by `timeout`.
+pub(crate) fn build(path: &str, config: SqliteConfig) -> Result<ConnPool, ConnectError> {
+    let pragmas = connection_pragmas(config.timeout);
+    let mut manager_config = ManagerConfig::<Conn>::default();
+    // A local file does not drop connections the way a server does: skip the ping per checkout.
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    manager_config.custom_setup = Box::new(move |url| open(url.to_owned(), pragmas.clone()));
+    let manager = AsyncDieselConnectionManager::new_with_config(path, manager_config);
+    let timeout = Some(config.timeout);
+    Pool::builder(manager)
+        .max_size(config.pool_size.max(1))
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(ConnectError::Pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_relative_and_absolute_files() {
+        assert_eq!(database_path("sqlite://data/asset-directory.db").unwrap(), Path::new("data/asset-directory.db"));
+        assert_eq!(database_path("sqlite:///srv/ad/store.db").unwrap(), Path::new("/srv/ad/store.db"));
+        assert_eq!(database_path("sqlite:local.db").unwrap(), Path::new("local.db"));
+        assert_eq!(database_path("/tmp/plain.db").unwrap(), Path::new("/tmp/plain.db"));
+    }
+
+    #[test]
+    fn in_memory_uri_and_directory_urls_are_refused() {
+        for url in
+            ["sqlite::memory:", ":memory:", "sqlite://", "", "sqlite://data/", "sqlite://x.db?mode=ro", "file:x.db"]
+        {
+            assert!(matches!(database_path(url), Err(ConnectError::InvalidUrl(_))), "{url}");
+        }
+    }
+}

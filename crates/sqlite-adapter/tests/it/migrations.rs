@@ -1,0 +1,81 @@
+//! The embedded migrations: they apply, revert completely and apply again, and the CHECK
+//! constraints hold what the domain allows and nothing else.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::MigrationHarness;
+use ports::{ConnectionStore, StoreError, StoredSecrets};
+use sqlite_adapter::MIGRATIONS;
+use store_contract::fixtures;
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The tables in the file, sorted, without SQLite's own.
+fn tables(conn: &mut SqliteConnection) -> Vec<String> {
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .load(conn)
+    .expect("list tables");
+    names.into_iter().map(|n| n.name).collect()
+}
+
+#[tokio::test]
+async fn migrations_run_up_revert_completely_and_run_up_again() {
+    let (_dir, path) = super::temp_db();
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    let store_tables = ["__diesel_schema_migrations", "audit_events", "connections", "oauth_flows"];
+
+    conn.run_pending_migrations(MIGRATIONS).expect("up");
+    assert_eq!(tables(&mut conn), store_tables);
+
+    conn.revert_all_migrations(MIGRATIONS).expect("down");
+    assert_eq!(tables(&mut conn), ["__diesel_schema_migrations"], "down.sql drops everything up.sql made");
+    assert!(conn.has_pending_migration(MIGRATIONS).expect("pending"), "reverted migrations are pending again");
+
+    conn.run_pending_migrations(MIGRATIONS).expect("up again");
+    assert_eq!(tables(&mut conn), store_tables);
+    drop(conn);
+
+    let store = super::open(&path).await;
+    let connection = fixtures::full_connection(1);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert after up, down, up");
+    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+}
+
+#[tokio::test]
+async fn the_schema_refuses_a_status_the_domain_does_not_know() {
+    let (_dir, path) = super::temp_db();
+    let _store = super::open(&path).await;
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    let insert = |status: &str| {
+        format!(
+            "INSERT INTO connections (ref_id, server_name, transport, auth_method, status, created_at, updated_at) \
+             VALUES ('conn-{status}', 's', 'sse', 'none', '{status}', 0, 0)"
+        )
+    };
+    conn.batch_execute(&insert("connected")).expect("a known status is stored");
+    let refused = conn.batch_execute(&insert("deleted"));
+    assert!(refused.is_err(), "an unknown status is refused by the CHECK constraint");
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_is_reported_corrupt() {
+    let (_dir, path) = super::temp_db();
+    let store = super::open(&path).await;
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    conn.batch_execute(
+        "INSERT INTO connections (ref_id, server_name, transport, auth_method, status, created_at, updated_at) \
+         VALUES ('conn-not-a-ref-id', 'BAD NAME', 'sse', 'none', 'connected', 0, 0)",
+    )
+    .expect("a row written behind the store's back");
+
+    let listed = store.list().await;
+    assert!(matches!(listed, Err(StoreError::Corrupt(_))), "got {listed:?}");
+}
