@@ -1,0 +1,146 @@
+//! [`OAuthAdapter`]: the `OAuthClient` port on oauth2, over the guarded [`SafeHttp`].
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{Scopes, TokenEndpointAuth};
+use oauth2::basic::{BasicClient, BasicTokenResponse};
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
+    TokenUrl,
+};
+use ports::{OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::errors::{Redactor, map_request_error};
+use crate::http::SafeHttp;
+use crate::transport::OAuthTransport;
+
+/// How long a revocation may take by default: disconnecting never waits long on a provider.
+pub const DEFAULT_REVOKE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The outbound OAuth client. Holds no secret; every call gets its credentials from the port.
+#[derive(Debug, Clone)]
+pub struct OAuthAdapter {
+    http: SafeHttp,
+    revoke_timeout: Duration,
+}
+
+impl OAuthAdapter {
+    /// An adapter on the shared guarded client, revoking within [`DEFAULT_REVOKE_TIMEOUT`].
+    pub fn new(http: SafeHttp) -> Self {
+        Self { http, revoke_timeout: DEFAULT_REVOKE_TIMEOUT }
+    }
+
+    /// Bounds revocation calls by `timeout` instead of the default.
+    #[must_use]
+    pub fn with_revoke_timeout(mut self, timeout: Duration) -> Self {
+        self.revoke_timeout = timeout;
+        self
+    }
+
+    /// The guarded client, for other outbound calls that must follow the same rules.
+    pub fn http(&self) -> &SafeHttp {
+        &self.http
+    }
+}
+
+/// An oauth2 client that authenticates as `endpoint` says, with no endpoint set yet.
+fn client_for(endpoint: &TokenEndpoint) -> BasicClient {
+    let client = BasicClient::new(ClientId::new(endpoint.client.client_id.clone()));
+    let secret = endpoint.client.client_secret.as_ref();
+    match (endpoint.auth, secret) {
+        (TokenEndpointAuth::None, _) | (_, None) => client.set_auth_type(AuthType::RequestBody),
+        (TokenEndpointAuth::ClientSecretPost, Some(secret)) => client
+            .set_auth_type(AuthType::RequestBody)
+            .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())),
+        (TokenEndpointAuth::ClientSecretBasic, Some(secret)) => client
+            .set_auth_type(AuthType::BasicAuth)
+            .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())),
+    }
+}
+
+fn parse_url(url: &str, what: &str) -> Result<Url, OAuthError> {
+    Url::parse(url).map_err(|_| OAuthError::Blocked(format!("the {what} is not a valid URL")))
+}
+
+/// Every secret a call handles, for scrubbing server messages.
+fn secrets_of<'a>(endpoint: &'a TokenEndpoint, others: &[&'a SecretString]) -> Vec<&'a SecretString> {
+    others.iter().copied().chain(endpoint.client.client_secret.as_ref()).collect()
+}
+
+fn token_set(response: BasicTokenResponse) -> Result<TokenSet, OAuthError> {
+    let scopes = response
+        .scopes()
+        .map(|granted| Scopes::from_tokens(granted.iter().map(|s| s.as_str())))
+        .transpose()
+        .map_err(|e| OAuthError::InvalidResponse(format!("the granted scope is invalid: {e}")))?;
+    let access_token = response.access_token().secret();
+    if access_token.is_empty() {
+        return Err(OAuthError::InvalidResponse("not an OAuth token response: the access token is empty".to_owned()));
+    }
+    Ok(TokenSet {
+        access_token: SecretString::from(access_token.clone()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone()))
+            .filter(|t| !t.expose_secret().is_empty()),
+        expires_in: response.expires_in().map(|d| d.as_secs()),
+        scopes,
+    })
+}
+
+#[async_trait]
+impl OAuthClient for OAuthAdapter {
+    async fn exchange_code(
+        &self,
+        endpoint: &TokenEndpoint,
+        code: &SecretString,
+        pkce_verifier: &SecretString,
+        redirect_uri: &str,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError> {
+        let token_url = parse_url(&endpoint.url, "token endpoint")?;
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|_| OAuthError::Blocked("the redirect URI is not a valid URL".to_owned()))?;
+        let client = client_for(endpoint).set_token_uri(TokenUrl::from_url(token_url));
+        let mut request = client
+            .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose_secret().to_owned()))
+            .set_redirect_uri(Cow::Owned(redirect));
+        if let Some(resource) = resource {
+            request = request.add_extra_param("resource", resource);
+        }
+        let transport = OAuthTransport::new(&self.http, None);
+        let secrets = secrets_of(endpoint, &[code, pkce_verifier]);
+        let response =
+            request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
+        token_set(response)
+    }
+
+    async fn refresh(
+        &self,
+        endpoint: &TokenEndpoint,
+        refresh_token: &SecretString,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError> {
+        let token_url = parse_url(&endpoint.url, "token endpoint")?;
+        let client = client_for(endpoint).set_token_uri(TokenUrl::from_url(token_url));
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let mut request = client.exchange_refresh_token(&token);
+        if let Some(resource) = resource {
+            request = request.add_extra_param("resource", resource);
+        }
+        let transport = OAuthTransport::new(&self.http, None);
+        let secrets = secrets_of(endpoint, &[refresh_token]);
+        let response =
+            request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
+        token_set(response)
+    }
+
+    async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError> {
+        crate::revoke::revoke(&self.http, endpoint, token, hint, self.revoke_timeout).await
+    }
+}

@@ -1,0 +1,6 @@
+//! The OAuth adapter against the in-repo authorization server over loopback HTTP: real code
+//! exchanges, refreshes and revocations, every failure class, and the SSRF guard.
+
+mod failures;
+mod flows;
+mod support;

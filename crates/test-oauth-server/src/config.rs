@@ -1,0 +1,161 @@
+//! What a test authorization server does: its clients and its (switchable) behaviour.
+
+use std::time::Duration;
+
+/// How a client authenticates at the token and revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the form-encoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` in the body, no secret.
+    None,
+}
+
+impl ClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None].into_iter().find(|a| a.as_str() == input)
+    }
+}
+
+/// A client the server knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub auth: ClientAuth,
+    /// Redirect URIs matched exactly (loopback ones may also be allowed wholesale, see
+    /// [`TestAuthConfig::allow_loopback_redirects`]).
+    pub redirect_uris: Vec<String>,
+}
+
+impl TestClient {
+    /// A confidential client that authenticates with HTTP Basic.
+    pub fn basic(client_id: &str, client_secret: &str) -> Self {
+        Self::new(client_id, Some(client_secret), ClientAuth::ClientSecretBasic)
+    }
+
+    /// A confidential client that sends its secret in the form body.
+    pub fn post(client_id: &str, client_secret: &str) -> Self {
+        Self::new(client_id, Some(client_secret), ClientAuth::ClientSecretPost)
+    }
+
+    /// A public client (no secret).
+    pub fn public(client_id: &str) -> Self {
+        Self::new(client_id, None, ClientAuth::None)
+    }
+
+    fn new(client_id: &str, client_secret: Option<&str>, auth: ClientAuth) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.map(str::to_owned),
+            auth,
+            redirect_uris: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_redirect_uri(mut self, uri: &str) -> Self {
+        self.redirect_uris.push(uri.to_owned());
+        self
+    }
+}
+
+/// Which `iss` the authorization response carries (RFC 9207).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssMode {
+    /// The server's own issuer.
+    Correct,
+    /// Another issuer ([`WRONG_ISSUER`]), as a mix-up attacker would send.
+    Wrong,
+    /// No `iss` parameter.
+    Missing,
+}
+
+/// The issuer [`IssMode::Wrong`] sends.
+pub const WRONG_ISSUER: &str = "https://attacker.example";
+
+/// A failure the token or revocation endpoint can be switched to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `500` with a plain-text body.
+    ServerError,
+    /// `200` with an HTML body that is no OAuth response.
+    Garbage,
+    /// Sleep [`TestAuthConfig::hang_for`], then `503`.
+    Hang,
+    /// `400 {"error":"invalid_grant"}` whatever the request.
+    InvalidGrant,
+    /// `429` with `Retry-After: 1`.
+    TooManyRequests,
+    /// `302` to `/redirected`, which counts the requests that followed it.
+    Redirect,
+}
+
+/// Everything about the server's behaviour. Set at start, changeable at run time with
+/// [`crate::TestAuthServer::configure`].
+#[derive(Debug, Clone)]
+pub struct TestAuthConfig {
+    pub clients: Vec<TestClient>,
+    /// Any `http://127.0.0.1…`, `http://[::1]…` or `http://localhost…` redirect URI is accepted
+    /// for every client, in addition to the registered ones.
+    pub allow_loopback_redirects: bool,
+    pub iss: IssMode,
+    /// `authorization_response_iss_parameter_supported` in the metadata.
+    pub advertise_iss: bool,
+    /// Consent is refused: `/authorize` redirects with `error=access_denied`.
+    pub deny: bool,
+    /// `expires_in` of access tokens; `None` issues tokens without one (that never expire here).
+    pub access_token_lifetime: Option<Duration>,
+    pub issue_refresh_tokens: bool,
+    /// A refresh returns a new refresh token and retires the old one.
+    pub rotate_refresh_tokens: bool,
+    /// A retired refresh token presented again revokes every token of its grant.
+    pub revoke_family_on_reuse: bool,
+    /// The scope granted whatever was asked; `None` grants the requested scope.
+    pub granted_scope: Option<String>,
+    /// Whether token responses carry `scope`.
+    pub return_scope: bool,
+    pub scopes_supported: Vec<String>,
+    pub token_failure: Option<Failure>,
+    pub revoke_failure: Option<Failure>,
+    /// How long [`Failure::Hang`] sleeps.
+    pub hang_for: Duration,
+    /// `/register` accepts registrations (otherwise it answers `invalid_client_metadata`).
+    pub registration_enabled: bool,
+    /// Entries merged into the metadata document; a `null` value removes the entry.
+    pub metadata_overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for TestAuthConfig {
+    fn default() -> Self {
+        Self {
+            clients: vec![TestClient::basic("test-client", "test-secret")],
+            allow_loopback_redirects: true,
+            iss: IssMode::Correct,
+            advertise_iss: true,
+            deny: false,
+            access_token_lifetime: Some(Duration::from_secs(3600)),
+            issue_refresh_tokens: true,
+            rotate_refresh_tokens: true,
+            revoke_family_on_reuse: true,
+            granted_scope: None,
+            return_scope: true,
+            scopes_supported: vec!["read".to_owned(), "write".to_owned()],
+            token_failure: None,
+            revoke_failure: None,
+            hang_for: Duration::from_secs(30),
+            registration_enabled: true,
+            metadata_overrides: serde_json::Map::new(),
+        }
+    }
+}

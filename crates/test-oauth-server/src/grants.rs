@@ -1,0 +1,221 @@
+//! The token endpoint's rules: client authentication, the code grant with PKCE, and refresh
+//! with rotation and reuse detection. Pure logic on [`State`]; the HTTP layer is in `routes`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::{ClientAuth, TestClient};
+use crate::state::{AccessRecord, CodeGrant, Grant, RefreshRecord, State};
+
+/// Life of an authorization code.
+pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(120);
+
+pub(crate) type Form = HashMap<String, String>;
+
+/// An OAuth error answer.
+#[derive(Debug)]
+pub(crate) struct OAuthFailure {
+    pub status: u16,
+    pub code: &'static str,
+    pub description: String,
+}
+
+impl OAuthFailure {
+    pub(crate) fn new(status: u16, code: &'static str, description: &str) -> Self {
+        Self { status, code, description: description.to_owned() }
+    }
+
+    fn grant(description: &str) -> Self {
+        Self::new(400, "invalid_grant", description)
+    }
+
+    fn client(description: &str) -> Self {
+        Self::new(401, "invalid_client", description)
+    }
+}
+
+/// A random opaque value with a readable prefix (`at-`, `rt-`, `code-`, …).
+pub(crate) fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// `BASE64URL(SHA256(verifier))` equals `challenge`, and the verifier has RFC 7636's shape.
+pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+impl State {
+    /// Authenticates the client the way it is registered to, from a Basic header or the form.
+    pub(crate) fn authenticate(
+        &self,
+        basic: Option<(String, String)>,
+        form: &Form,
+    ) -> Result<(TestClient, ClientAuth), OAuthFailure> {
+        let (client_id, secret, used) = match basic {
+            Some(_) if form.contains_key("client_secret") => {
+                return Err(OAuthFailure::new(400, "invalid_request", "more than one client authentication method"));
+            }
+            Some((id, secret)) => (id, Some(secret), ClientAuth::ClientSecretBasic),
+            None => match (form.get("client_id"), form.get("client_secret")) {
+                (Some(id), Some(s)) => (id.clone(), Some(s.clone()), ClientAuth::ClientSecretPost),
+                (Some(id), None) => (id.clone(), None, ClientAuth::None),
+                (None, _) => return Err(OAuthFailure::client("no client authentication")),
+            },
+        };
+        let client = self.client(&client_id).ok_or_else(|| OAuthFailure::client("unknown client"))?;
+        if client.auth != used {
+            return Err(OAuthFailure::client("wrong client authentication method"));
+        }
+        if client.client_secret != secret {
+            return Err(OAuthFailure::client("wrong client secret"));
+        }
+        Ok((client.clone(), used))
+    }
+
+    /// Runs the grant the form asks for and answers the token response.
+    pub(crate) fn grant(&mut self, client: &TestClient, form: &Form) -> Result<Value, OAuthFailure> {
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => self.exchange_code(client, form),
+            Some("refresh_token") => self.refresh_grant(client, form),
+            _ => Err(OAuthFailure::new(400, "unsupported_grant_type", "only authorization_code and refresh_token")),
+        }
+    }
+
+    fn exchange_code(&mut self, client: &TestClient, form: &Form) -> Result<Value, OAuthFailure> {
+        let code = form.get("code").map(String::as_str).unwrap_or_default();
+        if let Some(family) = self.spent_codes.get(code).copied() {
+            // RFC 6749 §4.1.2: a code used twice revokes what it already produced.
+            self.revoke_family(family);
+            return Err(OAuthFailure::grant("the code was already used"));
+        }
+        let found = self.codes.remove(code).ok_or_else(|| OAuthFailure::grant("unknown code"))?;
+        self.spent_codes.insert(code.to_owned(), found.grant.family);
+        if found.expires_at < Instant::now() {
+            return Err(OAuthFailure::grant("the code expired"));
+        }
+        if found.grant.client_id != client.client_id {
+            return Err(OAuthFailure::grant("the code belongs to another client"));
+        }
+        if form.get("redirect_uri") != Some(&found.redirect_uri) {
+            return Err(OAuthFailure::grant("redirect_uri does not match"));
+        }
+        let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
+        if !pkce_matches(verifier, &found.code_challenge) {
+            return Err(OAuthFailure::grant("PKCE verification failed"));
+        }
+        let mut grant = found.grant;
+        grant.audience = resource_for(form, grant.audience)?;
+        self.counters.code_exchanges += 1;
+        Ok(self.issue(grant, None))
+    }
+
+    fn refresh_grant(&mut self, client: &TestClient, form: &Form) -> Result<Value, OAuthFailure> {
+        let presented = form.get("refresh_token").map(String::as_str).unwrap_or_default();
+        let revoke_on_reuse = self.config.revoke_family_on_reuse;
+        let record = self.refresh.get_mut(presented).ok_or_else(|| OAuthFailure::grant("unknown refresh token"))?;
+        if record.grant.client_id != client.client_id {
+            return Err(OAuthFailure::grant("the token belongs to another client"));
+        }
+        let family = record.grant.family;
+        if record.retired {
+            self.counters.refresh_reuses += 1;
+            if revoke_on_reuse {
+                self.revoke_family(family);
+            }
+            return Err(OAuthFailure::grant("refresh token reused"));
+        }
+        if record.revoked || self.revoked_families.contains(&family) {
+            return Err(OAuthFailure::grant("the grant was revoked"));
+        }
+        let mut grant = record.grant.clone();
+        grant.audience = resource_for(form, grant.audience)?;
+        let keep = if self.config.rotate_refresh_tokens {
+            record.retired = true;
+            None
+        } else {
+            Some(presented.to_owned())
+        };
+        self.counters.refreshes += 1;
+        Ok(self.issue(grant, keep))
+    }
+
+    /// Mints tokens for `grant`; `keep_refresh` is the refresh token that stays (no rotation).
+    fn issue(&mut self, grant: Grant, keep_refresh: Option<String>) -> Value {
+        let lifetime = self.config.access_token_lifetime;
+        let access_token = random_token("at-");
+        self.access.insert(
+            access_token.clone(),
+            AccessRecord { grant: grant.clone(), expires_at: lifetime.map(|l| Instant::now() + l), revoked: false },
+        );
+        let mut body = json!({"access_token": access_token, "token_type": "Bearer"});
+        if let Some(lifetime) = lifetime {
+            body["expires_in"] = json!(lifetime.as_secs());
+        }
+        if self.config.return_scope && !grant.scope.is_empty() {
+            body["scope"] = json!(grant.scope);
+        }
+        if self.config.issue_refresh_tokens && keep_refresh.is_none() {
+            let refresh_token = random_token("rt-");
+            self.refresh.insert(refresh_token.clone(), RefreshRecord { grant, retired: false, revoked: false });
+            body["refresh_token"] = json!(refresh_token);
+        }
+        body
+    }
+
+    /// Stores a code for an approved authorization request and returns it.
+    pub(crate) fn new_code(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: &str,
+        scope: String,
+        resource: Option<String>,
+    ) -> String {
+        let family = self.new_family();
+        let code = random_token("code-");
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                grant: Grant { family, client_id: client_id.to_owned(), scope, audience: resource },
+                redirect_uri: redirect_uri.to_owned(),
+                code_challenge: code_challenge.to_owned(),
+                expires_at: Instant::now() + CODE_LIFETIME,
+            },
+        );
+        code
+    }
+}
+
+/// RFC 8707: a `resource` on the token request must be the one the grant is bound to (when it
+/// is bound to one); the token's audience is that resource.
+fn resource_for(form: &Form, bound: Option<String>) -> Result<Option<String>, OAuthFailure> {
+    match (form.get("resource"), bound) {
+        (Some(asked), Some(bound)) if *asked != bound => {
+            Err(OAuthFailure::new(400, "invalid_target", "resource differs from the authorized one"))
+        }
+        (asked, bound) => Ok(bound.or_else(|| asked.cloned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rfc_7636_example_verifier_matches_its_challenge() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(!pkce_matches("short", "anything"));
+    }
+}

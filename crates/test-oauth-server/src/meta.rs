@@ -1,0 +1,113 @@
+//! The discovery side: RFC 8414 metadata, RFC 7591 registration, and a bearer-checked resource.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::config::{ClientAuth, TestClient};
+use crate::grants::{OAuthFailure, random_token};
+use crate::routes::{Shared, lock, oauth_error};
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
+    let st = lock(&state);
+    let issuer = &st.issuer;
+    let mut doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": st.config.scopes_supported,
+        "authorization_response_iss_parameter_supported": st.config.advertise_iss,
+    });
+    if st.config.registration_enabled {
+        doc["registration_endpoint"] = json!(format!("{issuer}/register"));
+    }
+    if let Value::Object(map) = &mut doc {
+        for (key, value) in &st.config.metadata_overrides {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    HttpResponse::Ok().json(doc)
+}
+
+/// `POST /register`: RFC 7591 dynamic client registration, minimal.
+pub(crate) async fn register(state: web::Data<Shared>, body: web::Json<Value>) -> HttpResponse {
+    let request = body.into_inner();
+    let mut st = lock(&state);
+    st.registrations.push(request.clone());
+    let invalid = |description: &str| oauth_error(&OAuthFailure::new(400, "invalid_client_metadata", description));
+    if !st.config.registration_enabled {
+        return invalid("registration is closed");
+    }
+    let redirect_uris: Vec<String> = request["redirect_uris"]
+        .as_array()
+        .map(|uris| uris.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if redirect_uris.is_empty() || redirect_uris.iter().any(|u| url::Url::parse(u).is_err()) {
+        return oauth_error(&OAuthFailure::new(
+            400,
+            "invalid_redirect_uri",
+            "redirect_uris must be a non-empty list of URLs",
+        ));
+    }
+    let method = request["token_endpoint_auth_method"].as_str().unwrap_or("client_secret_basic");
+    let Some(auth) = ClientAuth::parse(method) else {
+        return invalid("unsupported token_endpoint_auth_method");
+    };
+    let client = TestClient {
+        client_id: random_token("dyn-"),
+        client_secret: (auth != ClientAuth::None).then(|| random_token("secret-")),
+        auth,
+        redirect_uris: redirect_uris.clone(),
+    };
+    let mut answer = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": 0,
+        "redirect_uris": redirect_uris,
+        "token_endpoint_auth_method": auth.as_str(),
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    });
+    if let Some(secret) = &client.client_secret {
+        answer["client_secret"] = json!(secret);
+        answer["client_secret_expires_at"] = json!(0);
+    }
+    for field in ["client_name", "application_type", "scope"] {
+        if let Some(value) = request.get(field) {
+            answer[field] = value.clone();
+        }
+    }
+    st.registered.push(client);
+    HttpResponse::Created().json(answer)
+}
+
+/// `GET /userinfo`: `200` with the token's grant when the bearer token is active, else `401`.
+pub(crate) async fn userinfo(state: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    let token =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let info = token.and_then(|t| lock(&state).token_info(t));
+    match info {
+        Some(info) if info.active && info.kind == crate::TokenKind::Access => HttpResponse::Ok().json(json!({
+            "sub": "test-user",
+            "client_id": info.client_id,
+            "scope": info.scope,
+            "aud": info.audience,
+        })),
+        _ => HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#))
+            .finish(),
+    }
+}

@@ -1,0 +1,185 @@
+//! The HTTP face of the server: authorize, token, revoke, and the failure switch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use url::{Url, form_urlencoded};
+
+use crate::config::{Failure, IssMode, TestClient, WRONG_ISSUER};
+use crate::grants::{Form, OAuthFailure};
+use crate::state::{AuthorizeRecord, Revocation, State, TokenRecord};
+
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panicking test thread must not wedge every later request.
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn oauth_error(failure: &OAuthFailure) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(failure.status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"error": failure.code, "error_description": failure.description}))
+}
+
+fn is_loopback_redirect(uri: &str) -> bool {
+    Url::parse(uri)
+        .is_ok_and(|u| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")))
+}
+
+fn redirect_allowed(state: &State, client: &TestClient, uri: &str) -> bool {
+    client.redirect_uris.iter().any(|r| r == uri)
+        || (state.config.allow_loopback_redirects && is_loopback_redirect(uri))
+}
+
+/// `GET /authorize` with automatic consent.
+pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeMap<String, String>>) -> HttpResponse {
+    let params = query.into_inner();
+    let mut st = lock(&state);
+    st.authorize_log.push(AuthorizeRecord { params: params.clone() });
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let Some(client) = get("client_id").and_then(|id| st.client(id)).cloned() else {
+        return HttpResponse::BadRequest().body("unknown client_id");
+    };
+    let Some(redirect_uri) = get("redirect_uri").filter(|u| redirect_allowed(&st, &client, u)) else {
+        return HttpResponse::BadRequest().body("redirect_uri is not registered");
+    };
+    let Ok(mut location) = Url::parse(redirect_uri) else {
+        return HttpResponse::BadRequest().body("redirect_uri is not a URL");
+    };
+    let challenge = get("code_challenge").unwrap_or_default();
+    let outcome = if get("response_type") != Some("code") {
+        Err(("unsupported_response_type", "response_type must be code"))
+    } else if challenge.is_empty() || get("code_challenge_method") != Some("S256") {
+        Err(("invalid_request", "PKCE with S256 is required"))
+    } else if st.config.deny {
+        Err(("access_denied", "the user said no"))
+    } else {
+        let scope = st.config.granted_scope.clone().unwrap_or_else(|| get("scope").unwrap_or_default().to_owned());
+        let resource = get("resource").map(str::to_owned);
+        Ok(st.new_code(&client.client_id, redirect_uri, challenge, scope, resource))
+    };
+    {
+        let mut pairs = location.query_pairs_mut();
+        match &outcome {
+            Ok(code) => pairs.append_pair("code", code),
+            Err((error, description)) => {
+                pairs.append_pair("error", error).append_pair("error_description", description)
+            }
+        };
+        if let Some(s) = get("state") {
+            pairs.append_pair("state", s);
+        }
+        match st.config.iss {
+            IssMode::Correct => {
+                pairs.append_pair("iss", &st.issuer);
+            }
+            IssMode::Wrong => {
+                pairs.append_pair("iss", WRONG_ISSUER);
+            }
+            IssMode::Missing => {}
+        }
+    }
+    HttpResponse::Found().insert_header((header::LOCATION, location.as_str())).finish()
+}
+
+/// The Basic credentials of a request, form-decoded as RFC 6749 §2.3.1 encodes them.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Some((decode(id), decode(secret)))
+}
+
+/// The answer of a switched-on failure, after sleeping for [`Failure::Hang`].
+async fn fail(state: &Shared, failure: Failure) -> HttpResponse {
+    match failure {
+        Failure::ServerError => HttpResponse::InternalServerError().body("internal error"),
+        Failure::Garbage => {
+            HttpResponse::Ok().content_type("text/html").body("<html><body>Login required</body></html>")
+        }
+        Failure::Hang => {
+            let hang_for = lock(state).config.hang_for;
+            tokio::time::sleep(hang_for).await;
+            HttpResponse::ServiceUnavailable().body("woke up")
+        }
+        Failure::InvalidGrant => oauth_error(&OAuthFailure::new(400, "invalid_grant", "switched")),
+        Failure::TooManyRequests => {
+            HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, "1")).body("slow down")
+        }
+        Failure::Redirect => HttpResponse::Found()
+            .insert_header((header::LOCATION, format!("{}/redirected", lock(state).issuer)))
+            .finish(),
+    }
+}
+
+/// `POST /token`.
+pub(crate) async fn token(state: web::Data<Shared>, req: HttpRequest, form: web::Form<Form>) -> HttpResponse {
+    let failure = {
+        let mut st = lock(&state);
+        st.counters.token_requests += 1;
+        st.config.token_failure
+    };
+    if let Some(failure) = failure {
+        return fail(&state, failure).await;
+    }
+    let form = form.into_inner();
+    let mut st = lock(&state);
+    let mut record = TokenRecord {
+        grant_type: form.get("grant_type").cloned(),
+        client_id: None,
+        auth: None,
+        resource: form.get("resource").cloned(),
+        error: None,
+    };
+    let result = st.authenticate(basic_credentials(req.headers()), &form).and_then(|(client, auth)| {
+        record.client_id = Some(client.client_id.clone());
+        record.auth = Some(auth);
+        st.grant(&client, &form)
+    });
+    record.error = result.as_ref().err().map(|f| f.code.to_owned());
+    st.token_log.push(record);
+    match result {
+        Ok(body) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body),
+        Err(failure) => oauth_error(&failure),
+    }
+}
+
+/// `POST /revoke` (RFC 7009): always `200` for an authenticated client, known token or not.
+pub(crate) async fn revoke(
+    state: web::Data<Shared>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let failure = lock(&state).config.revoke_failure;
+    if let Some(failure) = failure {
+        return fail(&state, failure).await;
+    }
+    let mut st = lock(&state);
+    if let Err(failure) = st.authenticate(basic_credentials(req.headers()), &form) {
+        return oauth_error(&failure);
+    }
+    let Some(token) = form.get("token") else {
+        return oauth_error(&OAuthFailure::new(400, "invalid_request", "token is missing"));
+    };
+    let kind = st.revoke_token(token);
+    st.revocations.push(Revocation { token: token.clone(), hint: form.get("token_type_hint").cloned(), kind });
+    HttpResponse::Ok().finish()
+}
+
+/// `/redirected`: where [`Failure::Redirect`] points; counts whoever followed.
+pub(crate) async fn redirected(state: web::Data<Shared>) -> HttpResponse {
+    lock(&state).counters.redirect_follows += 1;
+    HttpResponse::Ok().json(json!({"access_token": "followed-a-redirect", "token_type": "Bearer"}))
+}
