@@ -10,6 +10,7 @@ mod dto;
 mod error;
 mod extract;
 mod key_guard;
+mod request_span;
 mod routes;
 
 use std::time::Instant;
@@ -19,6 +20,7 @@ use app::{Deps, Directory};
 
 pub use error::ApiError;
 pub use key_guard::{EngineKeys, KeyRotation};
+pub use request_span::{PathOnlySpan, request_logger};
 
 /// What every handler shares.
 pub struct ApiState<D: Deps> {

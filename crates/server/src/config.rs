@@ -44,6 +44,7 @@ struct Raw {
     return_url_allowlist: String,
     ad_allow_private_networks: bool,
     oauth_flow_ttl_seconds: u64,
+    outbound_timeout_ms: u64,
     refresh_ahead_seconds: u64,
     refresh_interval_seconds: u64,
     log_format: Option<String>,
@@ -94,11 +95,13 @@ pub struct EngineKeyConfig {
 }
 
 /// `OAUTH_REDIRECT_BASE_URL`, `OAUTH_FLOW_TTL_SECONDS`, `RETURN_URL_ALLOWLIST` (comma list),
-/// `AD_ALLOW_PRIVATE_NETWORKS`.
+/// `AD_ALLOW_PRIVATE_NETWORKS`, `OUTBOUND_TIMEOUT_MS`.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
     pub redirect_base_url: String,
     pub flow_ttl: Duration,
+    /// Bound on every outbound call to an authorization or MCP server (revocation uses less).
+    pub outbound_timeout: Duration,
     pub return_url_allowlist: Vec<String>,
     pub allow_private_networks: bool,
 }
@@ -164,6 +167,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("return_url_allowlist", ""),
     ("ad_allow_private_networks", "false"),
     ("oauth_flow_ttl_seconds", "600"),
+    ("outbound_timeout_ms", "10000"),
     ("refresh_ahead_seconds", "300"),
     ("refresh_interval_seconds", "30"),
     ("rust_log", "info"),
@@ -254,6 +258,7 @@ impl Config {
             oauth: OAuthConfig {
                 redirect_base_url,
                 flow_ttl: Duration::from_secs(raw.oauth_flow_ttl_seconds.max(1)),
+                outbound_timeout: Duration::from_millis(raw.outbound_timeout_ms.max(100)),
                 return_url_allowlist: split_list(&raw.return_url_allowlist),
                 allow_private_networks: raw.ad_allow_private_networks,
             },
@@ -300,6 +305,7 @@ pub const VARIABLES: &[&str] = &[
     "RETURN_URL_ALLOWLIST",
     "AD_ALLOW_PRIVATE_NETWORKS",
     "OAUTH_FLOW_TTL_SECONDS",
+    "OUTBOUND_TIMEOUT_MS",
     "REFRESH_AHEAD_SECONDS",
     "REFRESH_INTERVAL_SECONDS",
     "LOG_FORMAT",

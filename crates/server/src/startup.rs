@@ -120,16 +120,19 @@ impl Application {
     where
         S: ConnectionStore + FlowStore + AuditLog + Clone,
     {
+        let timeout = config.oauth.outbound_timeout;
         let http = SafeHttp::new(&HttpConfig {
             allow_private_networks: config.oauth.allow_private_networks,
-            ..HttpConfig::default()
+            connect_timeout: timeout.min(HttpConfig::default().connect_timeout),
+            request_timeout: timeout,
         })
         .map_err(|e| StartupError::Http(e.to_string()))?;
+        let revoke_timeout = timeout.min(oauth_adapter::DEFAULT_REVOKE_TIMEOUT);
         let ports = Ports::<ServiceDeps<S>> {
             connections: store.clone(),
             flows: store.clone(),
             audit: store,
-            oauth: OAuthAdapter::new(http),
+            oauth: OAuthAdapter::new(http).with_revoke_timeout(revoke_timeout),
             cipher: keyring,
             clock: SystemClock,
             ids: OsRandom,
@@ -150,9 +153,7 @@ impl Application {
         let keys = web::Data::new(keys);
         let server = HttpServer::new(move || {
             let (state, keys) = (state.clone(), keys.clone());
-            App::new()
-                .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(move |cfg| actix_api::configure(cfg, state, keys))
+            App::new().wrap(actix_api::request_logger()).configure(move |cfg| actix_api::configure(cfg, state, keys))
         })
         .listen(listener)
         .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?

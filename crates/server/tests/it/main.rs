@@ -4,4 +4,5 @@ mod errors;
 mod flows_without_oauth;
 mod helpers;
 mod key_guard;
+mod oauth_flow;
 mod secrets;
