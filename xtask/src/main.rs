@@ -1,15 +1,30 @@
 //! Developer automation for the Asset Directory: `cargo xtask <command>` (see `help`).
+//! Lean on purpose: each command echoes what it runs, so anyone can run the same by hand.
 
+mod ci;
 mod db;
+mod deps;
+mod shell;
+mod test;
+mod tidy;
 
 use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+  test [ARGS…]   every test of the workspace, PostgreSQL included (ARGS go to cargo test)
+  ci             fmt --check, clippy -D warnings, deps, then test
+  deps           check the dependency rule of ARCHITECTURE.md
+";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("ci") => ci::run(),
+        Some("deps") => deps::check(),
         Some("db") => db::command(&args[1..]),
         Some("help") | None => {
-            eprintln!("usage: cargo xtask <command>\n{}", db::USAGE);
+            eprintln!("usage: cargo xtask <command>\n{USAGE}{}", db::USAGE);
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`; see `cargo xtask help`"),

@@ -13,7 +13,7 @@
 
 mod compose;
 mod local;
-mod shell;
+use crate::shell;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 /// The workspace root (commands that read `docker-compose.yml` run there).
-pub(super) fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
@@ -28,7 +28,7 @@ fn echo(cmd: &Command) {
 
 /// Runs `cmd` with its output shown on standard error (standard output is kept for what xtask
 /// prints, such as the URL of `db up`); fails unless it exits with success.
-pub(super) fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     echo(cmd);
     let status =
         cmd.stdout(std::io::stderr()).status().with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
@@ -40,7 +40,7 @@ pub(super) fn run(cmd: &mut Command) -> Result<()> {
 
 /// Runs `cmd` and returns its standard output; fails (showing its standard error) unless it
 /// exits with success.
-pub(super) fn read(cmd: &mut Command) -> Result<String> {
+pub(crate) fn read(cmd: &mut Command) -> Result<String> {
     let out = output(cmd)?;
     if !out.status.success() {
         bail!("{:?} failed ({}): {}", cmd.get_program(), out.status, String::from_utf8_lossy(&out.stderr).trim());
@@ -49,19 +49,19 @@ pub(super) fn read(cmd: &mut Command) -> Result<String> {
 }
 
 /// Runs `cmd` with its output captured, whatever its exit status.
-pub(super) fn output(cmd: &mut Command) -> Result<Output> {
+pub(crate) fn output(cmd: &mut Command) -> Result<Output> {
     echo(cmd);
     cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot run {:?}", cmd.get_program()))
 }
 
 /// Whether `cmd` exits with success (its output is discarded; a missing program is a no).
-pub(super) fn succeeds(cmd: &mut Command) -> bool {
+pub(crate) fn succeeds(cmd: &mut Command) -> bool {
     echo(cmd);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// Whether the server of a `postgres://` URL accepts TCP connections within `timeout`.
-pub(super) fn answers(url: &str, timeout: Duration) -> bool {
+pub(crate) fn answers(url: &str, timeout: Duration) -> bool {
     let Some((host, port)) = host_and_port(url) else {
         // A Unix socket or a form not parsed here: let the client find out.
         return true;
@@ -95,7 +95,7 @@ fn host_and_port(url: &str) -> Option<(String, u16)> {
 
 /// Keeps xtask alive on Ctrl-C so it can stop what it started: the terminal sends the signal to
 /// the child it waits for too, which ends, and xtask cleans up on its normal path.
-pub(super) fn survive_ctrl_c() {
+pub(crate) fn survive_ctrl_c() {
     // Fails only when a handler is already installed, which is as good.
     let _ = ctrlc::set_handler(|| eprintln!("xtask: interrupted; stopping what it started"));
 }

@@ -1,0 +1,15 @@
+//! `cargo xtask ci`: what CI checks, in the order that fails fastest.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::shell;
+
+pub fn run() -> Result<()> {
+    let cargo = || Command::new(env!("CARGO"));
+    shell::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    shell::run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    crate::deps::check()?;
+    crate::test::run(&[])
+}
