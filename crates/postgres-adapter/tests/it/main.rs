@@ -6,6 +6,7 @@ mod outages;
 mod replicas;
 mod secrets;
 mod support;
+mod tls;
 
 mod contract {
     store_contract::contract_tests!(crate::support::fresh_store());
