@@ -104,6 +104,12 @@ impl Application {
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?;
             Self::assemble(config, listener, store, keyring, keys, catalog)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pg =
+                postgres_adapter::PgConfig { pool_size: config.database.pool_size, timeout: config.database.timeout };
+            let store =
+                postgres_adapter::PgStore::connect(url, pg).await.map_err(|e| StartupError::Database(e.to_string()))?;
+            Self::assemble(config, listener, store, keyring, keys, catalog)
         } else {
             Err(StartupError::Database("DATABASE_URL must start with sqlite:// or postgres://".into()))
         }

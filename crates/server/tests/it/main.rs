@@ -5,4 +5,5 @@ mod flows_without_oauth;
 mod helpers;
 mod key_guard;
 mod oauth_flow;
+mod postgres;
 mod secrets;
