@@ -4,7 +4,7 @@ use domain::Timestamp;
 use ports::{ConnectionStore, StoredSecrets};
 use postgres_adapter::{PgStore, migrate, revert_all_migrations};
 
-use crate::support::{config, empty_database, tables, url_of};
+use crate::support::{FreshDatabase, config, empty_schema, tables, tables_in, url_of};
 
 const STORE_TABLES: [&str; 3] = ["audit_events", "connections", "oauth_flows"];
 
@@ -18,32 +18,34 @@ fn has_no_store_tables(tables: &[String]) -> bool {
 
 #[tokio::test]
 async fn migrations_run_up_down_and_up_again_on_a_fresh_database() {
-    let db = empty_database().await;
-    let url = url_of(&db);
-    assert!(has_no_store_tables(&tables(&db).await));
+    let database = FreshDatabase::create().await;
+    let url = database.url();
+    let public = "public";
+    assert!(has_no_store_tables(&tables_in(&url, public).await));
 
     let applied = migrate(&url, config()).await.expect("up");
     assert!(!applied.is_empty(), "a fresh database gets every migration");
-    assert!(has_store_tables(&tables(&db).await), "{:?}", tables(&db).await);
+    assert!(has_store_tables(&tables_in(&url, public).await), "{:?}", tables_in(&url, public).await);
 
-    let reverted = revert_all_migrations(&url, config()).await.expect("down");
-    let mut reverted_sorted = reverted.clone();
-    reverted_sorted.sort();
-    assert_eq!(reverted_sorted, applied, "down reverts exactly what up applied");
-    assert!(has_no_store_tables(&tables(&db).await), "{:?}", tables(&db).await);
+    let mut reverted = revert_all_migrations(&url, config()).await.expect("down");
+    reverted.sort();
+    assert_eq!(reverted, applied, "down reverts exactly what up applied");
+    assert!(has_no_store_tables(&tables_in(&url, public).await), "{:?}", tables_in(&url, public).await);
 
     assert_eq!(migrate(&url, config()).await.expect("up again"), applied);
-    assert!(has_store_tables(&tables(&db).await));
+    assert!(has_store_tables(&tables_in(&url, public).await));
 
     let store = PgStore::connect(&url, config()).await.expect("connect");
     let connection = store_contract::fixtures::full_connection(1);
     store.insert(&connection, &StoredSecrets::default(), None).await.expect("the migrated schema stores");
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+    drop(store);
+    database.drop().await;
 }
 
 #[tokio::test]
 async fn a_second_migration_run_applies_nothing() {
-    let url = url_of(&empty_database().await);
+    let url = url_of(&empty_schema().await);
     assert!(!migrate(&url, config()).await.expect("first").is_empty());
     assert_eq!(migrate(&url, config()).await.expect("second"), Vec::<String>::new());
     PgStore::connect(&url, config()).await.expect("connecting to a migrated database migrates nothing");
@@ -51,8 +53,8 @@ async fn a_second_migration_run_applies_nothing() {
 
 #[tokio::test]
 async fn replicas_starting_together_apply_each_migration_exactly_once() {
-    let db = empty_database().await;
-    let url = url_of(&db);
+    let schema = empty_schema().await;
+    let url = url_of(&schema);
     let mut starts = tokio::task::JoinSet::new();
     for _ in 0..4 {
         let url = url.clone();
@@ -61,7 +63,7 @@ async fn replicas_starting_together_apply_each_migration_exactly_once() {
     let mut applied: Vec<String> = starts.join_all().await.into_iter().flatten().collect();
     applied.sort();
 
-    assert!(has_store_tables(&tables(&db).await));
+    assert!(has_store_tables(&tables(&schema).await));
     let mut once = revert_all_migrations(&url, config()).await.expect("down");
     once.sort();
     assert_eq!(applied, once, "each migration was applied by exactly one replica");
@@ -70,7 +72,7 @@ async fn replicas_starting_together_apply_each_migration_exactly_once() {
 #[tokio::test]
 async fn the_schema_refuses_values_the_domain_does_not_have() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let url = url_of(&empty_database().await);
+    let url = url_of(&empty_schema().await);
     migrate(&url, config()).await.expect("up");
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
     let now = Timestamp::from_unix(1_800_000_000).unix();

@@ -9,7 +9,7 @@ use ports::{ConnectionStore, StoreError, StoredSecrets};
 use postgres_adapter::{PgConfig, PgStore};
 
 use crate::support::proxy::Proxy;
-use crate::support::{admin, config, empty_database, url_of};
+use crate::support::{admin, config, empty_schema, url_of};
 
 /// Short enough to keep the suite quick, long enough for a loaded machine's healthy calls.
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -31,10 +31,10 @@ async fn assert_unavailable_in_time<T: std::fmt::Debug>(what: &str, call: impl F
 
 /// A migrated database behind a proxy the test controls, and a store on it.
 async fn store_behind_proxy(pool_size: usize) -> (PgStore, Proxy) {
-    let db = empty_database().await;
-    postgres_adapter::migrate(&url_of(&db), short(1)).await.expect("migrate");
+    let schema = empty_schema().await;
+    postgres_adapter::migrate(&url_of(&schema), short(1)).await.expect("migrate");
     let proxy = Proxy::start().await;
-    let store = PgStore::connect(&proxy.url_of(&db), short(pool_size)).await.expect("connect through the proxy");
+    let store = PgStore::connect(&proxy.url_of(&schema), short(pool_size)).await.expect("connect through the proxy");
     (store, proxy)
 }
 
@@ -69,19 +69,19 @@ async fn a_database_that_stops_answering_is_unavailable_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_started_while_the_database_is_down_is_unavailable_at_once() {
-    let db = empty_database().await;
+    let schema = empty_schema().await;
     let proxy = Proxy::start().await;
     proxy.cut();
-    assert_unavailable_in_time("connect", PgStore::connect(&proxy.url_of(&db), short(2))).await;
+    assert_unavailable_in_time("connect", PgStore::connect(&proxy.url_of(&schema), short(2))).await;
 
-    let lazy = PgStore::connect_without_migrating(&proxy.url_of(&db), short(2)).expect("a pool opens lazily");
+    let lazy = PgStore::connect_without_migrating(&proxy.url_of(&schema), short(2)).expect("a pool opens lazily");
     assert_unavailable_in_time("ping", lazy.ping()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
-    let db = empty_database().await;
-    let url = url_of(&db);
+    let schema = empty_schema().await;
+    let url = url_of(&schema);
     let store = PgStore::connect(&url, short(1)).await.expect("connect");
 
     // Another session locks the table, so the pool's only connection waits on it.
@@ -108,19 +108,27 @@ async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
 
 #[tokio::test]
 async fn connections_the_server_terminated_are_replaced_without_an_error() {
-    let db = empty_database().await;
-    let store = PgStore::connect(&url_of(&db), config()).await.expect("connect");
+    let schema = empty_schema().await;
+    let store = PgStore::connect(&url_of(&schema), config()).await.expect("connect");
     store.ping().await.expect("ping");
     store.list().await.expect("list");
 
-    admin()
-        .await
-        .batch_execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{db}' AND pid <> pg_backend_pid()"
-        ))
-        .await
-        .expect("terminate the store's connections");
+    #[derive(diesel::QueryableByName)]
+    struct Terminated {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        terminated: bool,
+    }
+    // The function sits in the select list, so it runs only for the rows the WHERE keeps.
+    let terminated: Vec<Terminated> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(&schema),
+        &mut admin().await,
+    )
+    .await
+    .expect("terminate the store's connections");
+    assert!(terminated.iter().any(|t| t.terminated), "the store had a pooled connection to terminate");
 
     assert_eq!(store.list().await.expect("the pool replaces the dead connection"), vec![]);
 }

@@ -4,11 +4,11 @@ use ports::{ConnectionStore, FlowStore};
 use postgres_adapter::PgStore;
 use store_contract::fixtures::{self, T0};
 
-use crate::support::{config, empty_database, url_of};
+use crate::support::{config, empty_schema, url_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_database_see_each_others_writes() {
-    let url = url_of(&empty_database().await);
+    let url = url_of(&empty_schema().await);
     let (one, two) = tokio::join!(PgStore::connect(&url, config()), PgStore::connect(&url, config()));
     let (one, two) = (one.expect("replica one"), two.expect("replica two"));
 

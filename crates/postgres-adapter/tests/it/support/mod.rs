@@ -1,5 +1,7 @@
 //! What every PostgreSQL test needs: the server from `AD_TEST_DATABASE_URL`, and a fresh,
-//! isolated database on it per test, so tests run in parallel without seeing each other.
+//! isolated schema in its database per test, so tests run in parallel without seeing each other.
+//! A store reaches its schema through the URL (`options=-c search_path=<schema>`), and tags its
+//! sessions with the schema's name (`application_name`) so a test can find them.
 
 pub mod proxy;
 
@@ -14,9 +16,10 @@ use tokio::sync::OnceCell;
 
 const URL_VARIABLE: &str = "AD_TEST_DATABASE_URL";
 
-/// Test databases are named `ad_test_<unix seconds>_<pid>_<n>`; those older than this are
-/// left over from runs that ended early and are dropped by later runs.
-const STALE_AFTER_SECONDS: u64 = 3600;
+/// Test schemas are named `ad_test_<unix seconds>_<pid>_<n>` and are not dropped by the test
+/// that made it (a case owns only its store). Later runs drop those older than this: no test
+/// lasts that long.
+const STALE_AFTER_SECONDS: u64 = 600;
 
 /// The server the tests use. Never skips: without it the suite fails and says how to get one.
 pub fn server_url() -> String {
@@ -34,10 +37,16 @@ pub fn server_url_from(value: Option<String>) -> String {
     }
 }
 
-/// The URL of `database` on the test server.
-pub fn url_of(database: &str) -> String {
+/// The URL of the test server with `schema` as the only schema its sessions see.
+pub fn url_of(schema: &str) -> String {
     let mut url = url::Url::parse(&server_url()).expect("AD_TEST_DATABASE_URL is a postgres:// URL");
-    url.set_path(&format!("/{database}"));
+    // Written out by hand: tokio-postgres decodes `%20` but not `+` as a space.
+    let ours = format!("options=-c%20search_path%3D{schema}&application_name={schema}");
+    let query = match url.query() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs}&{ours}"),
+        _ => ours,
+    };
+    url.set_query(Some(&query));
     url.into()
 }
 
@@ -51,19 +60,24 @@ pub async fn admin() -> AsyncPgConnection {
     AsyncPgConnection::establish(&server_url()).await.expect("connect to AD_TEST_DATABASE_URL")
 }
 
-/// Creates an empty database with a name no other test uses and returns its name.
-pub async fn empty_database() -> String {
+/// A name no other test uses, after dropping what earlier runs left behind (once per run).
+async fn unique_name() -> String {
     static SWEPT: OnceCell<()> = OnceCell::const_new();
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    SWEPT.get_or_init(drop_stale_databases).await;
-    let name = format!("ad_test_{}_{}_{}", unix_now(), std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    admin().await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+    SWEPT.get_or_init(drop_stale).await;
+    format!("ad_test_{}_{}_{}", unix_now(), std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Creates an empty schema with a name no other test uses and returns its name.
+pub async fn empty_schema() -> String {
+    let name = unique_name().await;
+    admin().await.batch_execute(&format!("CREATE SCHEMA {name}")).await.expect("create a test schema");
     name
 }
 
-/// A store on a fresh database, migrated: what every contract case starts from.
+/// A store on a fresh schema, migrated: what every contract case starts from.
 pub async fn fresh_store() -> PgStore {
-    let url = url_of(&empty_database().await);
+    let url = url_of(&empty_schema().await);
     PgStore::connect(&url, config()).await.expect("connect and migrate")
 }
 
@@ -73,31 +87,61 @@ struct Name {
     name: String,
 }
 
-/// Names of the tables in a database's `public` schema.
-pub async fn tables(database: &str) -> Vec<String> {
-    let mut conn = AsyncPgConnection::establish(&url_of(database)).await.expect("connect");
+/// Names of the tables in `schema` of the test server's database.
+pub async fn tables(schema: &str) -> Vec<String> {
+    tables_in(&server_url(), schema).await
+}
+
+/// Names of the tables in `schema` of the database at `url`.
+pub async fn tables_in(url: &str, schema: &str) -> Vec<String> {
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
     let rows: Vec<Name> = diesel::sql_query(
-        "SELECT table_name::text AS name FROM information_schema.tables \
-         WHERE table_schema = 'public' ORDER BY table_name",
+        "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
     )
+    .bind::<Text, _>(schema)
     .load(&mut conn)
     .await
     .expect("list tables");
     rows.into_iter().map(|r| r.name).collect()
 }
 
-async fn drop_stale_databases() {
+/// A whole new database, for the one test that needs a fresh database rather than a schema.
+/// The test drops it at its end; one left by a failed run is dropped by a later run.
+pub struct FreshDatabase {
+    name: String,
+}
+
+impl FreshDatabase {
+    pub async fn create() -> Self {
+        let name = unique_name().await;
+        admin().await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&server_url()).expect("AD_TEST_DATABASE_URL is a postgres:// URL");
+        url.set_path(&format!("/{}", self.name));
+        url.into()
+    }
+
+    pub async fn drop(self) {
+        admin().await.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await.expect("drop");
+    }
+}
+
+async fn drop_stale() {
     let mut conn = admin().await;
-    let rows: Vec<Name> =
-        diesel::sql_query("SELECT datname::text AS name FROM pg_database WHERE datname LIKE 'ad\\_test\\_%'")
-            .load(&mut conn)
-            .await
-            .expect("list test databases");
     let cutoff = unix_now().saturating_sub(STALE_AFTER_SECONDS);
-    for Name { name } in rows {
-        let created = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
-        if created.is_some_and(|t| t < cutoff) {
-            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
+    let is_stale = |name: &str| name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).is_some_and(|t| t < cutoff);
+    for (column, catalog, drop) in [
+        ("nspname", "pg_namespace", "DROP SCHEMA IF EXISTS {} CASCADE"),
+        ("datname", "pg_database", "DROP DATABASE IF EXISTS {} WITH (FORCE)"),
+    ] {
+        let list = format!("SELECT {column}::text AS name FROM {catalog} WHERE {column} LIKE 'ad\\_test\\_%'");
+        let rows: Vec<Name> = diesel::sql_query(list).load(&mut conn).await.expect("list what earlier tests left");
+        for Name { name } in rows.into_iter().filter(|r| is_stale(&r.name)) {
+            // Another run may be sweeping too; either drop is as good.
+            let _ = conn.batch_execute(&drop.replace("{}", &name)).await;
         }
     }
 }
