@@ -9,12 +9,14 @@ mod audit;
 mod cipher;
 mod clock;
 mod oauth;
+mod rekey;
 mod store;
 
 pub use audit::{AuditEvent, AuditKind, AuditLog};
 pub use cipher::{Cipher, CipherError, Sealed};
 pub use clock::{Clock, IdSource};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 /// A boxed error from an adapter's infrastructure, kept as the `source` of a port error so the
