@@ -8,14 +8,21 @@
 mod audit;
 mod cipher;
 mod clock;
+mod discovery;
 mod oauth;
+mod registration;
 mod rekey;
 mod store;
 
 pub use audit::{AuditEvent, AuditKind, AuditLog};
 pub use cipher::{Cipher, CipherError, Sealed};
 pub use clock::{Clock, IdSource};
+pub use discovery::{
+    AuthServerMetadata, AuthorizationDiscovery, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
+    RegisteredClient, RegistrationRequest, ResourceAccess,
+};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
@@ -29,6 +36,8 @@ pub mod mocks {
     pub use crate::audit::MockAuditLog;
     pub use crate::cipher::MockCipher;
     pub use crate::clock::{MockClock, MockIdSource};
+    pub use crate::discovery::MockAuthorizationDiscovery;
     pub use crate::oauth::MockOAuthClient;
+    pub use crate::registration::MockRegistrationStore;
     pub use crate::store::{MockConnectionStore, MockFlowStore};
 }

@@ -1,0 +1,54 @@
+//! Client registrations per authorization server, and the authorization server each discovered
+//! connection belongs to (spec §5.2: "all state is keyed by issuer").
+
+use async_trait::async_trait;
+use domain::{RefId, Timestamp, TokenEndpointAuth};
+
+use crate::{Sealed, StoreError};
+
+/// The client the service registered at one authorization server (RFC 7591).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRegistration {
+    pub issuer: String,
+    pub client_id: String,
+    /// Sealed with `registrations/<issuer>/client_secret` as associated data.
+    pub client_secret: Option<Sealed>,
+    pub auth: TokenEndpointAuth,
+    /// The redirect URI it was registered with; another one needs a new registration.
+    pub redirect_uri: String,
+    /// When the secret stops working; `None` when it does not expire.
+    pub secret_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// Which authorization server, client and resource a discovered connection's tokens belong to,
+/// so the callback, refreshes and revocation talk to the same server as the same client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredAuthorization {
+    pub ref_id: RefId,
+    pub issuer: String,
+    pub client_id: String,
+    /// The RFC 8707 `resource` of every token request.
+    pub resource: String,
+}
+
+/// Client registrations keyed by issuer, and discovered connections' authorization servers.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait RegistrationStore: Send + Sync + 'static {
+    /// Stores `registration` unless one for its issuer exists already, and returns the one that
+    /// is stored now: of concurrent registrations at one issuer, exactly one is kept.
+    async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError>;
+
+    async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError>;
+
+    /// Deletes the registration at `issuer` if, and only if, it is still the client
+    /// `client_id` (a newer registration is left alone). Returns whether it did.
+    async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError>;
+
+    /// Records the authorization server of a stored connection. Deleting the connection deletes
+    /// this record too.
+    async fn bind_authorization(&self, binding: &DiscoveredAuthorization) -> Result<(), StoreError>;
+
+    async fn authorization_of(&self, ref_id: &RefId) -> Result<Option<DiscoveredAuthorization>, StoreError>;
+}
