@@ -9,7 +9,9 @@ mod audit;
 mod cipher;
 mod clock;
 mod discovery;
+mod metrics;
 mod oauth;
+mod pool;
 mod registration;
 mod rekey;
 mod store;
@@ -21,7 +23,9 @@ pub use discovery::{
     AuthServerMetadata, AuthorizationDiscovery, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
     RegisteredClient, RegistrationRequest, ResourceAccess,
 };
+pub use metrics::{BreakerState, FlowEvent, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use pool::{PoolStats, PoolStatus};
 pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
