@@ -126,6 +126,19 @@ pub(crate) fn build(path: &str, config: SqliteConfig) -> Result<ConnPool, Connec
         .map_err(ConnectError::Pool)
 }
 
+/// Read from the counters deadpool keeps; never touches the database.
+impl ports::PoolStats for crate::SqliteStore {
+    fn pool_status(&self) -> ports::PoolStatus {
+        let status = self.pool.status();
+        ports::PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +158,19 @@ mod tests {
         {
             assert!(matches!(database_path(url), Err(ConnectError::InvalidUrl(_))), "{url}");
         }
+    }
+
+    #[tokio::test]
+    async fn pool_status_counts_a_lent_connection_as_in_use() {
+        use ports::PoolStats;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pool.db").display());
+        let config = SqliteConfig { pool_size: 3, timeout: Duration::from_secs(5) };
+        let store = crate::SqliteStore::connect(&url, config).await.unwrap();
+        let held = store.pool.get().await.unwrap();
+        let status = store.pool_status();
+        assert_eq!((status.max_size, status.in_use, status.waiting), (3, 1, 0));
+        drop(held);
+        assert_eq!(store.pool_status().in_use, 0);
     }
 }
