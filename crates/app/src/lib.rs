@@ -17,7 +17,7 @@ pub use use_cases::credentials::{Credential, RefreshOutcome};
 
 use std::sync::Arc;
 
-use ports::{AuditLog, Cipher, Clock, ConnectionStore, FlowStore, IdSource, OAuthClient};
+use ports::{AuditLog, Cipher, Clock, ConnectionStore, FlowStore, IdSource, Metrics, NoMetrics, OAuthClient};
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
 pub trait Deps: Send + Sync + 'static {
@@ -73,6 +73,7 @@ struct Inner<D: Deps> {
     catalog: Catalog,
     settings: Settings,
     refresh_locks: use_cases::credentials::RefreshLocks,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl<D: Deps> Clone for Directory<D> {
@@ -89,7 +90,17 @@ impl<D: Deps> std::fmt::Debug for Directory<D> {
 
 impl<D: Deps> Directory<D> {
     pub fn new(ports: Ports<D>, catalog: Catalog, settings: Settings) -> Self {
-        Self { inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default() }) }
+        Self::with_metrics(ports, catalog, settings, Arc::new(NoMetrics))
+    }
+
+    /// Like [`Directory::new`], reporting OAuth flows, refreshes and circuit breakers to `metrics`.
+    pub fn with_metrics(ports: Ports<D>, catalog: Catalog, settings: Settings, metrics: Arc<dyn Metrics>) -> Self {
+        Self { inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default(), metrics }) }
+    }
+
+    /// Where the use cases report what happened, for the operator to count.
+    pub fn metrics(&self) -> &dyn Metrics {
+        &*self.inner.metrics
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -83,6 +83,10 @@ impl Mocks {
     }
 
     pub(crate) fn directory(self) -> Directory<MockDeps> {
+        self.directory_with_metrics(std::sync::Arc::new(ports::NoMetrics))
+    }
+
+    pub(crate) fn directory_with_metrics(self, metrics: std::sync::Arc<dyn ports::Metrics>) -> Directory<MockDeps> {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(NOW);
         let mut ids = MockIdSource::new();
@@ -107,8 +111,25 @@ impl Mocks {
             clock,
             ids,
         };
-        Directory::new(ports, catalog, settings)
+        Directory::with_metrics(ports, catalog, settings, metrics)
     }
+}
+
+/// Remembers every flow and refresh event reported, in order.
+#[derive(Default)]
+pub(crate) struct RecordedMetrics {
+    pub flows: std::sync::Mutex<Vec<ports::FlowEvent>>,
+    pub refreshes: std::sync::Mutex<Vec<ports::RefreshEvent>>,
+}
+
+impl ports::Metrics for RecordedMetrics {
+    fn oauth_flow(&self, event: ports::FlowEvent) {
+        self.flows.lock().unwrap().push(event);
+    }
+    fn refresh(&self, event: ports::RefreshEvent) {
+        self.refreshes.lock().unwrap().push(event);
+    }
+    fn circuit_breaker(&self, _issuer: &str, _state: ports::BreakerState) {}
 }
 
 /// A transparent "cipher" that tags plaintext with its associated data, so tests can see what

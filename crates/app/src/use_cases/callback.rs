@@ -1,7 +1,7 @@
 use domain::{AuthSpec, Connection, ConnectionStatus, OAuthSpec, Timestamp};
 use ports::{
-    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowStore, OAuthClient, PendingFlow, SecretsUpdate,
-    TokenEndpoint, TokenSet,
+    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow,
+    SecretsUpdate, TokenEndpoint, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -47,6 +47,17 @@ impl<D: Deps> Directory<D> {
     /// Completes an OAuth flow (spec §5.3): consumes the state exactly once, checks `iss`,
     /// exchanges the code with the PKCE verifier and stores the tokens sealed.
     pub async fn complete_callback(&self, input: CallbackInput) -> Result<CallbackOutcome, CallbackFailure> {
+        let result = self.run_callback(input).await;
+        match &result {
+            Ok(_) => self.metrics().oauth_flow(FlowEvent::Completed),
+            // A failure that names no connection had no flow (an unknown or replayed state).
+            Err(failure) if failure.ref_id.is_some() => self.metrics().oauth_flow(FlowEvent::Failed),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn run_callback(&self, input: CallbackInput) -> Result<CallbackOutcome, CallbackFailure> {
         let state = input.state.as_ref().ok_or(Error::InvalidState)?;
         if state.expose_secret().is_empty() || state.expose_secret().len() > MAX_STATE_LEN {
             return Err(Error::InvalidState.into());
@@ -171,6 +182,7 @@ impl<D: Deps> Directory<D> {
             if let Some(mut connection) = self.ports().connections.get(&flow.ref_id).await? {
                 if connection.status() == ConnectionStatus::PendingOAuth {
                     self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
+                    self.metrics().oauth_flow(FlowEvent::Failed);
                     failed += 1;
                 }
             }

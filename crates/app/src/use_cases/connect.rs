@@ -1,5 +1,7 @@
 use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, ServerName};
-use ports::{AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, IdSource, PendingFlow, StoredSecrets};
+use ports::{
+    AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, PendingFlow, StoredSecrets,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::connection_aad;
@@ -91,6 +93,7 @@ impl<D: Deps> Directory<D> {
                 let (flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
                 self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
                 self.audit(&connection, AuditKind::Created, None).await;
+                self.metrics().oauth_flow(FlowEvent::Started);
                 Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
             }
         }

@@ -2,7 +2,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::{AuthSpec, Connection, ConnectionStatus, RefId};
-use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthClient, OAuthError, SecretsUpdate, StoredSecrets};
+use ports::{
+    AuditKind, Cipher, Clock, ConnectionStore, OAuthClient, OAuthError, RefreshEvent, SecretsUpdate, StoredSecrets,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::callback::{expiry, token_endpoint};
@@ -109,6 +111,17 @@ impl<D: Deps> Directory<D> {
         };
         drop(lock);
         self.inner.refresh_locks.forget_idle();
+        let event = match &outcome {
+            Ok(RefreshOutcome::Refreshed) => Some(RefreshEvent::Refreshed),
+            Ok(RefreshOutcome::AlreadyFresh) => Some(RefreshEvent::AlreadyFresh),
+            Ok(RefreshOutcome::Expired) => Some(RefreshEvent::Expired),
+            Err(Error::Provider { .. }) => Some(RefreshEvent::Failed),
+            // Gone, not ready, or the database is down: the provider was never asked.
+            Err(_) => None,
+        };
+        if let Some(event) = event {
+            self.metrics().refresh(event);
+        }
         outcome
     }
 

@@ -258,3 +258,73 @@ async fn a_failed_revocation_still_disconnects() {
     mocks.oauth.expect_revoke().returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
     mocks.directory().disconnect(&ref_id).await.unwrap();
 }
+
+mod metrics {
+    use std::sync::Arc;
+
+    use ports::{FlowEvent, RefreshEvent};
+
+    use super::*;
+    use crate::test_support::RecordedMetrics;
+
+    #[tokio::test]
+    async fn an_oauth_connect_counts_a_started_flow_and_a_key_connect_counts_none() {
+        let metrics = Arc::new(RecordedMetrics::default());
+        let mut mocks = Mocks::new();
+        mocks.connections.expect_insert().times(2).returning(|_, _, _| Ok(()));
+        let dir = mocks.directory_with_metrics(metrics.clone());
+        dir.connect(request("acme")).await.unwrap();
+        let mut keyed = request("exa");
+        keyed.api_key = Some(SecretString::from("k-1"));
+        dir.connect(keyed).await.unwrap();
+        assert_eq!(*metrics.flows.lock().unwrap(), [FlowEvent::Started]);
+    }
+
+    #[tokio::test]
+    async fn a_callback_counts_a_failed_flow_and_an_unknown_state_counts_nothing() {
+        let metrics = Arc::new(RecordedMetrics::default());
+        let mut mocks = Mocks::new();
+        let mut flows = vec![Some(flow(-1)), None];
+        mocks.flows.expect_take_flow().times(2).returning(move |_| Ok(flows.remove(0)));
+        mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+        mocks.connections.expect_update().returning(|_, _, _| Ok(true));
+        let dir = mocks.directory_with_metrics(metrics.clone());
+        let iss = Some("https://as.example");
+        assert!(matches!(dir.complete_callback(callback("s", "c", iss)).await.unwrap_err().error, Error::InvalidState));
+        assert!(matches!(dir.complete_callback(callback("s", "c", iss)).await.unwrap_err().error, Error::InvalidState));
+        assert_eq!(*metrics.flows.lock().unwrap(), [FlowEvent::Failed], "only the flow that existed failed");
+    }
+
+    #[tokio::test]
+    async fn a_good_callback_counts_a_completed_flow() {
+        let metrics = Arc::new(RecordedMetrics::default());
+        let mut mocks = Mocks::new();
+        mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
+        mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+        mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
+            Ok(TokenSet { access_token: SecretString::from("at"), refresh_token: None, expires_in: None, scopes: None })
+        });
+        mocks.connections.expect_update().returning(|_, _, _| Ok(true));
+        let dir = mocks.directory_with_metrics(metrics.clone());
+        dir.complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap();
+        assert_eq!(*metrics.flows.lock().unwrap(), [FlowEvent::Completed]);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_counts_its_outcome() {
+        let metrics = Arc::new(RecordedMetrics::default());
+        let mut mocks = Mocks::new();
+        let mut soon = oauth_connection(ConnectionStatus::Connected);
+        soon.expires_at = Some(NOW.plus_seconds(10));
+        mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
+        let ref_id = RefId::from_random([1; 16]);
+        let refresh = Sealed(format!("connections/{ref_id}/refresh_token|rt").into_bytes());
+        let secrets = StoredSecrets { refresh_token: Some(refresh), ..StoredSecrets::default() };
+        mocks.connections.expect_secrets().returning(move |_| Ok(Some(secrets.clone())));
+        mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 503".into())));
+        let dir = mocks.directory_with_metrics(metrics.clone());
+        assert!(matches!(dir.refresh(&ref_id, 60).await, Err(Error::Provider { .. })));
+        assert!(matches!(dir.refresh(&ref_id, 5).await, Ok(crate::RefreshOutcome::AlreadyFresh)));
+        assert_eq!(*metrics.refreshes.lock().unwrap(), [RefreshEvent::Failed, RefreshEvent::AlreadyFresh]);
+    }
+}
