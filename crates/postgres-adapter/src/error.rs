@@ -19,16 +19,18 @@ pub(crate) enum Outage {
     TimedOut(Duration),
 }
 
-/// Messages of PostgreSQL errors that mean the server is going away, starting, or full
-/// (SQLSTATE classes 08, 53300 and 57P0x). diesel-async hands these over as
+/// Messages of PostgreSQL errors that mean the server is going away, starting, full, or too
+/// slow (SQLSTATE classes 08, 53300, 57P0x, and 57014 for a statement timeout). diesel-async hands these over as
 /// `DatabaseErrorKind::Unknown` without the SQLSTATE, so the message is all there is to go on.
-const OUTAGE_MESSAGES: [&str; 6] = [
+const OUTAGE_MESSAGES: [&str; 7] = [
     "terminating connection",
     "the database system is shutting down",
     "the database system is starting up",
     "the database system is in recovery mode",
     "the database system is not yet accepting connections",
     "sorry, too many clients already",
+    // 57014 from `statement_timeout`: the database did not answer in time.
+    "canceling statement due to statement timeout",
 ];
 
 pub(crate) fn from_diesel(e: DieselError) -> StoreError {
@@ -87,6 +89,7 @@ mod tests {
         for e in [
             db_error(DatabaseErrorKind::Unknown, "terminating connection due to administrator command"),
             db_error(DatabaseErrorKind::Unknown, "the database system is shutting down"),
+            db_error(DatabaseErrorKind::Unknown, "canceling statement due to statement timeout"),
             db_error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
             db_error(DatabaseErrorKind::ClosedConnection, "closed"),
         ] {

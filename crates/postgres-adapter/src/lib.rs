@@ -1,5 +1,5 @@
 //! The fleet store of the Asset Directory: every store port (`ConnectionStore`, `FlowStore`,
-//! `AuditLog`) on PostgreSQL, so several stateless replicas can serve one database.
+//! `AuditLog`, `RekeyStore`) on PostgreSQL, so several stateless replicas can serve one database.
 //!
 //! diesel-async drives PostgreSQL through tokio-postgres (no libpq), behind a deadpool pool whose
 //! wait, create and recycle timeouts, and a bound on every whole operation, turn a dead or
@@ -16,6 +16,8 @@ mod connections;
 mod error;
 mod flows;
 mod migrations;
+mod registrations;
+mod rekey;
 mod rows;
 mod schema;
 mod setup;
@@ -24,9 +26,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use diesel_async::AsyncPgConnection;
+use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use ports::StoreError;
 
 pub use setup::UrlError;
@@ -89,9 +92,17 @@ impl PgStore {
 
     fn open(target: Target, config: PgConfig) -> Result<Self, StoreError> {
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        // A query this process gave up on (its call timed out) must not run on in the server,
+        // holding locks and a backend: the server cancels it after twice the bound. (Twice, so
+        // the caller's own bound always fires first and a slow call reads as Unavailable.)
+        let statement_timeout = format!("SET statement_timeout = {}", 2 * config.timeout.as_millis());
         manager_config.custom_setup = Box::new(move |_url| {
-            let target = target.clone();
-            Box::pin(async move { target.establish().await })
+            let (target, statement_timeout) = (target.clone(), statement_timeout.clone());
+            Box::pin(async move {
+                let mut conn = target.establish().await?;
+                conn.batch_execute(&statement_timeout).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
         });
         // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
         let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);

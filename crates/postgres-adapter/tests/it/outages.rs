@@ -88,6 +88,7 @@ async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
     let mut locker = AsyncPgConnection::establish(&url).await.expect("connect the locker");
     locker.batch_execute("BEGIN; LOCK TABLE connections IN ACCESS EXCLUSIVE MODE").await.expect("lock");
 
+    let list_started = Instant::now();
     let blocked = tokio::spawn({
         let store = store.clone();
         async move {
@@ -95,15 +96,45 @@ async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
             (store.list().await, started.elapsed())
         }
     });
-    // While the list holds the only connection (or right after it gave up), a ping waits for
+    // Once the list holds the only connection (its query waits on the lock), a ping waits for
     // the pool and is bounded too.
+    let started = Instant::now();
+    while active_queries(&schema).await == 0 {
+        assert!(started.elapsed() < TIMEOUT, "the list never reached the server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_unavailable_in_time("ping with the pool exhausted", store.ping()).await;
     let (listed, took) = blocked.await.expect("the blocked list ends");
     assert!(matches!(listed, Err(StoreError::Unavailable(_))), "{listed:?}");
     assert!(took < TIMEOUT + SLACK, "the blocked list answered after {took:?}");
 
+    // The server gives up on the abandoned query too (after twice the bound), instead of
+    // running it on behind the lock.
+    while active_queries(&schema).await > 0 {
+        assert!(list_started.elapsed() < 2 * TIMEOUT + SLACK, "the abandoned query still runs on the server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     locker.batch_execute("COMMIT").await.expect("unlock");
     assert_eq!(store.list().await.expect("list once the lock is gone"), vec![]);
+}
+
+/// How many statements sessions of the store on `schema` are running now.
+async fn active_queries(schema: &str) -> usize {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code, reason = "only counted")]
+        pid: i32,
+    }
+    let active: Vec<Pid> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'")
+            .bind::<diesel::sql_types::Text, _>(schema),
+        &mut admin().await,
+    )
+    .await
+    .expect("list active sessions");
+    active.len()
 }
 
 #[tokio::test]
