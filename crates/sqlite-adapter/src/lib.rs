@@ -23,6 +23,7 @@ mod error;
 mod flows;
 mod models;
 mod pool;
+mod registrations;
 mod schema;
 
 use std::fmt;

@@ -36,12 +36,12 @@ pub mod cases;
 pub mod fixtures;
 mod race;
 
-use ports::{AuditLog, ConnectionStore, FlowStore};
+use ports::{AuditLog, ConnectionStore, FlowStore, RegistrationStore};
 
 /// What a store under test must be: all three store ports, cheap to clone for concurrent callers.
-pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + Clone {}
+pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone {}
 
-impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + Clone {}
+impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone {}
 
 /// What the macro's expression yields: a store, or something that owns one together with what
 /// it needs kept alive (a temporary directory, a database dropped afterwards).
@@ -68,6 +68,12 @@ impl<S: ContractStore> StoreFixture for S {
 macro_rules! contract_tests {
     ($make_store:expr $(,)?) => {
         $crate::__contract_tests! { $make_store;
+            a_registration_reads_back_with_every_field,
+            the_first_registration_at_an_issuer_is_kept,
+            a_registration_is_deleted_only_while_it_is_the_client_named,
+            a_discovered_authorization_lives_and_dies_with_its_connection,
+            binding_an_unknown_connection_fails_and_stores_nothing,
+            registrations_outlive_connections,
             a_connection_reads_back_with_every_field,
             every_status_auth_method_and_transport_is_stored,
             an_unknown_ref_id_reads_as_nothing,

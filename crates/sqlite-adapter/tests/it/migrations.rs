@@ -30,7 +30,14 @@ fn tables(conn: &mut SqliteConnection) -> Vec<String> {
 async fn migrations_run_up_revert_completely_and_run_up_again() {
     let (_dir, path) = super::temp_db();
     let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
-    let store_tables = ["__diesel_schema_migrations", "audit_events", "connections", "oauth_flows"];
+    let store_tables = [
+        "__diesel_schema_migrations",
+        "audit_events",
+        "client_registrations",
+        "connections",
+        "discovered_authorizations",
+        "oauth_flows",
+    ];
 
     conn.run_pending_migrations(MIGRATIONS).expect("up");
     assert_eq!(tables(&mut conn), store_tables);

@@ -5,12 +5,14 @@ mod audit;
 mod connections;
 mod deletes;
 mod flows;
+mod registrations;
 mod updates;
 
 pub use audit::*;
 pub use connections::*;
 pub use deletes::*;
 pub use flows::*;
+pub use registrations::*;
 pub use updates::*;
 
 use ports::StoreError;

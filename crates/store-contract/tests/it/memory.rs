@@ -2,6 +2,7 @@
 //! flawed variants of it. It exists to test the suite itself: a correct store must pass every
 //! case, and each flaw must make the case that guards against it fail.
 
+mod registrations;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,6 +30,8 @@ struct State {
     connections: BTreeMap<RefId, (Connection, StoredSecrets)>,
     flows: BTreeMap<String, PendingFlow>,
     events: Vec<AuditEvent>,
+    registrations: BTreeMap<String, ports::ClientRegistration>,
+    bindings: BTreeMap<RefId, ports::DiscoveredAuthorization>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,122 @@
+//! Client registrations per issuer, and the authorization server of discovered connections.
+
+use domain::{Timestamp, TokenEndpointAuth};
+use ports::{ClientRegistration, DiscoveredAuthorization, StoredSecrets};
+
+use crate::fixtures::{self, T0};
+use crate::{ContractStore, race::race};
+
+const ISSUER: &str = "https://auth.example/tenant-1";
+
+fn registration(issuer: &str, client_id: &str) -> ClientRegistration {
+    ClientRegistration {
+        issuer: issuer.to_owned(),
+        client_id: client_id.to_owned(),
+        client_secret: Some(fixtures::sealed(&format!("registrations/{issuer}/client_secret"))),
+        auth: TokenEndpointAuth::ClientSecretPost,
+        redirect_uri: "https://directory.example/assets/oauth/callback".into(),
+        secret_expires_at: Some(T0.plus_seconds(86_400)),
+        created_at: T0,
+    }
+}
+
+fn binding(n: u8, issuer: &str) -> DiscoveredAuthorization {
+    DiscoveredAuthorization {
+        ref_id: fixtures::ref_id(n),
+        issuer: issuer.to_owned(),
+        client_id: format!("client-{n}"),
+        resource: format!("https://mcp{n}.example/mcp"),
+    }
+}
+
+/// A registration reads back with every field, a public one without its optional fields, and
+/// an issuer is matched exactly (another path is another issuer).
+pub async fn a_registration_reads_back_with_every_field<S: ContractStore>(store: S) {
+    let full = registration(ISSUER, "client-a");
+    let public = ClientRegistration {
+        client_secret: None,
+        auth: TokenEndpointAuth::None,
+        secret_expires_at: None,
+        ..registration("https://other.example", "client-b")
+    };
+    assert_eq!(store.add_registration(&full).await.expect("add"), full);
+    assert_eq!(store.add_registration(&public).await.expect("add public"), public);
+
+    assert_eq!(store.registration(ISSUER).await.expect("get"), Some(full));
+    assert_eq!(store.registration("https://other.example").await.expect("get public"), Some(public));
+    assert_eq!(store.registration("https://auth.example/tenant-2").await.expect("unknown"), None);
+    assert_eq!(store.registration("https://auth.example/tenant-1/").await.expect("other form"), None);
+}
+
+/// The first registration at an issuer is kept: a later one gets the stored one back, and of
+/// twenty concurrent ones every caller gets the same winner.
+pub async fn the_first_registration_at_an_issuer_is_kept<S: ContractStore>(store: S) {
+    let first = registration(ISSUER, "client-first");
+    assert_eq!(store.add_registration(&first).await.expect("add"), first);
+    assert_eq!(store.add_registration(&registration(ISSUER, "client-late")).await.expect("add again"), first);
+
+    let racing_issuer = "https://race.example";
+    let results = race(&store, 20, |store, i| async move {
+        store.add_registration(&registration(racing_issuer, &format!("client-{i}"))).await.expect("add")
+    })
+    .await;
+    let stored = store.registration(racing_issuer).await.expect("get").expect("one was kept");
+    assert!(results.iter().all(|r| *r == stored), "every caller sees the one that was kept");
+}
+
+/// A registration is deleted only while it is still the client named: a newer one stays.
+pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: ContractStore>(store: S) {
+    store.add_registration(&registration(ISSUER, "client-old")).await.expect("add");
+
+    assert!(!store.delete_registration(ISSUER, "client-other").await.expect("delete other"));
+    assert!(store.registration(ISSUER).await.expect("get").is_some());
+    assert!(store.delete_registration(ISSUER, "client-old").await.expect("delete"));
+    assert!(!store.delete_registration(ISSUER, "client-old").await.expect("delete again"));
+    assert_eq!(store.registration(ISSUER).await.expect("get"), None);
+
+    let newer = registration(ISSUER, "client-new");
+    assert_eq!(store.add_registration(&newer).await.expect("re-register"), newer);
+}
+
+/// A connection's authorization server reads back, is replaced by a second binding, and goes
+/// away with the connection; other connections keep theirs.
+pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: ContractStore>(store: S) {
+    let (doomed, kept) = (fixtures::pending_connection(1, T0), fixtures::pending_connection(2, T0));
+    store.insert(&doomed, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&kept, &StoredSecrets::default(), None).await.expect("insert");
+    let first = binding(1, ISSUER);
+    store.bind_authorization(&first).await.expect("bind");
+    store.bind_authorization(&binding(2, "https://other.example")).await.expect("bind other");
+    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(first.clone()));
+
+    let moved = DiscoveredAuthorization { issuer: "https://auth.example/tenant-9".into(), ..first };
+    store.bind_authorization(&moved).await.expect("rebind");
+    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved));
+
+    store.delete(&doomed.ref_id).await.expect("delete");
+    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get after delete"), None);
+    assert_eq!(
+        store.authorization_of(&kept.ref_id).await.expect("get kept"),
+        Some(binding(2, "https://other.example"))
+    );
+}
+
+/// Only a stored connection can be bound; the refusal leaves nothing behind.
+pub async fn binding_an_unknown_connection_fails_and_stores_nothing<S: ContractStore>(store: S) {
+    let orphan = binding(7, ISSUER);
+    assert!(store.bind_authorization(&orphan).await.is_err());
+    assert_eq!(store.authorization_of(&orphan.ref_id).await.expect("get"), None);
+}
+
+/// Registrations belong to issuers, not connections: deleting connections leaves them.
+pub async fn registrations_outlive_connections<S: ContractStore>(store: S) {
+    let connection = fixtures::connected_oauth_connection(3);
+    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.add_registration(&registration(ISSUER, "client-3")).await.expect("add");
+    store.bind_authorization(&binding(3, ISSUER)).await.expect("bind");
+    store.delete(&connection.ref_id).await.expect("delete");
+
+    let kept = store.registration(ISSUER).await.expect("get").expect("still there");
+    assert_eq!(kept.client_id, "client-3");
+    assert_eq!(kept.secret_expires_at, Some(Timestamp::from_unix(T0.unix() + 86_400)));
+}
