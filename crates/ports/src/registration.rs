@@ -46,8 +46,8 @@ pub trait RegistrationStore: Send + Sync + 'static {
     /// `client_id` (a newer registration is left alone). Returns whether it did.
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError>;
 
-    /// Records the authorization server of a stored connection. Deleting the connection deletes
-    /// this record too.
+    /// Records (or replaces) the authorization server of a stored connection; fails when there is
+    /// no such connection. Deleting the connection deletes this record too.
     async fn bind_authorization(&self, binding: &DiscoveredAuthorization) -> Result<(), StoreError>;
 
     async fn authorization_of(&self, ref_id: &RefId) -> Result<Option<DiscoveredAuthorization>, StoreError>;
