@@ -7,7 +7,8 @@
 //!
 //! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
 //! async expression that yields a fresh, isolated store: a value of a type implementing
-//! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + `Clone`:
+//! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + [`ports::RekeyStore`]
+//! + `Clone`:
 //!
 //! ```text
 //! mod contract {
@@ -36,12 +37,12 @@ pub mod cases;
 pub mod fixtures;
 mod race;
 
-use ports::{AuditLog, ConnectionStore, FlowStore, RegistrationStore};
+use ports::{AuditLog, ConnectionStore, FlowStore, RegistrationStore, RekeyStore};
 
-/// What a store under test must be: all three store ports, cheap to clone for concurrent callers.
-pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone {}
+/// What a store under test must be: every store port, cheap to clone for concurrent callers.
+pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + Clone {}
 
-impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone {}
+impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + Clone {}
 
 /// What the macro's expression yields: a store, or something that owns one together with what
 /// it needs kept alive (a temporary directory, a database dropped afterwards).
@@ -103,6 +104,12 @@ macro_rules! contract_tests {
             audit_events_read_back_in_the_order_they_were_recorded,
             audit_events_outlive_their_connection,
             audit_events_of_other_connections_are_not_returned,
+            a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones,
+            a_replacement_writes_that_field_only_and_only_over_the_bytes_it_read,
+            a_replacement_loses_to_a_token_update_made_after_the_read,
+            a_replacement_of_a_value_that_is_gone_writes_nothing,
+            a_pkce_verifier_is_replaced_in_its_flow,
+            of_twenty_concurrent_replacements_of_one_value_exactly_one_wins,
         }
     };
 }

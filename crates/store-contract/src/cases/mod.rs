@@ -6,6 +6,7 @@ mod connections;
 mod deletes;
 mod flows;
 mod registrations;
+mod rekey;
 mod updates;
 
 pub use audit::*;
@@ -13,6 +14,7 @@ pub use connections::*;
 pub use deletes::*;
 pub use flows::*;
 pub use registrations::*;
+pub use rekey::*;
 pub use updates::*;
 
 use ports::StoreError;

@@ -52,3 +52,17 @@ async fn a_store_that_takes_flows_without_removing_them_fails_the_single_use_cas
     let racing = cases::of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow;
     assert!(fails(racing(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
 }
+
+#[tokio::test]
+async fn a_store_that_swaps_without_comparing_fails_the_replacement_cases() {
+    let stale = cases::a_replacement_loses_to_a_token_update_made_after_the_read;
+    assert!(fails(stale(MemoryStore::flawed(Flaw::SwapsWithoutComparing))).await);
+    let racing = cases::of_twenty_concurrent_replacements_of_one_value_exactly_one_wins;
+    assert!(fails(racing(MemoryStore::flawed(Flaw::SwapsWithoutComparing))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_revisits_the_cursor_fails_the_walk_case() {
+    let case = cases::a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones;
+    assert!(fails(case(MemoryStore::flawed(Flaw::RevisitsTheCursor))).await);
+}

@@ -3,6 +3,8 @@
 //! case, and each flaw must make the case that guards against it fail.
 
 mod registrations;
+mod rekey;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,6 +25,10 @@ pub enum Flaw {
     InsertsHalfway,
     /// `take_flow` hands out a copy and leaves the flow in place.
     TakesWithoutRemoving,
+    /// `replace_sealed` overwrites whatever the field holds now.
+    SwapsWithoutComparing,
+    /// `sealed_after` returns the cursor's own record again.
+    RevisitsTheCursor,
 }
 
 #[derive(Debug, Default)]

@@ -1,0 +1,81 @@
+//! [`RekeyStore`] for the in-memory reference store, with its two flaws.
+
+use async_trait::async_trait;
+use ports::{RekeyStore, Sealed, SealedEntry, SealedField, StoreError, StoredSecrets};
+
+use super::{Flaw, MemoryStore, State};
+
+fn connection_field(secrets: &mut StoredSecrets, field: SealedField) -> Option<&mut Option<Sealed>> {
+    match field {
+        SealedField::ConnectionApiKey => Some(&mut secrets.api_key),
+        SealedField::ConnectionAccessToken => Some(&mut secrets.access_token),
+        SealedField::ConnectionRefreshToken => Some(&mut secrets.refresh_token),
+        SealedField::FlowPkceVerifier => None,
+    }
+}
+
+/// Every value of `field`, ordered by key.
+fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
+    if field == SealedField::FlowPkceVerifier {
+        return state
+            .flows
+            .values()
+            .map(|f| SealedEntry { key: f.state_hash.clone(), sealed: f.pkce_verifier.clone() })
+            .collect();
+    }
+    state
+        .connections
+        .iter_mut()
+        .filter_map(|(ref_id, (_, secrets))| {
+            let value = connection_field(secrets, field)?.clone()?;
+            Some(SealedEntry { key: ref_id.as_str().to_owned(), sealed: value })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl RekeyStore for MemoryStore {
+    async fn sealed_after(
+        &self,
+        field: SealedField,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SealedEntry>, StoreError> {
+        let revisit = self.has(Flaw::RevisitsTheCursor);
+        let after = after.unwrap_or_default();
+        let mut entries = all_of(&mut self.state(), field);
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.key.as_str() > after || (revisit && e.key == after))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    async fn replace_sealed(
+        &self,
+        field: SealedField,
+        key: &str,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let blind = self.has(Flaw::SwapsWithoutComparing);
+        let mut state = self.state();
+        let slot = if field == SealedField::FlowPkceVerifier {
+            state.flows.get_mut(key).map(|f| &mut f.pkce_verifier)
+        } else {
+            let connection = state.connections.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key);
+            match connection.and_then(|(_, (_, secrets))| connection_field(secrets, field)) {
+                Some(Some(value)) => Some(value),
+                _ => None,
+            }
+        };
+        match slot {
+            Some(value) if blind || value == old => {
+                *value = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
