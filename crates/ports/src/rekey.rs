@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::{Sealed, StoreError};
 
 /// Where a sealed value is kept: one field of one kind of record. The record's key (a `ref_id`,
-/// a flow's `state_hash`) completes the address.
+/// a flow's `state_hash`, an issuer) completes the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SealedField {
     /// `connections.api_key`, keyed by `ref_id`.
@@ -17,12 +17,19 @@ pub enum SealedField {
     ConnectionRefreshToken,
     /// `oauth_flows.pkce_verifier`, keyed by `state_hash`.
     FlowPkceVerifier,
+    /// `client_registrations.client_secret`, keyed by `issuer`.
+    RegistrationClientSecret,
 }
 
 impl SealedField {
     /// Every field that holds a sealed value, in the order the re-encryption walks them.
-    pub const ALL: [Self; 4] =
-        [Self::ConnectionApiKey, Self::ConnectionAccessToken, Self::ConnectionRefreshToken, Self::FlowPkceVerifier];
+    pub const ALL: [Self; 5] = [
+        Self::ConnectionApiKey,
+        Self::ConnectionAccessToken,
+        Self::ConnectionRefreshToken,
+        Self::FlowPkceVerifier,
+        Self::RegistrationClientSecret,
+    ];
 
     /// `record.field`, for logs and reports (names no value).
     pub fn as_str(self) -> &'static str {
@@ -31,6 +38,7 @@ impl SealedField {
             Self::ConnectionAccessToken => "connections.access_token",
             Self::ConnectionRefreshToken => "connections.refresh_token",
             Self::FlowPkceVerifier => "oauth_flows.pkce_verifier",
+            Self::RegistrationClientSecret => "client_registrations.client_secret",
         }
     }
 }

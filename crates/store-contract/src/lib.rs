@@ -109,6 +109,7 @@ macro_rules! contract_tests {
             a_replacement_loses_to_a_token_update_made_after_the_read,
             a_replacement_of_a_value_that_is_gone_writes_nothing,
             a_pkce_verifier_is_replaced_in_its_flow,
+            a_client_secret_is_replaced_in_its_registration,
             of_twenty_concurrent_replacements_of_one_value_exactly_one_wins,
         }
     };

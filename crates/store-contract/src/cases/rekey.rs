@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use domain::{ConnectionStatus, RefId};
-use ports::{Sealed, SealedEntry, SealedField, SecretsUpdate, StoredSecrets};
+use domain::{ConnectionStatus, RefId, TokenEndpointAuth};
+use ports::{ClientRegistration, Sealed, SealedEntry, SealedField, SecretsUpdate, StoredSecrets};
 
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
@@ -26,6 +26,19 @@ async fn walk<S: ContractStore>(store: &S, field: SealedField, limit: u32) -> Ve
 
 fn entry(key: &str, sealed: Sealed) -> SealedEntry {
     SealedEntry { key: key.to_owned(), sealed }
+}
+
+/// The client registered at `issuer`, with a secret when `confidential`.
+fn registration(issuer: &str, confidential: bool) -> ClientRegistration {
+    ClientRegistration {
+        issuer: issuer.to_owned(),
+        client_id: format!("client-of-{issuer}"),
+        client_secret: confidential.then(|| fixtures::sealed(&format!("registrations/{issuer}/client_secret"))),
+        auth: if confidential { TokenEndpointAuth::ClientSecretBasic } else { TokenEndpointAuth::None },
+        redirect_uri: "https://directory.example/assets/oauth/callback".into(),
+        secret_expires_at: None,
+        created_at: T0,
+    }
 }
 
 /// Every sealed value is visited exactly once, batch after batch; empty fields are skipped.
@@ -56,6 +69,14 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
         let flow = fixtures::full_flow(&fixtures::state_hash(n), &pending.ref_id, T0.plus_seconds(600));
         expected.push((SealedField::FlowPkceVerifier, entry(&flow.state_hash, flow.pkce_verifier.clone())));
         store.put_flow(&flow).await.expect("put flow");
+    }
+    for n in 1..=4 {
+        let issuer = format!("https://auth{n}.example");
+        let registered = registration(&issuer, n != 2);
+        if let Some(secret) = &registered.client_secret {
+            expected.push((SealedField::RegistrationClientSecret, entry(&issuer, secret.clone())));
+        }
+        store.add_registration(&registered).await.expect("add registration");
     }
 
     for field in SealedField::ALL {
@@ -170,6 +191,20 @@ pub async fn a_pkce_verifier_is_replaced_in_its_flow<S: ContractStore>(store: S)
     assert!(replaced);
     let taken = store.take_flow(&flow.state_hash).await.expect("take");
     assert_eq!(taken, Some(ports::PendingFlow { pkce_verifier: rekeyed, ..flow }));
+}
+
+/// A registration's client secret is replaced in place; the registration keeps every other field.
+pub async fn a_client_secret_is_replaced_in_its_registration<S: ContractStore>(store: S) {
+    let registered = registration("https://auth.example/tenant", true);
+    store.add_registration(&registered).await.expect("add");
+    let old = registered.client_secret.clone().expect("a secret");
+
+    let rekeyed = fixtures::sealed("rekeyed/client_secret");
+    let field = SealedField::RegistrationClientSecret;
+    assert!(store.replace_sealed(field, &registered.issuer, &old, &rekeyed).await.expect("replace"));
+    assert!(!store.replace_sealed(field, &registered.issuer, &old, &rekeyed).await.expect("replace again"));
+    let stored = store.registration(&registered.issuer).await.expect("read");
+    assert_eq!(stored, Some(ClientRegistration { client_secret: Some(rekeyed), ..registered }));
 }
 
 /// Twenty re-encryptions of one value at once: exactly one swap happens.

@@ -10,7 +10,7 @@ fn connection_field(secrets: &mut StoredSecrets, field: SealedField) -> Option<&
         SealedField::ConnectionApiKey => Some(&mut secrets.api_key),
         SealedField::ConnectionAccessToken => Some(&mut secrets.access_token),
         SealedField::ConnectionRefreshToken => Some(&mut secrets.refresh_token),
-        SealedField::FlowPkceVerifier => None,
+        SealedField::FlowPkceVerifier | SealedField::RegistrationClientSecret => None,
     }
 }
 
@@ -21,6 +21,13 @@ fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
             .flows
             .values()
             .map(|f| SealedEntry { key: f.state_hash.clone(), sealed: f.pkce_verifier.clone() })
+            .collect();
+    }
+    if field == SealedField::RegistrationClientSecret {
+        return state
+            .registrations
+            .values()
+            .filter_map(|r| Some(SealedEntry { key: r.issuer.clone(), sealed: r.client_secret.clone()? }))
             .collect();
     }
     state
@@ -63,6 +70,8 @@ impl RekeyStore for MemoryStore {
         let mut state = self.state();
         let slot = if field == SealedField::FlowPkceVerifier {
             state.flows.get_mut(key).map(|f| &mut f.pkce_verifier)
+        } else if field == SealedField::RegistrationClientSecret {
+            state.registrations.get_mut(key).and_then(|r| r.client_secret.as_mut())
         } else {
             let connection = state.connections.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key);
             match connection.and_then(|(_, (_, secrets))| connection_field(secrets, field)) {
