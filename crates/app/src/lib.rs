@@ -7,6 +7,7 @@
 mod catalog;
 mod error;
 mod flow;
+pub mod reencrypt;
 mod use_cases;
 
 pub use catalog::{Availability, Catalog, CatalogEntry};
