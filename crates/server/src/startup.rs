@@ -102,13 +102,13 @@ impl Application {
                 sqlite_adapter::SqliteConfig { pool_size: config.database.pool_size, timeout: config.database.timeout },
             )
             .await
-            .map_err(|e| StartupError::Database(e.to_string()))?;
+            .map_err(|e| StartupError::Database(error_chain(&e)))?;
             Self::assemble(config, listener, store, keyring, keys, catalog)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pg =
                 postgres_adapter::PgConfig { pool_size: config.database.pool_size, timeout: config.database.timeout };
             let store =
-                postgres_adapter::PgStore::connect(url, pg).await.map_err(|e| StartupError::Database(e.to_string()))?;
+                postgres_adapter::PgStore::connect(url, pg).await.map_err(|e| StartupError::Database(error_chain(&e)))?;
             Self::assemble(config, listener, store, keyring, keys, catalog)
         } else {
             Err(StartupError::Database("DATABASE_URL must start with sqlite:// or postgres://".into()))
@@ -186,6 +186,19 @@ impl Application {
         }
         result
     }
+}
+
+/// `error: cause: cause…`, so the operator sees why (refused, bad URL), never a password: the
+/// adapters' errors do not carry the URL.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 fn secs(d: Duration) -> i64 {
