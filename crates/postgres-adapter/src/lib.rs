@@ -133,6 +133,12 @@ pub async fn migrate(url: &str, config: PgConfig) -> Result<Vec<String>, StoreEr
     migrations::migrate(&parse(url)?, config.timeout, Direction::Up).await
 }
 
+/// The versions of the embedded migrations the database has not applied yet, changing nothing
+/// (a replica that does not migrate at start-up refuses to serve an outdated schema).
+pub async fn pending_migrations(url: &str, config: PgConfig) -> Result<Vec<String>, StoreError> {
+    migrations::migrate(&parse(url)?, config.timeout, Direction::Pending).await
+}
+
 /// Reverts every applied migration, leaving an empty schema, and returns the versions reverted.
 /// Destroys all data: for tests and for taking a database out of service.
 pub async fn revert_all_migrations(url: &str, config: PgConfig) -> Result<Vec<String>, StoreError> {

@@ -28,9 +28,12 @@ pub(crate) enum Direction {
     Up,
     /// Revert every applied migration (an empty database remains).
     DownAll,
+    /// Change nothing; list the migrations not applied yet.
+    Pending,
 }
 
-/// Runs the migrations one way and returns the versions it applied or reverted.
+/// Runs the migrations one way and returns the versions it applied or reverted (or, for
+/// `Pending`, would apply).
 pub(crate) async fn migrate(
     target: &Target,
     connect_timeout: Duration,
@@ -49,6 +52,9 @@ fn run(conn: AsyncPgConnection, direction: Direction) -> Result<Vec<String>, Sto
     let done = match direction {
         Direction::Up => conn.run_pending_migrations(MIGRATIONS),
         Direction::DownAll => conn.revert_all_migrations(MIGRATIONS),
+        Direction::Pending => conn
+            .pending_migrations(MIGRATIONS)
+            .map(|pending| pending.iter().map(|migration| migration.name().version().as_owned()).collect()),
     }
     .map(|versions| versions.iter().map(ToString::to_string).collect())
     .map_err(from_migration);

@@ -2,7 +2,7 @@
 
 use domain::Timestamp;
 use ports::{ConnectionStore, StoredSecrets};
-use postgres_adapter::{PgStore, migrate, revert_all_migrations};
+use postgres_adapter::{PgStore, migrate, pending_migrations, revert_all_migrations};
 
 use crate::support::{FreshDatabase, config, empty_schema, tables, tables_in, url_of};
 
@@ -50,6 +50,22 @@ async fn a_second_migration_run_applies_nothing() {
     assert!(!migrate(&url, config()).await.expect("first").is_empty());
     assert_eq!(migrate(&url, config()).await.expect("second"), Vec::<String>::new());
     PgStore::connect(&url, config()).await.expect("connecting to a migrated database migrates nothing");
+}
+
+#[tokio::test]
+async fn pending_migrations_are_listed_without_being_applied() {
+    let schema = empty_schema().await;
+    let url = url_of(&schema);
+    let pending = pending_migrations(&url, config()).await.expect("pending on an empty schema");
+    assert!(has_no_store_tables(&tables(&schema).await), "listing applies nothing");
+    assert_eq!(pending_migrations(&url, config()).await.expect("again"), pending);
+
+    let mut applied = migrate(&url, config()).await.expect("up");
+    applied.sort();
+    let mut listed = pending;
+    listed.sort();
+    assert_eq!(listed, applied, "what was pending is what migrating applies");
+    assert_eq!(pending_migrations(&url, config()).await.expect("after"), Vec::<String>::new());
 }
 
 #[tokio::test]
