@@ -41,7 +41,13 @@ impl CatalogEntry {
 fn oauth_availability(oauth: &domain::OAuthSpec, has_secret: bool) -> Availability {
     use domain::TokenEndpointAuth as Auth;
     if oauth.discovery {
-        return Availability::Unavailable("OAuth discovery is not supported by this version".into());
+        // Endpoints and (without a pre-registered client) the client come from discovery at
+        // connect time; a pre-registered client still needs its secret.
+        if oauth.client_id.is_some() && oauth.token_endpoint_auth_method != Auth::None && !has_secret {
+            let var = oauth.client_secret_env.as_deref().unwrap_or("(none named)");
+            return Availability::Unavailable(format!("the OAuth client secret is not configured (set {var})"));
+        }
+        return Availability::Available;
     }
     if oauth.authorization_endpoint.is_none() || oauth.token_endpoint.is_none() {
         return Availability::Unavailable("the entry names no authorization or token endpoint".into());

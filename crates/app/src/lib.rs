@@ -15,10 +15,14 @@ pub use error::Error;
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::connect::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
+pub use use_cases::identity::ClientMetadata;
 
 use std::sync::Arc;
 
-use ports::{AuditLog, Cipher, Clock, ConnectionStore, FlowStore, IdSource, Metrics, NoMetrics, OAuthClient};
+use ports::{
+    AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectionStore, FlowStore, IdSource, Metrics, NoMetrics,
+    OAuthClient, RegistrationStore,
+};
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
 pub trait Deps: Send + Sync + 'static {
@@ -29,6 +33,8 @@ pub trait Deps: Send + Sync + 'static {
     type Cipher: Cipher;
     type Clock: Clock;
     type Ids: IdSource;
+    type Discovery: AuthorizationDiscovery;
+    type Registrations: RegistrationStore;
 }
 
 /// Settings the use cases need (the server builds them from its configuration).
@@ -62,6 +68,8 @@ pub struct Ports<D: Deps> {
     pub cipher: D::Cipher,
     pub clock: D::Clock,
     pub ids: D::Ids,
+    pub discovery: D::Discovery,
+    pub registrations: D::Registrations,
 }
 
 /// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.

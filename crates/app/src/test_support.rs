@@ -6,7 +6,8 @@ use domain::{
     ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth, Transport,
 };
 use ports::mocks::{
-    MockAuditLog, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource, MockOAuthClient,
+    MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
+    MockOAuthClient, MockRegistrationStore,
 };
 use ports::{CipherError, Sealed};
 use secrecy::{ExposeSecret, SecretString};
@@ -59,6 +60,8 @@ impl Deps for MockDeps {
     type Cipher = MockCipher;
     type Clock = MockClock;
     type Ids = MockIdSource;
+    type Discovery = MockAuthorizationDiscovery;
+    type Registrations = MockRegistrationStore;
 }
 
 /// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
@@ -68,6 +71,8 @@ pub(crate) struct Mocks {
     pub flows: MockFlowStore,
     pub oauth: MockOAuthClient,
     pub audit: MockAuditLog,
+    pub discovery: MockAuthorizationDiscovery,
+    pub registrations: MockRegistrationStore,
 }
 
 impl Mocks {
@@ -79,6 +84,8 @@ impl Mocks {
             flows: MockFlowStore::new(),
             oauth: MockOAuthClient::new(),
             audit,
+            discovery: MockAuthorizationDiscovery::new(),
+            registrations: MockRegistrationStore::new(),
         }
     }
 
@@ -110,6 +117,8 @@ impl Mocks {
             cipher: fake_cipher(),
             clock,
             ids,
+            discovery: self.discovery,
+            registrations: self.registrations,
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }

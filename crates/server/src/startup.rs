@@ -10,8 +10,8 @@ use actix_web::{App, HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
-use oauth_adapter::{HttpConfig, OAuthAdapter, SafeHttp};
-use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource};
+use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
+use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, RegistrationStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
@@ -55,7 +55,7 @@ impl<S> std::fmt::Debug for ServiceDeps<S> {
 
 impl<S> Deps for ServiceDeps<S>
 where
-    S: ConnectionStore + FlowStore + AuditLog + Clone,
+    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone,
 {
     type Connections = S;
     type Flows = S;
@@ -64,6 +64,8 @@ where
     type Cipher = Keyring;
     type Clock = SystemClock;
     type Ids = OsRandom;
+    type Discovery = DiscoveryAdapter;
+    type Registrations = S;
 }
 
 /// A built, bound, not yet running service.
@@ -124,7 +126,7 @@ impl Application {
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
     where
-        S: ConnectionStore + FlowStore + AuditLog + Clone,
+        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone,
     {
         let timeout = config.oauth.outbound_timeout;
         let http = SafeHttp::new(&HttpConfig {
@@ -137,11 +139,13 @@ impl Application {
         let ports = Ports::<ServiceDeps<S>> {
             connections: store.clone(),
             flows: store.clone(),
-            audit: store,
-            oauth: OAuthAdapter::new(http).with_revoke_timeout(revoke_timeout),
+            audit: store.clone(),
+            oauth: OAuthAdapter::new(http.clone()).with_revoke_timeout(revoke_timeout),
             cipher: keyring,
             clock: SystemClock,
             ids: OsRandom,
+            discovery: DiscoveryAdapter::new(http),
+            registrations: store,
         };
         let settings = Settings {
             redirect_base_url: config.oauth.redirect_base_url.clone(),

@@ -132,6 +132,13 @@ pub struct TestAuthConfig {
     pub hang_for: Duration,
     /// `/register` accepts registrations (otherwise it answers `invalid_client_metadata`).
     pub registration_enabled: bool,
+    /// `/register` is listed in the metadata but refuses every registration.
+    pub refuse_registrations: bool,
+    /// The metadata document is served (otherwise every well-known URL answers `404`).
+    pub serve_metadata: bool,
+    /// An `https` URL is accepted as the `client_id` of a public client (a Client ID Metadata
+    /// Document, taken on trust: the document is not fetched), and the metadata says so.
+    pub accept_client_id_urls: bool,
     /// Entries merged into the metadata document; a `null` value removes the entry.
     pub metadata_overrides: serde_json::Map<String, serde_json::Value>,
 }
@@ -155,6 +162,9 @@ impl Default for TestAuthConfig {
             revoke_failure: None,
             hang_for: Duration::from_secs(30),
             registration_enabled: true,
+            refuse_registrations: false,
+            serve_metadata: true,
+            accept_client_id_urls: false,
             metadata_overrides: serde_json::Map::new(),
         }
     }

@@ -79,7 +79,7 @@ impl State {
         if client.client_secret != secret {
             return Err(OAuthFailure::client("wrong client secret"));
         }
-        Ok((client.clone(), used))
+        Ok((client, used))
     }
 
     /// Runs the grant the form asks for and answers the token response.

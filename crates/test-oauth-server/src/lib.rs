@@ -3,7 +3,9 @@
 //! RFC 9207 `iss`, `/token` with PKCE S256, client authentication, refresh-token rotation and
 //! reuse detection, RFC 7009 `/revoke`, RFC 8414 metadata and RFC 7591 registration — and lets a
 //! test switch on failures (500, garbage, a hang, 429, `invalid_grant`, a redirect) and read back
-//! what it saw (counters, requests, revocations, whether a token still works).
+//! what it saw (counters, requests, revocations, whether a token still works). It can also start
+//! an MCP-style protected resource ([`TestResourceServer`]) with RFC 9728 metadata that accepts
+//! only tokens whose audience is its own URL, with switchable discovery faults.
 //!
 //! Everything lives in memory and dies with the server. Not for production: it has no users,
 //! consents to everything and keeps tokens in plaintext.
@@ -11,6 +13,7 @@
 mod config;
 mod grants;
 mod meta;
+mod resource;
 mod routes;
 mod state;
 
@@ -21,6 +24,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
 pub use config::{ClientAuth, Failure, IssMode, TestAuthConfig, TestClient, WRONG_ISSUER};
+pub use resource::{MetadataAt, ResourceConfig, ResourceCounters, TestResourceServer};
 pub use state::{AuthorizeRecord, Counters, Revocation, TokenInfo, TokenKind, TokenRecord};
 
 use routes::{Shared, lock};
@@ -159,6 +163,20 @@ impl TestAuthServer {
     /// Whether `token` (access or refresh) was issued here and still works.
     pub fn token_is_active(&self, token: &str) -> bool {
         self.token_info(token).is_some_and(|i| i.active)
+    }
+
+    /// Starts an MCP-style protected resource guarded by this server, on its own port.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub fn start_resource(&self, config: ResourceConfig) -> TestResourceServer {
+        TestResourceServer::start(self.state.clone(), self.base_url.clone(), config)
+            .expect("the test resource server binds a loopback port")
+    }
+
+    /// Forgets every client `/register` created, as a server that expired them would.
+    pub fn forget_registered_clients(&self) {
+        lock(&self.state).registered.clear();
     }
 
     /// Stops accepting and ends the workers without waiting for requests in flight.

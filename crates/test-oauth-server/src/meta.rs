@@ -11,6 +11,9 @@ use crate::routes::{Shared, lock, oauth_error};
 /// `GET /.well-known/oauth-authorization-server`.
 pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
     let st = lock(&state);
+    if !st.config.serve_metadata {
+        return HttpResponse::NotFound().finish();
+    }
     let issuer = &st.issuer;
     let mut doc = json!({
         "issuer": issuer,
@@ -27,6 +30,7 @@ pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
             ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": st.config.scopes_supported,
         "authorization_response_iss_parameter_supported": st.config.advertise_iss,
+        "client_id_metadata_document_supported": st.config.accept_client_id_urls,
     });
     if st.config.registration_enabled {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
@@ -49,7 +53,7 @@ pub(crate) async fn register(state: web::Data<Shared>, body: web::Json<Value>) -
     let mut st = lock(&state);
     st.registrations.push(request.clone());
     let invalid = |description: &str| oauth_error(&OAuthFailure::new(400, "invalid_client_metadata", description));
-    if !st.config.registration_enabled {
+    if !st.config.registration_enabled || st.config.refuse_registrations {
         return invalid("registration is closed");
     }
     let redirect_uris: Vec<String> = request["redirect_uris"]

@@ -45,7 +45,7 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
     let mut st = lock(&state);
     st.authorize_log.push(AuthorizeRecord { params: params.clone() });
     let get = |name: &str| params.get(name).map(String::as_str);
-    let Some(client) = get("client_id").and_then(|id| st.client(id)).cloned() else {
+    let Some(client) = get("client_id").and_then(|id| st.client(id)) else {
         return HttpResponse::BadRequest().body("unknown client_id");
     };
     let Some(redirect_uri) = get("redirect_uri").filter(|u| redirect_allowed(&st, &client, u)) else {

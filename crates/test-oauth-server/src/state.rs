@@ -142,8 +142,16 @@ impl State {
         }
     }
 
-    pub(crate) fn client(&self, client_id: &str) -> Option<&TestClient> {
-        self.config.clients.iter().chain(&self.registered).find(|c| c.client_id == client_id)
+    pub(crate) fn client(&self, client_id: &str) -> Option<TestClient> {
+        let known = self.config.clients.iter().chain(&self.registered).find(|c| c.client_id == client_id).cloned();
+        known.or_else(|| {
+            // A Client ID Metadata Document URL: a public client redirecting to its own origin.
+            let url = url::Url::parse(client_id).ok().filter(|u| u.scheme() == "https")?;
+            self.config.accept_client_id_urls.then(|| {
+                let origin = url.origin().ascii_serialization();
+                TestClient::public(client_id).with_redirect_uri(&format!("{origin}/assets/oauth/callback"))
+            })
+        })
     }
 
     pub(crate) fn new_family(&mut self) -> u64 {

@@ -113,14 +113,20 @@ impl<D: Deps> Directory<D> {
         flow: &PendingFlow,
         code: &SecretString,
     ) -> Result<TokenSet, Error> {
-        let entry = self.oauth_entry(connection)?;
-        let endpoint = token_endpoint(entry)?;
+        let target = self.token_target(connection).await?;
         let verifier = self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
-        self.ports()
+        let exchanged = self
+            .ports()
             .oauth
-            .exchange_code(&endpoint, code, &verifier, &flow.redirect_uri, flow.resource.clone())
-            .await
-            .map_err(|e| Error::Provider { step: "token exchange", message: e.to_string() })
+            .exchange_code(&target.endpoint, code, &verifier, &flow.redirect_uri, flow.resource.clone())
+            .await;
+        match exchanged {
+            Ok(tokens) => Ok(tokens),
+            Err(e) => {
+                self.forget_rejected_client(&target, &e).await;
+                Err(Error::Provider { step: "token exchange", message: e.to_string() })
+            }
+        }
     }
 
     async fn store_tokens(
@@ -188,17 +194,6 @@ impl<D: Deps> Directory<D> {
             }
         }
         Ok(failed)
-    }
-
-    /// The catalog entry and OAuth settings of an OAuth connection.
-    pub(crate) fn oauth_entry(&self, connection: &Connection) -> Result<&CatalogEntry, Error> {
-        match self.catalog().get(&connection.server_name) {
-            Some(entry) if matches!(entry.spec.auth, AuthSpec::OAuth(_)) => Ok(entry),
-            _ => Err(Error::Provider {
-                step: "client lookup",
-                message: format!("`{}` is no longer an OAuth server in the catalog", connection.server_name),
-            }),
-        }
     }
 }
 

@@ -1,4 +1,6 @@
-use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, ServerName};
+use std::collections::BTreeMap;
+
+use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, Scopes, ServerName};
 use ports::{
     AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, PendingFlow, StoredSecrets,
 };
@@ -41,20 +43,23 @@ impl<D: Deps> Directory<D> {
     pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
         let Some(entry) = self.catalog().get(&request.server_name) else {
             return match request.custom {
-                Some(_) => Err(Error::validation(
-                    "server_config.url",
-                    "custom servers need OAuth discovery, which this version does not support",
-                )),
+                Some(custom) => self.connect_custom(request.server_name, custom, request.return_to).await,
                 None => Err(Error::ServerNotFound(request.server_name)),
             };
         };
-        if let Some(return_to) = &request.return_to {
-            if !flow::return_to_allowed(return_to, &self.settings().return_url_allowlist) {
-                return Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"));
-            }
-        }
+        self.check_return_to(request.return_to.as_deref())?;
         if let crate::Availability::Unavailable(reason) = &entry.availability {
             return Err(Error::validation("server_name", format!("`{}` is unavailable: {reason}", entry.spec.name)));
+        }
+        if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
+            let target = super::discover::Target {
+                server_name: entry.spec.name.clone(),
+                display_name: None,
+                url: url.clone(),
+                transport: entry.spec.transport,
+                entry: Some(entry),
+            };
+            return self.connect_discovered(target, request.return_to).await;
         }
         let ids = &self.ports().ids;
         let new = NewConnection {
@@ -115,40 +120,72 @@ impl<D: Deps> Directory<D> {
         let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id) else {
             return Err(Error::internal("an available OAuth entry lacks its endpoint or client id"));
         };
+        let spec = FlowSpec {
+            authorization_endpoint: endpoint.clone(),
+            client_id: client_id.clone(),
+            scopes: oauth.scopes.clone(),
+            resource: if oauth.send_resource { entry.spec.url.clone() } else { None },
+            extra_params: oauth.extra_authorize_params.clone(),
+            issuer: oauth.issuer.clone(),
+            iss_required: false,
+        };
+        self.build_flow(spec, ref_id, return_to)
+    }
+
+    /// A pending flow (state, PKCE verifier sealed) and its authorization URL.
+    pub(crate) fn build_flow(
+        &self,
+        spec: FlowSpec,
+        ref_id: &RefId,
+        return_to: Option<String>,
+    ) -> Result<(PendingFlow, String), Error> {
         let ports = self.ports();
         let state = ports.ids.secret_token();
         let verifier = ports.ids.secret_token();
         let state_hash = flow::state_hash(state.expose_secret());
-        let resource = if oauth.send_resource { entry.spec.url.clone() } else { None };
         let now = ports.clock.now();
         let request = AuthorizationRequest {
-            authorization_endpoint: endpoint.clone(),
-            client_id: client_id.clone(),
+            authorization_endpoint: spec.authorization_endpoint,
+            client_id: spec.client_id,
             redirect_uri: self.settings().redirect_uri(),
-            scopes: oauth.scopes.clone(),
+            scopes: spec.scopes,
             code_challenge: flow::pkce_challenge(&verifier),
             state,
-            resource: resource.clone(),
-            extra_params: oauth.extra_authorize_params.clone(),
+            resource: spec.resource.clone(),
+            extra_params: spec.extra_params,
         };
         let auth_url = flow::authorization_url(&request)
-            .map_err(|e| Error::internal(format!("the catalog's authorization endpoint is not a URL: {e}")))?;
+            .map_err(|e| Error::internal(format!("the authorization endpoint is not a URL: {e}")))?;
         let pkce_verifier = ports.cipher.seal(&verifier, &flow_aad(&state_hash));
         let flow = PendingFlow {
             state_hash,
             ref_id: ref_id.clone(),
-            issuer: oauth.issuer.clone(),
-            iss_required: false,
+            issuer: spec.issuer,
+            iss_required: spec.iss_required,
             pkce_verifier,
             redirect_uri: request.redirect_uri,
             scopes: request.scopes,
-            resource,
+            resource: spec.resource,
             return_to,
             created_at: now,
             expires_at: now.plus_seconds(self.settings().flow_ttl_seconds),
         };
         Ok((flow, auth_url))
     }
+}
+
+/// What an authorization request is made of, however its server was found.
+#[derive(Debug)]
+pub(crate) struct FlowSpec {
+    pub authorization_endpoint: String,
+    pub client_id: String,
+    pub scopes: Scopes,
+    pub resource: Option<String>,
+    pub extra_params: BTreeMap<String, String>,
+    /// The issuer the callback's `iss` is checked against (RFC 9207).
+    pub issuer: Option<String>,
+    /// Whether the server promised `iss` on the callback.
+    pub iss_required: bool,
 }
 
 /// Associated data of a flow's sealed PKCE verifier.

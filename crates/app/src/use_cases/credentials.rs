@@ -7,7 +7,7 @@ use ports::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::callback::{expiry, token_endpoint};
+use super::callback::expiry;
 use super::connection_aad;
 use crate::{Deps, Directory, Error};
 
@@ -141,13 +141,8 @@ impl<D: Deps> Directory<D> {
             return self.expire(connection, "the access token expired and there is no refresh token").await;
         };
         let refresh_token = ports.cipher.open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
-        let entry = self.oauth_entry(&connection)?;
-        let endpoint = token_endpoint(entry)?;
-        let resource = match &entry.spec.auth {
-            AuthSpec::OAuth(o) if o.send_resource => connection.url.clone(),
-            _ => None,
-        };
-        match ports.oauth.refresh(&endpoint, &refresh_token, resource).await {
+        let target = self.token_target(&connection).await?;
+        match ports.oauth.refresh(&target.endpoint, &refresh_token, target.resource.clone()).await {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
@@ -169,6 +164,7 @@ impl<D: Deps> Directory<D> {
                 self.expire(connection, "the authorization server rejected the refresh token (invalid_grant)").await
             }
             Err(e) => {
+                self.forget_rejected_client(&target, &e).await;
                 self.audit(&connection, AuditKind::RefreshFailed, Some(e.to_string())).await;
                 Err(Error::Provider { step: "token refresh", message: e.to_string() })
             }

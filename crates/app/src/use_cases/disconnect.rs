@@ -1,7 +1,9 @@
-use domain::{AuthSpec, Connection, RefId};
-use ports::{AuditKind, Cipher, ConnectionStore, OAuthClient, StoredSecrets, TokenEndpoint, TokenHint};
+use domain::{Connection, RefId};
+use ports::{
+    AuditKind, Cipher, ConnectionStore, DiscoveredAuthorization, OAuthClient, RegistrationStore, StoredSecrets,
+    TokenEndpoint, TokenHint,
+};
 
-use super::callback::token_endpoint;
 use super::connection_aad;
 use crate::{Deps, Directory, Error};
 
@@ -11,14 +13,31 @@ impl<D: Deps> Directory<D> {
     /// the others get `ConnectionNotFound`.
     pub async fn disconnect(&self, ref_id: &RefId) -> Result<(), Error> {
         let connection = self.load(ref_id).await?;
+        // A discovered connection's authorization server goes with the row: read it first.
+        let binding = if self.is_discovered(&connection) {
+            self.ports().registrations.authorization_of(ref_id).await.unwrap_or_else(|e| {
+                tracing::warn!(%ref_id, error = %e, "could not read the connection's authorization server");
+                None
+            })
+        } else {
+            None
+        };
         let secrets = self.ports().connections.delete(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
-        self.revoke_all(&connection, &secrets).await;
+        self.revoke_all(&connection, binding, &secrets).await;
         self.audit(&connection, AuditKind::Disconnected, None).await;
         Ok(())
     }
 
-    async fn revoke_all(&self, connection: &Connection, secrets: &StoredSecrets) {
-        let Some(endpoint) = self.revocation_endpoint(connection) else {
+    async fn revoke_all(
+        &self,
+        connection: &Connection,
+        binding: Option<DiscoveredAuthorization>,
+        secrets: &StoredSecrets,
+    ) {
+        if secrets.access_token.is_none() && secrets.refresh_token.is_none() {
+            return;
+        }
+        let Some(endpoint) = self.revocation_endpoint(connection, binding).await else {
             return;
         };
         let tokens = [
@@ -42,13 +61,17 @@ impl<D: Deps> Directory<D> {
         }
     }
 
-    fn revocation_endpoint(&self, connection: &Connection) -> Option<TokenEndpoint> {
-        let entry = self.catalog().get(&connection.server_name)?;
-        let AuthSpec::OAuth(oauth) = &entry.spec.auth else {
-            return None;
-        };
-        let url = oauth.revocation_endpoint.clone()?;
-        let endpoint = token_endpoint(entry).ok()?;
-        Some(TokenEndpoint { url, ..endpoint })
+    async fn revocation_endpoint(
+        &self,
+        connection: &Connection,
+        binding: Option<DiscoveredAuthorization>,
+    ) -> Option<TokenEndpoint> {
+        match self.discovered_target(connection, binding).await {
+            Ok(target) => Some(TokenEndpoint { url: target.revocation_endpoint?, ..target.endpoint }),
+            Err(e) => {
+                tracing::warn!(ref_id = %connection.ref_id, error = %e, "no revocation: the token endpoint is unknown");
+                None
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@ pub(crate) mod callback;
 pub(crate) mod connect;
 pub(crate) mod credentials;
 pub(crate) mod disconnect;
+mod discover;
+pub(crate) mod identity;
 mod queries;
 
 use domain::{Connection, RefId};

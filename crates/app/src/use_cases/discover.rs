@@ -1,0 +1,210 @@
+//! Connecting through MCP authorization discovery (spec §5.1–§5.3): catalog entries with
+//! `"discovery": true`, and custom servers given by URL.
+//!
+//! probe → protected resource metadata → authorization server metadata → client identity →
+//! authorization URL. Nothing is stored until every step has succeeded, so a failure leaves no
+//! pending connection behind; a server that needs no authorization is connected at once.
+
+use std::collections::BTreeMap;
+
+use domain::{AuthMethod, AuthSpec, Connection, NewConnection, Scopes, ServerName, Transport};
+use ports::{
+    AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
+    DiscoveryStep, IdSource, RegistrationStore, ResourceAccess, StoredSecrets,
+};
+
+use super::connect::{ConnectOutcome, CustomServer, FlowSpec};
+use super::identity::from_discovery;
+use crate::{CatalogEntry, Deps, Directory, Error, flow};
+
+/// Longest custom URL or display name accepted.
+const MAX_URL_LEN: usize = 2048;
+const MAX_DISPLAY_NAME_LEN: usize = 200;
+
+/// A server to connect to through discovery.
+pub(crate) struct Target<'a> {
+    pub server_name: ServerName,
+    pub display_name: Option<String>,
+    /// The canonical MCP URL: what is probed, stored and handed to the engine.
+    pub url: String,
+    pub transport: Transport,
+    /// The catalog entry, for its scopes, extra parameters and pre-registered client.
+    pub entry: Option<&'a CatalogEntry>,
+}
+
+/// The canonical form of a custom server's URL: absolute http(s), a host, no credentials, no
+/// fragment; scheme and host lowercase as the URL standard writes them.
+fn canonical_url(raw: &str) -> Result<String, Error> {
+    let invalid = || Error::validation("server_config.url", "must be an absolute https URL of the MCP endpoint");
+    if raw.len() > MAX_URL_LEN {
+        return Err(invalid());
+    }
+    let mut url = url::Url::parse(raw).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "https" | "http") || !url.has_host() || !url.username().is_empty() {
+        return Err(invalid());
+    }
+    if url.password().is_some() {
+        return Err(invalid());
+    }
+    url.set_fragment(None);
+    Ok(url.into())
+}
+
+/// Scopes as spec §5.3 chooses them: the challenge's, else the resource's `scopes_supported`,
+/// else the catalog's; `offline_access` added when the authorization server lists it.
+fn choose_scopes(
+    challenge: Option<Scopes>,
+    supported: Option<Scopes>,
+    catalog: Scopes,
+    server: Option<&Scopes>,
+) -> Scopes {
+    let scopes = challenge.or(supported).unwrap_or(catalog);
+    if server.is_some_and(|s| s.contains("offline_access")) { scopes.with("offline_access") } else { scopes }
+}
+
+impl<D: Deps> Directory<D> {
+    /// `POST /assets/connect` for a name that is not in the catalog, with `server_config.url`.
+    pub(crate) async fn connect_custom(
+        &self,
+        server_name: ServerName,
+        custom: CustomServer,
+        return_to: Option<String>,
+    ) -> Result<ConnectOutcome, Error> {
+        let url = canonical_url(&custom.url)?;
+        let transport = custom.transport.unwrap_or(Transport::StreamableHttp);
+        if transport == Transport::Stdio {
+            return Err(Error::validation("server_config.transport", "a custom server is reached over HTTP"));
+        }
+        let display_name = custom.display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+        if display_name
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DISPLAY_NAME_LEN || d.chars().any(char::is_control))
+        {
+            return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
+        }
+        self.check_return_to(return_to.as_deref())?;
+        self.connect_discovered(Target { server_name, display_name, url, transport, entry: None }, return_to).await
+    }
+
+    pub(crate) fn check_return_to(&self, return_to: Option<&str>) -> Result<(), Error> {
+        match return_to {
+            Some(r) if !flow::return_to_allowed(r, &self.settings().return_url_allowlist) => {
+                Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Discovers the server's authorization and starts the flow (or connects an open server).
+    pub(crate) async fn connect_discovered(
+        &self,
+        target: Target<'_>,
+        return_to: Option<String>,
+    ) -> Result<ConnectOutcome, Error> {
+        let ports = self.ports();
+        let access = ports.discovery.probe(&target.url, target.transport).await.map_err(|e| {
+            let refused_url = e.step == DiscoveryStep::Probe && e.kind == DiscoveryErrorKind::Blocked;
+            if refused_url && target.entry.is_none() {
+                Error::Validation { field: "server_config.url", message: e.to_string() }
+            } else {
+                from_discovery(e)
+            }
+        })?;
+        let mut new = NewConnection {
+            ref_id: ports.ids.ref_id(),
+            server_name: target.server_name.clone(),
+            display_name: target.display_name.clone(),
+            url: Some(target.url.clone()),
+            transport: target.transport,
+            auth_method: AuthMethod::OAuth,
+        };
+        let resource = match access {
+            ResourceAccess::Protected(resource) => resource,
+            ResourceAccess::Open => {
+                new.auth_method = AuthMethod::None;
+                let connection = Connection::connected(new, ports.clock.now());
+                ports.connections.insert(&connection, &StoredSecrets::default(), None).await?;
+                self.audit(&connection, AuditKind::Created, None).await;
+                self.audit(&connection, AuditKind::Connected, None).await;
+                return Ok(ConnectOutcome::Connected { ref_id: connection.ref_id });
+            }
+        };
+        // RFC 9728 §7.6 leaves the choice to the client: the first server listed.
+        let issuer = resource.authorization_servers[0].clone();
+        let metadata = ports.discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
+        let client_id = self.client_identity(target.entry, &metadata).await?;
+        let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
+            Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
+            _ => (Scopes::empty(), BTreeMap::new()),
+        };
+        let scopes = choose_scopes(
+            resource.challenge_scope,
+            resource.scopes_supported,
+            catalog_scopes,
+            metadata.scopes_supported.as_ref(),
+        );
+        let spec = FlowSpec {
+            authorization_endpoint: metadata.authorization_endpoint.clone(),
+            client_id: client_id.clone(),
+            scopes,
+            resource: Some(resource.resource.clone()),
+            extra_params,
+            issuer: Some(metadata.issuer.clone()),
+            iss_required: metadata.iss_parameter_supported,
+        };
+        let connection = Connection::pending(new, ports.clock.now());
+        let (flow, auth_url) = self.build_flow(spec, &connection.ref_id, return_to)?;
+        ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
+        let binding = DiscoveredAuthorization {
+            ref_id: connection.ref_id.clone(),
+            issuer,
+            client_id,
+            resource: resource.resource,
+        };
+        if let Err(e) = ports.registrations.bind_authorization(&binding).await {
+            // Without its binding the callback could not find the token endpoint: undo.
+            if let Err(undo) = ports.connections.delete(&connection.ref_id).await {
+                tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
+            }
+            return Err(e.into());
+        }
+        self.audit(&connection, AuditKind::Created, None).await;
+        self.metrics().oauth_flow(ports::FlowEvent::Started);
+        Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(s: &str) -> Scopes {
+        Scopes::parse_delimited(s).unwrap()
+    }
+
+    #[test]
+    fn the_challenge_scope_wins_then_the_resource_then_the_catalog() {
+        let catalog = scopes("c");
+        assert_eq!(choose_scopes(Some(scopes("a")), Some(scopes("b")), catalog.clone(), None), scopes("a"));
+        assert_eq!(choose_scopes(None, Some(scopes("b")), catalog.clone(), None), scopes("b"));
+        assert_eq!(choose_scopes(None, None, catalog.clone(), None), catalog);
+    }
+
+    #[test]
+    fn offline_access_is_added_only_when_the_authorization_server_lists_it() {
+        let listed = scopes("read offline_access");
+        assert_eq!(choose_scopes(Some(scopes("a")), None, Scopes::empty(), Some(&listed)), scopes("a offline_access"));
+        assert_eq!(choose_scopes(Some(scopes("a")), None, Scopes::empty(), Some(&scopes("read"))), scopes("a"));
+    }
+
+    #[test]
+    fn custom_urls_are_canonical_http_urls_without_credentials_or_fragments() {
+        assert_eq!(canonical_url("HTTPS://MCP.Example.COM:443/Mcp#frag").unwrap(), "https://mcp.example.com/Mcp");
+        for bad in
+            ["ftp://x.example/", "mcp.example.com/mcp", "https://user:pw@x.example/", "https://user@x.example/", ""]
+        {
+            assert!(canonical_url(bad).is_err(), "{bad}");
+        }
+        assert!(canonical_url(&format!("https://x.example/{}", "a".repeat(MAX_URL_LEN))).is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! Who the service is to an authorization server, and where a connection's token calls go.
+//!
+//! Client identity follows spec §5.2: a pre-registered client from the catalog, else the
+//! service's Client ID Metadata Document (when the server supports it and the public base is
+//! https), else a Dynamic Client Registration stored per issuer with its secret sealed, else an
+//! error. A discovered connection records its issuer, client and resource
+//! ([`DiscoveredAuthorization`]); its callback, refreshes and revocation find them again here.
+
+use domain::{AuthSpec, Connection, TokenEndpointAuth};
+use ports::{
+    AuthServerMetadata, AuthorizationDiscovery, Cipher, ClientCredentials, ClientRegistration, Clock,
+    DiscoveredAuthorization, DiscoveryError, OAuthError, RegistrationRequest, RegistrationStore, TokenEndpoint,
+};
+
+use super::callback::token_endpoint;
+use crate::{CatalogEntry, Deps, Directory, Error, Settings};
+
+/// The name the service registers under and shows in its client metadata document.
+pub(crate) const CLIENT_NAME: &str = "Asset Directory";
+
+/// Associated data of a registration's sealed client secret.
+pub(crate) fn registration_aad(issuer: &str) -> String {
+    format!("registrations/{issuer}/client_secret")
+}
+
+/// Where a connection's token, refresh and revocation calls go, as which client.
+#[derive(Debug)]
+pub(crate) struct TokenTarget {
+    pub endpoint: TokenEndpoint,
+    pub revocation_endpoint: Option<String>,
+    /// The RFC 8707 `resource` of token and refresh requests.
+    pub resource: Option<String>,
+    /// The dynamic registration in use (issuer, client id): forgotten on `invalid_client`.
+    pub registration: Option<(String, String)>,
+}
+
+fn lookup_failed(message: impl Into<String>) -> Error {
+    Error::Provider { step: "client lookup", message: message.into() }
+}
+
+/// A discovery failure as a use-case error (the step is the error's own).
+pub(crate) fn from_discovery(e: DiscoveryError) -> Error {
+    Error::Provider { step: e.step.as_str(), message: e.message }
+}
+
+impl Settings {
+    pub const CLIENT_METADATA_PATH: &'static str = "/oauth/client-metadata.json";
+
+    /// The service's Client ID Metadata Document URL, when its public base is https.
+    pub fn client_metadata_url(&self) -> Option<String> {
+        let base = self.redirect_base_url.trim_end_matches('/');
+        base.starts_with("https://").then(|| format!("{base}{}", Self::CLIENT_METADATA_PATH))
+    }
+}
+
+impl<D: Deps> Directory<D> {
+    /// The client to authorize as at the server `metadata` describes (spec §5.2 order).
+    pub(crate) async fn client_identity(
+        &self,
+        entry: Option<&CatalogEntry>,
+        metadata: &AuthServerMetadata,
+    ) -> Result<String, Error> {
+        if let Some(AuthSpec::OAuth(oauth)) = entry.map(|e| &e.spec.auth) {
+            if let Some(client_id) = &oauth.client_id {
+                return Ok(client_id.clone());
+            }
+        }
+        if metadata.client_id_metadata_document_supported {
+            if let Some(url) = self.settings().client_metadata_url() {
+                return Ok(url);
+            }
+        }
+        let registrations = &self.ports().registrations;
+        if let Some(stored) = registrations.registration(&metadata.issuer).await? {
+            if self.still_usable(&stored) {
+                return Ok(stored.client_id);
+            }
+            registrations.delete_registration(&stored.issuer, &stored.client_id).await?;
+        }
+        let Some(endpoint) = &metadata.registration_endpoint else {
+            return Err(Error::Provider {
+                step: "client identity",
+                message: "the authorization server offers no way to identify this service: no pre-registered \
+                          client, no client ID metadata document support (or no https public base URL) and no \
+                          registration endpoint"
+                    .into(),
+            });
+        };
+        self.register(endpoint, metadata).await
+    }
+
+    fn still_usable(&self, stored: &ClientRegistration) -> bool {
+        let fresh_for_a_while = self.ports().clock.now().plus_seconds(3_600);
+        stored.redirect_uri == self.settings().redirect_uri()
+            && stored.secret_expires_at.is_none_or(|at| at > fresh_for_a_while)
+    }
+
+    /// RFC 7591 registration, stored per issuer; a concurrent registration that was stored first wins.
+    async fn register(&self, endpoint: &str, metadata: &AuthServerMetadata) -> Result<String, Error> {
+        let auth = [TokenEndpointAuth::ClientSecretBasic, TokenEndpointAuth::ClientSecretPost, TokenEndpointAuth::None]
+            .into_iter()
+            .find(|m| metadata.accepts_auth_method(*m))
+            .ok_or_else(|| Error::Provider {
+                step: "client identity",
+                message: "the token endpoint accepts none of client_secret_basic, client_secret_post, none".into(),
+            })?;
+        let request = RegistrationRequest {
+            client_name: CLIENT_NAME.to_owned(),
+            redirect_uri: self.settings().redirect_uri(),
+            auth,
+            scopes: domain::Scopes::empty(),
+        };
+        let client = self.ports().discovery.register_client(endpoint, &request).await.map_err(from_discovery)?;
+        let ports = self.ports();
+        let registration = ClientRegistration {
+            issuer: metadata.issuer.clone(),
+            client_id: client.client_id,
+            client_secret: client.client_secret.map(|s| ports.cipher.seal(&s, &registration_aad(&metadata.issuer))),
+            auth: client.auth,
+            redirect_uri: request.redirect_uri,
+            secret_expires_at: client.secret_expires_at.map(domain::Timestamp::from_unix),
+            created_at: ports.clock.now(),
+        };
+        Ok(ports.registrations.add_registration(&registration).await?.client_id)
+    }
+
+    /// The token target of `connection`: from the catalog for a static entry, else from the
+    /// authorization it was discovered with.
+    pub(crate) async fn token_target(&self, connection: &Connection) -> Result<TokenTarget, Error> {
+        if let Some(target) = self.static_target(connection)? {
+            return Ok(target);
+        }
+        let binding = self.ports().registrations.authorization_of(&connection.ref_id).await?;
+        self.discovered_target(connection, binding).await
+    }
+
+    /// Whether `connection` is an OAuth connection made through discovery (not a static entry).
+    pub(crate) fn is_discovered(&self, connection: &Connection) -> bool {
+        connection.auth_method == domain::AuthMethod::OAuth && matches!(self.static_target(connection), Ok(None))
+    }
+
+    fn static_target(&self, connection: &Connection) -> Result<Option<TokenTarget>, Error> {
+        let Some(entry) = self.catalog().get(&connection.server_name) else { return Ok(None) };
+        let AuthSpec::OAuth(oauth) = &entry.spec.auth else { return Ok(None) };
+        if oauth.discovery {
+            return Ok(None);
+        }
+        Ok(Some(TokenTarget {
+            endpoint: token_endpoint(entry)?,
+            revocation_endpoint: oauth.revocation_endpoint.clone(),
+            resource: if oauth.send_resource { connection.url.clone() } else { None },
+            registration: None,
+        }))
+    }
+
+    /// The target of a discovered connection whose binding was read (before a delete, say).
+    pub(crate) async fn discovered_target(
+        &self,
+        connection: &Connection,
+        binding: Option<DiscoveredAuthorization>,
+    ) -> Result<TokenTarget, Error> {
+        if let Some(target) = self.static_target(connection)? {
+            return Ok(target);
+        }
+        let binding = binding.ok_or_else(|| lookup_failed("the connection's authorization server is not recorded"))?;
+        let metadata = self.ports().discovery.authorization_server(&binding.issuer).await.map_err(from_discovery)?;
+        let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
+        Ok(TokenTarget {
+            endpoint: TokenEndpoint { url: metadata.token_endpoint, auth, client },
+            revocation_endpoint: metadata.revocation_endpoint,
+            resource: Some(binding.resource),
+            registration,
+        })
+    }
+
+    async fn client_credentials(
+        &self,
+        connection: &Connection,
+        binding: &DiscoveredAuthorization,
+    ) -> Result<(ClientCredentials, TokenEndpointAuth, Option<(String, String)>), Error> {
+        let client_id = binding.client_id.clone();
+        if let Some(entry) = self.catalog().get(&connection.server_name) {
+            if let AuthSpec::OAuth(oauth) = &entry.spec.auth {
+                if oauth.client_id.as_deref() == Some(&client_id) {
+                    let credentials = ClientCredentials { client_id, client_secret: entry.client_secret.clone() };
+                    return Ok((credentials, oauth.token_endpoint_auth_method, None));
+                }
+            }
+        }
+        if self.settings().client_metadata_url().as_deref() == Some(&client_id) {
+            return Ok((ClientCredentials { client_id, client_secret: None }, TokenEndpointAuth::None, None));
+        }
+        let stored = self.ports().registrations.registration(&binding.issuer).await?;
+        let Some(stored) = stored.filter(|r| r.client_id == client_id) else {
+            return Err(lookup_failed("the client this connection was authorized with is no longer registered"));
+        };
+        let secret = match &stored.client_secret {
+            Some(sealed) => Some(self.ports().cipher.open(sealed, &registration_aad(&stored.issuer))?),
+            None => None,
+        };
+        let registration = Some((stored.issuer, client_id.clone()));
+        Ok((ClientCredentials { client_id, client_secret: secret }, stored.auth, registration))
+    }
+
+    /// After `invalid_client`, forgets the dynamic registration so the next connect registers anew.
+    pub(crate) async fn forget_rejected_client(&self, target: &TokenTarget, error: &OAuthError) {
+        let rejected = matches!(error, OAuthError::Rejected { code, .. } if code == "invalid_client");
+        let Some((issuer, client_id)) = target.registration.as_ref().filter(|_| rejected) else { return };
+        match self.ports().registrations.delete_registration(issuer, client_id).await {
+            Ok(_) => tracing::warn!(%issuer, "the authorization server no longer knows our client; it is forgotten"),
+            Err(e) => tracing::warn!(%issuer, error = %e, "could not forget a rejected client registration"),
+        }
+    }
+}
+
+/// The service's OAuth Client ID Metadata Document, served at
+/// [`Settings::CLIENT_METADATA_PATH`]: a public web client whose `client_id` is that URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMetadata {
+    pub client_id: String,
+    pub client_name: &'static str,
+    pub client_uri: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: [&'static str; 2],
+    pub response_types: [&'static str; 1],
+    pub token_endpoint_auth_method: &'static str,
+    pub application_type: &'static str,
+}
+
+impl<D: Deps> Directory<D> {
+    /// The Client ID Metadata Document, when the public base URL is https (otherwise an
+    /// authorization server could not fetch it, and the service does not offer it).
+    pub fn client_metadata(&self) -> Option<ClientMetadata> {
+        let settings = self.settings();
+        Some(ClientMetadata {
+            client_id: settings.client_metadata_url()?,
+            client_name: CLIENT_NAME,
+            client_uri: settings.redirect_base_url.trim_end_matches('/').to_owned(),
+            redirect_uris: vec![settings.redirect_uri()],
+            grant_types: ["authorization_code", "refresh_token"],
+            response_types: ["code"],
+            token_endpoint_auth_method: TokenEndpointAuth::None.as_str(),
+            application_type: "web",
+        })
+    }
+}
