@@ -1,69 +1,109 @@
+//! The one mapping from use-case errors to the contract's error answers (spec §2.2).
+
 use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-/// An error answer in the contract's format: `{"error", "message", "details"?}` (spec §2.2).
+pub use crate::codes::ErrorCode;
+use crate::request_id::WithRequestId;
+
+/// An error answer in the contract's format: `{"error", "message", "details"}`.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
-    pub details: Map<String, Value>,
+    pub details: ErrorDetails,
+}
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    /// For people; it never repeats a value from the request.
+    pub message: String,
+    pub details: ErrorDetails,
+}
+
+/// What more there is to know about an error. `request_id` is always there; the others only
+/// with the codes they belong to.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ErrorDetails {
+    /// This request's id, as in the service's log lines and the `X-Request-Id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, value_type = String, example = "4b4a3c1e-6f3a-4d0e-9a51-2f1d0c9b8e7a")]
+    pub request_id: Option<String>,
+    /// `VALIDATION_ERROR`: the field at fault, e.g. `server_config.api_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub field: Option<&'static str>,
+    /// `MCP_CONNECTION_FAILED`: the step that failed, e.g. `token exchange`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub step: Option<&'static str>,
+    /// `CONNECTION_NOT_READY`: the connection's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub status: Option<&'static str>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Map::new() }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: ErrorDetails::default() }
     }
 
-    #[must_use]
-    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.details.insert(key.to_owned(), value.into());
-        self
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
-    pub fn validation(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR", message).with_detail("field", field)
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorCode::ValidationError, message);
+        e.details.field = Some(field);
+        e
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+        Self::new(ErrorCode::NotFound, "no such route")
     }
 
     pub fn connection_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "CONNECTION_NOT_FOUND", "no such connection")
+        Self::new(ErrorCode::ConnectionNotFound, "no such connection")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: self.code, message: self.message.clone(), details: self.details.clone() }
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(f, "{} ({}): {}", self.code.as_str(), self.status().as_u16(), self.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.code, "message": self.message });
-        if !self.details.is_empty() {
-            body["details"] = Value::Object(self.details.clone());
-        }
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.status());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.code == ErrorCode::ServiceUnavailable {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
-        response.json(body)
+        WithRequestId::json(response, &self.body())
     }
 }
 
@@ -76,30 +116,31 @@ impl From<app::Error> for ApiError {
             E::Validation { field, message } => Self::validation(field, format!("{field}: {message}")),
             E::InvalidRequest(message) => Self::invalid_request(message),
             E::ServerNotFound(name) => {
-                Self::new(StatusCode::NOT_FOUND, "SERVER_NOT_FOUND", format!("no server named `{name}` in the catalog"))
+                Self::new(ErrorCode::ServerNotFound, format!("no server named `{name}` in the catalog"))
             }
             E::ConnectionNotFound => Self::connection_not_found(),
-            E::InvalidState => Self::new(StatusCode::BAD_REQUEST, "INVALID_STATE", e.to_string()),
-            E::IssuerMismatch => Self::new(StatusCode::BAD_REQUEST, "ISSUER_MISMATCH", e.to_string()),
-            E::AccessDenied(_) => Self::new(StatusCode::BAD_REQUEST, "OAUTH_ACCESS_DENIED", e.to_string()),
-            E::NotReady(status) => Self::new(StatusCode::CONFLICT, "CONNECTION_NOT_READY", e.to_string())
-                .with_detail("status", status.as_str()),
-            E::TokenExpired => Self::new(StatusCode::UNAUTHORIZED, "MCP_TOKEN_EXPIRED", e.to_string()),
+            E::InvalidState => Self::new(ErrorCode::InvalidState, e.to_string()),
+            E::IssuerMismatch => Self::new(ErrorCode::IssuerMismatch, e.to_string()),
+            E::AccessDenied(_) => Self::new(ErrorCode::OAuthAccessDenied, e.to_string()),
+            E::NotReady(status) => {
+                let mut error = Self::new(ErrorCode::ConnectionNotReady, e.to_string());
+                error.details.status = Some(status.as_str());
+                error
+            }
+            E::TokenExpired => Self::new(ErrorCode::McpTokenExpired, e.to_string()),
             E::Provider { step, .. } => {
                 tracing::warn!(error = %e, "provider failure");
-                Self::new(StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED", e.to_string()).with_detail("step", step)
+                let mut error = Self::new(ErrorCode::McpConnectionFailed, e.to_string());
+                error.details.step = Some(step);
+                error
             }
             E::Unavailable(_) => {
                 tracing::error!(error = %error_chain(&e), "database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "SERVICE_UNAVAILABLE",
-                    "the database is unavailable; retry shortly",
-                )
+                Self::new(ErrorCode::ServiceUnavailable, "the database is unavailable; retry shortly")
             }
             E::Internal(_) => {
                 tracing::error!(error = %error_chain(&e), "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+                Self::internal()
             }
         }
     }

@@ -2,10 +2,9 @@
 //! message ever repeats a value from the request (it could be a secret).
 
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::http::StatusCode;
 use actix_web::web;
 
-use crate::{ApiError, MAX_BODY_BYTES};
+use crate::{ApiError, ErrorCode, MAX_BODY_BYTES};
 
 pub(crate) fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
@@ -29,11 +28,7 @@ pub(crate) fn path_config() -> web::PathConfig {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-    )
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
 }
 
 fn json_error(err: &JsonPayloadError) -> ApiError {

@@ -4,15 +4,15 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 pub const HEADER: &str = "X-Engine-Key";
 
@@ -82,31 +82,40 @@ impl EngineKeys {
     }
 }
 
-pub(crate) async fn require_engine_key(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let keys = req.app_data::<web::Data<EngineKeys>>().cloned();
-    let presented = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec());
+/// Whether `req` carries an accepted engine key; the contract error when not. Failed attempts are
+/// logged without the key.
+pub(crate) fn verdict(req: &HttpRequest) -> Result<(), ApiError> {
+    let keys = req.app_data::<web::Data<EngineKeys>>();
+    let presented = req.headers().get(HEADER).map(HeaderValue::as_bytes);
     let outcome = match keys {
-        Some(keys) => keys.check(presented.as_deref(), Instant::now()),
+        Some(keys) => keys.check(presented, Instant::now()),
         None => KeyCheck::Invalid,
     };
     match outcome {
-        KeyCheck::Accepted => next.call(req).await,
+        KeyCheck::Accepted => Ok(()),
         KeyCheck::RotationPending => {
             tracing::warn!(path = req.path(), "request with the previous engine key after its grace period");
             Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "KEY_ROTATION_PENDING",
+                ErrorCode::KeyRotationPending,
                 "the previous engine key is being retired; retry with the new key",
-            )
-            .into())
+            ))
         }
         KeyCheck::Invalid => {
             tracing::warn!(path = req.path(), key_present = presented.is_some(), "rejected engine key");
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_KEY", "missing or invalid X-Engine-Key").into())
+            Err(ApiError::new(ErrorCode::InvalidKey, "missing or invalid X-Engine-Key"))
         }
+    }
+}
+
+/// The middleware of every keyed endpoint. A refusal is an answer, not an `Err`, so the layers
+/// outside (request id, metrics) see it like any other.
+pub(crate) async fn require_engine_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match verdict(req.request()) {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
     }
 }
 

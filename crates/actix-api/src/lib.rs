@@ -1,70 +1,82 @@
 //! The HTTP API of the Asset Directory (spec §2) on actix-web: routes, request and response
-//! DTOs, the `X-Engine-Key` guard (spec §3) and the one mapping from use-case errors to the
-//! contract's stable error codes (spec §2.2).
+//! DTOs, the `X-Engine-Key` guard (spec §3), the one mapping from use-case errors to the
+//! contract's stable error codes (spec §2.2), and what operators use: the OpenAPI 3.1 document
+//! built from the registered routes (`/openapi.json`), health and readiness (`/health…`),
+//! Prometheus metrics (`/metrics`) and a request id on every answer and error body.
 //!
 //! Architecture invariant: handlers parse input into domain values, call exactly one use case,
 //! and shape its answer. No business rule lives here, and nothing here names a storage or
 //! OAuth technology: the API is generic over `app::Deps`.
 
+mod codes;
 mod dto;
+mod endpoint;
 mod error;
 mod extract;
 mod key_guard;
+mod metrics;
+mod openapi;
+mod request_id;
 mod request_span;
 mod routes;
+mod state;
 
-use std::time::Instant;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, web};
+use app::Deps;
 
-use actix_web::web;
-use app::{Deps, Directory};
-
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetails};
 pub use key_guard::{EngineKeys, KeyRotation};
+pub use metrics::ApiMetrics;
+pub use request_id::HEADER as REQUEST_ID_HEADER;
 pub use request_span::{PathOnlySpan, request_logger};
-
-/// What every handler shares.
-pub struct ApiState<D: Deps> {
-    pub directory: Directory<D>,
-    pub started: Instant,
-}
-
-impl<D: Deps> std::fmt::Debug for ApiState<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("directory", &self.directory).finish_non_exhaustive()
-    }
-}
-
-impl<D: Deps> ApiState<D> {
-    pub fn new(directory: Directory<D>) -> Self {
-        Self { directory, started: Instant::now() }
-    }
-}
+pub use routes::health::{HealthProbe, SubsystemHealth, SubsystemStatus};
+pub use state::{ApiState, Exposure};
 
 /// Largest request body accepted (spec §2.2: 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Registers every route. `keys` guards all of them except `/health` and the OAuth redirect
-/// target, which a browser reaches without the header (the single-use `state` authenticates it).
+/// The whole HTTP application: request spans (with their request id) outermost, then request
+/// metrics, then the request id on answers and error bodies, then every route.
+pub fn app<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    keys: web::Data<EngineKeys>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(|cfg| configure(cfg, state, keys))
+        .wrap(from_fn(request_id::attach))
+        .wrap(from_fn(metrics::record))
+        .wrap(request_logger())
+}
+
+/// Registers every route, and `/openapi.json` with the document of exactly those routes. Each
+/// endpoint says whether it needs the engine key: all do except `/health…` and the OAuth
+/// redirect target (a browser reaches it without the header; the single-use `state`
+/// authenticates it), and `/metrics` and `/openapi.json` when configured public.
 pub fn configure<D: Deps>(cfg: &mut web::ServiceConfig, state: web::Data<ApiState<D>>, keys: web::Data<EngineKeys>) {
-    cfg.app_data(state)
+    let endpoints = routes::endpoints::<D>(state.exposure);
+    let document = openapi::document(&endpoints);
+    let json = serde_json::to_string(&document).unwrap_or_default();
+    cfg.app_data(web::Data::from(state.metrics.clone()))
+        .app_data(state)
         .app_data(keys)
+        .app_data(web::Data::new(openapi::OpenApiJson(json)))
         .app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config())
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .service(routes::health::resource::<D>())
-        .service(routes::callback::browser_resource::<D>())
-        .service(
-            web::scope("/assets")
-                .wrap(actix_web::middleware::from_fn(key_guard::require_engine_key))
-                .service(routes::servers::resource::<D>())
-                .service(routes::connections::list_resource::<D>())
-                .service(routes::connections::one_resource::<D>())
-                .service(routes::connections::credentials_resource::<D>())
-                .service(routes::connections::events_resource::<D>())
-                .service(routes::connect::resource::<D>())
-                .service(routes::callback::json_resource::<D>())
-                .default_service(web::to(routes::not_found)),
-        )
-        .default_service(web::to(routes::not_found));
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+    for endpoint in endpoints {
+        cfg.service(endpoint);
+    }
+    cfg.default_service(web::to(routes::fallback));
 }

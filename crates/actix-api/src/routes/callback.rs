@@ -1,67 +1,108 @@
 //! The OAuth callback, reached two ways: the provider redirects the user's browser to
 //! `GET /assets/oauth/callback` (no engine key: the single-use `state` authenticates it), or an
 //! app posts the same parameters to `POST /assets/callback` (engine key required).
+//!
+//! The browser callback answers a `302` to the flow's `return_to` when it has one; otherwise
+//! a small HTML page when the browser prefers `text/html`, and JSON for everyone else.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, Resource, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use app::{CallbackFailure, CallbackOutcome, Deps};
-use serde_json::json;
+use domain::Connection;
+use tracing_actix_web::RequestId;
 
-use crate::dto::{CallbackParams, rfc3339};
+use super::callback_page;
+use crate::dto::{CallbackParams, CallbackResponse};
+use crate::endpoint::Endpoint;
+use crate::error::ErrorBody;
 use crate::{ApiError, ApiState};
 
-pub(crate) fn browser_resource<D: Deps>() -> Resource {
-    super::resource("/assets/oauth/callback").route(web::get().to(browser::<D>))
+pub(crate) fn browser<D: Deps>() -> Endpoint {
+    Endpoint::public(__path_oauth_redirect, oauth_redirect::<D>)
 }
 
-pub(crate) fn json_resource<D: Deps>() -> Resource {
-    super::resource("/callback").route(web::post().to(json_body::<D>))
+pub(crate) fn json<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_complete_from_json, complete_from_json::<D>)
 }
 
-async fn browser<D: Deps>(state: web::Data<ApiState<D>>, query: web::Query<CallbackParams>) -> HttpResponse {
+/// The OAuth redirect target. Without a key: the single-use `state` authenticates the call.
+///
+/// With the flow's `return_to`: `302` there with `ref_id` and `status` (or `error` and `ref_id`)
+/// added. Otherwise JSON, or a small HTML page ("Connected to Linear. You can close this window.")
+/// when `Accept` prefers `text/html`. Always `Cache-Control: no-store` and
+/// `Referrer-Policy: no-referrer`.
+#[utoipa::path(get, path = "/assets/oauth/callback", tag = "oauth", params(CallbackParams), responses(
+    (status = 200, description = "Connected.", content(
+        (CallbackResponse = "application/json"),
+        (String = "text/html", example = "<h1>Connected to Linear.</h1><p>You can close this window.</p>"),
+    )),
+    (status = 302, description = "To the flow's `return_to`, with `ref_id` and `status` or `error` added.",
+        headers(("Location" = String, description = "The `return_to` URL with the outcome in its query."))),
+    (status = 400, description = "`INVALID_REQUEST`, `INVALID_STATE`, `ISSUER_MISMATCH`, `OAUTH_ACCESS_DENIED` \
+        (an HTML page with the code for a browser)", body = ErrorBody),
+    (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
+    (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+))]
+async fn oauth_redirect<D: Deps>(
+    req: HttpRequest,
+    state: web::Data<ApiState<D>>,
+    query: web::Query<CallbackParams>,
+) -> HttpResponse {
+    let html = callback_page::prefers_html(&req);
     let result = state.directory.complete_callback(query.into_inner().into()).await;
     let response = match result {
         Ok(CallbackOutcome { connection, return_to: Some(to) }) => {
             redirect(&to, &[("ref_id", connection.ref_id.as_str()), ("status", connection.status().as_str())])
         }
-        Ok(outcome) => success_json(&outcome),
+        Ok(outcome) if html => callback_page::connected(&display_name(&state, &outcome.connection)),
+        Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
         Err(CallbackFailure { error, return_to: Some(to), ref_id }) => {
             let api = ApiError::from(error);
-            let mut params = vec![("error", api.code)];
+            let mut params = vec![("error", api.code.as_str())];
             if let Some(r) = &ref_id {
                 params.push(("ref_id", r.as_str()));
             }
             redirect(&to, &params)
+        }
+        Err(failure) if html => {
+            let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+            callback_page::failed(&ApiError::from(failure.error), request_id.as_deref())
         }
         Err(failure) => ApiError::from(failure.error).error_response(),
     };
     protect(response)
 }
 
-async fn json_body<D: Deps>(state: web::Data<ApiState<D>>, body: web::Json<CallbackParams>) -> HttpResponse {
+/// Completes an OAuth flow from an app that received the provider's parameters itself.
+#[utoipa::path(post, path = "/assets/callback", tag = "oauth", request_body = CallbackParams, responses(
+    (status = 200, description = "Connected.", body = CallbackResponse),
+    (status = 400, description = "`INVALID_REQUEST`, `INVALID_STATE`, `ISSUER_MISMATCH`, `OAUTH_ACCESS_DENIED`",
+        body = ErrorBody),
+    (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+    (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
+    (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+))]
+async fn complete_from_json<D: Deps>(state: web::Data<ApiState<D>>, body: web::Json<CallbackParams>) -> HttpResponse {
     let response = match state.directory.complete_callback(body.into_inner().into()).await {
-        Ok(outcome) => success_json(&outcome),
+        Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
         Err(failure) => ApiError::from(failure.error).error_response(),
     };
     protect(response)
 }
 
-fn success_json(outcome: &CallbackOutcome) -> HttpResponse {
-    let c = &outcome.connection;
-    HttpResponse::Ok().json(json!({
-        "ref_id": c.ref_id.as_str(),
-        "status": c.status().as_str(),
-        "server_name": c.server_name.as_str(),
-        "scopes": c.scopes.iter().collect::<Vec<_>>(),
-        "expires_at": c.expires_at.map(rfc3339),
-    }))
+/// The name the user knows the server by.
+fn display_name<D: Deps>(state: &ApiState<D>, connection: &Connection) -> String {
+    connection
+        .display_name
+        .clone()
+        .or_else(|| state.directory.catalog().get(&connection.server_name).map(|e| e.spec.display_name.clone()))
+        .unwrap_or_else(|| connection.server_name.to_string())
 }
 
 /// `302` to `to` (validated against the allowlist when the flow started) with `params` added.
 fn redirect(to: &str, params: &[(&str, &str)]) -> HttpResponse {
     let Ok(mut url) = url::Url::parse(to) else {
-        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error").error_response();
+        return ApiError::internal().error_response();
     };
     url.query_pairs_mut().extend_pairs(params);
     HttpResponse::Found().insert_header((header::LOCATION, url.as_str())).finish()

@@ -1,25 +1,39 @@
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, web};
 use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
 use domain::{ServerName, Transport};
-use serde_json::json;
 
-use crate::dto::ConnectBody;
+use crate::dto::{ConnectBody, ConnectResponse};
+use crate::endpoint::Endpoint;
+use crate::error::ErrorBody;
 use crate::{ApiError, ApiState};
 
-pub(crate) fn resource<D: Deps>() -> Resource {
-    super::resource("/connect").route(web::post().to(connect::<D>))
+pub(crate) fn connect<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_start_connection, start_connection::<D>)
 }
 
-async fn connect<D: Deps>(
+/// Starts a connection: API-key and no-auth servers connect at once; OAuth servers answer an
+/// `auth_url` for the user's browser.
+#[utoipa::path(post, path = "/assets/connect", tag = "connections", request_body = ConnectBody, responses(
+    (status = 200, description = "Connected, or pending the user's consent at `auth_url`.", body = ConnectResponse),
+    (status = 400, description = "`INVALID_REQUEST`", body = ErrorBody),
+    (status = 404, description = "`SERVER_NOT_FOUND`", body = ErrorBody),
+    (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+    (status = 422, description = "`VALIDATION_ERROR`", body = ErrorBody),
+    (status = 502, description = "`MCP_CONNECTION_FAILED` (discovery or registration)", body = ErrorBody),
+    (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+))]
+async fn start_connection<D: Deps>(
     state: web::Data<ApiState<D>>,
     body: web::Json<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = parse(body.into_inner())?;
     let outcome = state.directory.connect(request).await?;
     Ok(HttpResponse::Ok().json(match outcome {
-        ConnectOutcome::Connected { ref_id } => json!({ "ref_id": ref_id.as_str(), "status": "connected" }),
+        ConnectOutcome::Connected { ref_id } => {
+            ConnectResponse { ref_id: ref_id.to_string(), status: "connected", auth_url: None }
+        }
         ConnectOutcome::PendingOAuth { ref_id, auth_url } => {
-            json!({ "ref_id": ref_id.as_str(), "status": "pending_oauth", "auth_url": auth_url })
+            ConnectResponse { ref_id: ref_id.to_string(), status: "pending_oauth", auth_url: Some(auth_url) }
         }
     }))
 }

@@ -1,68 +1,117 @@
+//! The user's connections: list, read, disconnect, credentials and audit history.
+
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, web};
 use app::Deps;
 use secrecy::ExposeSecret;
-use serde_json::json;
 
 use super::parse_ref_id;
-use crate::dto::{ConnectionDto, rfc3339};
+use crate::dto::{ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, rfc3339};
+use crate::endpoint::Endpoint;
+use crate::error::ErrorBody;
 use crate::{ApiError, ApiState};
 
-pub(crate) fn list_resource<D: Deps>() -> Resource {
-    super::resource("/connections").route(web::get().to(list::<D>))
+pub(crate) fn list<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_list_connections, list_connections::<D>)
 }
 
-pub(crate) fn one_resource<D: Deps>() -> Resource {
-    super::resource("/connections/{ref_id}").route(web::get().to(get::<D>)).route(web::delete().to(disconnect::<D>))
+pub(crate) fn one<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_get_connection, get_connection::<D>).and(__path_disconnect, disconnect::<D>)
 }
 
-pub(crate) fn credentials_resource<D: Deps>() -> Resource {
-    super::resource("/connections/{ref_id}/credentials").route(web::get().to(credentials::<D>))
+pub(crate) fn credentials<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_get_credentials, get_credentials::<D>)
 }
 
-pub(crate) fn events_resource<D: Deps>() -> Resource {
-    super::resource("/connections/{ref_id}/events").route(web::get().to(events::<D>))
+pub(crate) fn events<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_list_events, list_events::<D>)
 }
 
-async fn list<D: Deps>(state: web::Data<ApiState<D>>) -> Result<HttpResponse, ApiError> {
+/// The user's connections, oldest first; never a secret.
+#[utoipa::path(get, path = "/assets/connections", tag = "connections", responses(
+    (status = 200, description = "Every connection.", body = [ConnectionDto]),
+    (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+))]
+async fn list_connections<D: Deps>(state: web::Data<ApiState<D>>) -> Result<HttpResponse, ApiError> {
     let connections = state.directory.list_connections().await?;
     Ok(HttpResponse::Ok().json(connections.iter().map(ConnectionDto::from).collect::<Vec<_>>()))
 }
 
-async fn get<D: Deps>(state: web::Data<ApiState<D>>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// One connection.
+#[utoipa::path(get, path = "/assets/connections/{ref_id}", tag = "connections",
+    params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
+    responses(
+        (status = 200, description = "The connection.", body = ConnectionDto),
+        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ))]
+async fn get_connection<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let connection = state.directory.get_connection(&parse_ref_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(ConnectionDto::from(&connection)))
 }
 
+/// Disconnects: deletes the connection and its secrets, then revokes the tokens at the provider
+/// (best effort, bounded; the outcome is in the audit log).
+#[utoipa::path(delete, path = "/assets/connections/{ref_id}", tag = "connections",
+    params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
+    responses(
+        (status = 200, description = "Gone.", body = DisconnectResponse),
+        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ))]
 async fn disconnect<D: Deps>(state: web::Data<ApiState<D>>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let ref_id = parse_ref_id(&path)?;
     state.directory.disconnect(&ref_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "disconnected", "ref_id": ref_id.as_str() })))
+    Ok(HttpResponse::Ok().json(DisconnectResponse { status: "disconnected", ref_id: ref_id.to_string() }))
 }
 
-/// The one answer that carries a secret; it is never cached and never logged.
-async fn credentials<D: Deps>(
+/// A ready-to-use credential for the engine's outbound MCP call, refreshed first when the token
+/// expires within 60 s. The one answer that carries a secret: never cached, never logged.
+#[utoipa::path(get, path = "/assets/connections/{ref_id}/credentials", tag = "connections",
+    params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
+    responses(
+        (status = 200, description = "The credential (`Cache-Control: no-store`).", body = CredentialsResponse),
+        (status = 401, description = "`MCP_TOKEN_EXPIRED`: reconnect", body = ErrorBody),
+        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
+        (status = 502, description = "`MCP_CONNECTION_FAILED` (the refresh failed)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ))]
+async fn get_credentials<D: Deps>(
     state: web::Data<ApiState<D>>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let credential = state.directory.credentials(&parse_ref_id(&path)?).await?;
     let c = &credential.connection;
-    let headers: BTreeMap<&str, &str> =
-        credential.headers.iter().map(|(name, value)| (name.as_str(), value.expose_secret())).collect();
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
-        "ref_id": c.ref_id.as_str(),
-        "server_name": c.server_name.as_str(),
-        "url": c.url,
-        "transport": c.transport.as_str(),
-        "headers": headers,
-        "expires_at": c.expires_at.map(rfc3339),
-    })))
+    let headers: BTreeMap<String, String> =
+        credential.headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect();
+    let body = CredentialsResponse {
+        ref_id: c.ref_id.to_string(),
+        server_name: c.server_name.to_string(),
+        url: c.url.clone(),
+        transport: c.transport.as_str(),
+        headers,
+        expires_at: c.expires_at.map(rfc3339),
+    };
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
 }
 
-async fn events<D: Deps>(state: web::Data<ApiState<D>>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// The connection's audit history, oldest first.
+#[utoipa::path(get, path = "/assets/connections/{ref_id}/events", tag = "connections",
+    params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
+    responses(
+        (status = 200, description = "Its events.", body = [EventDto]),
+        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ))]
+async fn list_events<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let events = state.directory.connection_events(&parse_ref_id(&path)?).await?;
-    let body: Vec<_> =
-        events.iter().map(|e| json!({ "event": e.kind.as_str(), "detail": e.detail, "at": rfc3339(e.at) })).collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(events.iter().map(EventDto::from).collect::<Vec<_>>()))
 }

@@ -1,33 +1,52 @@
-//! One module per resource. Each exposes the `Resource`s it serves, with a 405 default for
-//! methods it does not.
+//! One module per resource. Each exposes the [`Endpoint`]s it serves; [`endpoints`] lists them
+//! all, and the app and its OpenAPI document are both built from that list.
 
 pub(crate) mod callback;
+mod callback_page;
 pub(crate) mod connect;
 pub(crate) mod connections;
 pub(crate) mod health;
+pub(crate) mod operations;
 pub(crate) mod servers;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse};
+use app::Deps;
 use domain::RefId;
 
-use crate::ApiError;
+use crate::endpoint::Endpoint;
+use crate::{ApiError, ErrorCode, Exposure, key_guard};
 
-pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+/// Every endpoint of the API. The order is the matching order: the browser callback comes before
+/// the `/assets/connections/…` family only by convention, as no two patterns overlap.
+pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
+    vec![
+        health::health::<D>(),
+        health::live::<D>(),
+        health::ready::<D>(),
+        operations::metrics(exposure),
+        operations::openapi(exposure),
+        servers::list::<D>(),
+        connections::list::<D>(),
+        connections::one::<D>(),
+        connections::credentials::<D>(),
+        connections::events::<D>(),
+        connect::connect::<D>(),
+        callback::json::<D>(),
+        callback::browser::<D>(),
+    ]
+}
+
+/// What no endpoint matched: `NOT_FOUND`, after the key check under `/assets` so a caller without
+/// the key learns nothing about which routes exist there.
+pub(crate) async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.path() == "/assets" || req.path().starts_with("/assets/") {
+        key_guard::verdict(&req)?;
+    }
     Err(ApiError::not_found())
 }
 
 pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        format!("{} is not allowed on this route", req.method()),
-    ))
-}
-
-/// A resource at `path` whose unmatched methods answer `METHOD_NOT_ALLOWED`.
-pub(crate) fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+    Err(ApiError::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on this route", req.method())))
 }
 
 /// A ref id from the path; a malformed one cannot name a connection.

@@ -1,14 +1,19 @@
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, web};
 use app::Deps;
 
 use crate::ApiState;
 use crate::dto::ServerDto;
+use crate::endpoint::Endpoint;
 
-pub(crate) fn resource<D: Deps>() -> Resource {
-    super::resource("/servers").route(web::get().to(list::<D>))
+pub(crate) fn list<D: Deps>() -> Endpoint {
+    Endpoint::keyed(__path_list_servers, list_servers::<D>)
 }
 
-async fn list<D: Deps>(state: web::Data<ApiState<D>>) -> HttpResponse {
+/// The catalog: every MCP server the engine can connect to.
+#[utoipa::path(get, path = "/assets/servers", tag = "catalog", responses(
+    (status = 200, description = "Every catalog entry, available or not.", body = [ServerDto]),
+))]
+async fn list_servers<D: Deps>(state: web::Data<ApiState<D>>) -> HttpResponse {
     let servers: Vec<ServerDto> = state.directory.catalog().entries().iter().map(ServerDto::from).collect();
     HttpResponse::Ok().json(servers)
 }

@@ -1,0 +1,139 @@
+//! One registry for routes and their documentation. An [`Endpoint`] is built from handlers and
+//! their `#[utoipa::path]` annotations: the annotation names the method and path the handler is
+//! served at, so a handler cannot be routed without being documented, and the OpenAPI document
+//! is assembled from the very endpoints the app registers.
+//!
+//! Architecture invariant: every route of the API is an `Endpoint` (a test reads the sources to
+//! hold this). Whether an endpoint needs `X-Engine-Key` is one flag, which both wraps the
+//! resource in the key guard and sets the operation's `security` in the document.
+
+use actix_web::dev::{AppService, HttpServiceFactory};
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
+use actix_web::{FromRequest, Handler, Resource, Responder, web};
+use utoipa::openapi::path::{HttpMethod, Paths};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{PathItem, RefOr};
+use utoipa_actix_web::OpenApiFactory;
+
+use crate::key_guard::require_engine_key;
+use crate::routes::method_not_allowed;
+
+/// A path, its handlers (one per method) and their OpenAPI operations.
+pub(crate) struct Endpoint {
+    path: String,
+    resource: Resource,
+    paths: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
+    keyed: bool,
+}
+
+impl Endpoint {
+    /// An endpoint that requires `X-Engine-Key`, serving `handler` as `doc` describes.
+    pub(crate) fn keyed<P, F, Args>(doc: P, handler: F) -> Self
+    where
+        P: OpenApiFactory + utoipa::Path,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self::new(true, doc, handler)
+    }
+
+    /// An endpoint anyone may call (health checks, the OAuth redirect target).
+    pub(crate) fn public<P, F, Args>(doc: P, handler: F) -> Self
+    where
+        P: OpenApiFactory + utoipa::Path,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self::new(false, doc, handler)
+    }
+
+    /// An endpoint whose key requirement is configured (`/metrics`, `/openapi.json`).
+    pub(crate) fn new<P, F, Args>(keyed: bool, doc: P, handler: F) -> Self
+    where
+        P: OpenApiFactory + utoipa::Path,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let path = P::path();
+        let empty =
+            Self { resource: web::resource(path.as_str()), path, paths: Paths::new(), schemas: Vec::new(), keyed };
+        empty.and(doc, handler)
+    }
+
+    /// Serves another method on the same path.
+    ///
+    /// # Panics
+    /// When `doc` names another path: a programming error every test run catches at start-up.
+    pub(crate) fn and<P, F, Args>(mut self, doc: P, handler: F) -> Self
+    where
+        P: OpenApiFactory + utoipa::Path,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        assert_eq!(P::path(), self.path, "one endpoint serves one path");
+        for method in P::methods() {
+            self.resource = self.resource.route(web::method(actix_method(&method)).to(handler.clone()));
+        }
+        let mut paths = doc.paths();
+        if !self.keyed {
+            for item in paths.paths.values_mut() {
+                for operation in operations_mut(item) {
+                    operation.security = Some(Vec::new());
+                }
+            }
+        }
+        self.paths.merge(paths);
+        doc.schemas(&mut self.schemas);
+        self
+    }
+
+    /// This endpoint's part of the OpenAPI document.
+    pub(crate) fn documentation(&self) -> (Paths, Vec<(String, RefOr<Schema>)>) {
+        (self.paths.clone(), self.schemas.clone())
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let resource = self.resource.default_service(web::to(method_not_allowed));
+        if self.keyed {
+            resource.wrap(from_fn(require_engine_key)).register(config);
+        } else {
+            resource.register(config);
+        }
+    }
+}
+
+fn actix_method(method: &HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Trace => Method::TRACE,
+    }
+}
+
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
