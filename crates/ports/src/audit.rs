@@ -12,19 +12,23 @@ pub enum AuditKind {
     Refreshed,
     RefreshFailed,
     Expired,
+    /// An `expired` or `failed` OAuth connection went back to `pending_oauth` to be authorized
+    /// again in place.
+    Reauthorized,
     Revoked,
     RevocationFailed,
     Disconnected,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 9] = [
+    pub const ALL: [AuditKind; 10] = [
         Self::Created,
         Self::Connected,
         Self::Failed,
         Self::Refreshed,
         Self::RefreshFailed,
         Self::Expired,
+        Self::Reauthorized,
         Self::Revoked,
         Self::RevocationFailed,
         Self::Disconnected,
@@ -38,6 +42,7 @@ impl AuditKind {
             Self::Refreshed => "refreshed",
             Self::RefreshFailed => "refresh_failed",
             Self::Expired => "expired",
+            Self::Reauthorized => "reauthorized",
             Self::Revoked => "revoked",
             Self::RevocationFailed => "revocation_failed",
             Self::Disconnected => "disconnected",

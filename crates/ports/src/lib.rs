@@ -12,6 +12,7 @@ mod discovery;
 mod metrics;
 mod oauth;
 mod pool;
+mod refresh;
 mod registration;
 mod rekey;
 mod store;
@@ -26,6 +27,7 @@ pub use discovery::{
 pub use metrics::{BreakerState, FlowEvent, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
 pub use pool::{PoolStats, PoolStatus};
+pub use refresh::{DueStats, DueWindow, Lease, RefreshQueue, RetryState};
 pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
@@ -42,6 +44,7 @@ pub mod mocks {
     pub use crate::clock::{MockClock, MockIdSource};
     pub use crate::discovery::MockAuthorizationDiscovery;
     pub use crate::oauth::MockOAuthClient;
+    pub use crate::refresh::MockRefreshQueue;
     pub use crate::registration::MockRegistrationStore;
     pub use crate::store::{MockConnectionStore, MockFlowStore};
 }

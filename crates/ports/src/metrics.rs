@@ -100,6 +100,11 @@ pub trait Metrics: Send + Sync + 'static {
     /// The circuit breaker of the authorization server `issuer` is now in `state`. Report every
     /// change; reporting the same state again is harmless.
     fn circuit_breaker(&self, issuer: &str, state: BreakerState);
+
+    /// After each scheduler round: how many tokens are due now (leased and backed-off ones
+    /// included), and for how many seconds the most overdue of them has been due (0 when none
+    /// is). Does nothing unless an implementation exports it.
+    fn refresh_backlog(&self, _due: u64, _oldest_due_seconds: u64) {}
 }
 
 /// Counts nothing: for tests and for a `Directory` built without metrics.
