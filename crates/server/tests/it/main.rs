@@ -1,5 +1,6 @@
 //! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
 
+mod discovery;
 mod errors;
 mod flows_without_oauth;
 mod helpers;
