@@ -31,6 +31,7 @@ struct Raw {
     database_url: String,
     database_pool_size: Option<u32>,
     database_timeout_ms: u64,
+    database_migrate_on_start: bool,
     ad_encryption_key: Option<SecretString>,
     #[serde(default)]
     ad_encryption_keys_previous: Option<SecretString>,
@@ -66,12 +67,16 @@ pub struct HttpConfig {
     pub listen_addr: SocketAddr,
 }
 
-/// `DATABASE_URL`, `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`.
+/// `DATABASE_URL`, `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`, `DATABASE_MIGRATE_ON_START`.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     pub url: String,
     pub pool_size: usize,
     pub timeout: Duration,
+    /// Apply pending migrations at start-up (the default). When off, a PostgreSQL replica
+    /// refuses to start on a schema that is behind (`asset-directory migrate` brings it up to
+    /// date). SQLite, one process on its own file, always migrates.
+    pub migrate_on_start: bool,
 }
 
 /// `AD_ENCRYPTION_KEY`, `AD_ENCRYPTION_KEYS_PREVIOUS` (comma list), `AD_DATA_DIR`.
@@ -162,6 +167,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("listen_addr", "127.0.0.1:8000"),
     ("database_url", "sqlite://data/asset-directory.db"),
     ("database_timeout_ms", "5000"),
+    ("database_migrate_on_start", "true"),
     ("key_rotation_min_overlap_seconds", "0"),
     ("key_rotation_max_overlap_seconds", "300"),
     ("return_url_allowlist", ""),
@@ -237,6 +243,7 @@ impl Config {
                 url: raw.database_url,
                 pool_size: raw.database_pool_size.map_or_else(default_pool_size, |n| n.max(1) as usize),
                 timeout: Duration::from_millis(raw.database_timeout_ms.max(1)),
+                migrate_on_start: raw.database_migrate_on_start,
             },
             secrets: SecretsConfig {
                 encryption_key: raw.ad_encryption_key,
@@ -293,6 +300,7 @@ pub const VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "DATABASE_POOL_SIZE",
     "DATABASE_TIMEOUT_MS",
+    "DATABASE_MIGRATE_ON_START",
     "AD_ENCRYPTION_KEY",
     "AD_ENCRYPTION_KEYS_PREVIOUS",
     "ENGINE_API_KEY",

@@ -5,7 +5,9 @@
 //! the command line and calls into this library, so black-box tests can start the same service.
 
 pub mod catalog;
+pub mod commands;
 pub mod config;
+pub mod database;
 pub mod dev_keys;
 pub mod startup;
 pub mod telemetry;

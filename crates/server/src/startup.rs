@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RunMode};
+use crate::database::Database;
 use crate::{catalog, dev_keys};
 
 /// Why the service could not start: one line for the operator.
@@ -97,23 +98,9 @@ impl Application {
         let keys = engine_keys(&config)?;
         let keyring = keyring(&config)?;
         let catalog = catalog::load(config.catalog.path.as_deref(), &|var| config.env.get(var))?;
-        let url = config.database.url.as_str();
-        if url.starts_with("sqlite:") {
-            let store = sqlite_adapter::SqliteStore::connect(
-                url,
-                sqlite_adapter::SqliteConfig { pool_size: config.database.pool_size, timeout: config.database.timeout },
-            )
-            .await
-            .map_err(|e| StartupError::Database(error_chain(&e)))?;
-            Self::assemble(config, listener, store, keyring, keys, catalog)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pg =
-                postgres_adapter::PgConfig { pool_size: config.database.pool_size, timeout: config.database.timeout };
-            let store =
-                postgres_adapter::PgStore::connect(url, pg).await.map_err(|e| StartupError::Database(error_chain(&e)))?;
-            Self::assemble(config, listener, store, keyring, keys, catalog)
-        } else {
-            Err(StartupError::Database("DATABASE_URL must start with sqlite:// or postgres://".into()))
+        match Database::open(&config.database).await.map_err(|e| StartupError::Database(e.to_string()))? {
+            Database::Sqlite(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
+            Database::Postgres(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
         }
     }
 
@@ -194,7 +181,7 @@ impl Application {
 
 /// `error: cause: cause…`, so the operator sees why (refused, bad URL), never a password: the
 /// adapters' errors do not carry the URL.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -241,7 +228,9 @@ fn engine_keys(config: &Config) -> Result<EngineKeys, StartupError> {
     Ok(EngineKeys::new(current, rotation))
 }
 
-fn keyring(config: &Config) -> Result<Keyring, StartupError> {
+/// The keyring of `AD_ENCRYPTION_KEY` and `AD_ENCRYPTION_KEYS_PREVIOUS` (in development, the
+/// generated key of the data directory).
+pub(crate) fn keyring(config: &Config) -> Result<Keyring, StartupError> {
     let s = &config.secrets;
     let current = match (&s.encryption_key, config.mode) {
         (Some(key), _) => key.clone(),

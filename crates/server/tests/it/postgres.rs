@@ -18,7 +18,7 @@ fn server_url() -> String {
 }
 
 /// A fresh schema on the test server, and a URL whose sessions see only it.
-async fn fresh_database_url() -> String {
+pub async fn fresh_database_url() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let schema = format!(
         "ad_it_{}_{}_{}",
