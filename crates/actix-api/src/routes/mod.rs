@@ -3,6 +3,7 @@
 
 pub(crate) mod callback;
 mod callback_page;
+mod client_metadata;
 pub(crate) mod connect;
 pub(crate) mod connections;
 pub(crate) mod health;
@@ -33,6 +34,7 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         connect::connect::<D>(),
         callback::json::<D>(),
         callback::browser::<D>(),
+        client_metadata::document::<D>(),
     ]
 }
 

@@ -94,9 +94,18 @@ async fn key_requirement_matches_the_document(exposure: Exposure) -> Vec<String>
 }
 
 #[actix_web::test]
-async fn only_health_and_the_browser_callback_answer_without_a_key_by_default() {
+async fn only_health_the_browser_callback_and_the_client_metadata_answer_without_a_key_by_default() {
     let keyless = key_requirement_matches_the_document(Exposure::default()).await;
-    assert_eq!(keyless, ["get /assets/oauth/callback", "get /health", "get /health/live", "get /health/ready"]);
+    assert_eq!(
+        keyless,
+        [
+            "get /assets/oauth/callback",
+            "get /health",
+            "get /health/live",
+            "get /health/ready",
+            "get /oauth/client-metadata.json"
+        ]
+    );
 }
 
 #[actix_web::test]

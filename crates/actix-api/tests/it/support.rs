@@ -75,7 +75,8 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         auth: AuthSpec::None,
     };
     let settings = Settings {
-        redirect_base_url: "http://127.0.0.1:8000".into(),
+        // https, so the client metadata document is offered (and routed) like every other endpoint.
+        redirect_base_url: "https://directory.example".into(),
         return_url_allowlist: Vec::new(),
         flow_ttl_seconds: 600,
         credential_refresh_margin_seconds: 60,

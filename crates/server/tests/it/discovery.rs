@@ -329,3 +329,21 @@ async fn ssrf_every_blocked_address_class_is_refused_at_the_probe() {
     }
     assert_eq!(connections(&app).await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn the_client_metadata_document_is_served_without_a_key_only_for_an_https_base() {
+    let app = Spawn::default().var("OAUTH_REDIRECT_BASE_URL", "https://directory.example/").start().await;
+    let response = app.client.get(app.url("/oauth/client-metadata.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["client_id"], "https://directory.example/oauth/client-metadata.json");
+    assert_eq!(doc["redirect_uris"], json!(["https://directory.example/assets/oauth/callback"]));
+    assert_eq!(
+        (doc["token_endpoint_auth_method"].as_str(), doc["application_type"].as_str()),
+        (Some("none"), Some("web"))
+    );
+
+    let plain = Spawn::default().start().await;
+    let response = plain.client.get(plain.url("/oauth/client-metadata.json")).send().await.unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+}
