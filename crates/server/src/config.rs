@@ -52,6 +52,8 @@ struct Raw {
     rust_log: String,
     ad_env: String,
     ad_data_dir: PathBuf,
+    openapi_public: bool,
+    metrics_public: bool,
 }
 
 /// `AD_ENV`: `production` turns on the strict start-up checks.
@@ -61,10 +63,14 @@ pub enum RunMode {
     Production,
 }
 
-/// `LISTEN_ADDR`.
+/// `LISTEN_ADDR`, `OPENAPI_PUBLIC`, `METRICS_PUBLIC`.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen_addr: SocketAddr,
+    /// `GET /openapi.json` answers without `X-Engine-Key`.
+    pub openapi_public: bool,
+    /// `GET /metrics` answers without `X-Engine-Key` (for a scraper that cannot send headers).
+    pub metrics_public: bool,
 }
 
 /// `DATABASE_URL`, `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`, `DATABASE_MIGRATE_ON_START`.
@@ -179,6 +185,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("rust_log", "info"),
     ("ad_env", "development"),
     ("ad_data_dir", "data"),
+    ("openapi_public", "false"),
+    ("metrics_public", "false"),
 ];
 
 impl Config {
@@ -238,7 +246,7 @@ impl Config {
         let config = Self {
             mode,
             env,
-            http: HttpConfig { listen_addr },
+            http: HttpConfig { listen_addr, openapi_public: raw.openapi_public, metrics_public: raw.metrics_public },
             database: DatabaseConfig {
                 url: raw.database_url,
                 pool_size: raw.database_pool_size.map_or_else(default_pool_size, |n| n.max(1) as usize),
@@ -320,6 +328,8 @@ pub const VARIABLES: &[&str] = &[
     "RUST_LOG",
     "AD_ENV",
     "AD_DATA_DIR",
+    "OPENAPI_PUBLIC",
+    "METRICS_PUBLIC",
 ];
 
 fn is_ours(key: &str) -> bool {
@@ -421,5 +431,13 @@ mod tests {
                 .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("ek-distinctive") && !shown.contains("enc-distinctive"));
+    }
+
+    #[test]
+    fn metrics_and_the_openapi_document_need_the_key_unless_made_public() {
+        let c = Config::from_map(vars(&[])).unwrap();
+        assert!(!c.http.openapi_public && !c.http.metrics_public);
+        let c = Config::from_map(vars(&[("OPENAPI_PUBLIC", "true"), ("METRICS_PUBLIC", "true")])).unwrap();
+        assert!(c.http.openapi_public && c.http.metrics_public);
     }
 }

@@ -3,15 +3,16 @@
 
 use std::marker::PhantomData;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_api::{ApiState, EngineKeys, KeyRotation};
-use actix_web::{App, HttpServer, web};
+use actix_api::{ApiMetrics, ApiState, EngineKeys, Exposure, KeyRotation};
+use actix_web::{HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
 use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
-use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, RegistrationStore};
+use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, PoolStats, RegistrationStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
@@ -113,8 +114,9 @@ impl Application {
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
     where
-        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone,
+        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + PoolStats + Clone,
     {
+        let metrics = Arc::new(ApiMetrics::new().with_pool(Arc::new(store.clone())));
         let timeout = config.oauth.outbound_timeout;
         let http = SafeHttp::new(&HttpConfig {
             allow_private_networks: config.oauth.allow_private_networks,
@@ -140,22 +142,23 @@ impl Application {
             flow_ttl_seconds: secs(config.oauth.flow_ttl),
             credential_refresh_margin_seconds: 60,
         };
-        let directory = Directory::new(ports, catalog, settings);
+        let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());
         let background = vec![tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval))];
 
         let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
         let port =
             listener.local_addr().map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?.port();
-        let state = web::Data::new(ApiState::new(directory));
+        let exposure =
+            Exposure { openapi_public: config.http.openapi_public, metrics_public: config.http.metrics_public };
+        let state = web::Data::new(ApiState::new(directory).with_metrics(metrics).with_exposure(exposure));
         let keys = web::Data::new(keys);
-        let server = HttpServer::new(move || {
-            let (state, keys) = (state.clone(), keys.clone());
-            App::new().wrap(actix_api::request_logger()).configure(move |cfg| actix_api::configure(cfg, state, keys))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
-        .shutdown_timeout(10)
-        .run();
+        let served = state.clone();
+        let server = HttpServer::new(move || actix_api::app(served.clone(), keys.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
+            .shutdown_timeout(10)
+            .run();
+        state.mark_ready();
         tracing::info!(%addr, port, "asset directory listening");
         Ok(Self { port, server, background })
     }

@@ -134,5 +134,5 @@ async fn health_answers_without_a_key() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["subsystems"]["database"]["status"], "ok");
 }

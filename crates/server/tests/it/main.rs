@@ -1,12 +1,14 @@
 //! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
 
-mod discovery;
+mod callback_page;
 mod cli;
+mod discovery;
 mod errors;
 mod flows_without_oauth;
 mod helpers;
 mod key_guard;
 mod key_rotation;
 mod oauth_flow;
+mod operations;
 mod postgres;
 mod secrets;

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_oauth_server::{Failure, IssMode, TestAuthConfig, TestAuthServer, TokenKind};
 
-use crate::helpers::{Spawn, TestApp, assert_error, captured_logs, test_catalog};
+use crate::helpers::{ENCRYPTION_KEY, ENGINE_KEY, Spawn, TestApp, assert_error, captured_logs, test_catalog};
 
 pub const CLIENT_SECRET: &str = "test-secret";
 
@@ -303,17 +303,29 @@ async fn an_oauth_entry_is_available_only_when_its_client_secret_is_configured()
 }
 
 #[tokio::test]
-async fn no_token_code_verifier_or_client_secret_leaks_into_bodies_logs_or_the_database() {
+async fn a_full_run_leaks_no_secret_into_bodies_logs_metrics_the_openapi_document_or_the_database() {
+    const API_KEY: &str = "sk-live-LeakCheck-5f0c2b7e91";
+    const WRONG_KEY: &str = "ek-wrong-LeakCheck-44d1a6";
     let (app, auth) = spawn_with_auth(TestAuthConfig::default()).await;
     let (ref_id, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
     let code = query_param(&callback, "code").unwrap();
     let mut bodies = vec![app.client.get(&callback).send().await.unwrap().text().await.unwrap()];
+    let keyed = app.connect(json!({"server_name": "keyed", "server_config": {"api_key": API_KEY}})).await;
+    let keyed_ref = keyed["ref_id"].as_str().unwrap().to_owned();
+    bodies.push(keyed.to_string());
     bodies.push(app.get("/assets/connections").await.text().await.unwrap());
     bodies.push(app.get(&format!("/assets/connections/{ref_id}")).await.text().await.unwrap());
     let credentials: Value = app.get(&format!("/assets/connections/{ref_id}/credentials")).await.json().await.unwrap();
     let access = credentials["headers"]["Authorization"].as_str().unwrap().trim_start_matches("Bearer ").to_owned();
+    let keyed_credentials = app.get(&format!("/assets/connections/{keyed_ref}/credentials")).await;
+    assert_eq!(keyed_credentials.status(), StatusCode::OK, "the one answer that may hold the key");
+    let refused = app.client.get(app.url("/assets/connections")).header("X-Engine-Key", WRONG_KEY).send().await;
+    bodies.push(refused.unwrap().text().await.unwrap());
     let state = query_param(&callback, "state").unwrap();
-    let mut secrets = vec![access, code, CLIENT_SECRET.to_owned(), state];
+    let replay = app.client.get(&callback).header("Accept", "text/html").send().await.unwrap();
+    bodies.push(replay.text().await.unwrap());
+    let mut secrets = vec![access, code, CLIENT_SECRET.to_owned(), state, API_KEY.to_owned(), WRONG_KEY.to_owned()];
+    secrets.extend([ENGINE_KEY.to_owned(), ENCRYPTION_KEY.to_owned()]);
     let data_dir = app.data_dir.clone();
     let gone = app.delete(&format!("/assets/connections/{ref_id}")).await;
     bodies.push(gone.text().await.unwrap());
@@ -321,11 +333,19 @@ async fn no_token_code_verifier_or_client_secret_leaks_into_bodies_logs_or_the_d
     let revoked: Vec<String> = auth.revocations().into_iter().map(|r| r.token).collect();
     assert_eq!(revoked.len(), 2, "the refresh and the access token");
     secrets.extend(revoked);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let openapi = app.get("/openapi.json").await.text().await.unwrap();
+    assert!(metrics.contains("ad_oauth_flows_total{event=\"completed\"} 1"), "{metrics}");
+    for id in [&ref_id, &keyed_ref] {
+        assert!(!metrics.contains(id.as_str()), "a ref_id became a metrics label");
+    }
     let logs = captured_logs();
     for secret in &secrets {
         for body in &bodies {
             assert!(!body.contains(secret.as_str()), "a response leaked a secret");
         }
+        assert!(!metrics.contains(secret.as_str()), "the metrics hold a secret");
+        assert!(!openapi.contains(secret.as_str()), "the OpenAPI document holds a secret");
         if let Some(at) = logs.find(secret.as_str()) {
             let line_start = logs[..at].rfind('\n').map_or(0, |i| i + 1);
             let line = logs[line_start..].lines().next().unwrap_or_default().replace(secret.as_str(), "<SECRET>");
