@@ -9,6 +9,7 @@
 //! | `ad_oauth_flows_total` | counter | `event`: `started`, `completed`, `failed` |
 //! | `ad_token_refreshes_total` | counter | `outcome`: `refreshed`, `already_fresh`, `expired`, `failed`, `skipped` |
 //! | `ad_circuit_breaker_state` | gauge | `issuer` (scheme, host, port and path only); 0 closed, 1 half-open, 2 open |
+//! | `ad_token_refresh_backlog`, `ad_token_refresh_backlog_oldest_seconds` | gauge | — |
 //!
 //! Architecture invariant: no label value comes from a request except through a closed set
 //! (methods, route patterns, status codes) or an issuer URL cut down to its origin and path, so a
@@ -37,6 +38,8 @@ pub struct ApiMetrics {
     flows: IntCounterVec,
     refreshes: IntCounterVec,
     breakers: IntGaugeVec,
+    backlog: IntGauge,
+    backlog_oldest: IntGauge,
     pool: Option<PoolGauges>,
 }
 
@@ -92,6 +95,17 @@ impl ApiMetrics {
         }
         registry.register(Box::new(latency.clone())).expect("each metric is registered once");
         registry.register(Box::new(breakers.clone())).expect("each metric is registered once");
+        let backlog =
+            IntGauge::new("ad_token_refresh_backlog", "Tokens due for a refresh after the last scheduler round.")
+                .expect("a valid metric definition");
+        let backlog_oldest = IntGauge::new(
+            "ad_token_refresh_backlog_oldest_seconds",
+            "How long the most overdue token has been due, after the last scheduler round.",
+        )
+        .expect("a valid metric definition");
+        for gauge in [&backlog, &backlog_oldest] {
+            registry.register(Box::new(gauge.clone())).expect("each metric is registered once");
+        }
         // Every closed label value shows from the start, at zero, so rates work from the first scrape.
         for event in FlowEvent::ALL {
             flows.with_label_values(&[event.as_str()]);
@@ -99,7 +113,7 @@ impl ApiMetrics {
         for event in RefreshEvent::ALL {
             refreshes.with_label_values(&[event.as_str()]);
         }
-        Self { registry, requests, latency, flows, refreshes, breakers, pool: None }
+        Self { registry, requests, latency, flows, refreshes, breakers, backlog, backlog_oldest, pool: None }
     }
 
     /// Adds the pool gauges, read from `stats` at every scrape.
@@ -156,6 +170,11 @@ impl ports::Metrics for ApiMetrics {
 
     fn circuit_breaker(&self, issuer: &str, state: BreakerState) {
         self.breakers.with_label_values(&[&http::issuer_label(issuer)]).set(state.level());
+    }
+
+    fn refresh_backlog(&self, due: u64, oldest_due_seconds: u64) {
+        self.backlog.set(i64::try_from(due).unwrap_or(i64::MAX));
+        self.backlog_oldest.set(i64::try_from(oldest_due_seconds).unwrap_or(i64::MAX));
     }
 }
 

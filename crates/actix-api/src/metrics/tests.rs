@@ -48,6 +48,16 @@ fn the_port_counts_flows_refreshes_and_breaker_states() {
 }
 
 #[test]
+fn the_refresh_backlog_shows_the_last_rounds_report() {
+    let metrics = ApiMetrics::new();
+    assert!(metrics.render().lines().any(|l| l == "ad_token_refresh_backlog 0"));
+    metrics.refresh_backlog(7, 95);
+    let text = metrics.render();
+    assert!(text.lines().any(|l| l == "ad_token_refresh_backlog 7"), "{text}");
+    assert!(text.lines().any(|l| l == "ad_token_refresh_backlog_oldest_seconds 95"), "{text}");
+}
+
+#[test]
 fn pool_gauges_are_read_at_every_scrape() {
     let text = ApiMetrics::new().with_pool(Arc::new(FixedPool)).render();
     for expected in
