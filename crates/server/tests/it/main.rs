@@ -2,6 +2,7 @@
 
 mod callback_page;
 mod cli;
+mod config_reference;
 mod discovery;
 mod errors;
 mod flows_without_oauth;
