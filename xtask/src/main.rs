@@ -4,6 +4,7 @@
 mod ci;
 mod db;
 mod deps;
+mod e2e;
 mod shell;
 mod test;
 mod tidy;
@@ -14,6 +15,7 @@ const USAGE: &str = "\
   test [ARGS…]   every test of the workspace, PostgreSQL included (ARGS go to cargo test)
   ci             fmt --check, clippy -D warnings, deps, then test
   deps           check the dependency rule of ARCHITECTURE.md
+  e2e            the service against the MCP TypeScript SDK's OAuth example (npm install into target/e2e)
 ";
 
 fn main() -> Result<()> {
@@ -22,6 +24,7 @@ fn main() -> Result<()> {
         Some("test") => test::run(&args[1..]),
         Some("ci") => ci::run(),
         Some("deps") => deps::check(),
+        Some("e2e") => e2e::run_e2e(),
         Some("db") => db::command(&args[1..]),
         Some("help") | None => {
             eprintln!("usage: cargo xtask <command>\n{USAGE}{}", db::USAGE);
