@@ -87,11 +87,8 @@ fn malformed_json_says_where() {
 #[test]
 fn built_in_discovery_entries_are_available_without_any_configuration() {
     let catalog = parse(BUILT_IN, "(built-in)", &no_env).unwrap();
-    let discovered: Vec<_> = catalog
-        .entries()
-        .iter()
-        .filter(|e| matches!(&e.spec.auth, AuthSpec::OAuth(o) if o.discovery))
-        .collect();
+    let discovered: Vec<_> =
+        catalog.entries().iter().filter(|e| matches!(&e.spec.auth, AuthSpec::OAuth(o) if o.discovery)).collect();
     assert!(discovered.len() >= 10, "{}", discovered.len());
     for entry in discovered {
         assert!(entry.is_available(), "{}: {:?}", entry.spec.name, entry.availability);
