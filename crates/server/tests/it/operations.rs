@@ -78,3 +78,21 @@ async fn an_error_body_names_the_request_id_its_log_lines_carry() {
         assert_eq!(parsed["span"]["request_id"], header.as_str(), "{line}");
     }
 }
+
+#[tokio::test]
+async fn the_pool_gauges_read_the_configured_pool_on_either_store() {
+    let postgres = crate::postgres::fresh_database_url().await;
+    for database_url in [None, Some(postgres.as_str())] {
+        let mut spawn = Spawn::default().var("DATABASE_POOL_SIZE", "3");
+        if let Some(url) = database_url {
+            spawn = spawn.var("DATABASE_URL", url);
+        }
+        let app = spawn.start().await;
+        assert_eq!(app.get("/assets/connections").await.status(), StatusCode::OK);
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let store = if database_url.is_some() { "postgres" } else { "sqlite" };
+        assert!(text.lines().any(|l| l == "ad_db_pool_max_connections 3"), "{store}: {text}");
+        let open = text.lines().find_map(|l| l.strip_prefix("ad_db_pool_connections ")).unwrap();
+        assert!(open.parse::<u32>().unwrap() >= 1, "{store}: a connection was opened");
+    }
+}
