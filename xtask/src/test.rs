@@ -15,7 +15,7 @@ pub fn run(extra: &[String]) -> Result<()> {
         cmd.env("AD_TEST_DATABASE_URL", &database.url);
         cmd
     };
-    shell::run(cargo().args(["test", "--workspace", "--all-targets"]).args(extra))?;
+    shell::run(cargo().args(["test", "--workspace", "--all-targets", "--no-fail-fast"]).args(extra))?;
     shell::run(cargo().args(["test", "--workspace", "--doc"]))?;
     database.stop()
 }

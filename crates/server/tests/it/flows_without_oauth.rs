@@ -96,7 +96,14 @@ async fn two_connections_to_one_server_have_their_own_ref_ids() {
     assert_ne!(a["ref_id"], b["ref_id"]);
     let list: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["ref_id"], a["ref_id"], "oldest first");
+    // Oldest first; connections made in the same second are ordered by ref_id.
+    let order: Vec<(String, String)> = list
+        .iter()
+        .map(|c| (c["created_at"].as_str().unwrap().to_owned(), c["ref_id"].as_str().unwrap().to_owned()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
 }
 
 #[tokio::test]
