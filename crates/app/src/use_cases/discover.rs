@@ -175,6 +175,10 @@ impl<D: Deps> Directory<D> {
 }
 
 #[cfg(test)]
+#[path = "discover_tests.rs"]
+mod connect_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,120 @@
+//! Discovery at connect time against mocked ports: nothing is stored on failure, open servers
+//! connect at once, and a stale registration is replaced.
+
+use domain::{AuthMethod, ConnectionStatus, Scopes, ServerName, TokenEndpointAuth};
+use ports::{
+    AuthServerMetadata, ClientRegistration, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
+    RegisteredClient, ResourceAccess, Sealed,
+};
+use secrecy::SecretString;
+
+use crate::test_support::{Mocks, NOW};
+use crate::{ConnectOutcome, ConnectRequest, CustomServer, Error};
+
+const ISSUER: &str = "https://as.example";
+
+fn custom() -> ConnectRequest {
+    ConnectRequest {
+        server_name: ServerName::parse("my-docs").unwrap(),
+        api_key: None,
+        custom: Some(CustomServer { url: "https://Docs.Example/mcp".into(), transport: None, display_name: None }),
+        return_to: None,
+    }
+}
+
+fn metadata() -> AuthServerMetadata {
+    AuthServerMetadata {
+        issuer: ISSUER.into(),
+        authorization_endpoint: format!("{ISSUER}/authorize"),
+        token_endpoint: format!("{ISSUER}/token"),
+        revocation_endpoint: None,
+        registration_endpoint: Some(format!("{ISSUER}/register")),
+        scopes_supported: Some(Scopes::parse_delimited("read offline_access").unwrap()),
+        code_challenge_methods_supported: vec!["S256".into()],
+        token_endpoint_auth_methods_supported: Some(vec!["client_secret_post".into()]),
+        iss_parameter_supported: true,
+        client_id_metadata_document_supported: false,
+    }
+}
+
+#[tokio::test]
+async fn a_custom_url_the_ssrf_rule_refuses_is_a_validation_error_and_stores_nothing() {
+    let mut mocks = Mocks::new();
+    mocks.discovery.expect_probe().returning(|_, _| {
+        Err(DiscoveryError::new(DiscoveryStep::Probe, DiscoveryErrorKind::Blocked, "10.0.0.1 is a private address"))
+    });
+    let err = mocks.directory().connect(custom()).await.unwrap_err();
+    assert!(matches!(&err, Error::Validation { field: "server_config.url", message } if message.starts_with("probe:")));
+}
+
+#[tokio::test]
+async fn an_open_server_is_connected_at_once_at_its_canonical_url() {
+    let mut mocks = Mocks::new();
+    mocks
+        .discovery
+        .expect_probe()
+        .withf(|url, _| url == "https://docs.example/mcp")
+        .returning(|_, _| Ok(ResourceAccess::Open));
+    mocks.connections.expect_insert().times(1).returning(|c, _, flow| {
+        assert_eq!((c.status(), c.auth_method, flow.is_none()), (ConnectionStatus::Connected, AuthMethod::None, true));
+        Ok(())
+    });
+    assert!(matches!(mocks.directory().connect(custom()).await, Ok(ConnectOutcome::Connected { .. })));
+}
+
+#[tokio::test]
+async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_is_bound() {
+    let mut mocks = Mocks::new();
+    mocks.discovery.expect_probe().returning(|_, _| {
+        Ok(ResourceAccess::Protected(ProtectedResource {
+            resource: "https://docs.example/mcp".into(),
+            authorization_servers: vec![ISSUER.into()],
+            scopes_supported: None,
+            challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
+        }))
+    });
+    mocks.discovery.expect_authorization_server().returning(|_| Ok(metadata()));
+    let stale = ClientRegistration {
+        issuer: ISSUER.into(),
+        client_id: "old".into(),
+        client_secret: None,
+        auth: TokenEndpointAuth::None,
+        redirect_uri: "https://moved.example/assets/oauth/callback".into(),
+        secret_expires_at: None,
+        created_at: NOW,
+    };
+    mocks.registrations.expect_registration().returning(move |_| Ok(Some(stale.clone())));
+    mocks
+        .registrations
+        .expect_delete_registration()
+        .withf(|i, c| i == ISSUER && c == "old")
+        .times(1)
+        .returning(|_, _| Ok(true));
+    mocks.discovery.expect_register_client().times(1).returning(|_, request| {
+        assert_eq!(request.auth, TokenEndpointAuth::ClientSecretPost, "the one the token endpoint accepts");
+        Ok(RegisteredClient {
+            client_id: "new".into(),
+            client_secret: Some(SecretString::from("s3cret")),
+            auth: request.auth,
+            secret_expires_at: None,
+        })
+    });
+    mocks.registrations.expect_add_registration().returning(|r| {
+        assert_eq!(r.client_secret, Some(Sealed(format!("registrations/{ISSUER}/client_secret|s3cret").into_bytes())));
+        Ok(r.clone())
+    });
+    mocks.connections.expect_insert().times(1).returning(|_, _, flow| {
+        let flow = flow.expect("a pending flow");
+        assert_eq!((flow.issuer.as_deref(), flow.iss_required), (Some(ISSUER), true));
+        assert_eq!(flow.scopes.to_delimited(), "read offline_access");
+        Ok(())
+    });
+    mocks.registrations.expect_bind_authorization().times(1).returning(|b| {
+        assert_eq!((b.client_id.as_str(), b.resource.as_str()), ("new", "https://docs.example/mcp"));
+        Ok(())
+    });
+    let Ok(ConnectOutcome::PendingOAuth { auth_url, .. }) = mocks.directory().connect(custom()).await else {
+        panic!("a pending flow");
+    };
+    assert!(auth_url.starts_with("https://as.example/authorize?") && auth_url.contains("client_id=new"), "{auth_url}");
+}
