@@ -19,12 +19,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --package server --bin asset-directory \
     && install -D --mode 0755 target/release/asset-directory /out/asset-directory \
-    && install -d --mode 0700 /out/data
+    && install -d --mode 0700 /out/rootfs/data
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=build /out/asset-directory /usr/local/bin/asset-directory
-# The data directory belongs to the non-root user (uid 65532) the image runs as.
-COPY --from=build --chown=65532:65532 /out/data /data
+# The data directory belongs to the non-root user (uid 65532) the image runs as; copied as an
+# entry of a tree, so the directory itself gets that owner, and so does a new volume on it.
+COPY --from=build --chown=65532:65532 /out/rootfs/ /
 ENV AD_ENV=production \
     LISTEN_ADDR=0.0.0.0:8000 \
     AD_DATA_DIR=/data \
