@@ -35,6 +35,7 @@
 
 pub mod cases;
 pub mod fixtures;
+pub mod proxy;
 mod race;
 
 use ports::{AuditLog, ConnectionStore, FlowStore, RegistrationStore, RekeyStore};

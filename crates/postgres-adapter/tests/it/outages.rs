@@ -8,8 +8,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use ports::{ConnectionStore, StoreError, StoredSecrets};
 use postgres_adapter::{PgConfig, PgStore};
 
-use crate::support::proxy::Proxy;
-use crate::support::{admin, config, empty_schema, url_of};
+use store_contract::proxy::CuttableProxy;
+
+use crate::support::{admin, config, empty_schema, server_url, url_of};
 
 /// Short enough to keep the suite quick, long enough for a loaded machine's healthy calls.
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -33,8 +34,9 @@ async fn assert_unavailable_in_time<T: std::fmt::Debug>(what: &str, call: impl F
 async fn store_behind_proxy(pool_size: usize) -> (PgStore, Proxy) {
     let schema = empty_schema().await;
     postgres_adapter::migrate(&url_of(&schema), short(1)).await.expect("migrate");
-    let proxy = Proxy::start().await;
-    let store = PgStore::connect(&proxy.url_of(&schema), short(pool_size)).await.expect("connect through the proxy");
+    let proxy = CuttableProxy::in_front_of(&server_url()).await;
+    let store =
+        PgStore::connect(&proxy.route(&url_of(&schema)), short(pool_size)).await.expect("connect through the proxy");
     (store, proxy)
 }
 
@@ -70,11 +72,12 @@ async fn a_database_that_stops_answering_is_unavailable_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_started_while_the_database_is_down_is_unavailable_at_once() {
     let schema = empty_schema().await;
-    let proxy = Proxy::start().await;
+    let proxy = CuttableProxy::in_front_of(&server_url()).await;
     proxy.cut();
-    assert_unavailable_in_time("connect", PgStore::connect(&proxy.url_of(&schema), short(2))).await;
+    assert_unavailable_in_time("connect", PgStore::connect(&proxy.route(&url_of(&schema)), short(2))).await;
 
-    let lazy = PgStore::connect_without_migrating(&proxy.url_of(&schema), short(2)).expect("a pool opens lazily");
+    let lazy =
+        PgStore::connect_without_migrating(&proxy.route(&url_of(&schema)), short(2)).expect("a pool opens lazily");
     assert_unavailable_in_time("ping", lazy.ping()).await;
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use store_contract::proxy::CuttableProxy;
 use test_oauth_server::{TestAuthConfig, TestAuthServer};
 
 use crate::helpers::{Spawn, TestApp, assert_error};
@@ -100,4 +101,38 @@ async fn a_restart_on_postgres_keeps_connections() {
     let again = replica(&url, None).await;
     let listed: Vec<Value> = again.get("/assets/connections").await.json().await.unwrap();
     assert_eq!(listed[0]["ref_id"], created["ref_id"]);
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_and_the_service_recovers_without_a_restart() {
+    let url = fresh_database_url().await;
+    let proxy = CuttableProxy::in_front_of(&url).await;
+    let app = Spawn::default().var("DATABASE_URL", &proxy.route(&url)).var("DATABASE_TIMEOUT_MS", "1000").start().await;
+    let created = app.connect(json!({"server_name": "keyed", "server_config": {"api_key": "k-outage"}})).await;
+    let ref_id = created["ref_id"].as_str().unwrap();
+
+    proxy.cut();
+    let down = app.get("/assets/connections").await;
+    assert_eq!(down.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
+    assert_error(down, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").await;
+    let write = app.post_json("/assets/connect", &json!({"server_name": "open"})).await;
+    assert_error(write, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").await;
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    proxy.silence();
+    let hung = app.get(&format!("/assets/connections/{ref_id}")).await;
+    assert_error(hung, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").await;
+
+    proxy.restore();
+    let mut back = None;
+    for _ in 0..50 {
+        let response = app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
+        if response.status() == StatusCode::OK {
+            back = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let credentials = back.expect("the service answers again once the database is back");
+    assert_eq!(credentials["headers"]["X-Api-Key"], "k-outage", "the secret acknowledged before the outage is intact");
 }

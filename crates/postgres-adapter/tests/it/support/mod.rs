@@ -3,8 +3,6 @@
 //! A store reaches its schema through the URL (`options=-c search_path=<schema>`), and tags its
 //! sessions with the schema's name (`application_name`) so a test can find them.
 
-pub mod proxy;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

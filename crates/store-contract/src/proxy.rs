@@ -1,6 +1,6 @@
-//! A TCP proxy in front of the test server that a test can cut, make silent, and restore: a
-//! database that goes away or stops answering, for one store only, while the server stays up
-//! for every other test.
+//! A TCP proxy a test puts in front of a database server and can cut, make silent, and
+//! restore: a database that goes away or stops answering, for one store (or one service) only,
+//! while the server stays up for every other test.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,21 +18,36 @@ enum Mode {
     Silent,
 }
 
+#[derive(Debug)]
 struct Links {
     mode: Mode,
     open: Vec<AbortHandle>,
 }
 
-pub struct Proxy {
+/// A cuttable TCP proxy on a loopback port.
+#[derive(Debug)]
+pub struct CuttableProxy {
     addr: SocketAddr,
     links: Arc<Mutex<Links>>,
     accept: AbortHandle,
 }
 
-impl Proxy {
-    /// Starts forwarding to the test server.
-    pub async fn start() -> Self {
-        let upstream = upstream().await;
+impl CuttableProxy {
+    /// Starts forwarding to the server named by `url` (`postgres://host:port/…`).
+    pub async fn in_front_of(url: &str) -> Self {
+        let url = url::Url::parse(url).expect("the upstream is a URL");
+        let host = url.host_str().expect("the upstream URL names a host").to_owned();
+        let port = url.port().unwrap_or(5432);
+        let upstream = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .expect("resolve the upstream")
+            .next()
+            .expect("the upstream has an address");
+        Self::start(upstream).await
+    }
+
+    /// Starts forwarding to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let links = Arc::new(Mutex::new(Links { mode: Mode::Forward, open: Vec::new() }));
@@ -55,9 +70,9 @@ impl Proxy {
         Self { addr, links, accept }
     }
 
-    /// The URL of `database` reached through this proxy.
-    pub fn url_of(&self, database: &str) -> String {
-        let mut url = url::Url::parse(&super::url_of(database)).expect("a URL");
+    /// `url` with its host and port replaced by this proxy's.
+    pub fn route(&self, url: &str) -> String {
+        let mut url = url::Url::parse(url).expect("a URL");
         url.set_ip_host(self.addr.ip()).expect("an IP host");
         url.set_port(Some(self.addr.port())).expect("a port");
         url.into()
@@ -87,7 +102,7 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
+impl Drop for CuttableProxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.switch(Mode::Refuse);
@@ -98,11 +113,4 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr) {
     if let Ok(mut server) = TcpStream::connect(upstream).await {
         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
     }
-}
-
-async fn upstream() -> SocketAddr {
-    let url = url::Url::parse(&super::server_url()).expect("AD_TEST_DATABASE_URL is a URL");
-    let host = url.host_str().expect("AD_TEST_DATABASE_URL names a host").to_owned();
-    let port = url.port().unwrap_or(5432);
-    tokio::net::lookup_host((host.as_str(), port)).await.expect("resolve the test server").next().expect("an address")
 }
