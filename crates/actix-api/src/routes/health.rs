@@ -138,8 +138,10 @@ async fn health_report<D: Deps>(state: web::Data<ApiState<D>>) -> HttpResponse {
         report.message = Some("the database does not answer".to_owned());
         report.details = Some(ErrorDetails::default());
         response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        // Then it is also an error body, which carries `details.request_id` like every other.
+        return WithRequestId::json(response, &report);
     }
-    WithRequestId::json(response, &report)
+    response.json(&report)
 }
 
 /// The process is alive and answering. Checks nothing else, so a database outage never gets

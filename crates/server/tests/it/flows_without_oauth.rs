@@ -142,4 +142,5 @@ async fn health_answers_without_a_key() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["subsystems"]["database"]["status"], "ok");
+    assert!(body.get("details").is_none() && body.get("error").is_none(), "a healthy answer is no error body: {body}");
 }
