@@ -28,7 +28,7 @@ pub fn load_or_create(dir: &Path, name: &str, generate: impl FnOnce() -> SecretS
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let value = generate();
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -44,6 +44,21 @@ pub fn load_or_create(dir: &Path, name: &str, generate: impl FnOnce() -> SecretS
     Ok(DevSecret { value, path, created: true })
 }
 
+/// Creates `dir` (owner only, on Unix) unless it exists; an existing directory keeps its mode.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -52,16 +67,19 @@ mod tests {
 
     #[test]
     fn a_generated_key_is_written_owner_only_and_read_back_on_the_next_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(dir.path(), "engine-key", || SecretString::from("k1")).unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let first = load_or_create(&dir, "engine-key", || SecretString::from("k1")).unwrap();
         assert!(first.created);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&first.path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(dir_mode & 0o777, 0o700, "the data directory is the owner's alone");
         }
-        let second = load_or_create(dir.path(), "engine-key", || SecretString::from("k2")).unwrap();
+        let second = load_or_create(&dir, "engine-key", || SecretString::from("k2")).unwrap();
         assert!(!second.created);
         assert_eq!(second.value.expose_secret(), "k1");
     }
