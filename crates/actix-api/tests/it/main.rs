@@ -2,6 +2,7 @@
 //! serves, health and readiness, request ids and request metrics.
 
 mod health;
+mod hostile_input;
 mod metrics;
 mod openapi;
 mod request_ids;
