@@ -1,6 +1,7 @@
 //! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
 
 mod callback_page;
+mod catalog_input;
 mod cli;
 mod config_reference;
 mod discovery;
