@@ -1,5 +1,6 @@
 //! The fleet store of the Asset Directory: every store port (`ConnectionStore`, `FlowStore`,
-//! `AuditLog`, `RekeyStore`) on PostgreSQL, so several stateless replicas can serve one database.
+//! `AuditLog`, `RekeyStore`, `RefreshQueue`) on PostgreSQL, so several stateless replicas can
+//! serve one database.
 //!
 //! diesel-async drives PostgreSQL through tokio-postgres (no libpq), behind a deadpool pool whose
 //! wait, create and recycle timeouts, and a bound on every whole operation, turn a dead or
@@ -16,6 +17,7 @@ mod connections;
 mod error;
 mod flows;
 mod migrations;
+mod refresh;
 mod registrations;
 mod rekey;
 mod rows;

@@ -1,7 +1,7 @@
 //! The embedded default store: the Asset Directory's connections, pending OAuth flows and audit
 //! log in one SQLite file (bundled SQLite, WAL mode), through diesel. [`SqliteStore`]
-//! implements [`ports::ConnectionStore`], [`ports::FlowStore`], [`ports::AuditLog`] and
-//! [`ports::RekeyStore`].
+//! implements [`ports::ConnectionStore`], [`ports::FlowStore`], [`ports::AuditLog`],
+//! [`ports::RekeyStore`] and [`ports::RefreshQueue`] (the refresh leases).
 //!
 //! Start-up creates the file's directory, switches the file to WAL and applies the embedded
 //! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection in the bounded pool
@@ -24,6 +24,7 @@ mod error;
 mod flows;
 mod models;
 mod pool;
+mod refresh;
 mod registrations;
 mod rekey;
 mod schema;

@@ -8,7 +8,7 @@
 //! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
 //! async expression that yields a fresh, isolated store: a value of a type implementing
 //! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + [`ports::RekeyStore`]
-//! + `Clone`:
+//! + [`ports::RefreshQueue`] + `Clone`:
 //!
 //! ```text
 //! mod contract {
@@ -38,12 +38,18 @@ pub mod fixtures;
 pub mod proxy;
 mod race;
 
-use ports::{AuditLog, ConnectionStore, FlowStore, RegistrationStore, RekeyStore};
+use ports::{AuditLog, ConnectionStore, FlowStore, RefreshQueue, RegistrationStore, RekeyStore};
 
 /// What a store under test must be: every store port, cheap to clone for concurrent callers.
-pub trait ContractStore: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + Clone {}
+pub trait ContractStore:
+    ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + Clone
+{
+}
 
-impl<T> ContractStore for T where T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + Clone {}
+impl<T> ContractStore for T where
+    T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + Clone
+{
+}
 
 /// What the macro's expression yields: a store, or something that owns one together with what
 /// it needs kept alive (a temporary directory, a database dropped afterwards).
@@ -112,6 +118,14 @@ macro_rules! contract_tests {
             a_pkce_verifier_is_replaced_in_its_flow,
             a_client_secret_is_replaced_in_its_registration,
             of_twenty_concurrent_replacements_of_one_value_exactly_one_wins,
+            only_due_oauth_connections_are_claimed,
+            a_claim_takes_at_most_its_limit_soonest_expiry_first,
+            concurrent_claims_are_disjoint_and_miss_nothing,
+            an_expired_lease_is_claimable_again,
+            a_released_lease_with_a_backoff_is_not_claimed_before_its_time,
+            a_lease_belongs_to_one_owner_until_released_or_over,
+            of_twenty_concurrent_leases_of_one_connection_exactly_one_wins,
+            due_stats_count_leased_and_backed_off_connections_too,
         }
     };
 }

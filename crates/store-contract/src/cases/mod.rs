@@ -1,10 +1,12 @@
 //! The contract's cases. Each takes a fresh, empty store and panics when the store breaks the
-//! contract of `crates/ports/src/store.rs` or `audit.rs`.
+//! contract of `crates/ports/src/store.rs`, `audit.rs`, `registration.rs`, `rekey.rs` or
+//! `refresh.rs`.
 
 mod audit;
 mod connections;
 mod deletes;
 mod flows;
+mod refresh;
 mod registrations;
 mod rekey;
 mod updates;
@@ -13,6 +15,7 @@ pub use audit::*;
 pub use connections::*;
 pub use deletes::*;
 pub use flows::*;
+pub use refresh::*;
 pub use registrations::*;
 pub use rekey::*;
 pub use updates::*;

@@ -66,3 +66,12 @@ async fn a_store_that_revisits_the_cursor_fails_the_walk_case() {
     let case = cases::a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones;
     assert!(fails(case(MemoryStore::flawed(Flaw::RevisitsTheCursor))).await);
 }
+
+#[tokio::test]
+async fn a_store_that_ignores_leases_fails_the_claim_cases() {
+    assert!(fails(cases::only_due_oauth_connections_are_claimed(MemoryStore::flawed(Flaw::IgnoresLeases))).await);
+    let racing = cases::concurrent_claims_are_disjoint_and_miss_nothing;
+    assert!(fails(racing(MemoryStore::flawed(Flaw::IgnoresLeases))).await);
+    let crashed = cases::an_expired_lease_is_claimable_again;
+    assert!(fails(crashed(MemoryStore::flawed(Flaw::IgnoresLeases))).await);
+}

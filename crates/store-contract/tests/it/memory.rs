@@ -2,6 +2,7 @@
 //! flawed variants of it. It exists to test the suite itself: a correct store must pass every
 //! case, and each flaw must make the case that guards against it fail.
 
+mod refresh;
 mod registrations;
 mod rekey;
 
@@ -29,6 +30,8 @@ pub enum Flaw {
     SwapsWithoutComparing,
     /// `sealed_after` returns the cursor's own record again.
     RevisitsTheCursor,
+    /// `claim_due` claims connections whose lease is held by someone else.
+    IgnoresLeases,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +41,7 @@ struct State {
     events: Vec<AuditEvent>,
     registrations: BTreeMap<String, ports::ClientRegistration>,
     bindings: BTreeMap<RefId, ports::DiscoveredAuthorization>,
+    leases: BTreeMap<RefId, refresh::LeaseState>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,6 +125,7 @@ impl ConnectionStore for MemoryStore {
         let keep_flows = self.has(Flaw::KeepsFlowsOnDelete);
         let mut state = self.state();
         let removed = state.connections.remove(ref_id).map(|(_, s)| s);
+        state.leases.remove(ref_id);
         if !keep_flows {
             state.flows.retain(|_, f| &f.ref_id != ref_id);
         }
