@@ -7,11 +7,13 @@
 mod catalog;
 mod error;
 mod flow;
+mod lifecycle;
 pub mod reencrypt;
 mod use_cases;
 
 pub use catalog::{Availability, Catalog, CatalogEntry};
 pub use error::Error;
+pub use lifecycle::{RefreshSettings, Refresher, RoundReport};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::connect::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
@@ -21,7 +23,7 @@ use std::sync::Arc;
 
 use ports::{
     AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectionStore, FlowStore, IdSource, Metrics, NoMetrics,
-    OAuthClient, RegistrationStore,
+    OAuthClient, RefreshQueue, RegistrationStore,
 };
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
@@ -35,6 +37,7 @@ pub trait Deps: Send + Sync + 'static {
     type Ids: IdSource;
     type Discovery: AuthorizationDiscovery;
     type Registrations: RegistrationStore;
+    type Leases: RefreshQueue;
 }
 
 /// Settings the use cases need (the server builds them from its configuration).
@@ -48,6 +51,8 @@ pub struct Settings {
     pub flow_ttl_seconds: i64,
     /// Credentials refresh a token that expires within this many seconds before handing it out.
     pub credential_refresh_margin_seconds: i64,
+    /// The background refresh, its leases, backoff and circuit breakers (spec §7).
+    pub refresh: RefreshSettings,
 }
 
 impl Settings {
@@ -70,6 +75,7 @@ pub struct Ports<D: Deps> {
     pub ids: D::Ids,
     pub discovery: D::Discovery,
     pub registrations: D::Registrations,
+    pub leases: D::Leases,
 }
 
 /// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.
@@ -82,6 +88,7 @@ struct Inner<D: Deps> {
     catalog: Catalog,
     settings: Settings,
     refresh_locks: use_cases::credentials::RefreshLocks,
+    lifecycle: lifecycle::Lifecycle,
     metrics: Arc<dyn Metrics>,
 }
 
@@ -104,7 +111,10 @@ impl<D: Deps> Directory<D> {
 
     /// Like [`Directory::new`], reporting OAuth flows, refreshes and circuit breakers to `metrics`.
     pub fn with_metrics(ports: Ports<D>, catalog: Catalog, settings: Settings, metrics: Arc<dyn Metrics>) -> Self {
-        Self { inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default(), metrics }) }
+        let lifecycle = lifecycle::Lifecycle::new(&settings.refresh);
+        Self {
+            inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default(), lifecycle, metrics }),
+        }
     }
 
     /// Where the use cases report what happened, for the operator to count.

@@ -7,7 +7,7 @@ use domain::{
 };
 use ports::mocks::{
     MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
-    MockOAuthClient, MockRegistrationStore,
+    MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
 };
 use ports::{CipherError, Sealed};
 use secrecy::{ExposeSecret, SecretString};
@@ -62,6 +62,7 @@ impl Deps for MockDeps {
     type Ids = MockIdSource;
     type Discovery = MockAuthorizationDiscovery;
     type Registrations = MockRegistrationStore;
+    type Leases = MockRefreshQueue;
 }
 
 /// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
@@ -73,6 +74,8 @@ pub(crate) struct Mocks {
     pub audit: MockAuditLog,
     pub discovery: MockAuthorizationDiscovery,
     pub registrations: MockRegistrationStore,
+    /// Grants every lease and accepts every release unless a test replaces it.
+    pub leases: MockRefreshQueue,
 }
 
 impl Mocks {
@@ -86,6 +89,7 @@ impl Mocks {
             audit,
             discovery: MockAuthorizationDiscovery::new(),
             registrations: MockRegistrationStore::new(),
+            leases: granting_leases(),
         }
     }
 
@@ -94,8 +98,19 @@ impl Mocks {
     }
 
     pub(crate) fn directory_with_metrics(self, metrics: std::sync::Arc<dyn ports::Metrics>) -> Directory<MockDeps> {
+        let now = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(NOW.unix()));
+        self.directory_at(metrics, now, crate::RefreshSettings::default())
+    }
+
+    /// A directory whose clock reads `now` (seconds), so a test can move time, with `refresh`.
+    pub(crate) fn directory_at(
+        self,
+        metrics: std::sync::Arc<dyn ports::Metrics>,
+        now: std::sync::Arc<std::sync::atomic::AtomicI64>,
+        refresh: crate::RefreshSettings,
+    ) -> Directory<MockDeps> {
         let mut clock = MockClock::new();
-        clock.expect_now().return_const(NOW);
+        clock.expect_now().returning(move || Timestamp::from_unix(now.load(std::sync::atomic::Ordering::SeqCst)));
         let mut ids = MockIdSource::new();
         ids.expect_ref_id().returning(|| domain::RefId::from_random([1; 16]));
         ids.expect_secret_token().returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
@@ -108,6 +123,7 @@ impl Mocks {
             return_url_allowlist: vec!["https://app.example".into()],
             flow_ttl_seconds: 600,
             credential_refresh_margin_seconds: 60,
+            refresh,
         };
         let ports = Ports::<MockDeps> {
             connections: self.connections,
@@ -119,9 +135,20 @@ impl Mocks {
             ids,
             discovery: self.discovery,
             registrations: self.registrations,
+            leases: self.leases,
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }
+}
+
+/// A refresh queue that grants every lease (with no failures behind it) and accepts every release.
+pub(crate) fn granting_leases() -> MockRefreshQueue {
+    let mut leases = MockRefreshQueue::new();
+    leases
+        .expect_try_lease()
+        .returning(|ref_id, _, _, _| Ok(Some(ports::Lease { ref_id: ref_id.clone(), failures: 0 })));
+    leases.expect_release().returning(|_, _, _| Ok(true));
+    leases
 }
 
 /// Remembers every flow and refresh event reported, in order.
@@ -129,6 +156,9 @@ impl Mocks {
 pub(crate) struct RecordedMetrics {
     pub flows: std::sync::Mutex<Vec<ports::FlowEvent>>,
     pub refreshes: std::sync::Mutex<Vec<ports::RefreshEvent>>,
+    pub breakers: std::sync::Mutex<Vec<(String, ports::BreakerState)>>,
+    /// `(due, oldest_due_seconds)` of every backlog report.
+    pub backlog: std::sync::Mutex<Vec<(u64, u64)>>,
 }
 
 impl ports::Metrics for RecordedMetrics {
@@ -138,7 +168,12 @@ impl ports::Metrics for RecordedMetrics {
     fn refresh(&self, event: ports::RefreshEvent) {
         self.refreshes.lock().unwrap().push(event);
     }
-    fn circuit_breaker(&self, _issuer: &str, _state: ports::BreakerState) {}
+    fn circuit_breaker(&self, issuer: &str, state: ports::BreakerState) {
+        self.breakers.lock().unwrap().push((issuer.to_owned(), state));
+    }
+    fn refresh_backlog(&self, due: u64, oldest_due_seconds: u64) {
+        self.backlog.lock().unwrap().push((due, oldest_due_seconds));
+    }
 }
 
 /// A transparent "cipher" that tags plaintext with its associated data, so tests can see what

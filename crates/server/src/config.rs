@@ -48,6 +48,10 @@ struct Raw {
     outbound_timeout_ms: u64,
     refresh_ahead_seconds: u64,
     refresh_interval_seconds: u64,
+    refresh_lease_seconds: u64,
+    refresh_concurrency: usize,
+    refresh_breaker_threshold: u32,
+    refresh_breaker_cooldown_seconds: u64,
     log_format: Option<String>,
     rust_log: String,
     ad_env: String,
@@ -123,11 +127,39 @@ pub struct CatalogConfig {
     pub path: Option<PathBuf>,
 }
 
-/// `REFRESH_AHEAD_SECONDS`, `REFRESH_INTERVAL_SECONDS`.
+/// `REFRESH_AHEAD_SECONDS`, `REFRESH_INTERVAL_SECONDS`, `REFRESH_LEASE_SECONDS`,
+/// `REFRESH_CONCURRENCY`, `REFRESH_BREAKER_THRESHOLD`, `REFRESH_BREAKER_COOLDOWN_SECONDS`.
 #[derive(Debug, Clone)]
 pub struct RefreshConfig {
     pub ahead: Duration,
     pub interval: Duration,
+    /// How long a replica's claim on a token holds; longer than twice the outbound timeout.
+    pub lease: Duration,
+    pub concurrency: usize,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+}
+
+impl RefreshConfig {
+    /// The lifecycle settings: a failed refresh is retried after one interval, doubling up to 30
+    /// intervals (at most half an hour); a credentials call waits at most 10 s for another
+    /// replica's refresh.
+    pub fn settings(&self) -> app::RefreshSettings {
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let interval = seconds(self.interval).max(1);
+        app::RefreshSettings {
+            ahead_seconds: seconds(self.ahead),
+            interval: self.interval,
+            lease_seconds: seconds(self.lease),
+            concurrency: self.concurrency,
+            stale_after_seconds: 86_400,
+            backoff_base_seconds: interval,
+            backoff_max_seconds: interval.saturating_mul(30).min(1_800).max(interval),
+            breaker_threshold: self.breaker_threshold,
+            breaker_cooldown_seconds: seconds(self.breaker_cooldown),
+            lease_wait: Duration::from_secs(10).min(self.lease),
+        }
+    }
 }
 
 /// `LOG_FORMAT` (`pretty` or `json`), `RUST_LOG`.
@@ -182,6 +214,10 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("outbound_timeout_ms", "10000"),
     ("refresh_ahead_seconds", "300"),
     ("refresh_interval_seconds", "30"),
+    ("refresh_lease_seconds", "60"),
+    ("refresh_concurrency", "8"),
+    ("refresh_breaker_threshold", "5"),
+    ("refresh_breaker_cooldown_seconds", "60"),
     ("rust_log", "info"),
     ("ad_env", "development"),
     ("ad_data_dir", "data"),
@@ -281,9 +317,18 @@ impl Config {
             refresh: RefreshConfig {
                 ahead: Duration::from_secs(raw.refresh_ahead_seconds),
                 interval: Duration::from_secs(raw.refresh_interval_seconds.max(1)),
+                lease: Duration::from_secs(raw.refresh_lease_seconds),
+                concurrency: raw.refresh_concurrency.max(1),
+                breaker_threshold: raw.refresh_breaker_threshold.max(1),
+                breaker_cooldown: Duration::from_secs(raw.refresh_breaker_cooldown_seconds.max(1)),
             },
             log: LogConfig { json: json_logs, filter: raw.rust_log },
         };
+        if config.refresh.lease <= 2 * config.oauth.outbound_timeout {
+            // A lease that ran out while its holder still waits for the provider would let a
+            // second replica spend the same refresh token.
+            return Err(invalid("REFRESH_LEASE_SECONDS", "must be more than twice OUTBOUND_TIMEOUT_MS"));
+        }
         config.check_production()?;
         Ok(config)
     }
@@ -324,6 +369,10 @@ pub const VARIABLES: &[&str] = &[
     "OUTBOUND_TIMEOUT_MS",
     "REFRESH_AHEAD_SECONDS",
     "REFRESH_INTERVAL_SECONDS",
+    "REFRESH_LEASE_SECONDS",
+    "REFRESH_CONCURRENCY",
+    "REFRESH_BREAKER_THRESHOLD",
+    "REFRESH_BREAKER_COOLDOWN_SECONDS",
     "LOG_FORMAT",
     "RUST_LOG",
     "AD_ENV",

@@ -12,7 +12,7 @@ use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
 use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
-use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, PoolStats, RegistrationStore};
+use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, PoolStats, RefreshQueue, RegistrationStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
@@ -57,7 +57,7 @@ impl<S> std::fmt::Debug for ServiceDeps<S> {
 
 impl<S> Deps for ServiceDeps<S>
 where
-    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + Clone,
+    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + Clone,
 {
     type Connections = S;
     type Flows = S;
@@ -68,6 +68,7 @@ where
     type Ids = OsRandom;
     type Discovery = DiscoveryAdapter;
     type Registrations = S;
+    type Leases = S;
 }
 
 /// A built, bound, not yet running service.
@@ -114,7 +115,7 @@ impl Application {
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
     where
-        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + PoolStats + Clone,
+        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + PoolStats + Clone,
     {
         let metrics = Arc::new(ApiMetrics::new().with_pool(Arc::new(store.clone())));
         let timeout = config.oauth.outbound_timeout;
@@ -134,16 +135,21 @@ impl Application {
             clock: SystemClock,
             ids: OsRandom,
             discovery: DiscoveryAdapter::new(http),
-            registrations: store,
+            registrations: store.clone(),
+            leases: store,
         };
         let settings = Settings {
             redirect_base_url: config.oauth.redirect_base_url.clone(),
             return_url_allowlist: config.oauth.return_url_allowlist.clone(),
             flow_ttl_seconds: secs(config.oauth.flow_ttl),
             credential_refresh_margin_seconds: 60,
+            refresh: config.refresh.settings(),
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());
-        let background = vec![tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval))];
+        let background = vec![
+            tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval)),
+            tokio::spawn(app::Refresher::new(directory.clone()).run()),
+        ];
 
         let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
         let port =

@@ -19,7 +19,8 @@ pub(crate) struct ConnectBody {
     pub return_to: Option<String>,
 }
 
-/// `server_config`: the API key (write-only), or a custom server's URL.
+/// `server_config`: the API key (write-only), a custom server's URL, or the `ref_id` of an
+/// `expired` or `failed` OAuth connection to re-authorize in place.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct ServerConfigBody {
     /// The key of an `api_key` server. Write-only: no answer ever repeats it.
@@ -34,6 +35,11 @@ pub(crate) struct ServerConfigBody {
     pub transport: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// Reconnect this `expired` or `failed` OAuth connection of `server_name` in place: it keeps
+    /// its `ref_id` and goes back to `pending_oauth` with a new `auth_url`.
+    #[serde(default)]
+    #[schema(example = "conn-3k4l5m6n7o8p9q2r3s4t5u6v7w")]
+    pub ref_id: Option<String>,
 }
 
 /// `POST /assets/callback` body and `GET /assets/oauth/callback` query: what the provider

@@ -5,6 +5,7 @@ use domain::{ServerName, Transport};
 use crate::dto::{ConnectBody, ConnectResponse};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
+use crate::routes::parse_ref_id;
 use crate::{ApiError, ApiState};
 
 pub(crate) fn connect<D: Deps>() -> Endpoint {
@@ -12,11 +13,12 @@ pub(crate) fn connect<D: Deps>() -> Endpoint {
 }
 
 /// Starts a connection: API-key and no-auth servers connect at once; OAuth servers answer an
-/// `auth_url` for the user's browser.
+/// `auth_url` for the user's browser. With `server_config.ref_id`, re-authorizes that expired or
+/// failed OAuth connection in place instead.
 #[utoipa::path(post, path = "/assets/connect", tag = "connections", request_body = ConnectBody, responses(
     (status = 200, description = "Connected, or pending the user's consent at `auth_url`.", body = ConnectResponse),
     (status = 400, description = "`INVALID_REQUEST`", body = ErrorBody),
-    (status = 404, description = "`SERVER_NOT_FOUND`", body = ErrorBody),
+    (status = 404, description = "`SERVER_NOT_FOUND`, or `CONNECTION_NOT_FOUND` for an unknown `server_config.ref_id`", body = ErrorBody),
     (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
     (status = 422, description = "`VALIDATION_ERROR`", body = ErrorBody),
     (status = 502, description = "`MCP_CONNECTION_FAILED` (discovery or registration)", body = ErrorBody),
@@ -26,8 +28,12 @@ async fn start_connection<D: Deps>(
     state: web::Data<ApiState<D>>,
     body: web::Json<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse(body.into_inner())?;
-    let outcome = state.directory.connect(request).await?;
+    let mut body = body.into_inner();
+    let reconnect = body.server_config.as_mut().and_then(|c| c.ref_id.take());
+    let outcome = match reconnect {
+        Some(ref_id) => reconnect_in_place(&state.directory, body, &ref_id).await?,
+        None => state.directory.connect(parse(body)?).await?,
+    };
     Ok(HttpResponse::Ok().json(match outcome {
         ConnectOutcome::Connected { ref_id } => {
             ConnectResponse { ref_id: ref_id.to_string(), status: "connected", auth_url: None }
@@ -36,6 +42,24 @@ async fn start_connection<D: Deps>(
             ConnectResponse { ref_id: ref_id.to_string(), status: "pending_oauth", auth_url: Some(auth_url) }
         }
     }))
+}
+
+/// `server_config.ref_id` stands alone: a key or a URL with it is a mistake, not a hint.
+async fn reconnect_in_place<D: Deps>(
+    directory: &app::Directory<D>,
+    body: ConnectBody,
+    ref_id: &str,
+) -> Result<ConnectOutcome, ApiError> {
+    let server_name =
+        ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
+    let config = body.server_config.unwrap_or_default();
+    if config.api_key.is_some() || config.url.is_some() || config.transport.is_some() || config.display_name.is_some() {
+        return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
+    }
+    if body.return_to.as_deref().is_some_and(str::is_empty) {
+        return Err(ApiError::validation("return_to", "return_to: must not be empty"));
+    }
+    Ok(directory.reconnect(&server_name, &parse_ref_id(ref_id)?, body.return_to).await?)
 }
 
 fn parse(body: ConnectBody) -> Result<ConnectRequest, ApiError> {

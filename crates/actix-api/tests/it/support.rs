@@ -13,7 +13,7 @@ use domain::{AuthSpec, ServerName, ServerSpec, Timestamp, Transport};
 use ports::StoreError;
 use ports::mocks::{
     MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
-    MockOAuthClient, MockRegistrationStore,
+    MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
 };
 use serde_json::Value;
 
@@ -33,6 +33,7 @@ impl Deps for MockDeps {
     type Ids = MockIdSource;
     type Discovery = MockAuthorizationDiscovery;
     type Registrations = MockRegistrationStore;
+    type Leases = MockRefreshQueue;
 }
 
 /// A directory whose database answers `ping` as `database_up` says and is otherwise empty.
@@ -65,6 +66,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         ids,
         discovery: MockAuthorizationDiscovery::new(),
         registrations: MockRegistrationStore::new(),
+        leases: MockRefreshQueue::new(),
     };
     let open = ServerSpec {
         name: ServerName::parse("open").unwrap(),
@@ -80,6 +82,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         return_url_allowlist: Vec::new(),
         flow_ttl_seconds: 600,
         credential_refresh_margin_seconds: 60,
+        refresh: app::RefreshSettings::default(),
     };
     Directory::with_metrics(ports, Catalog::new(vec![CatalogEntry::resolve(open, |_| None)]), settings, metrics)
 }

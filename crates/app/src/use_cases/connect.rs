@@ -110,7 +110,7 @@ impl<D: Deps> Directory<D> {
     }
 
     /// Builds the pending flow and authorization URL for a static (pre-registered) OAuth entry.
-    fn start_flow(
+    pub(crate) fn start_flow(
         &self,
         entry: &CatalogEntry,
         oauth: &OAuthSpec,

@@ -2,9 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::{AuthSpec, Connection, ConnectionStatus, RefId};
-use ports::{
-    AuditKind, Cipher, Clock, ConnectionStore, OAuthClient, OAuthError, RefreshEvent, SecretsUpdate, StoredSecrets,
-};
+use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::callback::expiry;
@@ -25,12 +23,12 @@ pub struct Credential {
 pub(crate) struct RefreshLocks(Mutex<HashMap<RefId, Arc<tokio::sync::Mutex<()>>>>);
 
 impl RefreshLocks {
-    fn lock_for(&self, ref_id: &RefId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, ref_id: &RefId) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(map.entry(ref_id.clone()).or_default())
     }
 
-    fn forget_idle(&self) {
+    pub(crate) fn forget_idle(&self) {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, lock| Arc::strong_count(lock) > 1);
     }
@@ -101,31 +99,9 @@ impl<D: Deps> Directory<D> {
         })
     }
 
-    /// Refreshes a connection's token unless it is fresher than `margin` seconds by the time this
-    /// caller holds the connection's refresh lock (spec §7).
-    pub async fn refresh(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
-        let lock = self.inner.refresh_locks.lock_for(ref_id);
-        let outcome = {
-            let _guard = lock.lock().await;
-            self.refresh_locked(ref_id, margin).await
-        };
-        drop(lock);
-        self.inner.refresh_locks.forget_idle();
-        let event = match &outcome {
-            Ok(RefreshOutcome::Refreshed) => Some(RefreshEvent::Refreshed),
-            Ok(RefreshOutcome::AlreadyFresh) => Some(RefreshEvent::AlreadyFresh),
-            Ok(RefreshOutcome::Expired) => Some(RefreshEvent::Expired),
-            Err(Error::Provider { .. }) => Some(RefreshEvent::Failed),
-            // Gone, not ready, or the database is down: the provider was never asked.
-            Err(_) => None,
-        };
-        if let Some(event) = event {
-            self.metrics().refresh(event);
-        }
-        outcome
-    }
-
-    async fn refresh_locked(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
+    /// The refresh itself, by a caller that holds the connection's lock and lease (see
+    /// `lifecycle`): unless fresh by now, call the provider and store the answer.
+    pub(crate) async fn refresh_locked(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
         let ports = self.ports();
         let mut connection = self.load(ref_id).await?;
         ensure_usable(&connection)?;
@@ -142,7 +118,7 @@ impl<D: Deps> Directory<D> {
         };
         let refresh_token = ports.cipher.open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
         let target = self.token_target(&connection).await?;
-        match ports.oauth.refresh(&target.endpoint, &refresh_token, target.resource.clone()).await {
+        match self.refresh_at_provider(&target.endpoint, &refresh_token, target.resource.clone()).await {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
@@ -186,7 +162,7 @@ impl<D: Deps> Directory<D> {
     }
 }
 
-fn ensure_usable(connection: &Connection) -> Result<(), Error> {
+pub(crate) fn ensure_usable(connection: &Connection) -> Result<(), Error> {
     match connection.status() {
         ConnectionStatus::Connected => Ok(()),
         ConnectionStatus::Expired => Err(Error::TokenExpired),

@@ -1,0 +1,222 @@
+//! One refresh at a time per token, across replicas: the in-process lock, then the database
+//! lease, then the refresh, then the release that records the backoff. The provider call itself
+//! goes through the authorization server's circuit breaker.
+
+use std::time::Duration;
+
+use domain::RefId;
+use ports::{
+    BreakerState, Clock, Lease, OAuthClient, OAuthError, RefreshEvent, RefreshQueue, RetryState, TokenEndpoint,
+    TokenSet,
+};
+use secrecy::SecretString;
+
+use super::backoff;
+use super::breaker::Admission;
+use crate::use_cases::credentials::ensure_usable;
+use crate::{Deps, Directory, Error, RefreshOutcome};
+
+/// Who asks for a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A credentials call: waits (a bounded time) for another replica that holds the lease.
+    OnDemand,
+    /// The scheduler, on a connection it claimed: never waits. A lease another replica took
+    /// over means that replica does the work.
+    Scheduled,
+}
+
+/// How an attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Done(RefreshOutcome),
+    /// Another replica holds the lease.
+    Busy,
+}
+
+enum Leased {
+    Held(Lease),
+    /// Another replica refreshed the token while this caller waited.
+    Fresh,
+    Busy,
+}
+
+/// How often a waiting credentials call looks whether the holder has finished.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The end of the message of a refresh the breaker refused (see [`is_breaker_skip`]).
+const BREAKER_OPEN: &str = "its circuit breaker is open after repeated failures, so it was not called";
+
+/// Whether a refresh failed because the authorization server's breaker refused the call.
+pub(crate) fn is_breaker_skip(error: &Error) -> bool {
+    matches!(error, Error::Provider { message, .. } if message.ends_with(BREAKER_OPEN))
+}
+
+/// Whether an answer (or its absence) says the authorization server is not working.
+fn server_failed<T>(result: &Result<T, OAuthError>) -> bool {
+    matches!(result, Err(e) if e.is_transient() || matches!(e, OAuthError::InvalidResponse(_)))
+}
+
+impl<D: Deps> Directory<D> {
+    /// Refreshes a connection's token unless it is fresher than `margin` seconds by the time this
+    /// caller holds the connection's refresh lease (spec §7). A refresh another replica is doing
+    /// is waited for, not repeated; if it takes too long, this answers a provider error.
+    pub async fn refresh(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
+        match self.refresh_with(ref_id, margin, Mode::OnDemand).await? {
+            Attempt::Done(outcome) => Ok(outcome),
+            Attempt::Busy => Err(Error::Provider {
+                step: "token refresh",
+                message: "another replica is still refreshing this token".into(),
+            }),
+        }
+    }
+
+    /// The in-process lock, then [`Directory::refresh_leased`]; reports the outcome.
+    pub(crate) async fn refresh_with(&self, ref_id: &RefId, margin: i64, mode: Mode) -> Result<Attempt, Error> {
+        let lock = self.inner.refresh_locks.lock_for(ref_id);
+        let attempt = {
+            let _guard = lock.lock().await;
+            self.refresh_leased(ref_id, margin, mode).await
+        };
+        drop(lock);
+        self.inner.refresh_locks.forget_idle();
+        let event = match &attempt {
+            Ok(Attempt::Done(RefreshOutcome::Refreshed)) => Some(RefreshEvent::Refreshed),
+            Ok(Attempt::Done(RefreshOutcome::AlreadyFresh)) => Some(RefreshEvent::AlreadyFresh),
+            Ok(Attempt::Done(RefreshOutcome::Expired)) => Some(RefreshEvent::Expired),
+            Err(e) if is_breaker_skip(e) => Some(RefreshEvent::Skipped),
+            Err(Error::Provider { .. }) => Some(RefreshEvent::Failed),
+            // Busy elsewhere, gone, not ready, or the database is down: the provider was never asked.
+            Ok(Attempt::Busy) | Err(_) => None,
+        };
+        if let Some(event) = event {
+            self.metrics().refresh(event);
+        }
+        attempt
+    }
+
+    async fn refresh_leased(&self, ref_id: &RefId, margin: i64, mode: Mode) -> Result<Attempt, Error> {
+        let lease = match self.take_lease(ref_id, margin, mode).await? {
+            Leased::Held(lease) => lease,
+            Leased::Fresh => return Ok(Attempt::Done(RefreshOutcome::AlreadyFresh)),
+            Leased::Busy => return Ok(Attempt::Busy),
+        };
+        let outcome = if mode == Mode::Scheduled && !self.stale_or_expiring(ref_id, margin).await? {
+            Ok(RefreshOutcome::AlreadyFresh)
+        } else {
+            self.refresh_locked(ref_id, margin).await
+        };
+        let retry = self.retry_state(ref_id, &outcome, lease.failures).await;
+        let owner = &self.inner.lifecycle.owner;
+        if let Err(e) = self.ports().leases.release(ref_id, owner, retry).await {
+            // The lease lapses by itself; only the backoff is lost.
+            tracing::warn!(%ref_id, error = %e, "could not release a refresh lease");
+        }
+        outcome.map(Attempt::Done)
+    }
+
+    /// Takes the connection's lease; an on-demand caller waits while another replica holds it.
+    async fn take_lease(&self, ref_id: &RefId, margin: i64, mode: Mode) -> Result<Leased, Error> {
+        let settings = &self.settings().refresh;
+        let give_up = tokio::time::Instant::now() + settings.lease_wait;
+        loop {
+            let now = self.ports().clock.now();
+            let until = now.plus_seconds(settings.lease_seconds);
+            let owner = &self.inner.lifecycle.owner;
+            if let Some(lease) = self.ports().leases.try_lease(ref_id, owner, now, until).await? {
+                return Ok(Leased::Held(lease));
+            }
+            if mode == Mode::Scheduled {
+                return Ok(Leased::Busy);
+            }
+            let connection = self.load(ref_id).await?;
+            ensure_usable(&connection)?;
+            if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
+                return Ok(Leased::Fresh);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Ok(Leased::Busy);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether a claimed token still needs refreshing: another replica may have refreshed it
+    /// between the claim and now. (Expiring tokens are checked again by the refresh itself.)
+    async fn stale_or_expiring(&self, ref_id: &RefId, margin: i64) -> Result<bool, Error> {
+        let connection = self.load(ref_id).await?;
+        let now = self.ports().clock.now();
+        Ok(match connection.expires_at {
+            Some(at) => at <= now.plus_seconds(margin),
+            None => connection.updated_at <= now.plus_seconds(-self.settings().refresh.stale_after_seconds),
+        })
+    }
+
+    /// What the release records: a success clears the failures; a failure backs off.
+    async fn retry_state(&self, ref_id: &RefId, outcome: &Result<RefreshOutcome, Error>, failures: u32) -> RetryState {
+        let settings = &self.settings().refresh;
+        let now = self.ports().clock.now();
+        let after = |seconds: i64| Some(now.plus_seconds(seconds));
+        match outcome {
+            Ok(RefreshOutcome::Refreshed) => {
+                // A token that lives less than twice the window would be due again at once: wait
+                // half its life first.
+                let expires_at = self.load(ref_id).await.ok().and_then(|c| c.expires_at);
+                let life = expires_at.map(|at| now.seconds_until(at));
+                match life {
+                    Some(life) if life < 2 * settings.ahead_seconds => {
+                        RetryState { failures: 0, next_attempt_at: after((life / 2).max(1)) }
+                    }
+                    _ => RetryState::CLEAR,
+                }
+            }
+            Ok(_) | Err(Error::ConnectionNotFound | Error::NotReady(_) | Error::TokenExpired) => RetryState::CLEAR,
+            Err(e) if is_breaker_skip(e) => {
+                let cooldown = settings.breaker_cooldown_seconds;
+                let wait = backoff::delay_seconds(1, cooldown, cooldown, backoff::jitter());
+                RetryState { failures, next_attempt_at: after(wait) }
+            }
+            Err(_) => {
+                let failures = failures.saturating_add(1);
+                let wait = backoff::delay_seconds(
+                    failures,
+                    settings.backoff_base_seconds,
+                    settings.backoff_max_seconds,
+                    backoff::jitter(),
+                );
+                RetryState { failures, next_attempt_at: after(wait) }
+            }
+        }
+    }
+
+    /// A refresh call at the authorization server, through its circuit breaker (keyed by the
+    /// token endpoint, which belongs to exactly one authorization server).
+    pub(crate) async fn refresh_at_provider(
+        &self,
+        endpoint: &TokenEndpoint,
+        refresh_token: &SecretString,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError> {
+        let breakers = &self.inner.lifecycle.breakers;
+        let server = endpoint.url.as_str();
+        match breakers.admit(server, self.ports().clock.now()) {
+            Admission::Refused => return Err(OAuthError::Unavailable(BREAKER_OPEN.to_owned())),
+            Admission::Go(Some(state)) => self.breaker_changed(server, state),
+            Admission::Go(None) => {}
+        }
+        let result = self.ports().oauth.refresh(endpoint, refresh_token, resource).await;
+        if let Some(state) = breakers.record(server, self.ports().clock.now(), server_failed(&result)) {
+            self.breaker_changed(server, state);
+        }
+        result
+    }
+
+    fn breaker_changed(&self, server: &str, state: BreakerState) {
+        match state {
+            BreakerState::Open => tracing::warn!(server, "circuit breaker open: refreshes at this server pause"),
+            BreakerState::HalfOpen => tracing::info!(server, "circuit breaker half-open: one trial refresh"),
+            BreakerState::Closed => tracing::info!(server, "circuit breaker closed: the server answers again"),
+        }
+        self.metrics().circuit_breaker(server, state);
+    }
+}

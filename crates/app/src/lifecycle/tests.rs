@@ -1,0 +1,278 @@
+//! Unit tests of refreshing under a lease against mocked ports: backoff, the circuit breaker,
+//! `invalid_grant`, and a lease held by another replica.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use ports::mocks::MockRefreshQueue;
+use ports::{BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, StoredSecrets, TokenSet};
+use secrecy::SecretString;
+
+use super::lease::{Attempt, Mode};
+use crate::test_support::{Mocks, NOW, RecordedMetrics};
+use crate::{Directory, Error, RefreshOutcome, RefreshSettings};
+
+pub(super) fn ref_id(n: u8) -> RefId {
+    RefId::from_random([n; 16])
+}
+
+/// A connected `acme` connection (a static catalog entry whose token endpoint is
+/// `https://as.example/token`) expiring in `expires_in` seconds.
+pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
+    let new = NewConnection {
+        ref_id: ref_id.clone(),
+        server_name: ServerName::parse("acme").unwrap(),
+        display_name: None,
+        url: Some("https://acme.example/mcp".into()),
+        transport: Transport::StreamableHttp,
+        auth_method: AuthMethod::OAuth,
+    };
+    Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(expires_in)), NOW, NOW)
+}
+
+/// Secrets as the fake cipher seals them.
+pub(super) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
+    StoredSecrets {
+        api_key: None,
+        access_token: Some(Sealed(format!("connections/{ref_id}/access_token|at").into_bytes())),
+        refresh_token: Some(Sealed(format!("connections/{ref_id}/refresh_token|{refresh}").into_bytes())),
+    }
+}
+
+pub(super) fn tokens(expires_in: u64) -> TokenSet {
+    TokenSet {
+        access_token: SecretString::from("at-new"),
+        refresh_token: Some(SecretString::from("rt-new")),
+        expires_in: Some(expires_in),
+        scopes: None,
+    }
+}
+
+/// Every connection is a connected `acme` one expiring in `expires_in` seconds, with a refresh token.
+pub(super) fn all_due(mocks: &mut Mocks, expires_in: i64) {
+    mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expires_in))));
+    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+}
+
+/// Leases granted with `failures` behind them; every release is recorded.
+pub(super) fn recording_leases(failures: u32, released: Arc<Mutex<Vec<RetryState>>>) -> MockRefreshQueue {
+    let mut leases = MockRefreshQueue::new();
+    leases.expect_try_lease().returning(move |r, _, _, _| Ok(Some(Lease { ref_id: r.clone(), failures })));
+    leases.expect_release().returning(move |_, _, retry| {
+        released.lock().unwrap().push(retry);
+        Ok(true)
+    });
+    leases
+}
+
+pub(super) fn settings() -> RefreshSettings {
+    RefreshSettings {
+        backoff_base_seconds: 30,
+        backoff_max_seconds: 900,
+        breaker_threshold: 2,
+        breaker_cooldown_seconds: 60,
+        lease_wait: Duration::from_millis(300),
+        ..RefreshSettings::default()
+    }
+}
+
+pub(super) fn build(
+    mocks: Mocks,
+    metrics: Arc<RecordedMetrics>,
+) -> (Directory<crate::test_support::MockDeps>, Arc<AtomicI64>) {
+    let now = Arc::new(AtomicI64::new(NOW.unix()));
+    (mocks.directory_at(metrics, now.clone(), settings()), now)
+}
+
+#[tokio::test]
+async fn a_transient_failure_backs_off_with_jitter_and_never_expires_the_connection() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 429".into())));
+    mocks.connections.expect_update().never();
+    let released = Arc::new(Mutex::new(Vec::new()));
+    mocks.leases = recording_leases(2, released.clone());
+    let (dir, _) = build(mocks, Arc::default());
+
+    let err = dir.refresh(&ref_id(1), 60).await.unwrap_err();
+    assert!(matches!(err, Error::Provider { .. }), "{err:?}");
+    let retry = released.lock().unwrap()[0];
+    assert_eq!(retry.failures, 3, "one more failure in a row");
+    let wait = NOW.seconds_until(retry.next_attempt_at.expect("a backoff"));
+    assert!((60..=120).contains(&wait), "30 s doubled twice, jittered over its upper half: {wait}");
+}
+
+#[tokio::test]
+async fn credentials_hand_out_the_old_token_while_the_provider_is_down_and_it_still_works() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 30);
+    mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
+    let (dir, _) = build(mocks, Arc::default());
+    let credential = dir.credentials(&ref_id(1)).await.expect("the old token still works for 30 s");
+    assert_eq!(credential.connection.status(), ConnectionStatus::Connected);
+}
+
+#[tokio::test]
+async fn a_real_invalid_grant_expires_the_connection_and_clears_the_backoff() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    mocks
+        .oauth
+        .expect_refresh()
+        .returning(|_, _, _| Err(OAuthError::Rejected { code: "invalid_grant".into(), description: None }));
+    mocks.connections.expect_update().times(1).returning(|c, expected, _| {
+        assert_eq!((c.status(), expected), (ConnectionStatus::Expired, ConnectionStatus::Connected));
+        Ok(true)
+    });
+    let released = Arc::new(Mutex::new(Vec::new()));
+    mocks.leases = recording_leases(4, released.clone());
+    let (dir, _) = build(mocks, Arc::default());
+    let attempt = dir.refresh_with(&ref_id(1), 300, Mode::Scheduled).await.unwrap();
+    assert_eq!(attempt, Attempt::Done(RefreshOutcome::Expired));
+    assert_eq!(*released.lock().unwrap(), [RetryState::CLEAR]);
+}
+
+#[tokio::test]
+async fn invalid_grant_after_a_sibling_rotated_the_token_is_no_failure() {
+    let mut mocks = Mocks::new();
+    mocks.connections.expect_get().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 10))));
+    let reads = AtomicUsize::new(0);
+    mocks.connections.expect_secrets().returning(move |r| {
+        let rotated = reads.fetch_add(1, Ordering::SeqCst) > 0;
+        Ok(Some(secrets(r, if rotated { "rt-rotated" } else { "rt" })))
+    });
+    mocks
+        .oauth
+        .expect_refresh()
+        .returning(|_, _, _| Err(OAuthError::Rejected { code: "invalid_grant".into(), description: None }));
+    mocks.connections.expect_update().never();
+    let (dir, _) = build(mocks, Arc::default());
+    assert_eq!(dir.refresh(&ref_id(1), 60).await.unwrap(), RefreshOutcome::AlreadyFresh);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_consecutive_failures_and_refuses_without_calling_the_provider() {
+    let metrics = Arc::new(RecordedMetrics::default());
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    mocks.oauth.expect_refresh().times(2).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 502".into())));
+    let released = Arc::new(Mutex::new(Vec::new()));
+    mocks.leases = recording_leases(1, released.clone());
+    let (dir, _) = build(mocks, metrics.clone());
+    for n in 1..=3 {
+        assert!(dir.refresh_with(&ref_id(n), 300, Mode::Scheduled).await.is_err());
+    }
+    assert_eq!(*metrics.refreshes.lock().unwrap(), [RefreshEvent::Failed, RefreshEvent::Failed, RefreshEvent::Skipped]);
+    assert_eq!(*metrics.breakers.lock().unwrap(), [("https://as.example/token".to_owned(), BreakerState::Open)]);
+    let skipped = released.lock().unwrap()[2];
+    assert_eq!(skipped.failures, 1, "a refused call is not a failure of the connection");
+    let wait = NOW.seconds_until(skipped.next_attempt_at.expect("retried after the cool-down"));
+    assert!((30..=60).contains(&wait), "{wait}");
+}
+
+#[tokio::test]
+async fn after_the_cooldown_one_trial_goes_through_and_its_success_closes_the_breaker() {
+    let metrics = Arc::new(RecordedMetrics::default());
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    let calls = AtomicUsize::new(0);
+    mocks.oauth.expect_refresh().times(3).returning(move |_, _, _| match calls.fetch_add(1, Ordering::SeqCst) {
+        0 | 1 => Err(OAuthError::Unavailable("connection refused".into())),
+        _ => Ok(tokens(3_600)),
+    });
+    mocks.connections.expect_update().times(1).returning(|_, _, _| Ok(true));
+    let (dir, now) = build(mocks, metrics.clone());
+    for n in 1..=3 {
+        assert!(dir.refresh(&ref_id(n), 60).await.is_err());
+    }
+    now.fetch_add(60, Ordering::SeqCst);
+    assert_eq!(dir.refresh(&ref_id(4), 60).await.unwrap(), RefreshOutcome::Refreshed);
+    let states: Vec<BreakerState> = metrics.breakers.lock().unwrap().iter().map(|(_, s)| *s).collect();
+    assert_eq!(states, [BreakerState::Open, BreakerState::HalfOpen, BreakerState::Closed]);
+}
+
+#[tokio::test]
+async fn refusals_from_a_working_server_do_not_open_the_breaker() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    let rejected = || Err(OAuthError::Rejected { code: "invalid_client".into(), description: None });
+    mocks.oauth.expect_refresh().times(4).returning(move |_, _, _| rejected());
+    let (dir, _) = build(mocks, Arc::default());
+    for n in 1..=4 {
+        assert!(matches!(dir.refresh(&ref_id(n), 60).await, Err(Error::Provider { step: "token refresh", .. })));
+    }
+}
+
+#[tokio::test]
+async fn a_short_lived_token_is_not_claimed_again_before_half_its_life() {
+    let mut mocks = Mocks::new();
+    let refreshed = Arc::new(AtomicUsize::new(0));
+    let seen = refreshed.clone();
+    // Before the refresh the token expires in 10 s; after it, in 100 s (less than twice the window).
+    mocks.connections.expect_get().returning(move |r| {
+        let expires_in = if seen.load(Ordering::SeqCst) > 0 { 100 } else { 10 };
+        Ok(Some(connection(r, ConnectionStatus::Connected, expires_in)))
+    });
+    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    mocks.oauth.expect_refresh().returning(|_, _, _| Ok(tokens(100)));
+    mocks.connections.expect_update().returning(move |_, _, _| {
+        refreshed.fetch_add(1, Ordering::SeqCst);
+        Ok(true)
+    });
+    let released = Arc::new(Mutex::new(Vec::new()));
+    mocks.leases = recording_leases(0, released.clone());
+    let (dir, _) = build(mocks, Arc::default());
+    assert_eq!(
+        dir.refresh_with(&ref_id(1), 300, Mode::Scheduled).await.unwrap(),
+        Attempt::Done(RefreshOutcome::Refreshed)
+    );
+    assert_eq!(*released.lock().unwrap(), [RetryState { failures: 0, next_attempt_at: Some(NOW.plus_seconds(50)) }]);
+}
+
+/// A lease another replica holds: try_lease never succeeds; the connection turns fresh after
+/// `fresh_after` reads of it (never, when `None`).
+fn held_elsewhere(mocks: &mut Mocks, fresh_after: Option<usize>) {
+    let mut leases = MockRefreshQueue::new();
+    leases.expect_try_lease().returning(|_, _, _, _| Ok(None));
+    leases.expect_release().never();
+    mocks.leases = leases;
+    let reads = AtomicUsize::new(0);
+    mocks.connections.expect_get().returning(move |r| {
+        let read = reads.fetch_add(1, Ordering::SeqCst);
+        let fresh = fresh_after.is_some_and(|n| read >= n);
+        Ok(Some(connection(r, ConnectionStatus::Connected, if fresh { 3_600 } else { 30 })))
+    });
+    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    mocks.oauth.expect_refresh().never();
+}
+
+#[tokio::test]
+async fn the_scheduler_leaves_a_token_whose_lease_another_replica_holds() {
+    let mut mocks = Mocks::new();
+    held_elsewhere(&mut mocks, None);
+    let (dir, _) = build(mocks, Arc::default());
+    assert_eq!(dir.refresh_with(&ref_id(1), 300, Mode::Scheduled).await.unwrap(), Attempt::Busy);
+}
+
+#[tokio::test]
+async fn a_credentials_call_waits_for_the_other_replicas_refresh_and_hands_out_its_token() {
+    let mut mocks = Mocks::new();
+    held_elsewhere(&mut mocks, Some(2));
+    let (dir, _) = build(mocks, Arc::default());
+    let credential = dir.credentials(&ref_id(1)).await.expect("the token the other replica stored");
+    assert_eq!(credential.connection.expires_at, Some(NOW.plus_seconds(3_600)));
+}
+
+#[tokio::test]
+async fn a_credentials_call_stops_waiting_and_uses_the_token_it_has_while_that_still_works() {
+    let metrics = Arc::new(RecordedMetrics::default());
+    let mut mocks = Mocks::new();
+    held_elsewhere(&mut mocks, None);
+    let (dir, _) = build(mocks, metrics.clone());
+    assert!(matches!(dir.refresh(&ref_id(1), 60).await, Err(Error::Provider { .. })), "gives up after the wait");
+    let credential = dir.credentials(&ref_id(1)).await.expect("the current token expires in 30 s");
+    assert_eq!(credential.connection.expires_at, Some(NOW.plus_seconds(30)));
+    assert!(metrics.refreshes.lock().unwrap().is_empty(), "waiting is no refresh outcome");
+}
