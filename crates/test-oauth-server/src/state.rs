@@ -196,3 +196,19 @@ impl State {
         }
     }
 }
+
+impl crate::TestAuthServer {
+    /// Revokes the whole grant `token` (an access or refresh token) descends from, as a user who
+    /// withdraws consent at the provider: every token of it stops working, and a refresh answers
+    /// `invalid_grant`. Returns whether the token was issued here.
+    pub fn revoke_grant(&self, token: &str) -> bool {
+        let mut state = crate::routes::lock(&self.state);
+        let family = match (state.access.get(token), state.refresh.get(token)) {
+            (Some(access), _) => access.grant.family,
+            (None, Some(refresh)) => refresh.grant.family,
+            (None, None) => return false,
+        };
+        state.revoke_family(family);
+        true
+    }
+}

@@ -57,7 +57,8 @@ pub fn test_catalog() -> Value {
     ]})
 }
 
-/// A running service and what a test needs to talk to it.
+/// A running service and what a test needs to talk to it. Clones talk to the same service.
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub client: Client,

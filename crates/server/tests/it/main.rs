@@ -13,4 +13,5 @@ mod key_rotation;
 mod oauth_flow;
 mod operations;
 mod postgres;
+mod refresh;
 mod secrets;
