@@ -37,6 +37,7 @@ async fn a_provider_down_for_a_while_opens_the_breaker_and_every_connection_reco
     }
     let skipped = metric(&app, "ad_token_refreshes_total{outcome=\"skipped\"}").await.unwrap_or(0.0);
     assert!(skipped > 0.0, "refreshes were held back by the open breaker");
+    assert_eq!(metric(&app, "ad_token_refresh_backlog ").await, Some(TOKENS as f64), "all still due");
 
     auth.configure(|c| c.token_failure = None);
     let took = wait_until(Duration::from_secs(60), "every connection to recover", || async {

@@ -35,6 +35,7 @@ async fn a_thousand_due_tokens_on_two_replicas_are_each_refreshed_exactly_once()
     let refreshed = "ad_token_refreshes_total{outcome=\"refreshed\"}";
     let (on_a, on_b) = (metric(&a, refreshed).await.unwrap_or(0.0), metric(&b, refreshed).await.unwrap_or(0.0));
     assert_eq!(on_a + on_b, DUE_AT_ONCE as f64, "the replicas' own counts add up");
+    assert_eq!(metric(&a, "ad_token_refresh_backlog ").await, Some(0.0), "nothing is due any more");
     eprintln!(
         "{DUE_AT_ONCE} connections created in {creating:?}; refreshed in {refreshing:?} after start \
          ({on_a} by one replica, {on_b} by the other); whole test {:?}",
