@@ -179,7 +179,8 @@ impl<D: Deps> Directory<D> {
         }
     }
 
-    /// Fails the pending connections whose flows outlived their TTL. Returns how many.
+    /// Fails the pending connections whose flows outlived their TTL, and those left pending by
+    /// a callback that never finished. Returns how many.
     pub async fn sweep_expired_flows(&self) -> Result<usize, Error> {
         let now = self.ports().clock.now();
         let flows = self.ports().flows.take_expired_flows(now, 500).await?;
@@ -191,6 +192,25 @@ impl<D: Deps> Directory<D> {
                     self.metrics().oauth_flow(FlowEvent::Failed);
                     failed += 1;
                 }
+            }
+        }
+        Ok(failed + self.fail_orphaned_pending(now).await?)
+    }
+
+    /// A callback takes its flow before it exchanges the code, so a process that dies in between
+    /// (a crash, a SIGKILL) leaves the connection `pending_oauth` with no flow left to expire it.
+    /// A flow must be taken within its TTL and its exchange then gets as long again (far more
+    /// than any outbound timeout), so a connection still pending twice the TTL after it began
+    /// waiting can no longer complete: it fails as an expired flow would.
+    async fn fail_orphaned_pending(&self, now: Timestamp) -> Result<usize, Error> {
+        let cutoff = now.plus_seconds(-2 * self.settings().flow_ttl_seconds);
+        let mut failed = 0;
+        for mut connection in self.ports().connections.list().await? {
+            if connection.status() == ConnectionStatus::PendingOAuth && connection.updated_at < cutoff {
+                self.fail_connection(&mut connection, "the authorization was interrupted and did not complete", now)
+                    .await;
+                self.metrics().oauth_flow(FlowEvent::Failed);
+                failed += 1;
             }
         }
         Ok(failed)

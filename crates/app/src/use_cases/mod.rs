@@ -40,4 +40,6 @@ impl<D: Deps> Directory<D> {
 }
 
 #[cfg(test)]
+mod sweep_tests;
+#[cfg(test)]
 mod tests;
