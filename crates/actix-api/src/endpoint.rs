@@ -9,6 +9,7 @@
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, Resource, Responder, web};
 use utoipa::openapi::path::{HttpMethod, Paths};
@@ -26,6 +27,8 @@ pub(crate) struct Endpoint {
     paths: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
     keyed: bool,
+    /// The methods served, for the `Allow` header of a `405`.
+    methods: Vec<Method>,
 }
 
 impl Endpoint {
@@ -60,8 +63,8 @@ impl Endpoint {
         F::Output: Responder + 'static,
     {
         let path = P::path();
-        let empty =
-            Self { resource: web::resource(path.as_str()), path, paths: Paths::new(), schemas: Vec::new(), keyed };
+        let resource = web::resource(path.as_str());
+        let empty = Self { resource, path, paths: Paths::new(), schemas: Vec::new(), keyed, methods: Vec::new() };
         empty.and(doc, handler)
     }
 
@@ -78,7 +81,9 @@ impl Endpoint {
     {
         assert_eq!(P::path(), self.path, "one endpoint serves one path");
         for method in P::methods() {
-            self.resource = self.resource.route(web::method(actix_method(&method)).to(handler.clone()));
+            let method = actix_method(&method);
+            self.resource = self.resource.route(web::method(method.clone()).to(handler.clone()));
+            self.methods.push(method);
         }
         let mut paths = doc.paths();
         if !self.keyed {
@@ -101,7 +106,9 @@ impl Endpoint {
 
 impl HttpServiceFactory for Endpoint {
     fn register(self, config: &mut AppService) {
-        let resource = self.resource.default_service(web::to(method_not_allowed));
+        let served: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        let allow = HeaderValue::from_str(&served.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
+        let resource = self.resource.default_service(web::to(move |req| method_not_allowed(req, allow.clone())));
         if self.keyed {
             resource.wrap(from_fn(require_engine_key)).register(config);
         } else {

@@ -10,7 +10,8 @@ pub(crate) mod health;
 pub(crate) mod operations;
 pub(crate) mod servers;
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use app::Deps;
 use domain::RefId;
 
@@ -47,8 +48,13 @@ pub(crate) async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError>
     Err(ApiError::not_found())
 }
 
-pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on this route", req.method())))
+/// A method the route does not serve: `METHOD_NOT_ALLOWED`, with the `Allow` header listing
+/// the methods it does serve (RFC 9110 §15.5.6 requires it).
+pub(crate) async fn method_not_allowed(req: HttpRequest, allow: HeaderValue) -> HttpResponse {
+    let error = ApiError::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on this route", req.method()));
+    let mut response = error.error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }
 
 /// A ref id from the path; a malformed one cannot name a connection.

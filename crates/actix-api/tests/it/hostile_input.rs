@@ -211,3 +211,19 @@ async fn a_well_formed_connect_body_succeeds_so_the_properties_are_not_vacuous()
     let answer = send(&app, request.to_request()).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
+
+#[actix_web::test]
+async fn an_unserved_method_answers_405_with_the_allow_header_naming_the_served_ones() {
+    let app = actix_test::init_service(app(Setup::default().state())).await;
+    let cases = [
+        (TestRequest::with_uri("/assets/connect").method(actix_web::http::Method::TRACE), "POST"),
+        (TestRequest::put().uri("/assets/connections/conn-aaaaaaaaaaaaaaaaaaaaaaaaaa"), "GET, DELETE"),
+        (TestRequest::delete().uri("/health"), "GET"),
+    ];
+    for (request, allowed) in cases {
+        let answer = send(&app, request.insert_header(("X-Engine-Key", KEY)).to_request()).await;
+        assert_eq!(answer.status, 405, "{}", answer.text);
+        assert_eq!(answer.body["error"], "METHOD_NOT_ALLOWED");
+        assert_eq!(answer.headers.get("allow").and_then(|v| v.to_str().ok()), Some(allowed));
+    }
+}
