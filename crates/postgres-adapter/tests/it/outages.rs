@@ -31,7 +31,7 @@ async fn assert_unavailable_in_time<T: std::fmt::Debug>(what: &str, call: impl F
 }
 
 /// A migrated database behind a proxy the test controls, and a store on it.
-async fn store_behind_proxy(pool_size: usize) -> (PgStore, Proxy) {
+async fn store_behind_proxy(pool_size: usize) -> (PgStore, CuttableProxy) {
     let schema = empty_schema().await;
     postgres_adapter::migrate(&url_of(&schema), short(1)).await.expect("migrate");
     let proxy = CuttableProxy::in_front_of(&server_url()).await;
