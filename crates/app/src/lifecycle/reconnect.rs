@@ -3,7 +3,7 @@
 //! so the engine keeps its `ref_id`.
 
 use domain::{AuthSpec, RefId, ServerName};
-use ports::{AuditKind, Clock, ConnectionStore, FlowEvent, FlowStore, SecretsUpdate};
+use ports::{AuditKind, Clock, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
 
@@ -12,8 +12,8 @@ const FIELD: &str = "server_config.ref_id";
 impl<D: Deps> Directory<D> {
     /// Re-authorizes the connection `ref_id` of `server_name`: it goes back to `pending_oauth`
     /// with a new flow, and the callback makes it `connected` again. Only `expired` and `failed`
-    /// OAuth connections of a catalog server with a pre-registered client can be reconnected
-    /// this way; a connection found through discovery is connected anew instead.
+    /// OAuth connections can be reconnected. A connection found through discovery is discovered
+    /// again from its URL (and may be bound to another authorization server).
     pub async fn reconnect(
         &self,
         server_name: &ServerName,
@@ -33,27 +33,35 @@ impl<D: Deps> Directory<D> {
                 format!("only an expired or failed OAuth connection can be reconnected; this one is {was}"),
             ));
         }
-        let entry = self.catalog().get(server_name).ok_or_else(|| Error::ServerNotFound(server_name.clone()))?;
-        let AuthSpec::OAuth(oauth) = &entry.spec.auth else {
-            return Err(Error::validation(FIELD, "the server no longer uses OAuth; connect it anew"));
+        let entry = self.catalog().get(server_name);
+        let (flow, auth_url, binding) = match entry.map(|e| (e, &e.spec.auth)) {
+            Some((entry, AuthSpec::OAuth(oauth))) if !oauth.discovery => {
+                if let Availability::Unavailable(reason) = &entry.availability {
+                    return Err(Error::validation("server_name", format!("`{server_name}` is unavailable: {reason}")));
+                }
+                let (flow, auth_url) = self.start_flow(entry, oauth, ref_id, return_to)?;
+                (flow, auth_url, None)
+            }
+            // A custom server, or a catalog entry found through discovery: discover again.
+            None | Some((_, AuthSpec::OAuth(_))) => {
+                let (flow, auth_url, binding) = self.rediscover(&connection, entry, return_to).await?;
+                (flow, auth_url, Some(binding))
+            }
+            Some(_) => return Err(Error::validation(FIELD, "the server no longer uses OAuth; connect it anew")),
         };
-        if oauth.discovery {
-            return Err(Error::validation(
-                FIELD,
-                "a connection found through discovery cannot be reconnected in place; connect it anew",
-            ));
-        }
-        if let Availability::Unavailable(reason) = &entry.availability {
-            return Err(Error::validation("server_name", format!("`{server_name}` is unavailable: {reason}")));
-        }
-        let (flow, auth_url) = self.start_flow(entry, oauth, ref_id, return_to)?;
         // The flow first: a connection must never wait for a callback that no flow can bring.
         ports.flows.put_flow(&flow).await?;
-        if !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens).await? {
+        // Then the authorization server the new flow is for (discovery may have found another).
+        let bound = match &binding {
+            Some(binding) => ports.registrations.bind_authorization(binding).await,
+            None => Ok(()),
+        };
+        if bound.is_err() || !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens).await? {
             // Deleted or reconnected meanwhile: withdraw this flow.
             if let Err(e) = ports.flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");
             }
+            bound?;
             self.load(ref_id).await?;
             return Err(Error::validation(FIELD, "the connection changed meanwhile; look at it again"));
         }

@@ -7,7 +7,7 @@ use ports::AuditKind;
 use ports::mocks::MockAuditLog;
 
 use super::tests::{connection, ref_id};
-use crate::test_support::Mocks;
+use crate::test_support::{Mocks, NOW};
 use crate::{ConnectOutcome, Error};
 
 fn acme() -> ServerName {
@@ -103,4 +103,74 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_read() 
     mocks.connections.expect_get().never();
     let err = mocks.directory().reconnect(&acme(), &ref_id(1), Some("https://evil.example/".into())).await;
     assert!(matches!(err, Err(Error::Validation { field: "return_to", .. })), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_found() {
+    use domain::{AuthMethod, Connection, NewConnection, Scopes, Transport};
+    use ports::{AuthServerMetadata, ClientRegistration, ProtectedResource, ResourceAccess};
+
+    const ISSUER: &str = "https://as2.example";
+    let mut mocks = Mocks::new();
+    let new = NewConnection {
+        ref_id: ref_id(1),
+        server_name: ServerName::parse("my-docs").unwrap(),
+        display_name: Some("Docs".into()),
+        url: Some("https://docs.example/mcp".into()),
+        transport: Transport::StreamableHttp,
+        auth_method: AuthMethod::OAuth,
+    };
+    let expired = Connection::restore(new, ConnectionStatus::Expired, None, Scopes::empty(), None, NOW, NOW);
+    mocks.connections.expect_get().returning(move |_| Ok(Some(expired.clone())));
+    mocks.discovery.expect_probe().withf(|url, _| url == "https://docs.example/mcp").returning(|_, _| {
+        Ok(ResourceAccess::Protected(ProtectedResource {
+            resource: "https://docs.example/mcp".into(),
+            authorization_servers: vec![ISSUER.into()],
+            scopes_supported: None,
+            challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
+        }))
+    });
+    mocks.discovery.expect_authorization_server().returning(|_| {
+        Ok(AuthServerMetadata {
+            issuer: ISSUER.into(),
+            authorization_endpoint: format!("{ISSUER}/authorize"),
+            token_endpoint: format!("{ISSUER}/token"),
+            revocation_endpoint: None,
+            registration_endpoint: None,
+            scopes_supported: None,
+            code_challenge_methods_supported: vec!["S256".into()],
+            token_endpoint_auth_methods_supported: None,
+            iss_parameter_supported: true,
+            client_id_metadata_document_supported: false,
+        })
+    });
+    mocks.registrations.expect_registration().returning(|issuer| {
+        Ok(Some(ClientRegistration {
+            issuer: issuer.to_owned(),
+            client_id: "client-9".into(),
+            client_secret: None,
+            auth: domain::TokenEndpointAuth::None,
+            redirect_uri: "http://127.0.0.1:8000/assets/oauth/callback".into(),
+            secret_expires_at: None,
+            created_at: NOW,
+        }))
+    });
+    mocks.flows.expect_put_flow().times(1).returning(|flow| {
+        assert_eq!((flow.issuer.as_deref(), flow.iss_required), (Some(ISSUER), true));
+        Ok(())
+    });
+    mocks.registrations.expect_bind_authorization().times(1).returning(|binding| {
+        assert_eq!((binding.ref_id.clone(), binding.issuer.as_str()), (ref_id(1), ISSUER));
+        assert_eq!((binding.client_id.as_str(), binding.resource.as_str()), ("client-9", "https://docs.example/mcp"));
+        Ok(())
+    });
+    mocks.connections.expect_update().times(1).returning(|c, expected, _| {
+        assert_eq!((c.status(), expected), (ConnectionStatus::PendingOAuth, ConnectionStatus::Expired));
+        Ok(true)
+    });
+    let name = ServerName::parse("my-docs").unwrap();
+    let outcome = mocks.directory().reconnect(&name, &ref_id(1), None).await.unwrap();
+    let ConnectOutcome::PendingOAuth { ref_id: kept, auth_url } = outcome else { panic!("an OAuth flow") };
+    assert_eq!(kept, ref_id(1));
+    assert!(auth_url.starts_with(&format!("{ISSUER}/authorize?")) && auth_url.contains("client_id=client-9"));
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use domain::{AuthMethod, AuthSpec, Connection, NewConnection, Scopes, ServerName, Transport};
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
-    DiscoveryStep, IdSource, RegistrationStore, ResourceAccess, StoredSecrets,
+    DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
 };
 
 use super::connect::{ConnectOutcome, CustomServer, FlowSpec};
@@ -129,9 +129,29 @@ impl<D: Deps> Directory<D> {
                 return Ok(ConnectOutcome::Connected { ref_id: connection.ref_id });
             }
         };
+        let found = self.authorization_for(&target, resource).await?;
+        let connection = Connection::pending(new, ports.clock.now());
+        let binding = found.binding(&connection.ref_id);
+        let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
+        if let Err(e) = ports.registrations.bind_authorization(&binding).await {
+            // Without its binding the callback could not find the token endpoint: undo.
+            if let Err(undo) = ports.connections.delete(&connection.ref_id).await {
+                tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
+            }
+            return Err(e.into());
+        }
+        self.audit(&connection, AuditKind::Created, None).await;
+        self.metrics().oauth_flow(ports::FlowEvent::Started);
+        Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
+    }
+
+    /// The authorization server a protected resource names, who the service is there, and the
+    /// authorization request to make (spec §5.1–§5.3).
+    async fn authorization_for(&self, target: &Target<'_>, resource: ProtectedResource) -> Result<Discovered, Error> {
         // RFC 9728 §7.6 leaves the choice to the client: the first server listed.
         let issuer = resource.authorization_servers[0].clone();
-        let metadata = ports.discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
+        let metadata = self.ports().discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
         let client_id = self.client_identity(target.entry, &metadata).await?;
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
             Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
@@ -152,25 +172,57 @@ impl<D: Deps> Directory<D> {
             issuer: Some(metadata.issuer.clone()),
             iss_required: metadata.iss_parameter_supported,
         };
-        let connection = Connection::pending(new, ports.clock.now());
-        let (flow, auth_url) = self.build_flow(spec, &connection.ref_id, return_to)?;
-        ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
-        let binding = DiscoveredAuthorization {
-            ref_id: connection.ref_id.clone(),
-            issuer,
-            client_id,
-            resource: resource.resource,
+        Ok(Discovered { spec, issuer, client_id, resource: resource.resource })
+    }
+
+    /// A new authorization for a discovered connection that is reconnected in place (issue 6):
+    /// discovery again from its URL, so it may land at another authorization server. Returns
+    /// the flow, its authorization URL and the binding to record; stores nothing.
+    pub(crate) async fn rediscover(
+        &self,
+        connection: &Connection,
+        entry: Option<&CatalogEntry>,
+        return_to: Option<String>,
+    ) -> Result<(PendingFlow, String, DiscoveredAuthorization), Error> {
+        let url = connection.url.clone().ok_or_else(|| Error::internal("a discovered connection has no URL"))?;
+        let target = Target {
+            server_name: connection.server_name.clone(),
+            display_name: connection.display_name.clone(),
+            url,
+            transport: connection.transport,
+            entry,
         };
-        if let Err(e) = ports.registrations.bind_authorization(&binding).await {
-            // Without its binding the callback could not find the token endpoint: undo.
-            if let Err(undo) = ports.connections.delete(&connection.ref_id).await {
-                tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
-            }
-            return Err(e.into());
+        let ResourceAccess::Protected(resource) =
+            self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?
+        else {
+            return Err(Error::validation(
+                "server_config.ref_id",
+                "the server no longer asks for authorization; connect it anew",
+            ));
+        };
+        let found = self.authorization_for(&target, resource).await?;
+        let binding = found.binding(&connection.ref_id);
+        let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        Ok((flow, auth_url, binding))
+    }
+}
+
+/// How to authorize at a discovered server: the request, and what the connection is bound to.
+struct Discovered {
+    spec: FlowSpec,
+    issuer: String,
+    client_id: String,
+    resource: String,
+}
+
+impl Discovered {
+    fn binding(&self, ref_id: &domain::RefId) -> DiscoveredAuthorization {
+        DiscoveredAuthorization {
+            ref_id: ref_id.clone(),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            resource: self.resource.clone(),
         }
-        self.audit(&connection, AuditKind::Created, None).await;
-        self.metrics().oauth_flow(ports::FlowEvent::Started);
-        Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
     }
 }
 
