@@ -86,15 +86,26 @@ async fn connections(app: &TestApp) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-/// Asserts that every connection of `before` is still connected and its token was replaced by
-/// a later-expiring one (RFC 3339 UTC strings of one format order like the instants they name).
-async fn assert_all_refreshed(app: &TestApp, before: &BTreeMap<String, (String, String)>) {
+/// Whether every connection of `before` is connected with a later-expiring token than it had
+/// (RFC 3339 UTC strings of one format order like the instants they name).
+async fn all_refreshed(app: &TestApp, before: &BTreeMap<String, (String, String)>) -> bool {
     let after = connections(app).await;
-    assert_eq!(after.len(), before.len());
-    for (ref_id, (status, expires_at)) in &after {
-        assert_eq!(status, "connected", "{ref_id} is still connected");
-        assert!(expires_at > &before[ref_id].1, "{ref_id} has a new token: {expires_at}");
-    }
+    after.len() == before.len()
+        && after.iter().all(|(ref_id, (status, expires_at))| status == "connected" && expires_at > &before[ref_id].1)
+}
+
+/// Waits until the provider has answered `n` refreshes and the service shows every connection
+/// of `before` refreshed (its write follows the provider's answer); returns how long it took.
+async fn wait_for_refreshes(
+    app: &TestApp,
+    auth: &TestAuthServer,
+    before: &BTreeMap<String, (String, String)>,
+    limit: Duration,
+) -> Duration {
+    let n = before.len() as u64;
+    let took = wait_until(limit, "every token refreshed", || async { auth.counters().refreshes >= n }).await;
+    wait_until(Duration::from_secs(10), "every refresh stored", || all_refreshed(app, before)).await;
+    took
 }
 
 /// The value of the first sample of `/metrics` whose line starts with `prefix`.
