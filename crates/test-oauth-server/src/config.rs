@@ -130,6 +130,9 @@ pub struct TestAuthConfig {
     pub revoke_failure: Option<Failure>,
     /// How long [`Failure::Hang`] sleeps.
     pub hang_for: Duration,
+    /// How long `/token` thinks before it answers (a slow provider widens the window in which
+    /// a crash can interrupt an exchange or a refresh).
+    pub token_delay: Duration,
     /// `/register` accepts registrations (otherwise it answers `invalid_client_metadata`).
     pub registration_enabled: bool,
     /// `/register` is listed in the metadata but refuses every registration.
@@ -161,6 +164,7 @@ impl Default for TestAuthConfig {
             token_failure: None,
             revoke_failure: None,
             hang_for: Duration::from_secs(30),
+            token_delay: Duration::ZERO,
             registration_enabled: true,
             refuse_registrations: false,
             serve_metadata: true,

@@ -10,6 +10,7 @@
 //! Everything lives in memory and dies with the server. Not for production: it has no users,
 //! consents to everything and keeps tokens in plaintext.
 
+pub mod admin;
 mod config;
 mod grants;
 mod meta;

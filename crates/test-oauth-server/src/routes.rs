@@ -126,13 +126,16 @@ async fn fail(state: &Shared, failure: Failure) -> HttpResponse {
 
 /// `POST /token`.
 pub(crate) async fn token(state: web::Data<Shared>, req: HttpRequest, form: web::Form<Form>) -> HttpResponse {
-    let failure = {
+    let (failure, delay) = {
         let mut st = lock(&state);
         st.counters.token_requests += 1;
-        st.config.token_failure
+        (st.config.token_failure, st.config.token_delay)
     };
     if let Some(failure) = failure {
         return fail(&state, failure).await;
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let form = form.into_inner();
     let mut st = lock(&state);
