@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: what CI checks, in the order that fails fastest.
+//! `cargo xtask ci`: what CI checks, in the order that fails fastest (Schemathesis, which needs
+//! Python and a venv, last).
 
 use std::process::Command;
 
@@ -11,5 +12,6 @@ pub fn run() -> Result<()> {
     shell::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     shell::run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     crate::deps::check()?;
-    crate::test::run(&[])
+    crate::test::run(&[])?;
+    crate::chaos::schemathesis_for_ci()
 }

@@ -1,6 +1,7 @@
 //! Developer automation for the Asset Directory: `cargo xtask <command>` (see `help`).
 //! Lean on purpose: each command echoes what it runs, so anyone can run the same by hand.
 
+mod chaos;
 mod ci;
 mod db;
 mod deps;
@@ -13,7 +14,7 @@ use anyhow::{Result, bail};
 
 const USAGE: &str = "\
   test [ARGS…]   every test of the workspace, PostgreSQL included (ARGS go to cargo test)
-  ci             fmt --check, clippy -D warnings, deps, then test
+  ci             fmt --check, clippy -D warnings, deps, test, then schemathesis (few examples)
   deps           check the dependency rule of ARCHITECTURE.md
   e2e            the service against the MCP TypeScript SDK's OAuth example (npm install into target/e2e)
 ";
@@ -25,9 +26,10 @@ fn main() -> Result<()> {
         Some("ci") => ci::run(),
         Some("deps") => deps::check(),
         Some("e2e") => e2e::run_e2e(),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("db") => db::command(&args[1..]),
         Some("help") | None => {
-            eprintln!("usage: cargo xtask <command>\n{USAGE}{}", db::USAGE);
+            eprintln!("usage: cargo xtask <command>\n{USAGE}{}{}", chaos::USAGE, db::USAGE);
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`; see `cargo xtask help`"),

@@ -2,7 +2,9 @@
 //!
 //! `initdb` makes it once (superuser `postgres`, trust authentication, C locale); `pg_ctl`
 //! starts it listening on 127.0.0.1 only (no Unix socket), on the port it had before or a free
-//! one, with durability turned off (it holds nothing worth keeping). PostgreSQL refuses to run
+//! one, with durability turned off (it holds nothing worth keeping). `cargo xtask chaos` makes
+//! another one in a directory of its own ([`Cluster::ensure_in`]), which it may kill: durable,
+//! and also on a Unix socket in that directory. PostgreSQL refuses to run
 //! as root, so when xtask is root every PostgreSQL program runs as the `postgres` user through
 //! `runuser`, and the directory is handed to that user.
 
@@ -20,17 +22,27 @@ const DATABASE: &str = "asset_directory";
 
 /// A cluster directory and how to run its programs.
 #[derive(Debug)]
-pub(super) struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     bindir: PathBuf,
     as_postgres_user: bool,
     port: u16,
+    /// Commits reach the disk (off for `db up`, whose data is worth nothing).
+    durable: bool,
 }
+
+/// The directory under `target/` of the cluster `db up` and `cargo xtask test` use.
+const SHARED_DIR: &str = "xtask-pg";
 
 impl Cluster {
     /// Starts the cluster (creating it first if needed). Returns it and whether it was running.
     pub(super) fn ensure() -> Result<(Self, bool)> {
-        let mut cluster = Self::locate()?;
+        Self::ensure_in(SHARED_DIR, false)
+    }
+
+    /// [`Cluster::ensure`] for a cluster of its own in `target/<dir>`.
+    pub(crate) fn ensure_in(dir: &str, durable: bool) -> Result<(Self, bool)> {
+        let mut cluster = Self { durable, ..Self::locate_in(dir)? };
         std::fs::create_dir_all(&cluster.dir).with_context(|| format!("cannot create {}", cluster.dir.display()))?;
         if cluster.as_postgres_user {
             shell::run(Command::new("chown").args(["-R", "postgres:"]).arg(&cluster.dir))?;
@@ -78,12 +90,12 @@ impl Cluster {
         Ok(())
     }
 
-    pub(super) fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
     /// Stops the cluster and waits until every PostgreSQL process of it has exited.
-    pub(super) fn stop(self) -> Result<()> {
+    pub(crate) fn stop(self) -> Result<()> {
         let data = self.data();
         shell::run(self.tool("pg_ctl").arg("stop").arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60"]))?;
         if self.is_running() {
@@ -92,14 +104,70 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops the cluster the way a crash would: every process gets SIGQUIT, nothing is flushed.
+    pub(crate) fn kill_immediately(&self) -> Result<()> {
+        shell::run(self.tool("pg_ctl").arg("stop").arg("-D").arg(self.data()).args(["-m", "immediate", "-w"]))
+    }
+
+    /// Starts the stopped cluster again on its port (crash recovery runs first).
+    pub(crate) fn restart(&self) -> Result<()> {
+        self.start()
+    }
+
+    /// The process id of the postmaster, from `postmaster.pid`.
+    pub(crate) fn postmaster_pid(&self) -> Result<u32> {
+        let file = self.data().join("postmaster.pid");
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        text.lines().next().and_then(|l| l.trim().parse().ok()).context("postmaster.pid has no process id")
+    }
+
+    /// `pg_dump` of one database as SQL text.
+    pub(crate) fn dump(&self, database: &str) -> Result<String> {
+        let port = self.port.to_string();
+        shell::read(self.tool("pg_dump").args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, database]))
+    }
+
+    /// Drops `database` if it exists, creates it empty, and returns its URL.
+    pub(crate) fn recreate_database(&self, database: &str) -> Result<String> {
+        self.psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+        self.psql(&format!("CREATE DATABASE {database}"))?;
+        Ok(format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port))
+    }
+
+    /// The databases whose names start with `prefix`.
+    pub(crate) fn databases_like(&self, prefix: &str) -> Result<Vec<String>> {
+        let names = self.psql(&format!("SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%' ORDER BY 1"))?;
+        Ok(names.lines().map(str::to_owned).collect())
+    }
+
+    /// The URL of `database` over the cluster's Unix socket (durable clusters only).
+    pub(crate) fn socket_url(&self, database: &str) -> String {
+        let dir = self.dir.display().to_string().replace('/', "%2F");
+        format!("postgres://{SUPERUSER}@{dir}:{}/{database}", self.port)
+    }
+
+    fn psql(&self, sql: &str) -> Result<String> {
+        let port = self.port.to_string();
+        shell::read(
+            self.tool("psql")
+                .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER])
+                .args(["-d", "postgres", "-tAc", sql]),
+        )
+    }
+
     fn locate() -> Result<Self> {
+        Self::locate_in(SHARED_DIR)
+    }
+
+    fn locate_in(dir: &str) -> Result<Self> {
         let bindir = shell::read(Command::new("pg_config").arg("--bindir")).context(
             "no DATABASE_URL, no Docker engine and no local PostgreSQL (`pg_config` not found): \
              install PostgreSQL's server package or set DATABASE_URL",
         )?;
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| shell::workspace_root().join("target"), PathBuf::from);
-        Ok(Self { dir: target.join("xtask-pg"), bindir: PathBuf::from(bindir), as_postgres_user: is_root(), port: 0 })
+        let (bindir, as_postgres_user) = (PathBuf::from(bindir), is_root());
+        Ok(Self { dir: target.join(dir), bindir, as_postgres_user, port: 0, durable: false })
     }
 
     fn data(&self) -> PathBuf {
@@ -145,11 +213,17 @@ impl Cluster {
     }
 
     fn start(&self) -> Result<()> {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        let mut options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300",
             self.port
         );
+        if self.durable {
+            // Also a Unix socket, for clients in a network namespace of their own.
+            options =
+                options.replace("unix_socket_directories=", &format!("unix_socket_directories={}", self.dir.display()));
+        } else {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
         shell::run(
             self.tool("pg_ctl")
                 .arg("start")
@@ -163,17 +237,9 @@ impl Cluster {
     }
 
     fn create_database(&self) -> Result<()> {
-        let port = self.port.to_string();
-        let psql = |sql: &str| {
-            shell::read(
-                self.tool("psql")
-                    .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER])
-                    .args(["-d", "postgres", "-tAc", sql]),
-            )
-        };
-        let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
+        let exists = self.psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
         if exists.is_empty() {
-            psql(&format!("CREATE DATABASE {DATABASE}"))?;
+            self.psql(&format!("CREATE DATABASE {DATABASE}"))?;
         }
         Ok(())
     }

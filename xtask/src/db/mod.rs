@@ -12,7 +12,7 @@
 //! Every external command is echoed as `$ …` before it runs.
 
 mod compose;
-mod local;
+pub(crate) mod local;
 use crate::shell;
 
 use std::time::Duration;

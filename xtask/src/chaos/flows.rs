@@ -1,0 +1,89 @@
+//! What the scenarios do to the service, as the engine and a browser would: connect, follow the
+//! authorization URL to the test authorization server, come back to the callback.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::http::{Client, Reply};
+
+/// The catalog entry backed by the test authorization server.
+pub(crate) const OAUTH_SERVER: &str = "acme";
+/// The catalog entry that takes an API key.
+pub(crate) const KEYED_SERVER: &str = "keyed";
+/// The environment variable the catalog names for the OAuth client secret.
+pub(crate) const CLIENT_SECRET_ENV: &str = "CHAOS_ACME_CLIENT_SECRET";
+
+/// The catalog every chaos service starts with.
+pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {
+    json!({ "servers": [
+        { "server_name": KEYED_SERVER, "display_name": "Keyed", "transport": "streamable_http",
+          "url": "https://keyed.example/mcp", "auth_method": "api_key",
+          "api_key": { "header": "Authorization", "scheme": "Bearer" } },
+        { "server_name": OAUTH_SERVER, "display_name": "Acme", "transport": "streamable_http",
+          "url": "https://acme.example/mcp", "auth_method": "oauth",
+          "oauth": {
+            "discovery": false, "issuer": auth_base,
+            "authorization_endpoint": format!("{auth_base}/authorize"),
+            "token_endpoint": format!("{auth_base}/token"),
+            "revocation_endpoint": format!("{auth_base}/revoke"),
+            "client_id": "test-client", "client_secret_env": CLIENT_SECRET_ENV,
+            "scopes": ["read", "write"], "send_resource": true } }
+    ]})
+}
+
+fn ref_id(reply: &Reply) -> Result<String> {
+    reply.body["ref_id"].as_str().map(str::to_owned).with_context(|| format!("no ref_id in {}", reply.body))
+}
+
+/// `POST /assets/connect` for an API-key server; the connection's `ref_id`.
+pub(crate) fn connect_with_key(client: &Client, api_key: &str) -> Result<String> {
+    let reply =
+        client.post("/assets/connect", &json!({"server_name": KEYED_SERVER, "server_config": {"api_key": api_key}}));
+    if reply.status != 200 {
+        bail!("connect answered {} {}", reply.status, reply.body);
+    }
+    ref_id(&reply)
+}
+
+/// Starts an OAuth connection and lets the test authorization server consent: the `ref_id` and
+/// the callback URL (with `code` and `state`) the browser would be sent to.
+pub(crate) fn start_oauth(client: &Client) -> Result<(String, String)> {
+    let reply = client.post("/assets/connect", &json!({"server_name": OAUTH_SERVER}));
+    if reply.status != 200 {
+        bail!("connect answered {} {}", reply.status, reply.body);
+    }
+    let auth_url = reply.body["auth_url"].as_str().context("no auth_url")?;
+    let consent = client.browse(auth_url);
+    let callback = consent.location.with_context(|| format!("the authorization server answered {}", consent.status))?;
+    Ok((ref_id(&reply)?, callback))
+}
+
+/// A connected OAuth connection.
+pub(crate) fn connect_oauth(client: &Client) -> Result<String> {
+    let (ref_id, callback) = start_oauth(client)?;
+    let done = client.browse(&callback);
+    if done.status != 200 || done.body["status"] != "connected" {
+        bail!("the callback answered {} {}", done.status, done.body);
+    }
+    Ok(ref_id)
+}
+
+/// The status of a connection, or `None` when it is gone.
+pub(crate) fn status(client: &Client, ref_id: &str) -> Result<Option<String>> {
+    let reply = client.get(&format!("/assets/connections/{ref_id}"));
+    match reply.status {
+        200 => Ok(reply.body["status"].as_str().map(str::to_owned)),
+        404 => Ok(None),
+        other => bail!("GET connection answered {other} {}", reply.body),
+    }
+}
+
+/// `GET …/credentials`.
+pub(crate) fn credentials(client: &Client, ref_id: &str) -> Reply {
+    client.get(&format!("/assets/connections/{ref_id}/credentials"))
+}
+
+/// The `Authorization` header of a credentials answer.
+pub(crate) fn authorization(reply: &Reply) -> Option<&str> {
+    reply.body["headers"]["Authorization"].as_str()
+}

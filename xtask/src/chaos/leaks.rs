@@ -1,0 +1,127 @@
+//! The leak scan: a full run on each backend with the run's distinctive secrets (every route,
+//! both callbacks, a refresh, a disconnect), then a search of every log line of every service
+//! this chaos run started, every response body it received (credentials answers excepted), the
+//! SQLite files and a `pg_dump` of every PostgreSQL database, for each secret in plaintext.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aho_corasick::AhoCorasick;
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::procs::Service;
+use super::{Backend, Outcome, Run, flows};
+
+/// Exercises every route with secrets in play.
+fn exercise(run: &Run, backend: Backend) -> Result<()> {
+    let name = if backend == Backend::Postgres { "leaks-postgres" } else { "leaks-sqlite" };
+    let spec = run.service(name, backend)?;
+    let service = Service::start(&spec)?;
+    let client = run.client(&spec, Duration::from_secs(15));
+    let keyed = flows::connect_with_key(&client, &format!("{}leak", run.secrets.api_key_prefix))?;
+    let served = flows::credentials(&client, &keyed);
+    run.auth.set_token_lifetime(30)?;
+    let by_get = flows::connect_oauth(&client);
+    run.auth.set_token_lifetime(3600)?;
+    let by_get = by_get?;
+    // The token has 30 s left: the credentials call refreshes it first.
+    let refreshed = flows::credentials(&client, &by_get);
+    let (by_post, callback) = flows::start_oauth(&client)?;
+    let query: std::collections::BTreeMap<String, String> =
+        url_query(&callback).into_iter().filter(|(k, _)| ["code", "state", "iss"].contains(&k.as_str())).collect();
+    let posted = client.post("/assets/callback", &json!(query));
+    let denied = client.browse(&format!("{}/assets/oauth/callback?error=access_denied&state=unknown", client.base));
+    let listed = client.get("/assets/connections");
+    for ref_id in [&keyed, &by_get, &by_post] {
+        client.get(&format!("/assets/connections/{ref_id}"));
+        client.delete(&format!("/assets/connections/{ref_id}"));
+    }
+    service.stop()?;
+    let statuses = [served.status, refreshed.status, posted.status, listed.status];
+    if statuses != [200, 200, 200, 200] || denied.status != 400 {
+        bail!("the run did not go through: {statuses:?}, denied callback {}", denied.status);
+    }
+    Ok(())
+}
+
+/// The query parameters of a URL.
+fn url_query(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url).map(|u| u.query_pairs().into_owned().collect()).unwrap_or_default()
+}
+
+fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, keep, out);
+        } else if keep(&path) {
+            out.push(path);
+        }
+    }
+}
+
+pub(crate) fn scan(run: &Run) -> Result<Outcome> {
+    exercise(run, Backend::Sqlite)?;
+    exercise(run, Backend::Postgres)?;
+    let (bodies, credentials) = run.bodies.finish();
+
+    let mut secrets: Vec<(&str, String)> = run.secrets.all();
+    let issued = run.auth.issued()?;
+    secrets.extend(issued.iter().map(|t| {
+        let kind = match t.split('-').next() {
+            Some("at") => "access token",
+            Some("rt") => "refresh token",
+            _ => "authorization code",
+        };
+        (kind, t.clone())
+    }));
+    let matcher = AhoCorasick::new(secrets.iter().map(|(_, s)| s.as_str())).context("cannot build the matcher")?;
+
+    let mut logs = Vec::new();
+    files_under(&run.dir.join("logs"), &|p| p.extension().is_some_and(|e| e == "log"), &mut logs);
+    let mut sqlite = Vec::new();
+    files_under(&run.dir, &|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".db")), &mut sqlite);
+    let databases = run.pg().databases_like("chaos_")?;
+
+    let mut hits = std::collections::BTreeMap::<String, usize>::new();
+    let mut bytes = 0usize;
+    let mut search = |source: &str, text: &[u8]| {
+        bytes += text.len();
+        for m in matcher.find_iter(text) {
+            *hits.entry(format!("{} in {source}", secrets[m.pattern().as_usize()].0)).or_default() += 1;
+        }
+    };
+    let mut lines = 0;
+    for file in &logs {
+        let text = std::fs::read(file)?;
+        lines += text.iter().filter(|b| **b == b'\n').count();
+        search(&file.display().to_string(), &text);
+    }
+    search("response bodies", &std::fs::read(run.dir.join("bodies.txt"))?);
+    // The control: credentials answers carry API keys and access tokens by contract, in the
+    // encoding they would leak in. A scan that finds none there would find none anywhere.
+    let control = matcher.find_iter(&std::fs::read(run.dir.join("credentials.txt"))?).count();
+    for file in &sqlite {
+        search(&file.display().to_string(), &std::fs::read(file)?);
+    }
+    for database in &databases {
+        search(&format!("pg_dump {database}"), run.pg().dump(database)?.as_bytes());
+    }
+    let total: usize = hits.values().sum();
+    Ok(Outcome::new(
+        total == 0 && control > 0,
+        format!(
+            "{} secrets ({} issued by the authorization server, API keys by prefix) searched in {lines} log lines \
+             ({} files), {bodies} response bodies, {} SQLite files, {} pg_dumps ({:.1} MiB in all): {total} hits{}; \
+             control: {control} found in {credentials} credentials answers",
+            secrets.len(),
+            issued.len(),
+            logs.len(),
+            sqlite.len(),
+            databases.len(),
+            bytes as f64 / 1_048_576.0,
+            if hits.is_empty() { String::new() } else { format!(" {hits:?}") }
+        ),
+    ))
+}
