@@ -104,7 +104,7 @@ async fn wait_for_refreshes(
 ) -> Duration {
     let n = before.len() as u64;
     let took = wait_until(limit, "every token refreshed", || async { auth.counters().refreshes >= n }).await;
-    wait_until(Duration::from_secs(10), "every refresh stored", || all_refreshed(app, before)).await;
+    wait_until(Duration::from_secs(30), "every refresh stored", || all_refreshed(app, before)).await;
     took
 }
 

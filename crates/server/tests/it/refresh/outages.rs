@@ -21,7 +21,7 @@ async fn a_provider_down_for_a_while_opens_the_breaker_and_every_connection_reco
         c.token_failure = Some(Failure::ServerError);
         c.access_token_lifetime = Some(Duration::from_secs(3_600));
     });
-    let breaker = [("REFRESH_BREAKER_THRESHOLD", "3"), ("REFRESH_BREAKER_COOLDOWN_SECONDS", "2")];
+    let breaker = [("REFRESH_BREAKER_THRESHOLD", "3"), ("REFRESH_BREAKER_COOLDOWN_SECONDS", "4")];
     let app = service(&url, &auth, &breaker).await;
     wait_until(Duration::from_secs(20), "the breaker to open", || async { metric(&app, BREAKER).await == Some(2.0) })
         .await;

@@ -51,15 +51,15 @@ async fn a_replica_killed_mid_round_loses_no_token_and_the_other_finishes_after_
         c.access_token_lifetime = Some(Duration::from_secs(3_600));
     });
     let lease = [("REFRESH_LEASE_SECONDS", "5"), ("REFRESH_CONCURRENCY", "4")];
-    let doomed = service(&url, &auth, &lease).await;
     let requests = auth.counters().token_requests;
-    wait_until(Duration::from_secs(10), "refreshes in flight", || async { auth.counters().token_requests > requests })
+    let doomed = service(&url, &auth, &lease).await;
+    wait_until(Duration::from_secs(20), "refreshes in flight", || async { auth.counters().token_requests > requests })
         .await;
     doomed.stop().await;
     auth.configure(|c| c.token_failure = None);
 
     let survivor = service(&url, &auth, &lease).await;
-    let took = wait_for_refreshes(&survivor, &auth, &before, Duration::from_secs(30)).await;
+    let took = wait_for_refreshes(&survivor, &auth, &before, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(auth.counters().refreshes, TOKENS as u64, "each token once, all by the survivor");
     assert_eq!(auth.refresh_reuses(), 0);
