@@ -10,7 +10,7 @@ use super::flows;
 use super::http::{Client, Reply};
 
 /// Pause between two requests of one thread: steady load, not a benchmark.
-const PACE: Duration = Duration::from_millis(5);
+pub(crate) const PACE: Duration = Duration::from_millis(5);
 
 /// One answer.
 #[derive(Debug, Clone)]
@@ -33,13 +33,14 @@ pub(crate) struct Load {
 impl Load {
     /// `readers` threads read the connections in `targets` (one connection, then its
     /// credentials); `writers` threads create API-key connections with keys `{key_prefix}{n}`.
-    /// Every thread stops by itself after `limit` at the latest.
+    /// Each thread pauses `pace` between requests and stops by itself after `limit` at the latest.
     pub(crate) fn start(
         client: &Client,
         targets: &[String],
         readers: usize,
         writers: usize,
         key_prefix: &str,
+        pace: Duration,
         limit: Duration,
     ) -> Self {
         let started = Instant::now();
@@ -74,7 +75,7 @@ impl Load {
                         (client.get(&path), None)
                     };
                     samples.push(Sample { sent, reply, created });
-                    std::thread::sleep(PACE);
+                    std::thread::sleep(pace);
                 }
                 samples
             }));

@@ -35,8 +35,10 @@ use http::{BodyLog, Client};
 use procs::{AuthServer, ServiceSpec};
 
 /// What `cargo xtask help` prints about `chaos`.
-pub const USAGE: &str =
-    "  chaos [NAME…]  faults, races, leaks and schemathesis against the release build (see docs/reliability.md)\n";
+pub const USAGE: &str = "\
+  chaos [NAME…]  faults, races, leaks and schemathesis against the release build (docs/reliability.md)
+  chaos --ci     what `ci` runs of it: schemathesis on both backends, few examples, debug build
+";
 
 /// A scenario's verdict and what it counted.
 #[derive(Debug)]
@@ -186,6 +188,9 @@ impl Run {
 
 /// Runs the scenarios named in `args` (all when none is named) against the release build.
 pub fn run(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--ci") {
+        return schemathesis_for_ci();
+    }
     let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
     if let Some(unknown) = args.iter().find(|a| !names.contains(&a.as_str())) {
         bail!("unknown scenario `{unknown}`; the scenarios are: {}", names.join(", "));

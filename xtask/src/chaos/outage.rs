@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::load::{Load, Sample, statuses, tally};
+use super::load::{Load, PACE, Sample, statuses, tally};
 use super::procs::{Service, process_tree, resources, signal};
 use super::{Backend, Outcome, Run, flows};
 
@@ -55,7 +55,7 @@ pub(crate) fn database_killed(run: &Run) -> Result<Outcome> {
     let mut acknowledged = seed(&client, &prefix, 20)?;
     let targets: Vec<String> = acknowledged.iter().map(|(r, _)| r.clone()).collect();
 
-    let load = Load::start(&client, &targets, 4, 4, &prefix, Duration::from_secs(90));
+    let load = Load::start(&client, &targets, 4, 4, &prefix, PACE, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(3));
     let killed = load.elapsed();
     run.pg().kill_immediately()?;
@@ -100,7 +100,7 @@ pub(crate) fn database_frozen(run: &Run) -> Result<Outcome> {
     let mut acknowledged = seed(&client, &prefix, 20)?;
     let targets: Vec<String> = acknowledged.iter().map(|(r, _)| r.clone()).collect();
 
-    let load = Load::start(&client, &targets, 30, 2, &prefix, Duration::from_secs(60));
+    let load = Load::start(&client, &targets, 30, 2, &prefix, PACE, Duration::from_secs(60));
     let sampler = Sampler::start(service.pid);
     std::thread::sleep(Duration::from_secs(3));
     let baseline = sampler.peak();
