@@ -47,10 +47,16 @@ impl RefId {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let body =
             input.strip_prefix(Self::PREFIX).ok_or_else(|| ParseError::new("ref_id", "must start with `conn-`"))?;
-        if body.len() != Self::BODY_LEN || !body.bytes().all(|b| Self::ALPHABET.contains(&b)) {
+        if body.len() != Self::BODY_LEN || !body.bytes().all(Self::in_alphabet) {
             return Err(ParseError::new("ref_id", "is not a connection reference"));
         }
         Ok(Self(input.to_owned()))
+    }
+
+    /// Whether `b` is in [`RefId::ALPHABET`], by range rather than by search: every stored
+    /// connection is parsed again when it is read, a hundred per listing.
+    fn in_alphabet(b: u8) -> bool {
+        b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)
     }
 
     pub fn as_str(&self) -> &str {
@@ -132,6 +138,13 @@ mod tests {
         a[15] = 1;
         b[15] = 2;
         assert_ne!(RefId::from_random(a), RefId::from_random(b));
+    }
+
+    #[test]
+    fn the_ref_id_alphabet_check_accepts_exactly_the_alphabet() {
+        for b in 0..=u8::MAX {
+            assert_eq!(RefId::in_alphabet(b), RefId::ALPHABET.contains(&b), "byte {b}");
+        }
     }
 
     #[test]
