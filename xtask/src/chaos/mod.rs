@@ -240,12 +240,24 @@ fn prepare(dir: &str, profile: &str, examples: u32) -> Result<Run> {
     std::fs::create_dir_all(dir.join("logs"))?;
     shell::survive_ctrl_c();
     let (cluster, _) = Cluster::ensure_in("chaos-pg", true)?;
-    let secrets = Secrets::generate()?;
-    let bodies = BodyLog::create(&dir.join("bodies.txt"), &dir.join("credentials.txt"))?;
     let binaries = target.join(profile);
-    let auth = AuthServer::start(&binaries.join("test-oauth-server"), &secrets.client_secret)?;
-    write_catalog(&dir, &auth.base)?;
-    Ok(Run { dir, secrets, bodies, auth, examples, binaries, pg: Some(cluster) })
+    let rest = (|| {
+        let secrets = Secrets::generate()?;
+        let bodies = BodyLog::create(&dir.join("bodies.txt"), &dir.join("credentials.txt"))?;
+        let auth = AuthServer::start(&binaries.join("test-oauth-server"), &secrets.client_secret)?;
+        write_catalog(&dir, &auth.base)?;
+        Ok((secrets, bodies, auth))
+    })();
+    match rest {
+        Ok((secrets, bodies, auth)) => Ok(Run { dir, secrets, bodies, auth, examples, binaries, pg: Some(cluster) }),
+        Err(e) => {
+            // Nothing else holds the cluster yet: stop it here rather than leave it running.
+            if let Err(stop) = cluster.stop() {
+                eprintln!("xtask: could not stop the chaos PostgreSQL: {stop:#}");
+            }
+            Err(e)
+        }
+    }
 }
 
 fn write_catalog(dir: &Path, auth_base: &str) -> Result<()> {
