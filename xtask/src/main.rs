@@ -1,6 +1,7 @@
 //! Developer automation for the Asset Directory: `cargo xtask <command>` (see `help`).
 //! Lean on purpose: each command echoes what it runs, so anyone can run the same by hand.
 
+mod bench;
 mod chaos;
 mod ci;
 mod db;
@@ -14,6 +15,8 @@ use anyhow::{Result, bail};
 
 const USAGE: &str = "\
   test [ARGS…]   every test of the workspace, PostgreSQL included (ARGS go to cargo test)
+  bench [--seconds N]
+                 the service against ceilings of the same machine (oha, pgbench); writes docs/benchmarks.md
   ci             fmt --check, clippy -D warnings, deps, test, then schemathesis (few examples)
   deps           check the dependency rule of ARCHITECTURE.md
   e2e            the service against the MCP TypeScript SDK's OAuth example (npm install into target/e2e)
@@ -23,6 +26,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("ci") => ci::run(),
         Some("deps") => deps::check(),
         Some("e2e") => e2e::run_e2e(),

@@ -1,0 +1,210 @@
+//! `cargo xtask bench [--seconds N] [--half-seconds N]`: the service measured against the limits
+//! of the same machine, in the same run, so that every figure is a ratio that survives a noisy
+//! or different machine.
+//!
+//! 1. PostgreSQL comes from [`crate::db::ensure_database`], as for `cargo xtask test`;
+//!    `cargo build --release` builds the service, the test authorization server and
+//!    `bench-support` (the ceiling handler and the OAuth flow driver).
+//! 2. Ceilings: a trivial actix-web handler, and `pgbench -S` / `pgbench -N` (8 clients) on a
+//!    database of their own on the same server, measured before and again after the service;
+//!    a ratio divides by the mean of the two, so a drift of the machine's load during the run
+//!    shows (the two figures are printed) and weighs on both sides.
+//! 3. The service, on PostgreSQL (a fresh database) and on SQLite (a fresh file): `GET
+//!    /assets/servers`, `GET /assets/connections` with 100 stored connections, their credentials
+//!    (read + decrypt), each with oha over 32 connections; complete OAuth flows with the driver.
+//!    Each: a 1 s warm-up, the peak, then half the peak's rate for the latency there; the
+//!    service's memory (`VmRSS` when idle, `VmHWM` reset per scenario).
+//! 4. The table and the targets' PASS/MISS on standard output and in `docs/benchmarks.md`, the
+//!    rows in `target/bench/results.json`. A MISS does not fail the command: it reports.
+//!
+//! Everything listens on 127.0.0.1; every load is bounded in time; whatever was started is
+//! stopped when the run ends, however it ends.
+
+mod load;
+mod pg;
+mod procs;
+mod report;
+mod service;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{db, shell};
+use load::Request;
+use report::{PGBENCH_N, PGBENCH_S, Row, TRIVIAL};
+
+/// What every measurement needs.
+#[derive(Debug)]
+pub(crate) struct Run {
+    out: PathBuf,
+    release: PathBuf,
+    tool: load::Tool,
+    seconds: u32,
+    half_seconds: u32,
+    engine_key: String,
+    auth_url: String,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let (seconds, half_seconds) = durations(args)?;
+    let root = shell::workspace_root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let database = db::ensure_database()?;
+    shell::run(Command::new(env!("CARGO")).current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "server",
+        "-p",
+        "test-oauth-server",
+        "-p",
+        "bench-support",
+    ]))?;
+    let release =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("release");
+    for binary in ["asset-directory", "test-oauth-server", "bench-support"] {
+        service::built(&release.join(binary))?;
+    }
+    let tool = load::Tool::find(&root)?;
+    let pg = pg::Tools::find()?;
+    let started = machine_state();
+    let (_auth, auth_url) = procs::auth_server(&release.join("test-oauth-server"))?;
+    let run = Run { out, release, tool, seconds, half_seconds, engine_key: engine_key()?, auth_url };
+
+    let before = ceilings(&run, &pg, &database.url)?;
+    let mut measured = Vec::new();
+    let service_url = pg.fresh_database(&database.url, "ad_bench")?;
+    measured.extend(service::measure(&run, "postgres", &service_url)?);
+    let sqlite_url = format!("sqlite://{}", run.out.join("sqlite.db").display());
+    for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
+        let _ = std::fs::remove_file(run.out.join(stale));
+    }
+    measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
+    let after = ceilings(&run, &pg, &database.url)?;
+
+    let mut drift = Vec::new();
+    let mut rows = Vec::new();
+    for (first, second) in before.iter().zip(&after) {
+        let rps = |r: &Row| r.rps.unwrap_or_default();
+        drift.push(format!("{} {:.0} then {:.0} req/s", first.scenario, rps(first), rps(second)));
+        rows.push(first.mean(second));
+    }
+    for row in measured {
+        let ceiling = report::ceiling_of(&row.scenario).and_then(|name| rows.iter().find(|c| c.scenario == name));
+        let row = match ceiling {
+            Some(ceiling) => row.against(ceiling),
+            None => row,
+        };
+        rows.push(row);
+    }
+
+    let checks = report::checks(&rows);
+    let about = format!(
+        "Run of {} on {} ({}; at the end {}); load generator: {}; PostgreSQL {}; {} s per peak, {} s at \
+         half the peak, {} HTTP connections, {} pgbench clients. Ceilings before and after the service: {}.\n\n",
+        shell::read(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default(),
+        shell::read(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(&root)).unwrap_or_default(),
+        started,
+        machine_state(),
+        run.tool.describe(),
+        pg.server_version(&database.url),
+        run.seconds,
+        run.half_seconds,
+        load::CONNECTIONS,
+        pg::CLIENTS,
+        drift.join("; "),
+    );
+    let body = about + &report::render(&rows, &checks);
+    writeln!(std::io::stdout(), "\n{body}")?;
+    report::write_json(&run.out.join("results.json"), &rows)?;
+    report::write_doc(&root.join("docs/benchmarks.md"), &body)?;
+    eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
+    database.stop()
+}
+
+/// `--seconds N` (the peak, default 8) and `--half-seconds N` (half the peak, default 5).
+fn durations(args: &[String]) -> Result<(u32, u32)> {
+    let (mut seconds, mut half) = (8, 5);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let value: u32 = value.parse().ok().filter(|v| (1..=60).contains(v)).context("seconds: 1 to 60")?;
+        match flag.as_str() {
+            "--seconds" => seconds = value,
+            "--half-seconds" => half = value,
+            other => bail!("unknown option `{other}`; usage: cargo xtask bench [--seconds N] [--half-seconds N]"),
+        }
+    }
+    Ok((seconds, half))
+}
+
+/// A throwaway engine key for this run's services: 128 bits from the operating system.
+fn engine_key() -> Result<String> {
+    let mut bytes = [0_u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Cores and load average, so a reader can tell a busy machine.
+fn machine_state() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let one_minute = load.split_whitespace().next().unwrap_or("?");
+    format!("{cores} cores, load average {one_minute}")
+}
+
+/// The three ceilings, in the order of the table.
+fn ceilings(run: &Run, pg: &pg::Tools, server_url: &str) -> Result<Vec<Row>> {
+    Ok(vec![
+        trivial_ceiling(run)?,
+        pgbench_ceiling(run, pg, server_url, PGBENCH_S, "-S")?,
+        pgbench_ceiling(run, pg, server_url, PGBENCH_N, "-N")?,
+    ])
+}
+
+/// The trivial handler under the same load as the service's routes.
+fn trivial_ceiling(run: &Run) -> Result<Row> {
+    let port = procs::free_port()?;
+    let mut cmd = Command::new(run.release.join("bench-support"));
+    cmd.args(["ceiling", "--listen", &format!("127.0.0.1:{port}")]);
+    let mut ceiling = procs::Proc::spawn("the ceiling handler", &mut cmd, &run.out.join("ceiling.log"))?;
+    ceiling.wait_ready(port, "/")?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let request = Request { url: &url, headers: &[] };
+    run.tool.measure(&request, 1, None)?;
+    let peak = run.tool.measure(&request, run.seconds, None)?;
+    let half = if run.tool.limits_rate() {
+        Some(run.tool.measure(&request, run.half_seconds, Some(peak.rps / 2.0))?)
+    } else {
+        None
+    };
+    Ok(Row {
+        scenario: TRIVIAL.into(),
+        backend: "-".into(),
+        rps: Some(peak.rps),
+        p50_ms: Some(peak.p50_ms),
+        p99_ms: Some(peak.p99_ms),
+        p99_half_ms: half.map(|h| h.p99_ms),
+        rss_mib: Some(ceiling.memory_mib("VmHWM")?),
+        ..Row::default()
+    })
+}
+
+/// `pgbench -i`, then `pgbench <mode>` on a database of its own on the service's server.
+fn pgbench_ceiling(run: &Run, pg: &pg::Tools, server_url: &str, scenario: &str, mode: &str) -> Result<Row> {
+    let url = pg.fresh_database(server_url, "ad_pgbench")?;
+    pg.init(&url)?;
+    let result = pg.run(&url, mode, run.seconds, &run.out.join("pgbench-log"))?;
+    Ok(Row {
+        scenario: scenario.into(),
+        backend: "postgres".into(),
+        rps: Some(result.tps),
+        p50_ms: result.p50_ms,
+        p99_ms: result.p99_ms,
+        ..Row::default()
+    })
+}

@@ -1,0 +1,208 @@
+//! The results of a bench run: rows, the issue's targets checked on them, the table printed and
+//! written into `docs/benchmarks.md`, and `target/bench/results.json`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+pub(crate) const SERVERS: &str = "GET /assets/servers";
+pub(crate) const CONNECTIONS: &str = "GET /assets/connections (100 stored)";
+pub(crate) const CREDENTIALS: &str = "GET /assets/connections/{ref_id}/credentials";
+pub(crate) const FLOWS: &str = "OAuth flows (connect, authorize, callback + token exchange)";
+pub(crate) const IDLE: &str = "idle, after seeding";
+pub(crate) const TRIVIAL: &str = "trivial actix-web handler";
+pub(crate) const PGBENCH_S: &str = "pgbench -S (8 clients)";
+pub(crate) const PGBENCH_N: &str = "pgbench -N (8 clients)";
+
+/// Where `docs/benchmarks.md` keeps the generated part.
+const BEGIN: &str = "<!-- cargo xtask bench: begin -->";
+const END: &str = "<!-- cargo xtask bench: end -->";
+
+/// One line of the table and one object of `results.json`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Row {
+    pub scenario: String,
+    pub backend: String,
+    pub rps: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p99_half_ms: Option<f64>,
+    pub ceiling: Option<String>,
+    pub ceiling_rps: Option<f64>,
+    pub ratio: Option<f64>,
+    pub rss_mib: Option<f64>,
+}
+
+/// The ceiling a scenario is divided by, if it has one.
+pub(crate) fn ceiling_of(scenario: &str) -> Option<&'static str> {
+    match scenario {
+        SERVERS => Some(TRIVIAL),
+        CONNECTIONS | CREDENTIALS => Some(PGBENCH_S),
+        FLOWS => Some(PGBENCH_N),
+        _ => None,
+    }
+}
+
+impl Row {
+    /// The mean of two measurements of the same thing (a ceiling before and after the service).
+    pub(crate) fn mean(&self, other: &Row) -> Self {
+        let mean = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (one, other) => one.or(other),
+        };
+        Row {
+            rps: mean(self.rps, other.rps),
+            p50_ms: mean(self.p50_ms, other.p50_ms),
+            p99_ms: mean(self.p99_ms, other.p99_ms),
+            p99_half_ms: mean(self.p99_half_ms, other.p99_half_ms),
+            rss_mib: mean(self.rss_mib, other.rss_mib),
+            ..self.clone()
+        }
+    }
+
+    /// Compares the row with its ceiling.
+    pub(crate) fn against(mut self, ceiling: &Row) -> Self {
+        self.ceiling = Some(ceiling.scenario.clone());
+        self.ceiling_rps = ceiling.rps;
+        self.ratio = self.rps.zip(ceiling.rps).map(|(rps, top)| rps / top);
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let round = |v: Option<f64>, places: i32| v.map(|v| (v * 10_f64.powi(places)).round() / 10_f64.powi(places));
+        json!({
+            "scenario": self.scenario, "backend": self.backend,
+            "rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
+            "p99_half_ms": round(self.p99_half_ms, 3), "ceiling": self.ceiling,
+            "ceiling_rps": round(self.ceiling_rps, 1), "ratio": round(self.ratio, 3), "rss_mib": round(self.rss_mib, 1),
+        })
+    }
+}
+
+/// One target of the issue, checked.
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub pass: bool,
+    pub text: String,
+}
+
+/// Every target of the issue that the rows allow to check.
+pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
+    let mut out = Vec::new();
+    let ratio_targets: [(&str, Option<&str>, f64); 4] =
+        [(SERVERS, None, 0.8), (CONNECTIONS, Some("postgres"), 0.5), (CREDENTIALS, None, 0.4), (FLOWS, None, 0.25)];
+    for (scenario, backend, min) in ratio_targets {
+        for row in rows.iter().filter(|r| r.scenario == scenario && backend.is_none_or(|b| r.backend == b)) {
+            if let (Some(ratio), Some(ceiling)) = (row.ratio, &row.ceiling) {
+                let text = format!("{scenario} on {}: {ratio:.2} of {ceiling} (target ≥ {min})", row.backend);
+                out.push(Check { pass: ratio >= min, text });
+            }
+        }
+    }
+    for row in rows.iter().filter(|r| [SERVERS, CONNECTIONS, CREDENTIALS].contains(&r.scenario.as_str())) {
+        if let Some(p99) = row.p99_half_ms {
+            let text =
+                format!("{} on {}: p99 at half the peak {p99:.2} ms (target < 10 ms)", row.scenario, row.backend);
+            out.push(Check { pass: p99 < 10.0, text });
+        }
+    }
+    for row in rows.iter().filter(|r| !r.backend.is_empty() && r.backend != "-") {
+        let Some(rss) = row.rss_mib else { continue };
+        let (limit, what) = if row.scenario == IDLE { (30.0, "idle RSS") } else { (100.0, "peak RSS") };
+        let text = format!("{what} on {} during {}: {rss:.1} MiB (target < {limit} MiB)", row.backend, row.scenario);
+        out.push(Check { pass: rss < limit, text });
+    }
+    out
+}
+
+/// The table in Markdown (it reads as well in a terminal), then the targets.
+pub(crate) fn render(rows: &[Row], checks: &[Check]) -> String {
+    let cell = |v: Option<f64>, places: usize| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.places$}"));
+    let mut out = String::from(
+        "| scenario | backend | req/s | p50 ms | p99 ms | p99 ms at ½ peak | ceiling | ceiling req/s | ratio | RSS MiB |\n\
+         |---|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.backend,
+            cell(r.rps, 0),
+            cell(r.p50_ms, 2),
+            cell(r.p99_ms, 2),
+            cell(r.p99_half_ms, 2),
+            r.ceiling.as_deref().unwrap_or("–"),
+            cell(r.ceiling_rps, 0),
+            cell(r.ratio, 2),
+            cell(r.rss_mib, 1),
+        );
+    }
+    out.push('\n');
+    for check in checks {
+        let _ = writeln!(out, "- {} {}", if check.pass { "PASS" } else { "MISS" }, check.text);
+    }
+    out
+}
+
+/// Writes the rows as a JSON list.
+pub(crate) fn write_json(path: &Path, rows: &[Row]) -> Result<()> {
+    let list: Vec<Value> = rows.iter().map(Row::to_json).collect();
+    std::fs::write(path, serde_json::to_string_pretty(&list)? + "\n").with_context(|| format!("{}", path.display()))
+}
+
+/// Replaces the generated part of `docs/benchmarks.md` (between its markers) with `body`,
+/// keeping the hand-written method and history around it.
+pub(crate) fn write_doc(path: &Path, body: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = format!("{BEGIN}\n{body}{END}");
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(start), Some(end)) if start < end => format!("{}{generated}{}", &old[..start], &old[end + END.len()..]),
+        _ => format!("{old}\n## Latest run\n\n{generated}\n"),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, backend: &str, rps: f64) -> Row {
+        Row { scenario: scenario.into(), backend: backend.into(), rps: Some(rps), ..Row::default() }
+    }
+
+    #[test]
+    fn a_ratio_under_its_target_is_a_miss_and_one_above_a_pass() {
+        let trivial = row(TRIVIAL, "-", 1000.0);
+        let rows = [row(SERVERS, "sqlite", 900.0).against(&trivial), row(SERVERS, "postgres", 700.0).against(&trivial)];
+        let checks = checks(&rows);
+        assert_eq!(checks.iter().map(|c| c.pass).collect::<Vec<_>>(), [true, false]);
+        assert!(checks[1].text.contains("0.70 of trivial"), "{}", checks[1].text);
+    }
+
+    #[test]
+    fn connections_on_sqlite_have_no_ratio_target_but_memory_targets_apply_everywhere() {
+        let select = row(PGBENCH_S, "postgres", 1000.0);
+        let mut listing = row(CONNECTIONS, "sqlite", 10.0).against(&select);
+        listing.rss_mib = Some(120.0);
+        let idle = Row { rss_mib: Some(12.0), ..row(IDLE, "sqlite", 0.0) };
+        let checks = checks(&[listing, idle]);
+        assert_eq!(checks.len(), 2, "{checks:?}");
+        assert!(!checks[0].pass && checks[0].text.contains("peak RSS"));
+        assert!(checks[1].pass && checks[1].text.contains("idle RSS"));
+    }
+
+    #[test]
+    fn the_generated_part_of_the_document_is_replaced_and_the_rest_kept() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-doc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("benchmarks.md");
+        std::fs::write(&path, format!("# Method\n{BEGIN}\nold table\n{END}\n## History\n")).unwrap();
+        write_doc(&path, "new table\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("# Method\n{BEGIN}\nnew table\n{END}\n## History\n"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
