@@ -36,6 +36,10 @@ use crate::{db, shell};
 use load::Request;
 use report::{PGBENCH_N, PGBENCH_S, Row, TRIVIAL};
 
+/// The databases a run creates on the PostgreSQL server (and drops at its end).
+const SERVICE_DATABASE: &str = "ad_bench";
+const PGBENCH_DATABASE: &str = "ad_pgbench";
+
 /// What every measurement needs.
 #[derive(Debug)]
 pub(crate) struct Run {
@@ -77,7 +81,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let before = ceilings(&run, &pg, &database.url)?;
     let mut measured = Vec::new();
-    let service_url = pg.fresh_database(&database.url, "ad_bench")?;
+    let service_url = pg.fresh_database(&database.url, SERVICE_DATABASE)?;
     measured.extend(service::measure(&run, "postgres", &service_url)?);
     let sqlite_url = format!("sqlite://{}", run.out.join("sqlite.db").display());
     for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
@@ -85,6 +89,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
     let after = ceilings(&run, &pg, &database.url)?;
+    for name in [SERVICE_DATABASE, PGBENCH_DATABASE] {
+        pg.drop_database(&database.url, name)?;
+    }
 
     let mut drift = Vec::new();
     let mut rows = Vec::new();
@@ -196,7 +203,7 @@ fn trivial_ceiling(run: &Run) -> Result<Row> {
 
 /// `pgbench -i`, then `pgbench <mode>` on a database of its own on the service's server.
 fn pgbench_ceiling(run: &Run, pg: &pg::Tools, server_url: &str, scenario: &str, mode: &str) -> Result<Row> {
-    let url = pg.fresh_database(server_url, "ad_pgbench")?;
+    let url = pg.fresh_database(server_url, PGBENCH_DATABASE)?;
     pg.init(&url)?;
     let result = pg.run(&url, mode, run.seconds, &run.out.join("pgbench-log"))?;
     Ok(Row {

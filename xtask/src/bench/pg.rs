@@ -39,10 +39,18 @@ impl Tools {
 
     /// Drops `name` if it exists and creates it empty; returns its URL.
     pub(crate) fn fresh_database(&self, server_url: &str, name: &str) -> Result<String> {
-        for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
-            shell::read(self.tool("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &sql]).arg(server_url))?;
-        }
+        self.drop_database(server_url, name)?;
+        self.psql(server_url, &format!("CREATE DATABASE {name}"))?;
         Ok(with_database(server_url, name))
+    }
+
+    /// Drops `name` if it exists (so a run leaves nothing behind on a server it did not start).
+    pub(crate) fn drop_database(&self, server_url: &str, name: &str) -> Result<()> {
+        self.psql(server_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    }
+
+    fn psql(&self, url: &str, sql: &str) -> Result<()> {
+        shell::read(self.tool("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).arg(url)).map(drop)
     }
 
     pub(crate) fn server_version(&self, url: &str) -> String {
