@@ -14,6 +14,7 @@ use ports::{Cipher, RekeyStore, SealedEntry, SealedField};
 use crate::Error;
 use crate::use_cases::connect::flow_aad;
 use crate::use_cases::connection_aad;
+use crate::use_cases::identity::registration_aad;
 
 /// What a re-encryption did, field by field added up. Names no secret and no record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,7 +114,7 @@ fn associated_data(field: SealedField, key: &str) -> Option<String> {
         SealedField::ConnectionAccessToken => connection("access_token"),
         SealedField::ConnectionRefreshToken => connection("refresh_token"),
         SealedField::FlowPkceVerifier => Some(flow_aad(key)),
-        SealedField::RegistrationClientSecret => Some(format!("registrations/{key}/client_secret")),
+        SealedField::RegistrationClientSecret => Some(registration_aad(key)),
     }
 }
 
