@@ -81,6 +81,10 @@ pub trait ConnectionStore: Send + Sync + 'static {
 
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
 
+    /// A connection and its secrets, read together in one statement (the credentials route's
+    /// read), so they always belong to the same version of the row.
+    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError>;
+
     /// Writes `connection` (status, scopes, expiry, timestamps) and `secrets` if, and only if,
     /// the stored row still has status `expected`. Returns whether it did: `false` means another
     /// caller changed or deleted the connection first, and nothing was written.

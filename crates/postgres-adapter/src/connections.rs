@@ -39,50 +39,63 @@ impl ConnectionStore for PgStore {
     }
 
     async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            connections::table
-                .find(ref_id.as_str())
-                .select(ConnectionRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?
-                .map(ConnectionRow::into_domain)
-                .transpose()
-        })
-        .await
+        // Owned, because the query's future outlives no borrow (see `PgStore::read`).
+        let id = ref_id.as_str().to_owned();
+        let row = self
+            .read(|conn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    connections::table.find(id).select(ConnectionRow::as_select()).first(conn).await.optional()
+                })
+            })
+            .await?;
+        row.map(ConnectionRow::into_domain).transpose()
     }
 
     async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            connections::table
-                .select(ConnectionRow::as_select())
-                .order((connections::created_at.asc(), connections::ref_id.asc()))
-                .load(&mut conn)
-                .await
-                .map_err(from_diesel)?
-                .into_iter()
-                .map(ConnectionRow::into_domain)
-                .collect()
-        })
-        .await
+        let rows = self
+            .read(|conn| {
+                Box::pin(
+                    connections::table
+                        .select(ConnectionRow::as_select())
+                        .order((connections::created_at.asc(), connections::ref_id.asc()))
+                        .load(conn),
+                )
+            })
+            .await?;
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            let row = connections::table
-                .find(ref_id.as_str())
-                .select(SecretsRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?;
-            Ok(row.map(SecretsRow::into_domain))
-        })
-        .await
+        let id = ref_id.as_str().to_owned();
+        let row = self
+            .read(|conn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    connections::table.find(id).select(SecretsRow::as_select()).first(conn).await.optional()
+                })
+            })
+            .await?;
+        Ok(row.map(SecretsRow::into_domain))
+    }
+
+    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+        // Owned, because the query's future outlives no borrow (see `PgStore::read`).
+        let id = ref_id.as_str().to_owned();
+        let row = self
+            .read(|conn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    connections::table
+                        .find(id)
+                        .select((ConnectionRow::as_select(), SecretsRow::as_select()))
+                        .first(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await?;
+        row.map(|(connection, secrets)| Ok((connection.into_domain()?, secrets.into_domain()))).transpose()
     }
 
     async fn update(
@@ -139,12 +152,8 @@ impl ConnectionStore for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
-            Ok(())
-        })
-        .await
+        self.read(|conn| Box::pin(diesel::sql_query("SELECT 1").execute(conn))).await?;
+        Ok(())
     }
 }
 

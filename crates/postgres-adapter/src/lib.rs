@@ -5,8 +5,9 @@
 //! diesel-async drives PostgreSQL through tokio-postgres (no libpq), behind a deadpool pool whose
 //! wait, create and recycle timeouts, and a bound on every whole operation, turn a dead or
 //! exhausted database into [`StoreError::Unavailable`] within [`PgConfig::timeout`] instead of a
-//! hang. The pool re-checks each connection before lending it, so the store heals by itself when
-//! the database comes back. The migrations of `migrations/postgres` are embedded and run at
+//! hang. The pool sends a test query before lending a connection that sat idle (and a read that
+//! meets a connection the server has just closed runs again on another), so the store heals by
+//! itself when the database comes back. The migrations of `migrations/postgres` are embedded and run at
 //! [`PgStore::connect`] (or alone through [`migrate`]). TLS is used when the URL says
 //! `sslmode=require`, and then the server certificate is verified (against the platform's roots
 //! or an `sslrootcert=<pem file>`). Behaviour matches the SQLite adapter; both run the same
@@ -17,6 +18,7 @@ mod connections;
 mod error;
 mod flows;
 mod migrations;
+mod pool;
 mod refresh;
 mod registrations;
 mod rekey;
@@ -26,18 +28,19 @@ mod setup;
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
-use diesel::ConnectionError;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel::{ConnectionError, QueryResult};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use ports::StoreError;
 
 pub use setup::UrlError;
 
-use crate::error::{from_pool, timed_out};
+use crate::error::{from_diesel, from_pool, timed_out};
 use crate::migrations::Direction;
+use crate::pool::{Object, Pool};
 use crate::setup::Target;
 
 /// Pool sizing and the bound on every wait (`DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`).
@@ -57,10 +60,13 @@ impl Default for PgConfig {
     }
 }
 
+/// The future of one query on a borrowed connection (what [`PgStore::read`] runs).
+type QueryFuture<'c, T> = Pin<Box<dyn Future<Output = QueryResult<T>> + Send + 'c>>;
+
 /// The PostgreSQL store. Cheap to clone: clones share one pool.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool<AsyncPgConnection>,
+    pool: Pool,
     timeout: Duration,
 }
 
@@ -108,6 +114,7 @@ impl PgStore {
         });
         // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
         let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);
+        let manager = pool::Manager::new(manager, pool::VERIFY_IDLE_AFTER);
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
             .runtime(deadpool::Runtime::Tokio1)
@@ -119,9 +126,31 @@ impl PgStore {
         Ok(Self { pool, timeout: config.timeout })
     }
 
-    /// A pooled connection, checked alive before it is lent.
-    async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+    /// A pooled connection, checked as `pool` describes before it is lent.
+    async fn conn(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(from_pool)
+    }
+
+    /// Runs a read on a pooled connection, and once more on another if the first turns out to
+    /// have been closed by the server (see `pool`). Only for statements that change nothing.
+    async fn read<T: Send>(
+        &self,
+        query: impl for<'c> Fn(&'c mut AsyncPgConnection) -> QueryFuture<'c, T> + Send + Sync,
+    ) -> Result<T, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            match query(&mut conn).await {
+                Err(e) if pool::closed(&e) => {
+                    tracing::debug!(error = %e, "a pooled connection was closed by the server; reading again on another");
+                    // Out of the pool for good, so nobody else is lent it.
+                    drop(Object::take(conn));
+                    let mut conn = self.conn().await?;
+                    query(&mut conn).await.map_err(from_diesel)
+                }
+                result => result.map_err(from_diesel),
+            }
+        })
+        .await
     }
 
     /// Runs one store operation, bounded as a whole by the configured timeout.

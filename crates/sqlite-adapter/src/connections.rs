@@ -61,6 +61,20 @@ impl ConnectionStore for SqliteStore {
         Ok(row.map(StoredSecrets::from))
     }
 
+    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+        let key = ref_id.as_str().to_owned();
+        let row = self
+            .run(move |conn| {
+                connections::table
+                    .find(key)
+                    .select((ConnectionRow::as_select(), SecretsRow::as_select()))
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        row.map(|(connection, secrets)| Ok((connection.into_domain()?, StoredSecrets::from(secrets)))).transpose()
+    }
+
     async fn update(
         &self,
         connection: &Connection,

@@ -89,6 +89,7 @@ macro_rules! contract_tests {
             a_duplicate_ref_id_is_a_conflict_and_changes_nothing,
             the_store_answers_a_ping,
             secrets_are_returned_exactly_as_given,
+            a_connection_and_its_secrets_read_back_together,
             an_update_with_the_expected_status_writes_connection_and_tokens,
             an_update_with_a_stale_status_writes_nothing,
             an_update_of_a_deleted_connection_writes_nothing,

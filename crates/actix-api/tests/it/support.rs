@@ -45,6 +45,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     connections.expect_list().returning(|| Ok(Vec::new()));
     connections.expect_get().returning(|_| Ok(None));
     connections.expect_secrets().returning(|_| Ok(None));
+    connections.expect_get_with_secrets().returning(|_| Ok(None));
     connections.expect_delete().returning(|_| Ok(None));
     connections.expect_insert().returning(|_, _, _| Ok(()));
     let mut flows = MockFlowStore::new();

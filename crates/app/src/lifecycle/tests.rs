@@ -54,6 +54,10 @@ pub(super) fn tokens(expires_in: u64) -> TokenSet {
 pub(super) fn all_due(mocks: &mut Mocks, expires_in: i64) {
     mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expires_in))));
     mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    mocks
+        .connections
+        .expect_get_with_secrets()
+        .returning(move |r| Ok(Some((connection(r, ConnectionStatus::Connected, expires_in), secrets(r, "rt")))));
 }
 
 /// Leases granted with `failures` behind them; every release is recorded.
@@ -238,12 +242,16 @@ fn held_elsewhere(mocks: &mut Mocks, fresh_after: Option<usize>) {
     leases.expect_try_lease().returning(|_, _, _, _| Ok(None));
     leases.expect_release().never();
     mocks.leases = leases;
-    let reads = AtomicUsize::new(0);
-    mocks.connections.expect_get().returning(move |r| {
+    // Every read of the connection, with or without its secrets, counts.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let read = move |r: &RefId| {
         let read = reads.fetch_add(1, Ordering::SeqCst);
         let fresh = fresh_after.is_some_and(|n| read >= n);
-        Ok(Some(connection(r, ConnectionStatus::Connected, if fresh { 3_600 } else { 30 })))
-    });
+        connection(r, ConnectionStatus::Connected, if fresh { 3_600 } else { 30 })
+    };
+    let read_too = read.clone();
+    mocks.connections.expect_get().returning(move |r| Ok(Some(read(r))));
+    mocks.connections.expect_get_with_secrets().returning(move |r| Ok(Some((read_too(r), secrets(r, "rt")))));
     mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
     mocks.oauth.expect_refresh().never();
 }

@@ -48,7 +48,8 @@ impl<D: Deps> Directory<D> {
     /// The credential the engine sends to the connection's MCP server (spec §2.1), refreshing an
     /// OAuth token first when it expires within the margin.
     pub async fn credentials(&self, ref_id: &RefId) -> Result<Credential, Error> {
-        let mut connection = self.load(ref_id).await?;
+        // One read for the connection and its secrets, so the token belongs to the state checked.
+        let (connection, secrets) = self.load_with_secrets(ref_id).await?;
         ensure_usable(&connection)?;
         let now = self.ports().clock.now();
         let margin = self.settings().credential_refresh_margin_seconds;
@@ -62,12 +63,17 @@ impl<D: Deps> Directory<D> {
                 Err(Error::Provider { .. }) if connection.expires_at.is_some_and(|at| at > now) => {}
                 Err(e) => return Err(e),
             }
-            connection = self.load(ref_id).await?;
+            let (connection, secrets) = self.load_with_secrets(ref_id).await?;
             ensure_usable(&connection)?;
+            let headers = self.headers_for(&connection, &secrets)?;
+            return Ok(Credential { connection, headers });
         }
-        let secrets = self.ports().connections.secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
         let headers = self.headers_for(&connection, &secrets)?;
         Ok(Credential { connection, headers })
+    }
+
+    async fn load_with_secrets(&self, ref_id: &RefId) -> Result<(Connection, StoredSecrets), Error> {
+        self.ports().connections.get_with_secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)
     }
 
     fn headers_for(

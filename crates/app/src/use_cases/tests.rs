@@ -186,7 +186,10 @@ async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
 #[tokio::test]
 async fn credentials_of_a_pending_connection_are_not_ready() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks
+        .connections
+        .expect_get_with_secrets()
+        .returning(|_| Ok(Some((oauth_connection(ConnectionStatus::PendingOAuth), StoredSecrets::default()))));
     let err = mocks.directory().credentials(&RefId::from_random([1; 16])).await.unwrap_err();
     assert!(matches!(err, Error::NotReady(ConnectionStatus::PendingOAuth)));
 }
@@ -196,7 +199,6 @@ async fn a_real_invalid_grant_expires_the_connection() {
     let mut mocks = Mocks::new();
     let mut soon = oauth_connection(ConnectionStatus::Connected);
     soon.expires_at = Some(NOW.plus_seconds(10));
-    mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
     let secrets = StoredSecrets {
         api_key: None,
         access_token: Some(Sealed(format!("connections/{}/access_token|at", RefId::from_random([1; 16])).into_bytes())),
@@ -204,6 +206,9 @@ async fn a_real_invalid_grant_expires_the_connection() {
             format!("connections/{}/refresh_token|rt", RefId::from_random([1; 16])).into_bytes(),
         )),
     };
+    let both = (soon.clone(), secrets.clone());
+    mocks.connections.expect_get_with_secrets().returning(move |_| Ok(Some(both.clone())));
+    mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
     mocks.connections.expect_secrets().returning(move |_| Ok(Some(secrets.clone())));
     mocks
         .oauth

@@ -101,3 +101,29 @@ pub async fn secrets_are_returned_exactly_as_given<S: ContractStore>(store: S) {
     assert_eq!(store.secrets(&oauth.ref_id).await.expect("secrets"), Some(oauth_secrets));
     assert_eq!(store.secrets(&none.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
 }
+
+/// The credentials route's read: a connection and its secrets in one call, of one version.
+pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(store: S) {
+    let api_key = fixtures::connection_with(1, ConnectionStatus::Connected, AuthMethod::ApiKey, Transport::Sse);
+    let api_key_secrets = StoredSecrets { api_key: Some(fixtures::every_byte()), ..StoredSecrets::default() };
+    let oauth = fixtures::connected_oauth_connection(2);
+    let oauth_secrets = StoredSecrets { api_key: None, ..fixtures::all_secrets("oauth") };
+    store.insert(&api_key, &api_key_secrets, None).await.expect("insert api key");
+    store.insert(&oauth, &oauth_secrets, None).await.expect("insert oauth");
+
+    assert_eq!(store.get_with_secrets(&api_key.ref_id).await.expect("read"), Some((api_key, api_key_secrets)));
+    assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((oauth.clone(), oauth_secrets)));
+    assert_eq!(store.get_with_secrets(&fixtures::ref_id(3)).await.expect("read unknown"), None);
+
+    // After a refresh, both halves are the new version.
+    let mut refreshed = oauth.clone();
+    refreshed.record_refresh(None, Some(T0.plus_seconds(7_200)), T0.plus_seconds(60)).expect("refresh");
+    let tokens = fixtures::all_secrets("rotated");
+    let update = SecretsUpdate::Tokens {
+        access_token: tokens.access_token.clone().expect("access"),
+        refresh_token: tokens.refresh_token.clone(),
+    };
+    assert!(store.update(&refreshed, ConnectionStatus::Connected, &update).await.expect("update"));
+    let expected = StoredSecrets { api_key: None, ..tokens };
+    assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((refreshed, expected)));
+}

@@ -99,6 +99,10 @@ impl ConnectionStore for MemoryStore {
         Ok(self.state().connections.get(ref_id).map(|(_, s)| s.clone()))
     }
 
+    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+        Ok(self.state().connections.get(ref_id).cloned())
+    }
+
     async fn update(&self, c: &Connection, expected: ConnectionStatus, up: &SecretsUpdate) -> Result<bool, StoreError> {
         let ignore_status = self.has(Flaw::IgnoresExpectedStatus);
         let forget_refresh = self.has(Flaw::ForgetsRefreshToken);
