@@ -7,7 +7,9 @@
 //! hold this). Whether an endpoint needs `X-Engine-Key` is one flag, which both wraps the
 //! resource in the key guard and sets the operation's `security` in the document.
 
-use actix_web::dev::{AppService, HttpServiceFactory};
+use std::rc::Rc;
+
+use actix_web::dev::{AppService, HttpServiceFactory, Service, ServiceRequest};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
@@ -109,11 +111,21 @@ impl HttpServiceFactory for Endpoint {
         let served: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
         let allow = HeaderValue::from_str(&served.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
         let resource = self.resource.default_service(web::to(move |req| method_not_allowed(req, allow.clone())));
+        // The request span's route is this endpoint's path: known here without matching again.
+        let route: Rc<str> = Rc::from(self.path.as_str());
         if self.keyed {
-            resource.wrap(from_fn(require_engine_key)).register(config);
+            resource.wrap(from_fn(require_engine_key)).wrap_fn(recording(route)).register(config);
         } else {
-            resource.register(config);
+            resource.wrap_fn(recording(route)).register(config);
         }
+    }
+}
+
+/// Records `route` as the request span's `http.route`, then calls the service.
+fn recording<S: Service<ServiceRequest>>(route: Rc<str>) -> impl Fn(ServiceRequest, &S) -> S::Future + Clone + 'static {
+    move |req, service| {
+        tracing::Span::current().record("http.route", &*route);
+        service.call(req)
     }
 }
 

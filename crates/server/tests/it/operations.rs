@@ -76,6 +76,7 @@ async fn an_error_body_names_the_request_id_its_log_lines_carry() {
     for line in &lines {
         let parsed: Value = serde_json::from_str(line).expect("JSON log lines");
         assert_eq!(parsed["span"]["request_id"], header.as_str(), "{line}");
+        assert_eq!(parsed["span"]["http.route"], "/assets/connections/{ref_id}", "the pattern, not the path: {line}");
     }
 }
 
