@@ -36,14 +36,14 @@ impl ConnectionStore for SqliteStore {
     async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .run(move |conn| connections::table.find(key).select(ConnectionRow::as_select()).first(conn).optional())
+            .read(move |conn| connections::table.find(key).select(ConnectionRow::as_select()).first(conn).optional())
             .await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
 
     async fn list(&self) -> Result<Vec<Connection>, StoreError> {
         let rows = self
-            .run(|conn| {
+            .read(|conn| {
                 connections::table
                     .select(ConnectionRow::as_select())
                     .order((connections::created_at.asc(), connections::ref_id.asc()))
@@ -56,7 +56,7 @@ impl ConnectionStore for SqliteStore {
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .run(move |conn| connections::table.find(key).select(SecretsRow::as_select()).first(conn).optional())
+            .read(move |conn| connections::table.find(key).select(SecretsRow::as_select()).first(conn).optional())
             .await?;
         Ok(row.map(StoredSecrets::from))
     }
@@ -64,7 +64,7 @@ impl ConnectionStore for SqliteStore {
     async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .run(move |conn| {
+            .read(move |conn| {
                 connections::table
                     .find(key)
                     .select((ConnectionRow::as_select(), SecretsRow::as_select()))
@@ -109,6 +109,6 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|conn| diesel::select(1.into_sql::<Integer>()).get_result::<i32>(conn)).await.map(|_| ())
+        self.read(|conn| diesel::select(1.into_sql::<Integer>()).get_result::<i32>(conn)).await.map(|_| ())
     }
 }

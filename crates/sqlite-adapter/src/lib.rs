@@ -6,9 +6,11 @@
 //! Start-up creates the file's directory, switches the file to WAL and applies the embedded
 //! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection in the bounded pool
 //! waits at most the configured timeout for a lock (`busy_timeout`), enforces foreign keys and
-//! syncs `NORMAL`. Queries run on tokio's blocking threads through diesel-async's
-//! `SyncConnectionWrapper`, each store call as one closure on one connection, so a call that is
-//! cancelled half-way still finishes (or rolls back) as a whole.
+//! syncs `NORMAL`. Each store call is one closure on one connection, run through diesel-async's
+//! `SyncConnectionWrapper`: writes on tokio's blocking threads (a writer may wait for another's
+//! lock), reads right on the calling thread (in WAL mode a read never waits for a writer, and
+//! the thread hand-off cost more than the read). Either way a call that is cancelled half-way
+//! still finishes (or rolls back) as a whole.
 //!
 //! Races are settled by SQLite itself: compare-and-set is one `UPDATE … WHERE status = ?`,
 //! consuming a flow or deleting a connection is one `DELETE … RETURNING`, and the one
@@ -79,6 +81,7 @@ impl SqliteStore {
     }
 
     /// Runs `task` on a pooled connection, on a blocking thread, and translates its failure.
+    /// For writes, and for reads that may take long (a re-encryption batch).
     async fn run<R, F>(&self, task: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
@@ -86,5 +89,15 @@ impl SqliteStore {
     {
         let mut conn = self.pool.get().await.map_err(error::from_pool)?;
         conn.spawn_blocking(task).await.map_err(error::from_diesel)
+    }
+
+    /// Runs `task`, which only reads, on a pooled connection on this thread (see `pool::Runner`).
+    async fn read<R, F>(&self, task: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut conn = self.pool.get().await.map_err(error::from_pool)?;
+        pool::inline(&mut conn, task).await.map_err(error::from_diesel)
     }
 }

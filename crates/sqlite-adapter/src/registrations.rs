@@ -111,7 +111,7 @@ impl RegistrationStore for SqliteStore {
     async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError> {
         let key = issuer.to_owned();
         let row = self
-            .run(move |conn| {
+            .read(move |conn| {
                 client_registrations::table.find(key).select(RegistrationRow::as_select()).first(conn).optional()
             })
             .await?;
@@ -155,7 +155,7 @@ impl RegistrationStore for SqliteStore {
     async fn authorization_of(&self, ref_id: &RefId) -> Result<Option<DiscoveredAuthorization>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .run(move |conn| {
+            .read(move |conn| {
                 discovered_authorizations::table.find(key).select(BindingRow::as_select()).first(conn).optional()
             })
             .await?;
