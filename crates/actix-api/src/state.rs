@@ -24,6 +24,7 @@ pub struct ApiState<D: Deps> {
     pub exposure: Exposure,
     ready: AtomicBool,
     subsystems: Vec<(&'static str, HealthProbe)>,
+    pub(crate) listing_body: crate::routes::connections::ListingBody,
 }
 
 impl<D: Deps> std::fmt::Debug for ApiState<D> {
@@ -50,6 +51,7 @@ impl<D: Deps> ApiState<D> {
             exposure: Exposure::default(),
             ready: AtomicBool::new(false),
             subsystems: vec![("scheduler", not_running)],
+            listing_body: Default::default(),
         }
     }
 

@@ -89,6 +89,7 @@ struct Inner<D: Deps> {
     settings: Settings,
     refresh_locks: use_cases::credentials::RefreshLocks,
     lifecycle: lifecycle::Lifecycle,
+    listing: use_cases::listing::SharedListing,
     metrics: Arc<dyn Metrics>,
 }
 
@@ -113,7 +114,15 @@ impl<D: Deps> Directory<D> {
     pub fn with_metrics(ports: Ports<D>, catalog: Catalog, settings: Settings, metrics: Arc<dyn Metrics>) -> Self {
         let lifecycle = lifecycle::Lifecycle::new(&settings.refresh);
         Self {
-            inner: Arc::new(Inner { ports, catalog, settings, refresh_locks: Default::default(), lifecycle, metrics }),
+            inner: Arc::new(Inner {
+                ports,
+                catalog,
+                settings,
+                refresh_locks: Default::default(),
+                lifecycle,
+                listing: Default::default(),
+                metrics,
+            }),
         }
     }
 

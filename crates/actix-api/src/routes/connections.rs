@@ -1,9 +1,13 @@
 //! The user's connections: list, read, disconnect, credentials and audit history.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use app::Deps;
+use domain::Connection;
 use secrecy::ExposeSecret;
 
 use super::parse_ref_id;
@@ -35,7 +39,29 @@ pub(crate) fn events<D: Deps>() -> Endpoint {
 ))]
 async fn list_connections<D: Deps>(state: web::Data<ApiState<D>>) -> Result<HttpResponse, ApiError> {
     let connections = state.directory.list_connections().await?;
-    Ok(HttpResponse::Ok().json(connections.iter().map(ConnectionDto::from).collect::<Vec<_>>()))
+    let body = state.listing_body.json(&connections).map_err(|e| ApiError::from(app::Error::Internal(Box::new(e))))?;
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).body(body))
+}
+
+/// The JSON of the last listing served, kept with the listing it was written from. Callers
+/// that shared a store read (see `Directory::list_connections`) hold the same `Arc`, so the
+/// listing is serialized once for all of them.
+#[derive(Default)]
+pub(crate) struct ListingBody(Mutex<Option<(Arc<[Connection]>, Bytes)>>);
+
+impl ListingBody {
+    fn json(&self, connections: &Arc<[Connection]>) -> serde_json::Result<Bytes> {
+        let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((listing, body)) = &*last
+            && Arc::ptr_eq(listing, connections)
+        {
+            return Ok(body.clone());
+        }
+        let dtos: Vec<ConnectionDto> = connections.iter().map(ConnectionDto::from).collect();
+        let body = Bytes::from(serde_json::to_vec(&dtos)?);
+        *last = Some((Arc::clone(connections), body.clone()));
+        Ok(body)
+    }
 }
 
 /// One connection.
@@ -114,4 +140,43 @@ async fn list_events<D: Deps>(
 ) -> Result<HttpResponse, ApiError> {
     let events = state.directory.connection_events(&parse_ref_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(EventDto::from).collect::<Vec<_>>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{AuthMethod, NewConnection, RefId, ServerName, Timestamp, Transport};
+
+    use super::*;
+
+    fn listing(count: u8) -> Arc<[Connection]> {
+        (1..=count)
+            .map(|n| {
+                let new = NewConnection {
+                    ref_id: RefId::from_random([n; 16]),
+                    server_name: ServerName::parse("acme").unwrap(),
+                    display_name: None,
+                    url: None,
+                    transport: Transport::StreamableHttp,
+                    auth_method: AuthMethod::ApiKey,
+                };
+                Connection::connected(new, Timestamp::from_unix(1_800_000_000))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_listing_is_serialized_once_and_another_listing_anew() {
+        let body = ListingBody::default();
+        let shared = listing(1);
+        let first = body.json(&shared).unwrap();
+        assert_eq!(body.json(&shared).unwrap().as_ptr(), first.as_ptr(), "the same bytes, not a copy");
+
+        // Another read, even of the same rows, is written again.
+        let again = body.json(&listing(1)).unwrap();
+        assert_ne!(again.as_ptr(), first.as_ptr());
+        assert_eq!(again, first);
+        let grown = body.json(&listing(2)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&grown).unwrap();
+        assert_eq!(parsed.as_array().map(Vec::len), Some(2));
+    }
 }

@@ -6,6 +6,7 @@ pub(crate) mod credentials;
 pub(crate) mod disconnect;
 mod discover;
 pub(crate) mod identity;
+pub(crate) mod listing;
 mod queries;
 
 use domain::{Connection, RefId};

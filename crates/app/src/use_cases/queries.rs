@@ -1,14 +1,9 @@
 use domain::{Connection, RefId};
-use ports::{AuditEvent, AuditLog, ConnectionStore};
+use ports::{AuditEvent, AuditLog};
 
 use crate::{Deps, Directory, Error};
 
 impl<D: Deps> Directory<D> {
-    /// The user's connections, oldest first. Never carries a secret.
-    pub async fn list_connections(&self) -> Result<Vec<Connection>, Error> {
-        Ok(self.ports().connections.list().await?)
-    }
-
     /// One connection.
     pub async fn get_connection(&self, ref_id: &RefId) -> Result<Connection, Error> {
         self.load(ref_id).await

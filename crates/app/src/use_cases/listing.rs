@@ -1,0 +1,134 @@
+//! Listing connections with one store read shared by every caller waiting for one.
+//!
+//! A listing reads every row, so under concurrent calls the reads are the cost. Callers that
+//! arrive while a read is running do not join it (it may have started before a write they have
+//! already seen completed); they wait for the next one, which starts as soon as the running
+//! one ends and serves all of them. So each caller's answer comes from a read that started
+//! after it called, exactly as if it had read alone, and a busy replica makes one read per
+//! round trip of the database instead of one per caller. The reads run in a task of their own,
+//! so a caller that goes away cancels nothing the others wait for.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use domain::Connection;
+use ports::{ConnectionStore, StoreError};
+use tokio::sync::oneshot;
+
+use crate::{Deps, Directory, Error};
+
+type Answer = Result<Arc<[Connection]>, Arc<StoreError>>;
+
+/// Who waits for the next read, and whether a reading task runs.
+#[derive(Default)]
+pub(crate) struct SharedListing(Mutex<Waiting>);
+
+#[derive(Default)]
+struct Waiting {
+    reading: bool,
+    callers: Vec<oneshot::Sender<Answer>>,
+}
+
+impl SharedListing {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<D: Deps> Directory<D> {
+    /// The user's connections, oldest first. Never carries a secret. Concurrent callers share
+    /// reads, and each sees every write completed before it called (see the module).
+    pub async fn list_connections(&self) -> Result<Arc<[Connection]>, Error> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut waiting = self.inner.listing.lock();
+            waiting.callers.push(answer);
+            !std::mem::replace(&mut waiting.reading, true)
+        };
+        if start {
+            let directory = self.clone();
+            tokio::spawn(async move { directory.read_for_waiting_callers().await });
+        }
+        match answered.await {
+            Ok(Ok(connections)) => Ok(connections),
+            Ok(Err(shared)) => Err(Error::from(unshare(&shared))),
+            Err(_) => Err(Error::internal("the shared listing read ended without an answer")),
+        }
+    }
+
+    /// Reads for whoever waits, round after round, until nobody does.
+    async fn read_for_waiting_callers(&self) {
+        let _stopped = StopOnPanic(&self.inner.listing);
+        loop {
+            let callers = {
+                let mut waiting = self.inner.listing.lock();
+                if waiting.callers.is_empty() {
+                    waiting.reading = false;
+                    return;
+                }
+                std::mem::take(&mut waiting.callers)
+            };
+            let answer: Answer = self.ports().connections.list().await.map(Arc::from).map_err(Arc::new);
+            for caller in callers {
+                // A caller that went away no longer listens.
+                let _ = caller.send(answer.clone());
+            }
+        }
+    }
+}
+
+/// If the reading task panics, the next caller starts a new one (the waiting callers get an
+/// error as their senders are dropped).
+struct StopOnPanic<'a>(&'a SharedListing);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut waiting = self.0.lock();
+            waiting.reading = false;
+            waiting.callers.clear();
+        }
+    }
+}
+
+/// A store error each waiting caller can own, with the same kind, message and cause.
+fn unshare(shared: &Arc<StoreError>) -> StoreError {
+    match &**shared {
+        StoreError::Unavailable(_) => StoreError::Unavailable(Box::new(SharedCause(Arc::clone(shared)))),
+        StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
+        StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
+        StoreError::Internal(_) => StoreError::Internal(Box::new(SharedCause(Arc::clone(shared)))),
+    }
+}
+
+/// The cause of a shared store error: displays and chains as the original's cause did.
+struct SharedCause(Arc<StoreError>);
+
+impl fmt::Debug for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.source() {
+            Some(cause) => fmt::Debug::fmt(cause, f),
+            None => fmt::Debug::fmt(&self.0, f),
+        }
+    }
+}
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.source() {
+            Some(cause) => fmt::Display::fmt(cause, f),
+            None => fmt::Display::fmt(&self.0, f),
+        }
+    }
+}
+
+impl StdError for SharedCause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source().and_then(StdError::source)
+    }
+}
+
+#[cfg(test)]
+#[path = "listing_tests.rs"]
+mod tests;
