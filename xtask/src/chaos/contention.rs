@@ -17,7 +17,7 @@ const CLIENTS: usize = 64;
 const SAME_REQUESTS: usize = 50;
 
 pub(crate) fn pool_exhaustion(run: &Run) -> Result<Outcome> {
-    // Short enough that 64 clients on two connections do run the pool dry now and then.
+    // Every wait for a connection, and every statement, is cut at 25 ms.
     let timeout = Duration::from_millis(25);
     let spec = run
         .service("pool-exhaustion", Backend::Postgres)?
@@ -29,8 +29,15 @@ pub(crate) fn pool_exhaustion(run: &Run) -> Result<Outcome> {
     let targets =
         (0..20).map(|i| flows::connect_with_key(&client, &format!("{prefix}{i}"))).collect::<Result<Vec<_>>>()?;
     let load = Load::start(&client, &targets, CLIENTS, 0, &prefix, Duration::ZERO, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(2));
+    // The two connections alone serve 64 clients without a wait (a statement takes well under a
+    // millisecond), so the pool is run dry on purpose: for 3 s, a session outside the service
+    // locks the table, every statement on it waits, and the pool has nothing to lend.
+    let database = format!("chaos_{}", "pool-exhaustion".replace('-', "_"));
+    let mut lock = run.pg().hold_lock(&database, "connections", 3)?;
+    std::thread::sleep(Duration::from_secs(6));
     let samples = load.finish();
+    lock.wait()?;
     service.stop()?;
 
     let (ok, down, other) = tally(&samples);

@@ -105,8 +105,10 @@ pub(crate) fn database_frozen(run: &Run) -> Result<Outcome> {
     std::thread::sleep(Duration::from_secs(3));
     let baseline = sampler.peak();
     let frozen_pids = process_tree(run.pg().postmaster_pid()?);
-    let frozen = load.elapsed();
     signal("STOP", &frozen_pids)?;
+    // Measured once every process has been stopped: a request sent while `kill` was still
+    // running could be answered by a backend not yet stopped.
+    let frozen = load.elapsed();
     std::thread::sleep(Duration::from_secs(10));
     let peak_frozen = sampler.peak();
     let thawed = load.elapsed();

@@ -8,10 +8,11 @@
 //! as root, so when xtask is root every PostgreSQL program runs as the `postgres` user through
 //! `runuser`, and the directory is handed to that user.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -138,6 +139,31 @@ impl Cluster {
     pub(crate) fn databases_like(&self, prefix: &str) -> Result<Vec<String>> {
         let names = self.psql(&format!("SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%' ORDER BY 1"))?;
         Ok(names.lines().map(str::to_owned).collect())
+    }
+
+    /// Starts a session that locks `table` of `database` (every other statement on it waits)
+    /// and lets go after `seconds`; the lock is held once this returns. Wait for the child.
+    pub(crate) fn hold_lock(&self, database: &str, table: &str, seconds: u32) -> Result<Child> {
+        let script = format!(
+            "BEGIN;\nLOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n\\echo locked\nSELECT pg_sleep({seconds});\nCOMMIT;\n"
+        );
+        eprintln!("$ psql -d {database} (lock {table} for {seconds} s) &");
+        let port = self.port.to_string();
+        let mut child = self
+            .tool("psql")
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, "-d", database, "-qtA", "-o", "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().context("no standard input")?.write_all(script.as_bytes())?;
+        let mut lines = BufReader::new(child.stdout.take().context("no standard output")?).lines();
+        let first = lines.next().transpose()?.unwrap_or_default();
+        if first != "locked" {
+            bail!("the lock on {table} was not taken (psql printed `{first}`)");
+        }
+        // Drained to the end, so psql never writes into a closed pipe and dies holding the lock.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(child)
     }
 
     /// The URL of `database` over the cluster's Unix socket (durable clusters only).
