@@ -69,13 +69,15 @@ pub(crate) fn timed_out(after: Duration) -> StoreError {
     StoreError::Unavailable(Box::new(Outage::TimedOut(after)))
 }
 
+/// A database error of `kind` with `message`, as diesel-async hands them over (for tests).
+#[cfg(test)]
+pub(crate) fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+    DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
-        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
-    }
 
     #[test]
     fn a_duplicate_key_is_a_conflict() {

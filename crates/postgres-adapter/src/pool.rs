@@ -78,10 +78,7 @@ pub(crate) fn closed(e: &DieselError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
-        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
-    }
+    use crate::error::db_error;
 
     #[test]
     fn a_connection_the_server_ended_counts_as_closed() {
