@@ -45,7 +45,7 @@ impl ConnectionStore for PgStore {
             .read(|conn| {
                 let id = id.clone();
                 Box::pin(async move {
-                    connections::table.find(id).select(ConnectionRow::as_select()).first(conn).await.optional()
+                    connections::table.find(id).select(ConnectionRow::as_select()).get_result(conn).await.optional()
                 })
             })
             .await?;
@@ -72,7 +72,7 @@ impl ConnectionStore for PgStore {
             .read(|conn| {
                 let id = id.clone();
                 Box::pin(async move {
-                    connections::table.find(id).select(SecretsRow::as_select()).first(conn).await.optional()
+                    connections::table.find(id).select(SecretsRow::as_select()).get_result(conn).await.optional()
                 })
             })
             .await?;
@@ -89,7 +89,7 @@ impl ConnectionStore for PgStore {
                     connections::table
                         .find(id)
                         .select((ConnectionRow::as_select(), SecretsRow::as_select()))
-                        .first(conn)
+                        .get_result(conn)
                         .await
                         .optional()
                 })

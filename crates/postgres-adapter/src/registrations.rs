@@ -104,7 +104,11 @@ impl RegistrationStore for PgStore {
                         .do_nothing()
                         .execute(tx)
                         .await?;
-                    client_registrations::table.find(&row.issuer).select(RegistrationRow::as_select()).first(tx).await
+                    client_registrations::table
+                        .find(&row.issuer)
+                        .select(RegistrationRow::as_select())
+                        .get_result(tx)
+                        .await
                 })
                 .await
                 .map_err(from_diesel)?;
@@ -119,7 +123,7 @@ impl RegistrationStore for PgStore {
             client_registrations::table
                 .find(issuer)
                 .select(RegistrationRow::as_select())
-                .first(&mut conn)
+                .get_result(&mut conn)
                 .await
                 .optional()
                 .map_err(from_diesel)?
@@ -173,7 +177,7 @@ impl RegistrationStore for PgStore {
             discovered_authorizations::table
                 .find(ref_id.as_str())
                 .select(BindingRow::as_select())
-                .first(&mut conn)
+                .get_result(&mut conn)
                 .await
                 .optional()
                 .map_err(from_diesel)?

@@ -36,7 +36,9 @@ impl ConnectionStore for SqliteStore {
     async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .read(move |conn| connections::table.find(key).select(ConnectionRow::as_select()).first(conn).optional())
+            .read(move |conn| {
+                connections::table.find(key).select(ConnectionRow::as_select()).get_result(conn).optional()
+            })
             .await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
@@ -56,7 +58,7 @@ impl ConnectionStore for SqliteStore {
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let row = self
-            .read(move |conn| connections::table.find(key).select(SecretsRow::as_select()).first(conn).optional())
+            .read(move |conn| connections::table.find(key).select(SecretsRow::as_select()).get_result(conn).optional())
             .await?;
         Ok(row.map(StoredSecrets::from))
     }
@@ -68,7 +70,7 @@ impl ConnectionStore for SqliteStore {
                 connections::table
                     .find(key)
                     .select((ConnectionRow::as_select(), SecretsRow::as_select()))
-                    .first(conn)
+                    .get_result(conn)
                     .optional()
             })
             .await?;

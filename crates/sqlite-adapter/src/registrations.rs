@@ -101,7 +101,7 @@ impl RegistrationStore for SqliteStore {
                         .on_conflict(client_registrations::issuer)
                         .do_nothing()
                         .execute(conn)?;
-                    client_registrations::table.find(issuer).select(RegistrationRow::as_select()).first(conn)
+                    client_registrations::table.find(issuer).select(RegistrationRow::as_select()).get_result(conn)
                 })
             })
             .await?;
@@ -112,7 +112,7 @@ impl RegistrationStore for SqliteStore {
         let key = issuer.to_owned();
         let row = self
             .read(move |conn| {
-                client_registrations::table.find(key).select(RegistrationRow::as_select()).first(conn).optional()
+                client_registrations::table.find(key).select(RegistrationRow::as_select()).get_result(conn).optional()
             })
             .await?;
         row.map(RegistrationRow::into_domain).transpose()
@@ -156,7 +156,7 @@ impl RegistrationStore for SqliteStore {
         let key = ref_id.as_str().to_owned();
         let row = self
             .read(move |conn| {
-                discovered_authorizations::table.find(key).select(BindingRow::as_select()).first(conn).optional()
+                discovered_authorizations::table.find(key).select(BindingRow::as_select()).get_result(conn).optional()
             })
             .await?;
         row.map(BindingRow::into_domain).transpose()
