@@ -19,7 +19,7 @@ impl AuditLog for SqliteStore {
     async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
         let key = ref_id.as_str().to_owned();
         let rows = self
-            .read(move |conn| {
+            .run(move |conn| {
                 audit_events::table
                     .filter(audit_events::ref_id.eq(key))
                     .order(audit_events::id.asc())

@@ -47,6 +47,9 @@ pub use pool::{MIGRATIONS, SqliteConfig};
 pub struct SqliteStore {
     pool: pool::ConnPool,
     path: Arc<PathBuf>,
+    /// Short reads run on the calling thread; only when the file is in WAL mode, where a read
+    /// never waits for a writer.
+    inline_reads: bool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -66,11 +69,11 @@ impl SqliteStore {
         let path_str = path.to_str().ok_or_else(|| ConnectError::InvalidUrl(url.to_owned()))?.to_owned();
 
         let prepared = path_str.clone();
-        tokio::task::spawn_blocking(move || pool::prepare(&prepared, config.timeout))
+        let wal = tokio::task::spawn_blocking(move || pool::prepare(&prepared, config.timeout))
             .await
             .map_err(ConnectError::Startup)??;
 
-        let store = Self { pool: pool::build(&path_str, config)?, path: Arc::new(path) };
+        let store = Self { pool: pool::build(&path_str, config)?, path: Arc::new(path), inline_reads: wal };
         ports::ConnectionStore::ping(&store).await.map_err(ConnectError::Unusable)?;
         Ok(store)
     }
@@ -81,22 +84,37 @@ impl SqliteStore {
     }
 
     /// Runs `task` on a pooled connection, on a blocking thread, and translates its failure.
-    /// For writes, and for reads that may take long (a re-encryption batch).
+    /// For writes, and for reads that may take long (a re-encryption batch, a connection's
+    /// whole history).
+    ///
+    /// The pooled connection goes with the task into a task of its own, so that a caller that
+    /// is cancelled (its client went away, its bound ran out) leaves the closure to finish
+    /// holding the connection, and the connection returns to the pool only then: never while a
+    /// closure still runs on it.
     async fn run<R, F>(&self, task: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
         R: Send + 'static,
     {
         let mut conn = self.pool.get().await.map_err(error::from_pool)?;
-        conn.spawn_blocking(task).await.map_err(error::from_diesel)
+        let done = tokio::spawn(async move { conn.spawn_blocking(task).await });
+        match done.await {
+            Ok(result) => result.map_err(error::from_diesel),
+            Err(e) => Err(StoreError::Internal(Box::new(e))),
+        }
     }
 
-    /// Runs `task`, which only reads, on a pooled connection on this thread (see `pool::Runner`).
+    /// Runs `task`, a short read (a few rows by key, or the user's connections), on a pooled
+    /// connection on this thread (see `pool::Runner`); through [`Self::run`] when the file is
+    /// not in WAL mode, where a read can wait for a writer.
     async fn read<R, F>(&self, task: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
         R: Send + 'static,
     {
+        if !self.inline_reads {
+            return self.run(task).await;
+        }
         let mut conn = self.pool.get().await.map_err(error::from_pool)?;
         pool::inline(&mut conn, task).await.map_err(error::from_diesel)
     }

@@ -34,8 +34,9 @@ thread_local! {
 
 /// Where a pooled connection runs its closures: on tokio's blocking pool, so that a write
 /// waiting for another writer's lock (up to `busy_timeout`) holds up no async worker; or right
-/// on the calling thread, for a read ([`inline`]). In WAL mode a read never waits for a writer
-/// and takes a few microseconds, less than the two thread hand-offs of the blocking pool:
+/// on the calling thread, for a short read ([`inline`]) when the file is in WAL mode, where a
+/// read never waits for a writer and takes a few microseconds, less than the two thread
+/// hand-offs of the blocking pool:
 /// measured on the credentials route, 87 µs of the service's CPU per request through the
 /// blocking pool, 67 µs inline (docs/benchmarks.md).
 pub(crate) struct Runner;
@@ -133,19 +134,21 @@ struct JournalMode {
 }
 
 /// Puts the file in WAL mode (a setting that stays with the file) and applies the pending
-/// migrations, on a connection of its own. Blocking: run it off the async threads.
-pub(crate) fn prepare(path: &str, timeout: Duration) -> Result<(), ConnectError> {
+/// migrations, on a connection of its own, and says whether the file is in WAL mode. Blocking:
+/// run it off the async threads.
+pub(crate) fn prepare(path: &str, timeout: Duration) -> Result<bool, ConnectError> {
     let mut conn =
         SqliteConnection::establish(path).map_err(|source| ConnectError::Open { path: PathBuf::from(path), source })?;
     conn.batch_execute(&connection_pragmas(timeout)).map_err(ConnectError::Configure)?;
     let mode: JournalMode =
         diesel::sql_query("PRAGMA journal_mode = WAL").get_result(&mut conn).map_err(ConnectError::Configure)?;
-    if !mode.journal_mode.eq_ignore_ascii_case("wal") {
+    let wal = mode.journal_mode.eq_ignore_ascii_case("wal");
+    if !wal {
         tracing::warn!(journal_mode = %mode.journal_mode, "SQLite could not switch to WAL mode; writers will block readers");
     }
     let applied = conn.run_pending_migrations(MIGRATIONS).map_err(ConnectError::Migrate)?;
     tracing::info!(applied = applied.len(), "SQLite schema is up to date");
-    Ok(())
+    Ok(wal)
 }
 
 type SetupFuture = Pin<Box<dyn Future<Output = ConnectionResult<Conn>> + Send>>;
@@ -225,6 +228,31 @@ mod tests {
         assert_eq!((status.max_size, status.in_use, status.waiting), (3, 1, 0));
         drop(held);
         assert_eq!(store.pool_status().in_use, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_write_keeps_its_connection_until_it_has_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cancel.db");
+        let url = format!("sqlite://{}", path.display());
+        let config = SqliteConfig { pool_size: 1, timeout: Duration::from_secs(3) };
+        let store = crate::SqliteStore::connect(&url, config).await.unwrap();
+        // Another process's writer holds the lock, so the store's write waits for it.
+        let mut locker = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        locker.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+        let write = store.run(|conn| diesel::sql_query("DELETE FROM connections").execute(conn));
+        assert!(tokio::time::timeout(Duration::from_millis(100), write).await.is_err(), "the write waits");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            locker.batch_execute("COMMIT").unwrap();
+        });
+        // The only connection is still the cancelled write's: the next call waits for it to end,
+        // then gets it back in working order.
+        let started = std::time::Instant::now();
+        store.read(|conn| diesel::sql_query("SELECT 1").execute(conn)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(150), "lent while the write still ran");
+        release.join().unwrap();
     }
 
     #[tokio::test]

@@ -130,7 +130,7 @@ impl RefreshQueue for SqliteStore {
             due("?1", "?2", "?3")
         );
         let row = self
-            .read(move |conn| {
+            .run(move |conn| {
                 diesel::sql_query(sql)
                     .bind::<BigInt, _>(window.now.unix())
                     .bind::<BigInt, _>(window.due_before.unix())
