@@ -40,6 +40,19 @@ impl<D: Deps> Directory<D> {
     /// The user's connections, oldest first. Never carries a secret. Concurrent callers share
     /// reads, and each sees every write completed before it called (see the module).
     pub async fn list_connections(&self) -> Result<Arc<[Connection]>, Error> {
+        // A reading task that went away without answering (its runtime shut down) is replaced
+        // by the next caller; this caller tries once more before giving up.
+        for _ in 0..2 {
+            match self.wait_for_next_read().await {
+                Ok(Ok(connections)) => return Ok(connections),
+                Ok(Err(shared)) => return Err(Error::from(unshare(&shared))),
+                Err(oneshot::error::RecvError { .. }) => continue,
+            }
+        }
+        Err(Error::internal("the shared listing read ended without an answer"))
+    }
+
+    async fn wait_for_next_read(&self) -> Result<Answer, oneshot::error::RecvError> {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut waiting = self.inner.listing.lock();
@@ -50,21 +63,18 @@ impl<D: Deps> Directory<D> {
             let directory = self.clone();
             tokio::spawn(async move { directory.read_for_waiting_callers().await });
         }
-        match answered.await {
-            Ok(Ok(connections)) => Ok(connections),
-            Ok(Err(shared)) => Err(Error::from(unshare(&shared))),
-            Err(_) => Err(Error::internal("the shared listing read ended without an answer")),
-        }
+        answered.await
     }
 
     /// Reads for whoever waits, round after round, until nobody does.
     async fn read_for_waiting_callers(&self) {
-        let _stopped = StopOnPanic(&self.inner.listing);
+        let mut stopped = Stopped { listing: &self.inner.listing, normally: false };
         loop {
             let callers = {
                 let mut waiting = self.inner.listing.lock();
                 if waiting.callers.is_empty() {
                     waiting.reading = false;
+                    stopped.normally = true;
                     return;
                 }
                 std::mem::take(&mut waiting.callers)
@@ -78,14 +88,18 @@ impl<D: Deps> Directory<D> {
     }
 }
 
-/// If the reading task panics, the next caller starts a new one (the waiting callers get an
-/// error as their senders are dropped).
-struct StopOnPanic<'a>(&'a SharedListing);
+/// Unless the reading task returned normally (it panicked, or its runtime dropped it at an
+/// `await`), the next caller must start a new one: `reading` is cleared, and the waiting
+/// callers, whose senders go with the list, try again.
+struct Stopped<'a> {
+    listing: &'a SharedListing,
+    normally: bool,
+}
 
-impl Drop for StopOnPanic<'_> {
+impl Drop for Stopped<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut waiting = self.0.lock();
+        if !self.normally {
+            let mut waiting = self.listing.lock();
             waiting.reading = false;
             waiting.callers.clear();
         }

@@ -111,3 +111,16 @@ async fn a_failed_read_fails_every_caller_that_waited_for_it_with_its_cause() {
     // The next caller reads again.
     assert!(matches!(directory.list_connections().await, Err(Error::Unavailable(_))));
 }
+
+#[tokio::test]
+async fn a_reading_task_that_dies_leaves_no_caller_waiting_and_no_reader_marked_running() {
+    let mut mocks = Mocks::new();
+    // The panic also poisons the mock, so every later read dies too: the caller, which tries
+    // twice, must get an error rather than wait for ever.
+    mocks.connections.expect_list().returning(|| panic!("the read dies"));
+    let directory = mocks.directory();
+    let answer = tokio::time::timeout(Duration::from_secs(5), directory.list_connections()).await;
+    assert!(matches!(answer, Ok(Err(Error::Internal(_)))), "{answer:?}");
+    assert!(!directory.inner.listing.lock().reading, "no reader is left marked as running");
+    assert!(directory.inner.listing.lock().callers.is_empty());
+}
