@@ -33,8 +33,11 @@ impl RootSpanBuilder for PathOnlySpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let routed = outcome.as_ref().is_ok_and(|response| response.request().match_pattern().is_some());
-        if !routed {
+        // An endpoint records its own route; a response no endpoint produced is unmatched. (An
+        // error outcome keeps whatever the endpoint recorded.)
+        if let Ok(response) = outcome
+            && response.request().match_pattern().is_none()
+        {
             span.record("http.route", "unmatched");
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
