@@ -152,6 +152,8 @@ impl Cluster {
         let mut child = self
             .tool("psql")
             .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, "-d", database, "-qtA", "-o", "/dev/null"])
+            // Without it psql goes on after a failed LOCK and prints `locked` all the same.
+            .args(["-v", "ON_ERROR_STOP=1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -159,6 +161,8 @@ impl Cluster {
         let mut lines = BufReader::new(child.stdout.take().context("no standard output")?).lines();
         let first = lines.next().transpose()?.unwrap_or_default();
         if first != "locked" {
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("the lock on {table} was not taken (psql printed `{first}`)");
         }
         // Drained to the end, so psql never writes into a closed pipe and dies holding the lock.
