@@ -65,6 +65,11 @@ pub(crate) fn from_pool(e: PoolError) -> StoreError {
     }
 }
 
+/// Whether `cause` is only that no pooled connection came free in time.
+pub(crate) fn is_pool_wait(cause: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(cause.downcast_ref::<PoolError>(), Some(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)))
+}
+
 pub(crate) fn timed_out(after: Duration) -> StoreError {
     StoreError::Unavailable(Box::new(Outage::TimedOut(after)))
 }
@@ -106,6 +111,15 @@ mod tests {
         assert!(matches!(e, StoreError::Internal(_)), "{e:?}");
         let e = from_diesel(db_error(DatabaseErrorKind::Unknown, "syntax error"));
         assert!(matches!(e, StoreError::Internal(_)), "{e:?}");
+    }
+
+    #[test]
+    fn only_a_wait_for_a_free_connection_is_a_pool_wait() {
+        let wait = PoolError::Timeout(deadpool::managed::TimeoutType::Wait);
+        assert!(is_pool_wait(&wait));
+        let create = PoolError::Timeout(deadpool::managed::TimeoutType::Create);
+        assert!(!is_pool_wait(&create));
+        assert!(!is_pool_wait(&Outage::TimedOut(Duration::from_millis(5))));
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod setup;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::{ConnectionError, QueryResult};
@@ -68,6 +69,7 @@ type QueryFuture<'c, T> = Pin<Box<dyn Future<Output = QueryResult<T>> + Send + '
 pub struct PgStore {
     pool: Pool,
     timeout: Duration,
+    suspicion: Arc<pool::Suspicion>,
 }
 
 impl fmt::Debug for PgStore {
@@ -114,7 +116,8 @@ impl PgStore {
         });
         // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
         let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);
-        let manager = pool::Manager::new(manager, pool::VERIFY_IDLE_AFTER);
+        let suspicion = Arc::new(pool::Suspicion::default());
+        let manager = pool::Manager::new(manager, pool::VERIFY_IDLE_AFTER, Arc::clone(&suspicion));
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
             .runtime(deadpool::Runtime::Tokio1)
@@ -123,7 +126,7 @@ impl PgStore {
             .recycle_timeout(Some(config.timeout))
             .build()
             .map_err(|e| StoreError::Internal(Box::new(e)))?;
-        Ok(Self { pool, timeout: config.timeout })
+        Ok(Self { pool, timeout: config.timeout, suspicion })
     }
 
     /// A pooled connection, checked as `pool` describes before it is lent.
@@ -142,6 +145,8 @@ impl PgStore {
             match query(&mut conn).await {
                 Err(e) if pool::closed(&e) => {
                     tracing::debug!(error = %e, "a pooled connection was closed by the server; reading again on another");
+                    // Its siblings were likely closed too (a restart, a failover).
+                    self.suspicion.raise();
                     // Out of the pool for good, so nobody else is lent it.
                     drop(Object::take(conn));
                     let mut conn = self.conn().await?;
@@ -154,8 +159,17 @@ impl PgStore {
     }
 
     /// Runs one store operation, bounded as a whole by the configured timeout.
+    /// An `Unavailable` answer from the database (not a wait for a free pooled connection,
+    /// which says nothing about the connections) makes every pooled connection suspect (see
+    /// `pool::Suspicion`).
     async fn bounded<T>(&self, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| Err(timed_out(self.timeout)))
+        let result = tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| Err(timed_out(self.timeout)));
+        if let Err(StoreError::Unavailable(cause)) = &result
+            && !error::is_pool_wait(cause.as_ref())
+        {
+            self.suspicion.raise();
+        }
+        result
     }
 }
 

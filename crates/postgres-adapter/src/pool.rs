@@ -13,9 +13,12 @@
 //! driver has not read yet. A read that fails that way ([`closed`]) is therefore run once more
 //! on another connection (see `PgStore::read`): a read repeated changes nothing. A write is
 //! never repeated, since it may have been applied before the connection dropped; it answers
-//! `Unavailable`, as during any outage.
+//! `Unavailable`, as during any outage. And once any call has found the database unavailable,
+//! every connection lent before that moment gets the test query on its next loan
+//! ([`Suspicion`]), so after a restart the dead ones are weeded out before writes meet them.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -28,16 +31,39 @@ pub(crate) const VERIFY_IDLE_AFTER: Duration = Duration::from_millis(500);
 pub(crate) type Pool = deadpool::managed::Pool<Manager>;
 pub(crate) type Object = deadpool::managed::Object<Manager>;
 
+/// When the store last found the database unavailable. A connection not lent since then is sent
+/// the test query on its next loan however recently it was used before: after a restart or a
+/// failover every pooled connection is suspect, not only the one that failed.
+#[derive(Debug, Default)]
+pub(crate) struct Suspicion(Mutex<Option<Instant>>);
+
+impl Suspicion {
+    pub(crate) fn raise(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Whether a connection last lent at `lent` was lent before the database was last found
+    /// unavailable.
+    fn covers(&self, lent: Instant) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|since| lent < since)
+    }
+}
+
 /// diesel-async's manager (which opens connections) with the recycling rule above.
 pub(crate) struct Manager {
     /// Configured with `RecyclingMethod::Verified`: its `recycle` sends the test query.
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
     verify_idle_after: Duration,
+    suspicion: Arc<Suspicion>,
 }
 
 impl Manager {
-    pub(crate) fn new(inner: AsyncDieselConnectionManager<AsyncPgConnection>, verify_idle_after: Duration) -> Self {
-        Self { inner, verify_idle_after }
+    pub(crate) fn new(
+        inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+        verify_idle_after: Duration,
+        suspicion: Arc<Suspicion>,
+    ) -> Self {
+        Self { inner, verify_idle_after, suspicion }
     }
 }
 
@@ -50,7 +76,8 @@ impl deadpool::managed::Manager for Manager {
     }
 
     async fn recycle(&self, conn: &mut AsyncPgConnection, metrics: &Metrics) -> RecycleResult<PoolError> {
-        if metrics.last_used() >= self.verify_idle_after {
+        let lent = metrics.recycled.unwrap_or(metrics.created);
+        if metrics.last_used() >= self.verify_idle_after || self.suspicion.covers(lent) {
             return self.inner.recycle(conn, metrics).await;
         }
         // A connection left in a transaction, or whose socket is known to be closed.
@@ -79,6 +106,18 @@ pub(crate) fn closed(e: &DieselError) -> bool {
 mod tests {
     use super::*;
     use crate::error::db_error;
+
+    #[test]
+    fn connections_lent_before_an_outage_was_seen_are_suspect_and_later_ones_are_not() {
+        let suspicion = Suspicion::default();
+        let before = Instant::now();
+        assert!(!suspicion.covers(before), "nothing is suspect before any outage");
+        std::thread::sleep(Duration::from_millis(2));
+        suspicion.raise();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(suspicion.covers(before));
+        assert!(!suspicion.covers(Instant::now()), "lent (and so checked) since");
+    }
 
     #[test]
     fn a_connection_the_server_ended_counts_as_closed() {
