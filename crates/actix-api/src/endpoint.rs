@@ -13,7 +13,7 @@ use actix_web::dev::{AppService, HttpServiceFactory, Service, ServiceRequest};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
-use actix_web::{FromRequest, Handler, Resource, Responder, web};
+use actix_web::{FromRequest, Handler, HttpMessage, Resource, Responder, web};
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{PathItem, RefOr};
@@ -121,10 +121,17 @@ impl HttpServiceFactory for Endpoint {
     }
 }
 
-/// Records `route` as the request span's `http.route`, then calls the service.
+/// The route pattern of the endpoint that took a request, in the request's extensions: the
+/// request span and the metrics label read it there instead of matching the path again.
+#[derive(Debug, Clone)]
+pub(crate) struct Route(pub(crate) Rc<str>);
+
+/// Records `route` on the request (see [`Route`]) and as the request span's `http.route`, then
+/// calls the service.
 fn recording<S: Service<ServiceRequest>>(route: Rc<str>) -> impl Fn(ServiceRequest, &S) -> S::Future + Clone + 'static {
     move |req, service| {
         tracing::Span::current().record("http.route", &*route);
+        req.extensions_mut().insert(Route(Rc::clone(&route)));
         service.call(req)
     }
 }

@@ -2,14 +2,16 @@
 //! string: the OAuth callback's query holds the authorization `code` and `state`.
 //!
 //! The route pattern (`http.route`) is recorded by the endpoint the request was routed to (see
-//! `endpoint`), or as `unmatched` when none was: asking actix for it here, before routing,
-//! matches the path against every pattern a second time (about 3 % of a credentials request, in
-//! a profile).
+//! `endpoint::Route`), or as `unmatched` when none was: asking actix for it here, before
+//! routing, matches the path against every pattern a second time (about 3 % of a credentials
+//! request, in a profile).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
+
+use crate::endpoint::Route;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 /// Builds request spans without the query string.
@@ -36,7 +38,7 @@ impl RootSpanBuilder for PathOnlySpan {
         // An endpoint records its own route; a response no endpoint produced is unmatched. (An
         // error outcome keeps whatever the endpoint recorded.)
         if let Ok(response) = outcome
-            && response.request().match_pattern().is_none()
+            && response.request().extensions().get::<Route>().is_none()
         {
             span.record("http.route", "unmatched");
         }

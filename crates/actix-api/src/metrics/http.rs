@@ -1,14 +1,16 @@
 //! The request-metrics middleware and the label values it may use.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 
 use super::ApiMetrics;
+use crate::endpoint::Route;
 
 /// Longest issuer label kept; longer ones are cut (a label is not a place for a whole URL).
 const MAX_ISSUER_LABEL: usize = 120;
@@ -24,7 +26,9 @@ pub(crate) async fn record(
     let result = next.call(req).await;
     if let Some(metrics) = metrics {
         let (route, status) = match &result {
-            Ok(response) => (response.request().match_pattern(), response.status().as_u16()),
+            Ok(response) => {
+                (response.request().extensions().get::<Route>().map(|r| Rc::clone(&r.0)), response.status().as_u16())
+            }
             Err(error) => (None, error.as_response_error().status_code().as_u16()),
         };
         metrics.observe_request(&method, route.as_deref().unwrap_or("unmatched"), status, started.elapsed());
