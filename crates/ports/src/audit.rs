@@ -66,6 +66,10 @@ pub struct AuditEvent {
 }
 
 /// The append-only audit log (spec §7). Events outlive the connection they describe.
+///
+/// An event that describes a change of a connection is recorded by the `ConnectionStore` write
+/// that makes the change; [`AuditLog::record`] is for what changes no row: an outcome at the
+/// provider (a revocation, a failed refresh).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use domain::{Connection, ConnectionStatus, RefId, Scopes, Timestamp};
 
-use crate::{BoxError, Sealed};
+use crate::{AuditEvent, BoxError, Sealed};
 
 /// Why a store could not do what was asked. Adapters translate their driver's errors into these.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +63,21 @@ pub struct PendingFlow {
 }
 
 /// Connections and their sealed secrets.
+///
+/// Every write takes the audit events that describe it and stores them in the same transaction
+/// as the change (spec §7): a change is never stored without its record, nor a record without
+/// its change.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ConnectionStore: Send + Sync + 'static {
-    /// Stores a new connection with its secrets and, for OAuth, its pending flow, all or nothing.
+    /// Stores a new connection with its secrets, for OAuth its pending flow, and `events`, in
+    /// this order, all or nothing.
     async fn insert(
         &self,
         connection: &Connection,
         secrets: &StoredSecrets,
         flow: Option<PendingFlow>,
+        events: &[AuditEvent],
     ) -> Result<(), StoreError>;
 
     async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError>;
@@ -85,19 +91,22 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// read), so they always belong to the same version of the row.
     async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError>;
 
-    /// Writes `connection` (status, scopes, expiry, timestamps) and `secrets` if, and only if,
-    /// the stored row still has status `expected`. Returns whether it did: `false` means another
-    /// caller changed or deleted the connection first, and nothing was written.
+    /// Writes `connection` (status, scopes, expiry, timestamps) and `secrets`, and records
+    /// `event`, if, and only if, the stored row still has status `expected`. Returns whether it
+    /// did: `false` means another caller changed or deleted the connection first, and nothing
+    /// was written, the event included.
     async fn update(
         &self,
         connection: &Connection,
         expected: ConnectionStatus,
         secrets: &SecretsUpdate,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes the connection and its flows, returning its secrets so they can be revoked.
-    /// Of concurrent callers exactly one gets `Some`.
-    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
+    /// Deletes the connection and its flows and records `event`, returning its secrets so they
+    /// can be revoked. Of concurrent callers exactly one gets `Some`, and only its event is
+    /// recorded.
+    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError>;
 
     /// Checks the database answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;

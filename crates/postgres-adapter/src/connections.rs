@@ -1,17 +1,19 @@
-//! `ConnectionStore` on PostgreSQL. Every write is one statement or one transaction, so
-//! concurrent replicas never see half a connection: an update is a compare-and-set on the
-//! stored status, and a delete is `DELETE … RETURNING`, which exactly one caller wins.
+//! `ConnectionStore` on PostgreSQL. Every write is one statement that also records its audit
+//! events (see `recorded`), so concurrent replicas never see half a connection nor a change
+//! without its record: an update is a compare-and-set on the stored status, and a delete is
+//! `DELETE … RETURNING`, which exactly one caller wins.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use domain::{Connection, ConnectionStatus, RefId};
-use ports::{ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::PgStore;
 use crate::error::from_diesel;
-use crate::rows::{ConnectionChanges, ConnectionRow, FlowRow, NewConnectionRow, SecretsRow};
-use crate::schema::{connections, oauth_flows};
+use crate::recorded::{DeleteConnection, InsertConnection, UpdateConnection};
+use crate::rows::{ConnectionRow, SecretsRow};
+use crate::schema::connections;
 
 #[async_trait]
 impl ConnectionStore for PgStore {
@@ -20,20 +22,13 @@ impl ConnectionStore for PgStore {
         connection: &Connection,
         secrets: &StoredSecrets,
         flow: Option<PendingFlow>,
+        events: &[AuditEvent],
     ) -> Result<(), StoreError> {
-        let row = NewConnectionRow::new(connection, secrets);
-        let flow = flow.as_ref().map(FlowRow::new);
+        let statement = InsertConnection::new(connection, secrets, flow.as_ref(), events);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            conn.transaction(async |tx| {
-                diesel::insert_into(connections::table).values(&row).execute(tx).await?;
-                if let Some(flow) = &flow {
-                    diesel::insert_into(oauth_flows::table).values(flow).execute(tx).await?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(from_diesel)
+            statement.execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
         })
         .await
     }
@@ -103,49 +98,22 @@ impl ConnectionStore for PgStore {
         connection: &Connection,
         expected: ConnectionStatus,
         secrets: &SecretsUpdate,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        use connections::dsl::{access_token, refresh_token};
-        let changes = ConnectionChanges::new(connection);
+        let statement = UpdateConnection::new(connection, expected, secrets, event);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let target =
-                connections::table.find(connection.ref_id.as_str()).filter(connections::status.eq(expected.as_str()));
-            let update = diesel::update(target);
-            let written = match secrets {
-                SecretsUpdate::Keep => update.set(&changes).execute(&mut conn).await,
-                SecretsUpdate::Tokens { access_token: access, refresh_token: Some(refresh) } => {
-                    update
-                        .set((&changes, access_token.eq(&access.0), refresh_token.eq(&refresh.0)))
-                        .execute(&mut conn)
-                        .await
-                }
-                // No new refresh token: the stored one stays (spec §7).
-                SecretsUpdate::Tokens { access_token: access, refresh_token: None } => {
-                    update.set((&changes, access_token.eq(&access.0))).execute(&mut conn).await
-                }
-                SecretsUpdate::ClearTokens => {
-                    update
-                        .set((&changes, access_token.eq(None::<Vec<u8>>), refresh_token.eq(None::<Vec<u8>>)))
-                        .execute(&mut conn)
-                        .await
-                }
-            }
-            .map_err(from_diesel)?;
-            Ok(written == 1)
+            let recorded = statement.execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(recorded == 1)
         })
         .await
     }
 
-    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
-        // The flows go with it (ON DELETE CASCADE), in the same statement.
+    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
+        let statement = DeleteConnection::new(ref_id, event);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let row = diesel::delete(connections::table.find(ref_id.as_str()))
-                .returning(SecretsRow::as_returning())
-                .get_result(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?;
+            let row: Option<SecretsRow> = statement.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             Ok(row.map(SecretsRow::into_domain))
         })
         .await

@@ -19,6 +19,7 @@ mod error;
 mod flows;
 mod migrations;
 mod pool;
+mod recorded;
 mod refresh;
 mod registrations;
 mod rekey;

@@ -74,29 +74,23 @@ impl SecretsRow {
     }
 }
 
-/// A whole new connection row, secrets included.
-///
-/// `None` is written as `NULL` rather than `DEFAULT` (the same for these columns) so that the
-/// statement's text never varies and diesel caches it as a prepared statement: otherwise every
-/// insert is parsed and planned again, a round trip of its own (see docs/benchmarks.md).
-#[derive(Insertable)]
-#[diesel(table_name = connections, treat_none_as_default_value = false)]
+/// A whole new connection row, secrets included, as `recorded::InsertConnection` binds it.
 pub(crate) struct NewConnectionRow<'a> {
-    ref_id: &'a str,
-    server_name: &'a str,
-    display_name: Option<&'a str>,
-    url: Option<&'a str>,
-    transport: &'static str,
-    auth_method: &'static str,
-    status: &'static str,
-    status_reason: Option<&'a str>,
-    scopes: String,
-    expires_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-    api_key: Option<&'a [u8]>,
-    access_token: Option<&'a [u8]>,
-    refresh_token: Option<&'a [u8]>,
+    pub(crate) ref_id: &'a str,
+    pub(crate) server_name: &'a str,
+    pub(crate) display_name: Option<&'a str>,
+    pub(crate) url: Option<&'a str>,
+    pub(crate) transport: &'static str,
+    pub(crate) auth_method: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) status_reason: Option<&'a str>,
+    pub(crate) scopes: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) api_key: Option<&'a [u8]>,
+    pub(crate) access_token: Option<&'a [u8]>,
+    pub(crate) refresh_token: Option<&'a [u8]>,
 }
 
 impl<'a> NewConnectionRow<'a> {
@@ -122,15 +116,14 @@ impl<'a> NewConnectionRow<'a> {
     }
 }
 
-/// The columns an update may change (what a state transition touches).
-#[derive(AsChangeset)]
-#[diesel(table_name = connections, treat_none_as_null = true)]
+/// The columns an update may change (what a state transition touches), as
+/// `recorded::UpdateConnection` binds them.
 pub(crate) struct ConnectionChanges<'a> {
-    status: &'static str,
-    status_reason: Option<&'a str>,
-    scopes: String,
-    expires_at: Option<i64>,
-    updated_at: i64,
+    pub(crate) status: &'static str,
+    pub(crate) status_reason: Option<&'a str>,
+    pub(crate) scopes: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) updated_at: i64,
 }
 
 impl<'a> ConnectionChanges<'a> {
@@ -228,11 +221,11 @@ impl AuditRow {
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub(crate) struct NewAuditRow<'a> {
-    ref_id: &'a str,
-    server_name: &'a str,
-    kind: &'static str,
-    detail: Option<&'a str>,
-    at: i64,
+    pub(crate) ref_id: &'a str,
+    pub(crate) server_name: &'a str,
+    pub(crate) kind: &'static str,
+    pub(crate) detail: Option<&'a str>,
+    pub(crate) at: i64,
 }
 
 impl<'a> NewAuditRow<'a> {

@@ -1,14 +1,15 @@
-//! [`ConnectionStore`] for [`SqliteStore`].
+//! [`ConnectionStore`] for [`SqliteStore`]. Each write and the audit events that describe it are
+//! one `IMMEDIATE` transaction, which takes the write lock before its first statement.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use domain::{Connection, ConnectionStatus, RefId};
-use ports::{ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::SqliteStore;
-use crate::models::{ConnectionChanges, ConnectionRow, FlowRow, NewConnectionRow, SecretsRow};
-use crate::schema::{connections, oauth_flows};
+use crate::models::{AuditRow, ConnectionChanges, ConnectionRow, FlowRow, NewConnectionRow, SecretsRow};
+use crate::schema::{audit_events, connections, oauth_flows};
 
 #[async_trait]
 impl ConnectionStore for SqliteStore {
@@ -17,17 +18,18 @@ impl ConnectionStore for SqliteStore {
         connection: &Connection,
         secrets: &StoredSecrets,
         flow: Option<PendingFlow>,
+        events: &[AuditEvent],
     ) -> Result<(), StoreError> {
         let row = NewConnectionRow::from_domain(connection, secrets);
         let flow = flow.as_ref().map(FlowRow::from_domain);
+        let events: Vec<AuditRow> = events.iter().map(AuditRow::from_domain).collect();
         self.run(move |conn| {
-            // Two writes, all or nothing; IMMEDIATE takes the write lock before the first one.
             conn.immediate_transaction(|conn| {
                 diesel::insert_into(connections::table).values(&row).execute(conn)?;
                 if let Some(flow) = &flow {
                     diesel::insert_into(oauth_flows::table).values(flow).execute(conn)?;
                 }
-                Ok(())
+                record(conn, &events)
             })
         })
         .await
@@ -82,29 +84,43 @@ impl ConnectionStore for SqliteStore {
         connection: &Connection,
         expected: ConnectionStatus,
         secrets: &SecretsUpdate,
+        event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let key = connection.ref_id.as_str().to_owned();
         let changes = ConnectionChanges::from_domain(connection, secrets);
+        let event = AuditRow::from_domain(event);
         // Compare-and-set in one statement: the status check and the write cannot be separated.
-        let written = self
-            .run(move |conn| {
-                diesel::update(connections::table.find(key).filter(connections::status.eq(expected.as_str())))
-                    .set(&changes)
-                    .execute(conn)
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let written =
+                    diesel::update(connections::table.find(key).filter(connections::status.eq(expected.as_str())))
+                        .set(&changes)
+                        .execute(conn)?;
+                if written == 1 {
+                    record(conn, std::slice::from_ref(&event))?;
+                }
+                Ok(written == 1)
             })
-            .await?;
-        Ok(written == 1)
+        })
+        .await
     }
 
-    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
         let key = ref_id.as_str().to_owned();
+        let event = AuditRow::from_domain(event);
         // Only the caller whose DELETE removed the row gets it back; flows go by ON DELETE CASCADE.
         let row = self
             .run(move |conn| {
-                diesel::delete(connections::table.find(key))
-                    .returning(SecretsRow::as_returning())
-                    .get_result(conn)
-                    .optional()
+                conn.immediate_transaction(|conn| {
+                    let row = diesel::delete(connections::table.find(key))
+                        .returning(SecretsRow::as_returning())
+                        .get_result(conn)
+                        .optional()?;
+                    if row.is_some() {
+                        record(conn, std::slice::from_ref(&event))?;
+                    }
+                    Ok(row)
+                })
             })
             .await?;
         Ok(row.map(StoredSecrets::from))
@@ -113,4 +129,12 @@ impl ConnectionStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| diesel::select(1.into_sql::<Integer>()).get_result::<i32>(conn)).await.map(|_| ())
     }
+}
+
+/// Appends `events` in their order, inside the caller's transaction.
+fn record(conn: &mut SqliteConnection, events: &[AuditRow]) -> QueryResult<()> {
+    for event in events {
+        diesel::insert_into(audit_events::table).values(event).execute(conn)?;
+    }
+    Ok(())
 }

@@ -148,3 +148,19 @@ pub fn event(ref_id: &RefId, kind: AuditKind, detail: Option<&str>, at: Timestam
         at,
     }
 }
+
+/// The event a case's update records: the one its new status calls for.
+pub fn change(connection: &Connection) -> AuditEvent {
+    let kind = match connection.status() {
+        ConnectionStatus::PendingOAuth => AuditKind::Reauthorized,
+        ConnectionStatus::Connected => AuditKind::Connected,
+        ConnectionStatus::Expired => AuditKind::Expired,
+        ConnectionStatus::Failed => AuditKind::Failed,
+    };
+    AuditEvent { server_name: connection.server_name.clone(), ..event(&connection.ref_id, kind, None, T0) }
+}
+
+/// The event a case's delete records.
+pub fn disconnected(ref_id: &RefId) -> AuditEvent {
+    event(ref_id, AuditKind::Disconnected, None, T0)
+}

@@ -111,6 +111,7 @@ macro_rules! contract_tests {
             an_insert_whose_flow_is_refused_stores_no_connection,
             audit_events_read_back_in_the_order_they_were_recorded,
             audit_events_outlive_their_connection,
+            every_write_records_its_events_with_it_in_order,
             audit_events_of_other_connections_are_not_returned,
             a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones,
             a_replacement_writes_that_field_only_and_only_over_the_bytes_it_read,

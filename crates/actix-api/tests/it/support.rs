@@ -46,8 +46,8 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     connections.expect_get().returning(|_| Ok(None));
     connections.expect_secrets().returning(|_| Ok(None));
     connections.expect_get_with_secrets().returning(|_| Ok(None));
-    connections.expect_delete().returning(|_| Ok(None));
-    connections.expect_insert().returning(|_, _, _| Ok(()));
+    connections.expect_delete().returning(|_, _| Ok(None));
+    connections.expect_insert().returning(|_, _, _, _| Ok(()));
     let mut flows = MockFlowStore::new();
     flows.expect_take_flow().returning(|_| Ok(None));
     let mut audit = MockAuditLog::new();

@@ -56,7 +56,10 @@ impl<D: Deps> Directory<D> {
             Some(binding) => ports.registrations.bind_authorization(binding).await,
             None => Ok(()),
         };
-        if bound.is_err() || !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens).await? {
+        let reauthorized = self.event(&connection, AuditKind::Reauthorized, Some(format!("was {was}")));
+        if bound.is_err()
+            || !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens, &reauthorized).await?
+        {
             // Deleted or reconnected meanwhile: withdraw this flow.
             if let Err(e) = ports.flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");
@@ -65,7 +68,6 @@ impl<D: Deps> Directory<D> {
             self.load(ref_id).await?;
             return Err(Error::validation(FIELD, "the connection changed meanwhile; look at it again"));
         }
-        self.audit(&connection, AuditKind::Reauthorized, Some(format!("was {was}"))).await;
         self.metrics().oauth_flow(FlowEvent::Started);
         Ok(ConnectOutcome::PendingOAuth { ref_id: ref_id.clone(), auth_url })
     }

@@ -36,7 +36,7 @@ async fn a_round_claims_until_a_short_batch_refreshes_each_and_reports_the_backl
     let mut mocks = Mocks::new();
     all_due(&mut mocks, 10);
     mocks.oauth.expect_refresh().times(33).returning(|_, _, _| Ok(tokens(3_600)));
-    mocks.connections.expect_update().times(33).returning(|_, _, _| Ok(true));
+    mocks.connections.expect_update().times(33).returning(|_, _, _, _| Ok(true));
     let claims = Arc::new(AtomicUsize::new(0));
     let due = DueStats { due: 7, earliest_expiry: Some(NOW.plus_seconds(-20)) };
     mocks.leases = queue(vec![(1..=32).collect(), vec![40]], due, claims.clone());
@@ -58,7 +58,7 @@ async fn a_round_counts_failures_and_expiries_and_goes_on_after_them() {
         1 => Err(OAuthError::InvalidResponse("not JSON".into())),
         _ => Ok(tokens(3_600)),
     });
-    mocks.connections.expect_update().times(2).returning(|_, _, _| Ok(true));
+    mocks.connections.expect_update().times(2).returning(|_, _, _, _| Ok(true));
     mocks.leases = queue(vec![vec![1, 2, 3]], DueStats::default(), Arc::default());
     let (dir, _) = build(mocks, Arc::default());
     let report = Refresher::new(dir).run_once().await.unwrap();

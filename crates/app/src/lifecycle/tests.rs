@@ -126,7 +126,7 @@ async fn a_real_invalid_grant_expires_the_connection_and_clears_the_backoff() {
         .oauth
         .expect_refresh()
         .returning(|_, _, _| Err(OAuthError::Rejected { code: "invalid_grant".into(), description: None }));
-    mocks.connections.expect_update().times(1).returning(|c, expected, _| {
+    mocks.connections.expect_update().times(1).returning(|c, expected, _, _| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Expired, ConnectionStatus::Connected));
         Ok(true)
     });
@@ -186,7 +186,7 @@ async fn after_the_cooldown_one_trial_goes_through_and_its_success_closes_the_br
         0 | 1 => Err(OAuthError::Unavailable("connection refused".into())),
         _ => Ok(tokens(3_600)),
     });
-    mocks.connections.expect_update().times(1).returning(|_, _, _| Ok(true));
+    mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(true));
     let (dir, now) = build(mocks, metrics.clone());
     for n in 1..=3 {
         assert!(dir.refresh(&ref_id(n), 60).await.is_err());
@@ -221,7 +221,7 @@ async fn a_short_lived_token_is_not_claimed_again_before_half_its_life() {
     });
     mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
     mocks.oauth.expect_refresh().returning(|_, _, _| Ok(tokens(100)));
-    mocks.connections.expect_update().returning(move |_, _, _| {
+    mocks.connections.expect_update().returning(move |_, _, _, _| {
         refreshed.fetch_add(1, Ordering::SeqCst);
         Ok(true)
     });

@@ -141,11 +141,11 @@ impl<D: Deps> Directory<D> {
         connection
             .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
             .map_err(|e| Error::internal(e.to_string()))?;
-        if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update).await? {
+        let connected = self.event(&connection, AuditKind::Connected, None);
+        if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update, &connected).await? {
             // Disconnected while the user was at the provider.
             return Err(Error::ConnectionNotFound);
         }
-        self.audit(&connection, AuditKind::Connected, None).await;
         Ok(CallbackOutcome { connection, return_to: flow.return_to.clone() })
     }
 
@@ -165,14 +165,14 @@ impl<D: Deps> Directory<D> {
         if connection.fail(reason, now).is_err() {
             return;
         }
+        let failed = self.event(connection, AuditKind::Failed, Some(reason.to_owned()));
         match self
             .ports()
             .connections
-            .update(connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens)
+            .update(connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens, &failed)
             .await
         {
-            Ok(true) => self.audit(connection, AuditKind::Failed, Some(reason.to_owned())).await,
-            Ok(false) => {}
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(ref_id = %connection.ref_id, error = %e, "could not mark the connection failed")
             }

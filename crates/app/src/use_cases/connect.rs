@@ -74,8 +74,8 @@ impl<D: Deps> Directory<D> {
         match &entry.spec.auth {
             AuthSpec::None => {
                 let connection = Connection::connected(new, now);
-                self.ports().connections.insert(&connection, &StoredSecrets::default(), None).await?;
-                self.created(&connection).await;
+                let events = self.created_connected(&connection);
+                self.ports().connections.insert(&connection, &StoredSecrets::default(), None, &events).await?;
                 Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::ApiKey(_) => {
@@ -89,24 +89,21 @@ impl<D: Deps> Directory<D> {
                 let connection = Connection::connected(new, now);
                 let sealed = self.ports().cipher.seal(&key, &connection_aad(&connection.ref_id, "api_key"));
                 let secrets = StoredSecrets { api_key: Some(sealed), ..StoredSecrets::default() };
-                self.ports().connections.insert(&connection, &secrets, None).await?;
-                self.created(&connection).await;
+                self.ports()
+                    .connections
+                    .insert(&connection, &secrets, None, &self.created_connected(&connection))
+                    .await?;
                 Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);
                 let (flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
-                self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
-                self.audit(&connection, AuditKind::Created, None).await;
+                let created = self.event(&connection, AuditKind::Created, None);
+                self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
                 self.metrics().oauth_flow(FlowEvent::Started);
                 Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
             }
         }
-    }
-
-    async fn created(&self, connection: &Connection) {
-        self.audit(connection, AuditKind::Created, None).await;
-        self.audit(connection, AuditKind::Connected, None).await;
     }
 
     /// Builds the pending flow and authorization URL for a static (pre-registered) OAuth entry.

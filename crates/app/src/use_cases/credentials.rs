@@ -131,10 +131,10 @@ impl<D: Deps> Directory<D> {
                 connection
                     .record_refresh(tokens.scopes, expiry(now, tokens.expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
-                if !ports.connections.update(&connection, ConnectionStatus::Connected, &update).await? {
+                let refreshed = self.event(&connection, AuditKind::Refreshed, None);
+                if !ports.connections.update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
                     return Err(Error::ConnectionNotFound);
                 }
-                self.audit(&connection, AuditKind::Refreshed, None).await;
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
@@ -156,14 +156,11 @@ impl<D: Deps> Directory<D> {
     async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
         let now = self.ports().clock.now();
         connection.expire(reason, now).map_err(|e| Error::internal(e.to_string()))?;
-        if self
-            .ports()
+        let expired = self.event(&connection, AuditKind::Expired, Some(reason.to_owned()));
+        self.ports()
             .connections
-            .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens)
-            .await?
-        {
-            self.audit(&connection, AuditKind::Expired, Some(reason.to_owned())).await;
-        }
+            .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens, &expired)
+            .await?;
         Ok(RefreshOutcome::Expired)
     }
 }

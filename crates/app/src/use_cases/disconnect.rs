@@ -8,9 +8,9 @@ use super::connection_aad;
 use crate::{Deps, Directory, Error};
 
 impl<D: Deps> Directory<D> {
-    /// Disconnects (spec §2.1): deletes the connection and its secrets, then revokes the tokens
-    /// at the provider, best effort, refresh token first. Of concurrent calls exactly one does it;
-    /// the others get `ConnectionNotFound`.
+    /// Disconnects (spec §2.1): deletes the connection and its secrets (recording `disconnected`
+    /// with the deletion), then revokes the tokens at the provider, best effort, refresh token
+    /// first. Of concurrent calls exactly one does it; the others get `ConnectionNotFound`.
     pub async fn disconnect(&self, ref_id: &RefId) -> Result<(), Error> {
         let connection = self.load(ref_id).await?;
         // A discovered connection's authorization server goes with the row: read it first.
@@ -22,9 +22,9 @@ impl<D: Deps> Directory<D> {
         } else {
             None
         };
-        let secrets = self.ports().connections.delete(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
+        let disconnected = self.event(&connection, AuditKind::Disconnected, None);
+        let secrets = self.ports().connections.delete(ref_id, &disconnected).await?.ok_or(Error::ConnectionNotFound)?;
         self.revoke_all(&connection, binding, &secrets).await;
-        self.audit(&connection, AuditKind::Disconnected, None).await;
         Ok(())
     }
 

@@ -123,9 +123,8 @@ impl<D: Deps> Directory<D> {
             ResourceAccess::Open => {
                 new.auth_method = AuthMethod::None;
                 let connection = Connection::connected(new, ports.clock.now());
-                ports.connections.insert(&connection, &StoredSecrets::default(), None).await?;
-                self.audit(&connection, AuditKind::Created, None).await;
-                self.audit(&connection, AuditKind::Connected, None).await;
+                let events = self.created_connected(&connection);
+                ports.connections.insert(&connection, &StoredSecrets::default(), None, &events).await?;
                 return Ok(ConnectOutcome::Connected { ref_id: connection.ref_id });
             }
         };
@@ -133,15 +132,17 @@ impl<D: Deps> Directory<D> {
         let connection = Connection::pending(new, ports.clock.now());
         let binding = found.binding(&connection.ref_id);
         let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
-        ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow)).await?;
+        let created = self.event(&connection, AuditKind::Created, None);
+        ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
         if let Err(e) = ports.registrations.bind_authorization(&binding).await {
             // Without its binding the callback could not find the token endpoint: undo.
-            if let Err(undo) = ports.connections.delete(&connection.ref_id).await {
+            let reason = "undone: the authorization server binding could not be stored".to_owned();
+            let undone = self.event(&connection, AuditKind::Disconnected, Some(reason));
+            if let Err(undo) = ports.connections.delete(&connection.ref_id, &undone).await {
                 tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
             }
             return Err(e.into());
         }
-        self.audit(&connection, AuditKind::Created, None).await;
         self.metrics().oauth_flow(ports::FlowEvent::Started);
         Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
     }

@@ -55,7 +55,7 @@ async fn an_open_server_is_connected_at_once_at_its_canonical_url() {
         .expect_probe()
         .withf(|url, _| url == "https://docs.example/mcp")
         .returning(|_, _| Ok(ResourceAccess::Open));
-    mocks.connections.expect_insert().times(1).returning(|c, _, flow| {
+    mocks.connections.expect_insert().times(1).returning(|c, _, flow, _| {
         assert_eq!((c.status(), c.auth_method, flow.is_none()), (ConnectionStatus::Connected, AuthMethod::None, true));
         Ok(())
     });
@@ -103,7 +103,7 @@ async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_
         assert_eq!(r.client_secret, Some(Sealed(format!("registrations/{ISSUER}/client_secret|s3cret").into_bytes())));
         Ok(r.clone())
     });
-    mocks.connections.expect_insert().times(1).returning(|_, _, flow| {
+    mocks.connections.expect_insert().times(1).returning(|_, _, flow, _| {
         let flow = flow.expect("a pending flow");
         assert_eq!((flow.issuer.as_deref(), flow.iss_required), (Some(ISSUER), true));
         assert_eq!(flow.scopes.to_delimited(), "read offline_access");

@@ -20,16 +20,27 @@ pub(crate) fn connection_aad(ref_id: &RefId, field: &str) -> String {
 }
 
 impl<D: Deps> Directory<D> {
-    /// Appends to the audit log. A failure is logged, never fatal: the change it describes
-    /// has already been stored.
-    pub(crate) async fn audit(&self, connection: &Connection, kind: AuditKind, detail: Option<String>) {
-        let event = AuditEvent {
+    /// An audit event about `connection`, happening now; a store write records it with the
+    /// change it describes.
+    pub(crate) fn event(&self, connection: &Connection, kind: AuditKind, detail: Option<String>) -> AuditEvent {
+        AuditEvent {
             ref_id: connection.ref_id.clone(),
             server_name: connection.server_name.clone(),
             kind,
             detail,
             at: self.ports().clock.now(),
-        };
+        }
+    }
+
+    /// The events of a connection that is usable from its start.
+    pub(crate) fn created_connected(&self, connection: &Connection) -> [AuditEvent; 2] {
+        [self.event(connection, AuditKind::Created, None), self.event(connection, AuditKind::Connected, None)]
+    }
+
+    /// Appends an event that goes with no change of a stored row (an outcome at the provider).
+    /// A failure is logged, never fatal: what it describes has happened already.
+    pub(crate) async fn audit(&self, connection: &Connection, kind: AuditKind, detail: Option<String>) {
+        let event = self.event(connection, kind, detail);
         if let Err(e) = self.ports().audit.record(&event).await {
             tracing::warn!(ref_id = %connection.ref_id, kind = kind.as_str(), error = %e, "audit event not recorded");
         }

@@ -35,14 +35,15 @@ async fn a_connection_left_pending_by_an_unfinished_callback_fails_after_twice_t
     mocks
         .connections
         .expect_update()
-        .withf(move |c, expected, secrets| {
+        .withf(move |c, expected, secrets, event| {
             c.ref_id == orphan_id
                 && c.status() == ConnectionStatus::Failed
                 && *expected == ConnectionStatus::PendingOAuth
                 && matches!(secrets, SecretsUpdate::ClearTokens)
+                && (event.ref_id == orphan_id && event.kind == ports::AuditKind::Failed)
         })
         .times(1)
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, _, _| Ok(true));
 
     let failed = mocks.directory().sweep_expired_flows().await.unwrap();
 

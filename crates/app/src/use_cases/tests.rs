@@ -1,7 +1,7 @@
 //! Unit tests of the use cases against mocked ports.
 
 use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
-use ports::{OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
+use ports::{AuditKind, OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::test_support::{Mocks, NOW};
@@ -65,11 +65,13 @@ async fn an_api_key_server_needs_its_key() {
 #[tokio::test]
 async fn the_api_key_reaches_the_store_only_sealed_to_its_row() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_insert().times(1).returning(|connection, secrets, flow| {
+    mocks.connections.expect_insert().times(1).returning(|connection, secrets, flow, events| {
         let sealed = String::from_utf8(secrets.api_key.clone().unwrap().0).unwrap();
         assert_eq!(sealed, format!("connections/{}/api_key|k-123", connection.ref_id));
         assert_eq!(connection.status(), ConnectionStatus::Connected);
         assert!(flow.is_none());
+        let kinds: Vec<_> = events.iter().map(|e| (&e.ref_id, e.kind)).collect();
+        assert_eq!(kinds, [(&connection.ref_id, AuditKind::Created), (&connection.ref_id, AuditKind::Connected)]);
         Ok(())
     });
     let dir = mocks.directory();
@@ -81,9 +83,10 @@ async fn the_api_key_reaches_the_store_only_sealed_to_its_row() {
 #[tokio::test]
 async fn an_oauth_connect_stores_a_pending_flow_with_pkce_and_hashed_state() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_insert().times(1).returning(|connection, _, flow| {
+    mocks.connections.expect_insert().times(1).returning(|connection, _, flow, events| {
         let flow = flow.expect("a pending flow");
         assert_eq!(connection.status(), ConnectionStatus::PendingOAuth);
+        assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [AuditKind::Created]);
         assert_eq!(flow.state_hash.len(), 64, "the state is stored only as its hash");
         assert_eq!(flow.expires_at, NOW.plus_seconds(600));
         assert_eq!(flow.resource.as_deref(), Some("https://acme.example/mcp"));
@@ -120,8 +123,10 @@ async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(-1))));
     mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks.connections.expect_update().times(1).returning(|c, expected, _| {
+    mocks.connections.expect_update().times(1).returning(|c, expected, _, event| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth));
+        assert_eq!(event.kind, AuditKind::Failed);
+        assert_eq!(event.detail.as_deref(), Some("the authorization was not completed in time"));
         Ok(true)
     });
     let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
@@ -133,7 +138,7 @@ async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchan
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
     mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-    mocks.connections.expect_update().times(1).returning(|_, _, _| Ok(true));
+    mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(true));
     mocks.oauth.expect_exchange_code().never();
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::IssuerMismatch));
@@ -156,9 +161,10 @@ async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_
             scopes: None,
         })
     });
-    mocks.connections.expect_update().times(1).returning(|c, expected, secrets| {
+    mocks.connections.expect_update().times(1).returning(|c, expected, secrets, event| {
         assert_eq!(expected, ConnectionStatus::PendingOAuth);
         assert_eq!(c.status(), ConnectionStatus::Connected);
+        assert_eq!((&event.ref_id, event.kind, event.at), (&c.ref_id, AuditKind::Connected, NOW));
         let SecretsUpdate::Tokens { access_token, .. } = secrets else { panic!("tokens expected") };
         assert!(String::from_utf8_lossy(&access_token.0).ends_with("/access_token|at-1"));
         Ok(true)
@@ -175,7 +181,7 @@ async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
     mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
     mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
     mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
-    mocks.connections.expect_update().times(1).returning(|c, _, _| {
+    mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
         assert_eq!(c.status(), ConnectionStatus::Failed);
         Ok(true)
     });
@@ -215,7 +221,7 @@ async fn a_real_invalid_grant_expires_the_connection() {
         .expect_refresh()
         .times(1)
         .returning(|_, _, _| Err(OAuthError::Rejected { code: "invalid_grant".into(), description: None }));
-    mocks.connections.expect_update().times(1).returning(|c, expected, update| {
+    mocks.connections.expect_update().times(1).returning(|c, expected, update, _| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Expired, ConnectionStatus::Connected));
         assert_eq!(update, &SecretsUpdate::ClearTokens);
         Ok(true)
@@ -230,7 +236,8 @@ async fn disconnect_revokes_the_refresh_token_before_the_access_token() {
     let ref_id = RefId::from_random([1; 16]);
     mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
-    mocks.connections.expect_delete().times(1).returning(move |_| {
+    mocks.connections.expect_delete().times(1).returning(move |_, event| {
+        assert_eq!(event.kind, AuditKind::Disconnected, "the deletion records the disconnect");
         Ok(Some(StoredSecrets {
             api_key: None,
             access_token: Some(Sealed(format!("connections/{r}/access_token|at").into_bytes())),
@@ -254,7 +261,7 @@ async fn a_failed_revocation_still_disconnects() {
     let ref_id = RefId::from_random([1; 16]);
     mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
-    mocks.connections.expect_delete().returning(move |_| {
+    mocks.connections.expect_delete().returning(move |_, _| {
         Ok(Some(StoredSecrets {
             access_token: Some(Sealed(format!("connections/{r}/access_token|at").into_bytes())),
             ..StoredSecrets::default()
@@ -276,7 +283,7 @@ mod metrics {
     async fn an_oauth_connect_counts_a_started_flow_and_a_key_connect_counts_none() {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
-        mocks.connections.expect_insert().times(2).returning(|_, _, _| Ok(()));
+        mocks.connections.expect_insert().times(2).returning(|_, _, _, _| Ok(()));
         let dir = mocks.directory_with_metrics(metrics.clone());
         dir.connect(request("acme")).await.unwrap();
         let mut keyed = request("exa");
@@ -292,7 +299,7 @@ mod metrics {
         let mut flows = vec![Some(flow(-1)), None];
         mocks.flows.expect_take_flow().times(2).returning(move |_| Ok(flows.remove(0)));
         mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
-        mocks.connections.expect_update().returning(|_, _, _| Ok(true));
+        mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());
         let iss = Some("https://as.example");
         assert!(matches!(dir.complete_callback(callback("s", "c", iss)).await.unwrap_err().error, Error::InvalidState));
@@ -309,7 +316,7 @@ mod metrics {
         mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
             Ok(TokenSet { access_token: SecretString::from("at"), refresh_token: None, expires_in: None, scopes: None })
         });
-        mocks.connections.expect_update().returning(|_, _, _| Ok(true));
+        mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());
         dir.complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap();
         assert_eq!(*metrics.flows.lock().unwrap(), [FlowEvent::Completed]);

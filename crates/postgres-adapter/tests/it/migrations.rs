@@ -38,7 +38,7 @@ async fn migrations_run_up_down_and_up_again_on_a_fresh_database() {
 
     let store = PgStore::connect(&url, config()).await.expect("connect");
     let connection = store_contract::fixtures::full_connection(1);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("the migrated schema stores");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("the migrated schema stores");
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
     drop(store);
     database.drop().await;

@@ -44,7 +44,7 @@ async fn store_behind_proxy(pool_size: usize) -> (PgStore, CuttableProxy) {
 async fn a_database_that_goes_away_is_unavailable_and_the_same_store_recovers_when_it_is_back() {
     let (store, proxy) = store_behind_proxy(2).await;
     let connection = store_contract::fixtures::full_connection(1);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert while up");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert while up");
 
     proxy.cut();
     assert_unavailable_in_time("get", store.get(&connection.ref_id)).await;

@@ -42,7 +42,7 @@ async fn everything_stored_survives_closing_and_reopening_the_store() {
     let event = fixtures::event(&connection.ref_id, AuditKind::Created, Some("by the user"), T0);
 
     let store = super::open(&path).await;
-    store.insert(&connection, &secrets, Some(flow.clone())).await.expect("insert");
+    store.insert(&connection, &secrets, Some(flow.clone()), &[]).await.expect("insert");
     store.record(&event).await.expect("record");
     drop(store);
 
@@ -75,7 +75,7 @@ async fn the_file_holds_the_sealed_bytes_given_and_never_the_plaintext() {
     let connection = fixtures::connected_oauth_connection(1);
 
     let store = super::open(&path).await;
-    store.insert(&connection, &secrets, None).await.expect("insert");
+    store.insert(&connection, &secrets, None, &[]).await.expect("insert");
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(secrets));
     drop(store);
 

@@ -16,13 +16,13 @@ async fn a_write_blocked_by_another_writer_is_unavailable_and_reads_go_on() {
     let timeout = Duration::from_millis(300);
     let store = SqliteStore::connect(&super::url(&path), SqliteConfig { pool_size: 2, timeout }).await.expect("open");
     let existing = fixtures::bare_connection(1);
-    store.insert(&existing, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&existing, &StoredSecrets::default(), None, &[]).await.expect("insert");
 
     let mut other_writer = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
     other_writer.batch_execute("BEGIN IMMEDIATE").expect("take the write lock");
 
     let started = Instant::now();
-    let blocked = store.insert(&fixtures::bare_connection(2), &StoredSecrets::default(), None).await;
+    let blocked = store.insert(&fixtures::bare_connection(2), &StoredSecrets::default(), None, &[]).await;
     let waited = started.elapsed();
     assert!(matches!(blocked, Err(StoreError::Unavailable(_))), "got {blocked:?}");
     assert!(waited >= timeout, "the store waited for the lock ({waited:?}) before giving up");
@@ -30,6 +30,9 @@ async fn a_write_blocked_by_another_writer_is_unavailable_and_reads_go_on() {
     assert_eq!(store.get(&existing.ref_id).await.expect("a read beside the writer"), Some(existing));
 
     other_writer.batch_execute("ROLLBACK").expect("release the lock");
-    store.insert(&fixtures::bare_connection(2), &StoredSecrets::default(), None).await.expect("insert after release");
+    store
+        .insert(&fixtures::bare_connection(2), &StoredSecrets::default(), None, &[])
+        .await
+        .expect("insert after release");
     assert_eq!(store.list().await.expect("list").len(), 2);
 }

@@ -52,7 +52,7 @@ async fn migrations_run_up_revert_completely_and_run_up_again() {
 
     let store = super::open(&path).await;
     let connection = fixtures::full_connection(1);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert after up, down, up");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert after up, down, up");
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
 }
 

@@ -1,6 +1,7 @@
 //! The audit log: append-only, per connection, in recording order, outliving connections.
 
-use ports::{AuditKind, StoredSecrets};
+use domain::{ConnectionStatus, Scopes};
+use ports::{AuditKind, SecretsUpdate, StoredSecrets};
 
 use crate::ContractStore;
 use crate::fixtures::{self, T0};
@@ -27,14 +28,40 @@ pub async fn audit_events_read_back_in_the_order_they_were_recorded<S: ContractS
 /// The history of a deleted connection is kept: it is what explains the deletion.
 pub async fn audit_events_outlive_their_connection<S: ContractStore>(store: S) {
     let connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
     let created = fixtures::event(&connection.ref_id, AuditKind::Created, None, T0);
     let disconnected = fixtures::event(&connection.ref_id, AuditKind::Disconnected, Some("by the user"), T0);
-    store.record(&created).await.expect("record");
-    store.delete(&connection.ref_id).await.expect("delete");
-    store.record(&disconnected).await.expect("record after delete");
+    let revoked = fixtures::event(&connection.ref_id, AuditKind::Revoked, Some("refresh_token"), T0);
+    store.insert(&connection, &StoredSecrets::default(), None, std::slice::from_ref(&created)).await.expect("insert");
+    store.delete(&connection.ref_id, &disconnected).await.expect("delete");
+    store.record(&revoked).await.expect("record after delete");
 
-    assert_eq!(store.events(&connection.ref_id).await.expect("events"), vec![created, disconnected]);
+    assert_eq!(store.events(&connection.ref_id).await.expect("events"), vec![created, disconnected, revoked]);
+}
+
+/// Each write records the events it is given with it, in their order: an insert several, an
+/// update and a delete one each; interleaved with events recorded on their own.
+pub async fn every_write_records_its_events_with_it_in_order<S: ContractStore>(store: S) {
+    let mut connection = fixtures::pending_connection(1, T0);
+    let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    let at = |s| T0.plus_seconds(s);
+    let created = fixtures::event(&connection.ref_id, AuditKind::Created, None, at(0));
+    let noted = fixtures::event(&connection.ref_id, AuditKind::Reauthorized, Some("noted"), at(0));
+    store
+        .insert(&connection, &StoredSecrets::default(), Some(flow), &[created.clone(), noted.clone()])
+        .await
+        .expect("insert");
+
+    connection.complete_authorization(Scopes::parse_delimited("read").expect("scopes"), None, at(1)).expect("complete");
+    let tokens = SecretsUpdate::Tokens { access_token: fixtures::sealed("a"), refresh_token: None };
+    let connected = fixtures::event(&connection.ref_id, AuditKind::Connected, Some("with detail"), at(1));
+    assert!(store.update(&connection, ConnectionStatus::PendingOAuth, &tokens, &connected).await.expect("update"));
+    let failed_refresh = fixtures::event(&connection.ref_id, AuditKind::RefreshFailed, Some("HTTP 503"), at(2));
+    store.record(&failed_refresh).await.expect("record");
+    let disconnected = fixtures::event(&connection.ref_id, AuditKind::Disconnected, None, at(3));
+    assert!(store.delete(&connection.ref_id, &disconnected).await.expect("delete").is_some());
+
+    let events = store.events(&connection.ref_id).await.expect("events");
+    assert_eq!(events, vec![created, noted, connected, failed_refresh, disconnected]);
 }
 
 /// A connection's history holds only its own events.

@@ -1,7 +1,7 @@
 //! Connections: insert, get, list and the shape of what comes back.
 
 use domain::{AuthMethod, ConnectionStatus, Transport};
-use ports::{SecretsUpdate, StoredSecrets};
+use ports::{AuditKind, SecretsUpdate, StoredSecrets};
 
 use super::is_conflict;
 use crate::ContractStore;
@@ -11,8 +11,8 @@ use crate::fixtures::{self, T0};
 pub async fn a_connection_reads_back_with_every_field<S: ContractStore>(store: S) {
     let full = fixtures::full_connection(1);
     let bare = fixtures::bare_connection(2);
-    store.insert(&full, &StoredSecrets::default(), None).await.expect("insert full");
-    store.insert(&bare, &StoredSecrets::default(), None).await.expect("insert bare");
+    store.insert(&full, &StoredSecrets::default(), None, &[]).await.expect("insert full");
+    store.insert(&bare, &StoredSecrets::default(), None, &[]).await.expect("insert bare");
 
     assert_eq!(store.get(&full.ref_id).await.expect("get full"), Some(full));
     assert_eq!(store.get(&bare.ref_id).await.expect("get bare"), Some(bare));
@@ -26,7 +26,7 @@ pub async fn every_status_auth_method_and_transport_is_stored<S: ContractStore>(
             for transport in Transport::ALL {
                 n += 1;
                 let connection = fixtures::connection_with(n, status, auth, transport);
-                store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+                store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
                 assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
             }
         }
@@ -39,8 +39,9 @@ pub async fn an_unknown_ref_id_reads_as_nothing<S: ContractStore>(store: S) {
     let ghost = fixtures::connected_oauth_connection(9);
     assert_eq!(store.get(&ghost.ref_id).await.expect("get"), None);
     assert_eq!(store.secrets(&ghost.ref_id).await.expect("secrets"), None);
-    assert_eq!(store.delete(&ghost.ref_id).await.expect("delete"), None);
-    let updated = store.update(&ghost, ghost.status(), &SecretsUpdate::Keep).await.expect("update");
+    assert_eq!(store.delete(&ghost.ref_id, &fixtures::disconnected(&ghost.ref_id)).await.expect("delete"), None);
+    let updated =
+        store.update(&ghost, ghost.status(), &SecretsUpdate::Keep, &fixtures::change(&ghost)).await.expect("update");
     assert!(!updated, "an update of a connection that does not exist reports false");
     assert_eq!(store.get(&ghost.ref_id).await.expect("get after update"), None, "an update never inserts");
     assert!(store.list().await.expect("list").is_empty());
@@ -53,7 +54,7 @@ pub async fn connections_are_listed_oldest_first<S: ContractStore>(store: S) {
     let tie_a = fixtures::pending_connection(3, T0.plus_seconds(10));
     let tie_b = fixtures::pending_connection(2, T0.plus_seconds(10));
     for connection in [&tie_a, &newest, &oldest, &tie_b] {
-        store.insert(connection, &StoredSecrets::default(), None).await.expect("insert");
+        store.insert(connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     }
 
     let mut ties = [tie_a.ref_id.clone(), tie_b.ref_id.clone()];
@@ -68,13 +69,16 @@ pub async fn connections_are_listed_oldest_first<S: ContractStore>(store: S) {
 pub async fn a_duplicate_ref_id_is_a_conflict_and_changes_nothing<S: ContractStore>(store: S) {
     let original = fixtures::connected_oauth_connection(1);
     let original_secrets = fixtures::all_secrets("original");
-    store.insert(&original, &original_secrets, None).await.expect("insert");
+    let created = fixtures::event(&original.ref_id, AuditKind::Created, None, T0);
+    store.insert(&original, &original_secrets, None, std::slice::from_ref(&created)).await.expect("insert");
 
     let mut impostor = fixtures::full_connection(1);
     impostor.display_name = Some("impostor".into());
-    let result = store.insert(&impostor, &fixtures::all_secrets("impostor"), None).await;
+    let impostor_created = fixtures::event(&impostor.ref_id, AuditKind::Created, Some("impostor"), T0);
+    let result = store.insert(&impostor, &fixtures::all_secrets("impostor"), None, &[impostor_created]).await;
 
     assert!(is_conflict(&result), "expected Conflict, got {result:?}");
+    assert_eq!(store.events(&original.ref_id).await.expect("events"), vec![created], "only the stored one's record");
     assert_eq!(store.get(&original.ref_id).await.expect("get"), Some(original.clone()));
     assert_eq!(store.secrets(&original.ref_id).await.expect("secrets"), Some(original_secrets));
     assert_eq!(store.list().await.expect("list").len(), 1);
@@ -93,9 +97,9 @@ pub async fn secrets_are_returned_exactly_as_given<S: ContractStore>(store: S) {
     let oauth_secrets = StoredSecrets { api_key: None, ..fixtures::all_secrets("oauth") };
     let none = fixtures::bare_connection(3);
 
-    store.insert(&api_key, &api_key_secrets, None).await.expect("insert api key");
-    store.insert(&oauth, &oauth_secrets, None).await.expect("insert oauth");
-    store.insert(&none, &StoredSecrets::default(), None).await.expect("insert none");
+    store.insert(&api_key, &api_key_secrets, None, &[]).await.expect("insert api key");
+    store.insert(&oauth, &oauth_secrets, None, &[]).await.expect("insert oauth");
+    store.insert(&none, &StoredSecrets::default(), None, &[]).await.expect("insert none");
 
     assert_eq!(store.secrets(&api_key.ref_id).await.expect("secrets"), Some(api_key_secrets));
     assert_eq!(store.secrets(&oauth.ref_id).await.expect("secrets"), Some(oauth_secrets));
@@ -108,8 +112,8 @@ pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(s
     let api_key_secrets = StoredSecrets { api_key: Some(fixtures::every_byte()), ..StoredSecrets::default() };
     let oauth = fixtures::connected_oauth_connection(2);
     let oauth_secrets = StoredSecrets { api_key: None, ..fixtures::all_secrets("oauth") };
-    store.insert(&api_key, &api_key_secrets, None).await.expect("insert api key");
-    store.insert(&oauth, &oauth_secrets, None).await.expect("insert oauth");
+    store.insert(&api_key, &api_key_secrets, None, &[]).await.expect("insert api key");
+    store.insert(&oauth, &oauth_secrets, None, &[]).await.expect("insert oauth");
 
     assert_eq!(store.get_with_secrets(&api_key.ref_id).await.expect("read"), Some((api_key, api_key_secrets)));
     assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((oauth.clone(), oauth_secrets)));
@@ -123,7 +127,12 @@ pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(s
         access_token: tokens.access_token.clone().expect("access"),
         refresh_token: tokens.refresh_token.clone(),
     };
-    assert!(store.update(&refreshed, ConnectionStatus::Connected, &update).await.expect("update"));
+    assert!(
+        store
+            .update(&refreshed, ConnectionStatus::Connected, &update, &fixtures::change(&refreshed))
+            .await
+            .expect("update")
+    );
     let expected = StoredSecrets { api_key: None, ..tokens };
     assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((refreshed, expected)));
 }

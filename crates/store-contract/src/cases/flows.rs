@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use ports::StoredSecrets;
+use ports::{AuditKind, StoredSecrets};
 
 use super::is_conflict;
 use crate::fixtures::{self, T0};
@@ -12,7 +12,7 @@ use crate::{ContractStore, race::race};
 pub async fn a_flow_stored_with_its_connection_is_taken_once_with_every_field<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
-    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert");
 
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("take"), Some(flow.clone()));
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("second take"), None, "a state is used once");
@@ -26,7 +26,7 @@ pub async fn a_flow_stored_with_its_connection_is_taken_once_with_every_field<S:
 /// A flow stored later (a reconnection in place) comes back whole, once, optional fields empty.
 pub async fn a_flow_put_later_is_taken_once_with_every_field<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     let flow = fixtures::bare_flow(&fixtures::state_hash(7), &connection.ref_id, T0.plus_seconds(600));
     store.put_flow(&flow).await.expect("put");
 
@@ -45,7 +45,7 @@ pub async fn an_unknown_state_takes_nothing<S: ContractStore>(store: S) {
 pub async fn of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
-    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert");
 
     let outcomes = race(&store, 20, |store, _| {
         let state_hash = flow.state_hash.clone();
@@ -60,7 +60,7 @@ pub async fn of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow<S
 /// The sweep takes flows with `expires_at < now` only, at most `limit` per call, each once.
 pub async fn taking_expired_flows_takes_only_expired_ones_up_to_the_limit<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     let at = |n: u32, expires_at| fixtures::bare_flow(&fixtures::state_hash(n), &connection.ref_id, expires_at);
     let expired = [at(1, T0.plus_seconds(-30)), at(2, T0.plus_seconds(-20)), at(3, T0.plus_seconds(-1))];
     let expiring_now = at(4, T0);
@@ -88,7 +88,7 @@ pub async fn taking_expired_flows_takes_only_expired_ones_up_to_the_limit<S: Con
 /// Four sweepers at once over ten expired flows: every flow is taken by exactly one of them.
 pub async fn concurrent_sweeps_of_expired_flows_take_each_flow_once<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     let states: BTreeSet<String> = (1..=10).map(fixtures::state_hash).collect();
     for state in &states {
         store.put_flow(&fixtures::bare_flow(state, &connection.ref_id, T0.plus_seconds(-1))).await.expect("put");
@@ -106,7 +106,7 @@ pub async fn concurrent_sweeps_of_expired_flows_take_each_flow_once<S: ContractS
 pub async fn a_duplicate_flow_state_is_a_conflict_and_keeps_the_first<S: ContractStore>(store: S) {
     let connection = fixtures::pending_connection(1, T0);
     let first = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
-    store.insert(&connection, &StoredSecrets::default(), Some(first.clone())).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), Some(first.clone()), &[]).await.expect("insert");
 
     let second = fixtures::bare_flow(&first.state_hash, &connection.ref_id, T0.plus_seconds(900));
     let result = store.put_flow(&second).await;
@@ -119,13 +119,15 @@ pub async fn a_duplicate_flow_state_is_a_conflict_and_keeps_the_first<S: Contrac
 pub async fn an_insert_whose_flow_is_refused_stores_no_connection<S: ContractStore>(store: S) {
     let first = fixtures::pending_connection(1, T0);
     let first_flow = fixtures::full_flow(&fixtures::state_hash(1), &first.ref_id, T0.plus_seconds(600));
-    store.insert(&first, &StoredSecrets::default(), Some(first_flow.clone())).await.expect("insert first");
+    store.insert(&first, &StoredSecrets::default(), Some(first_flow.clone()), &[]).await.expect("insert first");
 
     let second = fixtures::pending_connection(2, T0.plus_seconds(1));
     let clashing = fixtures::bare_flow(&first_flow.state_hash, &second.ref_id, T0.plus_seconds(600));
-    let result = store.insert(&second, &fixtures::all_secrets("second"), Some(clashing)).await;
+    let created = fixtures::event(&second.ref_id, AuditKind::Created, None, T0);
+    let result = store.insert(&second, &fixtures::all_secrets("second"), Some(clashing), &[created]).await;
 
     assert!(is_conflict(&result), "expected Conflict, got {result:?}");
+    assert_eq!(store.events(&second.ref_id).await.expect("events"), vec![], "no record of what was not stored");
     assert_eq!(store.get(&second.ref_id).await.expect("get"), None);
     assert_eq!(store.secrets(&second.ref_id).await.expect("secrets"), None);
     assert_eq!(store.list().await.expect("list"), vec![first]);

@@ -36,12 +36,12 @@ async fn oauth<S: ContractStore>(
     let mut connection = fixtures::connected_oauth_connection(n);
     connection.expires_at = expires_at;
     connection.updated_at = written_at;
-    store.insert(&connection, &tokens(refresh), None).await.expect("insert");
+    store.insert(&connection, &tokens(refresh), None, &[]).await.expect("insert");
     connection.ref_id
 }
 
 async fn insert<S: ContractStore>(store: &S, connection: &Connection, refresh: bool) {
-    store.insert(connection, &tokens(refresh), None).await.expect("insert");
+    store.insert(connection, &tokens(refresh), None, &[]).await.expect("insert");
 }
 
 fn ids(leases: &[ports::Lease]) -> BTreeSet<RefId> {

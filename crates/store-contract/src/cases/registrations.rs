@@ -82,8 +82,8 @@ pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: Cont
 /// away with the connection; other connections keep theirs.
 pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: ContractStore>(store: S) {
     let (doomed, kept) = (fixtures::pending_connection(1, T0), fixtures::pending_connection(2, T0));
-    store.insert(&doomed, &StoredSecrets::default(), None).await.expect("insert");
-    store.insert(&kept, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&doomed, &StoredSecrets::default(), None, &[]).await.expect("insert");
+    store.insert(&kept, &StoredSecrets::default(), None, &[]).await.expect("insert");
     let first = binding(1, ISSUER);
     store.bind_authorization(&first).await.expect("bind");
     store.bind_authorization(&binding(2, "https://other.example")).await.expect("bind other");
@@ -93,7 +93,7 @@ pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: Co
     store.bind_authorization(&moved).await.expect("rebind");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved));
 
-    store.delete(&doomed.ref_id).await.expect("delete");
+    store.delete(&doomed.ref_id, &fixtures::disconnected(&doomed.ref_id)).await.expect("delete");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get after delete"), None);
     assert_eq!(
         store.authorization_of(&kept.ref_id).await.expect("get kept"),
@@ -111,10 +111,10 @@ pub async fn binding_an_unknown_connection_fails_and_stores_nothing<S: ContractS
 /// Registrations belong to issuers, not connections: deleting connections leaves them.
 pub async fn registrations_outlive_connections<S: ContractStore>(store: S) {
     let connection = fixtures::connected_oauth_connection(3);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     store.add_registration(&registration(ISSUER, "client-3")).await.expect("add");
     store.bind_authorization(&binding(3, ISSUER)).await.expect("bind");
-    store.delete(&connection.ref_id).await.expect("delete");
+    store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete");
 
     let kept = store.registration(ISSUER).await.expect("get").expect("still there");
     assert_eq!(kept.client_id, "client-3");

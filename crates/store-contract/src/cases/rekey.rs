@@ -61,10 +61,10 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
                 expected.push((field, entry(&key, sealed.clone())));
             }
         }
-        store.insert(&connection, &secrets, None).await.expect("insert");
+        store.insert(&connection, &secrets, None, &[]).await.expect("insert");
     }
     let pending = fixtures::pending_connection(20, T0);
-    store.insert(&pending, &StoredSecrets::default(), None).await.expect("insert pending");
+    store.insert(&pending, &StoredSecrets::default(), None, &[]).await.expect("insert pending");
     for n in 1..=5 {
         let flow = fixtures::full_flow(&fixtures::state_hash(n), &pending.ref_id, T0.plus_seconds(600));
         expected.push((SealedField::FlowPkceVerifier, entry(&flow.state_hash, flow.pkce_verifier.clone())));
@@ -98,7 +98,7 @@ pub async fn a_replacement_writes_that_field_only_and_only_over_the_bytes_it_rea
     let connection = fixtures::connected_oauth_connection(1);
     let key = connection.ref_id.as_str();
     let secrets = fixtures::all_secrets("before");
-    store.insert(&connection, &secrets, None).await.expect("insert");
+    store.insert(&connection, &secrets, None, &[]).await.expect("insert");
     let old = secrets.access_token.clone().expect("an access token");
 
     let rekeyed = fixtures::sealed("after/access_token");
@@ -120,7 +120,7 @@ pub async fn a_replacement_writes_that_field_only_and_only_over_the_bytes_it_rea
 /// A token refreshed between the read and the replacement wins: the newer token stays.
 pub async fn a_replacement_loses_to_a_token_update_made_after_the_read<S: ContractStore>(store: S) {
     let connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("first"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("first"), None, &[]).await.expect("insert");
     let read = walk(&store, SealedField::ConnectionRefreshToken, 10).await;
     assert_eq!(read.len(), 1);
 
@@ -130,7 +130,12 @@ pub async fn a_replacement_loses_to_a_token_update_made_after_the_read<S: Contra
         access_token: fixtures::sealed("rotated/access_token"),
         refresh_token: Some(fixtures::sealed("rotated/refresh_token")),
     };
-    assert!(store.update(&refreshed, ConnectionStatus::Connected, &tokens).await.expect("update"));
+    assert!(
+        store
+            .update(&refreshed, ConnectionStatus::Connected, &tokens, &fixtures::change(&refreshed))
+            .await
+            .expect("update")
+    );
 
     let replaced = store
         .replace_sealed(
@@ -150,8 +155,8 @@ pub async fn a_replacement_loses_to_a_token_update_made_after_the_read<S: Contra
 pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractStore>(store: S) {
     let deleted = fixtures::connected_oauth_connection(1);
     let secrets = fixtures::all_secrets("gone");
-    store.insert(&deleted, &secrets, None).await.expect("insert");
-    store.delete(&deleted.ref_id).await.expect("delete");
+    store.insert(&deleted, &secrets, None, &[]).await.expect("insert");
+    store.delete(&deleted.ref_id, &fixtures::disconnected(&deleted.ref_id)).await.expect("delete");
     let old_key = secrets.api_key.clone().expect("an api key");
     let new = fixtures::sealed("new");
     assert!(
@@ -164,14 +169,14 @@ pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractSto
 
     let pending = fixtures::pending_connection(2, T0);
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &pending.ref_id, T0.plus_seconds(600));
-    store.insert(&pending, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert pending");
+    store.insert(&pending, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert pending");
     store.take_flow(&flow.state_hash).await.expect("take");
     let taken = store.replace_sealed(SealedField::FlowPkceVerifier, &flow.state_hash, &flow.pkce_verifier, &new).await;
     assert!(!taken.expect("replace"));
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("take again"), None, "no flow comes back");
 
     let cleared = fixtures::connected_oauth_connection(3);
-    store.insert(&cleared, &StoredSecrets::default(), None).await.expect("insert cleared");
+    store.insert(&cleared, &StoredSecrets::default(), None, &[]).await.expect("insert cleared");
     let empty = store.replace_sealed(SealedField::ConnectionApiKey, cleared.ref_id.as_str(), &old_key, &new).await;
     assert!(!empty.expect("replace"), "an empty field is not replaced");
     assert_eq!(store.secrets(&cleared.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
@@ -181,7 +186,7 @@ pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractSto
 pub async fn a_pkce_verifier_is_replaced_in_its_flow<S: ContractStore>(store: S) {
     let pending = fixtures::pending_connection(1, T0);
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &pending.ref_id, T0.plus_seconds(600));
-    store.insert(&pending, &StoredSecrets::default(), Some(flow.clone())).await.expect("insert");
+    store.insert(&pending, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert");
 
     let rekeyed = fixtures::every_byte();
     let replaced = store
@@ -211,7 +216,7 @@ pub async fn a_client_secret_is_replaced_in_its_registration<S: ContractStore>(s
 pub async fn of_twenty_concurrent_replacements_of_one_value_exactly_one_wins<S: ContractStore>(store: S) {
     let connection = fixtures::connected_oauth_connection(1);
     let secrets = fixtures::all_secrets("contested");
-    store.insert(&connection, &secrets, None).await.expect("insert");
+    store.insert(&connection, &secrets, None, &[]).await.expect("insert");
     let old = secrets.api_key.clone().expect("an api key");
     let ref_id: RefId = connection.ref_id.clone();
 

@@ -10,7 +10,7 @@ use crate::{ContractStore, race::race};
 /// then the refresher's `connected` → `expired` that clears them.
 pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: ContractStore>(store: S) {
     let mut connection = fixtures::pending_connection(1, T0);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
 
     connection
         .complete_authorization(
@@ -23,7 +23,10 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
         access_token: fixtures::sealed("access-1"),
         refresh_token: Some(fixtures::sealed("refresh-1")),
     };
-    let updated = store.update(&connection, ConnectionStatus::PendingOAuth, &tokens).await.expect("update");
+    let updated = store
+        .update(&connection, ConnectionStatus::PendingOAuth, &tokens, &fixtures::change(&connection))
+        .await
+        .expect("update");
     assert!(updated, "the stored status was the expected one");
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
     let expected_secrets = StoredSecrets {
@@ -34,8 +37,10 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected_secrets));
 
     connection.expire("invalid_grant", T0.plus_seconds(10)).expect("expire");
-    let updated =
-        store.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens).await.expect("update");
+    let updated = store
+        .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens, &fixtures::change(&connection))
+        .await
+        .expect("update");
     assert!(updated);
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
@@ -45,7 +50,7 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
 pub async fn an_update_with_a_stale_status_writes_nothing<S: ContractStore>(store: S) {
     let stored = fixtures::pending_connection(1, T0);
     let stored_secrets = StoredSecrets { api_key: Some(fixtures::sealed("key")), ..StoredSecrets::default() };
-    store.insert(&stored, &stored_secrets, None).await.expect("insert");
+    store.insert(&stored, &stored_secrets, None, &[]).await.expect("insert");
 
     let mut changed = stored.clone();
     changed
@@ -55,9 +60,10 @@ pub async fn an_update_with_a_stale_status_writes_nothing<S: ContractStore>(stor
         SecretsUpdate::Tokens { access_token: fixtures::sealed("a"), refresh_token: Some(fixtures::sealed("r")) };
 
     for stale in [ConnectionStatus::Connected, ConnectionStatus::Expired, ConnectionStatus::Failed] {
-        let updated = store.update(&changed, stale, &tokens).await.expect("update");
+        let updated = store.update(&changed, stale, &tokens, &fixtures::change(&changed)).await.expect("update");
         assert!(!updated, "expected {stale} but the row is pending_oauth");
     }
+    assert_eq!(store.events(&stored.ref_id).await.expect("events"), vec![], "no record of a change not made");
     assert_eq!(store.get(&stored.ref_id).await.expect("get"), Some(stored.clone()));
     assert_eq!(store.secrets(&stored.ref_id).await.expect("secrets"), Some(stored_secrets));
 }
@@ -65,13 +71,22 @@ pub async fn an_update_with_a_stale_status_writes_nothing<S: ContractStore>(stor
 /// A connection deleted before the update is not brought back.
 pub async fn an_update_of_a_deleted_connection_writes_nothing<S: ContractStore>(store: S) {
     let mut connection = fixtures::pending_connection(1, T0);
-    store.insert(&connection, &StoredSecrets::default(), None).await.expect("insert");
-    store.delete(&connection.ref_id).await.expect("delete");
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
+    store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete");
 
     connection.fail("timeout", T0.plus_seconds(600)).expect("fail");
-    let updated =
-        store.update(&connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens).await.expect("update");
+    let updated = store
+        .update(
+            &connection,
+            ConnectionStatus::PendingOAuth,
+            &SecretsUpdate::ClearTokens,
+            &fixtures::change(&connection),
+        )
+        .await
+        .expect("update");
     assert!(!updated);
+    let events = store.events(&connection.ref_id).await.expect("events");
+    assert_eq!(events, vec![fixtures::disconnected(&connection.ref_id)], "the delete's record, not the update's");
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), None);
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), None);
     assert!(store.list().await.expect("list").is_empty());
@@ -80,11 +95,16 @@ pub async fn an_update_of_a_deleted_connection_writes_nothing<S: ContractStore>(
 /// Spec §7: a refresh answer without a new refresh token keeps the old one.
 pub async fn a_token_update_without_a_refresh_token_keeps_the_stored_one<S: ContractStore>(store: S) {
     let mut connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("old"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("old"), None, &[]).await.expect("insert");
 
     connection.record_refresh(None, Some(T0.plus_seconds(7_200)), T0.plus_seconds(3_000)).expect("refresh");
     let tokens = SecretsUpdate::Tokens { access_token: fixtures::sealed("new access"), refresh_token: None };
-    assert!(store.update(&connection, ConnectionStatus::Connected, &tokens).await.expect("update"));
+    assert!(
+        store
+            .update(&connection, ConnectionStatus::Connected, &tokens, &fixtures::change(&connection))
+            .await
+            .expect("update")
+    );
 
     let expected = StoredSecrets { access_token: Some(fixtures::sealed("new access")), ..fixtures::all_secrets("old") };
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
@@ -94,14 +114,19 @@ pub async fn a_token_update_without_a_refresh_token_keeps_the_stored_one<S: Cont
 /// A rotated refresh token replaces the stored one together with the access token.
 pub async fn a_token_update_with_a_refresh_token_replaces_both<S: ContractStore>(store: S) {
     let mut connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("old"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("old"), None, &[]).await.expect("insert");
 
     connection.record_refresh(None, None, T0.plus_seconds(3_000)).expect("refresh");
     let tokens = SecretsUpdate::Tokens {
         access_token: fixtures::sealed("new access"),
         refresh_token: Some(fixtures::sealed("new refresh")),
     };
-    assert!(store.update(&connection, ConnectionStatus::Connected, &tokens).await.expect("update"));
+    assert!(
+        store
+            .update(&connection, ConnectionStatus::Connected, &tokens, &fixtures::change(&connection))
+            .await
+            .expect("update")
+    );
 
     let expected = StoredSecrets {
         api_key: fixtures::all_secrets("old").api_key,
@@ -116,10 +141,20 @@ pub async fn a_token_update_with_a_refresh_token_replaces_both<S: ContractStore>
 /// `ClearTokens` forgets the access and refresh tokens and nothing else.
 pub async fn clearing_tokens_forgets_both_tokens_and_keeps_the_api_key<S: ContractStore>(store: S) {
     let mut connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("old"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("old"), None, &[]).await.expect("insert");
 
     connection.expire("invalid_grant", T0.plus_seconds(60)).expect("expire");
-    assert!(store.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens).await.expect("update"));
+    assert!(
+        store
+            .update(
+                &connection,
+                ConnectionStatus::Connected,
+                &SecretsUpdate::ClearTokens,
+                &fixtures::change(&connection)
+            )
+            .await
+            .expect("update")
+    );
 
     let expected = StoredSecrets { api_key: fixtures::all_secrets("old").api_key, ..StoredSecrets::default() };
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
@@ -128,10 +163,15 @@ pub async fn clearing_tokens_forgets_both_tokens_and_keeps_the_api_key<S: Contra
 /// `Keep` writes the connection and leaves every secret untouched.
 pub async fn keeping_secrets_leaves_them_as_they_were<S: ContractStore>(store: S) {
     let mut connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("old"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("old"), None, &[]).await.expect("insert");
 
     connection.expire("revoked at the provider", T0.plus_seconds(60)).expect("expire");
-    assert!(store.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep).await.expect("update"));
+    assert!(
+        store
+            .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &fixtures::change(&connection))
+            .await
+            .expect("update")
+    );
 
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
     assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(fixtures::all_secrets("old")));
@@ -141,7 +181,7 @@ pub async fn keeping_secrets_leaves_them_as_they_were<S: ContractStore>(store: S
 /// stored row is the winner's.
 pub async fn of_twenty_concurrent_updates_from_one_status_exactly_one_wins<S: ContractStore>(store: S) {
     let connection = fixtures::connected_oauth_connection(1);
-    store.insert(&connection, &fixtures::all_secrets("old"), None).await.expect("insert");
+    store.insert(&connection, &fixtures::all_secrets("old"), None, &[]).await.expect("insert");
 
     let outcomes = race(&store, 20, |store, index| {
         let mut mine = connection.clone();
@@ -151,7 +191,10 @@ pub async fn of_twenty_concurrent_updates_from_one_status_exactly_one_wins<S: Co
                 access_token: fixtures::sealed(&format!("access {index}")),
                 refresh_token: None,
             };
-            let won = store.update(&mine, ConnectionStatus::Connected, &tokens).await.expect("update");
+            let won = store
+                .update(&mine, ConnectionStatus::Connected, &tokens, &fixtures::change(&mine))
+                .await
+                .expect("update");
             (won, mine, index)
         }
     })
@@ -159,6 +202,7 @@ pub async fn of_twenty_concurrent_updates_from_one_status_exactly_one_wins<S: Co
 
     let winners: Vec<_> = outcomes.into_iter().filter(|(won, _, _)| *won).collect();
     assert_eq!(winners.len(), 1, "exactly one compare-and-set succeeds");
+    assert_eq!(store.events(&connection.ref_id).await.expect("events").len(), 1, "and only it is recorded");
     let (_, winner, index) = &winners[0];
     assert_eq!(store.get(&connection.ref_id).await.expect("get").as_ref(), Some(winner));
     let secrets = store.secrets(&connection.ref_id).await.expect("secrets").expect("stored");

@@ -68,6 +68,14 @@ async fn a_store_that_revisits_the_cursor_fails_the_walk_case() {
 }
 
 #[tokio::test]
+async fn a_store_that_records_changes_it_did_not_make_fails_the_lost_write_cases() {
+    let stale = cases::an_update_with_a_stale_status_writes_nothing;
+    assert!(fails(stale(MemoryStore::flawed(Flaw::RecordsUnwrittenChanges))).await);
+    let racing = cases::of_twenty_concurrent_deletes_exactly_one_gets_the_secrets;
+    assert!(fails(racing(MemoryStore::flawed(Flaw::RecordsUnwrittenChanges))).await);
+}
+
+#[tokio::test]
 async fn a_store_that_ignores_leases_fails_the_claim_cases() {
     assert!(fails(cases::only_due_oauth_connections_are_claimed(MemoryStore::flawed(Flaw::IgnoresLeases))).await);
     let racing = cases::concurrent_claims_are_disjoint_and_miss_nothing;

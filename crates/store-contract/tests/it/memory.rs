@@ -32,6 +32,8 @@ pub enum Flaw {
     RevisitsTheCursor,
     /// `claim_due` claims connections whose lease is held by someone else.
     IgnoresLeases,
+    /// A write records its events even when it changes nothing (a lost update, a lost delete).
+    RecordsUnwrittenChanges,
 }
 
 #[derive(Debug, Default)]
@@ -66,7 +68,13 @@ impl MemoryStore {
 
 #[async_trait]
 impl ConnectionStore for MemoryStore {
-    async fn insert(&self, c: &Connection, s: &StoredSecrets, flow: Option<PendingFlow>) -> Result<(), StoreError> {
+    async fn insert(
+        &self,
+        c: &Connection,
+        s: &StoredSecrets,
+        flow: Option<PendingFlow>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.connections.contains_key(&c.ref_id) {
             return Err(StoreError::Conflict("connections.ref_id".into()));
@@ -82,6 +90,7 @@ impl ConnectionStore for MemoryStore {
         if let Some(flow) = flow {
             state.flows.insert(flow.state_hash.clone(), flow);
         }
+        state.events.extend_from_slice(events);
         Ok(())
     }
 
@@ -103,10 +112,19 @@ impl ConnectionStore for MemoryStore {
         Ok(self.state().connections.get(ref_id).cloned())
     }
 
-    async fn update(&self, c: &Connection, expected: ConnectionStatus, up: &SecretsUpdate) -> Result<bool, StoreError> {
+    async fn update(
+        &self,
+        c: &Connection,
+        expected: ConnectionStatus,
+        up: &SecretsUpdate,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let ignore_status = self.has(Flaw::IgnoresExpectedStatus);
         let forget_refresh = self.has(Flaw::ForgetsRefreshToken);
         let mut state = self.state();
+        if self.has(Flaw::RecordsUnwrittenChanges) {
+            state.events.push(event.clone());
+        }
         let Some((stored, secrets)) = state.connections.get_mut(&c.ref_id) else { return Ok(false) };
         if stored.status() != expected && !ignore_status {
             return Ok(false);
@@ -122,13 +140,19 @@ impl ConnectionStore for MemoryStore {
             }
             SecretsUpdate::ClearTokens => (secrets.access_token, secrets.refresh_token) = (None, None),
         }
+        if !self.has(Flaw::RecordsUnwrittenChanges) {
+            state.events.push(event.clone());
+        }
         Ok(true)
     }
 
-    async fn delete(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
         let keep_flows = self.has(Flaw::KeepsFlowsOnDelete);
         let mut state = self.state();
         let removed = state.connections.remove(ref_id).map(|(_, s)| s);
+        if removed.is_some() || self.has(Flaw::RecordsUnwrittenChanges) {
+            state.events.push(event.clone());
+        }
         state.leases.remove(ref_id);
         if !keep_flows {
             state.flows.retain(|_, f| &f.ref_id != ref_id);

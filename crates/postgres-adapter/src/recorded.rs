@@ -1,0 +1,305 @@
+//! The writes of `ConnectionStore`, each with the audit events that describe it, as one statement:
+//! data-modifying common table expressions, so that a change and its record are one implicit
+//! transaction and one round trip (docs/benchmarks.md has what that saved).
+//!
+//! Written by hand because diesel's query builder has no `WITH`. Each type's SQL text is the same
+//! whatever the values (everything that varies is bound, the events as arrays), so diesel
+//! prepares it once per connection and caches it under the type: a type here must never vary
+//! its text.
+
+use diesel::QueryResult;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Nullable, Text};
+use domain::{Connection, ConnectionStatus, RefId};
+use ports::{AuditEvent, PendingFlow, SecretsUpdate, StoredSecrets};
+
+use crate::rows::{ConnectionChanges, NewAuditRow, NewConnectionRow};
+
+/// Binds, separated by commas.
+macro_rules! binds {
+    ($out:ident; $($ty:ty => $value:expr),+ $(,)?) => {{
+        let mut first = true;
+        $(
+            if !std::mem::take(&mut first) {
+                $out.push_sql(", ");
+            }
+            $out.push_bind_param::<$ty, _>($value)?;
+        )+
+    }};
+}
+
+/// One event's values, for `SELECT <these> FROM <the changed row>`.
+fn push_event<'b>(out: &mut AstPass<'_, 'b, Pg>, e: &'b NewAuditRow<'_>) -> QueryResult<()> {
+    binds!(out;
+        Text => &e.ref_id,
+        Text => &e.server_name,
+        Text => &e.kind,
+        Nullable<Text> => &e.detail,
+        BigInt => &e.at,
+    );
+    Ok(())
+}
+
+const INSERT_EVENT: &str = "INSERT INTO audit_events (ref_id, server_name, kind, detail, at) SELECT ";
+
+/// `INSERT` a connection, its pending flow if it has one, and its events, in their order.
+pub(crate) struct InsertConnection<'a> {
+    row: NewConnectionRow<'a>,
+    flow: FlowColumns<'a>,
+    events: EventArrays<'a>,
+}
+
+/// A flow's columns, all `NULL` when there is no flow (and then no row is inserted).
+#[derive(Default)]
+struct FlowColumns<'a> {
+    present: bool,
+    state_hash: Option<&'a str>,
+    issuer: Option<&'a str>,
+    iss_required: Option<bool>,
+    pkce_verifier: Option<&'a [u8]>,
+    redirect_uri: Option<&'a str>,
+    scopes: Option<String>,
+    resource: Option<&'a str>,
+    return_to: Option<&'a str>,
+    created_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl<'a> FlowColumns<'a> {
+    fn new(flow: Option<&'a PendingFlow>) -> Self {
+        let Some(f) = flow else { return Self::default() };
+        Self {
+            present: true,
+            state_hash: Some(&f.state_hash),
+            issuer: f.issuer.as_deref(),
+            iss_required: Some(f.iss_required),
+            pkce_verifier: Some(&f.pkce_verifier.0),
+            redirect_uri: Some(&f.redirect_uri),
+            scopes: Some(f.scopes.to_delimited()),
+            resource: f.resource.as_deref(),
+            return_to: f.return_to.as_deref(),
+            created_at: Some(f.created_at.unix()),
+            expires_at: Some(f.expires_at.unix()),
+        }
+    }
+}
+
+/// Events as parallel arrays, so that one statement text records any number of them.
+struct EventArrays<'a> {
+    ref_ids: Vec<&'a str>,
+    server_names: Vec<&'a str>,
+    kinds: Vec<&'static str>,
+    details: Vec<Option<&'a str>>,
+    ats: Vec<i64>,
+}
+
+impl<'a> EventArrays<'a> {
+    fn new(events: &'a [AuditEvent]) -> Self {
+        Self {
+            ref_ids: events.iter().map(|e| e.ref_id.as_str()).collect(),
+            server_names: events.iter().map(|e| e.server_name.as_str()).collect(),
+            kinds: events.iter().map(|e| e.kind.as_str()).collect(),
+            details: events.iter().map(|e| e.detail.as_deref()).collect(),
+            ats: events.iter().map(|e| e.at.unix()).collect(),
+        }
+    }
+}
+
+impl<'a> InsertConnection<'a> {
+    pub(crate) fn new(
+        connection: &'a Connection,
+        secrets: &'a StoredSecrets,
+        flow: Option<&'a PendingFlow>,
+        events: &'a [AuditEvent],
+    ) -> Self {
+        Self {
+            row: NewConnectionRow::new(connection, secrets),
+            flow: FlowColumns::new(flow),
+            events: EventArrays::new(events),
+        }
+    }
+}
+
+impl QueryId for InsertConnection<'_> {
+    type QueryId = InsertConnection<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertConnection<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (c, f, e) = (&self.row, &self.flow, &self.events);
+        out.push_sql(
+            "WITH inserted AS (INSERT INTO connections (ref_id, server_name, display_name, url, transport, \
+             auth_method, status, status_reason, scopes, expires_at, created_at, updated_at, api_key, \
+             access_token, refresh_token) VALUES (",
+        );
+        binds!(out;
+            Text => &c.ref_id,
+            Text => &c.server_name,
+            Nullable<Text> => &c.display_name,
+            Nullable<Text> => &c.url,
+            Text => &c.transport,
+            Text => &c.auth_method,
+            Text => &c.status,
+            Nullable<Text> => &c.status_reason,
+            Text => &c.scopes,
+            Nullable<BigInt> => &c.expires_at,
+            BigInt => &c.created_at,
+            BigInt => &c.updated_at,
+            Nullable<Bytea> => &c.api_key,
+            Nullable<Bytea> => &c.access_token,
+            Nullable<Bytea> => &c.refresh_token,
+        );
+        out.push_sql(
+            ") RETURNING ref_id), \
+             flow AS (INSERT INTO oauth_flows (ref_id, state_hash, issuer, iss_required, pkce_verifier, \
+             redirect_uri, scopes, resource, return_to, created_at, expires_at) SELECT ref_id, ",
+        );
+        binds!(out;
+            Nullable<Text> => &f.state_hash,
+            Nullable<Text> => &f.issuer,
+            Nullable<Bool> => &f.iss_required,
+            Nullable<Bytea> => &f.pkce_verifier,
+            Nullable<Text> => &f.redirect_uri,
+            Nullable<Text> => &f.scopes,
+            Nullable<Text> => &f.resource,
+            Nullable<Text> => &f.return_to,
+            Nullable<BigInt> => &f.created_at,
+            Nullable<BigInt> => &f.expires_at,
+        );
+        out.push_sql(" FROM inserted WHERE ");
+        out.push_bind_param::<Bool, _>(&f.present)?;
+        // ORDINALITY keeps the events in their order, and so their ids (the log's order).
+        out.push_sql(
+            ") INSERT INTO audit_events (ref_id, server_name, kind, detail, at) \
+             SELECT e.ref_id, e.server_name, e.kind, e.detail, e.at FROM inserted, unnest(",
+        );
+        binds!(out;
+            Array<Text> => &e.ref_ids,
+            Array<Text> => &e.server_names,
+            Array<Text> => &e.kinds,
+            Array<Nullable<Text>> => &e.details,
+            Array<BigInt> => &e.ats,
+        );
+        out.push_sql(") WITH ORDINALITY AS e (ref_id, server_name, kind, detail, at, n) ORDER BY e.n");
+        Ok(())
+    }
+}
+
+/// `UPDATE` a connection if its status is still the expected one, and record the event if it
+/// was: the statement's row count (0 or 1) says which.
+pub(crate) struct UpdateConnection<'a> {
+    ref_id: &'a str,
+    expected: &'static str,
+    changes: ConnectionChanges<'a>,
+    set_access: bool,
+    access_token: Option<&'a [u8]>,
+    set_refresh: bool,
+    refresh_token: Option<&'a [u8]>,
+    event: NewAuditRow<'a>,
+}
+
+impl<'a> UpdateConnection<'a> {
+    pub(crate) fn new(
+        connection: &'a Connection,
+        expected: ConnectionStatus,
+        secrets: &'a SecretsUpdate,
+        event: &'a AuditEvent,
+    ) -> Self {
+        // (set the access token, to this; set the refresh token, to this)
+        let (set_access, access_token, set_refresh, refresh_token) = match secrets {
+            SecretsUpdate::Keep => (false, None, false, None),
+            SecretsUpdate::Tokens { access_token, refresh_token: Some(refresh) } => {
+                (true, Some(access_token.0.as_slice()), true, Some(refresh.0.as_slice()))
+            }
+            // No new refresh token: the stored one stays (spec §7).
+            SecretsUpdate::Tokens { access_token, refresh_token: None } => {
+                (true, Some(access_token.0.as_slice()), false, None)
+            }
+            SecretsUpdate::ClearTokens => (true, None, true, None),
+        };
+        Self {
+            ref_id: connection.ref_id.as_str(),
+            expected: expected.as_str(),
+            changes: ConnectionChanges::new(connection),
+            set_access,
+            access_token,
+            set_refresh,
+            refresh_token,
+            event: NewAuditRow::new(event),
+        }
+    }
+}
+
+impl QueryId for UpdateConnection<'_> {
+    type QueryId = UpdateConnection<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for UpdateConnection<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let c = &self.changes;
+        out.push_sql("WITH changed AS (UPDATE connections SET status = ");
+        out.push_bind_param::<Text, _>(&c.status)?;
+        out.push_sql(", status_reason = ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.status_reason)?;
+        out.push_sql(", scopes = ");
+        out.push_bind_param::<Text, _>(&c.scopes)?;
+        out.push_sql(", expires_at = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&c.expires_at)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<BigInt, _>(&c.updated_at)?;
+        out.push_sql(", access_token = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.set_access)?;
+        out.push_sql(" THEN ");
+        out.push_bind_param::<Nullable<Bytea>, _>(&self.access_token)?;
+        out.push_sql(" ELSE access_token END, refresh_token = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.set_refresh)?;
+        out.push_sql(" THEN ");
+        out.push_bind_param::<Nullable<Bytea>, _>(&self.refresh_token)?;
+        out.push_sql(" ELSE refresh_token END WHERE ref_id = ");
+        out.push_bind_param::<Text, _>(&self.ref_id)?;
+        out.push_sql(" AND status = ");
+        out.push_bind_param::<Text, _>(&self.expected)?;
+        out.push_sql(" RETURNING 1) ");
+        out.push_sql(INSERT_EVENT);
+        push_event(&mut out, &self.event)?;
+        out.push_sql(" FROM changed");
+        Ok(())
+    }
+}
+
+/// `DELETE` a connection (its flows go by `ON DELETE CASCADE`) and record the event if this
+/// statement was the one that deleted it; returns the deleted row's secrets.
+pub(crate) struct DeleteConnection<'a> {
+    ref_id: &'a str,
+    event: NewAuditRow<'a>,
+}
+
+impl<'a> DeleteConnection<'a> {
+    pub(crate) fn new(ref_id: &'a RefId, event: &'a AuditEvent) -> Self {
+        Self { ref_id: ref_id.as_str(), event: NewAuditRow::new(event) }
+    }
+}
+
+impl QueryId for DeleteConnection<'_> {
+    type QueryId = DeleteConnection<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for DeleteConnection<'_> {
+    type SqlType = (Nullable<Bytea>, Nullable<Bytea>, Nullable<Bytea>);
+}
+
+impl QueryFragment<Pg> for DeleteConnection<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH deleted AS (DELETE FROM connections WHERE ref_id = ");
+        out.push_bind_param::<Text, _>(&self.ref_id)?;
+        out.push_sql(" RETURNING api_key, access_token, refresh_token), recorded AS (");
+        out.push_sql(INSERT_EVENT);
+        push_event(&mut out, &self.event)?;
+        out.push_sql(" FROM deleted) SELECT api_key, access_token, refresh_token FROM deleted");
+        Ok(())
+    }
+}
