@@ -123,6 +123,14 @@ pub trait FlowStore: Send + Sync + 'static {
     /// same state exactly one gets it. Expired flows are returned too; the caller decides.
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError>;
 
+    /// [`FlowStore::take_flow`], and the connection the flow belongs to as stored at that moment
+    /// (`None` when it is gone), read in the same statement: the callback's first step, one
+    /// round trip.
+    async fn take_flow_with_connection(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError>;
+
     /// Removes and returns up to `limit` flows that expired before `now`.
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError>;
 }

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use domain::Timestamp;
+use domain::{Connection, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
 use crate::SqliteStore;
-use crate::models::FlowRow;
-use crate::schema::oauth_flows;
+use crate::models::{ConnectionRow, FlowRow};
+use crate::schema::{connections, oauth_flows};
 
 #[async_trait]
 impl FlowStore for SqliteStore {
@@ -28,6 +28,34 @@ impl FlowStore for SqliteStore {
             })
             .await?;
         row.map(FlowRow::into_domain).transpose()
+    }
+
+    async fn take_flow_with_connection(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
+        let key = state_hash.to_owned();
+        let row = self
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    let Some(flow) = diesel::delete(oauth_flows::table.find(key))
+                        .returning(FlowRow::as_returning())
+                        .get_result(conn)
+                        .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    let connection = connections::table
+                        .find(flow.ref_id().to_owned())
+                        .select(ConnectionRow::as_select())
+                        .get_result(conn)
+                        .optional()?;
+                    Ok(Some((flow, connection)))
+                })
+            })
+            .await?;
+        let Some((flow, connection)) = row else { return Ok(None) };
+        Ok(Some((flow.into_domain()?, connection.map(ConnectionRow::into_domain).transpose()?)))
     }
 
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {

@@ -103,6 +103,8 @@ macro_rules! contract_tests {
             of_twenty_concurrent_deletes_exactly_one_gets_the_secrets,
             a_flow_stored_with_its_connection_is_taken_once_with_every_field,
             a_flow_put_later_is_taken_once_with_every_field,
+            a_flow_is_taken_with_its_connection_once,
+            of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_the_flow,
             an_unknown_state_takes_nothing,
             of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow,
             taking_expired_flows_takes_only_expired_ones_up_to_the_limit,

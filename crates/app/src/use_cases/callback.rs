@@ -63,9 +63,9 @@ impl<D: Deps> Directory<D> {
             return Err(Error::InvalidState.into());
         }
         let ports = self.ports();
-        let flow = ports
+        let (flow, connection) = ports
             .flows
-            .take_flow(&flow::state_hash(state.expose_secret()))
+            .take_flow_with_connection(&flow::state_hash(state.expose_secret()))
             .await
             .map_err(Error::from)?
             .ok_or(Error::InvalidState)?;
@@ -75,10 +75,9 @@ impl<D: Deps> Directory<D> {
             ref_id: Some(flow.ref_id.clone()),
         };
         let now = ports.clock.now();
-        let mut connection = match ports.connections.get(&flow.ref_id).await.map_err(Error::from) {
-            Ok(Some(c)) if c.status() == ConnectionStatus::PendingOAuth => c,
-            Ok(_) => return Err(fail(Error::InvalidState)),
-            Err(e) => return Err(fail(e)),
+        let mut connection = match connection {
+            Some(c) if c.status() == ConnectionStatus::PendingOAuth => c,
+            _ => return Err(fail(Error::InvalidState)),
         };
         if flow.expires_at < now {
             self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;

@@ -39,6 +39,11 @@ fn flow(expires_in: i64) -> PendingFlow {
     }
 }
 
+/// A flow as the callback takes it: with its connection, still waiting.
+fn pending_flow(expires_in: i64) -> Option<(PendingFlow, Option<Connection>)> {
+    Some((flow(expires_in), Some(oauth_connection(ConnectionStatus::PendingOAuth))))
+}
+
 fn callback(state: &str, code: &str, iss: Option<&str>) -> CallbackInput {
     CallbackInput {
         state: Some(SecretString::from(state.to_owned())),
@@ -113,16 +118,30 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_stored(
 #[tokio::test]
 async fn an_unknown_state_is_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow().returning(|_| Ok(None));
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(None));
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::InvalidState));
 }
 
 #[tokio::test]
+async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_and_changes_nothing() {
+    for connection in [None, Some(oauth_connection(ConnectionStatus::Connected))] {
+        let mut mocks = Mocks::new();
+        let taken = Some((flow(600), connection.clone()));
+        mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_| Ok(taken));
+        mocks.connections.expect_update().never();
+        mocks.oauth.expect_exchange_code().never();
+        let err =
+            mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
+        assert!(matches!(err.error, Error::InvalidState), "{connection:?}: {:?}", err.error);
+        assert_eq!(err.ref_id, Some(RefId::from_random([1; 16])), "the failure names the flow's connection");
+    }
+}
+
+#[tokio::test]
 async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(-1))));
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(-1)));
     mocks.connections.expect_update().times(1).returning(|c, expected, _, event| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth));
         assert_eq!(event.kind, AuditKind::Failed);
@@ -136,8 +155,7 @@ async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
 #[tokio::test]
 async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchanged() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
     mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(true));
     mocks.oauth.expect_exchange_code().never();
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
@@ -147,8 +165,7 @@ async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchan
 #[tokio::test]
 async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_tokens() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().times(1).returning(|endpoint, code, verifier, _, resource| {
         assert_eq!(endpoint.url, "https://as.example/token");
         assert_eq!(code.expose_secret(), "the-code");
@@ -178,8 +195,7 @@ async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_
 #[tokio::test]
 async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
     mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
         assert_eq!(c.status(), ConnectionStatus::Failed);
@@ -296,9 +312,8 @@ mod metrics {
     async fn a_callback_counts_a_failed_flow_and_an_unknown_state_counts_nothing() {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
-        let mut flows = vec![Some(flow(-1)), None];
-        mocks.flows.expect_take_flow().times(2).returning(move |_| Ok(flows.remove(0)));
-        mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+        let mut flows = vec![pending_flow(-1), None];
+        mocks.flows.expect_take_flow_with_connection().times(2).returning(move |_| Ok(flows.remove(0)));
         mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());
         let iss = Some("https://as.example");
@@ -311,8 +326,7 @@ mod metrics {
     async fn a_good_callback_counts_a_completed_flow() {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
-        mocks.flows.expect_take_flow().returning(|_| Ok(Some(flow(600))));
-        mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::PendingOAuth))));
+        mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
         mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
             Ok(TokenSet { access_token: SecretString::from("at"), refresh_token: None, expires_in: None, scopes: None })
         });

@@ -174,6 +174,11 @@ pub(crate) struct FlowRow {
 }
 
 impl FlowRow {
+    /// The connection the flow belongs to.
+    pub(crate) fn ref_id(&self) -> &str {
+        &self.ref_id
+    }
+
     pub(crate) fn from_domain(flow: &PendingFlow) -> Self {
         Self {
             state_hash: flow.state_hash.clone(),

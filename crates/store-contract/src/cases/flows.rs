@@ -34,9 +34,44 @@ pub async fn a_flow_put_later_is_taken_once_with_every_field<S: ContractStore>(s
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("second take"), None);
 }
 
+/// The callback's take hands back the flow whole and its connection as stored, once; a flow
+/// whose connection is gone comes back without one.
+pub async fn a_flow_is_taken_with_its_connection_once<S: ContractStore>(store: S) {
+    let connection = fixtures::full_connection(1);
+    let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &fixtures::all_secrets("one"), Some(flow.clone()), &[]).await.expect("insert");
+    let other = fixtures::pending_connection(2, T0);
+    let other_flow = fixtures::bare_flow(&fixtures::state_hash(2), &other.ref_id, T0.plus_seconds(600));
+    store.insert(&other, &StoredSecrets::default(), Some(other_flow.clone()), &[]).await.expect("insert other");
+
+    let taken = store.take_flow_with_connection(&flow.state_hash).await.expect("take");
+    assert_eq!(taken, Some((flow.clone(), Some(connection.clone()))));
+    assert_eq!(store.take_flow_with_connection(&flow.state_hash).await.expect("second take"), None);
+    assert_eq!(store.take_flow(&other_flow.state_hash).await.expect("take other"), Some(other_flow.clone()));
+    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection), "the connection stays");
+}
+
+/// Twenty callbacks with the same state at once, through the callback's take: exactly one gets
+/// the flow and its connection.
+pub async fn of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_the_flow<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert");
+
+    let outcomes = race(&store, 20, |store, _| {
+        let state_hash = flow.state_hash.clone();
+        async move { store.take_flow_with_connection(&state_hash).await.expect("take") }
+    })
+    .await;
+
+    let winners: Vec<_> = outcomes.into_iter().flatten().collect();
+    assert_eq!(winners, vec![(flow, Some(connection))], "exactly one caller gets the flow");
+}
+
 /// A state nobody stored takes nothing.
 pub async fn an_unknown_state_takes_nothing<S: ContractStore>(store: S) {
     assert_eq!(store.take_flow(&fixtures::state_hash(404)).await.expect("take"), None);
+    assert_eq!(store.take_flow_with_connection(&fixtures::state_hash(404)).await.expect("take"), None);
     assert_eq!(store.take_expired_flows(T0, 10).await.expect("sweep"), vec![]);
 }
 

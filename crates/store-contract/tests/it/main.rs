@@ -51,6 +51,8 @@ async fn a_store_that_takes_flows_without_removing_them_fails_the_single_use_cas
     assert!(fails(once(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
     let racing = cases::of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow;
     assert!(fails(racing(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
+    let callback = cases::of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_the_flow;
+    assert!(fails(callback(MemoryStore::flawed(Flaw::TakesWithoutRemoving))).await);
 }
 
 #[tokio::test]

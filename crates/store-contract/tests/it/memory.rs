@@ -184,6 +184,15 @@ impl FlowStore for MemoryStore {
         Ok(state.flows.remove(state_hash))
     }
 
+    async fn take_flow_with_connection(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
+        let Some(flow) = self.take_flow(state_hash).await? else { return Ok(None) };
+        let connection = self.state().connections.get(&flow.ref_id).map(|(c, _)| c.clone());
+        Ok(Some((flow, connection)))
+    }
+
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
         let mut state = self.state();
         let expired: Vec<String> = state
