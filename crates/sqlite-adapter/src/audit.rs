@@ -13,7 +13,7 @@ use crate::schema::audit_events;
 impl AuditLog for SqliteStore {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let row = AuditRow::from_domain(event);
-        self.run(move |conn| diesel::insert_into(audit_events::table).values(&row).execute(conn)).await.map(|_| ())
+        self.write(move |conn| diesel::insert_into(audit_events::table).values(&row).execute(conn)).await.map(|_| ())
     }
 
     async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {

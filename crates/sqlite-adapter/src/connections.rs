@@ -1,5 +1,5 @@
-//! [`ConnectionStore`] for [`SqliteStore`]. Each write and the audit events that describe it are
-//! one `IMMEDIATE` transaction, which takes the write lock before its first statement.
+//! [`ConnectionStore`] for [`SqliteStore`]. Each write and the audit events that describe it
+//! are all or nothing: one savepoint of the writer's transaction (see `writer`).
 
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -23,14 +23,12 @@ impl ConnectionStore for SqliteStore {
         let row = NewConnectionRow::from_domain(connection, secrets);
         let flow = flow.as_ref().map(FlowRow::from_domain);
         let events: Vec<AuditRow> = events.iter().map(AuditRow::from_domain).collect();
-        self.run(move |conn| {
-            conn.immediate_transaction(|conn| {
-                diesel::insert_into(connections::table).values(&row).execute(conn)?;
-                if let Some(flow) = &flow {
-                    diesel::insert_into(oauth_flows::table).values(flow).execute(conn)?;
-                }
-                record(conn, &events)
-            })
+        self.write(move |conn| {
+            diesel::insert_into(connections::table).values(&row).execute(conn)?;
+            if let Some(flow) = &flow {
+                diesel::insert_into(oauth_flows::table).values(flow).execute(conn)?;
+            }
+            record(conn, &events)
         })
         .await
     }
@@ -90,17 +88,15 @@ impl ConnectionStore for SqliteStore {
         let changes = ConnectionChanges::from_domain(connection, secrets);
         let event = AuditRow::from_domain(event);
         // Compare-and-set in one statement: the status check and the write cannot be separated.
-        self.run(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let written =
-                    diesel::update(connections::table.find(key).filter(connections::status.eq(expected.as_str())))
-                        .set(&changes)
-                        .execute(conn)?;
-                if written == 1 {
-                    record(conn, std::slice::from_ref(&event))?;
-                }
-                Ok(written == 1)
-            })
+        self.write(move |conn| {
+            let written =
+                diesel::update(connections::table.find(key).filter(connections::status.eq(expected.as_str())))
+                    .set(&changes)
+                    .execute(conn)?;
+            if written == 1 {
+                record(conn, std::slice::from_ref(&event))?;
+            }
+            Ok(written == 1)
         })
         .await
     }
@@ -110,17 +106,15 @@ impl ConnectionStore for SqliteStore {
         let event = AuditRow::from_domain(event);
         // Only the caller whose DELETE removed the row gets it back; flows go by ON DELETE CASCADE.
         let row = self
-            .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    let row = diesel::delete(connections::table.find(key))
-                        .returning(SecretsRow::as_returning())
-                        .get_result(conn)
-                        .optional()?;
-                    if row.is_some() {
-                        record(conn, std::slice::from_ref(&event))?;
-                    }
-                    Ok(row)
-                })
+            .write(move |conn| {
+                let row = diesel::delete(connections::table.find(key))
+                    .returning(SecretsRow::as_returning())
+                    .get_result(conn)
+                    .optional()?;
+                if row.is_some() {
+                    record(conn, std::slice::from_ref(&event))?;
+                }
+                Ok(row)
             })
             .await?;
         Ok(row.map(StoredSecrets::from))

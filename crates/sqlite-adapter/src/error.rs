@@ -31,6 +31,8 @@ pub enum ConnectError {
     Migrate(#[source] BoxError),
     #[error("cannot build the SQLite connection pool")]
     Pool(#[source] BuildError),
+    #[error("cannot start the SQLite writer thread")]
+    Writer(#[source] std::io::Error),
     #[error("the database start-up task did not finish")]
     Startup(#[source] tokio::task::JoinError),
     #[error("the new store does not answer")]
@@ -39,7 +41,7 @@ pub enum ConnectError {
 
 /// SQLite reports a lock it waited `busy_timeout` for with these messages (`SQLITE_BUSY`,
 /// `SQLITE_LOCKED`); diesel passes them on as an unknown database error.
-fn is_lock_timeout(message: &str) -> bool {
+pub(crate) fn is_lock_timeout(message: &str) -> bool {
     ["database is locked", "database table is locked", "database schema is locked"]
         .iter()
         .any(|known| message.contains(known))

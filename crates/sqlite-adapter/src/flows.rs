@@ -14,13 +14,13 @@ use crate::schema::{connections, oauth_flows};
 impl FlowStore for SqliteStore {
     async fn put_flow(&self, flow: &PendingFlow) -> Result<(), StoreError> {
         let row = FlowRow::from_domain(flow);
-        self.run(move |conn| diesel::insert_into(oauth_flows::table).values(&row).execute(conn)).await.map(|_| ())
+        self.write(move |conn| diesel::insert_into(oauth_flows::table).values(&row).execute(conn)).await.map(|_| ())
     }
 
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError> {
         let key = state_hash.to_owned();
         let row = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::delete(oauth_flows::table.find(key))
                     .returning(FlowRow::as_returning())
                     .get_result(conn)
@@ -36,22 +36,20 @@ impl FlowStore for SqliteStore {
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
         let key = state_hash.to_owned();
         let row = self
-            .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    let Some(flow) = diesel::delete(oauth_flows::table.find(key))
-                        .returning(FlowRow::as_returning())
-                        .get_result(conn)
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
-                    let connection = connections::table
-                        .find(flow.ref_id().to_owned())
-                        .select(ConnectionRow::as_select())
-                        .get_result(conn)
-                        .optional()?;
-                    Ok(Some((flow, connection)))
-                })
+            .write(move |conn| {
+                let Some(flow) = diesel::delete(oauth_flows::table.find(key))
+                    .returning(FlowRow::as_returning())
+                    .get_result(conn)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let connection = connections::table
+                    .find(flow.ref_id().to_owned())
+                    .select(ConnectionRow::as_select())
+                    .get_result(conn)
+                    .optional()?;
+                Ok(Some((flow, connection)))
             })
             .await?;
         let Some((flow, connection)) = row else { return Ok(None) };
@@ -60,7 +58,7 @@ impl FlowStore for SqliteStore {
 
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
         let rows = self
-            .run(move |conn| {
+            .write(move |conn| {
                 // The subquery reads the table under another name: diesel accepts no subquery on
                 // the table a DELETE targets otherwise.
                 let expired = diesel::alias!(oauth_flows as expired);

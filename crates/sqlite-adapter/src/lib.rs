@@ -4,19 +4,21 @@
 //! [`ports::RekeyStore`] and [`ports::RefreshQueue`] (the refresh leases).
 //!
 //! Start-up creates the file's directory, switches the file to WAL and applies the embedded
-//! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection in the bounded pool
-//! waits at most the configured timeout for a lock (`busy_timeout`), enforces foreign keys and
-//! syncs `NORMAL`. Each store call is one closure on one connection, run through diesel-async's
-//! `SyncConnectionWrapper`: writes on tokio's blocking threads (a writer may wait for another's
-//! lock), reads right on the calling thread (in WAL mode a read never waits for a writer, and
-//! the thread hand-off cost more than the read). Either way a call that is cancelled half-way
-//! still finishes (or rolls back) as a whole.
+//! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection waits at most the
+//! configured timeout for a lock (`busy_timeout`), enforces foreign keys and syncs `NORMAL`.
+//! Each store call is one closure on one connection. Writes go to the one writer (`writer`): a
+//! thread with a connection of its own that runs them in arrival order, what has queued up in
+//! one `IMMEDIATE` transaction (group commit), each write in a savepoint of its own; its caller
+//! hears the outcome after the commit. Reads use the bounded pool through diesel-async's
+//! `SyncConnectionWrapper`: short ones right on the calling thread (in WAL mode a read never
+//! waits for a writer, and a thread hand-off costs more than the read), long ones on tokio's
+//! blocking threads. A call that is cancelled half-way still finishes (or rolls back) as a whole.
 //!
-//! Races are settled by SQLite itself: compare-and-set is one `UPDATE … WHERE status = ?`,
-//! consuming a flow or deleting a connection is one `DELETE … RETURNING`, and the one
-//! multi-statement write (a connection with its flow) is an `IMMEDIATE` transaction, which takes
-//! the write lock up front instead of upgrading a read lock (that upgrade can fail at once with
-//! `SQLITE_BUSY`, whatever the busy timeout). Secrets are stored as the sealed bytes given and
+//! Races are settled by the writer's order: compare-and-set is one `UPDATE … WHERE status = ?`,
+//! consuming a flow or deleting a connection is one `DELETE … RETURNING`, and a write of several
+//! statements (a connection with its flow and audit events) is all or nothing in its savepoint.
+//! `IMMEDIATE` takes the write lock up front instead of upgrading a read lock (that upgrade can
+//! fail at once with `SQLITE_BUSY`, whatever the busy timeout). Secrets are stored as the sealed bytes given and
 //! never looked into. Lock and pool timeouts become `StoreError::Unavailable`, duplicate keys
 //! `Conflict`, rows that do not decode `Corrupt`.
 
@@ -30,6 +32,7 @@ mod refresh;
 mod registrations;
 mod rekey;
 mod schema;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,6 +49,7 @@ pub use pool::{MIGRATIONS, SqliteConfig};
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: pool::ConnPool,
+    writer: writer::Writer,
     path: Arc<PathBuf>,
     /// Short reads run on the calling thread; only when the file is in WAL mode, where a read
     /// never waits for a writer.
@@ -69,11 +73,15 @@ impl SqliteStore {
         let path_str = path.to_str().ok_or_else(|| ConnectError::InvalidUrl(url.to_owned()))?.to_owned();
 
         let prepared = path_str.clone();
-        let wal = tokio::task::spawn_blocking(move || pool::prepare(&prepared, config.timeout))
-            .await
-            .map_err(ConnectError::Startup)??;
+        let (wal, writer) = tokio::task::spawn_blocking(move || {
+            let wal = pool::prepare(&prepared, config.timeout)?;
+            Ok::<_, ConnectError>((wal, pool::writer(&prepared, config.timeout)?))
+        })
+        .await
+        .map_err(ConnectError::Startup)??;
 
-        let store = Self { pool: pool::build(&path_str, config)?, path: Arc::new(path), inline_reads: wal };
+        let pool = pool::build(&path_str, config)?;
+        let store = Self { pool, writer, path: Arc::new(path), inline_reads: wal };
         ports::ConnectionStore::ping(&store).await.map_err(ConnectError::Unusable)?;
         Ok(store)
     }
@@ -83,9 +91,18 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs `task`, which writes, through the one writer (see `writer`), inside a transaction of
+    /// the writer's: `task` must not begin one.
+    async fn write<R, F>(&self, task: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(task).await
+    }
+
     /// Runs `task` on a pooled connection, on a blocking thread, and translates its failure.
-    /// For writes, and for reads that may take long (a re-encryption batch, a connection's
-    /// whole history).
+    /// For reads that may take long (a re-encryption batch, a connection's whole history).
     ///
     /// The pooled connection goes with the task into a task of its own, so that a caller that
     /// is cancelled (its client went away, its bound ran out) leaves the closure to finish

@@ -82,7 +82,8 @@ pub(crate) type ConnPool = Pool<Conn>;
 /// How big the pool is and how long anything may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqliteConfig {
-    /// Most connections open at once. SQLite runs one writer at a time; readers run beside it.
+    /// Most connections open at once for reading. SQLite runs one writer at a time; readers run
+    /// beside it. Writes have a connection of their own besides these (see `writer`).
     pub pool_size: usize,
     /// The bound on every wait: for a pooled connection, for opening one, and for a lock held
     /// by another writer (`busy_timeout`). Past it the store answers `Unavailable`.
@@ -160,6 +161,11 @@ fn open(path: String, pragmas: String) -> SetupFuture {
         conn.batch_execute(&pragmas).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
         Ok(conn)
     })
+}
+
+/// Starts the one writer (see `writer`), its connection set up as the pool's are.
+pub(crate) fn writer(path: &str, timeout: Duration) -> Result<crate::writer::Writer, ConnectError> {
+    crate::writer::Writer::start(path, connection_pragmas(timeout), timeout)
 }
 
 /// The bounded pool: at most `pool_size` connections, and every wait (for a free connection,

@@ -68,7 +68,7 @@ impl RefreshQueue for SqliteStore {
         );
         let owner = owner.to_owned();
         let rows = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::sql_query(sql)
                     .bind::<Text, _>(owner)
                     .bind::<BigInt, _>(lease_until.unix())
@@ -94,7 +94,7 @@ impl RefreshQueue for SqliteStore {
                    RETURNING ref_id, refresh_failures";
         let (owner, key) = (owner.to_owned(), ref_id.as_str().to_owned());
         let row = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::sql_query(sql)
                     .bind::<Text, _>(owner)
                     .bind::<BigInt, _>(lease_until.unix())
@@ -112,7 +112,7 @@ impl RefreshQueue for SqliteStore {
                    refresh_failures = ?1, next_attempt_at = ?2 WHERE ref_id = ?3 AND lease_owner = ?4";
         let (owner, key) = (owner.to_owned(), ref_id.as_str().to_owned());
         let written = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::sql_query(sql)
                     .bind::<Integer, _>(failures(retry.failures))
                     .bind::<Nullable<BigInt>, _>(retry.next_attempt_at.map(Timestamp::unix))

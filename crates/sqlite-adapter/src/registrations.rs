@@ -93,16 +93,14 @@ impl RegistrationStore for SqliteStore {
     async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError> {
         let row = RegistrationRow::from_domain(registration);
         let stored = self
-            .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    let issuer = row.issuer.clone();
-                    diesel::insert_into(client_registrations::table)
-                        .values(&row)
-                        .on_conflict(client_registrations::issuer)
-                        .do_nothing()
-                        .execute(conn)?;
-                    client_registrations::table.find(issuer).select(RegistrationRow::as_select()).get_result(conn)
-                })
+            .write(move |conn| {
+                let issuer = row.issuer.clone();
+                diesel::insert_into(client_registrations::table)
+                    .values(&row)
+                    .on_conflict(client_registrations::issuer)
+                    .do_nothing()
+                    .execute(conn)?;
+                client_registrations::table.find(issuer).select(RegistrationRow::as_select()).get_result(conn)
             })
             .await?;
         stored.into_domain()
@@ -121,7 +119,7 @@ impl RegistrationStore for SqliteStore {
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError> {
         let (issuer, client_id) = (issuer.to_owned(), client_id.to_owned());
         let deleted = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::delete(
                     client_registrations::table
                         .filter(client_registrations::issuer.eq(issuer))
@@ -140,7 +138,7 @@ impl RegistrationStore for SqliteStore {
             client_id: binding.client_id.clone(),
             resource: binding.resource.clone(),
         };
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::insert_into(discovered_authorizations::table)
                 .values(&row)
                 .on_conflict(discovered_authorizations::ref_id)

@@ -62,7 +62,7 @@ impl RekeyStore for SqliteStore {
         let sql = format!("UPDATE {table} SET {column} = ? WHERE {key_column} = ? AND {column} = ?");
         let (key, old, new) = (key.to_owned(), old.0.clone(), new.0.clone());
         let written = self
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::sql_query(sql).bind::<Binary, _>(new).bind::<Text, _>(key).bind::<Binary, _>(old).execute(conn)
             })
             .await?;
