@@ -121,6 +121,9 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer_healthy() {
+            return Err(StoreError::Unavailable("the SQLite writer cannot open the database".into()));
+        }
         self.read(|conn| diesel::select(1.into_sql::<Integer>()).get_result::<i32>(conn)).await.map(|_| ())
     }
 }

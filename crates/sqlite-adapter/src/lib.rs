@@ -91,6 +91,11 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Whether the one writer holds a working connection (a health check's concern).
+    fn writer_healthy(&self) -> bool {
+        self.writer.healthy()
+    }
+
     /// Runs `task`, which writes, through the one writer (see `writer`), inside a transaction of
     /// the writer's: `task` must not begin one.
     async fn write<R, F>(&self, task: F) -> Result<R, StoreError>

@@ -243,7 +243,8 @@ mod tests {
         let url = format!("sqlite://{}", path.display());
         let config = SqliteConfig { pool_size: 1, timeout: Duration::from_secs(3) };
         let store = crate::SqliteStore::connect(&url, config).await.unwrap();
-        // Another process's writer holds the lock, so the store's write waits for it.
+        // `run` is for long reads now (writes go to the writer); a write that waits for another
+        // process's lock stands in here for a call that takes long.
         let mut locker = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
         locker.batch_execute("BEGIN IMMEDIATE").unwrap();
 

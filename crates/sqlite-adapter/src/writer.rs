@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,8 @@ fn commit_failed(error: &DieselError) -> StoreError {
 pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
     timeout: Duration,
+    /// Whether the thread has a working connection (`ping` reports it).
+    connected: Arc<AtomicBool>,
     /// Transactions committed so far (the tests see batching through it).
     #[cfg_attr(not(test), expect(dead_code, reason = "only the tests read it"))]
     commits: Arc<AtomicU64>,
@@ -132,20 +134,40 @@ impl Writer {
                 Ok(conn)
             }
         };
+        Self::start_with(open, timeout)
+    }
+
+    /// Starts the thread with a connection from `open`, which it calls again whenever it needs a
+    /// fresh connection.
+    fn start_with(
+        open: impl Fn() -> Result<SqliteConnection, ConnectError> + Send + 'static,
+        timeout: Duration,
+    ) -> Result<Self, ConnectError> {
         let conn = open()?;
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
         let commits = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&commits);
+        let connected = Arc::new(AtomicBool::new(true));
+        let thread =
+            Thread { jobs, reopen: Box::new(open), commits: Arc::clone(&commits), connected: connected.clone() };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(conn, &jobs, open, &counted))
+            .spawn(move || thread.serve(conn))
             .map_err(ConnectError::Writer)?;
-        Ok(Self { queue, timeout, commits })
+        Ok(Self { queue, timeout, connected, commits })
+    }
+
+    /// Whether writes can be served: the thread runs and holds a working connection.
+    pub(crate) fn healthy(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     /// Queues `task` and waits for its outcome after its commit: at most about twice the store's
     /// timeout (in the queue, then for another process's lock). The task runs inside a
     /// transaction (a savepoint of the batch's): it must not begin one.
+    ///
+    /// A write that has not started by its deadline never runs. Only if the writer itself stalls
+    /// for four times the timeout (a disk that stops answering) does a caller give up on a
+    /// write that may still complete.
     pub(crate) async fn write<R, F>(&self, task: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
@@ -168,48 +190,65 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer is not running".into())
 }
 
-/// The thread: takes batches until every handle is gone.
-fn serve(
-    mut conn: SqliteConnection,
-    jobs: &mpsc::Receiver<Box<dyn Job>>,
-    reopen: impl Fn() -> Result<SqliteConnection, ConnectError>,
-    commits: &AtomicU64,
-) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let now = Instant::now();
-        let (expired, live): (Vec<_>, Vec<_>) =
-            batch.into_iter().filter(|job| !job.abandoned()).partition(|job| job.expired(now));
-        for job in expired {
-            job.refuse(queued_too_long());
-        }
-        let batch = live;
-        if batch.is_empty() {
-            continue;
-        }
-        // A panicking write, or a failure SQLite answered by rolling the whole transaction back
-        // itself (a full disk), leaves the connection in a state diesel cannot go on from: its
-        // batch is answered (or, after a panic, the callers hear that the writer stopped), the
-        // connection is replaced, and the thread goes on with the next batch.
-        let panicked = catch_unwind(AssertUnwindSafe(|| commit(&mut conn, batch, commits))).is_err();
-        if panicked {
-            tracing::error!("a SQLite write panicked; its batch was rolled back");
-        }
-        if panicked || AnsiTransactionManager::is_broken_transaction_manager(&mut conn) {
-            match reopen() {
-                Ok(fresh) => conn = fresh,
-                Err(e) => {
-                    tracing::error!(error = %e, "the SQLite writer cannot reopen the database; writes stop");
-                    return;
+/// The writer thread's side.
+struct Thread {
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    reopen: Box<dyn Fn() -> Result<SqliteConnection, ConnectError> + Send>,
+    commits: Arc<AtomicU64>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Thread {
+    /// Takes batches until every handle is gone.
+    fn serve(self, conn: SqliteConnection) {
+        let mut conn = Some(conn);
+        while let Ok(first) = self.jobs.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
                 }
             }
+            batch.retain(|job| !job.abandoned());
+            if batch.is_empty() {
+                continue;
+            }
+            // Without a working connection (see below) the batch waits for none: it is refused,
+            // and the next one tries to open the database again.
+            if conn.is_none() {
+                self.reconnect(&mut conn);
+            }
+            let Some(working) = conn.as_mut() else {
+                for job in batch {
+                    job.refuse(StoreError::Unavailable("the SQLite writer cannot open the database".into()));
+                }
+                continue;
+            };
+            // A panicking write, or a failure SQLite answered by rolling the whole transaction
+            // back itself (a full disk), leaves the connection in a state diesel cannot go on
+            // from: its batch is answered (after a panic, the callers hear that the writer
+            // stopped), and the connection is replaced.
+            let panicked = catch_unwind(AssertUnwindSafe(|| commit(working, batch, &self.commits))).is_err();
+            if panicked {
+                tracing::error!("a SQLite write panicked; its batch was rolled back");
+            }
+            if panicked || AnsiTransactionManager::is_broken_transaction_manager(working) {
+                conn = None;
+                self.reconnect(&mut conn);
+            }
         }
+    }
+
+    /// Opens a fresh connection into `conn`, recording whether that worked.
+    fn reconnect(&self, conn: &mut Option<SqliteConnection>) {
+        match (self.reopen)() {
+            Ok(fresh) => *conn = Some(fresh),
+            Err(e) => {
+                tracing::error!(error = %e, "the SQLite writer cannot open the database; writes fail until it can")
+            }
+        }
+        self.connected.store(conn.is_some(), Ordering::Relaxed);
     }
 }
 
@@ -218,26 +257,28 @@ fn commit(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>, commits: &Atomi
     let mut pending = VecDeque::from(batch);
     let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(pending.len());
     let outcome = conn.immediate_transaction(|conn| {
-        // Checked again once the lock is held: getting it may have taken a while.
-        let now = Instant::now();
         while let Some(job) = pending.pop_front() {
-            if job.expired(now) {
+            // Checked as each write starts: the lock, or the writes before it, may have taken
+            // a while.
+            if job.expired(Instant::now()) {
                 job.refuse(queued_too_long());
                 continue;
             }
             // `transaction` inside a transaction is a savepoint: a failed write rolls back alone.
-            let mut done = None;
+            let (mut job, mut done) = (Some(job), None);
             let step = conn.transaction(|conn| {
-                let result = job.run(conn);
+                let result = job.take().expect("runs once").run(conn);
                 let succeeded = result.succeeded();
                 done = Some(result);
                 if succeeded { Ok(()) } else { Err(DieselError::RollbackTransaction) }
             });
             match (step, done) {
                 (Ok(()) | Err(DieselError::RollbackTransaction), Some(result)) => ran.push(result),
-                // The savepoint itself failed: the transaction cannot go on.
+                // The savepoint itself failed: the transaction cannot go on. A write that did
+                // not get to run is refused below with the others.
                 (Err(e), done) => {
                     ran.extend(done);
+                    pending.extend(job);
                     return Err(e);
                 }
                 (Ok(()), None) => unreachable!("a savepoint that succeeded ran its write"),

@@ -1,6 +1,8 @@
 //! The writer on its own, on a scratch table: batching, a failure inside a batch, the deadline,
 //! a caller that went away, a panicking write.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -9,6 +11,7 @@ use diesel::sql_types::{BigInt, Integer};
 use ports::StoreError;
 
 use super::Writer;
+use crate::ConnectError;
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -60,7 +63,7 @@ impl Scratch {
     }
 
     fn commits(&self) -> u64 {
-        self.writer.commits.load(std::sync::atomic::Ordering::Relaxed)
+        self.writer.commits.load(Ordering::Relaxed)
     }
 }
 
@@ -129,4 +132,39 @@ async fn a_panicking_write_is_answered_and_the_writer_goes_on() {
     assert!(matches!(panicked, Err(StoreError::Unavailable(_))), "{panicked:?}");
     assert_eq!(db.insert(1).await.unwrap(), 1);
     assert_eq!(db.committed(), [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_cannot_reopen_the_database_refuses_writes_reports_it_and_recovers_by_itself() {
+    let db = scratch();
+    let openable = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (path, openable) = (db.path.clone(), Arc::clone(&openable));
+        let open = move || {
+            if !openable.load(Ordering::Relaxed) {
+                let refused = ConnectionError::BadConnection("the disk is gone".into());
+                return Err(ConnectError::Open { path: path.clone().into(), source: refused });
+            }
+            SqliteConnection::establish(&path)
+                .map_err(|source| ConnectError::Open { path: path.clone().into(), source })
+        };
+        Writer::start_with(open, TIMEOUT).unwrap()
+    };
+    // A panicking write makes the writer replace its connection, and the database cannot be opened.
+    openable.store(false, Ordering::Relaxed);
+    let _ = writer.write(|_conn| -> QueryResult<()> { panic!("a bug in a write") }).await;
+    // The panicking write is answered as it unwinds, before the thread has tried to reopen.
+    let tried = Instant::now();
+    while writer.healthy() && tried.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!writer.healthy(), "the health check sees the writer has no connection");
+    let refused = writer.write(|conn| diesel::sql_query("INSERT INTO t (id) VALUES (1)").execute(conn)).await;
+    assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+
+    openable.store(true, Ordering::Relaxed);
+    let written = writer.write(|conn| diesel::sql_query("INSERT INTO t (id) VALUES (2)").execute(conn)).await;
+    assert_eq!(written.unwrap(), 1, "the next write opens the database again");
+    assert!(writer.healthy());
+    assert_eq!(db.committed(), [2]);
 }
