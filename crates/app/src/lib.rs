@@ -13,7 +13,7 @@ mod use_cases;
 
 pub use catalog::{Availability, Catalog, CatalogEntry};
 pub use error::Error;
-pub use lifecycle::{RefreshSettings, Refresher, RoundReport};
+pub use lifecycle::{RefreshSettings, Refresher, RoundReport, SchedulerHealth, SchedulerMonitor};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::connect::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::credentials::{Credential, RefreshOutcome};

@@ -146,17 +146,22 @@ impl Application {
             refresh: config.refresh.settings(),
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());
-        let background = vec![
-            tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval)),
-            tokio::spawn(app::Refresher::new(directory.clone()).run()),
-        ];
+        let refresher = app::Refresher::new(directory.clone());
+        let scheduler = scheduler_probe(refresher.monitor());
+        let background =
+            vec![tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval)), tokio::spawn(refresher.run())];
 
         let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
         let port =
             listener.local_addr().map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?.port();
         let exposure =
             Exposure { openapi_public: config.http.openapi_public, metrics_public: config.http.metrics_public };
-        let state = web::Data::new(ApiState::new(directory).with_metrics(metrics).with_exposure(exposure));
+        let state = web::Data::new(
+            ApiState::new(directory)
+                .with_metrics(metrics)
+                .with_exposure(exposure)
+                .with_subsystem("scheduler", scheduler),
+        );
         let keys = web::Data::new(keys);
         let served = state.clone();
         let server = HttpServer::new(move || actix_api::app(served.clone(), keys.clone()))
@@ -264,4 +269,24 @@ fn dev_secret(
         tracing::info!(path = %secret.path.display(), "using the development {name}");
     }
     Ok(secret.value)
+}
+
+/// `/health`'s view of the refresh scheduler. The details are fixed words: the logs have the
+/// causes.
+fn scheduler_probe(monitor: app::SchedulerMonitor) -> actix_api::HealthProbe {
+    use actix_api::{SubsystemHealth, SubsystemStatus};
+    use app::SchedulerHealth;
+    Arc::new(move || match monitor.health(std::time::Instant::now()) {
+        SchedulerHealth::Ok => SubsystemHealth::new(SubsystemStatus::Ok, None),
+        SchedulerHealth::Starting => {
+            SubsystemHealth::new(SubsystemStatus::Ok, Some("the first refresh round is running".into()))
+        }
+        SchedulerHealth::Failing => SubsystemHealth::new(
+            SubsystemStatus::Degraded,
+            Some("the last refresh round could not claim the due tokens; see the logs".into()),
+        ),
+        SchedulerHealth::Late { seconds } => {
+            SubsystemHealth::new(SubsystemStatus::Degraded, Some(format!("no refresh round has ended for {seconds} s")))
+        }
+    })
 }

@@ -15,6 +15,7 @@
 
 mod backoff;
 mod breaker;
+mod heartbeat;
 mod lease;
 mod reconnect;
 mod scheduler;
@@ -29,6 +30,7 @@ mod tests;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
+pub use heartbeat::{SchedulerHealth, SchedulerMonitor};
 pub use scheduler::{Refresher, RoundReport};
 
 /// How the lifecycle behaves (the server builds it from `REFRESH_*` settings).

@@ -2,11 +2,13 @@
 //! and refresh them, a bounded number at a time, until none is left for this round.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ports::{Clock, DueWindow, Lease, RefreshQueue};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::heartbeat::SchedulerMonitor;
 use super::lease::{Attempt, Mode, is_breaker_skip};
 use crate::{Deps, Directory, Error, RefreshOutcome};
 
@@ -50,6 +52,7 @@ impl RoundReport {
 /// The background refresher of one replica.
 pub struct Refresher<D: Deps> {
     directory: Directory<D>,
+    monitor: SchedulerMonitor,
 }
 
 impl<D: Deps> std::fmt::Debug for Refresher<D> {
@@ -60,18 +63,31 @@ impl<D: Deps> std::fmt::Debug for Refresher<D> {
 
 impl<D: Deps> Clone for Refresher<D> {
     fn clone(&self) -> Self {
-        Self { directory: self.directory.clone() }
+        Self { directory: self.directory.clone(), monitor: self.monitor.clone() }
     }
 }
 
 impl<D: Deps> Refresher<D> {
     pub fn new(directory: Directory<D>) -> Self {
-        Self { directory }
+        let monitor = SchedulerMonitor::new(directory.settings().refresh.interval, Instant::now());
+        Self { directory, monitor }
+    }
+
+    /// A handle that tells how the rounds of [`Refresher::run`] are going (for `/health`).
+    pub fn monitor(&self) -> SchedulerMonitor {
+        self.monitor.clone()
     }
 
     /// One round: claims due tokens in batches and refreshes them, `concurrency` at a time,
-    /// until a claim comes back short; then reports the backlog to the metrics.
+    /// until a claim comes back short; then reports the backlog to the metrics. Its end is a
+    /// beat for the [`SchedulerMonitor`].
     pub async fn run_once(&self) -> Result<RoundReport, Error> {
+        let round = self.round().await;
+        self.monitor.record(Instant::now(), round.is_ok());
+        round
+    }
+
+    async fn round(&self) -> Result<RoundReport, Error> {
         let mut report = RoundReport::default();
         let settings = &self.directory.settings().refresh;
         let batch = u32::try_from(settings.concurrency.max(1) * 4).unwrap_or(u32::MAX);

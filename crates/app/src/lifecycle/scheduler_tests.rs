@@ -9,7 +9,7 @@ use ports::{DueStats, Lease, OAuthError, RetryState};
 
 use super::tests::{all_due, build, connection, ref_id, tokens};
 use crate::test_support::{Mocks, NOW, RecordedMetrics};
-use crate::{Refresher, RoundReport};
+use crate::{Refresher, RoundReport, SchedulerHealth};
 
 /// A queue whose claims hand out `batches` in turn (then nothing), owned by one replica.
 fn queue(batches: Vec<Vec<u8>>, due: DueStats, claims: Arc<AtomicUsize>) -> MockRefreshQueue {
@@ -86,4 +86,31 @@ async fn a_claimed_token_that_another_replica_refreshed_meanwhile_is_left_alone(
     let report = Refresher::new(dir).run_once().await.unwrap();
     assert_eq!(report, RoundReport { claimed: 1, already_fresh: 1, ..RoundReport::default() });
     assert_eq!(*released.lock().unwrap(), [RetryState::CLEAR], "a fresh token clears its backoff");
+}
+
+#[tokio::test]
+async fn the_monitor_tells_a_failing_round_from_a_good_one() {
+    let mut mocks = Mocks::new();
+    let mut leases = MockRefreshQueue::new();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let failing = fail.clone();
+    leases.expect_claim_due().returning(move |_, _, _, _| {
+        if failing.load(Ordering::SeqCst) {
+            Err(ports::StoreError::Unavailable("the database is down".into()))
+        } else {
+            Ok(Vec::new())
+        }
+    });
+    leases.expect_due_stats().returning(|_| Ok(DueStats::default()));
+    mocks.leases = leases;
+    let refresher = Refresher::new(mocks.directory());
+    let monitor = refresher.monitor();
+    let now = std::time::Instant::now;
+    assert_eq!(monitor.health(now()), SchedulerHealth::Starting);
+
+    assert!(refresher.run_once().await.is_err());
+    assert_eq!(monitor.health(now()), SchedulerHealth::Failing);
+    fail.store(false, Ordering::SeqCst);
+    refresher.run_once().await.unwrap();
+    assert_eq!(monitor.health(now()), SchedulerHealth::Ok, "the next round did its work");
 }

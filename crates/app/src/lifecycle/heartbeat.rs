@@ -1,0 +1,102 @@
+//! What the scheduler's rounds say about it, for `/health`: each round that ends leaves a beat,
+//! and a [`SchedulerMonitor`] reads the last one without waiting on anything.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The scheduler's state as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulerHealth {
+    /// Its first round has not ended yet.
+    Starting,
+    /// Its last round ended recently and did its work.
+    Ok,
+    /// Its last round failed (it could not claim the due tokens); the next tick tries again.
+    Failing,
+    /// No round has ended for this long: a round is stuck, or the scheduler stopped.
+    Late { seconds: u64 },
+}
+
+#[derive(Debug)]
+struct Beat {
+    started: Instant,
+    /// When the last round ended, and whether it did its work.
+    last: Option<(Instant, bool)>,
+}
+
+/// A handle on the scheduler's beats. Cheap to clone; clones share them.
+#[derive(Debug, Clone)]
+pub struct SchedulerMonitor {
+    beat: Arc<Mutex<Beat>>,
+    /// A round is late once this long has passed since the last one ended (or since the start).
+    late_after: Duration,
+}
+
+impl SchedulerMonitor {
+    /// Three intervals, and never less than a minute: a round that refreshes many tokens at a
+    /// slow provider takes a while without anything being wrong.
+    pub(crate) fn new(interval: Duration, now: Instant) -> Self {
+        let late_after = (interval * 3).max(Duration::from_secs(60));
+        Self { beat: Arc::new(Mutex::new(Beat { started: now, last: None })), late_after }
+    }
+
+    pub(crate) fn record(&self, ended: Instant, succeeded: bool) {
+        self.lock().last = Some((ended, succeeded));
+    }
+
+    /// The scheduler's state at `now`.
+    pub fn health(&self, now: Instant) -> SchedulerHealth {
+        let beat = self.lock();
+        let since = beat.last.map_or(beat.started, |(ended, _)| ended);
+        let quiet = now.saturating_duration_since(since);
+        match beat.last {
+            _ if quiet > self.late_after => SchedulerHealth::Late { seconds: quiet.as_secs() },
+            None => SchedulerHealth::Starting,
+            Some((_, true)) => SchedulerHealth::Ok,
+            Some((_, false)) => SchedulerHealth::Failing,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Beat> {
+        self.beat.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn the_scheduler_is_starting_until_its_first_round_ends_then_reports_that_round() {
+        let t0 = Instant::now();
+        let monitor = SchedulerMonitor::new(INTERVAL, t0);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(1)), SchedulerHealth::Starting);
+        monitor.record(t0 + Duration::from_secs(2), true);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(3)), SchedulerHealth::Ok);
+        monitor.record(t0 + Duration::from_secs(32), false);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(33)), SchedulerHealth::Failing);
+        monitor.record(t0 + Duration::from_secs(62), true);
+        assert_eq!(monitor.clone().health(t0 + Duration::from_secs(63)), SchedulerHealth::Ok, "clones share beats");
+    }
+
+    #[test]
+    fn a_scheduler_without_a_round_for_three_intervals_is_late() {
+        let t0 = Instant::now();
+        let monitor = SchedulerMonitor::new(INTERVAL, t0);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(91)), SchedulerHealth::Late { seconds: 91 });
+        monitor.record(t0 + Duration::from_secs(100), true);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(190)), SchedulerHealth::Ok);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(191)), SchedulerHealth::Late { seconds: 91 });
+    }
+
+    #[test]
+    fn a_short_interval_still_allows_a_minute_before_a_round_is_late() {
+        let t0 = Instant::now();
+        let monitor = SchedulerMonitor::new(Duration::from_secs(1), t0);
+        monitor.record(t0, true);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(60)), SchedulerHealth::Ok);
+        assert_eq!(monitor.health(t0 + Duration::from_secs(61)), SchedulerHealth::Late { seconds: 61 });
+    }
+}
