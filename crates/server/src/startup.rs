@@ -285,7 +285,11 @@ fn scheduler_probe(monitor: app::SchedulerMonitor) -> actix_api::HealthProbe {
             SubsystemStatus::Degraded,
             Some("the last refresh round could not claim the due tokens; see the logs".into()),
         ),
-        SchedulerHealth::Late { seconds } => {
+        SchedulerHealth::Late { seconds, running: true } => SubsystemHealth::new(
+            SubsystemStatus::Degraded,
+            Some(format!("a refresh round has been running for {seconds} s")),
+        ),
+        SchedulerHealth::Late { seconds, running: false } => {
             SubsystemHealth::new(SubsystemStatus::Degraded, Some(format!("no refresh round has ended for {seconds} s")))
         }
     })

@@ -82,8 +82,9 @@ impl<D: Deps> Refresher<D> {
     /// until a claim comes back short; then reports the backlog to the metrics. Its end is a
     /// beat for the [`SchedulerMonitor`].
     pub async fn run_once(&self) -> Result<RoundReport, Error> {
+        self.monitor.round_started(Instant::now());
         let round = self.round().await;
-        self.monitor.record(Instant::now(), round.is_ok());
+        self.monitor.round_ended(Instant::now(), round.is_ok());
         round
     }
 
