@@ -1,7 +1,8 @@
 //! The service killed with SIGKILL while callbacks are in flight and the refresh scheduler
 //! refreshes every token every second, then started again on the same database: every
 //! connection must end in a state it can leave (pending flows complete or expire; connected
-//! ones serve credentials), and no refresh token may be lost (none expired, none reused).
+//! ones serve credentials), and no refresh token may be lost (none expired, none reused). On
+//! PostgreSQL and on SQLite, where a kill lands in the middle of the writer's batches.
 
 use std::time::Duration;
 
@@ -20,10 +21,14 @@ const CONNECTED: usize = 10;
 /// `OAUTH_FLOW_TTL_SECONDS` here: a pending flow left behind fails after this.
 const FLOW_TTL_SECONDS: u64 = 8;
 
-pub(crate) fn service_killed(run: &Run) -> Result<Outcome> {
+pub(crate) fn service_killed(run: &Run, backend: Backend) -> Result<Outcome> {
     // Tokens live 120 s and are due 3600 s ahead: the scheduler refreshes each one every round.
+    let name = match backend {
+        Backend::Postgres => "service-kill",
+        Backend::Sqlite => "service-kill-sqlite",
+    };
     let spec = run
-        .service("service-kill", Backend::Postgres)?
+        .service(name, backend)?
         .var("REFRESH_INTERVAL_SECONDS", "1")
         .var("REFRESH_AHEAD_SECONDS", "3600")
         .var("OAUTH_FLOW_TTL_SECONDS", FLOW_TTL_SECONDS.to_string());
