@@ -124,8 +124,8 @@ pub trait FlowStore: Send + Sync + 'static {
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError>;
 
     /// [`FlowStore::take_flow`], and the connection the flow belongs to as stored at that moment
-    /// (`None` when it is gone), read in the same statement: the callback's first step, one
-    /// round trip.
+    /// (`None` when it is gone), read in the same atomic step (one statement on PostgreSQL, one
+    /// write on SQLite): the callback's first step, one round trip.
     async fn take_flow_with_connection(
         &self,
         state_hash: &str,

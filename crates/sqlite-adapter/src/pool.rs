@@ -32,11 +32,12 @@ thread_local! {
     static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Where a pooled connection runs its closures: on tokio's blocking pool, so that a write
-/// waiting for another writer's lock (up to `busy_timeout`) holds up no async worker; or right
-/// on the calling thread, for a short read ([`inline`]) when the file is in WAL mode, where a
-/// read never waits for a writer and takes a few microseconds, less than the two thread
-/// hand-offs of the blocking pool:
+/// Where a pooled connection runs its closures (pooled connections only read; writes go to
+/// `writer`): on tokio's blocking pool, for a long read (a connection's whole history, a
+/// re-encryption batch) or when the file is not in WAL mode, where a read can wait for a
+/// writer's lock (up to `busy_timeout`) and must hold up no async worker; or right on the
+/// calling thread, for a short read ([`inline`]) in WAL mode, where a read never waits for a
+/// writer and takes a few microseconds, less than the two thread hand-offs of the blocking pool:
 /// measured on the credentials route, 87 µs of the service's CPU per request through the
 /// blocking pool, 67 µs inline (docs/benchmarks.md).
 pub(crate) struct Runner;

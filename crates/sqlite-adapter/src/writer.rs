@@ -260,6 +260,9 @@ fn commit(conn: &mut SqliteConnection, batch: Vec<Box<dyn Job>>, commits: &Atomi
         while let Some(job) = pending.pop_front() {
             // Checked as each write starts: the lock, or the writes before it, may have taken
             // a while.
+            if job.abandoned() {
+                continue;
+            }
             if job.expired(Instant::now()) {
                 job.refuse(queued_too_long());
                 continue;
