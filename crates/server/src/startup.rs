@@ -147,9 +147,13 @@ impl Application {
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());
         let refresher = app::Refresher::new(directory.clone());
-        let scheduler = scheduler_probe(refresher.monitor());
-        let background =
-            vec![tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval)), tokio::spawn(refresher.run())];
+        let scheduler = job_probe(refresher.monitor(), "refresh");
+        let sweeper = app::SchedulerMonitor::new(config.refresh.interval, std::time::Instant::now());
+        let flow_sweeper = job_probe(sweeper.clone(), "sweep");
+        let background = vec![
+            tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval, sweeper)),
+            tokio::spawn(refresher.run()),
+        ];
 
         let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
         let port =
@@ -160,7 +164,8 @@ impl Application {
             ApiState::new(directory)
                 .with_metrics(metrics)
                 .with_exposure(exposure)
-                .with_subsystem("scheduler", scheduler),
+                .with_subsystem("scheduler", scheduler)
+                .with_subsystem("flow_sweeper", flow_sweeper),
         );
         let keys = web::Data::new(keys);
         let served = state.clone();
@@ -210,12 +215,15 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Fails pending flows that outlived their TTL, every tick.
-async fn sweep_flows<D: Deps>(directory: Directory<D>, every: Duration) {
+/// Fails pending flows that outlived their TTL, every tick, leaving a beat for `/health`.
+async fn sweep_flows<D: Deps>(directory: Directory<D>, every: Duration, monitor: app::SchedulerMonitor) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
-        match directory.sweep_expired_flows().await {
+        monitor.round_started(std::time::Instant::now());
+        let swept = directory.sweep_expired_flows().await;
+        monitor.round_ended(std::time::Instant::now(), swept.is_ok());
+        match swept {
             Ok(0) => {}
             Ok(n) => tracing::info!(failed = n, "pending authorizations expired"),
             Err(e) => tracing::warn!(error = %e, "could not sweep expired authorizations"),
@@ -271,26 +279,26 @@ fn dev_secret(
     Ok(secret.value)
 }
 
-/// `/health`'s view of the refresh scheduler. The details are fixed words: the logs have the
-/// causes.
-fn scheduler_probe(monitor: app::SchedulerMonitor) -> actix_api::HealthProbe {
+/// `/health`'s view of a periodic background job (`what` names its rounds). The details are
+/// fixed words: the logs have the causes.
+fn job_probe(monitor: app::SchedulerMonitor, what: &'static str) -> actix_api::HealthProbe {
     use actix_api::{SubsystemHealth, SubsystemStatus};
     use app::SchedulerHealth;
     Arc::new(move || match monitor.health(std::time::Instant::now()) {
         SchedulerHealth::Ok => SubsystemHealth::new(SubsystemStatus::Ok, None),
         SchedulerHealth::Starting => {
-            SubsystemHealth::new(SubsystemStatus::Ok, Some("the first refresh round is running".into()))
+            SubsystemHealth::new(SubsystemStatus::Ok, Some(format!("the first {what} round is running")))
         }
         SchedulerHealth::Failing => SubsystemHealth::new(
             SubsystemStatus::Degraded,
-            Some("the last refresh round could not claim the due tokens; see the logs".into()),
+            Some(format!("the last {what} round failed (the database?); see the logs")),
         ),
         SchedulerHealth::Late { seconds, running: true } => SubsystemHealth::new(
             SubsystemStatus::Degraded,
-            Some(format!("a refresh round has been running for {seconds} s")),
+            Some(format!("a {what} round has been running for {seconds} s")),
         ),
         SchedulerHealth::Late { seconds, running: false } => {
-            SubsystemHealth::new(SubsystemStatus::Degraded, Some(format!("no refresh round has ended for {seconds} s")))
+            SubsystemHealth::new(SubsystemStatus::Degraded, Some(format!("no {what} round has ended for {seconds} s")))
         }
     })
 }

@@ -1,5 +1,7 @@
-//! What the scheduler's rounds say about it, for `/health`: each round that ends leaves a beat,
-//! and a [`SchedulerMonitor`] reads the last one without waiting on anything.
+//! What a periodic background job's rounds say about it, for `/health`: each round that ends
+//! leaves a beat, and a [`SchedulerMonitor`] reads the last one without waiting on anything.
+//! The refresh scheduler keeps one ([`crate::Refresher::monitor`]); the server keeps another for
+//! the sweep of expired flows.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -39,17 +41,17 @@ pub struct SchedulerMonitor {
 impl SchedulerMonitor {
     /// Three intervals, and never less than a minute: a round that refreshes many tokens at a
     /// slow provider takes a while without anything being wrong.
-    pub(crate) fn new(interval: Duration, now: Instant) -> Self {
+    pub fn new(interval: Duration, now: Instant) -> Self {
         let late_after = interval.saturating_mul(3).max(Duration::from_secs(60));
         let beat = Beat { started: now, running_since: None, last: None };
         Self { beat: Arc::new(Mutex::new(beat)), late_after }
     }
 
-    pub(crate) fn round_started(&self, at: Instant) {
+    pub fn round_started(&self, at: Instant) {
         self.lock().running_since = Some(at);
     }
 
-    pub(crate) fn round_ended(&self, at: Instant, succeeded: bool) {
+    pub fn round_ended(&self, at: Instant, succeeded: bool) {
         let mut beat = self.lock();
         beat.running_since = None;
         beat.last = Some((at, succeeded));
