@@ -3,7 +3,9 @@
 //! - `domain` depends on nothing that does I/O, async or serialization;
 //! - `ports` depends only on `domain` and a few vocabulary crates;
 //! - `app` depends on no adapter and no framework;
-//! - no adapter depends on another adapter; only `server` (and tests) see them all.
+//! - no adapter depends on another adapter; only `server` (and tests) see them all;
+//! - `diesel-store` (what the two stores share) depends on no driver and no runtime, and only
+//!   the stores depend on it.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -16,7 +18,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &["thiserror"]),
     ("ports", &["domain", "async-trait", "secrecy", "thiserror", "mockall"]),
     ("app", &["domain", "ports", "secrecy", "thiserror", "tracing", "url", "sha2", "hex", "base64", "tokio"]),
+    ("diesel-store", &["domain", "ports", "diesel"]),
 ];
+
+/// The crates that may depend on `diesel-store`: it is the stores' shared part, no layer of its own.
+const STORES: &[&str] = &["sqlite-adapter", "postgres-adapter"];
 
 const ADAPTERS: &[&str] = &["sqlite-adapter", "postgres-adapter", "oauth-adapter", "crypto-adapter", "actix-api"];
 
@@ -71,6 +77,11 @@ fn violations(deps: &BTreeMap<String, Vec<String>>) -> Vec<String> {
             }
         }
     }
+    for (krate, krate_deps) in deps {
+        if krate_deps.iter().any(|d| d == "diesel-store") && !STORES.contains(&krate.as_str()) {
+            problems.push(format!("`{krate}` must not depend on `diesel-store` (only {} do)", STORES.join(" and ")));
+        }
+    }
     problems
 }
 
@@ -98,5 +109,18 @@ mod tests {
     fn an_adapter_depending_on_another_is_caught() {
         let found = violations(&graph(&[("actix-api", &["sqlite-adapter"]), ("app", &["diesel"])]));
         assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn a_crate_other_than_a_store_using_the_shared_store_code_is_caught() {
+        let found = violations(&graph(&[("app", &["diesel-store"]), ("sqlite-adapter", &["diesel-store"])]));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().any(|p| p.contains("`app` must not depend on `diesel-store`")), "{found:?}");
+    }
+
+    #[test]
+    fn a_shared_store_crate_that_gains_a_driver_is_caught() {
+        let found = violations(&graph(&[("diesel-store", &["diesel", "diesel-async"])]));
+        assert_eq!(found, vec!["`diesel-store` must not depend on `diesel-async` (allowed: domain, ports, diesel)"]);
     }
 }

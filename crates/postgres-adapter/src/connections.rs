@@ -6,14 +6,13 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use diesel_store::connections::{self, ConnectionRow, SecretsRow};
 use domain::{Connection, ConnectionStatus, RefId};
 use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::PgStore;
 use crate::error::from_diesel;
 use crate::recorded::{DeleteConnection, InsertConnection, UpdateConnection};
-use crate::rows::{ConnectionRow, SecretsRow};
-use crate::schema::connections;
 
 #[async_trait]
 impl ConnectionStore for PgStore {
@@ -39,58 +38,38 @@ impl ConnectionStore for PgStore {
         let row = self
             .read(|conn| {
                 let id = id.clone();
-                Box::pin(async move {
-                    connections::table.find(id).select(ConnectionRow::as_select()).get_result(conn).await.optional()
-                })
+                Box::pin(async move { connections::find(&id).get_result(conn).await.optional() })
             })
             .await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
 
     async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows = self
-            .read(|conn| {
-                Box::pin(
-                    connections::table
-                        .select(ConnectionRow::as_select())
-                        .order((connections::created_at.asc(), connections::ref_id.asc()))
-                        .load(conn),
-                )
-            })
-            .await?;
+        let rows = self.read(|conn| Box::pin(connections::all().load(conn))).await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
         let id = ref_id.as_str().to_owned();
-        let row = self
+        let row: Option<SecretsRow> = self
             .read(|conn| {
                 let id = id.clone();
-                Box::pin(async move {
-                    connections::table.find(id).select(SecretsRow::as_select()).get_result(conn).await.optional()
-                })
+                Box::pin(async move { connections::secrets(&id).get_result(conn).await.optional() })
             })
             .await?;
-        Ok(row.map(SecretsRow::into_domain))
+        Ok(row.map(StoredSecrets::from))
     }
 
     async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
         // Owned, because the query's future outlives no borrow (see `PgStore::read`).
         let id = ref_id.as_str().to_owned();
-        let row = self
+        let row: Option<(ConnectionRow, SecretsRow)> = self
             .read(|conn| {
                 let id = id.clone();
-                Box::pin(async move {
-                    connections::table
-                        .find(id)
-                        .select((ConnectionRow::as_select(), SecretsRow::as_select()))
-                        .get_result(conn)
-                        .await
-                        .optional()
-                })
+                Box::pin(async move { connections::with_secrets(&id).get_result(conn).await.optional() })
             })
             .await?;
-        row.map(|(connection, secrets)| Ok((connection.into_domain()?, secrets.into_domain()))).transpose()
+        row.map(|(connection, secrets)| Ok((connection.into_domain()?, StoredSecrets::from(secrets)))).transpose()
     }
 
     async fn update(
@@ -114,7 +93,7 @@ impl ConnectionStore for PgStore {
         self.bounded(async {
             let mut conn = self.conn().await?;
             let row: Option<SecretsRow> = statement.get_result(&mut conn).await.optional().map_err(from_diesel)?;
-            Ok(row.map(SecretsRow::into_domain))
+            Ok(row.map(StoredSecrets::from))
         })
         .await
     }

@@ -3,18 +3,19 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas sweeping at once share the work instead of queueing.
 
 use async_trait::async_trait;
+use diesel::dsl::SqlTypeOf;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Bytea, Nullable, Text};
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_store::connections::{ConnectionColumns, ConnectionRow};
+use diesel_store::flows::{self, FlowColumns, FlowRow};
 use domain::{Connection, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
 use crate::PgStore;
 use crate::error::from_diesel;
-use crate::rows::{ConnectionRow, FlowRow};
-use crate::schema::oauth_flows;
 
 #[async_trait]
 impl FlowStore for PgStore {
@@ -22,7 +23,7 @@ impl FlowStore for PgStore {
         let row = FlowRow::new(flow);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            diesel::insert_into(oauth_flows::table).values(&row).execute(&mut conn).await.map_err(from_diesel)?;
+            flows::insert(&row).execute(&mut conn).await.map_err(from_diesel)?;
             Ok(())
         })
         .await
@@ -31,14 +32,9 @@ impl FlowStore for PgStore {
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            diesel::delete(oauth_flows::table.find(state_hash))
-                .returning(FlowRow::as_returning())
-                .get_result(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?
-                .map(FlowRow::into_domain)
-                .transpose()
+            let row: Option<FlowRow> =
+                flows::take(state_hash).get_result(&mut conn).await.optional().map_err(from_diesel)?;
+            row.map(FlowRow::into_domain).transpose()
         })
         .await
     }
@@ -62,26 +58,12 @@ impl FlowStore for PgStore {
             let mut conn = self.conn().await?;
             let rows = conn
                 .transaction(async |tx| {
-                    let claimed: Vec<String> = oauth_flows::table
-                        .select(oauth_flows::state_hash)
-                        .filter(oauth_flows::expires_at.lt(now.unix()))
-                        .order((oauth_flows::expires_at.asc(), oauth_flows::state_hash.asc()))
-                        .limit(i64::from(limit))
-                        .for_update()
-                        .skip_locked()
-                        .load(tx)
-                        .await?;
-                    diesel::delete(oauth_flows::table.filter(oauth_flows::state_hash.eq_any(claimed)))
-                        .returning(FlowRow::as_returning())
-                        .get_results(tx)
-                        .await
+                    let claimed: Vec<String> = flows::expired(now, limit).for_update().skip_locked().load(tx).await?;
+                    flows::take_all(claimed).get_results(tx).await
                 })
                 .await
                 .map_err(from_diesel)?;
-            let mut flows = rows.into_iter().map(FlowRow::into_domain).collect::<Result<Vec<_>, _>>()?;
-            // RETURNING has no order; hand them back oldest expiry first.
-            flows.sort_by(|a, b| (a.expires_at, &a.state_hash).cmp(&(b.expires_at, &b.state_hash)));
-            Ok(flows)
+            flows::swept(rows)
         })
         .await
     }
@@ -89,7 +71,7 @@ impl FlowStore for PgStore {
 
 /// `DELETE` a flow and read its connection in one statement. Hand-written (diesel has no `WITH`)
 /// with a fixed text, so it is a cached prepared statement; the columns are in the order of
-/// [`FlowRow`] and [`ConnectionRow`], which read them by position.
+/// [`FlowColumns`] and [`ConnectionColumns`], as [`FlowRow`] and [`ConnectionRow`] read them.
 struct TakeWithConnection<'a> {
     state_hash: &'a str,
 }
@@ -99,25 +81,8 @@ impl QueryId for TakeWithConnection<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-type FlowColumns =
-    (Text, Text, Nullable<Text>, Bool, Bytea, Text, Text, Nullable<Text>, Nullable<Text>, BigInt, BigInt);
-type ConnectionColumns = (
-    Text,
-    Text,
-    Nullable<Text>,
-    Nullable<Text>,
-    Text,
-    Text,
-    Text,
-    Nullable<Text>,
-    Text,
-    Nullable<BigInt>,
-    BigInt,
-    BigInt,
-);
-
 impl Query for TakeWithConnection<'_> {
-    type SqlType = (FlowColumns, Nullable<ConnectionColumns>);
+    type SqlType = (SqlTypeOf<FlowColumns>, Nullable<SqlTypeOf<ConnectionColumns>>);
 }
 
 impl QueryFragment<Pg> for TakeWithConnection<'_> {

@@ -10,8 +10,10 @@
 //! itself when the database comes back. The migrations of `migrations/postgres` are embedded and run at
 //! [`PgStore::connect`] (or alone through [`migrate`]). TLS is used when the URL says
 //! `sslmode=require`, and then the server certificate is verified (against the platform's roots
-//! or an `sslrootcert=<pem file>`). Behaviour matches the SQLite adapter; both run the same
-//! contract tests.
+//! or an `sslrootcert=<pem file>`). The schema, rows and most queries are `diesel_store`'s, shared
+//! with the SQLite adapter; this crate adds the pool, the execution, the statements only
+//! PostgreSQL has (`recorded`, `flows::TakeWithConnection`), row locks (`FOR UPDATE SKIP LOCKED`)
+//! and its error translation. Both run the same contract tests.
 
 mod audit;
 mod connections;
@@ -23,8 +25,6 @@ mod recorded;
 mod refresh;
 mod registrations;
 mod rekey;
-mod rows;
-mod schema;
 mod setup;
 
 use std::fmt;

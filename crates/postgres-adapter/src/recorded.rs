@@ -10,11 +10,12 @@
 use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Bool, Bytea, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Binary, Bool, Nullable, Text};
 use domain::{Connection, ConnectionStatus, RefId};
 use ports::{AuditEvent, PendingFlow, SecretsUpdate, StoredSecrets};
 
-use crate::rows::{ConnectionChanges, NewAuditRow, NewConnectionRow};
+use diesel_store::audit::NewAuditRow;
+use diesel_store::connections::{ConnectionChanges, NewConnectionRow};
 
 /// Binds, separated by commas.
 macro_rules! binds {
@@ -147,9 +148,9 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
             Nullable<BigInt> => &c.expires_at,
             BigInt => &c.created_at,
             BigInt => &c.updated_at,
-            Nullable<Bytea> => &c.api_key,
-            Nullable<Bytea> => &c.access_token,
-            Nullable<Bytea> => &c.refresh_token,
+            Nullable<Binary> => &c.api_key,
+            Nullable<Binary> => &c.access_token,
+            Nullable<Binary> => &c.refresh_token,
         );
         out.push_sql(
             ") RETURNING ref_id), \
@@ -160,7 +161,7 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
             Nullable<Text> => &f.state_hash,
             Nullable<Text> => &f.issuer,
             Nullable<Bool> => &f.iss_required,
-            Nullable<Bytea> => &f.pkce_verifier,
+            Nullable<Binary> => &f.pkce_verifier,
             Nullable<Text> => &f.redirect_uri,
             Nullable<Text> => &f.scopes,
             Nullable<Text> => &f.resource,
@@ -188,7 +189,8 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
 }
 
 /// `UPDATE` a connection if its status is still the expected one, and record the event if it
-/// was: the statement's row count (0 or 1) says which.
+/// was: the statement's row count (0 or 1) says which. A token column is set only when its
+/// change says so (`CASE WHEN set THEN value ELSE column END`), so the text never varies.
 pub(crate) struct UpdateConnection<'a> {
     ref_id: &'a str,
     expected: &'static str,
@@ -207,26 +209,15 @@ impl<'a> UpdateConnection<'a> {
         secrets: &'a SecretsUpdate,
         event: &'a AuditEvent,
     ) -> Self {
-        // (set the access token, to this; set the refresh token, to this)
-        let (set_access, access_token, set_refresh, refresh_token) = match secrets {
-            SecretsUpdate::Keep => (false, None, false, None),
-            SecretsUpdate::Tokens { access_token, refresh_token: Some(refresh) } => {
-                (true, Some(access_token.0.as_slice()), true, Some(refresh.0.as_slice()))
-            }
-            // No new refresh token: the stored one stays (spec §7).
-            SecretsUpdate::Tokens { access_token, refresh_token: None } => {
-                (true, Some(access_token.0.as_slice()), false, None)
-            }
-            SecretsUpdate::ClearTokens => (true, None, true, None),
-        };
+        let changes = ConnectionChanges::new(connection, secrets);
         Self {
             ref_id: connection.ref_id.as_str(),
             expected: expected.as_str(),
-            changes: ConnectionChanges::new(connection),
-            set_access,
-            access_token,
-            set_refresh,
-            refresh_token,
+            set_access: changes.access_token.is_some(),
+            access_token: changes.access_token.flatten(),
+            set_refresh: changes.refresh_token.is_some(),
+            refresh_token: changes.refresh_token.flatten(),
+            changes,
             event: NewAuditRow::new(event),
         }
     }
@@ -253,11 +244,11 @@ impl QueryFragment<Pg> for UpdateConnection<'_> {
         out.push_sql(", access_token = CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.set_access)?;
         out.push_sql(" THEN ");
-        out.push_bind_param::<Nullable<Bytea>, _>(&self.access_token)?;
+        out.push_bind_param::<Nullable<Binary>, _>(&self.access_token)?;
         out.push_sql(" ELSE access_token END, refresh_token = CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.set_refresh)?;
         out.push_sql(" THEN ");
-        out.push_bind_param::<Nullable<Bytea>, _>(&self.refresh_token)?;
+        out.push_bind_param::<Nullable<Binary>, _>(&self.refresh_token)?;
         out.push_sql(" ELSE refresh_token END WHERE ref_id = ");
         out.push_bind_param::<Text, _>(&self.ref_id)?;
         out.push_sql(" AND status = ");
@@ -289,7 +280,7 @@ impl QueryId for DeleteConnection<'_> {
 }
 
 impl Query for DeleteConnection<'_> {
-    type SqlType = (Nullable<Bytea>, Nullable<Bytea>, Nullable<Bytea>);
+    type SqlType = (Nullable<Binary>, Nullable<Binary>, Nullable<Binary>);
 }
 
 impl QueryFragment<Pg> for DeleteConnection<'_> {

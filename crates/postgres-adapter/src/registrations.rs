@@ -1,114 +1,28 @@
 //! `RegistrationStore` on PostgreSQL: one client registration per issuer, kept by the first
-//! writer (`INSERT … ON CONFLICT DO NOTHING`, then a read that sees whichever row won), and each
-//! discovered connection's authorization server, deleted with the connection (`ON DELETE CASCADE`).
+//! writer (`INSERT … ON CONFLICT DO NOTHING`, then a read that sees whichever row won, in one
+//! transaction), and each discovered connection's authorization server.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain::{RefId, Timestamp, TokenEndpointAuth};
-use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, Sealed, StoreError};
+use diesel_store::registrations::{self, BindingRow, RegistrationRow};
+use diesel_store::schema::{client_registrations, discovered_authorizations};
+use domain::RefId;
+use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, StoreError};
 
 use crate::PgStore;
 use crate::error::from_diesel;
 
-diesel::table! {
-    client_registrations (issuer) {
-        issuer -> Text,
-        client_id -> Text,
-        client_secret -> Nullable<Bytea>,
-        auth_method -> Text,
-        redirect_uri -> Text,
-        secret_expires_at -> Nullable<BigInt>,
-        created_at -> BigInt,
-    }
-}
-
-diesel::table! {
-    discovered_authorizations (ref_id) {
-        ref_id -> Text,
-        issuer -> Text,
-        client_id -> Text,
-        resource -> Text,
-    }
-}
-
-/// A registration row (no `Debug`: it holds a sealed secret).
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = client_registrations, check_for_backend(diesel::pg::Pg))]
-struct RegistrationRow {
-    issuer: String,
-    client_id: String,
-    client_secret: Option<Vec<u8>>,
-    auth_method: String,
-    redirect_uri: String,
-    secret_expires_at: Option<i64>,
-    created_at: i64,
-}
-
-impl RegistrationRow {
-    fn from_domain(r: &ClientRegistration) -> Self {
-        Self {
-            issuer: r.issuer.clone(),
-            client_id: r.client_id.clone(),
-            client_secret: r.client_secret.as_ref().map(|s| s.0.clone()),
-            auth_method: r.auth.as_str().to_owned(),
-            redirect_uri: r.redirect_uri.clone(),
-            secret_expires_at: r.secret_expires_at.map(Timestamp::unix),
-            created_at: r.created_at.unix(),
-        }
-    }
-
-    fn into_domain(self) -> Result<ClientRegistration, StoreError> {
-        let auth = TokenEndpointAuth::parse(&self.auth_method)
-            .map_err(|e| StoreError::Corrupt(format!("client registration: {e}")))?;
-        Ok(ClientRegistration {
-            issuer: self.issuer,
-            client_id: self.client_id,
-            client_secret: self.client_secret.map(Sealed),
-            auth,
-            redirect_uri: self.redirect_uri,
-            secret_expires_at: self.secret_expires_at.map(Timestamp::from_unix),
-            created_at: Timestamp::from_unix(self.created_at),
-        })
-    }
-}
-
-#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = discovered_authorizations, check_for_backend(diesel::pg::Pg))]
-struct BindingRow {
-    ref_id: String,
-    issuer: String,
-    client_id: String,
-    resource: String,
-}
-
-impl BindingRow {
-    fn into_domain(self) -> Result<DiscoveredAuthorization, StoreError> {
-        let ref_id =
-            RefId::parse(&self.ref_id).map_err(|e| StoreError::Corrupt(format!("discovered authorization: {e}")))?;
-        Ok(DiscoveredAuthorization { ref_id, issuer: self.issuer, client_id: self.client_id, resource: self.resource })
-    }
-}
-
 #[async_trait]
 impl RegistrationStore for PgStore {
     async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError> {
-        let row = RegistrationRow::from_domain(registration);
+        let row = RegistrationRow::new(registration);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let stored = conn
+            let stored: RegistrationRow = conn
                 .transaction(async |tx| {
-                    diesel::insert_into(client_registrations::table)
-                        .values(&row)
-                        .on_conflict(client_registrations::issuer)
-                        .do_nothing()
-                        .execute(tx)
-                        .await?;
-                    client_registrations::table
-                        .find(&row.issuer)
-                        .select(RegistrationRow::as_select())
-                        .get_result(tx)
-                        .await
+                    registrations::add(&row).on_conflict(client_registrations::issuer).do_nothing().execute(tx).await?;
+                    registrations::find(row.issuer()).get_result(tx).await
                 })
                 .await
                 .map_err(from_diesel)?;
@@ -120,15 +34,9 @@ impl RegistrationStore for PgStore {
     async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            client_registrations::table
-                .find(issuer)
-                .select(RegistrationRow::as_select())
-                .get_result(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?
-                .map(RegistrationRow::into_domain)
-                .transpose()
+            let row: Option<RegistrationRow> =
+                registrations::find(issuer).get_result(&mut conn).await.optional().map_err(from_diesel)?;
+            row.map(RegistrationRow::into_domain).transpose()
         })
         .await
     }
@@ -136,30 +44,17 @@ impl RegistrationStore for PgStore {
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let deleted = diesel::delete(
-                client_registrations::table
-                    .filter(client_registrations::issuer.eq(issuer))
-                    .filter(client_registrations::client_id.eq(client_id)),
-            )
-            .execute(&mut conn)
-            .await
-            .map_err(from_diesel)?;
+            let deleted = registrations::delete(issuer, client_id).execute(&mut conn).await.map_err(from_diesel)?;
             Ok(deleted > 0)
         })
         .await
     }
 
     async fn bind_authorization(&self, binding: &DiscoveredAuthorization) -> Result<(), StoreError> {
-        let row = BindingRow {
-            ref_id: binding.ref_id.as_str().to_owned(),
-            issuer: binding.issuer.clone(),
-            client_id: binding.client_id.clone(),
-            resource: binding.resource.clone(),
-        };
+        let row = BindingRow::new(binding);
         self.bounded(async {
             let mut conn = self.conn().await?;
-            diesel::insert_into(discovered_authorizations::table)
-                .values(&row)
+            registrations::bind(&row)
                 .on_conflict(discovered_authorizations::ref_id)
                 .do_update()
                 .set(&row)
@@ -174,15 +69,9 @@ impl RegistrationStore for PgStore {
     async fn authorization_of(&self, ref_id: &RefId) -> Result<Option<DiscoveredAuthorization>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            discovered_authorizations::table
-                .find(ref_id.as_str())
-                .select(BindingRow::as_select())
-                .get_result(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?
-                .map(BindingRow::into_domain)
-                .transpose()
+            let row: Option<BindingRow> =
+                registrations::binding(ref_id.as_str()).get_result(&mut conn).await.optional().map_err(from_diesel)?;
+            row.map(BindingRow::into_domain).transpose()
         })
         .await
     }

@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
+use diesel::sqlite::SqliteConnection;
+use diesel_store::audit::{self, NewAuditRow};
+use diesel_store::connections::{self, ConnectionChanges, ConnectionRow, NewConnectionRow, SecretsRow};
+use diesel_store::flows::{self, FlowRow};
 use domain::{Connection, ConnectionStatus, RefId};
 use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::SqliteStore;
-use crate::models::{AuditRow, ConnectionChanges, ConnectionRow, FlowRow, NewConnectionRow, SecretsRow};
-use crate::schema::{audit_events, connections, oauth_flows};
 
 #[async_trait]
 impl ConnectionStore for SqliteStore {
@@ -20,13 +22,11 @@ impl ConnectionStore for SqliteStore {
         flow: Option<PendingFlow>,
         events: &[AuditEvent],
     ) -> Result<(), StoreError> {
-        let row = NewConnectionRow::from_domain(connection, secrets);
-        let flow = flow.as_ref().map(FlowRow::from_domain);
-        let events: Vec<AuditRow> = events.iter().map(AuditRow::from_domain).collect();
+        let (connection, secrets, events) = (connection.clone(), secrets.clone(), events.to_vec());
         self.write(move |conn| {
-            diesel::insert_into(connections::table).values(&row).execute(conn)?;
+            connections::insert(&NewConnectionRow::new(&connection, &secrets)).execute(conn)?;
             if let Some(flow) = &flow {
-                diesel::insert_into(oauth_flows::table).values(flow).execute(conn)?;
+                flows::insert(&FlowRow::new(flow)).execute(conn)?;
             }
             record(conn, &events)
         })
@@ -35,45 +35,27 @@ impl ConnectionStore for SqliteStore {
 
     async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
         let key = ref_id.as_str().to_owned();
-        let row = self
-            .read(move |conn| {
-                connections::table.find(key).select(ConnectionRow::as_select()).get_result(conn).optional()
-            })
-            .await?;
+        let row: Option<ConnectionRow> =
+            self.read(move |conn| connections::find(&key).get_result(conn).optional()).await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
 
     async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows = self
-            .read(|conn| {
-                connections::table
-                    .select(ConnectionRow::as_select())
-                    .order((connections::created_at.asc(), connections::ref_id.asc()))
-                    .load(conn)
-            })
-            .await?;
+        let rows: Vec<ConnectionRow> = self.read(|conn| connections::all().load(conn)).await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
     async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
         let key = ref_id.as_str().to_owned();
-        let row = self
-            .read(move |conn| connections::table.find(key).select(SecretsRow::as_select()).get_result(conn).optional())
-            .await?;
+        let row: Option<SecretsRow> =
+            self.read(move |conn| connections::secrets(&key).get_result(conn).optional()).await?;
         Ok(row.map(StoredSecrets::from))
     }
 
     async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
         let key = ref_id.as_str().to_owned();
-        let row = self
-            .read(move |conn| {
-                connections::table
-                    .find(key)
-                    .select((ConnectionRow::as_select(), SecretsRow::as_select()))
-                    .get_result(conn)
-                    .optional()
-            })
-            .await?;
+        let row: Option<(ConnectionRow, SecretsRow)> =
+            self.read(move |conn| connections::with_secrets(&key).get_result(conn).optional()).await?;
         row.map(|(connection, secrets)| Ok((connection.into_domain()?, StoredSecrets::from(secrets)))).transpose()
     }
 
@@ -84,15 +66,10 @@ impl ConnectionStore for SqliteStore {
         secrets: &SecretsUpdate,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let key = connection.ref_id.as_str().to_owned();
-        let changes = ConnectionChanges::from_domain(connection, secrets);
-        let event = AuditRow::from_domain(event);
-        // Compare-and-set in one statement: the status check and the write cannot be separated.
+        let (connection, secrets, event) = (connection.clone(), secrets.clone(), event.clone());
         self.write(move |conn| {
-            let written =
-                diesel::update(connections::table.find(key).filter(connections::status.eq(expected.as_str())))
-                    .set(&changes)
-                    .execute(conn)?;
+            let changes = ConnectionChanges::new(&connection, &secrets);
+            let written = connections::update_if(connection.ref_id.as_str(), expected, &changes).execute(conn)?;
             if written == 1 {
                 record(conn, std::slice::from_ref(&event))?;
             }
@@ -102,15 +79,10 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
-        let key = ref_id.as_str().to_owned();
-        let event = AuditRow::from_domain(event);
-        // Only the caller whose DELETE removed the row gets it back; flows go by ON DELETE CASCADE.
-        let row = self
+        let (key, event) = (ref_id.as_str().to_owned(), event.clone());
+        let row: Option<SecretsRow> = self
             .write(move |conn| {
-                let row = diesel::delete(connections::table.find(key))
-                    .returning(SecretsRow::as_returning())
-                    .get_result(conn)
-                    .optional()?;
+                let row: Option<SecretsRow> = connections::delete(&key).get_result(conn).optional()?;
                 if row.is_some() {
                     record(conn, std::slice::from_ref(&event))?;
                 }
@@ -129,9 +101,9 @@ impl ConnectionStore for SqliteStore {
 }
 
 /// Appends `events` in their order, inside the caller's transaction.
-fn record(conn: &mut SqliteConnection, events: &[AuditRow]) -> QueryResult<()> {
+fn record(conn: &mut SqliteConnection, events: &[AuditEvent]) -> QueryResult<()> {
     for event in events {
-        diesel::insert_into(audit_events::table).values(event).execute(conn)?;
+        audit::insert(&NewAuditRow::new(event)).execute(conn)?;
     }
     Ok(())
 }

@@ -1,32 +1,25 @@
-//! [`FlowStore`] for [`SqliteStore`]: every take is a `DELETE … RETURNING`, so a flow is handed
-//! to exactly one caller.
+//! [`FlowStore`] for [`SqliteStore`]: every take is a `DELETE … RETURNING` in the one writer, so
+//! a flow is handed to exactly one caller.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel_store::connections::{self, ConnectionRow};
+use diesel_store::flows::{self, FlowRow};
 use domain::{Connection, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
 use crate::SqliteStore;
-use crate::models::{ConnectionRow, FlowRow};
-use crate::schema::{connections, oauth_flows};
 
 #[async_trait]
 impl FlowStore for SqliteStore {
     async fn put_flow(&self, flow: &PendingFlow) -> Result<(), StoreError> {
-        let row = FlowRow::from_domain(flow);
-        self.write(move |conn| diesel::insert_into(oauth_flows::table).values(&row).execute(conn)).await.map(|_| ())
+        let row = FlowRow::new(flow);
+        self.write(move |conn| flows::insert(&row).execute(conn)).await.map(|_| ())
     }
 
     async fn take_flow(&self, state_hash: &str) -> Result<Option<PendingFlow>, StoreError> {
         let key = state_hash.to_owned();
-        let row = self
-            .write(move |conn| {
-                diesel::delete(oauth_flows::table.find(key))
-                    .returning(FlowRow::as_returning())
-                    .get_result(conn)
-                    .optional()
-            })
-            .await?;
+        let row: Option<FlowRow> = self.write(move |conn| flows::take(&key).get_result(conn).optional()).await?;
         row.map(FlowRow::into_domain).transpose()
     }
 
@@ -37,18 +30,10 @@ impl FlowStore for SqliteStore {
         let key = state_hash.to_owned();
         let row = self
             .write(move |conn| {
-                let Some(flow) = diesel::delete(oauth_flows::table.find(key))
-                    .returning(FlowRow::as_returning())
-                    .get_result(conn)
-                    .optional()?
-                else {
+                let Some(flow) = flows::take(&key).get_result::<FlowRow>(conn).optional()? else {
                     return Ok(None);
                 };
-                let connection = connections::table
-                    .find(flow.ref_id().to_owned())
-                    .select(ConnectionRow::as_select())
-                    .get_result(conn)
-                    .optional()?;
+                let connection: Option<ConnectionRow> = connections::find(flow.ref_id()).get_result(conn).optional()?;
                 Ok(Some((flow, connection)))
             })
             .await?;
@@ -57,21 +42,13 @@ impl FlowStore for SqliteStore {
     }
 
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
+        // Both statements in the writer's one transaction: nothing comes between them.
         let rows = self
             .write(move |conn| {
-                // The subquery reads the table under another name: diesel accepts no subquery on
-                // the table a DELETE targets otherwise.
-                let expired = diesel::alias!(oauth_flows as expired);
-                let oldest_expired = expired
-                    .select(expired.field(oauth_flows::state_hash))
-                    .filter(expired.field(oauth_flows::expires_at).lt(now.unix()))
-                    .order(expired.field(oauth_flows::expires_at).asc())
-                    .limit(i64::from(limit));
-                diesel::delete(oauth_flows::table.filter(oauth_flows::state_hash.eq_any(oldest_expired)))
-                    .returning(FlowRow::as_returning())
-                    .get_results(conn)
+                let expired: Vec<String> = flows::expired(now, limit).load(conn)?;
+                flows::take_all(expired).get_results(conn)
             })
             .await?;
-        rows.into_iter().map(FlowRow::into_domain).collect()
+        flows::swept(rows)
     }
 }

@@ -3,7 +3,8 @@
 //! implements [`ports::ConnectionStore`], [`ports::FlowStore`], [`ports::AuditLog`],
 //! [`ports::RekeyStore`] and [`ports::RefreshQueue`] (the refresh leases).
 //!
-//! Start-up creates the file's directory, switches the file to WAL and applies the embedded
+//! The schema, rows and queries are `diesel_store`'s, shared with the PostgreSQL adapter; this
+//! crate adds how they run here. Start-up creates the file's directory, switches the file to WAL and applies the embedded
 //! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection waits at most the
 //! configured timeout for a lock (`busy_timeout`), enforces foreign keys and syncs `NORMAL`.
 //! Each store call is one closure on one connection. Writes go to the one writer (`writer`): a
@@ -26,12 +27,10 @@ mod audit;
 mod connections;
 mod error;
 mod flows;
-mod models;
 mod pool;
 mod refresh;
 mod registrations;
 mod rekey;
-mod schema;
 mod writer;
 
 use std::fmt;

@@ -1,4 +1,5 @@
-//! The tables of `migrations/sqlite`, as diesel sees them.
+//! The tables of `migrations/sqlite` and `migrations/postgres`, as diesel sees them: one
+//! definition for both backends (a sealed secret is `Binary`, which PostgreSQL spells `BYTEA`).
 
 diesel::table! {
     connections (ref_id) {
@@ -17,6 +18,10 @@ diesel::table! {
         api_key -> Nullable<Binary>,
         access_token -> Nullable<Binary>,
         refresh_token -> Nullable<Binary>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        refresh_failures -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
     }
 }
 
@@ -47,5 +52,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_registrations (issuer) {
+        issuer -> Text,
+        client_id -> Text,
+        client_secret -> Nullable<Binary>,
+        auth_method -> Text,
+        redirect_uri -> Text,
+        secret_expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    discovered_authorizations (ref_id) {
+        ref_id -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        resource -> Text,
+    }
+}
+
 diesel::joinable!(oauth_flows -> connections (ref_id));
-diesel::allow_tables_to_appear_in_same_query!(connections, oauth_flows, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    connections,
+    oauth_flows,
+    audit_events,
+    client_registrations,
+    discovered_authorizations
+);

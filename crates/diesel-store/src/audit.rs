@@ -1,0 +1,77 @@
+//! The `audit_events` table: append-only, its id (the database's) orders a connection's events.
+
+use diesel::dsl::{Asc, Eq, Filter, Order, Select, Values};
+use diesel::prelude::*;
+use domain::{ParseError, RefId, ServerName, Timestamp};
+use ports::{AuditEvent, AuditKind, StoreError};
+
+use crate::corrupt;
+use crate::schema::audit_events;
+
+columns! {
+    /// The columns of an [`AuditRow`], in its order.
+    AuditColumns, AUDIT = audit_events(ref_id, server_name, kind, detail, at)
+}
+
+/// One audit event as stored.
+#[derive(Debug, Queryable)]
+pub struct AuditRow {
+    ref_id: String,
+    server_name: String,
+    kind: String,
+    detail: Option<String>,
+    at: i64,
+}
+
+impl AuditRow {
+    pub fn into_domain(self) -> Result<AuditEvent, StoreError> {
+        let corrupt = |e: ParseError| corrupt("audit_events", &self.ref_id, e);
+        Ok(AuditEvent {
+            ref_id: RefId::parse(&self.ref_id).map_err(corrupt)?,
+            server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
+            kind: AuditKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(ParseError::new("kind", "is not an audit event kind")))?,
+            detail: self.detail,
+            at: Timestamp::from_unix(self.at),
+        })
+    }
+}
+
+/// A new audit event. `None` is inserted as `NULL`, so the insert's text never varies.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+pub struct NewAuditRow<'a> {
+    pub ref_id: &'a str,
+    pub server_name: &'a str,
+    pub kind: &'static str,
+    pub detail: Option<&'a str>,
+    pub at: i64,
+}
+
+impl<'a> NewAuditRow<'a> {
+    pub fn new(e: &'a AuditEvent) -> Self {
+        Self {
+            ref_id: e.ref_id.as_str(),
+            server_name: e.server_name.as_str(),
+            kind: e.kind.as_str(),
+            detail: e.detail.as_deref(),
+            at: e.at.unix(),
+        }
+    }
+}
+
+/// `INSERT` an event.
+pub fn insert<'a>(
+    row: &'a NewAuditRow<'a>,
+) -> Values<diesel::dsl::insert_into<audit_events::table>, &'a NewAuditRow<'a>> {
+    diesel::insert_into(audit_events::table).values(row)
+}
+
+/// The type of [`of_connection`].
+pub type OfConnection<'a> =
+    Select<Order<Filter<audit_events::table, Eq<audit_events::ref_id, &'a str>>, Asc<audit_events::id>>, AuditColumns>;
+
+/// The events of the connection `ref_id`, in recording order.
+pub fn of_connection(ref_id: &str) -> OfConnection<'_> {
+    audit_events::table.filter(audit_events::ref_id.eq(ref_id)).order(audit_events::id.asc()).select(AUDIT)
+}

@@ -1,0 +1,233 @@
+//! The `connections` table: a connection's row without its secrets, its sealed secrets, what an
+//! insert and an update write, and the queries of `ConnectionStore` that diesel can express.
+
+use diesel::dsl::{Asc, Eq, Filter, Find, Order, Returning, Select, Set, Values};
+use diesel::prelude::*;
+use domain::{
+    AuthMethod, Connection, ConnectionStatus, NewConnection, ParseError, RefId, Scopes, ServerName, Timestamp,
+    Transport,
+};
+use ports::{Sealed, SecretsUpdate, StoreError, StoredSecrets};
+
+use crate::corrupt;
+use crate::schema::connections;
+
+columns! {
+    /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
+    ConnectionColumns, CONNECTION = connections(
+        ref_id, server_name, display_name, url, transport, auth_method, status, status_reason, scopes,
+        expires_at, created_at, updated_at,
+    )
+}
+
+/// A connection without its secrets: what `get` and `list` read.
+#[derive(Debug, Queryable)]
+pub struct ConnectionRow {
+    ref_id: String,
+    server_name: String,
+    display_name: Option<String>,
+    url: Option<String>,
+    transport: String,
+    auth_method: String,
+    status: String,
+    status_reason: Option<String>,
+    scopes: String,
+    expires_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ConnectionRow {
+    pub fn into_domain(self) -> Result<Connection, StoreError> {
+        let corrupt = |e| corrupt("connections", &self.ref_id, e);
+        let status = ConnectionStatus::parse(&self.status)
+            .ok_or_else(|| corrupt(ParseError::new("status", "is not a connection status")))?;
+        let new = NewConnection {
+            ref_id: RefId::parse(&self.ref_id).map_err(corrupt)?,
+            server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
+            display_name: self.display_name,
+            url: self.url,
+            transport: Transport::parse(&self.transport).map_err(corrupt)?,
+            auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
+        };
+        Ok(Connection::restore(
+            new,
+            status,
+            self.status_reason,
+            Scopes::parse_delimited(&self.scopes).map_err(corrupt)?,
+            self.expires_at.map(Timestamp::from_unix),
+            Timestamp::from_unix(self.created_at),
+            Timestamp::from_unix(self.updated_at),
+        ))
+    }
+}
+
+columns! {
+    /// The columns of a [`SecretsRow`], in its order.
+    SecretsColumns, SECRETS = connections(api_key, access_token, refresh_token)
+}
+
+/// The sealed secret columns of a connection (its `Debug` shows no secret).
+#[derive(Queryable)]
+pub struct SecretsRow {
+    api_key: Option<Vec<u8>>,
+    access_token: Option<Vec<u8>>,
+    refresh_token: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SecretsRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsRow").finish_non_exhaustive()
+    }
+}
+
+impl From<SecretsRow> for StoredSecrets {
+    fn from(row: SecretsRow) -> Self {
+        Self {
+            api_key: row.api_key.map(Sealed),
+            access_token: row.access_token.map(Sealed),
+            refresh_token: row.refresh_token.map(Sealed),
+        }
+    }
+}
+
+/// A whole new connection row, secrets included. `None` is inserted as `NULL`, so the
+/// statement's text never varies and a backend can cache it prepared.
+#[derive(Insertable)]
+#[diesel(table_name = connections, treat_none_as_default_value = false)]
+pub struct NewConnectionRow<'a> {
+    pub ref_id: &'a str,
+    pub server_name: &'a str,
+    pub display_name: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub transport: &'static str,
+    pub auth_method: &'static str,
+    pub status: &'static str,
+    pub status_reason: Option<&'a str>,
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub api_key: Option<&'a [u8]>,
+    pub access_token: Option<&'a [u8]>,
+    pub refresh_token: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for NewConnectionRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewConnectionRow").field("ref_id", &self.ref_id).finish_non_exhaustive()
+    }
+}
+
+impl<'a> NewConnectionRow<'a> {
+    pub fn new(c: &'a Connection, secrets: &'a StoredSecrets) -> Self {
+        let bytes = |s: &'a Option<Sealed>| s.as_ref().map(|s| s.0.as_slice());
+        Self {
+            ref_id: c.ref_id.as_str(),
+            server_name: c.server_name.as_str(),
+            display_name: c.display_name.as_deref(),
+            url: c.url.as_deref(),
+            transport: c.transport.as_str(),
+            auth_method: c.auth_method.as_str(),
+            status: c.status().as_str(),
+            status_reason: c.status_reason(),
+            scopes: c.scopes.to_delimited(),
+            expires_at: c.expires_at.map(Timestamp::unix),
+            created_at: c.created_at.unix(),
+            updated_at: c.updated_at.unix(),
+            api_key: bytes(&secrets.api_key),
+            access_token: bytes(&secrets.access_token),
+            refresh_token: bytes(&secrets.refresh_token),
+        }
+    }
+}
+
+/// What an update writes: the mutable part of a connection and, as its [`SecretsUpdate`] says,
+/// its tokens. A token field that is `None` leaves its column as it is; `Some(None)` nulls it.
+#[derive(AsChangeset)]
+#[diesel(table_name = connections, treat_none_as_null = true)]
+pub struct ConnectionChanges<'a> {
+    pub status: &'static str,
+    pub status_reason: Option<&'a str>,
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub updated_at: i64,
+    #[diesel(treat_none_as_null = false)]
+    pub access_token: Option<Option<&'a [u8]>>,
+    #[diesel(treat_none_as_null = false)]
+    pub refresh_token: Option<Option<&'a [u8]>>,
+}
+
+impl std::fmt::Debug for ConnectionChanges<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionChanges").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+impl<'a> ConnectionChanges<'a> {
+    pub fn new(c: &'a Connection, secrets: &'a SecretsUpdate) -> Self {
+        let (access_token, refresh_token) = match secrets {
+            SecretsUpdate::Keep => (None, None),
+            // No new refresh token: the stored one stays (spec §7).
+            SecretsUpdate::Tokens { access_token, refresh_token } => {
+                (Some(Some(access_token.0.as_slice())), refresh_token.as_ref().map(|r| Some(r.0.as_slice())))
+            }
+            SecretsUpdate::ClearTokens => (Some(None), Some(None)),
+        };
+        Self {
+            status: c.status().as_str(),
+            status_reason: c.status_reason(),
+            scopes: c.scopes.to_delimited(),
+            expires_at: c.expires_at.map(Timestamp::unix),
+            updated_at: c.updated_at.unix(),
+            access_token,
+            refresh_token,
+        }
+    }
+}
+
+type ByKey<'a> = Find<connections::table, &'a str>;
+
+/// The connection `ref_id`, without its secrets.
+pub fn find(ref_id: &str) -> Select<ByKey<'_>, ConnectionColumns> {
+    connections::table.find(ref_id).select(CONNECTION)
+}
+
+/// The sealed secrets of the connection `ref_id`.
+pub fn secrets(ref_id: &str) -> Select<ByKey<'_>, SecretsColumns> {
+    connections::table.find(ref_id).select(SECRETS)
+}
+
+/// The connection `ref_id` and its secrets, read in one statement.
+pub fn with_secrets(ref_id: &str) -> Select<ByKey<'_>, (ConnectionColumns, SecretsColumns)> {
+    connections::table.find(ref_id).select((CONNECTION, SECRETS))
+}
+
+/// Every connection, oldest first, then by `ref_id` (the contract's order; an index serves it).
+pub fn all()
+-> Order<Select<connections::table, ConnectionColumns>, (Asc<connections::created_at>, Asc<connections::ref_id>)> {
+    connections::table.select(CONNECTION).order((connections::created_at.asc(), connections::ref_id.asc()))
+}
+
+/// `INSERT` a new connection.
+pub fn insert<'a>(
+    row: &'a NewConnectionRow<'a>,
+) -> Values<diesel::dsl::insert_into<connections::table>, &'a NewConnectionRow<'a>> {
+    diesel::insert_into(connections::table).values(row)
+}
+
+/// The type of [`update_if`].
+pub type UpdateIf<'a> =
+    Set<diesel::dsl::update<Filter<ByKey<'a>, Eq<connections::status, &'static str>>>, &'a ConnectionChanges<'a>>;
+
+/// `UPDATE` the connection `ref_id` only if its stored status is still `expected`: the check and
+/// the write are one statement, so of racing writers exactly one changes the row.
+pub fn update_if<'a>(ref_id: &'a str, expected: ConnectionStatus, changes: &'a ConnectionChanges<'a>) -> UpdateIf<'a> {
+    diesel::update(connections::table.find(ref_id).filter(connections::status.eq(expected.as_str()))).set(changes)
+}
+
+/// `DELETE` the connection `ref_id` (its flows go by `ON DELETE CASCADE`), returning its secrets:
+/// only the caller whose statement removed the row gets them.
+pub fn delete(ref_id: &str) -> Returning<diesel::dsl::delete<ByKey<'_>>, SecretsColumns> {
+    diesel::delete(connections::table.find(ref_id)).returning(SECRETS)
+}

@@ -1,0 +1,137 @@
+//! The tables of `RegistrationStore`: one dynamically registered client per issuer
+//! (`client_registrations`, kept by the first writer) and each discovered connection's
+//! authorization server (`discovered_authorizations`, deleted with its connection by
+//! `ON DELETE CASCADE`).
+//!
+//! Both writes are upserts, whose `ON CONFLICT` clause a store adds itself (diesel names no type
+//! for it): `add` keeps the stored row (`.on_conflict(issuer).do_nothing()`), `bind` replaces it
+//! (`.on_conflict(ref_id).do_update().set(row)`).
+
+use diesel::dsl::{Eq, Filter, Find, Select, Values};
+use diesel::prelude::*;
+use domain::{RefId, Timestamp, TokenEndpointAuth};
+use ports::{ClientRegistration, DiscoveredAuthorization, Sealed, StoreError};
+
+use crate::corrupt;
+use crate::schema::{client_registrations, discovered_authorizations};
+
+columns! {
+    /// The columns of a [`RegistrationRow`], in its order (it reads them by position).
+    RegistrationColumns, REGISTRATION = client_registrations(
+        issuer, client_id, client_secret, auth_method, redirect_uri, secret_expires_at, created_at,
+    )
+}
+
+/// A registration row (its `Debug` shows no secret).
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = client_registrations, treat_none_as_default_value = false)]
+pub struct RegistrationRow {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<Vec<u8>>,
+    auth_method: String,
+    redirect_uri: String,
+    secret_expires_at: Option<i64>,
+    created_at: i64,
+}
+
+impl std::fmt::Debug for RegistrationRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationRow").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl RegistrationRow {
+    pub fn new(r: &ClientRegistration) -> Self {
+        Self {
+            issuer: r.issuer.clone(),
+            client_id: r.client_id.clone(),
+            client_secret: r.client_secret.as_ref().map(|s| s.0.clone()),
+            auth_method: r.auth.as_str().to_owned(),
+            redirect_uri: r.redirect_uri.clone(),
+            secret_expires_at: r.secret_expires_at.map(Timestamp::unix),
+            created_at: r.created_at.unix(),
+        }
+    }
+
+    /// The issuer it is registered with (its key).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn into_domain(self) -> Result<ClientRegistration, StoreError> {
+        let auth = TokenEndpointAuth::parse(&self.auth_method)
+            .map_err(|e| corrupt("client_registrations", &self.issuer, e))?;
+        Ok(ClientRegistration {
+            issuer: self.issuer,
+            client_id: self.client_id,
+            client_secret: self.client_secret.map(Sealed),
+            auth,
+            redirect_uri: self.redirect_uri,
+            secret_expires_at: self.secret_expires_at.map(Timestamp::from_unix),
+            created_at: Timestamp::from_unix(self.created_at),
+        })
+    }
+}
+
+columns! {
+    /// The columns of a [`BindingRow`], in its order.
+    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource)
+}
+
+/// Which authorization server and client a discovered connection uses.
+#[derive(Debug, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = discovered_authorizations)]
+pub struct BindingRow {
+    ref_id: String,
+    issuer: String,
+    client_id: String,
+    resource: String,
+}
+
+impl BindingRow {
+    pub fn new(b: &DiscoveredAuthorization) -> Self {
+        Self {
+            ref_id: b.ref_id.as_str().to_owned(),
+            issuer: b.issuer.clone(),
+            client_id: b.client_id.clone(),
+            resource: b.resource.clone(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<DiscoveredAuthorization, StoreError> {
+        let ref_id = RefId::parse(&self.ref_id).map_err(|e| corrupt("discovered_authorizations", &self.ref_id, e))?;
+        Ok(DiscoveredAuthorization { ref_id, issuer: self.issuer, client_id: self.client_id, resource: self.resource })
+    }
+}
+
+/// `INSERT` a registration (the store adds `ON CONFLICT (issuer) DO NOTHING`).
+pub fn add(row: &RegistrationRow) -> Values<diesel::dsl::insert_into<client_registrations::table>, &RegistrationRow> {
+    diesel::insert_into(client_registrations::table).values(row)
+}
+
+/// The registration kept for `issuer`.
+pub fn find(issuer: &str) -> Select<Find<client_registrations::table, &str>, RegistrationColumns> {
+    client_registrations::table.find(issuer).select(REGISTRATION)
+}
+
+/// The type of [`delete`].
+pub type Delete<'a> = diesel::dsl::delete<
+    Filter<Find<client_registrations::table, &'a str>, Eq<client_registrations::client_id, &'a str>>,
+>;
+
+/// `DELETE` the registration of `issuer`, only if it is still the client `client_id` (a newer
+/// registration made meanwhile stays).
+pub fn delete<'a>(issuer: &'a str, client_id: &'a str) -> Delete<'a> {
+    diesel::delete(client_registrations::table.find(issuer).filter(client_registrations::client_id.eq(client_id)))
+}
+
+/// `INSERT` a binding (the store adds `ON CONFLICT (ref_id) DO UPDATE SET` the same row).
+pub fn bind(row: &BindingRow) -> Values<diesel::dsl::insert_into<discovered_authorizations::table>, &BindingRow> {
+    diesel::insert_into(discovered_authorizations::table).values(row)
+}
+
+/// The binding of the connection `ref_id`.
+pub fn binding(ref_id: &str) -> Select<Find<discovered_authorizations::table, &str>, BindingColumns> {
+    discovered_authorizations::table.find(ref_id).select(BINDING)
+}
