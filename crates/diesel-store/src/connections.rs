@@ -209,10 +209,11 @@ pub fn all()
     connections::table.select(CONNECTION).order((connections::created_at.asc(), connections::ref_id.asc()))
 }
 
+/// The type of [`insert`].
+pub type Insert<'a> = Values<diesel::dsl::insert_into<connections::table>, NewConnectionRow<'a>>;
+
 /// `INSERT` a new connection.
-pub fn insert<'a>(
-    row: &'a NewConnectionRow<'a>,
-) -> Values<diesel::dsl::insert_into<connections::table>, &'a NewConnectionRow<'a>> {
+pub fn insert(row: NewConnectionRow<'_>) -> Insert<'_> {
     diesel::insert_into(connections::table).values(row)
 }
 

@@ -7,10 +7,10 @@ use diesel::dsl::SqlTypeOf;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use diesel_store::connections::{ConnectionColumns, ConnectionRow};
-use diesel_store::flows::{self, FlowColumns, FlowRow};
+use diesel_store::connections::{CONNECTION, ConnectionColumns, ConnectionRow};
+use diesel_store::flows::{self, FLOW, FlowColumns, FlowRow};
 use domain::{Connection, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
@@ -45,10 +45,10 @@ impl FlowStore for PgStore {
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let row: Option<(FlowRow, Option<ConnectionRow>)> =
+            let row: Option<(FlowRow, ConnectionRow)> =
                 TakeWithConnection { state_hash }.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             let Some((flow, connection)) = row else { return Ok(None) };
-            Ok(Some((flow.into_domain()?, connection.map(ConnectionRow::into_domain).transpose()?)))
+            Ok(Some((flow.into_domain()?, Some(connection.into_domain()?))))
         })
         .await
     }
@@ -69,9 +69,10 @@ impl FlowStore for PgStore {
     }
 }
 
-/// `DELETE` a flow and read its connection in one statement. Hand-written (diesel has no `WITH`)
-/// with a fixed text, so it is a cached prepared statement; the columns are in the order of
-/// [`FlowColumns`] and [`ConnectionColumns`], as [`FlowRow`] and [`ConnectionRow`] read them.
+/// `DELETE` a flow and read its connection in one statement: `DELETE … USING connections …
+/// RETURNING` both rows' columns, walked from the shared column tuples (diesel has no `USING`).
+/// Its text is fixed, so it is a cached prepared statement. A flow always has its connection
+/// (`ON DELETE CASCADE`), so the join loses no flow.
 struct TakeWithConnection<'a> {
     state_hash: &'a str,
 }
@@ -82,20 +83,16 @@ impl QueryId for TakeWithConnection<'_> {
 }
 
 impl Query for TakeWithConnection<'_> {
-    type SqlType = (SqlTypeOf<FlowColumns>, Nullable<SqlTypeOf<ConnectionColumns>>);
+    type SqlType = (SqlTypeOf<FlowColumns>, SqlTypeOf<ConnectionColumns>);
 }
 
 impl QueryFragment<Pg> for TakeWithConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH taken AS (DELETE FROM oauth_flows WHERE state_hash = ");
+        out.push_sql("DELETE FROM oauth_flows USING connections WHERE oauth_flows.state_hash = ");
         out.push_bind_param::<Text, _>(&self.state_hash)?;
-        out.push_sql(
-            " RETURNING *) SELECT taken.state_hash, taken.ref_id, taken.issuer, taken.iss_required, \
-             taken.pkce_verifier, taken.redirect_uri, taken.scopes, taken.resource, taken.return_to, \
-             taken.created_at, taken.expires_at, c.ref_id, c.server_name, c.display_name, c.url, c.transport, \
-             c.auth_method, c.status, c.status_reason, c.scopes, c.expires_at, c.created_at, c.updated_at \
-             FROM taken LEFT JOIN connections c ON c.ref_id = taken.ref_id",
-        );
-        Ok(())
+        out.push_sql(" AND connections.ref_id = oauth_flows.ref_id RETURNING ");
+        FLOW.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        CONNECTION.walk_ast(out.reborrow())
     }
 }

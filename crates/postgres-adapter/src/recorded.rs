@@ -15,7 +15,7 @@ use domain::{Connection, ConnectionStatus, RefId};
 use ports::{AuditEvent, PendingFlow, SecretsUpdate, StoredSecrets};
 
 use diesel_store::audit::NewAuditRow;
-use diesel_store::connections::{ConnectionChanges, NewConnectionRow};
+use diesel_store::connections::{self, ConnectionChanges, NewConnectionRow};
 
 /// Binds, separated by commas.
 macro_rules! binds {
@@ -46,7 +46,8 @@ const INSERT_EVENT: &str = "INSERT INTO audit_events (ref_id, server_name, kind,
 
 /// `INSERT` a connection, its pending flow if it has one, and its events, in their order.
 pub(crate) struct InsertConnection<'a> {
-    row: NewConnectionRow<'a>,
+    /// diesel's own `INSERT` of the row, walked inside the statement's first `WITH` clause.
+    insert: connections::Insert<'a>,
     flow: FlowColumns<'a>,
     events: EventArrays<'a>,
 }
@@ -115,7 +116,7 @@ impl<'a> InsertConnection<'a> {
         events: &'a [AuditEvent],
     ) -> Self {
         Self {
-            row: NewConnectionRow::new(connection, secrets),
+            insert: connections::insert(NewConnectionRow::new(connection, secrets)),
             flow: FlowColumns::new(flow),
             events: EventArrays::new(events),
         }
@@ -129,31 +130,11 @@ impl QueryId for InsertConnection<'_> {
 
 impl QueryFragment<Pg> for InsertConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let (c, f, e) = (&self.row, &self.flow, &self.events);
+        let (f, e) = (&self.flow, &self.events);
+        out.push_sql("WITH inserted AS (");
+        self.insert.walk_ast(out.reborrow())?;
         out.push_sql(
-            "WITH inserted AS (INSERT INTO connections (ref_id, server_name, display_name, url, transport, \
-             auth_method, status, status_reason, scopes, expires_at, created_at, updated_at, api_key, \
-             access_token, refresh_token) VALUES (",
-        );
-        binds!(out;
-            Text => &c.ref_id,
-            Text => &c.server_name,
-            Nullable<Text> => &c.display_name,
-            Nullable<Text> => &c.url,
-            Text => &c.transport,
-            Text => &c.auth_method,
-            Text => &c.status,
-            Nullable<Text> => &c.status_reason,
-            Text => &c.scopes,
-            Nullable<BigInt> => &c.expires_at,
-            BigInt => &c.created_at,
-            BigInt => &c.updated_at,
-            Nullable<Binary> => &c.api_key,
-            Nullable<Binary> => &c.access_token,
-            Nullable<Binary> => &c.refresh_token,
-        );
-        out.push_sql(
-            ") RETURNING ref_id), \
+            " RETURNING ref_id), \
              flow AS (INSERT INTO oauth_flows (ref_id, state_hash, issuer, iss_required, pkce_verifier, \
              redirect_uri, scopes, resource, return_to, created_at, expires_at) SELECT ref_id, ",
         );

@@ -24,7 +24,7 @@ impl ConnectionStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (connection, secrets, events) = (connection.clone(), secrets.clone(), events.to_vec());
         self.write(move |conn| {
-            connections::insert(&NewConnectionRow::new(&connection, &secrets)).execute(conn)?;
+            connections::insert(NewConnectionRow::new(&connection, &secrets)).execute(conn)?;
             if let Some(flow) = &flow {
                 flows::insert(&FlowRow::new(flow)).execute(conn)?;
             }
