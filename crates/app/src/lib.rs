@@ -15,8 +15,8 @@ pub use catalog::{Availability, Catalog, CatalogEntry};
 pub use error::Error;
 pub use lifecycle::{RefreshSettings, Refresher, RoundReport, SchedulerHealth, SchedulerMonitor};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
-pub use use_cases::connect::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
+pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::identity::ClientMetadata;
 
 use std::sync::Arc;

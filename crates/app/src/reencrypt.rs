@@ -12,9 +12,7 @@ use domain::RefId;
 use ports::{Cipher, RekeyStore, SealedEntry, SealedField};
 
 use crate::Error;
-use crate::use_cases::connect::flow_aad;
-use crate::use_cases::connection_aad;
-use crate::use_cases::identity::registration_aad;
+use crate::use_cases::{connection_aad, flow_aad, registration_aad};
 
 /// What a re-encryption did, field by field added up. Names no secret and no record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

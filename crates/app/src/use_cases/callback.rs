@@ -1,13 +1,12 @@
-use domain::{AuthSpec, Connection, ConnectionStatus, OAuthSpec, Timestamp};
+use domain::{Connection, ConnectionStatus, Timestamp};
 use ports::{
-    AuditKind, Cipher, ClientCredentials, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow,
-    SecretsUpdate, TokenEndpoint, TokenSet,
+    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow, SecretsUpdate, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::connect::flow_aad;
-use super::connection_aad;
-use crate::{CatalogEntry, Deps, Directory, Error, flow};
+use super::flow_aad;
+use super::flow_parts::expiry;
+use crate::{Deps, Directory, Error, flow};
 
 /// The query (or JSON body) of an OAuth callback, as the provider sent it.
 #[derive(Debug, Default)]
@@ -148,17 +147,6 @@ impl<D: Deps> Directory<D> {
         Ok(CallbackOutcome { connection, return_to: flow.return_to.clone() })
     }
 
-    pub(crate) fn seal_tokens(&self, connection: &Connection, tokens: &TokenSet) -> SecretsUpdate {
-        let cipher = &self.ports().cipher;
-        SecretsUpdate::Tokens {
-            access_token: cipher.seal(&tokens.access_token, &connection_aad(&connection.ref_id, "access_token")),
-            refresh_token: tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| cipher.seal(t, &connection_aad(&connection.ref_id, "refresh_token"))),
-        }
-    }
-
     /// Marks a pending connection `failed`; losing a race (it changed meanwhile) is fine.
     async fn fail_connection(&self, connection: &mut Connection, reason: &str, now: Timestamp) {
         if connection.fail(reason, now).is_err() {
@@ -239,26 +227,4 @@ fn provider_error(code: &str, description: Option<&str>) -> Error {
     } else {
         Error::Provider { step: "authorization", message }
     }
-}
-
-/// The token endpoint of a static catalog entry, with its client credentials.
-pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Error> {
-    let AuthSpec::OAuth(OAuthSpec {
-        token_endpoint: Some(url),
-        client_id: Some(client_id),
-        token_endpoint_auth_method,
-        ..
-    }) = &entry.spec.auth
-    else {
-        return Err(Error::Provider { step: "client lookup", message: "no token endpoint is configured".into() });
-    };
-    Ok(TokenEndpoint {
-        url: url.clone(),
-        auth: *token_endpoint_auth_method,
-        client: ClientCredentials { client_id: client_id.clone(), client_secret: entry.client_secret.clone() },
-    })
-}
-
-pub(crate) fn expiry(now: Timestamp, expires_in: Option<u64>) -> Option<Timestamp> {
-    expires_in.map(|s| now.plus_seconds(i64::try_from(s).unwrap_or(i64::MAX)))
 }

@@ -1,39 +1,10 @@
-use std::collections::BTreeMap;
-
-use domain::{AuthSpec, Connection, NewConnection, OAuthSpec, RefId, Scopes, ServerName};
-use ports::{
-    AuditKind, AuthorizationRequest, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, PendingFlow, StoredSecrets,
-};
-use secrecy::{ExposeSecret, SecretString};
+use domain::{AuthSpec, Connection, NewConnection, OAuthSpec};
+use ports::{AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, StoredSecrets};
+use secrecy::ExposeSecret;
 
 use super::connection_aad;
-use crate::{CatalogEntry, Deps, Directory, Error, flow};
-
-/// A user-supplied MCP server that is not in the catalog (custom server).
-#[derive(Debug, Clone)]
-pub struct CustomServer {
-    pub url: String,
-    pub transport: Option<domain::Transport>,
-    pub display_name: Option<String>,
-}
-
-/// What `POST /assets/connect` asks for, already parsed.
-#[derive(Debug)]
-pub struct ConnectRequest {
-    pub server_name: ServerName,
-    pub api_key: Option<SecretString>,
-    pub custom: Option<CustomServer>,
-    pub return_to: Option<String>,
-}
-
-/// The result of a connect.
-#[derive(Debug)]
-pub enum ConnectOutcome {
-    /// Usable at once (API key or no auth).
-    Connected { ref_id: RefId },
-    /// The user must visit `auth_url` to grant access.
-    PendingOAuth { ref_id: RefId, auth_url: String },
-}
+use super::flow_parts::{ConnectOutcome, ConnectRequest, Target};
+use crate::{Deps, Directory, Error};
 
 /// Longest API key accepted; longer values are certainly not keys.
 const MAX_API_KEY_LEN: usize = 4096;
@@ -52,7 +23,7 @@ impl<D: Deps> Directory<D> {
             return Err(Error::validation("server_name", format!("`{}` is unavailable: {reason}", entry.spec.name)));
         }
         if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
-            let target = super::discover::Target {
+            let target = Target {
                 server_name: entry.spec.name.clone(),
                 display_name: None,
                 url: url.clone(),
@@ -105,87 +76,4 @@ impl<D: Deps> Directory<D> {
             }
         }
     }
-
-    /// Builds the pending flow and authorization URL for a static (pre-registered) OAuth entry.
-    pub(crate) fn start_flow(
-        &self,
-        entry: &CatalogEntry,
-        oauth: &OAuthSpec,
-        ref_id: &RefId,
-        return_to: Option<String>,
-    ) -> Result<(PendingFlow, String), Error> {
-        let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id) else {
-            return Err(Error::internal("an available OAuth entry lacks its endpoint or client id"));
-        };
-        let spec = FlowSpec {
-            authorization_endpoint: endpoint.clone(),
-            client_id: client_id.clone(),
-            scopes: oauth.scopes.clone(),
-            resource: if oauth.send_resource { entry.spec.url.clone() } else { None },
-            extra_params: oauth.extra_authorize_params.clone(),
-            issuer: oauth.issuer.clone(),
-            iss_required: false,
-        };
-        self.build_flow(spec, ref_id, return_to)
-    }
-
-    /// A pending flow (state, PKCE verifier sealed) and its authorization URL.
-    pub(crate) fn build_flow(
-        &self,
-        spec: FlowSpec,
-        ref_id: &RefId,
-        return_to: Option<String>,
-    ) -> Result<(PendingFlow, String), Error> {
-        let ports = self.ports();
-        let state = ports.ids.secret_token();
-        let verifier = ports.ids.secret_token();
-        let state_hash = flow::state_hash(state.expose_secret());
-        let now = ports.clock.now();
-        let request = AuthorizationRequest {
-            authorization_endpoint: spec.authorization_endpoint,
-            client_id: spec.client_id,
-            redirect_uri: self.settings().redirect_uri(),
-            scopes: spec.scopes,
-            code_challenge: flow::pkce_challenge(&verifier),
-            state,
-            resource: spec.resource.clone(),
-            extra_params: spec.extra_params,
-        };
-        let auth_url = flow::authorization_url(&request)
-            .map_err(|e| Error::internal(format!("the authorization endpoint is not a URL: {e}")))?;
-        let pkce_verifier = ports.cipher.seal(&verifier, &flow_aad(&state_hash));
-        let flow = PendingFlow {
-            state_hash,
-            ref_id: ref_id.clone(),
-            issuer: spec.issuer,
-            iss_required: spec.iss_required,
-            pkce_verifier,
-            redirect_uri: request.redirect_uri,
-            scopes: request.scopes,
-            resource: spec.resource,
-            return_to,
-            created_at: now,
-            expires_at: now.plus_seconds(self.settings().flow_ttl_seconds),
-        };
-        Ok((flow, auth_url))
-    }
-}
-
-/// What an authorization request is made of, however its server was found.
-#[derive(Debug)]
-pub(crate) struct FlowSpec {
-    pub authorization_endpoint: String,
-    pub client_id: String,
-    pub scopes: Scopes,
-    pub resource: Option<String>,
-    pub extra_params: BTreeMap<String, String>,
-    /// The issuer the callback's `iss` is checked against (RFC 9207).
-    pub issuer: Option<String>,
-    /// Whether the server promised `iss` on the callback.
-    pub iss_required: bool,
-}
-
-/// Associated data of a flow's sealed PKCE verifier.
-pub(crate) fn flow_aad(state_hash: &str) -> String {
-    format!("flows/{state_hash}/pkce_verifier")
 }

@@ -5,8 +5,8 @@ use domain::{AuthSpec, Connection, ConnectionStatus, RefId};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::callback::expiry;
 use super::connection_aad;
+use super::flow_parts::expiry;
 use crate::{Deps, Directory, Error};
 
 /// A ready-to-use credential for one outbound MCP call.

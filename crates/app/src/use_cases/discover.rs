@@ -13,24 +13,12 @@ use ports::{
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
 };
 
-use super::connect::{ConnectOutcome, CustomServer, FlowSpec};
-use super::identity::from_discovery;
-use crate::{CatalogEntry, Deps, Directory, Error, flow};
+use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Target, from_discovery};
+use crate::{CatalogEntry, Deps, Directory, Error};
 
 /// Longest custom URL or display name accepted.
 const MAX_URL_LEN: usize = 2048;
 const MAX_DISPLAY_NAME_LEN: usize = 200;
-
-/// A server to connect to through discovery.
-pub(crate) struct Target<'a> {
-    pub server_name: ServerName,
-    pub display_name: Option<String>,
-    /// The canonical MCP URL: what is probed, stored and handed to the engine.
-    pub url: String,
-    pub transport: Transport,
-    /// The catalog entry, for its scopes, extra parameters and pre-registered client.
-    pub entry: Option<&'a CatalogEntry>,
-}
 
 /// The canonical form of a custom server's URL: absolute http(s), a host, no credentials, no
 /// fragment; scheme and host lowercase as the URL standard writes them.
@@ -84,15 +72,6 @@ impl<D: Deps> Directory<D> {
         }
         self.check_return_to(return_to.as_deref())?;
         self.connect_discovered(Target { server_name, display_name, url, transport, entry: None }, return_to).await
-    }
-
-    pub(crate) fn check_return_to(&self, return_to: Option<&str>) -> Result<(), Error> {
-        match return_to {
-            Some(r) if !flow::return_to_allowed(r, &self.settings().return_url_allowlist) => {
-                Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Discovers the server's authorization and starts the flow (or connects an open server).

@@ -9,19 +9,15 @@
 use domain::{AuthSpec, Connection, TokenEndpointAuth};
 use ports::{
     AuthServerMetadata, AuthorizationDiscovery, Cipher, ClientCredentials, ClientRegistration, Clock,
-    DiscoveredAuthorization, DiscoveryError, OAuthError, RegistrationRequest, RegistrationStore, TokenEndpoint,
+    DiscoveredAuthorization, OAuthError, RegistrationRequest, RegistrationStore, TokenEndpoint,
 };
 
-use super::callback::token_endpoint;
+use super::flow_parts::{from_discovery, token_endpoint};
+use super::registration_aad;
 use crate::{CatalogEntry, Deps, Directory, Error, Settings};
 
 /// The name the service registers under and shows in its client metadata document.
 pub(crate) const CLIENT_NAME: &str = "Asset Directory";
-
-/// Associated data of a registration's sealed client secret.
-pub(crate) fn registration_aad(issuer: &str) -> String {
-    format!("registrations/{issuer}/client_secret")
-}
 
 /// Where a connection's token, refresh and revocation calls go, as which client.
 #[derive(Debug)]
@@ -36,11 +32,6 @@ pub(crate) struct TokenTarget {
 
 fn lookup_failed(message: impl Into<String>) -> Error {
     Error::Provider { step: "client lookup", message: message.into() }
-}
-
-/// A discovery failure as a use-case error (the step is the error's own).
-pub(crate) fn from_discovery(e: DiscoveryError) -> Error {
-    Error::Provider { step: e.step.as_str(), message: e.message }
 }
 
 impl Settings {

@@ -1,10 +1,11 @@
 //! One module per use case. Each is a method on [`crate::Directory`].
 
 pub(crate) mod callback;
-pub(crate) mod connect;
+mod connect;
 pub(crate) mod credentials;
 pub(crate) mod disconnect;
 mod discover;
+pub(crate) mod flow_parts;
 pub(crate) mod identity;
 pub(crate) mod listing;
 mod queries;
@@ -14,9 +15,22 @@ use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
 
 use crate::{Deps, Directory, Error};
 
-/// Associated data that binds a sealed secret to the row and field that own it.
+// The associated data that binds each sealed secret to the row and field that own it. Stored
+// ciphertexts open only under these exact strings: changing one makes existing secrets unreadable.
+
+/// Associated data of a connection's sealed `field` (a token or an API key).
 pub(crate) fn connection_aad(ref_id: &RefId, field: &str) -> String {
     format!("connections/{ref_id}/{field}")
+}
+
+/// Associated data of a flow's sealed PKCE verifier.
+pub(crate) fn flow_aad(state_hash: &str) -> String {
+    format!("flows/{state_hash}/pkce_verifier")
+}
+
+/// Associated data of a registration's sealed client secret.
+pub(crate) fn registration_aad(issuer: &str) -> String {
+    format!("registrations/{issuer}/client_secret")
 }
 
 impl<D: Deps> Directory<D> {
