@@ -4,7 +4,7 @@
 use diesel::dsl::{Asc, Eq, Filter, Find, Order, Returning, Select, Set, Values};
 use diesel::prelude::*;
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, NewConnection, ParseError, RefId, Scopes, ServerName, Timestamp,
+    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, ParseError, RefId, Scopes, ServerName, Timestamp,
     Transport,
 };
 use ports::{Sealed, SecretsUpdate, StoreError, StoredSecrets};
@@ -15,8 +15,8 @@ use crate::schema::connections;
 columns! {
     /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
     ConnectionColumns, CONNECTION = connections(
-        ref_id, server_name, display_name, url, transport, auth_method, status, status_reason, scopes,
-        expires_at, created_at, updated_at,
+        ref_id, server_name, label, display_name, url, transport, auth_method, status, status_reason,
+        scopes, expires_at, created_at, updated_at,
     )
 }
 
@@ -25,6 +25,7 @@ columns! {
 pub struct ConnectionRow {
     ref_id: String,
     server_name: String,
+    label: Option<String>,
     display_name: Option<String>,
     url: Option<String>,
     transport: String,
@@ -45,6 +46,7 @@ impl ConnectionRow {
         let new = NewConnection {
             ref_id: RefId::parse(&self.ref_id).map_err(corrupt)?,
             server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
+            label: self.label.as_deref().map(Label::parse).transpose().map_err(corrupt)?,
             display_name: self.display_name,
             url: self.url,
             transport: Transport::parse(&self.transport).map_err(corrupt)?,
@@ -98,6 +100,7 @@ impl From<SecretsRow> for StoredSecrets {
 pub struct NewConnectionRow<'a> {
     pub ref_id: &'a str,
     pub server_name: &'a str,
+    pub label: Option<&'a str>,
     pub display_name: Option<&'a str>,
     pub url: Option<&'a str>,
     pub transport: &'static str,
@@ -125,6 +128,7 @@ impl<'a> NewConnectionRow<'a> {
         Self {
             ref_id: c.ref_id.as_str(),
             server_name: c.server_name.as_str(),
+            label: c.label.as_ref().map(Label::as_str),
             display_name: c.display_name.as_deref(),
             url: c.url.as_deref(),
             transport: c.transport.as_str(),

@@ -22,6 +22,7 @@ diesel::table! {
         lease_until -> Nullable<BigInt>,
         refresh_failures -> Integer,
         next_attempt_at -> Nullable<BigInt>,
+        label -> Nullable<Text>,
     }
 }
 

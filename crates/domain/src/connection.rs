@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{AuthMethod, RefId, Scopes, ServerName, Timestamp, Transport};
+use crate::{AuthMethod, Label, RefId, Scopes, ServerName, Timestamp, Transport};
 
 /// Where a connection is in its life (spec §2.3).
 ///
@@ -54,6 +54,8 @@ pub struct TransitionError {
 pub struct Connection {
     pub ref_id: RefId,
     pub server_name: ServerName,
+    /// The caller's name for it (several accounts on one server), if it gave one.
+    pub label: Option<Label>,
     /// The display name for custom servers; catalog entries take theirs from the catalog.
     pub display_name: Option<String>,
     /// The MCP endpoint the credential is for, fixed when the connection was made.
@@ -73,6 +75,8 @@ pub struct Connection {
 pub struct NewConnection {
     pub ref_id: RefId,
     pub server_name: ServerName,
+    /// The caller's name for it, if it gave one.
+    pub label: Option<Label>,
     pub display_name: Option<String>,
     pub url: Option<String>,
     pub transport: Transport,
@@ -94,6 +98,7 @@ impl Connection {
         Self {
             ref_id: new.ref_id,
             server_name: new.server_name,
+            label: new.label,
             display_name: new.display_name,
             url: new.url,
             transport: new.transport,
@@ -219,6 +224,7 @@ mod tests {
         NewConnection {
             ref_id: RefId::from_random([7; 16]),
             server_name: ServerName::parse("linear").unwrap(),
+            label: None,
             display_name: None,
             url: Some("https://mcp.linear.app/mcp".into()),
             transport: Transport::StreamableHttp,

@@ -119,6 +119,38 @@ impl fmt::Debug for ServerName {
     }
 }
 
+/// The caller's own name for a connection, telling apart several accounts on one server ("work",
+/// "personal"): 1 to 64 characters, none of them a control character or a bidirectional
+/// formatting character (which could make a listed label read as something else).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Label(String);
+
+impl Label {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let chars = input.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            return Err(ParseError::new("label", "must be 1 to 64 characters"));
+        }
+        let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if input.chars().any(|c| c.is_control() || bidi(c)) {
+            return Err(ParseError::new("label", "must hold no control or bidirectional formatting characters"));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Label({:?})", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +208,20 @@ mod tests {
         let err = ServerName::parse("").unwrap_err();
         assert_eq!(err.field, "server_name");
         assert!(err.to_string().starts_with("server_name: "));
+    }
+
+    #[test]
+    fn a_label_is_one_to_sixty_four_characters_of_any_script() {
+        assert_eq!(Label::parse("Work GitHub").unwrap().as_str(), "Work GitHub");
+        assert!(Label::parse(&"é".repeat(64)).is_ok(), "64 characters, 128 bytes");
+        assert!(Label::parse("").is_err());
+        assert!(Label::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn a_label_with_a_control_or_bidirectional_character_is_refused() {
+        for bad in ["line\nbreak", "tab\there", "\u{202E}evil", "a\u{2066}b", "nul\u{0}"] {
+            assert!(Label::parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

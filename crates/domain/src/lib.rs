@@ -12,7 +12,7 @@ mod server;
 mod time;
 
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
-pub use ids::{ParseError, RefId, ServerName};
+pub use ids::{Label, ParseError, RefId, ServerName};
 pub use scopes::Scopes;
 pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};
 pub use time::Timestamp;

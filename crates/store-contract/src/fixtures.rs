@@ -4,7 +4,7 @@
 //! compare what the store returns with what it was given.
 
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Timestamp, Transport,
+    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, RefId, Scopes, ServerName, Timestamp, Transport,
 };
 use ports::{AuditEvent, AuditKind, PendingFlow, Sealed, StoredSecrets};
 
@@ -20,6 +20,7 @@ fn new_connection(n: u8, transport: Transport, auth_method: AuthMethod) -> NewCo
     NewConnection {
         ref_id: ref_id(n),
         server_name: ServerName::parse(&format!("server-{n}")).expect("a valid server name"),
+        label: None,
         display_name: None,
         url: None,
         transport,
@@ -30,6 +31,7 @@ fn new_connection(n: u8, transport: Transport, auth_method: AuthMethod) -> NewCo
 /// A connection with every field set, including the optional ones and a status reason.
 pub fn full_connection(n: u8) -> Connection {
     let mut new = new_connection(n, Transport::Sse, AuthMethod::OAuth);
+    new.label = Some(Label::parse(&format!("Work account «{n}»")).expect("a valid label"));
     new.display_name = Some(format!("Custom server «{n}»"));
     new.url = Some(format!("https://mcp{n}.example/v1/mcp?tenant=a&x=1"));
     Connection::restore(

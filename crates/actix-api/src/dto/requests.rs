@@ -12,6 +12,11 @@ pub(crate) struct ConnectBody {
     pub server_name: String,
     #[serde(default)]
     pub server_config: Option<ServerConfigBody>,
+    /// Your own name for the new connection, to tell apart several accounts on one server:
+    /// 1 to 64 characters, no control characters. Listed back as `label`.
+    #[serde(default)]
+    #[schema(example = "work")]
+    pub label: Option<String>,
     /// Where the browser goes once an OAuth flow ends; must start with a prefix of
     /// `RETURN_URL_ALLOWLIST`.
     #[serde(default)]

@@ -76,6 +76,9 @@ pub(crate) struct ConnectionDto {
     status_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<String>,
+    /// The caller's name for it, as given at connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
 }
 
 impl From<&Connection> for ConnectionDto {
@@ -90,6 +93,7 @@ impl From<&Connection> for ConnectionDto {
             updated_at: rfc3339(c.updated_at),
             status_reason: c.status_reason().map(str::to_owned),
             display_name: c.display_name.clone(),
+            label: c.label.as_ref().map(|l| l.as_str().to_owned()),
         }
     }
 }

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
-use domain::{ServerName, Transport};
+use domain::{Label, ServerName, Transport};
 
 use crate::dto::{ConnectBody, ConnectResponse};
 use crate::endpoint::Endpoint;
@@ -53,6 +53,9 @@ async fn reconnect_in_place<D: Deps>(
     let server_name =
         ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
     let config = body.server_config.unwrap_or_default();
+    if body.label.is_some() {
+        return Err(ApiError::validation("label", "a connection keeps the label it was made with"));
+    }
     if config.api_key.is_some() || config.url.is_some() || config.transport.is_some() || config.display_name.is_some() {
         return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
     }
@@ -82,5 +85,11 @@ fn parse(body: ConnectBody) -> Result<ConnectRequest, ApiError> {
     if body.return_to.as_deref().is_some_and(str::is_empty) {
         return Err(ApiError::validation("return_to", "return_to: must not be empty"));
     }
-    Ok(ConnectRequest { server_name, api_key: config.api_key, custom, return_to: body.return_to })
+    let label = body
+        .label
+        .as_deref()
+        .map(Label::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation("label", e.to_string()))?;
+    Ok(ConnectRequest { server_name, label, api_key: config.api_key, custom, return_to: body.return_to })
 }

@@ -154,6 +154,7 @@ mod tests {
                 let new = NewConnection {
                     ref_id: RefId::from_random([n; 16]),
                     server_name: ServerName::parse("acme").unwrap(),
+                    label: None,
                     display_name: None,
                     url: None,
                     transport: Transport::StreamableHttp,

@@ -106,6 +106,7 @@ async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_fou
     let new = NewConnection {
         ref_id: ref_id(1),
         server_name: ServerName::parse("my-docs").unwrap(),
+        label: None,
         display_name: Some("Docs".into()),
         url: Some("https://docs.example/mcp".into()),
         transport: Transport::StreamableHttp,

@@ -24,6 +24,7 @@ pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i
     let new = NewConnection {
         ref_id: ref_id.clone(),
         server_name: ServerName::parse("acme").unwrap(),
+        label: None,
         display_name: None,
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,

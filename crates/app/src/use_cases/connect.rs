@@ -14,7 +14,9 @@ impl<D: Deps> Directory<D> {
     pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
         let Some(entry) = self.catalog().get(&request.server_name) else {
             return match request.custom {
-                Some(custom) => self.connect_custom(request.server_name, custom, request.return_to).await,
+                Some(custom) => {
+                    self.connect_custom(request.server_name, request.label, custom, request.return_to).await
+                }
                 None => Err(Error::ServerNotFound(request.server_name)),
             };
         };
@@ -25,6 +27,7 @@ impl<D: Deps> Directory<D> {
         if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
             let target = Target {
                 server_name: entry.spec.name.clone(),
+                label: request.label,
                 display_name: None,
                 url: url.clone(),
                 transport: entry.spec.transport,
@@ -36,6 +39,7 @@ impl<D: Deps> Directory<D> {
         let new = NewConnection {
             ref_id: ids.ref_id(),
             server_name: entry.spec.name.clone(),
+            label: request.label,
             display_name: None,
             url: entry.spec.url.clone(),
             transport: entry.spec.transport,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthMethod, AuthSpec, Connection, NewConnection, Scopes, ServerName, Transport};
+use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, Scopes, ServerName, Transport};
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
@@ -55,6 +55,7 @@ impl<D: Deps> Directory<D> {
     pub(crate) async fn connect_custom(
         &self,
         server_name: ServerName,
+        label: Option<Label>,
         custom: CustomServer,
         return_to: Option<String>,
     ) -> Result<ConnectOutcome, Error> {
@@ -71,7 +72,8 @@ impl<D: Deps> Directory<D> {
             return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
         }
         self.check_return_to(return_to.as_deref())?;
-        self.connect_discovered(Target { server_name, display_name, url, transport, entry: None }, return_to).await
+        self.connect_discovered(Target { server_name, label, display_name, url, transport, entry: None }, return_to)
+            .await
     }
 
     /// Discovers the server's authorization and starts the flow (or connects an open server).
@@ -92,6 +94,7 @@ impl<D: Deps> Directory<D> {
         let mut new = NewConnection {
             ref_id: ports.ids.ref_id(),
             server_name: target.server_name.clone(),
+            label: target.label.clone(),
             display_name: target.display_name.clone(),
             url: Some(target.url.clone()),
             transport: target.transport,
@@ -167,6 +170,7 @@ impl<D: Deps> Directory<D> {
         let url = connection.url.clone().ok_or_else(|| Error::internal("a discovered connection has no URL"))?;
         let target = Target {
             server_name: connection.server_name.clone(),
+            label: connection.label.clone(),
             display_name: connection.display_name.clone(),
             url,
             transport: connection.transport,

@@ -15,6 +15,7 @@ const ISSUER: &str = "https://as.example";
 
 fn custom() -> ConnectRequest {
     ConnectRequest {
+        label: None,
         server_name: ServerName::parse("my-docs").unwrap(),
         api_key: None,
         custom: Some(CustomServer { url: "https://Docs.Example/mcp".into(), transport: None, display_name: None }),

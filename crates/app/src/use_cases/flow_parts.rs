@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthSpec, Connection, OAuthSpec, RefId, Scopes, ServerName, Timestamp, Transport};
+use domain::{AuthSpec, Connection, Label, OAuthSpec, RefId, Scopes, ServerName, Timestamp, Transport};
 use ports::{
     AuthorizationRequest, Cipher, ClientCredentials, Clock, DiscoveryError, IdSource, PendingFlow, SecretsUpdate,
     TokenEndpoint, TokenSet,
@@ -29,6 +29,8 @@ pub struct CustomServer {
 #[derive(Debug)]
 pub struct ConnectRequest {
     pub server_name: ServerName,
+    /// The caller's name for the new connection (several accounts on one server).
+    pub label: Option<Label>,
     pub api_key: Option<SecretString>,
     pub custom: Option<CustomServer>,
     pub return_to: Option<String>,
@@ -46,6 +48,7 @@ pub enum ConnectOutcome {
 /// A server to connect to through discovery.
 pub(crate) struct Target<'a> {
     pub server_name: ServerName,
+    pub label: Option<Label>,
     pub display_name: Option<String>,
     /// The canonical MCP URL: what is probed, stored and handed to the engine.
     pub url: String,

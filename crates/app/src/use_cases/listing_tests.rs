@@ -15,6 +15,7 @@ fn connections(count: u8) -> Vec<Connection> {
                 NewConnection {
                     ref_id: RefId::from_random([n; 16]),
                     server_name: ServerName::parse("acme").unwrap(),
+                    label: None,
                     display_name: None,
                     url: None,
                     transport: Transport::StreamableHttp,

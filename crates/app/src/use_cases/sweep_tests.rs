@@ -13,6 +13,7 @@ fn connection(id: u8, status: ConnectionStatus, waiting_for: i64) -> Connection 
     let new = NewConnection {
         ref_id: RefId::from_random([id; 16]),
         server_name: ServerName::parse("acme").unwrap(),
+        label: None,
         display_name: None,
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,

@@ -8,13 +8,20 @@ use crate::test_support::{Mocks, NOW};
 use crate::{CallbackInput, ConnectOutcome, ConnectRequest, Error};
 
 fn request(name: &str) -> ConnectRequest {
-    ConnectRequest { server_name: ServerName::parse(name).unwrap(), api_key: None, custom: None, return_to: None }
+    ConnectRequest {
+        server_name: ServerName::parse(name).unwrap(),
+        label: None,
+        api_key: None,
+        custom: None,
+        return_to: None,
+    }
 }
 
 fn oauth_connection(status: ConnectionStatus) -> Connection {
     let new = NewConnection {
         ref_id: RefId::from_random([1; 16]),
         server_name: ServerName::parse("acme").unwrap(),
+        label: None,
         display_name: None,
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,

@@ -10,6 +10,7 @@ mod flows_without_oauth;
 mod helpers;
 mod key_guard;
 mod key_rotation;
+mod labels;
 mod oauth_flow;
 mod operations;
 mod postgres;

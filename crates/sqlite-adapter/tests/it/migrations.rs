@@ -86,3 +86,28 @@ async fn a_row_that_does_not_decode_is_reported_corrupt() {
     let listed = store.list().await;
     assert!(matches!(listed, Err(StoreError::Corrupt(_))), "got {listed:?}");
 }
+
+#[tokio::test]
+async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its_connections() {
+    let (_dir, path) = super::temp_db();
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
+    let (last, before) = pending.split_last().expect("migrations");
+    assert!(last.name().to_string().ends_with("_connection_label"), "the newest migration is {}", last.name());
+    for migration in before {
+        conn.run_migration(migration).expect("a migration of the previous schema");
+    }
+    let connection = fixtures::bare_connection(7);
+    conn.batch_execute(&format!(
+        "INSERT INTO connections (ref_id, server_name, transport, auth_method, status, created_at, updated_at) \
+         VALUES ('{}', '{}', 'stdio', 'none', 'connected', {t}, {t})",
+        connection.ref_id,
+        connection.server_name,
+        t = fixtures::T0.unix(),
+    ))
+    .expect("a connection stored by the previous schema");
+    drop(conn);
+
+    let store = super::open(&path).await;
+    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection), "kept, with no label");
+}
