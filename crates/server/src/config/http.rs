@@ -1,0 +1,34 @@
+//! Where the service listens, and which documents answer without the engine key.
+
+use std::net::SocketAddr;
+
+use super::{ConfigError, Source, invalid};
+
+/// The HTTP listener. Reads:
+///
+/// - `LISTEN_ADDR`: the address to listen on (default `127.0.0.1:8000`);
+/// - `OPENAPI_PUBLIC`: serve `GET /openapi.json` without `X-Engine-Key` (default `false`);
+/// - `METRICS_PUBLIC`: serve `GET /metrics` without `X-Engine-Key` (default `false`).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen_addr: SocketAddr,
+    /// `GET /openapi.json` answers without `X-Engine-Key`.
+    pub openapi_public: bool,
+    /// `GET /metrics` answers without `X-Engine-Key` (for a scraper that cannot send headers).
+    pub metrics_public: bool,
+}
+
+impl HttpConfig {
+    pub(super) const VARIABLES: &'static [&'static str] = &["LISTEN_ADDR", "OPENAPI_PUBLIC", "METRICS_PUBLIC"];
+
+    pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
+        let listen_addr = source.get::<String>("LISTEN_ADDR")?.unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+        Ok(Self {
+            listen_addr: listen_addr
+                .parse()
+                .map_err(|_| invalid("LISTEN_ADDR", "must be an address like 127.0.0.1:8000"))?,
+            openapi_public: source.get("OPENAPI_PUBLIC")?.unwrap_or(false),
+            metrics_public: source.get("METRICS_PUBLIC")?.unwrap_or(false),
+        })
+    }
+}
