@@ -18,7 +18,7 @@ impl CatalogConfig {
     pub(super) const VARIABLES: &'static [&'static str] = &["CATALOG_PATH"];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
-        Ok(Self { path: source.get("CATALOG_PATH")? })
+        Ok(Self { path: source.path("CATALOG_PATH")? })
     }
 }
 

@@ -27,10 +27,12 @@ impl DatabaseConfig {
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            url: source.get("DATABASE_URL")?.unwrap_or_else(|| "sqlite://data/asset-directory.db".to_owned()),
-            pool_size: source.get::<u32>("DATABASE_POOL_SIZE")?.map_or_else(default_pool_size, |n| n.max(1) as usize),
-            timeout: Duration::from_millis(source.get::<u64>("DATABASE_TIMEOUT_MS")?.unwrap_or(5_000).max(1)),
-            migrate_on_start: source.get("DATABASE_MIGRATE_ON_START")?.unwrap_or(true),
+            url: source.text("DATABASE_URL")?.unwrap_or_else(|| "sqlite://data/asset-directory.db".to_owned()),
+            pool_size: source
+                .number::<u32>("DATABASE_POOL_SIZE")?
+                .map_or_else(default_pool_size, |n| n.max(1) as usize),
+            timeout: Duration::from_millis(source.number::<u64>("DATABASE_TIMEOUT_MS")?.unwrap_or(5_000).max(1)),
+            migrate_on_start: source.flag("DATABASE_MIGRATE_ON_START")?.unwrap_or(true),
         })
     }
 }

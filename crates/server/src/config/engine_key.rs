@@ -33,8 +33,8 @@ impl EngineKeyConfig {
     ];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
-        let min_overlap = Duration::from_secs(source.get("KEY_ROTATION_MIN_OVERLAP_SECONDS")?.unwrap_or(0));
-        let max_overlap = Duration::from_secs(source.get("KEY_ROTATION_MAX_OVERLAP_SECONDS")?.unwrap_or(300));
+        let min_overlap = Duration::from_secs(source.number("KEY_ROTATION_MIN_OVERLAP_SECONDS")?.unwrap_or(0));
+        let max_overlap = Duration::from_secs(source.number("KEY_ROTATION_MAX_OVERLAP_SECONDS")?.unwrap_or(300));
         Ok(Self {
             api_key: source.secret("ENGINE_API_KEY")?,
             key_hash: digest(source, "ENGINE_KEY_HASH")?,
@@ -47,7 +47,7 @@ impl EngineKeyConfig {
 
 /// A hex SHA-256 setting; a malformed one is refused without repeating it.
 fn digest(source: &Source, name: &'static str) -> Result<Option<[u8; 32]>, ConfigError> {
-    let Some(hex_digest) = source.non_empty(name)? else { return Ok(None) };
+    let Some(hex_digest) = source.text(name)? else { return Ok(None) };
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_digest.trim(), &mut out)
         .map_err(|_| invalid(name, "must be 64 hex characters (the SHA-256 of the key)"))?;

@@ -22,13 +22,13 @@ impl HttpConfig {
     pub(super) const VARIABLES: &'static [&'static str] = &["LISTEN_ADDR", "OPENAPI_PUBLIC", "METRICS_PUBLIC"];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
-        let listen_addr = source.get::<String>("LISTEN_ADDR")?.unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+        let listen_addr = source.text("LISTEN_ADDR")?.unwrap_or_else(|| "127.0.0.1:8000".to_owned());
         Ok(Self {
             listen_addr: listen_addr
                 .parse()
                 .map_err(|_| invalid("LISTEN_ADDR", "must be an address like 127.0.0.1:8000"))?,
-            openapi_public: source.get("OPENAPI_PUBLIC")?.unwrap_or(false),
-            metrics_public: source.get("METRICS_PUBLIC")?.unwrap_or(false),
+            openapi_public: source.flag("OPENAPI_PUBLIC")?.unwrap_or(false),
+            metrics_public: source.flag("METRICS_PUBLIC")?.unwrap_or(false),
         })
     }
 }

@@ -16,12 +16,12 @@ impl LogConfig {
     pub(super) const VARIABLES: &'static [&'static str] = &["LOG_FORMAT", "RUST_LOG"];
 
     pub(super) fn read(source: &Source, mode: RunMode) -> Result<Self, ConfigError> {
-        let json = match source.get::<String>("LOG_FORMAT")?.as_deref() {
+        let json = match source.text("LOG_FORMAT")?.as_deref() {
             None => mode == RunMode::Production,
             Some("json") => true,
             Some("pretty") => false,
             Some(_) => return Err(invalid("LOG_FORMAT", "must be pretty or json")),
         };
-        Ok(Self { json, filter: source.get("RUST_LOG")?.unwrap_or_else(|| "info".to_owned()) })
+        Ok(Self { json, filter: source.text("RUST_LOG")?.unwrap_or_else(|| "info".to_owned()) })
     }
 }

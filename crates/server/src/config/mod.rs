@@ -5,6 +5,10 @@
 //! [`HttpConfig`], [`DatabaseConfig`], [`SecretsConfig`] (encryption keys), [`EngineKeyConfig`],
 //! [`OAuthConfig`], [`CatalogConfig`], [`RefreshConfig`], [`LogConfig`]. This module reads
 //! `AD_ENV`, layers the sources, builds every concern and runs the production checks.
+//!
+//! Values stay text until their setting parses them as its declared type (`Source`): secrets
+//! and identifiers exactly as written, numbers as decimal digits, booleans as true or false. A
+//! value of the wrong type is refused naming the variable, never repeating the value.
 
 mod catalog;
 mod database;
@@ -18,8 +22,7 @@ mod secrets;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
+use secrecy::SecretString;
 
 pub use catalog::{CatalogConfig, EnvSnapshot};
 pub use database::DatabaseConfig;
@@ -30,11 +33,9 @@ pub use oauth::OAuthConfig;
 pub use refresh::RefreshConfig;
 pub use secrets::SecretsConfig;
 
-/// Why the configuration cannot be used: one line naming the setting.
+/// Why the configuration cannot be used: one line naming the setting, never repeating a value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
     #[error("{name}: {reason}")]
     Invalid { name: &'static str, reason: String },
     #[error("AD_ENV=production requires {0}")]
@@ -100,17 +101,19 @@ impl Config {
         if let Some(path) = vars.get("AD_CONFIG") {
             builder = builder.add_source(config::File::from(PathBuf::from(path)).format(config::FileFormat::Toml));
         }
+        // Values stay text here (no guessing of types): each concern parses its own settings as
+        // what they are, so a key of digits stays that key. An empty variable is unset.
         let ours: HashMap<String, String> = vars
             .iter()
-            .filter(|(k, _)| variables().any(|v| v == k.as_str()))
+            .filter(|(k, v)| variables().any(|name| name == k.as_str()) && !v.trim().is_empty())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        builder = builder.add_source(config::Environment::default().source(Some(ours)).try_parsing(true));
-        Self::read(&Source(builder.build()?), EnvSnapshot(vars))
+        builder = builder.add_source(config::Environment::default().source(Some(ours)));
+        Self::read(&Source(builder.build().map_err(unreadable_file)?), EnvSnapshot(vars))
     }
 
     fn read(source: &Source, env: EnvSnapshot) -> Result<Self, ConfigError> {
-        let mode = match source.get::<String>("AD_ENV")?.as_deref() {
+        let mode = match source.text("AD_ENV")?.as_deref() {
             None | Some("development") => RunMode::Development,
             Some("production") => RunMode::Production,
             Some(other) => return Err(invalid("AD_ENV", format!("must be development or production, not `{other}`"))),
@@ -148,29 +151,68 @@ impl Config {
     }
 }
 
-/// The file and the environment, layered; each concern reads its variables from here and
-/// supplies its own defaults.
+/// Why the `AD_CONFIG` file could not be read. A syntax error says where, not what: the
+/// parser's own message quotes the line, which may hold a secret.
+fn unreadable_file(error: config::ConfigError) -> ConfigError {
+    let reason = match &error {
+        config::ConfigError::FileParse { cause, .. } => {
+            let cause = cause.to_string();
+            let at = cause.lines().next().and_then(|l| l.split_once(" at ")).map(|(_, at)| at.to_owned());
+            format!("the file is not valid TOML{}", at.map(|at| format!(" (at {at})")).unwrap_or_default())
+        }
+        other => other.to_string(),
+    };
+    invalid("AD_CONFIG", reason)
+}
+
+/// The file and the environment, layered, as text; each concern reads its variables from here
+/// as their declared types and supplies its own defaults.
 struct Source(config::Config);
 
 impl Source {
-    /// The value of `name` (an upper-case variable), if the file or the environment sets it.
-    fn get<T: DeserializeOwned>(&self, name: &'static str) -> Result<Option<T>, ConfigError> {
+    /// `name`'s value exactly as written, if the file or the environment sets it; an empty value
+    /// is unset.
+    fn text(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         debug_assert!(variables().any(|v| v == name), "{name} is read but not listed, so never set");
-        match self.0.get::<T>(&name.to_ascii_lowercase()) {
+        match self.0.get_string(&name.to_ascii_lowercase()) {
+            Ok(value) if value.trim().is_empty() => Ok(None),
             Ok(value) => Ok(Some(value)),
             Err(config::ConfigError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(_) => Err(invalid(name, "must be a single value, not a table or a list")),
         }
     }
 
-    /// A text setting where an empty value means "not set".
-    fn non_empty(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
-        Ok(self.get::<String>(name)?.filter(|v| !v.trim().is_empty()))
+    /// A secret: text exactly as written, so an empty key never becomes a valid key.
+    fn secret(&self, name: &'static str) -> Result<Option<SecretString>, ConfigError> {
+        Ok(self.text(name)?.map(SecretString::from))
     }
 
-    /// A secret setting: an empty value is "not set", so an empty key never becomes a valid key.
-    fn secret(&self, name: &'static str) -> Result<Option<SecretString>, ConfigError> {
-        Ok(self.get::<SecretString>(name)?.filter(|s| !s.expose_secret().trim().is_empty()))
+    /// A path, as written.
+    fn path(&self, name: &'static str) -> Result<Option<PathBuf>, ConfigError> {
+        Ok(self.text(name)?.map(PathBuf::from))
+    }
+
+    /// A whole number of decimal digits (leading zeros allowed, no sign, no fraction, no
+    /// exponent) that fits `T`.
+    fn number<T: TryFrom<u64>>(&self, name: &'static str) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.text(name)? else { return Ok(None) };
+        let digits = text.trim();
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(name, "must be a whole number (decimal digits only)"));
+        }
+        let too_large = || invalid(name, "is too large");
+        let n: u64 = digits.parse().map_err(|_| too_large())?;
+        T::try_from(n).map(Some).map_err(|_| too_large())
+    }
+
+    /// A boolean: `true`/`false`, also `yes`/`no`, `on`/`off`, `1`/`0`, in any case.
+    fn flag(&self, name: &'static str) -> Result<Option<bool>, ConfigError> {
+        let Some(text) = self.text(name)? else { return Ok(None) };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(Some(true)),
+            "false" | "no" | "off" | "0" => Ok(Some(false)),
+            _ => Err(invalid(name, "must be true or false")),
+        }
     }
 }
 
@@ -181,3 +223,5 @@ fn split_list(list: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;

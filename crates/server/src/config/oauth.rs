@@ -35,19 +35,19 @@ impl OAuthConfig {
 
     /// `listen_addr` is the development default's host.
     pub(super) fn read(source: &Source, mode: RunMode, listen_addr: SocketAddr) -> Result<Self, ConfigError> {
-        let redirect_base_url = match (source.non_empty("OAUTH_REDIRECT_BASE_URL")?, mode) {
+        let redirect_base_url = match (source.text("OAUTH_REDIRECT_BASE_URL")?, mode) {
             (Some(url), _) => parse_base_url(&url)?,
             (None, RunMode::Production) => return Err(ConfigError::MissingInProduction("OAUTH_REDIRECT_BASE_URL")),
             (None, RunMode::Development) => format!("http://{listen_addr}"),
         };
         Ok(Self {
             redirect_base_url,
-            flow_ttl: Duration::from_secs(source.get::<u64>("OAUTH_FLOW_TTL_SECONDS")?.unwrap_or(600).max(1)),
+            flow_ttl: Duration::from_secs(source.number::<u64>("OAUTH_FLOW_TTL_SECONDS")?.unwrap_or(600).max(1)),
             outbound_timeout: Duration::from_millis(
-                source.get::<u64>("OUTBOUND_TIMEOUT_MS")?.unwrap_or(10_000).max(100),
+                source.number::<u64>("OUTBOUND_TIMEOUT_MS")?.unwrap_or(10_000).max(100),
             ),
-            return_url_allowlist: split_list(&source.get::<String>("RETURN_URL_ALLOWLIST")?.unwrap_or_default()),
-            allow_private_networks: source.get("AD_ALLOW_PRIVATE_NETWORKS")?.unwrap_or(false),
+            return_url_allowlist: split_list(&source.text("RETURN_URL_ALLOWLIST")?.unwrap_or_default()),
+            allow_private_networks: source.flag("AD_ALLOW_PRIVATE_NETWORKS")?.unwrap_or(false),
         })
     }
 }

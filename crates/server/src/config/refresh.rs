@@ -37,14 +37,14 @@ impl RefreshConfig {
     /// `outbound_timeout` bounds the lease from below.
     pub(super) fn read(source: &Source, outbound_timeout: Duration) -> Result<Self, ConfigError> {
         let seconds = |name, default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs(source.get::<u64>(name)?.unwrap_or(default)))
+            Ok(Duration::from_secs(source.number::<u64>(name)?.unwrap_or(default)))
         };
         let config = Self {
             ahead: seconds("REFRESH_AHEAD_SECONDS", 300)?,
             interval: seconds("REFRESH_INTERVAL_SECONDS", 30)?.max(Duration::from_secs(1)),
             lease: seconds("REFRESH_LEASE_SECONDS", 60)?,
-            concurrency: source.get::<usize>("REFRESH_CONCURRENCY")?.unwrap_or(8).max(1),
-            breaker_threshold: source.get::<u32>("REFRESH_BREAKER_THRESHOLD")?.unwrap_or(5).max(1),
+            concurrency: source.number::<usize>("REFRESH_CONCURRENCY")?.unwrap_or(8).max(1),
+            breaker_threshold: source.number::<u32>("REFRESH_BREAKER_THRESHOLD")?.unwrap_or(5).max(1),
             breaker_cooldown: seconds("REFRESH_BREAKER_COOLDOWN_SECONDS", 60)?.max(Duration::from_secs(1)),
         };
         if config.lease <= 2 * outbound_timeout {

@@ -30,7 +30,7 @@ impl SecretsConfig {
             previous_keys: previous
                 .map(|l| split_list(l.expose_secret()).into_iter().map(SecretString::from).collect())
                 .unwrap_or_default(),
-            data_dir: source.get("AD_DATA_DIR")?.unwrap_or_else(|| PathBuf::from("data")),
+            data_dir: source.path("AD_DATA_DIR")?.unwrap_or_else(|| PathBuf::from("data")),
         })
     }
 }

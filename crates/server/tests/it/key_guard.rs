@@ -59,3 +59,17 @@ async fn the_browser_callback_needs_no_key() {
     let response = app.client.get(app.url("/assets/oauth/callback?state=unknown&code=x")).send().await.unwrap();
     assert_error(response, StatusCode::BAD_REQUEST, "INVALID_STATE").await;
 }
+
+#[tokio::test]
+async fn an_engine_key_of_digits_is_the_key_exactly_as_written() {
+    // Issue 20 item 7: a loader that guessed types read this key as a float and so refused it.
+    let key = "000123456789012345678901234567890";
+    let app = Spawn::default().var("ENGINE_API_KEY", key).start().await;
+    let ok = app.client.get(app.url("/assets/servers")).header("X-Engine-Key", key).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    for rewritten in ["123456789012345678901234567890", "123456789012345680000000000000"] {
+        let refused =
+            app.client.get(app.url("/assets/servers")).header("X-Engine-Key", rewritten).send().await.unwrap();
+        assert_error(refused, StatusCode::UNAUTHORIZED, "INVALID_KEY").await;
+    }
+}
