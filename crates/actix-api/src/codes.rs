@@ -67,7 +67,7 @@ impl ErrorCode {
 
     fn spec(self) -> (&'static str, u16, &'static str) {
         match self {
-            Self::InvalidKey => ("INVALID_KEY", 401, "`X-Engine-Key` missing or wrong"),
+            Self::InvalidKey => ("INVALID_KEY", 401, "`X-Engine-Key` missing, wrong or sent more than once"),
             Self::KeyRotationPending => (
                 "KEY_ROTATION_PENDING",
                 401,

@@ -86,7 +86,7 @@ impl EngineKeys {
 /// logged without the key.
 pub(crate) fn verdict(req: &HttpRequest) -> Result<(), ApiError> {
     let keys = req.app_data::<web::Data<EngineKeys>>();
-    let presented = req.headers().get(HEADER).map(HeaderValue::as_bytes);
+    let presented = single_key(req);
     let outcome = match keys {
         Some(keys) => keys.check(presented, Instant::now()),
         None => KeyCheck::Invalid,
@@ -101,9 +101,20 @@ pub(crate) fn verdict(req: &HttpRequest) -> Result<(), ApiError> {
             ))
         }
         KeyCheck::Invalid => {
-            tracing::warn!(path = req.path(), key_present = presented.is_some(), "rejected engine key");
+            let keys_presented = req.headers().get_all(HEADER).count();
+            tracing::warn!(path = req.path(), keys_presented, "rejected engine key");
             Err(ApiError::new(ErrorCode::InvalidKey, "missing or invalid X-Engine-Key"))
         }
+    }
+}
+
+/// The one key presented. Two `X-Engine-Key` headers present none: which of them a proxy or a
+/// framework would read is not something a credential may depend on.
+fn single_key(req: &HttpRequest) -> Option<&[u8]> {
+    let mut values = req.headers().get_all(HEADER);
+    match (values.next(), values.next()) {
+        (Some(only), None) => Some(HeaderValue::as_bytes(only)),
+        _ => None,
     }
 }
 

@@ -73,3 +73,21 @@ async fn an_engine_key_of_digits_is_the_key_exactly_as_written() {
         assert_error(refused, StatusCode::UNAUTHORIZED, "INVALID_KEY").await;
     }
 }
+
+#[tokio::test]
+async fn two_engine_keys_are_invalid_key_whichever_comes_first() {
+    let app = spawn_app().await;
+    for (first, second) in
+        [(app.key.as_str(), "wrong"), ("wrong", app.key.as_str()), (app.key.as_str(), app.key.as_str())]
+    {
+        let response = app
+            .client
+            .get(app.url("/assets/servers"))
+            .header("X-Engine-Key", first)
+            .header("X-Engine-Key", second)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, StatusCode::UNAUTHORIZED, "INVALID_KEY").await;
+    }
+}
