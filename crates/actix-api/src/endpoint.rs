@@ -6,6 +6,11 @@
 //! Architecture invariant: every route of the API is an `Endpoint` (a test reads the sources to
 //! hold this). Whether an endpoint needs `X-Engine-Key` is one flag, which both wraps the
 //! resource in the key guard and sets the operation's `security` in the document.
+//!
+//! Every `GET` is served as `HEAD` too (RFC 9110 §9.3.2), by the same handler: actix-http sends
+//! the status and headers, `Content-Length` included, and drops the body. The document lists the
+//! `GET` only. A `GET` that acts (the OAuth redirect target) opts out with
+//! [`Endpoint::without_head`].
 
 use std::rc::Rc;
 
@@ -13,7 +18,7 @@ use actix_web::dev::{AppService, HttpServiceFactory, Service, ServiceRequest};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
-use actix_web::{FromRequest, Handler, HttpMessage, Resource, Responder, web};
+use actix_web::{FromRequest, Handler, HttpMessage, Resource, Responder, Route as ActixRoute, web};
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{PathItem, RefOr};
@@ -29,8 +34,11 @@ pub(crate) struct Endpoint {
     paths: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
     keyed: bool,
-    /// The methods served, for the `Allow` header of a `405`.
+    /// The methods documented, for the `Allow` header of a `405`.
     methods: Vec<Method>,
+    /// The `HEAD` twins of the `GET` routes, added at registration unless `head` is off.
+    head_routes: Vec<ActixRoute>,
+    head: bool,
 }
 
 impl Endpoint {
@@ -66,7 +74,16 @@ impl Endpoint {
     {
         let path = P::path();
         let resource = web::resource(path.as_str());
-        let empty = Self { resource, path, paths: Paths::new(), schemas: Vec::new(), keyed, methods: Vec::new() };
+        let empty = Self {
+            resource,
+            path,
+            paths: Paths::new(),
+            schemas: Vec::new(),
+            keyed,
+            methods: Vec::new(),
+            head_routes: Vec::new(),
+            head: true,
+        };
         empty.and(doc, handler)
     }
 
@@ -84,6 +101,9 @@ impl Endpoint {
         assert_eq!(P::path(), self.path, "one endpoint serves one path");
         for method in P::methods() {
             let method = actix_method(&method);
+            if method == Method::GET {
+                self.head_routes.push(web::method(Method::HEAD).to(handler.clone()));
+            }
             self.resource = self.resource.route(web::method(method.clone()).to(handler.clone()));
             self.methods.push(method);
         }
@@ -100,6 +120,25 @@ impl Endpoint {
         self
     }
 
+    /// Serves no `HEAD`: for a `GET` with an effect a probe must not trigger.
+    pub(crate) fn without_head(mut self) -> Self {
+        self.head = false;
+        self
+    }
+
+    /// The methods served, in the order `Allow` lists them: `HEAD` right after `GET`.
+    fn served(&self) -> Vec<&str> {
+        let head = self.head && !self.head_routes.is_empty();
+        let mut served = Vec::new();
+        for method in &self.methods {
+            served.push(method.as_str());
+            if head && *method == Method::GET {
+                served.push("HEAD");
+            }
+        }
+        served
+    }
+
     /// This endpoint's part of the OpenAPI document.
     pub(crate) fn documentation(&self) -> (Paths, Vec<(String, RefOr<Schema>)>) {
         (self.paths.clone(), self.schemas.clone())
@@ -108,9 +147,14 @@ impl Endpoint {
 
 impl HttpServiceFactory for Endpoint {
     fn register(self, config: &mut AppService) {
-        let served: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
-        let allow = HeaderValue::from_str(&served.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
-        let resource = self.resource.default_service(web::to(move |req| method_not_allowed(req, allow.clone())));
+        let allow = HeaderValue::from_str(&self.served().join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
+        let mut resource = self.resource;
+        if self.head {
+            for route in self.head_routes {
+                resource = resource.route(route);
+            }
+        }
+        let resource = resource.default_service(web::to(move |req| method_not_allowed(req, allow.clone())));
         // The request span's route is this endpoint's path: known here without matching again.
         let route: Rc<str> = Rc::from(self.path.as_str());
         if self.keyed {

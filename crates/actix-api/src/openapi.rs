@@ -26,7 +26,9 @@ pub(crate) struct OpenApiJson(pub(crate) String);
         title = "Asset Directory",
         description = "MCP server connections and their credentials for an AI agent engine. Every endpoint \
             requires the `X-Engine-Key` header unless its `security` is empty. Every non-2xx answer is an \
-            `ErrorBody`; route on its `error` code, never on the message.",
+            `ErrorBody`; route on its `error` code, never on the message. Every `GET` operation also answers \
+            `HEAD` with the same status and headers and no body, except the OAuth redirect target, whose \
+            `GET` spends the flow.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     components(schemas(ErrorBody, ErrorCode)),

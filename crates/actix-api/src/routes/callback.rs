@@ -17,8 +17,10 @@ use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::{ApiError, ApiState};
 
+/// No `HEAD`: this `GET` spends the flow's single-use `state`, which a probe or a link checker
+/// must not do.
 pub(crate) fn browser<D: Deps>() -> Endpoint {
-    Endpoint::public(__path_oauth_redirect, oauth_redirect::<D>)
+    Endpoint::public(__path_oauth_redirect, oauth_redirect::<D>).without_head()
 }
 
 pub(crate) fn json<D: Deps>() -> Endpoint {

@@ -217,8 +217,8 @@ async fn an_unserved_method_answers_405_with_the_allow_header_naming_the_served_
     let app = actix_test::init_service(app(Setup::default().state())).await;
     let cases = [
         (TestRequest::with_uri("/assets/connect").method(actix_web::http::Method::TRACE), "POST"),
-        (TestRequest::put().uri("/assets/connections/conn-aaaaaaaaaaaaaaaaaaaaaaaaaa"), "GET, DELETE"),
-        (TestRequest::delete().uri("/health"), "GET"),
+        (TestRequest::put().uri("/assets/connections/conn-aaaaaaaaaaaaaaaaaaaaaaaaaa"), "GET, HEAD, DELETE"),
+        (TestRequest::delete().uri("/health"), "GET, HEAD"),
     ];
     for (request, allowed) in cases {
         let answer = send(&app, request.insert_header(("X-Engine-Key", KEY)).to_request()).await;

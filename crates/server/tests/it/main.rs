@@ -7,6 +7,7 @@ mod config_reference;
 mod discovery;
 mod errors;
 mod flows_without_oauth;
+mod head;
 mod helpers;
 mod key_guard;
 mod key_rotation;
