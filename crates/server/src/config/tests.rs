@@ -74,3 +74,12 @@ fn metrics_and_the_openapi_document_need_the_key_unless_made_public() {
     let c = Config::from_map(vars(&[("OPENAPI_PUBLIC", "true"), ("METRICS_PUBLIC", "true")])).unwrap();
     assert!(c.http.openapi_public && c.http.metrics_public);
 }
+
+#[test]
+fn a_request_body_has_15_seconds_unless_configured_and_never_zero() {
+    assert_eq!(Config::from_map(vars(&[])).unwrap().http.request_body_timeout, Duration::from_secs(15));
+    let c = Config::from_map(vars(&[("REQUEST_BODY_TIMEOUT_SECONDS", "1")])).unwrap();
+    assert_eq!(c.http.request_body_timeout, Duration::from_secs(1));
+    let c = Config::from_map(vars(&[("REQUEST_BODY_TIMEOUT_SECONDS", "0")])).unwrap();
+    assert_eq!(c.http.request_body_timeout, Duration::from_secs(1), "0 would refuse every body");
+}
