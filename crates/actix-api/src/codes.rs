@@ -20,6 +20,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    RequestTimeout,
     InvalidState,
     IssuerMismatch,
     OAuthAccessDenied,
@@ -31,7 +32,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::InvalidKey,
         Self::KeyRotationPending,
         Self::InvalidRequest,
@@ -41,6 +42,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
+        Self::RequestTimeout,
         Self::InvalidState,
         Self::IssuerMismatch,
         Self::OAuthAccessDenied,
@@ -84,6 +86,11 @@ impl ErrorCode {
             Self::NotFound => ("NOT_FOUND", 404, "no such route"),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", 405, "the route exists, the method does not"),
             Self::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", 413, "a body over 64 KiB"),
+            Self::RequestTimeout => (
+                "REQUEST_TIMEOUT",
+                408,
+                "the body did not arrive within `REQUEST_BODY_TIMEOUT_SECONDS`; the connection is closed",
+            ),
             Self::InvalidState => ("INVALID_STATE", 400, "OAuth `state` unknown, expired or already used"),
             Self::IssuerMismatch => ("ISSUER_MISMATCH", 400, "the RFC 9207 `iss` check failed"),
             Self::OAuthAccessDenied => ("OAUTH_ACCESS_DENIED", 400, "the provider returned `error=` on the callback"),

@@ -103,6 +103,10 @@ impl ResponseError for ApiError {
         if self.code == ErrorCode::ServiceUnavailable {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
+        if self.code == ErrorCode::RequestTimeout {
+            // The rest of the body may still come; the connection cannot carry another request.
+            response.force_close();
+        }
         WithRequestId::json(response, &self.body())
     }
 }

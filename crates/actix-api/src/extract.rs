@@ -4,6 +4,7 @@
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::web;
 
+use crate::body_deadline::BodyTimedOut;
 use crate::{ApiError, ErrorCode, MAX_BODY_BYTES};
 
 pub(crate) fn json_config() -> web::JsonConfig {
@@ -35,6 +36,9 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => too_large(),
         JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
+        JsonPayloadError::Payload(e) if BodyTimedOut::caused(e) => {
+            ApiError::new(ErrorCode::RequestTimeout, "the request body did not arrive in time")
+        }
         JsonPayloadError::ContentType => ApiError::invalid_request("Content-Type must be application/json"),
         JsonPayloadError::Deserialize(e) => ApiError::invalid_request(describe_json_error(e)),
         _ => ApiError::invalid_request("the request body could not be read"),

@@ -8,6 +8,7 @@
 //! and shape its answer. No business rule lives here, and nothing here names a storage or
 //! OAuth technology: the API is generic over `app::Deps`.
 
+mod body_deadline;
 mod codes;
 mod dto;
 mod endpoint;
@@ -33,13 +34,14 @@ pub use metrics::ApiMetrics;
 pub use request_id::HEADER as REQUEST_ID_HEADER;
 pub use request_span::{PathOnlySpan, request_logger};
 pub use routes::health::{HealthProbe, SubsystemHealth, SubsystemStatus};
-pub use state::{ApiState, Exposure};
+pub use state::{ApiState, DEFAULT_REQUEST_BODY_TIMEOUT, Exposure};
 
 /// Largest request body accepted (spec §2.2: 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The whole HTTP application: request spans (with their request id) outermost, then request
-/// metrics, then the request id on answers and error bodies, then every route.
+/// The whole HTTP application: the deadline on request bodies outermost (it holds an unread
+/// body until the final answer has been written), then request spans (with their request id),
+/// then request metrics, then the request id on answers and error bodies, then every route.
 pub fn app<D: Deps>(
     state: web::Data<ApiState<D>>,
     keys: web::Data<EngineKeys>,
@@ -52,11 +54,13 @@ pub fn app<D: Deps>(
         InitError = (),
     >,
 > {
+    let body_timeout = state.request_body_timeout;
     App::new()
         .configure(|cfg| configure(cfg, state, keys))
         .wrap(from_fn(request_id::attach))
         .wrap(from_fn(metrics::record))
         .wrap(request_logger())
+        .wrap_fn(move |req, service| body_deadline::limit(body_timeout, req, service))
 }
 
 /// Registers every route, and `/openapi.json` with the document of exactly those routes. Each

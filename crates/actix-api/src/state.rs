@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use app::{Deps, Directory};
 
@@ -16,12 +16,18 @@ pub struct Exposure {
     pub metrics_public: bool,
 }
 
+/// How long a request's body may take to arrive unless configured: a slow mobile link sends
+/// 64 KiB in well under that.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// What every handler shares.
 pub struct ApiState<D: Deps> {
     pub directory: Directory<D>,
     pub started: Instant,
     pub metrics: Arc<ApiMetrics>,
     pub exposure: Exposure,
+    /// How long a request's body may take to arrive (`REQUEST_BODY_TIMEOUT_SECONDS`).
+    pub request_body_timeout: Duration,
     ready: AtomicBool,
     subsystems: Vec<(&'static str, HealthProbe)>,
     pub(crate) listing_body: crate::routes::connections::ListingBody,
@@ -49,6 +55,7 @@ impl<D: Deps> ApiState<D> {
             started: Instant::now(),
             metrics: Arc::new(ApiMetrics::new()),
             exposure: Exposure::default(),
+            request_body_timeout: DEFAULT_REQUEST_BODY_TIMEOUT,
             ready: AtomicBool::new(false),
             subsystems: vec![("scheduler", not_running)],
             listing_body: Default::default(),
@@ -65,6 +72,12 @@ impl<D: Deps> ApiState<D> {
     #[must_use]
     pub fn with_exposure(mut self, exposure: Exposure) -> Self {
         self.exposure = exposure;
+        self
+    }
+
+    #[must_use]
+    pub fn with_request_body_timeout(mut self, timeout: Duration) -> Self {
+        self.request_body_timeout = timeout;
         self
     }
 

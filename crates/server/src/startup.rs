@@ -164,6 +164,7 @@ impl Application {
             ApiState::new(directory)
                 .with_metrics(metrics)
                 .with_exposure(exposure)
+                .with_request_body_timeout(config.http.request_body_timeout)
                 .with_subsystem("scheduler", scheduler)
                 .with_subsystem("flow_sweeper", flow_sweeper),
         );

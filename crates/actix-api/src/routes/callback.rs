@@ -80,6 +80,7 @@ async fn oauth_redirect<D: Deps>(
     (status = 200, description = "Connected.", body = CallbackResponse),
     (status = 400, description = "`INVALID_REQUEST`, `INVALID_STATE`, `ISSUER_MISMATCH`, `OAUTH_ACCESS_DENIED`",
         body = ErrorBody),
+    (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled (the connection is closed)", body = ErrorBody),
     (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
     (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),

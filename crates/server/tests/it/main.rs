@@ -15,5 +15,7 @@ mod labels;
 mod oauth_flow;
 mod operations;
 mod postgres;
+mod raw_http;
 mod refresh;
 mod secrets;
+mod stalled_body;
