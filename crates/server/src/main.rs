@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use server::commands::{hash_key, migrate, reencrypt};
 use server::config::{Config, LogConfig};
 use server::startup::Application;
+use server::telemetry::Output;
 
 #[derive(Debug, Parser)]
 #[command(name = "asset-directory", version, about = "MCP connections and credentials for an agent engine")]
@@ -80,7 +81,7 @@ fn block_on<T>(work: impl Future<Output = T>) -> anyhow::Result<T> {
 
 fn serve() -> anyhow::Result<()> {
     let config = config();
-    server::telemetry::init(&config.log, std::io::stdout).map_err(anyhow::Error::msg)?;
+    server::telemetry::init_to(&config.log, Output::Stdout).map_err(anyhow::Error::msg)?;
     block_on(async {
         let app = Application::build(config).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot start");
@@ -92,7 +93,7 @@ fn serve() -> anyhow::Result<()> {
 
 /// Commands log to standard error; standard output carries only their result.
 fn command_logs(log: &LogConfig) -> anyhow::Result<()> {
-    server::telemetry::init(log, std::io::stderr).map_err(anyhow::Error::msg)
+    server::telemetry::init_to(log, Output::Stderr).map_err(anyhow::Error::msg)
 }
 
 fn run_migrate() -> anyhow::Result<()> {

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use server::config::variables;
 
-/// Read by `Config::from_map` itself rather than through the list: the TOML file to layer in.
-const READ_BEFORE_THE_LIST: &[&str] = &["AD_CONFIG"];
+/// Read outside the list: the TOML file to layer in (by `Config::from_map` itself), and whether
+/// a terminal gets colour (by the logging, as every program that honours it does).
+const READ_BEFORE_THE_LIST: &[&str] = &["AD_CONFIG", "NO_COLOR"];
 
 fn operations_guide() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md");

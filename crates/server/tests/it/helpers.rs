@@ -31,7 +31,7 @@ fn init_logs() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = CaptureWriter(Arc::clone(&buffer));
         let config = LogConfig { json: true, filter: "debug".into() };
-        server::telemetry::init(&config, move || writer.clone()).expect("the first subscriber installs");
+        server::telemetry::init(&config, move || writer.clone(), false).expect("the first subscriber installs");
         buffer
     });
 }

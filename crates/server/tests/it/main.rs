@@ -15,6 +15,7 @@ mod labels;
 mod oauth_flow;
 mod operations;
 mod postgres;
+mod protocol_garbage;
 mod raw_http;
 mod refresh;
 mod secrets;
