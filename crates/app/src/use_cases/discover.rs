@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, Scopes, ServerName, Transport};
+use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Scopes, ServerName, Transport};
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
@@ -132,8 +132,7 @@ impl<D: Deps> Directory<D> {
     /// The authorization server a protected resource names, who the service is there, and the
     /// authorization request to make (spec §5.1–§5.3).
     async fn authorization_for(&self, target: &Target<'_>, resource: ProtectedResource) -> Result<Discovered, Error> {
-        // RFC 9728 §7.6 leaves the choice to the client: the first server listed.
-        let issuer = resource.authorization_servers[0].clone();
+        let issuer = choose_issuer(target.entry, &resource.authorization_servers)?;
         let metadata = self.ports().discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
         let client_id = self.client_identity(target.entry, &metadata).await?;
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
@@ -189,6 +188,27 @@ impl<D: Deps> Directory<D> {
         let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
         Ok((flow, auth_url, binding))
     }
+}
+
+/// The authorization server to use of those a protected resource lists. A catalog entry that
+/// pins its `oauth.issuer` (as it must when it names a pre-registered client, whose secret would
+/// otherwise go to whichever server the resource names) gets that one or none: a resource that
+/// does not list it fails before anything is sent anywhere. Otherwise RFC 9728 §7.6 leaves the
+/// choice to the client: the first listed.
+fn choose_issuer(entry: Option<&CatalogEntry>, listed: &[String]) -> Result<String, Error> {
+    let pinned = match entry.map(|e| &e.spec.auth) {
+        Some(AuthSpec::OAuth(OAuthSpec { issuer: Some(pinned), .. })) => pinned,
+        _ => return listed.first().cloned().ok_or_else(|| Error::internal("a protected resource lists no server")),
+    };
+    if listed.iter().any(|issuer| issuer == pinned) {
+        return Ok(pinned.clone());
+    }
+    Err(Error::Provider {
+        step: DiscoveryStep::ServerMetadata.as_str(),
+        message: "the MCP server does not name the authorization server this catalog entry is pinned to \
+                  (`oauth.issuer`), so nothing was sent to the server it names"
+            .into(),
+    })
 }
 
 /// How to authorize at a discovered server: the request, and what the connection is bound to.

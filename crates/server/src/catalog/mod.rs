@@ -172,6 +172,15 @@ fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<
             check_url(url).map_err(|r| (field, r))?;
         }
     }
+    if o.discovery && o.issuer.is_none() && (o.client_id.is_some() || o.client_id_env.is_some()) {
+        // The client's secret would go to whichever authorization server the MCP server names.
+        return Err((
+            "oauth.issuer",
+            "is required when a discovery entry names a pre-registered client (client_id or client_id_env): \
+             it pins the authorization server the client's secret is sent to"
+                .into(),
+        ));
+    }
     if !o.discovery && (o.authorization_endpoint.is_none() || o.token_endpoint.is_none()) {
         return Err((
             "oauth.token_endpoint",

@@ -94,3 +94,18 @@ fn built_in_discovery_entries_are_available_without_any_configuration() {
         assert!(entry.is_available(), "{}: {:?}", entry.spec.name, entry.availability);
     }
 }
+
+#[test]
+fn a_discovery_entry_with_a_preregistered_client_but_no_issuer_is_refused() {
+    for client in [r#""client_id":"c""#, r#""client_id_env":"C_ID""#] {
+        let json = format!(
+            r#"{{"servers":[{{"server_name":"x","display_name":"X","transport":"sse","url":"https://x.example/mcp",
+            "auth_method":"oauth","oauth":{{"discovery":true,{client},"client_secret_env":"S"}}}}]}}"#
+        );
+        assert!(err(&json).contains("oauth.issuer"), "{client}: {}", err(&json));
+    }
+    let pinned = r#"{"servers":[{"server_name":"x","display_name":"X","transport":"sse","url":"https://x.example/mcp",
+        "auth_method":"oauth","oauth":{"discovery":true,"issuer":"https://as.example","client_id":"c",
+        "client_secret_env":"S"}}]}"#;
+    assert!(parse(pinned, "test.json", &no_env).is_ok(), "with its issuer pinned it is fine");
+}

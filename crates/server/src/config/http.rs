@@ -24,7 +24,8 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    pub(super) const VARIABLES: &'static [&'static str] = &["LISTEN_ADDR", "REQUEST_BODY_TIMEOUT_SECONDS", "OPENAPI_PUBLIC", "METRICS_PUBLIC"];
+    pub(super) const VARIABLES: &'static [&'static str] =
+        &["LISTEN_ADDR", "REQUEST_BODY_TIMEOUT_SECONDS", "OPENAPI_PUBLIC", "METRICS_PUBLIC"];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
         let listen_addr = source.text("LISTEN_ADDR")?.unwrap_or_else(|| "127.0.0.1:8000".to_owned());

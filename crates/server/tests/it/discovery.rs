@@ -347,3 +347,62 @@ async fn the_client_metadata_document_is_served_without_a_key_only_for_an_https_
     let response = plain.client.get(plain.url("/oauth/client-metadata.json")).send().await.unwrap();
     assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
+
+/// A discovery entry pinned to its operator's authorization server, with the client registered
+/// there (`catalog.md`'s advice when dynamic registration stops working).
+fn pinned_entry(resource: &TestResourceServer, issuer: &str) -> Value {
+    json!({
+        "server_name": "pinned", "display_name": "Pinned", "transport": "streamable_http",
+        "url": resource.mcp_url(), "auth_method": "oauth",
+        "oauth": {"discovery": true, "issuer": issuer, "client_id": "pinned-client",
+                  "client_secret_env": "PINNED_CLIENT_SECRET"}
+    })
+}
+
+async fn pinned_app(entry: Value) -> TestApp {
+    let mut catalog = test_catalog();
+    catalog["servers"].as_array_mut().unwrap().push(entry);
+    Spawn::default().var("PINNED_CLIENT_SECRET", "pinned-secret").catalog(catalog).start().await
+}
+
+#[tokio::test]
+async fn a_pinned_issuer_the_resource_does_not_list_fails_the_connect_and_nothing_is_sent_to_the_other_server() {
+    let honest = TestAuthServer::start(TestAuthConfig {
+        clients: vec![test_oauth_server::TestClient::basic("pinned-client", "pinned-secret")],
+        ..TestAuthConfig::default()
+    })
+    .await;
+    let (rogue, resource) = servers(TestAuthConfig::default(), ResourceConfig::default()).await;
+    let app = pinned_app(pinned_entry(&resource, honest.issuer())).await;
+
+    let response = app.post_json("/assets/connect", &json!({"server_name": "pinned"})).await;
+    let error = assert_error(response, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+    assert_eq!(error["details"]["step"], "authorization server metadata", "{error}");
+    assert!(connections(&app).await.is_empty(), "no pending connection is left");
+    assert!(rogue.registrations().is_empty() && rogue.authorize_requests().is_empty());
+    assert!(rogue.token_requests().is_empty(), "the catalog's client secret went nowhere");
+    assert!(honest.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_pinned_issuer_is_used_even_when_the_resource_lists_another_server_first() {
+    let honest = TestAuthServer::start(TestAuthConfig {
+        clients: vec![test_oauth_server::TestClient::basic("pinned-client", "pinned-secret")],
+        ..TestAuthConfig::default()
+    })
+    .await;
+    let rogue = TestAuthServer::start(TestAuthConfig::default()).await;
+    let resource = honest.start_resource(ResourceConfig {
+        authorization_servers_override: Some(vec![rogue.issuer().to_owned(), honest.issuer().to_owned()]),
+        ..ResourceConfig::default()
+    });
+    let app = pinned_app(pinned_entry(&resource, honest.issuer())).await;
+
+    let created = connect_ok(&app, json!({"server_name": "pinned"})).await;
+    let auth_url = created["auth_url"].as_str().unwrap();
+    assert!(auth_url.starts_with(honest.base_url()), "{auth_url}");
+    let done = consent_and_callback(&app, auth_url).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(honest.token_requests()[0].client_id.as_deref(), Some("pinned-client"));
+    assert!(rogue.authorize_requests().is_empty() && rogue.token_requests().is_empty());
+}
