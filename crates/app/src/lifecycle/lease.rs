@@ -141,6 +141,14 @@ impl<D: Deps> Directory<D> {
         }
     }
 
+    /// Renews this replica's lease of `ref_id` for another lease period; `false` when it lapsed
+    /// and another replica holds it now (then this one must not use the refresh token).
+    pub(crate) async fn confirm_lease(&self, ref_id: &RefId) -> Result<bool, Error> {
+        let now = self.ports().clock.now();
+        let until = now.plus_seconds(self.settings().refresh.lease_seconds);
+        Ok(self.ports().leases.try_lease(ref_id, &self.inner.lifecycle.owner, now, until).await?.is_some())
+    }
+
     /// Whether a claimed token still needs refreshing: another replica may have refreshed it
     /// between the claim and now. (Expiring tokens are checked again by the refresh itself.)
     async fn stale_or_expiring(&self, ref_id: &RefId, margin: i64) -> Result<bool, Error> {

@@ -143,11 +143,12 @@ async fn a_real_invalid_grant_expires_the_connection_and_clears_the_backoff() {
 async fn invalid_grant_after_a_sibling_rotated_the_token_is_no_failure() {
     let mut mocks = Mocks::new();
     mocks.connections.expect_get().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 10))));
-    let reads = AtomicUsize::new(0);
-    mocks.connections.expect_secrets().returning(move |r| {
-        let rotated = reads.fetch_add(1, Ordering::SeqCst) > 0;
-        Ok(Some(secrets(r, if rotated { "rt-rotated" } else { "rt" })))
-    });
+    // The refresh reads the token it presents; by the time it is refused, a sibling rotated it.
+    mocks
+        .connections
+        .expect_get_with_secrets()
+        .returning(|r| Ok(Some((connection(r, ConnectionStatus::Connected, 10), secrets(r, "rt")))));
+    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt-rotated"))));
     mocks
         .oauth
         .expect_refresh()
@@ -216,11 +217,13 @@ async fn a_short_lived_token_is_not_claimed_again_before_half_its_life() {
     let refreshed = Arc::new(AtomicUsize::new(0));
     let seen = refreshed.clone();
     // Before the refresh the token expires in 10 s; after it, in 100 s (less than twice the window).
-    mocks.connections.expect_get().returning(move |r| {
-        let expires_in = if seen.load(Ordering::SeqCst) > 0 { 100 } else { 10 };
-        Ok(Some(connection(r, ConnectionStatus::Connected, expires_in)))
-    });
-    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    let expiry = move || if seen.load(Ordering::SeqCst) > 0 { 100 } else { 10 };
+    let expiry_too = expiry.clone();
+    mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expiry()))));
+    mocks
+        .connections
+        .expect_get_with_secrets()
+        .returning(move |r| Ok(Some((connection(r, ConnectionStatus::Connected, expiry_too()), secrets(r, "rt")))));
     mocks.oauth.expect_refresh().returning(|_, _, _| Ok(tokens(100)));
     mocks.connections.expect_update().returning(move |_, _, _, _| {
         refreshed.fetch_add(1, Ordering::SeqCst);
@@ -284,4 +287,28 @@ async fn a_credentials_call_stops_waiting_and_uses_the_token_it_has_while_that_s
     let credential = dir.credentials(&ref_id(1)).await.expect("the current token expires in 30 s");
     assert_eq!(credential.connection.expires_at, Some(NOW.plus_seconds(30)));
     assert!(metrics.refreshes.lock().unwrap().is_empty(), "waiting is no refresh outcome");
+}
+
+/// Issue 20 item 4: finding the token endpoint can outlast the lease. A replica whose lease
+/// lapsed meanwhile (another took it) must not present the refresh token a second time.
+#[tokio::test]
+async fn a_lease_lost_while_the_token_endpoint_is_found_never_presents_the_refresh_token() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    mocks.oauth.expect_refresh().never();
+    mocks.connections.expect_update().never();
+    let leases_taken = Arc::new(AtomicUsize::new(0));
+    let taken = leases_taken.clone();
+    mocks.leases = MockRefreshQueue::new();
+    mocks.leases.expect_try_lease().returning(move |r, _, _, _| {
+        // The first call takes the lease; by the confirmation another replica holds it.
+        let first = taken.fetch_add(1, Ordering::SeqCst) == 0;
+        Ok(first.then(|| Lease { ref_id: r.clone(), failures: 0 }))
+    });
+    mocks.leases.expect_release().returning(|_, _, _| Ok(false));
+    let (dir, _) = build(mocks, Arc::default());
+
+    let attempt = dir.refresh_with(&ref_id(1), 300, Mode::Scheduled).await;
+    assert!(matches!(attempt, Err(Error::Provider { .. })), "{attempt:?}");
+    assert_eq!(leases_taken.load(Ordering::SeqCst), 2, "taken, then confirmed before the token call");
 }

@@ -109,13 +109,30 @@ impl<D: Deps> Directory<D> {
     /// `lifecycle`): unless fresh by now, call the provider and store the answer.
     pub(crate) async fn refresh_locked(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
         let ports = self.ports();
-        let mut connection = self.load(ref_id).await?;
+        let connection = self.load(ref_id).await?;
+        ensure_usable(&connection)?;
+        if connection.expires_at.is_some_and(|at| ports.clock.now().plus_seconds(margin) < at) {
+            return Ok(RefreshOutcome::AlreadyFresh);
+        }
+        // Finding the token endpoint may fetch the authorization server's metadata (several URLs,
+        // each up to the outbound timeout), which can outlast the refresh lease. So the lease is
+        // confirmed after it, and only then is the refresh token read: a lease lost meanwhile
+        // means another replica may be using that token, and a second use of it can make a
+        // provider with reuse detection revoke the whole grant.
+        let target = self.token_target(&connection).await?;
+        if !self.confirm_lease(ref_id).await? {
+            return Err(Error::Provider {
+                step: "token refresh",
+                message: "the refresh lease lapsed while the token endpoint was found; another replica refreshes"
+                    .into(),
+            });
+        }
+        let (mut connection, secrets) = self.load_with_secrets(ref_id).await?;
         ensure_usable(&connection)?;
         let now = ports.clock.now();
         if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
             return Ok(RefreshOutcome::AlreadyFresh);
         }
-        let secrets = ports.connections.secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)?;
         let Some(sealed_refresh) = secrets.refresh_token.clone() else {
             if connection.expires_at.is_some_and(|at| at > now) {
                 return Ok(RefreshOutcome::AlreadyFresh);
@@ -123,7 +140,6 @@ impl<D: Deps> Directory<D> {
             return self.expire(connection, "the access token expired and there is no refresh token").await;
         };
         let refresh_token = ports.cipher.open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
-        let target = self.token_target(&connection).await?;
         match self.refresh_at_provider(&target.endpoint, &refresh_token, target.resource.clone()).await {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);

@@ -349,11 +349,12 @@ mod metrics {
         let mut mocks = Mocks::new();
         let mut soon = oauth_connection(ConnectionStatus::Connected);
         soon.expires_at = Some(NOW.plus_seconds(10));
+        let also_soon = soon.clone();
         mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
         let ref_id = RefId::from_random([1; 16]);
         let refresh = Sealed(format!("connections/{ref_id}/refresh_token|rt").into_bytes());
         let secrets = StoredSecrets { refresh_token: Some(refresh), ..StoredSecrets::default() };
-        mocks.connections.expect_secrets().returning(move |_| Ok(Some(secrets.clone())));
+        mocks.connections.expect_get_with_secrets().returning(move |_| Ok(Some((also_soon.clone(), secrets.clone()))));
         mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 503".into())));
         let dir = mocks.directory_with_metrics(metrics.clone());
         assert!(matches!(dir.refresh(&ref_id, 60).await, Err(Error::Provider { .. })));
