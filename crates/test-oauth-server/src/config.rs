@@ -133,6 +133,9 @@ pub struct TestAuthConfig {
     /// How long `/token` thinks before it answers (a slow provider widens the window in which
     /// a crash can interrupt an exchange or a refresh).
     pub token_delay: Duration,
+    /// How long `/token` waits between granting (tokens issued, a refresh token rotated) and
+    /// answering: the window in which a provider has issued tokens the client has not received.
+    pub answer_delay: Duration,
     /// `/register` accepts registrations (otherwise it answers `invalid_client_metadata`).
     pub registration_enabled: bool,
     /// `/register` is listed in the metadata but refuses every registration.
@@ -165,6 +168,7 @@ impl Default for TestAuthConfig {
             revoke_failure: None,
             hang_for: Duration::from_secs(30),
             token_delay: Duration::ZERO,
+            answer_delay: Duration::ZERO,
             registration_enabled: true,
             refuse_registrations: false,
             serve_metadata: true,

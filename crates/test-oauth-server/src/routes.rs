@@ -138,21 +138,27 @@ pub(crate) async fn token(state: web::Data<Shared>, req: HttpRequest, form: web:
         tokio::time::sleep(delay).await;
     }
     let form = form.into_inner();
-    let mut st = lock(&state);
-    let mut record = TokenRecord {
-        grant_type: form.get("grant_type").cloned(),
-        client_id: None,
-        auth: None,
-        resource: form.get("resource").cloned(),
-        error: None,
+    let (result, answer_delay) = {
+        let mut st = lock(&state);
+        let mut record = TokenRecord {
+            grant_type: form.get("grant_type").cloned(),
+            client_id: None,
+            auth: None,
+            resource: form.get("resource").cloned(),
+            error: None,
+        };
+        let result = st.authenticate(basic_credentials(req.headers()), &form).and_then(|(client, auth)| {
+            record.client_id = Some(client.client_id.clone());
+            record.auth = Some(auth);
+            st.grant(&client, &form)
+        });
+        record.error = result.as_ref().err().map(|f| f.code.to_owned());
+        st.token_log.push(record);
+        (result, st.config.answer_delay)
     };
-    let result = st.authenticate(basic_credentials(req.headers()), &form).and_then(|(client, auth)| {
-        record.client_id = Some(client.client_id.clone());
-        record.auth = Some(auth);
-        st.grant(&client, &form)
-    });
-    record.error = result.as_ref().err().map(|f| f.code.to_owned());
-    st.token_log.push(record);
+    if !answer_delay.is_zero() {
+        tokio::time::sleep(answer_delay).await;
+    }
     match result {
         Ok(body) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body),
         Err(failure) => oauth_error(&failure),

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::flow_aad;
 use super::flow_parts::expiry;
+use super::identity::TokenTarget;
 use crate::{Deps, Directory, Error, flow};
 
 /// The query (or JSON body) of an OAuth callback, as the provider sent it.
@@ -97,7 +98,7 @@ impl<D: Deps> Directory<D> {
             return Err(fail(Error::InvalidRequest("the callback carries neither `code` nor `error`".into())));
         };
         match self.exchange(&connection, &flow, code).await {
-            Ok(tokens) => self.store_tokens(connection, &flow, tokens).await.map_err(fail),
+            Ok((tokens, target)) => self.store_tokens(connection, &flow, tokens, &target).await.map_err(fail),
             Err(error) => {
                 self.fail_connection(&mut connection, &error.to_string(), ports.clock.now()).await;
                 Err(fail(error))
@@ -110,7 +111,7 @@ impl<D: Deps> Directory<D> {
         connection: &Connection,
         flow: &PendingFlow,
         code: &SecretString,
-    ) -> Result<TokenSet, Error> {
+    ) -> Result<(TokenSet, TokenTarget), Error> {
         let target = self.token_target(connection).await?;
         let verifier = self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
         let exchanged = self
@@ -119,7 +120,7 @@ impl<D: Deps> Directory<D> {
             .exchange_code(&target.endpoint, code, &verifier, &flow.redirect_uri, flow.resource.clone())
             .await;
         match exchanged {
-            Ok(tokens) => Ok(tokens),
+            Ok(tokens) => Ok((tokens, target)),
             Err(e) => {
                 self.forget_rejected_client(&target, &e).await;
                 Err(Error::Provider { step: "token exchange", message: e.to_string() })
@@ -132,16 +133,18 @@ impl<D: Deps> Directory<D> {
         mut connection: Connection,
         flow: &PendingFlow,
         tokens: TokenSet,
+        target: &TokenTarget,
     ) -> Result<CallbackOutcome, Error> {
         let now = self.ports().clock.now();
         let update = self.seal_tokens(&connection, &tokens);
-        let scopes = tokens.scopes.unwrap_or_else(|| flow.scopes.clone());
+        let scopes = tokens.scopes.clone().unwrap_or_else(|| flow.scopes.clone());
         connection
             .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
             .map_err(|e| Error::internal(e.to_string()))?;
         let connected = self.event(&connection, AuditKind::Connected, None);
         if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update, &connected).await? {
-            // Disconnected while the user was at the provider.
+            // Disconnected (or changed) while the code was exchanged: the tokens are stored nowhere.
+            self.revoke_unstored(&connection, target, tokens).await;
             return Err(Error::ConnectionNotFound);
         }
         Ok(CallbackOutcome { connection, return_to: flow.return_to.clone() })

@@ -145,10 +145,12 @@ impl<D: Deps> Directory<D> {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
                 connection
-                    .record_refresh(tokens.scopes, expiry(now, tokens.expires_in), now)
+                    .record_refresh(tokens.scopes.clone(), expiry(now, tokens.expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
                 let refreshed = self.event(&connection, AuditKind::Refreshed, None);
                 if !ports.connections.update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
+                    // Disconnected (or changed) while the provider answered: store nowhere, revoke.
+                    self.revoke_unstored(&connection, &target, tokens).await;
                     return Err(Error::ConnectionNotFound);
                 }
                 Ok(RefreshOutcome::Refreshed)

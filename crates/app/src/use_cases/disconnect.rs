@@ -1,10 +1,12 @@
 use domain::{Connection, RefId};
 use ports::{
-    AuditKind, Cipher, ConnectionStore, DiscoveredAuthorization, OAuthClient, RegistrationStore, StoredSecrets,
-    TokenEndpoint, TokenHint,
+    AuditKind, Cipher, ConnectionStore, DiscoveredAuthorization, OAuthClient, RegistrationStore, Sealed, StoredSecrets,
+    TokenEndpoint, TokenHint, TokenSet,
 };
+use secrecy::SecretString;
 
 use super::connection_aad;
+use super::identity::TokenTarget;
 use crate::{Deps, Directory, Error};
 
 impl<D: Deps> Directory<D> {
@@ -40,25 +42,60 @@ impl<D: Deps> Directory<D> {
         let Some(endpoint) = self.revocation_endpoint(connection, binding).await else {
             return;
         };
+        let open = |sealed: &Option<Sealed>, field: &str| {
+            sealed.as_ref().map(|s| self.ports().cipher.open(s, &connection_aad(&connection.ref_id, field)))
+        };
         let tokens = [
-            (&secrets.refresh_token, "refresh_token", TokenHint::RefreshToken),
-            (&secrets.access_token, "access_token", TokenHint::AccessToken),
+            (open(&secrets.refresh_token, "refresh_token"), TokenHint::RefreshToken),
+            (open(&secrets.access_token, "access_token"), TokenHint::AccessToken),
         ];
-        for (sealed, field, hint) in tokens {
-            let Some(sealed) = sealed else { continue };
-            let outcome = match self.ports().cipher.open(sealed, &connection_aad(&connection.ref_id, field)) {
-                Ok(token) => self.ports().oauth.revoke(&endpoint, &token, hint).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+        let tokens = tokens.into_iter().filter_map(|(token, hint)| Some((token?.map_err(|e| e.to_string()), hint)));
+        self.revoke_tokens(connection, &endpoint, tokens, None).await;
+    }
+
+    /// Revokes `tokens` at `endpoint`, best effort and in their order, recording `revoked` or
+    /// `revocation_failed` for each (with `why` after the token's kind, when given). A token that
+    /// could not even be opened is recorded as a failed revocation.
+    pub(crate) async fn revoke_tokens(
+        &self,
+        connection: &Connection,
+        endpoint: &TokenEndpoint,
+        tokens: impl IntoIterator<Item = (Result<SecretString, String>, TokenHint)>,
+        why: Option<&str>,
+    ) {
+        for (token, hint) in tokens {
+            let outcome = match token {
+                Ok(token) => self.ports().oauth.revoke(endpoint, &token, hint).await.map_err(|e| e.to_string()),
+                Err(reason) => Err(reason),
+            };
+            let what = match why {
+                Some(why) => format!("{} ({why})", hint.as_str()),
+                None => hint.as_str().to_owned(),
             };
             match outcome {
-                Ok(()) => self.audit(connection, AuditKind::Revoked, Some(hint.as_str().to_owned())).await,
+                Ok(()) => self.audit(connection, AuditKind::Revoked, Some(what)).await,
                 Err(reason) => {
                     tracing::warn!(ref_id = %connection.ref_id, hint = hint.as_str(), %reason, "revocation failed");
-                    let detail = format!("{}: {reason}", hint.as_str());
-                    self.audit(connection, AuditKind::RevocationFailed, Some(detail)).await;
+                    self.audit(connection, AuditKind::RevocationFailed, Some(format!("{what}: {reason}"))).await;
                 }
             }
         }
+    }
+
+    /// Tokens just obtained for `connection` whose write lost its compare-and-set (the connection
+    /// was disconnected, or changed, while the provider answered) are stored nowhere: revoke them
+    /// as a disconnect would, so no grant stays live at the provider.
+    pub(crate) async fn revoke_unstored(&self, connection: &Connection, target: &TokenTarget, tokens: TokenSet) {
+        let Some(url) = target.revocation_endpoint.clone() else {
+            tracing::warn!(ref_id = %connection.ref_id, "tokens obtained for a vanished connection cannot be revoked: no revocation endpoint");
+            return;
+        };
+        let endpoint = TokenEndpoint { url, ..target.endpoint.clone() };
+        let tokens =
+            [(tokens.refresh_token, TokenHint::RefreshToken), (Some(tokens.access_token), TokenHint::AccessToken)];
+        let tokens = tokens.into_iter().filter_map(|(token, hint)| Some((Ok(token?), hint)));
+        let why = "obtained after the connection was disconnected or changed";
+        self.revoke_tokens(connection, &endpoint, tokens, Some(why)).await;
     }
 
     async fn revocation_endpoint(
