@@ -1,5 +1,6 @@
 //! The one mapping from use-case errors to the contract's error answers (spec §2.2).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -39,7 +40,7 @@ pub struct ErrorDetails {
     /// `VALIDATION_ERROR`: the field at fault, e.g. `server_config.api_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
-    pub field: Option<&'static str>,
+    pub field: Option<Cow<'static, str>>,
     /// `MCP_CONNECTION_FAILED`: the step that failed, e.g. `token exchange`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -63,9 +64,9 @@ impl ApiError {
         Self::new(ErrorCode::InvalidRequest, message)
     }
 
-    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorCode::ValidationError, message);
-        e.details.field = Some(field);
+        e.details.field = Some(field.into());
         e
     }
 

@@ -40,21 +40,60 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             ApiError::new(ErrorCode::RequestTimeout, "the request body did not arrive in time")
         }
         JsonPayloadError::ContentType => ApiError::invalid_request("Content-Type must be application/json"),
-        JsonPayloadError::Deserialize(e) => ApiError::invalid_request(describe_json_error(e)),
+        JsonPayloadError::Deserialize(e) => body_error(e, None),
         _ => ApiError::invalid_request("the request body could not be read"),
     }
+}
+
+/// The answer to a body (or the object `parent` within it) that does not deserialize: a field
+/// the body does not have is `422 VALIDATION_ERROR` naming it by its path (bodies that list
+/// their fields refuse the others rather than drop them); anything else is `400
+/// INVALID_REQUEST`.
+pub(crate) fn body_error(e: &serde_json::Error, parent: Option<&'static str>) -> ApiError {
+    let Some(name) = unknown_field(&e.to_string()) else {
+        return ApiError::invalid_request(describe_json_error(e));
+    };
+    let named = plain_name(&name);
+    let field = match (parent, named) {
+        (Some(parent), Some(name)) => format!("{parent}.{name}"),
+        (Some(parent), None) => format!("{parent}.*"),
+        (None, Some(name)) => name.to_owned(),
+        (None, None) => "*".to_owned(),
+    };
+    let message = match named {
+        Some(_) => format!("{field}: unknown field"),
+        None => format!("{field}: an unknown field (its name is not repeated)"),
+    };
+    ApiError::validation(field, message)
+}
+
+/// The field serde's `deny_unknown_fields` refused, from its message.
+fn unknown_field(message: &str) -> Option<String> {
+    // "unknown field `name`, expected one of `a`, `b`" (the list is ours, so the last
+    // "`, expected" ends the name, whatever the name holds).
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest.rfind("`, expected ").or_else(|| rest.rfind("`, there are no fields"))?;
+    Some(rest[..end].to_owned())
+}
+
+/// A field name that is safe to repeat: 1 to 64 letters, digits, `_` or `-`. Any other name
+/// (control or bidi characters, spaces, a pasted secret) is reported without being repeated.
+fn plain_name(name: &str) -> Option<&str> {
+    let plain = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+    plain.then_some(name)
 }
 
 /// A description of a JSON error that names the position and, for a missing or unknown field,
 /// the field; never the offending value.
 pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    let at = format!("line {} column {}", e.line(), e.column());
+    // A value read again from parsed JSON has no position (line 0).
+    let at = if e.line() == 0 { String::new() } else { format!(" (line {} column {})", e.line(), e.column()) };
     match e.classify() {
-        Category::Syntax => format!("the body is not valid JSON ({at})"),
+        Category::Syntax => format!("the body is not valid JSON{at}"),
         Category::Eof => "the body ends before the JSON does".to_owned(),
         Category::Io => "the request body could not be read".to_owned(),
-        Category::Data => format!("{} ({at})", describe_serde_message(&e.to_string())),
+        Category::Data => format!("{}{at}", describe_serde_message(&e.to_string())),
     }
 }
 
@@ -97,6 +136,34 @@ mod tests {
         let msg = describe(r#"{"server_name":"x","server_config":"sk-live-very-secret"}"#);
         assert!(!msg.contains("sk-live"), "{msg}");
         assert!(msg.contains("wrong type"), "{msg}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        url: Option<String>,
+        transport: Option<String>,
+    }
+
+    fn unknown(input: &str) -> ApiError {
+        body_error(&serde_json::from_str::<Strict>(input).unwrap_err(), Some("server_config"))
+    }
+
+    #[test]
+    fn an_unknown_field_is_a_validation_error_named_by_its_path() {
+        let e = unknown(r#"{"urll":"https://x.example"}"#);
+        assert_eq!((e.code, e.details.field.as_deref()), (ErrorCode::ValidationError, Some("server_config.urll")));
+        assert!(!e.message.contains("x.example"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_unknown_field_whose_name_is_not_plain_is_never_repeated() {
+        for name in ["a`, expected `url`", "sk live", "\\u202eab", &"k".repeat(65)] {
+            let e = unknown(&format!(r#"{{"{name}":1}}"#));
+            assert_eq!(e.details.field.as_deref(), Some("server_config.*"), "{name}");
+            assert!(!e.message.contains("sk") && !e.message.contains("kkk"), "{}", e.message);
+        }
     }
 
     #[test]

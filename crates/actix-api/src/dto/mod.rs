@@ -7,7 +7,7 @@
 mod requests;
 mod responses;
 
-pub(crate) use requests::{CallbackParams, ConnectBody};
+pub(crate) use requests::{CallbackParams, ConnectBody, ServerConfigBody};
 pub(crate) use responses::{
     CallbackResponse, ConnectResponse, ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ServerDto,
 };

@@ -1,17 +1,26 @@
 //! What callers send.
 
+use std::fmt;
+
 use secrecy::SecretString;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-/// `POST /assets/connect`.
+use crate::ApiError;
+use crate::extract::body_error;
+
+/// `POST /assets/connect`. A field it does not list is refused, never ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ConnectBody {
     /// A catalog entry's name, or a new name for a custom server (with `server_config.url`).
     #[schema(example = "linear")]
     pub server_name: String,
+    /// An object, or `null` (the same as leaving it out); read by [`ConnectBody::server_config`].
     #[serde(default)]
-    pub server_config: Option<ServerConfigBody>,
+    #[schema(value_type = Option<ServerConfigBody>)]
+    pub server_config: Option<RawServerConfig>,
     /// Your own name for the new connection, to tell apart several accounts on one server:
     /// 1 to 64 characters, no control characters. Listed back as `label`.
     #[serde(default)]
@@ -24,9 +33,38 @@ pub(crate) struct ConnectBody {
     pub return_to: Option<String>,
 }
 
+impl ConnectBody {
+    /// Takes `server_config` out, read strictly: absent or `null` is empty, an object must hold
+    /// only the fields of [`ServerConfigBody`], and anything else (a string, an array, which
+    /// serde would read as a struct by position) is refused.
+    pub(crate) fn server_config(&mut self) -> Result<ServerConfigBody, ApiError> {
+        match self.server_config.take().map(|raw| raw.0) {
+            None | Some(Value::Null) => Ok(ServerConfigBody::default()),
+            Some(object @ Value::Object(_)) => {
+                serde_json::from_value(object).map_err(|e| body_error(&e, Some("server_config")))
+            }
+            Some(_) => Err(ApiError::validation("server_config", "server_config: must be an object or null")),
+        }
+    }
+}
+
+/// `server_config` as sent, until [`ConnectBody::server_config`] reads it. It may hold an API
+/// key, so its `Debug` shows nothing.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct RawServerConfig(Value);
+
+impl fmt::Debug for RawServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawServerConfig(..)")
+    }
+}
+
 /// `server_config`: the API key (write-only), a custom server's URL, or the `ref_id` of an
-/// `expired` or `failed` OAuth connection to re-authorize in place.
+/// `expired` or `failed` OAuth connection to re-authorize in place. A field it does not list
+/// is refused, never ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ServerConfigBody {
     /// The key of an `api_key` server. Write-only: no answer ever repeats it.
     #[serde(default)]
@@ -84,8 +122,10 @@ mod tests {
 
     #[test]
     fn debug_of_a_connect_body_redacts_the_api_key() {
-        let body: ConnectBody =
+        let mut body: ConnectBody =
             serde_json::from_str(r#"{"server_name":"exa","server_config":{"api_key":"sk-distinctive"}}"#).unwrap();
         assert!(!format!("{body:?}").contains("sk-distinctive"));
+        let config = body.server_config().unwrap();
+        assert!(!format!("{config:?}").contains("sk-distinctive"));
     }
 }

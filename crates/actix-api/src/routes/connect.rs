@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, web};
 use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
 use domain::{Label, ServerName, Transport};
 
-use crate::dto::{ConnectBody, ConnectResponse};
+use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::routes::parse_ref_id;
@@ -30,10 +30,10 @@ async fn start_connection<D: Deps>(
     body: web::Json<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
-    let reconnect = body.server_config.as_mut().and_then(|c| c.ref_id.take());
-    let outcome = match reconnect {
-        Some(ref_id) => reconnect_in_place(&state.directory, body, &ref_id).await?,
-        None => state.directory.connect(parse(body)?).await?,
+    let mut config = body.server_config()?;
+    let outcome = match config.ref_id.take() {
+        Some(ref_id) => reconnect_in_place(&state.directory, body, config, &ref_id).await?,
+        None => state.directory.connect(parse(body, config)?).await?,
     };
     Ok(HttpResponse::Ok().json(match outcome {
         ConnectOutcome::Connected { ref_id } => {
@@ -49,11 +49,11 @@ async fn start_connection<D: Deps>(
 async fn reconnect_in_place<D: Deps>(
     directory: &app::Directory<D>,
     body: ConnectBody,
+    config: ServerConfigBody,
     ref_id: &str,
 ) -> Result<ConnectOutcome, ApiError> {
     let server_name =
         ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
-    let config = body.server_config.unwrap_or_default();
     if body.label.is_some() {
         return Err(ApiError::validation("label", "a connection keeps the label it was made with"));
     }
@@ -66,11 +66,23 @@ async fn reconnect_in_place<D: Deps>(
     Ok(directory.reconnect(&server_name, &parse_ref_id(ref_id)?, body.return_to).await?)
 }
 
-fn parse(body: ConnectBody) -> Result<ConnectRequest, ApiError> {
+fn parse(body: ConnectBody, config: ServerConfigBody) -> Result<ConnectRequest, ApiError> {
     let server_name =
         ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
-    let config = body.server_config.unwrap_or_default();
     let custom = match config.url {
+        // Only a custom server, named by its URL, takes these; a catalog server has its own.
+        None if config.transport.is_some() => {
+            return Err(ApiError::validation(
+                "server_config.transport",
+                "server_config.transport: only with server_config.url",
+            ));
+        }
+        None if config.display_name.is_some() => {
+            return Err(ApiError::validation(
+                "server_config.display_name",
+                "server_config.display_name: only with server_config.url",
+            ));
+        }
         None => None,
         Some(url) => Some(CustomServer {
             url,

@@ -9,17 +9,30 @@ use crate::{Deps, Directory, Error};
 /// Longest API key accepted; longer values are certainly not keys.
 const MAX_API_KEY_LEN: usize = 4096;
 
+/// A key for a server that takes none (no auth, OAuth, a custom server): refused, not dropped.
+fn no_api_key() -> Error {
+    Error::validation("server_config.api_key", "this server takes no API key")
+}
+
 impl<D: Deps> Directory<D> {
     /// Starts a connection to a catalog server (spec §2.1).
     pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
         let Some(entry) = self.catalog().get(&request.server_name) else {
             return match request.custom {
+                Some(_) if request.api_key.is_some() => Err(no_api_key()),
                 Some(custom) => {
                     self.connect_custom(request.server_name, request.label, custom, request.return_to).await
                 }
                 None => Err(Error::ServerNotFound(request.server_name)),
             };
         };
+        // What a catalog entry fixes itself is refused rather than ignored.
+        if request.custom.is_some() {
+            return Err(Error::validation("server_config.url", "a catalog server is reached at the catalog's URL"));
+        }
+        if request.api_key.is_some() && !matches!(entry.spec.auth, AuthSpec::ApiKey(_)) {
+            return Err(no_api_key());
+        }
         self.check_return_to(request.return_to.as_deref())?;
         if let crate::Availability::Unavailable(reason) = &entry.availability {
             return Err(Error::validation("server_name", format!("`{}` is unavailable: {reason}", entry.spec.name)));

@@ -4,6 +4,7 @@ mod callback_page;
 mod catalog_input;
 mod cli;
 mod config_reference;
+mod connect_body;
 mod disconnect_races;
 mod discovery;
 mod errors;

@@ -14,10 +14,17 @@ async fn an_api_key_never_appears_in_lists_errors_logs_or_the_database_file() {
     let created = app.connect(json!({"server_name": "keyed", "server_config": {"api_key": API_KEY}})).await;
     bodies.push(created.to_string());
     let ref_id = created["ref_id"].as_str().unwrap().to_owned();
-    // A wrong type must not be echoed back in the error message.
-    let bad = app.post_json("/assets/connect", &json!({"server_name": "keyed", "server_config": API_KEY})).await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    bodies.push(bad.text().await.unwrap());
+    // A refused body must not echo the key back: a wrong type, a misspelt field, a key for a
+    // server that takes none.
+    for refused in [
+        json!({"server_name": "keyed", "server_config": API_KEY}),
+        json!({"server_name": "keyed", "server_config": {"apikey": API_KEY}}),
+        json!({"server_name": "open", "server_config": {"api_key": API_KEY}}),
+    ] {
+        let bad = app.post_json("/assets/connect", &refused).await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        bodies.push(bad.text().await.unwrap());
+    }
     for path in
         ["/assets/connections".to_owned(), format!("/assets/connections/{ref_id}"), "/assets/servers".to_owned()]
     {
