@@ -61,6 +61,21 @@ pub(crate) fn return_to_allowed(return_to: &str, allowlist: &[String]) -> bool {
     })
 }
 
+/// The query parameters the browser callback adds to `return_to` when the flow ends
+/// (`actix-api`'s `routes/callback.rs`). A `return_to` must not carry them already: the app
+/// would read a forged `error` or `ref_id` next to the real one.
+pub(crate) const OUTCOME_PARAMS: [&str; 3] = ["ref_id", "status", "error"];
+
+/// Which of [`OUTCOME_PARAMS`] the query of `return_to` already carries (names compared
+/// decoded, as the app reads them).
+pub(crate) fn outcome_params_in(return_to: &str) -> Vec<&'static str> {
+    let Ok(url) = url::Url::parse(return_to) else {
+        return Vec::new();
+    };
+    let names: Vec<_> = url.query_pairs().map(|(name, _)| name).collect();
+    OUTCOME_PARAMS.into_iter().filter(|p| names.iter().any(|n| n == p)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +111,13 @@ mod tests {
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["scope"], "read write");
         assert_eq!(q["resource"], "https://mcp.example/mcp");
+    }
+
+    #[test]
+    fn the_outcome_parameters_already_in_a_return_to_are_found_by_their_decoded_names() {
+        assert_eq!(outcome_params_in("https://app.example/done?tab=1#error=x"), Vec::<&str>::new());
+        assert_eq!(outcome_params_in("https://app.example/done?%73tatus=x&ref_id=y"), ["ref_id", "status"]);
+        assert_eq!(outcome_params_in("https://app.example/done?error"), ["error"]);
     }
 
     #[test]

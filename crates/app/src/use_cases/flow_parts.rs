@@ -72,14 +72,22 @@ pub(crate) struct FlowSpec {
 }
 
 impl<D: Deps> Directory<D> {
-    /// Refuses a `return_to` that is not in `RETURN_URL_ALLOWLIST`.
+    /// Refuses a `return_to` that is not in `RETURN_URL_ALLOWLIST`, or whose query already
+    /// carries a parameter the callback adds (named, never with its value).
     pub(crate) fn check_return_to(&self, return_to: Option<&str>) -> Result<(), Error> {
-        match return_to {
-            Some(r) if !flow::return_to_allowed(r, &self.settings().return_url_allowlist) => {
-                Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"))
-            }
-            _ => Ok(()),
+        let Some(r) = return_to else { return Ok(()) };
+        if !flow::return_to_allowed(r, &self.settings().return_url_allowlist) {
+            return Err(Error::validation("return_to", "is not in RETURN_URL_ALLOWLIST"));
         }
+        let carried = flow::outcome_params_in(r);
+        if !carried.is_empty() {
+            let names = carried.join(", ");
+            return Err(Error::validation(
+                "return_to",
+                format!("must not carry {names} in its query: the service adds them when the flow ends"),
+            ));
+        }
+        Ok(())
     }
 
     /// Builds the pending flow and authorization URL for a static (pre-registered) OAuth entry.

@@ -85,3 +85,34 @@ async fn a_server_config_that_is_not_an_object_is_refused_and_null_is_allowed() 
     let open = app.connect(json!({"server_name": "open", "server_config": null})).await;
     assert_eq!(open["status"], "connected");
 }
+
+#[tokio::test]
+async fn a_return_to_whose_query_carries_what_the_redirect_adds_is_refused_naming_only_those() {
+    let app = spawn_app().await;
+    let cases = [
+        ("ref_id=conn-forged7Qx", &["ref_id"][..]),
+        ("tab=1&status=forged7Qx", &["status"]),
+        ("%65rror=forged7Qx", &["error"]),
+        ("error=forged7Qx&ref_id=forged7Qx&status=forged7Qx", &["ref_id", "status", "error"]),
+    ];
+    for (query, named) in cases {
+        let return_to = format!("https://app.example/done?{query}");
+        for body in [
+            json!({"server_name": "open", "return_to": return_to}),
+            json!({"server_name": "keyed", "return_to": return_to,
+                "server_config": {"ref_id": "conn-aaaaaaaaaaaaaaaaaaaaaaaaaa"}}),
+        ] {
+            let response = app.post_json("/assets/connect", &body).await;
+            let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
+            assert_eq!(error["details"]["field"], "return_to", "{error}");
+            let message = error["message"].as_str().unwrap();
+            for name in named {
+                assert!(message.contains(name), "{message} names {name}");
+            }
+            assert!(!message.contains("forged7Qx"), "{message} repeats a value");
+        }
+    }
+    nothing_stored(&app).await;
+    let kept = app.connect(json!({"server_name": "open", "return_to": "https://app.example/done?tab=1#error"})).await;
+    assert_eq!(kept["status"], "connected", "other parameters and a fragment are the app's own");
+}
