@@ -25,6 +25,7 @@ pub enum ErrorCode {
     IssuerMismatch,
     OAuthAccessDenied,
     ConnectionNotReady,
+    ReconnectInProgress,
     McpConnectionFailed,
     McpTokenExpired,
     ServiceUnavailable,
@@ -47,6 +48,7 @@ impl ErrorCode {
         Self::IssuerMismatch,
         Self::OAuthAccessDenied,
         Self::ConnectionNotReady,
+        Self::ReconnectInProgress,
         Self::McpConnectionFailed,
         Self::McpTokenExpired,
         Self::ServiceUnavailable,
@@ -98,6 +100,12 @@ impl ErrorCode {
                 "CONNECTION_NOT_READY",
                 409,
                 "credentials of a `pending_oauth` or `failed` connection; `details.status` gives it",
+            ),
+            Self::ReconnectInProgress => (
+                "RECONNECT_IN_PROGRESS",
+                409,
+                "a reconnect (`server_config.ref_id`) of a connection whose authorization is under way, or that \
+                 another reconnect changed meanwhile; `details.status` gives its status",
             ),
             Self::McpConnectionFailed => (
                 "MCP_CONNECTION_FAILED",

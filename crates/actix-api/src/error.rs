@@ -45,7 +45,7 @@ pub struct ErrorDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub step: Option<&'static str>,
-    /// `CONNECTION_NOT_READY`: the connection's status.
+    /// `CONNECTION_NOT_READY`, `RECONNECT_IN_PROGRESS`: the connection's status.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub status: Option<&'static str>,
@@ -129,6 +129,11 @@ impl From<app::Error> for ApiError {
             E::AccessDenied(_) => Self::new(ErrorCode::OAuthAccessDenied, e.to_string()),
             E::NotReady(status) => {
                 let mut error = Self::new(ErrorCode::ConnectionNotReady, e.to_string());
+                error.details.status = Some(status.as_str());
+                error
+            }
+            E::ReconnectInProgress(status) => {
+                let mut error = Self::new(ErrorCode::ReconnectInProgress, e.to_string());
                 error.details.status = Some(status.as_str());
                 error
             }

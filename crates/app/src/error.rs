@@ -29,6 +29,10 @@ pub enum Error {
     /// `CONNECTION_NOT_READY`.
     #[error("the connection is {0}, not connected")]
     NotReady(ConnectionStatus),
+    /// `RECONNECT_IN_PROGRESS`: a reconnect of a connection whose authorization is already
+    /// under way, or that another reconnect changed meanwhile; it is now in this status.
+    #[error("another authorization of this connection got there first; it is {0} now")]
+    ReconnectInProgress(ConnectionStatus),
     /// `MCP_TOKEN_EXPIRED`: refresh failed for good; the user has to reconnect.
     #[error("the connection's authorization has expired; reconnect with /assets/connect")]
     TokenExpired,

@@ -20,6 +20,8 @@ pub(crate) fn connect<D: Deps>() -> Endpoint {
     (status = 400, description = "`INVALID_REQUEST`", body = ErrorBody),
     (status = 404, description = "`SERVER_NOT_FOUND`, or `CONNECTION_NOT_FOUND` for an unknown `server_config.ref_id`", body = ErrorBody),
     (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled (the connection is closed)", body = ErrorBody),
+    (status = 409, description = "`RECONNECT_IN_PROGRESS`: another authorization of the `server_config.ref_id` \
+        connection is under way or just changed it", body = ErrorBody),
     (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
     (status = 422, description = "`VALIDATION_ERROR`", body = ErrorBody),
     (status = 502, description = "`MCP_CONNECTION_FAILED` (discovery or registration)", body = ErrorBody),

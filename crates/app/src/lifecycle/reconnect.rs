@@ -2,7 +2,7 @@
 //! `expired` or `failed` OAuth connection starts a new authorization for that same connection,
 //! so the engine keeps its `ref_id`.
 
-use domain::{AuthSpec, RefId, ServerName};
+use domain::{AuthSpec, ConnectionStatus, RefId, ServerName};
 use ports::{AuditKind, Clock, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
@@ -12,7 +12,9 @@ const FIELD: &str = "server_config.ref_id";
 impl<D: Deps> Directory<D> {
     /// Re-authorizes the connection `ref_id` of `server_name`: it goes back to `pending_oauth`
     /// with a new flow, and the callback makes it `connected` again. Only `expired` and `failed`
-    /// OAuth connections can be reconnected. A connection found through discovery is discovered
+    /// OAuth connections can be reconnected; of reconnects racing for one connection, the one
+    /// whose compare-and-set lands wins, and the others withdraw their flows and get
+    /// [`Error::ReconnectInProgress`], as does a reconnect of a `pending_oauth` connection. A connection found through discovery is discovered
     /// again from its URL (and may be bound to another authorization server).
     pub async fn reconnect(
         &self,
@@ -27,6 +29,10 @@ impl<D: Deps> Directory<D> {
             return Err(Error::validation(FIELD, "names a connection to another server"));
         }
         let was = connection.status();
+        if was == ConnectionStatus::PendingOAuth {
+            // Another reconnect (or the first connect) is waiting for its callback.
+            return Err(Error::ReconnectInProgress(was));
+        }
         if connection.reauthorize(ports.clock.now()).is_err() {
             return Err(Error::validation(
                 FIELD,
@@ -65,8 +71,8 @@ impl<D: Deps> Directory<D> {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");
             }
             bound?;
-            self.load(ref_id).await?;
-            return Err(Error::validation(FIELD, "the connection changed meanwhile; look at it again"));
+            let now = self.load(ref_id).await?;
+            return Err(Error::ReconnectInProgress(now.status()));
         }
         self.metrics().oauth_flow(FlowEvent::Started);
         Ok(ConnectOutcome::PendingOAuth { ref_id: ref_id.clone(), auth_url })

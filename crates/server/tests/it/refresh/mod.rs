@@ -7,6 +7,7 @@
 //! start-up).
 
 mod outages;
+mod reconnects;
 mod replicas;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,25 @@ async fn due_connections(n: usize) -> (TestAuthServer, String, BTreeMap<String, 
     let before = connections(&made).await;
     made.stop().await;
     (auth, url, before)
+}
+
+/// One `acme` connection on `database_url` whose grant the provider revoked, and a service
+/// (refreshing every token at once) that has found it out: the connection is `expired`.
+async fn expired_connection(database_url: &str, auth: &TestAuthServer) -> (TestApp, String) {
+    let made = creator(database_url, auth).await;
+    let ref_id = connect_many(&made, 1).await.remove(0);
+    let body: Value = made.get(&format!("/assets/connections/{ref_id}/credentials")).await.json().await.unwrap();
+    let token = body["headers"]["Authorization"].as_str().unwrap().trim_start_matches("Bearer ").to_owned();
+    made.stop().await;
+
+    assert!(auth.revoke_grant(&token), "the provider knew the token");
+    // Every token is due under a window longer than its life.
+    let app = service(database_url, auth, &[("REFRESH_AHEAD_SECONDS", "7200")]).await;
+    wait_until(Duration::from_secs(20), "the connection to expire", || async {
+        connections(&app).await[&ref_id].0 == "expired"
+    })
+    .await;
+    (app, ref_id)
 }
 
 /// Connects `acme` `n` times, a few flows at once; returns the ref ids.

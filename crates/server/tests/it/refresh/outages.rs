@@ -7,7 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_oauth_server::{Failure, ResourceConfig, TestAuthConfig, TestAuthServer};
 
-use super::{connect_many, connections, creator, due_connections, metric, service, wait_for_refreshes, wait_until};
+use super::{
+    connect_many, connections, creator, due_connections, expired_connection, metric, service, wait_for_refreshes,
+    wait_until,
+};
 use crate::helpers::{TestApp, assert_error};
 use crate::postgres::fresh_database_url;
 
@@ -51,21 +54,8 @@ async fn a_provider_down_for_a_while_opens_the_breaker_and_every_connection_reco
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_grant_revoked_at_the_provider_expires_the_connection_until_it_is_reconnected_in_place() {
     let auth = TestAuthServer::start(TestAuthConfig::default()).await;
-    let url = fresh_database_url().await;
-    let made = creator(&url, &auth).await;
-    let ref_id = connect_many(&made, 1).await.remove(0);
+    let (app, ref_id) = expired_connection(&fresh_database_url().await, &auth).await;
     let credentials = format!("/assets/connections/{ref_id}/credentials");
-    let body: Value = made.get(&credentials).await.json().await.unwrap();
-    let token = body["headers"]["Authorization"].as_str().unwrap().trim_start_matches("Bearer ").to_owned();
-    made.stop().await;
-
-    assert!(auth.revoke_grant(&token), "the provider knew the token");
-    // Every token is due under a window longer than its life.
-    let app = service(&url, &auth, &[("REFRESH_AHEAD_SECONDS", "7200")]).await;
-    wait_until(Duration::from_secs(20), "the connection to expire", || async {
-        connections(&app).await[&ref_id].0 == "expired"
-    })
-    .await;
     assert_error(app.get(&credentials).await, StatusCode::UNAUTHORIZED, "MCP_TOKEN_EXPIRED").await;
     assert_eq!(auth.refresh_reuses(), 0, "the refresh token was presented once");
 
