@@ -223,16 +223,19 @@ pub fn insert(row: NewConnectionRow<'_>) -> Insert<'_> {
 
 /// The type of [`update_if`].
 pub type UpdateIf<'a> =
-    Set<diesel::dsl::update<Filter<ByKey<'a>, Eq<connections::status, &'static str>>>, &'a ConnectionChanges<'a>>;
+    Set<diesel::dsl::update<Filter<ByKey<'a>, Eq<connections::status, &'static str>>>, ConnectionChanges<'a>>;
 
 /// `UPDATE` the connection `ref_id` only if its stored status is still `expected`: the check and
 /// the write are one statement, so of racing writers exactly one changes the row.
-pub fn update_if<'a>(ref_id: &'a str, expected: ConnectionStatus, changes: &'a ConnectionChanges<'a>) -> UpdateIf<'a> {
+pub fn update_if<'a>(ref_id: &'a str, expected: ConnectionStatus, changes: ConnectionChanges<'a>) -> UpdateIf<'a> {
     diesel::update(connections::table.find(ref_id).filter(connections::status.eq(expected.as_str()))).set(changes)
 }
 
+/// The type of [`delete`].
+pub type Delete<'a> = Returning<diesel::dsl::delete<ByKey<'a>>, SecretsColumns>;
+
 /// `DELETE` the connection `ref_id` (its flows go by `ON DELETE CASCADE`), returning its secrets:
 /// only the caller whose statement removed the row gets them.
-pub fn delete(ref_id: &str) -> Returning<diesel::dsl::delete<ByKey<'_>>, SecretsColumns> {
+pub fn delete(ref_id: &str) -> Delete<'_> {
     diesel::delete(connections::table.find(ref_id)).returning(SECRETS)
 }

@@ -1,6 +1,7 @@
 //! What the two stores share, written once: the diesel schema of `migrations/{sqlite,postgres}`
 //! ([`schema`]), the rows both read and write with their translation to and from domain values,
-//! and the queries both run, built with diesel's DSL and generic over the backend. A store crate
+//! and the queries both run, built with diesel's DSL (SQL text with diesel's binds where the
+//! column is a value: `rekey`), for any backend. A store crate
 //! keeps only what really differs: how it connects, pools and executes (sync diesel on SQLite's
 //! one writer, diesel-async on PostgreSQL), the statements diesel cannot express, and the
 //! translation of its driver's errors into [`ports::StoreError`].
@@ -12,7 +13,8 @@
 //! (`connections::CONNECTION`), so one query serves every backend.
 //!
 //! Rows carry sealed bytes only (sealing stays in `app`); the `Debug` of a row with secrets shows
-//! none of them.
+//! none of them. A diesel statement's own `Debug` (and `debug_query`) does print its binds, sealed
+//! bytes included: never log a statement, nor turn on diesel instrumentation that records binds.
 //! Reading a row back re-validates every value: a row that does not decode is
 //! [`ports::StoreError::Corrupt`], naming the row by a bounded prefix of its key, never a secret.
 

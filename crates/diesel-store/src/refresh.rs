@@ -29,7 +29,7 @@ impl LeaseRow {
 
 columns! {
     /// The columns a [`LeaseRow`] reads, in its order.
-    LeaseColumns, LEASE_COLUMNS = connections(ref_id, refresh_failures)
+    LeaseColumns, LEASE = connections(ref_id, refresh_failures)
 }
 
 /// The due predicate of `RefreshQueue`: a connected OAuth connection whose token expires before
@@ -80,7 +80,7 @@ pub type LeaseAll<'a> = Returning<
 pub fn lease(ref_ids: Vec<String>, owner: &str, until: Timestamp) -> LeaseAll<'_> {
     diesel::update(connections::table.filter(connections::ref_id.eq_any(ref_ids)))
         .set((connections::lease_owner.eq(owner), connections::lease_until.eq(until.unix())))
-        .returning(LEASE_COLUMNS)
+        .returning(LEASE)
 }
 
 type LeaseFree<'a> =
@@ -101,7 +101,7 @@ pub fn try_lease<'a>(ref_id: &'a str, owner: &'a str, now: Timestamp, until: Tim
         .or(connections::lease_owner.eq(owner));
     diesel::update(connections::table.find(ref_id).filter(free))
         .set((connections::lease_owner.eq(owner), connections::lease_until.eq(until.unix())))
-        .returning(LEASE_COLUMNS)
+        .returning(LEASE)
 }
 
 type Released = (

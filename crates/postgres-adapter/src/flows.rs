@@ -7,7 +7,7 @@ use diesel::dsl::SqlTypeOf;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::Text;
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use diesel_store::connections::{CONNECTION, ConnectionColumns, ConnectionRow};
 use diesel_store::flows::{self, FLOW, FlowColumns, FlowRow};
@@ -45,10 +45,10 @@ impl FlowStore for PgStore {
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let row: Option<(FlowRow, ConnectionRow)> =
+            let row: Option<(FlowRow, Option<ConnectionRow>)> =
                 TakeWithConnection { state_hash }.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             let Some((flow, connection)) = row else { return Ok(None) };
-            Ok(Some((flow.into_domain()?, Some(connection.into_domain()?))))
+            Ok(Some((flow.into_domain()?, connection.map(ConnectionRow::into_domain).transpose()?)))
         })
         .await
     }
@@ -69,10 +69,12 @@ impl FlowStore for PgStore {
     }
 }
 
-/// `DELETE` a flow and read its connection in one statement: `DELETE … USING connections …
-/// RETURNING` both rows' columns, walked from the shared column tuples (diesel has no `USING`).
-/// Its text is fixed, so it is a cached prepared statement. A flow always has its connection
-/// (`ON DELETE CASCADE`), so the join loses no flow.
+/// `DELETE` a flow and read its connection in one statement, hand-written (diesel has no
+/// `WITH`): the deleted row is a common table expression named like the table, so the shared
+/// column tuples ([`FLOW`], [`CONNECTION`]), which diesel writes as `"oauth_flows"."…"` and
+/// `"connections"."…"`, select from it and from the joined connection (`NULL` when gone). Inside
+/// its own definition the name still means the table. Its text is fixed, so it is a cached
+/// prepared statement.
 struct TakeWithConnection<'a> {
     state_hash: &'a str,
 }
@@ -83,16 +85,18 @@ impl QueryId for TakeWithConnection<'_> {
 }
 
 impl Query for TakeWithConnection<'_> {
-    type SqlType = (SqlTypeOf<FlowColumns>, SqlTypeOf<ConnectionColumns>);
+    type SqlType = (SqlTypeOf<FlowColumns>, Nullable<SqlTypeOf<ConnectionColumns>>);
 }
 
 impl QueryFragment<Pg> for TakeWithConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("DELETE FROM oauth_flows USING connections WHERE oauth_flows.state_hash = ");
+        out.push_sql("WITH oauth_flows AS (DELETE FROM oauth_flows WHERE state_hash = ");
         out.push_bind_param::<Text, _>(&self.state_hash)?;
-        out.push_sql(" AND connections.ref_id = oauth_flows.ref_id RETURNING ");
+        out.push_sql(" RETURNING *) SELECT ");
         FLOW.walk_ast(out.reborrow())?;
         out.push_sql(", ");
-        CONNECTION.walk_ast(out.reborrow())
+        CONNECTION.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM oauth_flows LEFT JOIN connections ON connections.ref_id = oauth_flows.ref_id");
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! its text.
 
 use diesel::QueryResult;
+use diesel::dsl::SqlTypeOf;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Nullable, Text};
@@ -15,7 +16,7 @@ use domain::{Connection, ConnectionStatus, RefId};
 use ports::{AuditEvent, PendingFlow, SecretsUpdate, StoredSecrets};
 
 use diesel_store::audit::NewAuditRow;
-use diesel_store::connections::{self, ConnectionChanges, NewConnectionRow};
+use diesel_store::connections::{self, ConnectionChanges, NewConnectionRow, SecretsColumns};
 
 /// Binds, separated by commas.
 macro_rules! binds {
@@ -169,17 +170,12 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
     }
 }
 
-/// `UPDATE` a connection if its status is still the expected one, and record the event if it
-/// was: the statement's row count (0 or 1) says which. A token column is set only when its
-/// change says so (`CASE WHEN set THEN value ELSE column END`), so the text never varies.
+/// `UPDATE` a connection if its status is still the expected one (diesel's own statement,
+/// `diesel_store::connections::update_if`), and record the event if it was: the statement's row
+/// count (0 or 1) says which. Its text depends on which token columns change (three variants),
+/// so diesel caches it by its text rather than by its type.
 pub(crate) struct UpdateConnection<'a> {
-    ref_id: &'a str,
-    expected: &'static str,
-    changes: ConnectionChanges<'a>,
-    set_access: bool,
-    access_token: Option<&'a [u8]>,
-    set_refresh: bool,
-    refresh_token: Option<&'a [u8]>,
+    update: connections::UpdateIf<'a>,
     event: NewAuditRow<'a>,
 }
 
@@ -192,48 +188,21 @@ impl<'a> UpdateConnection<'a> {
     ) -> Self {
         let changes = ConnectionChanges::new(connection, secrets);
         Self {
-            ref_id: connection.ref_id.as_str(),
-            expected: expected.as_str(),
-            set_access: changes.access_token.is_some(),
-            access_token: changes.access_token.flatten(),
-            set_refresh: changes.refresh_token.is_some(),
-            refresh_token: changes.refresh_token.flatten(),
-            changes,
+            update: connections::update_if(connection.ref_id.as_str(), expected, changes),
             event: NewAuditRow::new(event),
         }
     }
 }
 
 impl QueryId for UpdateConnection<'_> {
-    type QueryId = UpdateConnection<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl QueryFragment<Pg> for UpdateConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let c = &self.changes;
-        out.push_sql("WITH changed AS (UPDATE connections SET status = ");
-        out.push_bind_param::<Text, _>(&c.status)?;
-        out.push_sql(", status_reason = ");
-        out.push_bind_param::<Nullable<Text>, _>(&c.status_reason)?;
-        out.push_sql(", scopes = ");
-        out.push_bind_param::<Text, _>(&c.scopes)?;
-        out.push_sql(", expires_at = ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&c.expires_at)?;
-        out.push_sql(", updated_at = ");
-        out.push_bind_param::<BigInt, _>(&c.updated_at)?;
-        out.push_sql(", access_token = CASE WHEN ");
-        out.push_bind_param::<Bool, _>(&self.set_access)?;
-        out.push_sql(" THEN ");
-        out.push_bind_param::<Nullable<Binary>, _>(&self.access_token)?;
-        out.push_sql(" ELSE access_token END, refresh_token = CASE WHEN ");
-        out.push_bind_param::<Bool, _>(&self.set_refresh)?;
-        out.push_sql(" THEN ");
-        out.push_bind_param::<Nullable<Binary>, _>(&self.refresh_token)?;
-        out.push_sql(" ELSE refresh_token END WHERE ref_id = ");
-        out.push_bind_param::<Text, _>(&self.ref_id)?;
-        out.push_sql(" AND status = ");
-        out.push_bind_param::<Text, _>(&self.expected)?;
+        out.push_sql("WITH changed AS (");
+        self.update.walk_ast(out.reborrow())?;
         out.push_sql(" RETURNING 1) ");
         out.push_sql(INSERT_EVENT);
         push_event(&mut out, &self.event)?;
@@ -242,16 +211,17 @@ impl QueryFragment<Pg> for UpdateConnection<'_> {
     }
 }
 
-/// `DELETE` a connection (its flows go by `ON DELETE CASCADE`) and record the event if this
-/// statement was the one that deleted it; returns the deleted row's secrets.
+/// `DELETE` a connection (diesel's own statement, `diesel_store::connections::delete`, returning
+/// its secrets; its flows go by `ON DELETE CASCADE`) and record the event if this statement was
+/// the one that deleted it; returns the deleted row's secrets.
 pub(crate) struct DeleteConnection<'a> {
-    ref_id: &'a str,
+    delete: connections::Delete<'a>,
     event: NewAuditRow<'a>,
 }
 
 impl<'a> DeleteConnection<'a> {
     pub(crate) fn new(ref_id: &'a RefId, event: &'a AuditEvent) -> Self {
-        Self { ref_id: ref_id.as_str(), event: NewAuditRow::new(event) }
+        Self { delete: connections::delete(ref_id.as_str()), event: NewAuditRow::new(event) }
     }
 }
 
@@ -261,17 +231,18 @@ impl QueryId for DeleteConnection<'_> {
 }
 
 impl Query for DeleteConnection<'_> {
-    type SqlType = (Nullable<Binary>, Nullable<Binary>, Nullable<Binary>);
+    type SqlType = SqlTypeOf<SecretsColumns>;
 }
 
 impl QueryFragment<Pg> for DeleteConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH deleted AS (DELETE FROM connections WHERE ref_id = ");
-        out.push_bind_param::<Text, _>(&self.ref_id)?;
-        out.push_sql(" RETURNING api_key, access_token, refresh_token), recorded AS (");
+        out.push_sql("WITH deleted AS (");
+        self.delete.walk_ast(out.reborrow())?;
+        out.push_sql("), recorded AS (");
         out.push_sql(INSERT_EVENT);
         push_event(&mut out, &self.event)?;
-        out.push_sql(" FROM deleted) SELECT api_key, access_token, refresh_token FROM deleted");
+        // The secrets in the order the DELETE returned them, SecretsColumns' order.
+        out.push_sql(" FROM deleted) SELECT * FROM deleted");
         Ok(())
     }
 }

@@ -69,7 +69,7 @@ impl ConnectionStore for SqliteStore {
         let (connection, secrets, event) = (connection.clone(), secrets.clone(), event.clone());
         self.write(move |conn| {
             let changes = ConnectionChanges::new(&connection, &secrets);
-            let written = connections::update_if(connection.ref_id.as_str(), expected, &changes).execute(conn)?;
+            let written = connections::update_if(connection.ref_id.as_str(), expected, changes).execute(conn)?;
             if written == 1 {
                 record(conn, std::slice::from_ref(&event))?;
             }

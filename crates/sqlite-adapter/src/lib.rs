@@ -4,8 +4,8 @@
 //! [`ports::RekeyStore`] and [`ports::RefreshQueue`] (the refresh leases).
 //!
 //! The schema, rows and queries are `diesel_store`'s, shared with the PostgreSQL adapter; this
-//! crate adds how they run here. Start-up creates the file's directory, switches the file to WAL and applies the embedded
-//! migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection waits at most the
+//! crate adds how they run here. Start-up creates the file's directory, switches the file to WAL
+//! and applies the embedded migrations of `migrations/sqlite` ([`MIGRATIONS`]). Every connection waits at most the
 //! configured timeout for a lock (`busy_timeout`), enforces foreign keys and syncs `NORMAL`.
 //! Each store call is one closure on one connection. Writes go to the one writer (`writer`): a
 //! thread with a connection of its own that runs them in arrival order, what has queued up in

@@ -10,6 +10,9 @@ use ports::{DueStats, DueWindow, Lease, RefreshQueue, RetryState, StoreError};
 
 use crate::SqliteStore;
 
+/// Most keys one statement binds.
+const MAX_BINDS: usize = 10_000;
+
 #[async_trait]
 impl RefreshQueue for SqliteStore {
     async fn claim_due(
@@ -23,7 +26,12 @@ impl RefreshQueue for SqliteStore {
         let rows = self
             .write(move |conn| {
                 let due: Vec<String> = refresh::due_candidates(window, limit).load(conn)?;
-                refresh::lease(due, &owner, lease_until).get_results::<LeaseRow>(conn)
+                // One bound parameter per row: stay far below SQLite's limit (32,766) per statement.
+                let mut leased = Vec::with_capacity(due.len());
+                for chunk in due.chunks(MAX_BINDS) {
+                    leased.extend(refresh::lease(chunk.to_vec(), &owner, lease_until).get_results::<LeaseRow>(conn)?);
+                }
+                Ok(leased)
             })
             .await?;
         rows.into_iter().map(LeaseRow::into_lease).collect()

@@ -7,12 +7,12 @@
 //!
 //! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
 //! async expression that yields a fresh, isolated store: a value of a type implementing
-//! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] + [`ports::RekeyStore`]
-//! + [`ports::RefreshQueue`] + `Clone`:
+//! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] +
+//! [`ports::RegistrationStore`] + [`ports::RekeyStore`] + [`ports::RefreshQueue`] + `Clone`:
 //!
 //! ```text
 //! mod contract {
-//!     async fn fresh_store() -> postgres_adapter::PostgresStore {
+//!     async fn fresh_store() -> postgres_adapter::PgStore {
 //!         // a new database or schema per call: cases assume they start from an empty store
 //!     }
 //!
