@@ -62,6 +62,9 @@ impl<D: Deps> Directory<D> {
         if state.expose_secret().is_empty() || state.expose_secret().len() > MAX_STATE_LEN {
             return Err(Error::InvalidState.into());
         }
+        // Checked before the flow is taken: a callback that cannot be acted on must leave the
+        // flow to the real one (issue 20).
+        let answer = Answer::of(&input)?;
         let ports = self.ports();
         let (flow, connection) = ports
             .flows
@@ -88,14 +91,13 @@ impl<D: Deps> Directory<D> {
                 .await;
             return Err(fail(Error::IssuerMismatch));
         }
-        if let Some(code) = input.error.as_deref() {
-            let error = provider_error(code, input.error_description.as_deref());
-            self.fail_connection(&mut connection, &error.to_string(), now).await;
-            return Err(fail(error));
-        }
-        let Some(code) = input.code.as_ref().filter(|c| !c.expose_secret().is_empty()) else {
-            self.fail_connection(&mut connection, "the callback carried no authorization code", now).await;
-            return Err(fail(Error::InvalidRequest("the callback carries neither `code` nor `error`".into())));
+        let code = match answer {
+            Answer::Code(code) => code,
+            Answer::Refused { error, description } => {
+                let error = provider_error(error, description);
+                self.fail_connection(&mut connection, &error.to_string(), now).await;
+                return Err(fail(error));
+            }
         };
         match self.exchange(&connection, &flow, code).await {
             Ok((tokens, target)) => self.store_tokens(connection, &flow, tokens, &target).await.map_err(fail),
@@ -204,6 +206,24 @@ impl<D: Deps> Directory<D> {
             }
         }
         Ok(failed)
+    }
+}
+
+/// What the provider answered: a code to exchange, or its refusal (an empty value is none).
+enum Answer<'a> {
+    Code(&'a SecretString),
+    Refused { error: &'a str, description: Option<&'a str> },
+}
+
+impl<'a> Answer<'a> {
+    fn of(input: &'a CallbackInput) -> Result<Self, Error> {
+        if let Some(error) = input.error.as_deref().filter(|e| !e.is_empty()) {
+            return Ok(Self::Refused { error, description: input.error_description.as_deref() });
+        }
+        match input.code.as_ref().filter(|c| !c.expose_secret().is_empty()) {
+            Some(code) => Ok(Self::Code(code)),
+            None => Err(Error::InvalidRequest("the callback carries neither `code` nor `error`".into())),
+        }
     }
 }
 

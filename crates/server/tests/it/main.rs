@@ -1,5 +1,6 @@
 //! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
 
+mod callback_input;
 mod callback_page;
 mod catalog_input;
 mod cli;

@@ -52,12 +52,12 @@ pub async fn start_flow(app: &TestApp, body: Value) -> (String, String) {
     (created["ref_id"].as_str().unwrap().to_owned(), callback)
 }
 
-async fn status_of(app: &TestApp, ref_id: &str) -> String {
+pub async fn status_of(app: &TestApp, ref_id: &str) -> String {
     let c: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
     c["status"].as_str().unwrap().to_owned()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
