@@ -126,7 +126,7 @@ impl From<app::Error> for ApiError {
             E::ConnectionNotFound => Self::connection_not_found(),
             E::InvalidState => Self::new(ErrorCode::InvalidState, e.to_string()),
             E::IssuerMismatch => Self::new(ErrorCode::IssuerMismatch, e.to_string()),
-            E::AccessDenied(_) => Self::new(ErrorCode::OAuthAccessDenied, e.to_string()),
+            E::AccessDenied => Self::new(ErrorCode::OAuthAccessDenied, e.to_string()),
             E::NotReady(status) => {
                 let mut error = Self::new(ErrorCode::ConnectionNotReady, e.to_string());
                 error.details.status = Some(status.as_str());

@@ -24,8 +24,8 @@ pub enum Error {
     #[error("the authorization response did not come from the expected issuer")]
     IssuerMismatch,
     /// `OAUTH_ACCESS_DENIED`: the user (or the provider) refused the authorization.
-    #[error("access was not granted: {0}")]
-    AccessDenied(String),
+    #[error("access was not granted: the user or the authorization server refused (access_denied)")]
+    AccessDenied,
     /// `CONNECTION_NOT_READY`.
     #[error("the connection is {0}, not connected")]
     NotReady(ConnectionStatus),

@@ -9,6 +9,7 @@ mod error;
 mod flow;
 mod lifecycle;
 pub mod reencrypt;
+mod refusal;
 mod use_cases;
 
 pub use catalog::{Availability, Catalog, CatalogEntry};

@@ -9,6 +9,7 @@ mod connection;
 mod ids;
 mod scopes;
 mod server;
+pub mod text;
 mod time;
 
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};

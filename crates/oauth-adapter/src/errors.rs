@@ -13,7 +13,8 @@ pub(crate) const MAX_DESCRIPTION: usize = 200;
 pub(crate) const MAX_CODE: usize = 64;
 
 /// Scrubs the secrets of one call from text a server sent back (a careless server may echo
-/// the code or the token it refused), then strips control characters and truncates.
+/// the code or the token it refused), then strips control and bidirectional formatting
+/// characters and truncates.
 pub(crate) struct Redactor<'a> {
     secrets: Vec<&'a str>,
 }
@@ -32,11 +33,7 @@ impl<'a> Redactor<'a> {
         for secret in &self.secrets {
             text = text.replace(secret, "[redacted]");
         }
-        let mut out: String = text.chars().filter(|c| !c.is_control()).take(max_chars).collect();
-        if text.chars().filter(|c| !c.is_control()).count() > max_chars {
-            out.push('…');
-        }
-        out
+        domain::text::cleaned(&text, max_chars)
     }
 }
 

@@ -60,7 +60,8 @@ pub struct AuditEvent {
     pub ref_id: RefId,
     pub server_name: ServerName,
     pub kind: AuditKind,
-    /// Words safe to show: a status reason or a provider's error code, never a token.
+    /// A status reason, or a provider's own words (cleaned and cut short by the app), never a
+    /// token.
     pub detail: Option<String>,
     pub at: Timestamp,
 }

@@ -170,7 +170,8 @@ pub(crate) struct DisconnectResponse {
 pub(crate) struct EventDto {
     #[schema(schema_with = super::audit_kind_schema)]
     event: &'static str,
-    /// A status reason or a provider's error code; never a secret.
+    /// A status reason, or a provider's own words (its error code and description, without
+    /// control or bidirectional characters, cut short); never a secret.
     #[schema(required = true)]
     detail: Option<String>,
     #[schema(format = DateTime)]

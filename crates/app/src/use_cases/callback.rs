@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::flow_aad;
 use super::flow_parts::expiry;
 use super::identity::TokenTarget;
-use crate::{Deps, Directory, Error, flow};
+use crate::{Deps, Directory, Error, flow, refusal};
 
 /// The query (or JSON body) of an OAuth callback, as the provider sent it.
 #[derive(Debug, Default)]
@@ -94,8 +94,9 @@ impl<D: Deps> Directory<D> {
         let code = match answer {
             Answer::Code(code) => code,
             Answer::Refused { error, description } => {
-                let error = provider_error(error, description);
-                self.fail_connection(&mut connection, &error.to_string(), now).await;
+                let detail = refusal::audit_detail(error, description);
+                let error = refusal::error(error);
+                self.fail_connection_noting(&mut connection, &error.to_string(), detail, now).await;
                 return Err(fail(error));
             }
         };
@@ -154,10 +155,16 @@ impl<D: Deps> Directory<D> {
 
     /// Marks a pending connection `failed`; losing a race (it changed meanwhile) is fine.
     async fn fail_connection(&self, connection: &mut Connection, reason: &str, now: Timestamp) {
+        self.fail_connection_noting(connection, reason, reason.to_owned(), now).await;
+    }
+
+    /// [`Self::fail_connection`] with `detail` in the `failed` event instead of the reason: the
+    /// provider's own words, which only the audit trail keeps.
+    async fn fail_connection_noting(&self, connection: &mut Connection, reason: &str, detail: String, now: Timestamp) {
         if connection.fail(reason, now).is_err() {
             return;
         }
-        let failed = self.event(connection, AuditKind::Failed, Some(reason.to_owned()));
+        let failed = self.event(connection, AuditKind::Failed, Some(detail));
         match self
             .ports()
             .connections
@@ -233,21 +240,5 @@ fn issuer_matches(flow: &PendingFlow, iss: Option<&str>) -> bool {
         (None, _) => !flow.iss_required,
         (Some(got), Some(expected)) => got == expected,
         (Some(_), None) => false,
-    }
-}
-
-fn provider_error(code: &str, description: Option<&str>) -> Error {
-    // Only the error code is echoed: it is a short token from a fixed vocabulary. A description
-    // is the provider's free text, cut short and kept to printable characters.
-    let code: String = code.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-    let description: Option<String> = description.map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
-    let message = match description {
-        Some(d) if !d.is_empty() => format!("{code}: {d}"),
-        _ => code.clone(),
-    };
-    if code == "access_denied" {
-        Error::AccessDenied(message)
-    } else {
-        Error::Provider { step: "authorization", message }
     }
 }

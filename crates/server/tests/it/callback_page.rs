@@ -68,7 +68,7 @@ async fn the_display_name_is_escaped() {
 }
 
 #[tokio::test]
-async fn a_refused_consent_shows_the_error_code_and_escapes_the_providers_words() {
+async fn a_refused_consent_shows_the_error_code_and_none_of_the_providers_words() {
     let (app, _auth) = spawn(TestAuthConfig { deny: true, ..TestAuthConfig::default() }, "Acme").await;
     let (ref_id, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
     let mut url = url::Url::parse(&callback).unwrap();
@@ -86,7 +86,7 @@ async fn a_refused_consent_shows_the_error_code_and_escapes_the_providers_words(
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let page = response.text().await.unwrap();
     assert!(page.contains("<code>OAUTH_ACCESS_DENIED</code>"), "{page}");
-    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;") && !page.contains("<img"), "{page}");
+    assert!(!page.contains("img") && !page.contains("onerror"), "only the audit trail keeps them: {page}");
     assert!(page.contains(&request_id), "the page quotes the request id for support");
     let connection: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
     assert_eq!(connection["status"], "failed");

@@ -1,0 +1,79 @@
+//! An authorization server's refusal on the callback (`error`, `error_description`, RFC 6749
+//! §4.1.2.1). Whoever reaches the callback can write both, so what the service shows (its page,
+//! error answers, `status_reason`) is fixed words per known code, and the provider's own text
+//! goes only to the audit trail, cleaned and cut short.
+
+use domain::text::cleaned;
+
+use crate::Error;
+
+/// Longest error code the audit trail keeps.
+const MAX_CODE_CHARS: usize = 64;
+/// Longest description the audit trail keeps.
+const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// RFC 6749 §4.1.2.1's codes other than `access_denied`, each with the words shown for it.
+const KNOWN: [(&str, &str); 6] = [
+    ("invalid_request", "the authorization server found the request malformed (invalid_request)"),
+    ("unauthorized_client", "the authorization server does not let this client ask for a code (unauthorized_client)"),
+    ("unsupported_response_type", "the authorization server does not issue codes this way (unsupported_response_type)"),
+    ("invalid_scope", "the authorization server refused the requested scopes (invalid_scope)"),
+    ("server_error", "the authorization server met an unexpected error (server_error)"),
+    (
+        "temporarily_unavailable",
+        "the authorization server is unavailable for now; try again later (temporarily_unavailable)",
+    ),
+];
+
+/// What any other code is shown as: it is not repeated.
+const UNKNOWN: &str = "the authorization server refused with an error code outside RFC 6749";
+
+/// The error a refusal with `code` answers: `OAUTH_ACCESS_DENIED` for `access_denied`, else
+/// `MCP_CONNECTION_FAILED` at the `authorization` step, always in fixed words.
+pub(crate) fn error(code: &str) -> Error {
+    if code == "access_denied" {
+        return Error::AccessDenied;
+    }
+    let message = KNOWN.iter().find(|(known, _)| *known == code).map_or(UNKNOWN, |(_, words)| words);
+    Error::Provider { step: "authorization", message: message.to_owned() }
+}
+
+/// The provider's own words for the audit trail: `code: description`, each without control or
+/// bidirectional formatting characters and cut short.
+pub(crate) fn audit_detail(code: &str, description: Option<&str>) -> String {
+    let code = cleaned(code, MAX_CODE_CHARS);
+    match description.map(|d| cleaned(d, MAX_DESCRIPTION_CHARS)) {
+        Some(description) if !description.is_empty() => format!("{code}: {description}"),
+        _ => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rfc_6749_code_has_its_own_fixed_words_naming_it() {
+        assert!(matches!(error("access_denied"), Error::AccessDenied));
+        for (code, _) in KNOWN {
+            let shown = error(code).to_string();
+            assert!(shown.starts_with("authorization failed: ") && shown.ends_with(&format!("({code})")), "{shown}");
+        }
+    }
+
+    #[test]
+    fn any_other_code_is_shown_as_unknown_and_never_repeated() {
+        for code in ["login_required", "<b>call 555</b>", "ACCESS_DENIED", ""] {
+            let shown = error(code).to_string();
+            assert_eq!(shown, format!("authorization failed: {UNKNOWN}"));
+        }
+    }
+
+    #[test]
+    fn the_audit_detail_keeps_the_providers_words_cleaned_and_cut_short() {
+        let description = format!("\u{202E}<b>no</b>\n{}", "x".repeat(300));
+        let detail = audit_detail("access_denied\u{7}", Some(&description));
+        assert_eq!(detail, format!("access_denied: <b>no</b>{}…", "x".repeat(191)));
+        assert_eq!(audit_detail(&"e".repeat(100), Some("")), format!("{}…", "e".repeat(64)));
+    }
+}

@@ -1,0 +1,38 @@
+//! Text that came from outside and is stored or shown: what must not be in it.
+
+/// Whether `c` is a control character or a bidirectional formatting character (Unicode's
+/// `Bidi_Control`: U+061C, U+200E/F, U+202A–E, U+2066–9). Either can make text read as something
+/// other than what it holds: a right-to-left override turns `gnp.exe` into `exe.png`.
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without its control and bidirectional formatting characters, cut to `max_chars`
+/// characters; a cut is marked with `…`.
+pub fn cleaned(text: &str, max_chars: usize) -> String {
+    let mut kept = text.chars().filter(|c| !is_hidden_control(*c));
+    let mut out: String = kept.by_ref().take(max_chars).collect();
+    if kept.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidirectional_characters_are_removed_and_the_rest_kept() {
+        let text = "\u{202E}<b>a\u{7}b</b>\u{2066}c\u{200F}\nd\u{061C}é";
+        assert_eq!(cleaned(text, 100), "<b>ab</b>cdé");
+    }
+
+    #[test]
+    fn a_cut_counts_characters_and_is_marked() {
+        assert_eq!(cleaned("éééé", 4), "éééé");
+        assert_eq!(cleaned("ééééé", 4), "éééé…");
+        assert_eq!(cleaned("\u{202E}abc", 3), "abc", "removed characters do not count");
+    }
+}
