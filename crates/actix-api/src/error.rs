@@ -24,7 +24,8 @@ pub struct ApiError {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorCode,
-    /// For people; it never repeats a value from the request.
+    /// For people. It repeats no value from the request, except the host of a URL the service
+    /// called (the server a discovery step or the address guard failed on).
     pub message: String,
     pub details: ErrorDetails,
 }
@@ -120,9 +121,7 @@ impl From<app::Error> for ApiError {
         match e {
             E::Validation { field, message } => Self::validation(field, format!("{field}: {message}")),
             E::InvalidRequest(message) => Self::invalid_request(message),
-            E::ServerNotFound(name) => {
-                Self::new(ErrorCode::ServerNotFound, format!("no server named `{name}` in the catalog"))
-            }
+            E::ServerNotFound => Self::new(ErrorCode::ServerNotFound, e.to_string()),
             E::ConnectionNotFound => Self::connection_not_found(),
             E::InvalidState => Self::new(ErrorCode::InvalidState, e.to_string()),
             E::IssuerMismatch => Self::new(ErrorCode::IssuerMismatch, e.to_string()),

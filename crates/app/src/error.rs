@@ -1,4 +1,4 @@
-use domain::{ConnectionStatus, ServerName};
+use domain::ConnectionStatus;
 use ports::{BoxError, CipherError, StoreError};
 
 /// Every way a use case can fail. Each variant maps to one stable error code of the contract
@@ -11,9 +11,10 @@ pub enum Error {
     /// `INVALID_REQUEST`: a required part of the request is missing.
     #[error("{0}")]
     InvalidRequest(String),
-    /// `SERVER_NOT_FOUND`.
-    #[error("no server named `{0}` in the catalog")]
-    ServerNotFound(ServerName),
+    /// `SERVER_NOT_FOUND`. The message does not repeat the name: no message repeats a value
+    /// from the request.
+    #[error("no server by that name in the catalog")]
+    ServerNotFound,
     /// `CONNECTION_NOT_FOUND`.
     #[error("no such connection")]
     ConnectionNotFound,
@@ -50,6 +51,12 @@ pub enum Error {
 impl Error {
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Self::Validation { field, message: message.into() }
+    }
+
+    /// The catalog entry the request names cannot be connected to, for `reason` (the operator's
+    /// to fix, e.g. a client secret not configured).
+    pub(crate) fn server_unavailable(reason: &str) -> Self {
+        Self::validation("server_name", format!("the server is unavailable: {reason}"))
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {

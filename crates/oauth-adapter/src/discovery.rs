@@ -146,7 +146,7 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
         let mut tried = Vec::new();
         for candidate in candidates {
             match wellknown::fetch(&self.http, candidate.clone(), step, None).await? {
-                Fetched::Absent(status) => tried.push(format!("{} ({status})", candidate.path())),
+                Fetched::Absent(status) => tried.push(status.to_string()),
                 Fetched::Document(body) => {
                     let doc = metadata::decode_resource(&body, mcp_url).map_err(|m| invalid(step, m))?;
                     return Ok(ResourceAccess::Protected(ProtectedResource {
@@ -158,7 +158,13 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
                 }
             }
         }
-        Err(invalid(step, format!("{host} publishes no protected resource metadata (tried {})", tried.join(", "))))
+        // The URLs tried are not named: they hold the path of the URL the request gave, which
+        // can carry a secret (some servers put one there), and no message repeats the request.
+        let answers = tried.join(", ");
+        Err(invalid(
+            step,
+            format!("{host} publishes no protected resource metadata (the URLs tried answered {answers})"),
+        ))
     }
 
     async fn authorization_server(&self, issuer: &str) -> Result<AuthServerMetadata, DiscoveryError> {

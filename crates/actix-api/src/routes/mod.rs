@@ -50,8 +50,8 @@ pub(crate) async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError>
 
 /// A method the route does not serve: `METHOD_NOT_ALLOWED`, with the `Allow` header listing
 /// the methods it does serve (RFC 9110 §15.5.6 requires it).
-pub(crate) async fn method_not_allowed(req: HttpRequest, allow: HeaderValue) -> HttpResponse {
-    let error = ApiError::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on this route", req.method()));
+pub(crate) async fn method_not_allowed(_req: HttpRequest, allow: HeaderValue) -> HttpResponse {
+    let error = ApiError::new(ErrorCode::MethodNotAllowed, "the method is not allowed on this route (see `Allow`)");
     let mut response = error.error_response();
     response.headers_mut().insert(header::ALLOW, allow);
     response

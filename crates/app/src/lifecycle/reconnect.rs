@@ -43,7 +43,7 @@ impl<D: Deps> Directory<D> {
         let (flow, auth_url, binding) = match entry.map(|e| (e, &e.spec.auth)) {
             Some((entry, AuthSpec::OAuth(oauth))) if !oauth.discovery => {
                 if let Availability::Unavailable(reason) = &entry.availability {
-                    return Err(Error::validation("server_name", format!("`{server_name}` is unavailable: {reason}")));
+                    return Err(Error::server_unavailable(reason));
                 }
                 let (flow, auth_url) = self.start_flow(entry, oauth, ref_id, return_to)?;
                 (flow, auth_url, None)

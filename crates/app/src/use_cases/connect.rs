@@ -23,7 +23,7 @@ impl<D: Deps> Directory<D> {
                 Some(custom) => {
                     self.connect_custom(request.server_name, request.label, custom, request.return_to).await
                 }
-                None => Err(Error::ServerNotFound(request.server_name)),
+                None => Err(Error::ServerNotFound),
             };
         };
         // What a catalog entry fixes itself is refused rather than ignored.
@@ -35,7 +35,7 @@ impl<D: Deps> Directory<D> {
         }
         self.check_return_to(request.return_to.as_deref())?;
         if let crate::Availability::Unavailable(reason) = &entry.availability {
-            return Err(Error::validation("server_name", format!("`{}` is unavailable: {reason}", entry.spec.name)));
+            return Err(Error::server_unavailable(reason));
         }
         if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
             let target = Target {

@@ -15,6 +15,7 @@ mod helpers;
 mod key_guard;
 mod key_rotation;
 mod labels;
+mod messages;
 mod oauth_flow;
 mod operations;
 mod postgres;
