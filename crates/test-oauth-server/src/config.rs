@@ -147,6 +147,11 @@ pub struct TestAuthConfig {
     pub accept_client_id_urls: bool,
     /// Entries merged into the metadata document; a `null` value removes the entry.
     pub metadata_overrides: serde_json::Map<String, serde_json::Value>,
+    /// A mix-up attacker (RFC 9700 §4.4): `/authorize` consents to nothing and sends the browser
+    /// to this URL instead, adding every parameter of the request it does not set itself (so
+    /// another server's `/authorize` with that server's client, and the caller's `state` and
+    /// PKCE challenge).
+    pub bounce_to: Option<String>,
 }
 
 impl Default for TestAuthConfig {
@@ -174,6 +179,7 @@ impl Default for TestAuthConfig {
             serve_metadata: true,
             accept_client_id_urls: false,
             metadata_overrides: serde_json::Map::new(),
+            bounce_to: None,
         }
     }
 }

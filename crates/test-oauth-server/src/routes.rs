@@ -44,6 +44,9 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
     let params = query.into_inner();
     let mut st = lock(&state);
     st.authorize_log.push(AuthorizeRecord { params: params.clone() });
+    if let Some(to) = &st.config.bounce_to {
+        return bounce(to, &params);
+    }
     let get = |name: &str| params.get(name).map(String::as_str);
     let Some(client) = get("client_id").and_then(|id| st.client(id)) else {
         return HttpResponse::BadRequest().body("unknown client_id");
@@ -87,6 +90,16 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
             IssMode::Missing => {}
         }
     }
+    HttpResponse::Found().insert_header((header::LOCATION, location.as_str())).finish()
+}
+
+/// The mix-up attacker's `/authorize`: to `to`, with the request's parameters `to` lacks.
+fn bounce(to: &str, params: &BTreeMap<String, String>) -> HttpResponse {
+    let Ok(mut location) = Url::parse(to) else {
+        return HttpResponse::InternalServerError().body("bounce_to is not a URL");
+    };
+    let set: Vec<String> = location.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    location.query_pairs_mut().extend_pairs(params.iter().filter(|(k, _)| !set.contains(k)));
     HttpResponse::Found().insert_header((header::LOCATION, location.as_str())).finish()
 }
 
