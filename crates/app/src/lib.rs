@@ -8,6 +8,7 @@ mod catalog;
 mod error;
 mod flow;
 mod lifecycle;
+mod redirect;
 pub mod reencrypt;
 mod refusal;
 mod use_cases;
@@ -15,6 +16,7 @@ mod use_cases;
 pub use catalog::{Availability, Catalog, CatalogEntry};
 pub use error::Error;
 pub use lifecycle::{RefreshSettings, Refresher, RoundReport, SchedulerHealth, SchedulerMonitor};
+pub use redirect::{is_issuer_key, issuer_key};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
@@ -44,7 +46,8 @@ pub trait Deps: Send + Sync + 'static {
 /// Settings the use cases need (the server builds them from its configuration).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The public base URL; the OAuth redirect URI is this + `/assets/oauth/callback`.
+    /// The public base URL; OAuth redirect URIs and client metadata documents live under it
+    /// (`redirect.rs`).
     pub redirect_base_url: String,
     /// URL prefixes a `return_to` may start with.
     pub return_url_allowlist: Vec<String>,
@@ -54,14 +57,6 @@ pub struct Settings {
     pub credential_refresh_margin_seconds: i64,
     /// The background refresh, its leases, backoff and circuit breakers (spec §7).
     pub refresh: RefreshSettings,
-}
-
-impl Settings {
-    pub const CALLBACK_PATH: &'static str = "/assets/oauth/callback";
-
-    pub fn redirect_uri(&self) -> String {
-        format!("{}{}", self.redirect_base_url.trim_end_matches('/'), Self::CALLBACK_PATH)
-    }
 }
 
 /// The ports, bundled by value.

@@ -145,11 +145,14 @@ impl State {
     pub(crate) fn client(&self, client_id: &str) -> Option<TestClient> {
         let known = self.config.clients.iter().chain(&self.registered).find(|c| c.client_id == client_id).cloned();
         known.or_else(|| {
-            // A Client ID Metadata Document URL: a public client redirecting to its own origin.
+            // A Client ID Metadata Document URL: a public client redirecting to its own origin,
+            // at the Asset Directory's callback of the document's issuer key (if it names one).
             let url = url::Url::parse(client_id).ok().filter(|u| u.scheme() == "https")?;
             self.config.accept_client_id_urls.then(|| {
                 let origin = url.origin().ascii_serialization();
-                TestClient::public(client_id).with_redirect_uri(&format!("{origin}/assets/oauth/callback"))
+                let key = url.path().strip_prefix("/oauth/client-metadata/").and_then(|f| f.strip_suffix(".json"));
+                let callback = key.map_or_else(String::new, |k| format!("/{k}"));
+                TestClient::public(client_id).with_redirect_uri(&format!("{origin}/assets/oauth/callback{callback}"))
             })
         })
     }

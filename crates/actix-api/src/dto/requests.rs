@@ -108,11 +108,25 @@ pub(crate) struct CallbackParams {
     pub error: Option<String>,
     #[serde(default)]
     pub error_description: Option<String>,
+    /// `POST /assets/callback` only: the URL, without query, at which the browser arrived. Absent
+    /// means `<base>/assets/oauth/callback`; a flow started for another redirect URI (an
+    /// authorization server found by discovery) must name it, or it is `INVALID_STATE`.
+    #[serde(default)]
+    #[param(ignore)]
+    #[schema(example = "https://directory.example/assets/oauth/callback/0f1e2d3c4b5a69788796a5b4c3d2e1f0")]
+    pub redirect_uri: Option<String>,
 }
 
 impl From<CallbackParams> for app::CallbackInput {
     fn from(p: CallbackParams) -> Self {
-        Self { state: p.state, code: p.code, iss: p.iss, error: p.error, error_description: p.error_description }
+        Self {
+            state: p.state,
+            code: p.code,
+            iss: p.iss,
+            error: p.error,
+            error_description: p.error_description,
+            redirect_uri: p.redirect_uri,
+        }
     }
 }
 

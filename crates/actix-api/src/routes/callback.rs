@@ -1,6 +1,8 @@
 //! The OAuth callback, reached two ways: the provider redirects the user's browser to
-//! `GET /assets/oauth/callback` (no engine key: the single-use `state` authenticates it), or an
-//! app posts the same parameters to `POST /assets/callback` (engine key required).
+//! `GET /assets/oauth/callback` or, for an authorization server found by discovery,
+//! `GET /assets/oauth/callback/{key}` (no engine key: the single-use `state` authenticates it), or
+//! an app posts the same parameters to `POST /assets/callback` (engine key required), naming
+//! the redirect URI the browser arrived at. A flow completes only at its own redirect URI.
 //!
 //! The browser callback answers a `302` to the flow's `return_to` when it has one; otherwise
 //! a small HTML page when the browser prefers `text/html`, and JSON for everyone else.
@@ -23,6 +25,11 @@ pub(crate) fn browser<D: Deps>() -> Endpoint {
     Endpoint::public(__path_oauth_redirect, oauth_redirect::<D>).without_head()
 }
 
+/// The browser callback of one authorization server found by discovery (RFC 9700 §4.4.2).
+pub(crate) fn browser_per_issuer<D: Deps>() -> Endpoint {
+    Endpoint::public(__path_oauth_redirect_per_issuer, oauth_redirect_per_issuer::<D>).without_head()
+}
+
 pub(crate) fn json<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_complete_from_json, complete_from_json::<D>)
 }
@@ -40,8 +47,8 @@ pub(crate) fn json<D: Deps>() -> Endpoint {
     )),
     (status = 302, description = "To the flow's `return_to`, with `ref_id` and `status` or `error` added.",
         headers(("Location" = String, description = "The `return_to` URL with the outcome in its query."))),
-    (status = 400, description = "`INVALID_REQUEST`, `INVALID_STATE`, `ISSUER_MISMATCH`, `OAUTH_ACCESS_DENIED` \
-        (an HTML page with the code for a browser)", body = ErrorBody),
+    (status = 400, description = "`INVALID_REQUEST`, `INVALID_STATE` (also: the flow's redirect URI is another), \
+        `ISSUER_MISMATCH`, `OAUTH_ACCESS_DENIED` (an HTML page with the code for a browser)", body = ErrorBody),
     (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
 ))]
@@ -50,13 +57,50 @@ async fn oauth_redirect<D: Deps>(
     state: web::Data<ApiState<D>>,
     query: web::Query<CallbackParams>,
 ) -> HttpResponse {
-    let html = callback_page::prefers_html(&req);
-    let result = state.directory.complete_callback(query.into_inner().into()).await;
+    complete_in_browser(&req, &state, query.into_inner(), None).await
+}
+
+/// The redirect target of one authorization server found by discovery: `{key}` is derived from
+/// its issuer. Answers as `GET /assets/oauth/callback` does; a flow started for another
+/// redirect URI is refused (`INVALID_STATE`) before anything is sent to a token endpoint.
+#[utoipa::path(get, path = "/assets/oauth/callback/{key}", tag = "oauth",
+    params(("key" = String, Path, description = "32 lowercase hex characters, from the issuer."), CallbackParams),
+    responses(
+        (status = 200, description = "Connected.", body = CallbackResponse),
+        (status = 302, description = "To the flow's `return_to`, with `ref_id` and `status` or `error` added."),
+        (status = 400, description = "As `GET /assets/oauth/callback`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: `key` is not 32 lowercase hex characters.", body = ErrorBody),
+        (status = "5XX", description = "As `GET /assets/oauth/callback`: `502 MCP_CONNECTION_FAILED`, \
+            `503 SERVICE_UNAVAILABLE`.", body = ErrorBody),
+    ))]
+async fn oauth_redirect_per_issuer<D: Deps>(
+    req: HttpRequest,
+    state: web::Data<ApiState<D>>,
+    key: web::Path<String>,
+    query: web::Query<CallbackParams>,
+) -> HttpResponse {
+    if !app::is_issuer_key(&key) {
+        return protect(ApiError::not_found().error_response());
+    }
+    complete_in_browser(&req, &state, query.into_inner(), Some(&key)).await
+}
+
+/// The browser callback, arrived at the redirect URI of issuer key `key` (the shared one for `None`).
+async fn complete_in_browser<D: Deps>(
+    req: &HttpRequest,
+    state: &ApiState<D>,
+    params: CallbackParams,
+    key: Option<&str>,
+) -> HttpResponse {
+    let html = callback_page::prefers_html(req);
+    let mut input = app::CallbackInput::from(params);
+    input.redirect_uri = Some(state.directory.settings().callback_uri(key));
+    let result = state.directory.complete_callback(input).await;
     let response = match result {
         Ok(CallbackOutcome { connection, return_to: Some(to) }) => {
             redirect(&to, &[("ref_id", connection.ref_id.as_str()), ("status", connection.status().as_str())])
         }
-        Ok(outcome) if html => callback_page::connected(&display_name(&state, &outcome.connection)),
+        Ok(outcome) if html => callback_page::connected(&display_name(state, &outcome.connection)),
         Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
         Err(CallbackFailure { error, return_to: Some(to), ref_id }) => {
             let api = ApiError::from(error);

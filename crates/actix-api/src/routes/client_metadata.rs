@@ -1,7 +1,9 @@
-//! `GET /oauth/client-metadata.json`: the service's OAuth Client ID Metadata Document (spec
-//! §5.3), which authorization servers that support such documents fetch to learn who the client
-//! `https://<public base>/oauth/client-metadata.json` is. No key: an authorization server calls it.
-//! Served only when the public base URL is https; otherwise `NOT_FOUND`.
+//! `GET /oauth/client-metadata.json` and `GET /oauth/client-metadata/{key}.json`: the service's
+//! OAuth Client ID Metadata Documents (spec §5.3), which authorization servers that support such
+//! documents fetch to learn who the client `https://<public base>/oauth/client-metadata….json`
+//! is. One per issuer key, each naming that key's redirect URI (RFC 9700 §4.4.2); the shared one
+//! names `/assets/oauth/callback`. No key: an authorization server calls it. Served only when the
+//! public base URL is https; otherwise `NOT_FOUND`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -15,6 +17,10 @@ use crate::{ApiError, ApiState};
 
 pub(crate) fn document<D: Deps>() -> Endpoint {
     Endpoint::public(__path_client_metadata, client_metadata::<D>)
+}
+
+pub(crate) fn per_issuer<D: Deps>() -> Endpoint {
+    Endpoint::public(__path_client_metadata_per_issuer, client_metadata_per_issuer::<D>)
 }
 
 /// A public web client whose `client_id` is the document's own URL.
@@ -40,7 +46,27 @@ struct ClientMetadataDocument {
         body = ErrorBody),
 ))]
 async fn client_metadata<D: Deps>(state: web::Data<ApiState<D>>) -> Result<HttpResponse, ApiError> {
-    let doc = state.directory.client_metadata().ok_or_else(ApiError::not_found)?;
+    document_response(&state, None)
+}
+
+/// The Client ID Metadata Document of the authorization server whose issuer gives `{key}`.
+#[utoipa::path(get, path = "/oauth/client-metadata/{key}.json", tag = "oauth",
+    params(("key" = String, Path, description = "32 lowercase hex characters, from the issuer.")),
+    responses(
+        (status = 200, description = "The document; its `redirect_uris` is `/assets/oauth/callback/{key}`.",
+            body = ClientMetadataDocument),
+        (status = 404, description = "`NOT_FOUND`: the public base URL is not https, or `key` is not 32 \
+            lowercase hex characters.", body = ErrorBody),
+    ))]
+async fn client_metadata_per_issuer<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    document_response(&state, Some(&key))
+}
+
+fn document_response<D: Deps>(state: &ApiState<D>, key: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let doc = state.directory.client_metadata(key).ok_or_else(ApiError::not_found)?;
     let body = ClientMetadataDocument {
         client_id: doc.client_id,
         client_name: doc.client_name,

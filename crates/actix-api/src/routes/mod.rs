@@ -35,7 +35,9 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         connect::connect::<D>(),
         callback::json::<D>(),
         callback::browser::<D>(),
+        callback::browser_per_issuer::<D>(),
         client_metadata::document::<D>(),
+        client_metadata::per_issuer::<D>(),
     ]
 }
 

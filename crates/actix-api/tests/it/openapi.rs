@@ -26,7 +26,7 @@ fn operations(doc: &Value) -> Vec<(String, String, bool)> {
 }
 
 fn request(method: &str, pattern: &str) -> TestRequest {
-    let path = pattern.replace("{ref_id}", UNKNOWN_REF_ID);
+    let path = pattern.replace("{ref_id}", UNKNOWN_REF_ID).replace("{key}", &app::issuer_key("https://as.example"));
     let request =
         TestRequest::default().method(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap()).uri(&path);
     if method == "post" { request.set_json(serde_json::json!({"server_name": "open"})) } else { request }
@@ -100,10 +100,12 @@ async fn only_health_the_browser_callback_and_the_client_metadata_answer_without
         keyless,
         [
             "get /assets/oauth/callback",
+            "get /assets/oauth/callback/{key}",
             "get /health",
             "get /health/live",
             "get /health/ready",
-            "get /oauth/client-metadata.json"
+            "get /oauth/client-metadata.json",
+            "get /oauth/client-metadata/{key}.json"
         ]
     );
 }

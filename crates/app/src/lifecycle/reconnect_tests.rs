@@ -148,7 +148,7 @@ async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_fou
             client_id: "client-9".into(),
             client_secret: None,
             auth: domain::TokenEndpointAuth::None,
-            redirect_uri: "http://127.0.0.1:8000/assets/oauth/callback".into(),
+            redirect_uri: format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(issuer)),
             secret_expires_at: None,
             created_at: NOW,
         }))

@@ -17,6 +17,9 @@ pub struct CallbackInput {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The redirect URI the callback arrived at (no query); `None` is the shared
+    /// `/assets/oauth/callback`. A flow completes only at its own (RFC 9700 §4.4.2).
+    pub redirect_uri: Option<String>,
 }
 
 /// A completed flow: the connection as it now is, and where to send the browser.
@@ -84,6 +87,13 @@ impl<D: Deps> Directory<D> {
         };
         if flow.expires_at < now {
             self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
+            return Err(fail(Error::InvalidState));
+        }
+        let arrived_at = input.redirect_uri.clone().unwrap_or_else(|| self.settings().redirect_uri());
+        if arrived_at != flow.redirect_uri {
+            // Another authorization server's response, or a mix-up: nothing is sent anywhere.
+            let reason = "the authorization response arrived at another redirect URI than its flow's";
+            self.fail_connection(&mut connection, reason, now).await;
             return Err(fail(Error::InvalidState));
         }
         if !issuer_matches(&flow, input.iss.as_deref()) {

@@ -14,7 +14,7 @@ use ports::{
 };
 
 use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Target, from_discovery};
-use crate::{CatalogEntry, Deps, Directory, Error};
+use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
 /// Longest custom URL or display name accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -132,9 +132,12 @@ impl<D: Deps> Directory<D> {
     /// The authorization server a protected resource names, who the service is there, and the
     /// authorization request to make (spec §5.1–§5.3).
     async fn authorization_for(&self, target: &Target<'_>, resource: ProtectedResource) -> Result<Discovered, Error> {
-        let issuer = choose_issuer(target.entry, &resource.authorization_servers)?;
+        let (issuer, pinned) = choose_issuer(target.entry, &resource.authorization_servers)?;
         let metadata = self.ports().discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
-        let client_id = self.client_identity(target.entry, &metadata).await?;
+        // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
+        // one keeps the shared URI its operator registered.
+        let key = (!pinned).then(|| issuer_key(&issuer));
+        let client_id = self.client_identity(target.entry, &metadata, key.as_deref()).await?;
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
             Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
             _ => (Scopes::empty(), BTreeMap::new()),
@@ -153,6 +156,7 @@ impl<D: Deps> Directory<D> {
             extra_params,
             issuer: Some(metadata.issuer.clone()),
             iss_required: metadata.iss_parameter_supported,
+            redirect_uri: self.settings().callback_uri(key.as_deref()),
         };
         Ok(Discovered { spec, issuer, client_id, resource: resource.resource })
     }
@@ -194,14 +198,17 @@ impl<D: Deps> Directory<D> {
 /// pins its `oauth.issuer` (as it must when it names a pre-registered client, whose secret would
 /// otherwise go to whichever server the resource names) gets that one or none: a resource that
 /// does not list it fails before anything is sent anywhere. Otherwise RFC 9728 §7.6 leaves the
-/// choice to the client: the first listed.
-fn choose_issuer(entry: Option<&CatalogEntry>, listed: &[String]) -> Result<String, Error> {
+/// choice to the client: the first listed. Returns the issuer and whether it was pinned.
+fn choose_issuer(entry: Option<&CatalogEntry>, listed: &[String]) -> Result<(String, bool), Error> {
     let pinned = match entry.map(|e| &e.spec.auth) {
         Some(AuthSpec::OAuth(OAuthSpec { issuer: Some(pinned), .. })) => pinned,
-        _ => return listed.first().cloned().ok_or_else(|| Error::internal("a protected resource lists no server")),
+        _ => {
+            let first = listed.first().cloned().ok_or_else(|| Error::internal("a protected resource lists no server"));
+            return first.map(|issuer| (issuer, false));
+        }
     };
     if listed.iter().any(|issuer| issuer == pinned) {
-        return Ok(pinned.clone());
+        return Ok((pinned.clone(), true));
     }
     Err(Error::Provider {
         step: DiscoveryStep::ServerMetadata.as_str(),

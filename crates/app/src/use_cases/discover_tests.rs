@@ -64,7 +64,9 @@ async fn an_open_server_is_connected_at_once_at_its_canonical_url() {
 }
 
 #[tokio::test]
-async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_is_bound() {
+async fn a_registration_stored_for_the_shared_redirect_uri_is_replaced_by_one_for_the_issuers_own() {
+    // Before redirect URIs were per issuer, every registration named the shared callback.
+    let own = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(ISSUER));
     let mut mocks = Mocks::new();
     mocks.discovery.expect_probe().returning(|_, _| {
         Ok(ResourceAccess::Protected(ProtectedResource {
@@ -80,7 +82,7 @@ async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_
         client_id: "old".into(),
         client_secret: None,
         auth: TokenEndpointAuth::None,
-        redirect_uri: "https://moved.example/assets/oauth/callback".into(),
+        redirect_uri: "http://127.0.0.1:8000/assets/oauth/callback".into(),
         secret_expires_at: None,
         created_at: NOW,
     };
@@ -91,8 +93,10 @@ async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_
         .withf(|i, c| i == ISSUER && c == "old")
         .times(1)
         .returning(|_, _| Ok(true));
-    mocks.discovery.expect_register_client().times(1).returning(|_, request| {
+    let registered_for = own.clone();
+    mocks.discovery.expect_register_client().times(1).returning(move |_, request| {
         assert_eq!(request.auth, TokenEndpointAuth::ClientSecretPost, "the one the token endpoint accepts");
+        assert_eq!(request.redirect_uri, registered_for);
         Ok(RegisteredClient {
             client_id: "new".into(),
             client_secret: Some(SecretString::from("s3cret")),
@@ -100,12 +104,16 @@ async fn a_registration_for_another_redirect_uri_is_replaced_and_the_new_client_
             secret_expires_at: None,
         })
     });
-    mocks.registrations.expect_add_registration().returning(|r| {
+    let stored_for = own.clone();
+    mocks.registrations.expect_add_registration().returning(move |r| {
+        assert_eq!(r.redirect_uri, stored_for);
         assert_eq!(r.client_secret, Some(Sealed(format!("registrations/{ISSUER}/client_secret|s3cret").into_bytes())));
         Ok(r.clone())
     });
-    mocks.connections.expect_insert().times(1).returning(|_, _, flow, _| {
+    let flow_at = own.clone();
+    mocks.connections.expect_insert().times(1).returning(move |_, _, flow, _| {
         let flow = flow.expect("a pending flow");
+        assert_eq!(flow.redirect_uri, flow_at, "the flow completes only at the issuer's redirect URI");
         assert_eq!((flow.issuer.as_deref(), flow.iss_required), (Some(ISSUER), true));
         assert_eq!(flow.scopes.to_delimited(), "read offline_access");
         Ok(())

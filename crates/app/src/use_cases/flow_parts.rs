@@ -69,6 +69,8 @@ pub(crate) struct FlowSpec {
     pub issuer: Option<String>,
     /// Whether the server promised `iss` on the callback.
     pub iss_required: bool,
+    /// Where the browser comes back: the only place the flow can complete (RFC 9700 §4.4.2).
+    pub redirect_uri: String,
 }
 
 impl<D: Deps> Directory<D> {
@@ -109,6 +111,7 @@ impl<D: Deps> Directory<D> {
             extra_params: oauth.extra_authorize_params.clone(),
             issuer: oauth.issuer.clone(),
             iss_required: false,
+            redirect_uri: self.settings().redirect_uri(),
         };
         self.build_flow(spec, ref_id, return_to)
     }
@@ -128,7 +131,7 @@ impl<D: Deps> Directory<D> {
         let request = AuthorizationRequest {
             authorization_endpoint: spec.authorization_endpoint,
             client_id: spec.client_id,
-            redirect_uri: self.settings().redirect_uri(),
+            redirect_uri: spec.redirect_uri,
             scopes: spec.scopes,
             code_challenge: flow::pkce_challenge(&verifier),
             state,

@@ -14,7 +14,7 @@ use ports::{
 
 use super::flow_parts::{from_discovery, token_endpoint};
 use super::registration_aad;
-use crate::{CatalogEntry, Deps, Directory, Error, Settings};
+use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
 /// The name the service registers under and shows in its client metadata document.
 pub(crate) const CLIENT_NAME: &str = "Asset Directory";
@@ -34,22 +34,14 @@ fn lookup_failed(message: impl Into<String>) -> Error {
     Error::Provider { step: "client lookup", message: message.into() }
 }
 
-impl Settings {
-    pub const CLIENT_METADATA_PATH: &'static str = "/oauth/client-metadata.json";
-
-    /// The service's Client ID Metadata Document URL, when its public base is https.
-    pub fn client_metadata_url(&self) -> Option<String> {
-        let base = self.redirect_base_url.trim_end_matches('/');
-        base.starts_with("https://").then(|| format!("{base}{}", Self::CLIENT_METADATA_PATH))
-    }
-}
-
 impl<D: Deps> Directory<D> {
-    /// The client to authorize as at the server `metadata` describes (spec §5.2 order).
+    /// The client to authorize as at the server `metadata` describes (spec §5.2 order), for
+    /// flows that come back at the redirect URI of issuer key `key` (the shared one for `None`).
     pub(crate) async fn client_identity(
         &self,
         entry: Option<&CatalogEntry>,
         metadata: &AuthServerMetadata,
+        key: Option<&str>,
     ) -> Result<String, Error> {
         if let Some(AuthSpec::OAuth(oauth)) = entry.map(|e| &e.spec.auth) {
             if let Some(client_id) = &oauth.client_id {
@@ -57,13 +49,14 @@ impl<D: Deps> Directory<D> {
             }
         }
         if metadata.client_id_metadata_document_supported {
-            if let Some(url) = self.settings().client_metadata_url() {
+            if let Some(url) = self.settings().client_metadata_url_at(key) {
                 return Ok(url);
             }
         }
+        let redirect_uri = self.settings().callback_uri(key);
         let registrations = &self.ports().registrations;
         if let Some(stored) = registrations.registration(&metadata.issuer).await? {
-            if self.still_usable(&stored) {
+            if self.still_usable(&stored, &redirect_uri) {
                 return Ok(stored.client_id);
             }
             registrations.delete_registration(&stored.issuer, &stored.client_id).await?;
@@ -77,17 +70,23 @@ impl<D: Deps> Directory<D> {
                     .into(),
             });
         };
-        self.register(endpoint, metadata).await
+        self.register(endpoint, metadata, redirect_uri).await
     }
 
-    fn still_usable(&self, stored: &ClientRegistration) -> bool {
+    /// A registration is kept while it names the redirect URI in use (so one stored before
+    /// redirect URIs were per issuer is replaced) and its secret is not about to expire.
+    fn still_usable(&self, stored: &ClientRegistration, redirect_uri: &str) -> bool {
         let fresh_for_a_while = self.ports().clock.now().plus_seconds(3_600);
-        stored.redirect_uri == self.settings().redirect_uri()
-            && stored.secret_expires_at.is_none_or(|at| at > fresh_for_a_while)
+        stored.redirect_uri == redirect_uri && stored.secret_expires_at.is_none_or(|at| at > fresh_for_a_while)
     }
 
     /// RFC 7591 registration, stored per issuer; a concurrent registration that was stored first wins.
-    async fn register(&self, endpoint: &str, metadata: &AuthServerMetadata) -> Result<String, Error> {
+    async fn register(
+        &self,
+        endpoint: &str,
+        metadata: &AuthServerMetadata,
+        redirect_uri: String,
+    ) -> Result<String, Error> {
         let auth = [TokenEndpointAuth::ClientSecretBasic, TokenEndpointAuth::ClientSecretPost, TokenEndpointAuth::None]
             .into_iter()
             .find(|m| metadata.accepts_auth_method(*m))
@@ -97,7 +96,7 @@ impl<D: Deps> Directory<D> {
             })?;
         let request = RegistrationRequest {
             client_name: CLIENT_NAME.to_owned(),
-            redirect_uri: self.settings().redirect_uri(),
+            redirect_uri,
             auth,
             scopes: domain::Scopes::empty(),
         };
@@ -178,7 +177,9 @@ impl<D: Deps> Directory<D> {
                 }
             }
         }
-        if self.settings().client_metadata_url().as_deref() == Some(&client_id) {
+        let documents =
+            [None, Some(issuer_key(&binding.issuer))].map(|key| self.settings().client_metadata_url_at(key.as_deref()));
+        if documents.iter().flatten().any(|url| *url == client_id) {
             return Ok((ClientCredentials { client_id, client_secret: None }, TokenEndpointAuth::None, None));
         }
         let stored = self.ports().registrations.registration(&binding.issuer).await?;
@@ -204,8 +205,9 @@ impl<D: Deps> Directory<D> {
     }
 }
 
-/// The service's OAuth Client ID Metadata Document, served at
-/// [`Settings::CLIENT_METADATA_PATH`]: a public web client whose `client_id` is that URL.
+/// One of the service's OAuth Client ID Metadata Documents (the shared one at
+/// [`Settings::CLIENT_METADATA_PATH`], or an issuer key's): a public web client whose
+/// `client_id` is the document's URL and whose redirect URI is the one that key's flows use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientMetadata {
     pub client_id: String,
@@ -219,15 +221,19 @@ pub struct ClientMetadata {
 }
 
 impl<D: Deps> Directory<D> {
-    /// The Client ID Metadata Document, when the public base URL is https (otherwise an
-    /// authorization server could not fetch it, and the service does not offer it).
-    pub fn client_metadata(&self) -> Option<ClientMetadata> {
+    /// The Client ID Metadata Document of issuer key `key` (the shared one for `None`), when
+    /// the public base URL is https (otherwise an authorization server could not fetch it, and
+    /// the service does not offer it) and `key` has the form of one.
+    pub fn client_metadata(&self, key: Option<&str>) -> Option<ClientMetadata> {
         let settings = self.settings();
+        if key.is_some_and(|k| !crate::is_issuer_key(k)) {
+            return None;
+        }
         Some(ClientMetadata {
-            client_id: settings.client_metadata_url()?,
+            client_id: settings.client_metadata_url_at(key)?,
             client_name: CLIENT_NAME,
             client_uri: settings.redirect_base_url.trim_end_matches('/').to_owned(),
-            redirect_uris: vec![settings.redirect_uri()],
+            redirect_uris: vec![settings.callback_uri(key)],
             grant_types: ["authorization_code", "refresh_token"],
             response_types: ["code"],
             token_endpoint_auth_method: TokenEndpointAuth::None.as_str(),

@@ -160,6 +160,21 @@ async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
 }
 
 #[tokio::test]
+async fn a_callback_at_another_redirect_uri_than_its_flows_fails_the_connection_and_exchanges_nothing() {
+    let elsewhere = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key("https://as.example"));
+    let mut mocks = Mocks::new();
+    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+    mocks.connections.expect_update().times(1).returning(|c, _, _, event| {
+        assert_eq!((c.status(), event.kind), (ConnectionStatus::Failed, AuditKind::Failed));
+        Ok(true)
+    });
+    mocks.oauth.expect_exchange_code().never();
+    let input = CallbackInput { redirect_uri: Some(elsewhere), ..callback("s", "c", Some("https://as.example")) };
+    let err = mocks.directory().complete_callback(input).await.unwrap_err();
+    assert!(matches!(err.error, Error::InvalidState), "{:?}", err.error);
+}
+
+#[tokio::test]
 async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchanged() {
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));

@@ -65,7 +65,9 @@ async fn a_custom_server_is_discovered_registered_authorized_and_its_credential_
     assert_eq!(created["status"], "pending_oauth");
     let registration = &auth.registrations()[0];
     assert_eq!(registration["application_type"], "web");
-    assert_eq!(registration["redirect_uris"], json!([app.url("/assets/oauth/callback")]));
+    // The authorization server was chosen by the resource: it gets a redirect URI of its own.
+    let own = app.url(&format!("/assets/oauth/callback/{}", app::issuer_key(auth.issuer())));
+    assert_eq!(registration["redirect_uris"], json!([own]));
     let done = consent_and_callback(&app, created["auth_url"].as_str().unwrap()).await;
     assert_eq!(done.status(), StatusCode::OK);
     let done: Value = done.json().await.unwrap();
@@ -76,6 +78,7 @@ async fn a_custom_server_is_discovered_registered_authorized_and_its_credential_
     assert_eq!(sent.get("resource"), Some(resource.mcp_url().as_str()), "RFC 8707 on the authorization request");
     assert_eq!(sent.get("scope"), Some("read offline_access"), "the challenge's scope, plus offline_access");
     assert_eq!(sent.get("client_id"), Some(auth.registered_clients()[0].client_id.as_str()));
+    assert_eq!(sent.get("redirect_uri"), Some(own.as_str()), "the authorization request names it");
     let token_request = &auth.token_requests()[0];
     assert_eq!(token_request.resource.as_deref(), Some(resource.mcp_url().as_str()), "and on the token request");
 
@@ -180,6 +183,8 @@ async fn a_catalog_entry_with_discovery_is_available_and_connects_the_same_way()
     let done = consent_and_callback(&app, created["auth_url"].as_str().unwrap()).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(auth.authorize_requests()[0].get("scope"), Some("read"), "the challenge's scope beats the catalog's");
+    let own = app.url(&format!("/assets/oauth/callback/{}", app::issuer_key(auth.issuer())));
+    assert_eq!(auth.authorize_requests()[0].get("redirect_uri"), Some(own.as_str()), "no pinned issuer: its own");
 }
 
 /// Each broken discovery step answers its code and step, and stores nothing.
@@ -276,13 +281,15 @@ async fn a_client_id_metadata_document_is_used_when_the_server_supports_it_and_t
     assert!(auth.registrations().is_empty(), "no dynamic registration");
     let consent = app.client.get(created["auth_url"].as_str().unwrap()).send().await.unwrap();
     let location = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
-    assert!(location.as_str().starts_with("https://directory.example/assets/oauth/callback"));
+    let key = app::issuer_key(auth.issuer());
+    assert_eq!(location.path(), format!("/assets/oauth/callback/{key}"), "the issuer's own redirect URI");
     // The browser would reach the public base; the test calls this service directly.
-    let callback = format!("{}?{}", app.url("/assets/oauth/callback"), location.query().unwrap());
+    let callback = format!("{}?{}", app.url(location.path()), location.query().unwrap());
     let done = app.client.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);
     let client_id = auth.token_requests()[0].client_id.clone();
-    assert_eq!(client_id.as_deref(), Some("https://directory.example/oauth/client-metadata.json"));
+    let document = format!("https://directory.example/oauth/client-metadata/{key}.json");
+    assert_eq!(client_id.as_deref(), Some(document.as_str()), "the issuer's own document");
 }
 
 #[tokio::test]
@@ -343,9 +350,22 @@ async fn the_client_metadata_document_is_served_without_a_key_only_for_an_https_
         (Some("none"), Some("web"))
     );
 
+    let key = app::issuer_key("https://as.example");
+    let response = app.client.get(app.url(&format!("/oauth/client-metadata/{key}.json"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["client_id"], format!("https://directory.example/oauth/client-metadata/{key}.json"));
+    assert_eq!(doc["redirect_uris"], json!([format!("https://directory.example/assets/oauth/callback/{key}")]));
+    for bad in ["not-a-key", &key.to_uppercase(), &format!("{key}0")] {
+        let response = app.client.get(app.url(&format!("/oauth/client-metadata/{bad}.json"))).send().await.unwrap();
+        assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
+
     let plain = Spawn::default().start().await;
-    let response = plain.client.get(plain.url("/oauth/client-metadata.json")).send().await.unwrap();
-    assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    for path in ["/oauth/client-metadata.json".to_owned(), format!("/oauth/client-metadata/{key}.json")] {
+        let response = plain.client.get(plain.url(&path)).send().await.unwrap();
+        assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    }
 }
 
 /// A discovery entry pinned to its operator's authorization server, with the client registered
@@ -401,6 +421,9 @@ async fn a_pinned_issuer_is_used_even_when_the_resource_lists_another_server_fir
     let created = connect_ok(&app, json!({"server_name": "pinned"})).await;
     let auth_url = created["auth_url"].as_str().unwrap();
     assert!(auth_url.starts_with(honest.base_url()), "{auth_url}");
+    let parsed = url::Url::parse(auth_url).unwrap();
+    let redirect_uri = parsed.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    assert_eq!(redirect_uri, app.url("/assets/oauth/callback"), "a pinned issuer keeps the shared redirect URI");
     let done = consent_and_callback(&app, auth_url).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(honest.token_requests()[0].client_id.as_deref(), Some("pinned-client"));

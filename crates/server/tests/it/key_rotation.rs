@@ -21,6 +21,8 @@ use crate::helpers::{ENCRYPTION_KEY, Spawn, TestApp};
 use crate::oauth_flow::{CLIENT_SECRET, oauth_catalog, start_flow};
 use crate::postgres::fresh_database_url;
 
+/// The public base URL: the provider sends the browser back there, whichever port serves it.
+const PUBLIC_BASE: &str = "http://localhost:9";
 const API_KEY: &str = "sk-rotation-Distinctive-1618";
 
 /// Where the services of one test keep their data: a SQLite file in the data directory, or a
@@ -43,6 +45,8 @@ impl Site {
             .var("ACME_CLIENT_SECRET", CLIENT_SECRET)
             .var("AD_ENCRYPTION_KEY", key)
             .var("AD_ENCRYPTION_KEYS_PREVIOUS", previous)
+            // The public base stays while the service restarts on other ports.
+            .var("OAUTH_REDIRECT_BASE_URL", PUBLIC_BASE)
             // No background refresh: only the requests of the test touch the tokens.
             .var("REFRESH_AHEAD_SECONDS", "0");
         if let Some(dir) = data_dir {
@@ -124,10 +128,10 @@ async fn rotate_the_encryption_key(site: Site) {
     let keyed = before.connect(json!({"server_name": "keyed", "server_config": {"api_key": API_KEY}})).await;
     let keyed = keyed["ref_id"].as_str().unwrap().to_owned();
     let (oauth, callback) = start_flow(&before, json!({"server_name": "acme"})).await;
+    let callback = before.url(&callback[PUBLIC_BASE.len()..]);
     assert_eq!(before.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
     let (pending, pending_callback) = start_flow(&before, json!({"server_name": "acme"})).await;
     let url = site.database_url(&before);
-    let before_address = before.address.clone();
     assert!(sealed_values(&url).await.iter().all(|s| ring(&old).is_current(s)));
     let data_dir = before.stop().await;
 
@@ -166,7 +170,7 @@ async fn rotate_the_encryption_key(site: Site) {
     assert_eq!(refreshes.last().unwrap().error, None, "and the provider accepted it");
     assert!(site.auth.token_is_active(bearer.strip_prefix("Bearer ").unwrap()));
     // The browser comes back to the service, which now listens on another port.
-    let path_and_query = &pending_callback[before_address.len()..];
+    let path_and_query = &pending_callback[PUBLIC_BASE.len()..];
     let completed = after.client.get(after.url(path_and_query)).send().await.unwrap();
     assert_eq!(completed.status(), StatusCode::OK, "the re-encrypted PKCE verifier completes the pending flow");
     assert!(credential(&after, &pending).await["headers"]["Authorization"].is_string());

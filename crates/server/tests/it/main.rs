@@ -16,6 +16,7 @@ mod key_guard;
 mod key_rotation;
 mod labels;
 mod messages;
+mod mix_up;
 mod oauth_flow;
 mod operations;
 mod postgres;

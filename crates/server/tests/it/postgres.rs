@@ -40,8 +40,14 @@ pub async fn fresh_database_url() -> String {
     url.into()
 }
 
+/// The public base URL replicas behind one load balancer share.
+const PUBLIC_BASE: &str = "http://localhost:9";
+
 async fn replica(database_url: &str, catalog: Option<Value>) -> TestApp {
-    let mut spawn = Spawn::default().var("DATABASE_URL", database_url).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
+    let mut spawn = Spawn::default()
+        .var("DATABASE_URL", database_url)
+        .var("ACME_CLIENT_SECRET", CLIENT_SECRET)
+        .var("OAUTH_REDIRECT_BASE_URL", PUBLIC_BASE);
     if let Some(catalog) = catalog {
         spawn = spawn.catalog(catalog);
     }
@@ -80,11 +86,12 @@ async fn an_oauth_flow_started_on_one_replica_completes_and_serves_credentials_o
     let a = replica(&url, Some(oauth_catalog(&auth))).await;
     let b = replica(&url, Some(oauth_catalog(&auth))).await;
     let (ref_id, callback) = start_flow(&a, json!({"server_name": "acme"})).await;
-    // The provider redirects to A's address; send the same callback to B instead.
-    let on_b = callback.replace(&a.address, &b.address);
+    // The provider redirects to the public base; the balancer sends the callback to B, then a replay to A.
+    let on_b = callback.replace(PUBLIC_BASE, &b.address);
     let done = b.client.get(&on_b).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);
-    assert_error(a.client.get(&callback).send().await.unwrap(), StatusCode::BAD_REQUEST, "INVALID_STATE").await;
+    let on_a = callback.replace(PUBLIC_BASE, &a.address);
+    assert_error(a.client.get(&on_a).send().await.unwrap(), StatusCode::BAD_REQUEST, "INVALID_STATE").await;
 
     let credentials: Value = a.get(&format!("/assets/connections/{ref_id}/credentials")).await.json().await.unwrap();
     let token = credentials["headers"]["Authorization"].as_str().unwrap().trim_start_matches("Bearer ");
