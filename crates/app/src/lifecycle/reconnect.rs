@@ -57,22 +57,20 @@ impl<D: Deps> Directory<D> {
         };
         // The flow first: a connection must never wait for a callback that no flow can bring.
         ports.flows.put_flow(&flow).await?;
-        // Then the authorization server the new flow is for (discovery may have found another).
-        let bound = match &binding {
-            Some(binding) => ports.registrations.bind_authorization(binding).await,
-            None => Ok(()),
-        };
         let reauthorized = self.event(&connection, AuditKind::Reauthorized, Some(format!("was {was}")));
-        if bound.is_err()
-            || !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens, &reauthorized).await?
-        {
+        if !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens, &reauthorized).await? {
             // Deleted or reconnected meanwhile: withdraw this flow.
             if let Err(e) = ports.flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");
             }
-            bound?;
             let now = self.load(ref_id).await?;
             return Err(Error::ReconnectInProgress(now.status()));
+        }
+        // Only the winner binds the authorization server its flow is for (discovery may have
+        // found another): a loser's binding would send the winner's code to the loser's server.
+        // A callback before the binding lands is refused, its flow's issuer not being bound.
+        if let Some(binding) = &binding {
+            ports.registrations.bind_authorization(binding).await?;
         }
         self.metrics().oauth_flow(FlowEvent::Started);
         Ok(ConnectOutcome::PendingOAuth { ref_id: ref_id.clone(), auth_url })

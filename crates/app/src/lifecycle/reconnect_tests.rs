@@ -102,13 +102,14 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_read() 
     assert!(matches!(err, Err(Error::Validation { field: "return_to", .. })), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_found() {
+const ISSUER: &str = "https://as2.example";
+
+/// An expired connection to the custom server `my-docs`, whose resource names `ISSUER`, where
+/// this service is registered as `client-9`.
+fn rediscoverable(mocks: &mut Mocks) {
     use domain::{AuthMethod, Connection, NewConnection, Scopes, Transport};
     use ports::{AuthServerMetadata, ClientRegistration, ProtectedResource, ResourceAccess};
 
-    const ISSUER: &str = "https://as2.example";
-    let mut mocks = Mocks::new();
     let new = NewConnection {
         ref_id: ref_id(1),
         server_name: ServerName::parse("my-docs").unwrap(),
@@ -153,6 +154,12 @@ async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_fou
             created_at: NOW,
         }))
     });
+}
+
+#[tokio::test]
+async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_found() {
+    let mut mocks = Mocks::new();
+    rediscoverable(&mut mocks);
     mocks.flows.expect_put_flow().times(1).returning(|flow| {
         assert_eq!((flow.issuer.as_deref(), flow.iss_required), (Some(ISSUER), true));
         Ok(())
@@ -171,4 +178,19 @@ async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_fou
     let ConnectOutcome::PendingOAuth { ref_id: kept, auth_url } = outcome else { panic!("an OAuth flow") };
     assert_eq!(kept, ref_id(1));
     assert!(auth_url.starts_with(&format!("{ISSUER}/authorize?")) && auth_url.contains("client_id=client-9"));
+}
+
+/// Issue 20: racing reconnects of a discovered connection may each find another authorization
+/// server; only the winner's may be bound, or the winner's code would go to the loser's server.
+#[tokio::test]
+async fn a_discovered_reconnect_that_loses_the_race_binds_nothing() {
+    let mut mocks = Mocks::new();
+    rediscoverable(&mut mocks);
+    mocks.flows.expect_put_flow().times(1).returning(|_| Ok(()));
+    mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(false));
+    mocks.flows.expect_take_flow().times(1).returning(|_| Ok(None));
+    mocks.registrations.expect_bind_authorization().never();
+    let name = ServerName::parse("my-docs").unwrap();
+    let err = mocks.directory().reconnect(&name, &ref_id(1), None).await.unwrap_err();
+    assert!(matches!(err, Error::ReconnectInProgress(_)), "{err:?}");
 }

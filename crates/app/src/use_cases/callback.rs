@@ -126,6 +126,16 @@ impl<D: Deps> Directory<D> {
         code: &SecretString,
     ) -> Result<(TokenSet, TokenTarget), Error> {
         let target = self.token_target(connection).await?;
+        if let (Some(bound), Some(started)) = (&target.issuer, &flow.issuer)
+            && bound != started
+        {
+            // The connection was bound to another authorization server since this flow began (a
+            // reconnect that found another): its code is not that server's to redeem.
+            return Err(Error::Provider {
+                step: "token exchange",
+                message: "the connection's authorization server changed since this flow started".into(),
+            });
+        }
         let verifier = self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
         let exchanged = self
             .ports()

@@ -28,6 +28,9 @@ pub(crate) struct TokenTarget {
     pub resource: Option<String>,
     /// The dynamic registration in use (issuer, client id): forgotten on `invalid_client`.
     pub registration: Option<(String, String)>,
+    /// The authorization server a discovered connection is bound to (`None` for a catalog
+    /// entry's fixed endpoints).
+    pub issuer: Option<String>,
 }
 
 fn lookup_failed(message: impl Into<String>) -> Error {
@@ -140,6 +143,7 @@ impl<D: Deps> Directory<D> {
             revocation_endpoint: oauth.revocation_endpoint.clone(),
             resource: if oauth.send_resource { connection.url.clone() } else { None },
             registration: None,
+            issuer: None,
         }))
     }
 
@@ -160,6 +164,7 @@ impl<D: Deps> Directory<D> {
             revocation_endpoint: metadata.revocation_endpoint,
             resource: Some(binding.resource),
             registration,
+            issuer: Some(binding.issuer),
         })
     }
 

@@ -377,3 +377,52 @@ mod metrics {
         assert_eq!(*metrics.refreshes.lock().unwrap(), [RefreshEvent::Failed, RefreshEvent::AlreadyFresh]);
     }
 }
+
+/// Issue 20: a discovered connection rebound to another authorization server (a reconnect that
+/// found another) must not have a flow of the former redeemed at the latter.
+#[tokio::test]
+async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchanges_nothing() {
+    use ports::{AuthServerMetadata, ClientRegistration, DiscoveredAuthorization};
+    const OTHER: &str = "https://other.example";
+    let mut mocks = Mocks::new();
+    let mut custom = oauth_connection(ConnectionStatus::PendingOAuth);
+    custom.server_name = ServerName::parse("my-docs").unwrap();
+    let taken = Some((flow(600), Some(custom)));
+    mocks.flows.expect_take_flow_with_connection().return_once(move |_| Ok(taken));
+    mocks.registrations.expect_authorization_of().returning(|r| {
+        let resource = "https://acme.example/mcp".into();
+        Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))
+    });
+    mocks.discovery.expect_authorization_server().returning(|_| {
+        Ok(AuthServerMetadata {
+            issuer: OTHER.into(),
+            authorization_endpoint: format!("{OTHER}/authorize"),
+            token_endpoint: format!("{OTHER}/token"),
+            revocation_endpoint: None,
+            registration_endpoint: None,
+            scopes_supported: None,
+            code_challenge_methods_supported: vec!["S256".into()],
+            token_endpoint_auth_methods_supported: None,
+            iss_parameter_supported: false,
+            client_id_metadata_document_supported: false,
+        })
+    });
+    mocks.registrations.expect_registration().returning(|issuer| {
+        Ok(Some(ClientRegistration {
+            issuer: issuer.to_owned(),
+            client_id: "c".into(),
+            client_secret: None,
+            auth: domain::TokenEndpointAuth::None,
+            redirect_uri: "http://127.0.0.1:8000/assets/oauth/callback".into(),
+            secret_expires_at: None,
+            created_at: NOW,
+        }))
+    });
+    mocks.oauth.expect_exchange_code().never();
+    mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
+        assert_eq!(c.status(), ConnectionStatus::Failed);
+        Ok(true)
+    });
+    let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
+    assert!(matches!(err.error, Error::Provider { step: "token exchange", .. }), "{:?}", err.error);
+}
