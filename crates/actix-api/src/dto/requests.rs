@@ -4,7 +4,7 @@ use std::fmt;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
@@ -38,12 +38,13 @@ impl ConnectBody {
     /// only the fields of [`ServerConfigBody`], and anything else (a string, an array, which
     /// serde would read as a struct by position) is refused.
     pub(crate) fn server_config(&mut self) -> Result<ServerConfigBody, ApiError> {
-        match self.server_config.take().map(|raw| raw.0) {
-            None | Some(Value::Null) => Ok(ServerConfigBody::default()),
-            Some(object @ Value::Object(_)) => {
-                serde_json::from_value(object).map_err(|e| body_error(&e, Some("server_config")))
-            }
-            Some(_) => Err(ApiError::validation("server_config", "server_config: must be an object or null")),
+        let Some(raw) = self.server_config.take() else { return Ok(ServerConfigBody::default()) };
+        // Read from the text as sent, not from a parsed map, which would keep only the last of
+        // two equal keys: a duplicate field is refused.
+        match raw.0.get().trim_start().as_bytes().first() {
+            Some(b'n') => Ok(ServerConfigBody::default()),
+            Some(b'{') => serde_json::from_str(raw.0.get()).map_err(|e| body_error(&e, Some("server_config"))),
+            _ => Err(ApiError::validation("server_config", "server_config: must be an object or null")),
         }
     }
 }
@@ -52,7 +53,7 @@ impl ConnectBody {
 /// key, so its `Debug` shows nothing.
 #[derive(Deserialize)]
 #[serde(transparent)]
-pub(crate) struct RawServerConfig(Value);
+pub(crate) struct RawServerConfig(Box<RawValue>);
 
 impl fmt::Debug for RawServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

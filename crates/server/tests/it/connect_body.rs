@@ -116,3 +116,25 @@ async fn a_return_to_whose_query_carries_what_the_redirect_adds_is_refused_namin
     let kept = app.connect(json!({"server_name": "open", "return_to": "https://app.example/done?tab=1#error"})).await;
     assert_eq!(kept["status"], "connected", "other parameters and a fragment are the app's own");
 }
+
+#[tokio::test]
+async fn a_field_sent_twice_in_server_config_is_refused_not_resolved_to_the_last() {
+    let app = spawn_app().await;
+    for body in [
+        r#"{"server_name":"keyed","server_config":{"api_key":"sk-first-7Qx","api_key":"sk-second-7Qx"}}"#,
+        r#"{"server_name":"keyed","server_config":{"ref_id":"conn-aaaaaaaaaaaaaaaaaaaaaaaaaa","ref_id":null}}"#,
+    ] {
+        let response = app
+            .client
+            .post(app.url("/assets/connect"))
+            .header("X-Engine-Key", &app.key)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let error = assert_error(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+        assert!(!error.to_string().contains("sk-"), "{error} repeats a value");
+    }
+    nothing_stored(&app).await;
+}
