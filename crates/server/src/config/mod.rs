@@ -171,8 +171,19 @@ struct Source(config::Config);
 
 impl Source {
     /// `name`'s value exactly as written, if the file or the environment sets it; an empty value
-    /// is unset.
+    /// is unset. In the file it must be a quoted string: TOML would have rewritten a bare
+    /// `1e3`, `1_000` or `0x1F` before the service saw it.
     fn text(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.0.get::<config::Value>(&name.to_ascii_lowercase()) {
+            Ok(value) if !matches!(value.kind, config::ValueKind::String(_) | config::ValueKind::Nil) => {
+                Err(invalid(name, "must be a quoted string in the configuration file"))
+            }
+            _ => self.scalar(name),
+        }
+    }
+
+    /// `name`'s value as text, whatever scalar the file gave (a number or a flag may be bare).
+    fn scalar(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         debug_assert!(variables().any(|v| v == name), "{name} is read but not listed, so never set");
         match self.0.get_string(&name.to_ascii_lowercase()) {
             Ok(value) if value.trim().is_empty() => Ok(None),
@@ -195,7 +206,7 @@ impl Source {
     /// A whole number of decimal digits (leading zeros allowed, no sign, no fraction, no
     /// exponent) that fits `T`.
     fn number<T: TryFrom<u64>>(&self, name: &'static str) -> Result<Option<T>, ConfigError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.scalar(name)? else { return Ok(None) };
         let digits = text.trim();
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(name, "must be a whole number (decimal digits only)"));
@@ -207,7 +218,7 @@ impl Source {
 
     /// A boolean: `true`/`false`, also `yes`/`no`, `on`/`off`, `1`/`0`, in any case.
     fn flag(&self, name: &'static str) -> Result<Option<bool>, ConfigError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.scalar(name)? else { return Ok(None) };
         match text.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => Ok(Some(true)),
             "false" | "no" | "off" | "0" => Ok(Some(false)),

@@ -171,3 +171,16 @@ fn a_malformed_config_file_is_refused_without_repeating_its_lines() {
     assert!(error.starts_with("AD_CONFIG: ") && error.contains("line 1"), "{error}");
     assert!(!error.contains("sk-distinctive"), "the error repeats the file: {error}");
 }
+
+#[test]
+fn a_secret_written_bare_in_the_file_is_refused_rather_than_rewritten_by_toml() {
+    // TOML reads these as numbers, and would hand the service `1000`, `1000` and `31`.
+    for bare in ["1e3", "1_000", "0x1F", "true"] {
+        let refused = with_file(&format!("engine_api_key = {bare}\n"), &[]);
+        assert_refused("ENGINE_API_KEY", bare, refused);
+    }
+    let quoted = with_file("engine_api_key = \"00123\"\n", &[]).expect("a quoted key is read");
+    assert_eq!(text_setting(&quoted, "ENGINE_API_KEY"), ["00123"]);
+    let number = with_file("refresh_concurrency = 8\n", &[]).expect("a bare number is fine for a number");
+    assert_eq!(number.refresh.concurrency, 8);
+}
