@@ -28,6 +28,24 @@ const KNOWN: [(&str, &str); 6] = [
 /// What any other code is shown as: it is not repeated.
 const UNKNOWN: &str = "the authorization server refused with an error code outside RFC 6749";
 
+/// RFC 6749 §5.2's codes, each with the words shown when a token endpoint answers it.
+const TOKEN_KNOWN: [(&str, &str); 6] = [
+    ("invalid_request", "the authorization server found the token request malformed (invalid_request)"),
+    ("invalid_client", "the authorization server does not accept this client (invalid_client)"),
+    ("invalid_grant", "the authorization server refused the code or grant (invalid_grant)"),
+    ("unauthorized_client", "the authorization server does not let this client use this grant (unauthorized_client)"),
+    ("unsupported_grant_type", "the authorization server does not support this grant (unsupported_grant_type)"),
+    ("invalid_scope", "the authorization server refused the requested scopes (invalid_scope)"),
+];
+
+/// What a token endpoint's other codes are shown as: they are not repeated.
+const TOKEN_UNKNOWN: &str = "the authorization server refused the token request with an error code outside RFC 6749";
+
+/// The fixed words for a token endpoint's refusal with `code` (RFC 6749 §5.2).
+pub(crate) fn token_words(code: &str) -> &'static str {
+    TOKEN_KNOWN.iter().find(|(known, _)| *known == code).map_or(TOKEN_UNKNOWN, |(_, words)| words)
+}
+
 /// The error a refusal with `code` answers: `OAUTH_ACCESS_DENIED` for `access_denied`, else
 /// `MCP_CONNECTION_FAILED` at the `authorization` step, always in fixed words.
 pub(crate) fn error(code: &str) -> Error {
@@ -75,5 +93,13 @@ mod tests {
         let detail = audit_detail("access_denied\u{7}", Some(&description));
         assert_eq!(detail, format!("access_denied: <b>no</b>{}…", "x".repeat(191)));
         assert_eq!(audit_detail(&"e".repeat(100), Some("")), format!("{}…", "e".repeat(64)));
+    }
+
+    #[test]
+    fn a_token_endpoints_code_is_shown_in_fixed_words_and_an_unknown_one_never_repeated() {
+        assert!(token_words("invalid_grant").ends_with("(invalid_grant)"));
+        for code in ["<b>call 555</b>", "\u{202E}gnp", "server_error"] {
+            assert_eq!(token_words(code), TOKEN_UNKNOWN, "{code:?}");
+        }
     }
 }

@@ -99,6 +99,8 @@ pub enum Failure {
     TooManyRequests,
     /// `302` to `/redirected`, which counts the requests that followed it.
     Redirect,
+    /// `400` with this `error` code (any text, as a hostile server sends) and a description.
+    Refuse(&'static str),
 }
 
 /// Everything about the server's behaviour. Set at start, changeable at run time with

@@ -131,6 +131,7 @@ async fn fail(state: &Shared, failure: Failure) -> HttpResponse {
         Failure::TooManyRequests => {
             HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, "1")).body("slow down")
         }
+        Failure::Refuse(code) => oauth_error(&OAuthFailure::new(400, code, "<b>call +1 555 0100</b> now")),
         Failure::Redirect => HttpResponse::Found()
             .insert_header((header::LOCATION, format!("{}/redirected", lock(state).issuer)))
             .finish(),

@@ -1,6 +1,7 @@
 use domain::{Connection, ConnectionStatus, Timestamp};
 use ports::{
-    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow, SecretsUpdate, TokenSet,
+    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, OAuthError, PendingFlow,
+    SecretsUpdate, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -112,8 +113,12 @@ impl<D: Deps> Directory<D> {
         };
         match self.exchange(&connection, &flow, code).await {
             Ok((tokens, target)) => self.store_tokens(connection, &flow, tokens, &target).await.map_err(fail),
-            Err(error) => {
-                self.fail_connection(&mut connection, &error.to_string(), ports.clock.now()).await;
+            Err(ExchangeFailure { error, providers_words }) => {
+                let now = ports.clock.now();
+                match providers_words {
+                    Some(words) => self.fail_connection_noting(&mut connection, &error.to_string(), words, now).await,
+                    None => self.fail_connection(&mut connection, &error.to_string(), now).await,
+                }
                 Err(fail(error))
             }
         }
@@ -124,7 +129,7 @@ impl<D: Deps> Directory<D> {
         connection: &Connection,
         flow: &PendingFlow,
         code: &SecretString,
-    ) -> Result<(TokenSet, TokenTarget), Error> {
+    ) -> Result<(TokenSet, TokenTarget), ExchangeFailure> {
         let target = self.token_target(connection).await?;
         if let (Some(bound), Some(started)) = (&target.issuer, &flow.issuer)
             && bound != started
@@ -134,9 +139,11 @@ impl<D: Deps> Directory<D> {
             return Err(Error::Provider {
                 step: "token exchange",
                 message: "the connection's authorization server changed since this flow started".into(),
-            });
+            }
+            .into());
         }
-        let verifier = self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash))?;
+        let verifier =
+            self.ports().cipher.open(&flow.pkce_verifier, &flow_aad(&flow.state_hash)).map_err(Error::from)?;
         let exchanged = self
             .ports()
             .oauth
@@ -146,7 +153,16 @@ impl<D: Deps> Directory<D> {
             Ok(tokens) => Ok((tokens, target)),
             Err(e) => {
                 self.forget_rejected_client(&target, &e).await;
-                Err(Error::Provider { step: "token exchange", message: e.to_string() })
+                // A refusal's code is the token endpoint's own text: shown in fixed words, kept
+                // as sent (cleaned) only in the audit trail.
+                let (message, providers_words) = match &e {
+                    OAuthError::Rejected { code, description } => (
+                        refusal::token_words(code).to_owned(),
+                        Some(refusal::audit_detail(code, description.as_deref())),
+                    ),
+                    other => (other.to_string(), None),
+                };
+                Err(ExchangeFailure { error: Error::Provider { step: "token exchange", message }, providers_words })
             }
         }
     }
@@ -260,5 +276,18 @@ fn issuer_matches(flow: &PendingFlow, iss: Option<&str>) -> bool {
         (None, _) => !flow.iss_required,
         (Some(got), Some(expected)) => got == expected,
         (Some(_), None) => false,
+    }
+}
+
+/// Why a code exchange failed, and the token endpoint's own words for the audit trail when it
+/// refused.
+struct ExchangeFailure {
+    error: Error,
+    providers_words: Option<String>,
+}
+
+impl From<Error> for ExchangeFailure {
+    fn from(error: Error) -> Self {
+        Self { error, providers_words: None }
     }
 }

@@ -3,7 +3,7 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use test_oauth_server::{TestAuthConfig, TestAuthServer};
+use test_oauth_server::{Failure, TestAuthConfig, TestAuthServer};
 
 use crate::helpers::{Spawn, TestApp};
 use crate::oauth_flow::{CLIENT_SECRET, oauth_catalog, start_flow};
@@ -90,6 +90,25 @@ async fn a_refused_consent_shows_the_error_code_and_none_of_the_providers_words(
     assert!(page.contains(&request_id), "the page quotes the request id for support");
     let connection: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
     assert_eq!(connection["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_token_endpoints_refusal_shows_fixed_words_and_keeps_its_own_only_in_the_audit_trail() {
+    let code = "call_\u{202e}555_now";
+    let config = TestAuthConfig { token_failure: Some(Failure::Refuse(code)), ..TestAuthConfig::default() };
+    let (app, _auth) = spawn(config, "Acme").await;
+    let (ref_id, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
+    let response = from_browser(&app, &callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(!page.contains("555") && !page.contains("call"), "the token endpoint's words reach the page: {page}");
+    let connection: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(reason.contains("outside RFC 6749") && !reason.contains("555"), "{reason}");
+    let events: Vec<Value> = app.get(&format!("/assets/connections/{ref_id}/events")).await.json().await.unwrap();
+    let failed = events.iter().find(|e| e["event"] == "failed").expect("a failed event");
+    let detail = failed["detail"].as_str().unwrap();
+    assert!(detail.contains("call_555_now") && !detail.contains('\u{202e}'), "cleaned, kept: {detail}");
 }
 
 #[tokio::test]
