@@ -117,7 +117,10 @@ pub fn decode_resource(body: &[u8], expected: &str) -> Decoded<ResourceDocument>
     if servers.is_empty() {
         return Err("`authorization_servers` is missing or empty".to_owned());
     }
-    if !servers.iter().all(|s| is_endpoint_url(s) && !s.contains('?')) {
+    // An issuer is kept, logged and compared as sent: whitespace or a control character, which
+    // the URL parser would silently drop, makes it no issuer.
+    let clean = |s: &str| !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !servers.iter().all(|s| clean(s) && is_endpoint_url(s) && !s.contains('?')) {
         return Err("`authorization_servers` holds a value that is not an issuer URL".to_owned());
     }
     Ok(ResourceDocument {

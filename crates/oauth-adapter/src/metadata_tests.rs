@@ -82,6 +82,10 @@ fn a_resource_document_must_name_the_resource_it_was_fetched_for() {
         (json!("https://mcp.example/mcp#x"), json!([ISSUER])),
         (json!(RESOURCE), json!([])),
         (json!(RESOURCE), json!(["not a url"])),
+        // The URL parser would drop these, but the issuer is kept, logged and compared as sent.
+        (json!(RESOURCE), json!(["https://as.exam\nple"])),
+        (json!(RESOURCE), json!(["https://as.example/\ttenant"])),
+        (json!(RESOURCE), json!([" https://as.example"])),
         (json!(null), json!([ISSUER])),
     ] {
         let body = json!({"resource": resource, "authorization_servers": servers}).to_string();
