@@ -170,12 +170,21 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
     }
 }
 
-/// `UPDATE` a connection if its status is still the expected one (diesel's own statement,
-/// `diesel_store::connections::update_if`), and record the event if it was: the statement's row
-/// count (0 or 1) says which. Its text depends on which token columns change (three variants),
-/// so diesel caches it by its text rather than by its type.
+/// `UPDATE` a connection if its status is still the expected one, and record the event if it
+/// was: the statement's row count (0 or 1) says which. A token column is set only when its
+/// change says so (`CASE WHEN set THEN value ELSE column END`), so the text never varies and the
+/// statement is prepared once per connection. Written by hand over the shared
+/// [`ConnectionChanges`] rather than walking diesel's `UPDATE`, which diesel never caches as a
+/// prepared statement (a changeset's text may vary): that cost a fifth of the OAuth flows/s.
+/// So an updatable `connections` column is added here too (migrations/README.md).
 pub(crate) struct UpdateConnection<'a> {
-    update: connections::UpdateIf<'a>,
+    ref_id: &'a str,
+    expected: &'static str,
+    changes: ConnectionChanges<'a>,
+    set_access: bool,
+    access_token: Option<&'a [u8]>,
+    set_refresh: bool,
+    refresh_token: Option<&'a [u8]>,
     event: NewAuditRow<'a>,
 }
 
@@ -188,21 +197,48 @@ impl<'a> UpdateConnection<'a> {
     ) -> Self {
         let changes = ConnectionChanges::new(connection, secrets);
         Self {
-            update: connections::update_if(connection.ref_id.as_str(), expected, changes),
+            ref_id: connection.ref_id.as_str(),
+            expected: expected.as_str(),
+            set_access: changes.access_token.is_some(),
+            access_token: changes.access_token.flatten(),
+            set_refresh: changes.refresh_token.is_some(),
+            refresh_token: changes.refresh_token.flatten(),
+            changes,
             event: NewAuditRow::new(event),
         }
     }
 }
 
 impl QueryId for UpdateConnection<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+    type QueryId = UpdateConnection<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
 impl QueryFragment<Pg> for UpdateConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH changed AS (");
-        self.update.walk_ast(out.reborrow())?;
+        let c = &self.changes;
+        out.push_sql("WITH changed AS (UPDATE connections SET status = ");
+        out.push_bind_param::<Text, _>(&c.status)?;
+        out.push_sql(", status_reason = ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.status_reason)?;
+        out.push_sql(", scopes = ");
+        out.push_bind_param::<Text, _>(&c.scopes)?;
+        out.push_sql(", expires_at = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&c.expires_at)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<BigInt, _>(&c.updated_at)?;
+        out.push_sql(", access_token = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.set_access)?;
+        out.push_sql(" THEN ");
+        out.push_bind_param::<Nullable<Binary>, _>(&self.access_token)?;
+        out.push_sql(" ELSE access_token END, refresh_token = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.set_refresh)?;
+        out.push_sql(" THEN ");
+        out.push_bind_param::<Nullable<Binary>, _>(&self.refresh_token)?;
+        out.push_sql(" ELSE refresh_token END WHERE ref_id = ");
+        out.push_bind_param::<Text, _>(&self.ref_id)?;
+        out.push_sql(" AND status = ");
+        out.push_bind_param::<Text, _>(&self.expected)?;
         out.push_sql(" RETURNING 1) ");
         out.push_sql(INSERT_EVENT);
         push_event(&mut out, &self.event)?;
