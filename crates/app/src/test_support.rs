@@ -189,3 +189,20 @@ pub(crate) fn fake_cipher() -> MockCipher {
     cipher.expect_is_current().return_const(true);
     cipher
 }
+
+/// The metadata of an authorization server at `issuer` with the usual endpoints under it, no
+/// registration endpoint, `S256`, and `iss` as `promises_iss` says.
+pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthServerMetadata {
+    ports::AuthServerMetadata {
+        issuer: issuer.into(),
+        authorization_endpoint: format!("{issuer}/authorize"),
+        token_endpoint: format!("{issuer}/token"),
+        revocation_endpoint: None,
+        registration_endpoint: None,
+        scopes_supported: None,
+        code_challenge_methods_supported: vec!["S256".into()],
+        token_endpoint_auth_methods_supported: None,
+        iss_parameter_supported: promises_iss,
+        client_id_metadata_document_supported: false,
+    }
+}

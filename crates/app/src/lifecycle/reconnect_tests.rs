@@ -108,7 +108,9 @@ const ISSUER: &str = "https://as2.example";
 /// this service is registered as `client-9`.
 fn rediscoverable(mocks: &mut Mocks) {
     use domain::{AuthMethod, Connection, NewConnection, Scopes, Transport};
-    use ports::{AuthServerMetadata, ClientRegistration, ProtectedResource, ResourceAccess};
+    use ports::{ClientRegistration, ProtectedResource, ResourceAccess};
+
+    use crate::test_support::server_metadata;
 
     let new = NewConnection {
         ref_id: ref_id(1),
@@ -129,20 +131,7 @@ fn rediscoverable(mocks: &mut Mocks) {
             challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
         }))
     });
-    mocks.discovery.expect_authorization_server().returning(|_| {
-        Ok(AuthServerMetadata {
-            issuer: ISSUER.into(),
-            authorization_endpoint: format!("{ISSUER}/authorize"),
-            token_endpoint: format!("{ISSUER}/token"),
-            revocation_endpoint: None,
-            registration_endpoint: None,
-            scopes_supported: None,
-            code_challenge_methods_supported: vec!["S256".into()],
-            token_endpoint_auth_methods_supported: None,
-            iss_parameter_supported: true,
-            client_id_metadata_document_supported: false,
-        })
-    });
+    mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(ISSUER, true)));
     mocks.registrations.expect_registration().returning(|issuer| {
         Ok(Some(ClientRegistration {
             issuer: issuer.to_owned(),

@@ -382,7 +382,9 @@ mod metrics {
 /// found another) must not have a flow of the former redeemed at the latter.
 #[tokio::test]
 async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchanges_nothing() {
-    use ports::{AuthServerMetadata, ClientRegistration, DiscoveredAuthorization};
+    use ports::{ClientRegistration, DiscoveredAuthorization};
+
+    use crate::test_support::server_metadata;
     const OTHER: &str = "https://other.example";
     let mut mocks = Mocks::new();
     let mut custom = oauth_connection(ConnectionStatus::PendingOAuth);
@@ -393,20 +395,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
         let resource = "https://acme.example/mcp".into();
         Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))
     });
-    mocks.discovery.expect_authorization_server().returning(|_| {
-        Ok(AuthServerMetadata {
-            issuer: OTHER.into(),
-            authorization_endpoint: format!("{OTHER}/authorize"),
-            token_endpoint: format!("{OTHER}/token"),
-            revocation_endpoint: None,
-            registration_endpoint: None,
-            scopes_supported: None,
-            code_challenge_methods_supported: vec!["S256".into()],
-            token_endpoint_auth_methods_supported: None,
-            iss_parameter_supported: false,
-            client_id_metadata_document_supported: false,
-        })
-    });
+    mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));
     mocks.registrations.expect_registration().returning(|issuer| {
         Ok(Some(ClientRegistration {
             issuer: issuer.to_owned(),
