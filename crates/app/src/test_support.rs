@@ -206,3 +206,17 @@ pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthSe
         client_id_metadata_document_supported: false,
     }
 }
+
+/// A public client dynamically registered at `issuer` as `client_id`, for flows that come back
+/// at `redirect_uri`.
+pub(crate) fn public_registration(issuer: &str, client_id: &str, redirect_uri: String) -> ports::ClientRegistration {
+    ports::ClientRegistration {
+        issuer: issuer.to_owned(),
+        client_id: client_id.to_owned(),
+        client_secret: None,
+        auth: TokenEndpointAuth::None,
+        redirect_uri,
+        secret_expires_at: None,
+        created_at: NOW,
+    }
+}

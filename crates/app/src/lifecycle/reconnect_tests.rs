@@ -108,9 +108,9 @@ const ISSUER: &str = "https://as2.example";
 /// this service is registered as `client-9`.
 fn rediscoverable(mocks: &mut Mocks) {
     use domain::{AuthMethod, Connection, NewConnection, Scopes, Transport};
-    use ports::{ClientRegistration, ProtectedResource, ResourceAccess};
+    use ports::{ProtectedResource, ResourceAccess};
 
-    use crate::test_support::server_metadata;
+    use crate::test_support::{public_registration, server_metadata};
 
     let new = NewConnection {
         ref_id: ref_id(1),
@@ -133,15 +133,8 @@ fn rediscoverable(mocks: &mut Mocks) {
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(ISSUER, true)));
     mocks.registrations.expect_registration().returning(|issuer| {
-        Ok(Some(ClientRegistration {
-            issuer: issuer.to_owned(),
-            client_id: "client-9".into(),
-            client_secret: None,
-            auth: domain::TokenEndpointAuth::None,
-            redirect_uri: format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(issuer)),
-            secret_expires_at: None,
-            created_at: NOW,
-        }))
+        let redirect_uri = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(issuer));
+        Ok(Some(public_registration(issuer, "client-9", redirect_uri)))
     });
 }
 

@@ -382,9 +382,9 @@ mod metrics {
 /// found another) must not have a flow of the former redeemed at the latter.
 #[tokio::test]
 async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchanges_nothing() {
-    use ports::{ClientRegistration, DiscoveredAuthorization};
+    use ports::DiscoveredAuthorization;
 
-    use crate::test_support::server_metadata;
+    use crate::test_support::{public_registration, server_metadata};
     const OTHER: &str = "https://other.example";
     let mut mocks = Mocks::new();
     let mut custom = oauth_connection(ConnectionStatus::PendingOAuth);
@@ -397,15 +397,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));
     mocks.registrations.expect_registration().returning(|issuer| {
-        Ok(Some(ClientRegistration {
-            issuer: issuer.to_owned(),
-            client_id: "c".into(),
-            client_secret: None,
-            auth: domain::TokenEndpointAuth::None,
-            redirect_uri: "http://127.0.0.1:8000/assets/oauth/callback".into(),
-            secret_expires_at: None,
-            created_at: NOW,
-        }))
+        Ok(Some(public_registration(issuer, "c", "http://127.0.0.1:8000/assets/oauth/callback".into())))
     });
     mocks.oauth.expect_exchange_code().never();
     mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
