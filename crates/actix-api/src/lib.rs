@@ -9,6 +9,7 @@
 //! OAuth technology: the API is generic over `app::Deps`.
 
 mod body_deadline;
+mod caller;
 mod codes;
 mod dto;
 mod endpoint;
@@ -28,6 +29,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use app::Deps;
 
+pub use caller::{Caller, END_USER_HEADER};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetails};
 pub use key_guard::{EngineKeys, KeyRotation};
 pub use metrics::ApiMetrics;

@@ -7,6 +7,7 @@
 
 mod connection;
 mod ids;
+mod owner;
 mod scopes;
 mod server;
 pub mod text;
@@ -14,6 +15,7 @@ mod time;
 
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
 pub use ids::{Label, ParseError, RefId, ServerName};
+pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;
 pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};
 pub use time::Timestamp;
