@@ -112,7 +112,8 @@ fn associated_data(field: SealedField, key: &str) -> Option<String> {
         SealedField::ConnectionAccessToken => connection("access_token"),
         SealedField::ConnectionRefreshToken => connection("refresh_token"),
         SealedField::FlowPkceVerifier => Some(flow_aad(key)),
-        SealedField::RegistrationClientSecret => Some(registration_aad(key)),
+        // `issuer client_id`: an issuer holds no whitespace, so the first space ends it.
+        SealedField::RegistrationClientSecret => key.split_once(' ').map(|(issuer, _)| registration_aad(issuer)),
     }
 }
 

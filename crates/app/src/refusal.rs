@@ -4,6 +4,7 @@
 //! goes only to the audit trail, cleaned and cut short.
 
 use domain::text::cleaned;
+use ports::OAuthError;
 
 use crate::Error;
 
@@ -44,6 +45,17 @@ const TOKEN_UNKNOWN: &str = "the authorization server refused the token request 
 /// The fixed words for a token endpoint's refusal with `code` (RFC 6749 §5.2).
 pub(crate) fn token_words(code: &str) -> &'static str {
     TOKEN_KNOWN.iter().find(|(known, _)| *known == code).map_or(TOKEN_UNKNOWN, |(_, words)| words)
+}
+
+/// A token endpoint's failure (a code exchange or a refresh): the words shown (fixed words for a
+/// refusal) and, for a refusal, the server's own words for the audit trail.
+pub(crate) fn token_failure(e: &OAuthError) -> (String, Option<String>) {
+    match e {
+        OAuthError::Rejected { code, description } => {
+            (token_words(code).to_owned(), Some(audit_detail(code, description.as_deref())))
+        }
+        other => (other.to_string(), None),
+    }
 }
 
 /// The error a refusal with `code` answers: `OAUTH_ACCESS_DENIED` for `access_denied`, else

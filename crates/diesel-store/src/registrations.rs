@@ -1,13 +1,14 @@
-//! The tables of `RegistrationStore`: one dynamically registered client per issuer
-//! (`client_registrations`, kept by the first writer) and each discovered connection's
-//! authorization server (`discovered_authorizations`, deleted with its connection by
-//! `ON DELETE CASCADE`).
+//! The tables of `RegistrationStore`: the clients the service registered dynamically
+//! (`client_registrations`, one per issuer and redirect URI, kept by the first writer, and found
+//! again by issuer and client id for the connections bound to them) and each discovered
+//! connection's authorization server (`discovered_authorizations`, deleted with its connection
+//! by `ON DELETE CASCADE`).
 //!
 //! Both writes are upserts, whose `ON CONFLICT` clause a store adds itself (diesel names no type
-//! for it): `add` keeps the stored row (`.on_conflict(issuer).do_nothing()`), `bind` replaces it
-//! (`.on_conflict(ref_id).do_update().set(row)`).
+//! for it): `add` keeps the stored row (`.on_conflict_do_nothing()`: either key may conflict),
+//! `bind` replaces it (`.on_conflict(ref_id).do_update().set(row)`).
 
-use diesel::dsl::{Eq, Filter, Find, Select, Values};
+use diesel::dsl::{And, Eq, Filter, Find, Select, Values};
 use diesel::prelude::*;
 use domain::{RefId, Timestamp, TokenEndpointAuth};
 use ports::{ClientRegistration, DiscoveredAuthorization, Sealed, StoreError};
@@ -54,9 +55,14 @@ impl RegistrationRow {
         }
     }
 
-    /// The issuer it is registered with (its key).
+    /// The issuer it is registered with.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The redirect URI it is registered with: the flows that come back there use it.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
     }
 
     pub fn into_domain(self) -> Result<ClientRegistration, StoreError> {
@@ -105,25 +111,41 @@ impl BindingRow {
     }
 }
 
-/// `INSERT` a registration (the store adds `ON CONFLICT (issuer) DO NOTHING`).
+/// `INSERT` a registration (the store adds `ON CONFLICT DO NOTHING`).
 pub fn add(row: &RegistrationRow) -> Values<diesel::dsl::insert_into<client_registrations::table>, &RegistrationRow> {
     diesel::insert_into(client_registrations::table).values(row)
 }
 
-/// The registration kept for `issuer`.
-pub fn find(issuer: &str) -> Select<Find<client_registrations::table, &str>, RegistrationColumns> {
-    client_registrations::table.find(issuer).select(REGISTRATION)
-}
-
-/// The type of [`delete`].
-pub type Delete<'a> = diesel::dsl::delete<
-    Filter<Find<client_registrations::table, &'a str>, Eq<client_registrations::client_id, &'a str>>,
+/// The type of [`for_redirect_uri`].
+pub type ForRedirectUri<'a> = Select<
+    Filter<
+        client_registrations::table,
+        And<Eq<client_registrations::issuer, &'a str>, Eq<client_registrations::redirect_uri, &'a str>>,
+    >,
+    RegistrationColumns,
 >;
 
-/// `DELETE` the registration of `issuer`, only if it is still the client `client_id` (a newer
-/// registration made meanwhile stays).
-pub fn delete<'a>(issuer: &'a str, client_id: &'a str) -> Delete<'a> {
-    diesel::delete(client_registrations::table.find(issuer).filter(client_registrations::client_id.eq(client_id)))
+/// The registration new flows at `issuer` that come back at `redirect_uri` use.
+pub fn for_redirect_uri<'a>(issuer: &'a str, redirect_uri: &'a str) -> ForRedirectUri<'a> {
+    client_registrations::table
+        .filter(client_registrations::issuer.eq(issuer).and(client_registrations::redirect_uri.eq(redirect_uri)))
+        .select(REGISTRATION)
+}
+
+/// The registration of client `client_id` at `issuer` (what a connection is bound to).
+pub fn find<'a>(
+    issuer: &'a str,
+    client_id: &'a str,
+) -> Select<Find<client_registrations::table, (&'a str, &'a str)>, RegistrationColumns> {
+    client_registrations::table.find((issuer, client_id)).select(REGISTRATION)
+}
+
+/// `DELETE` the registration of client `client_id` at `issuer`.
+pub fn delete<'a>(
+    issuer: &'a str,
+    client_id: &'a str,
+) -> diesel::dsl::delete<Find<client_registrations::table, (&'a str, &'a str)>> {
+    diesel::delete(client_registrations::table.find((issuer, client_id)))
 }
 
 /// `INSERT` a binding (the store adds `ON CONFLICT (ref_id) DO UPDATE SET` the same row).

@@ -17,7 +17,7 @@ fn location(field: SealedField) -> (&'static str, &'static str, &'static str) {
         SealedField::ConnectionAccessToken => ("connections", "ref_id", "access_token"),
         SealedField::ConnectionRefreshToken => ("connections", "ref_id", "refresh_token"),
         SealedField::FlowPkceVerifier => ("oauth_flows", "state_hash", "pkce_verifier"),
-        SealedField::RegistrationClientSecret => ("client_registrations", "issuer", "client_secret"),
+        SealedField::RegistrationClientSecret => ("client_registrations", "registration_key", "client_secret"),
     }
 }
 

@@ -234,19 +234,44 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
     }
 }
 
-/// A registration the server refused: its OAuth error code and description, cleaned.
+/// RFC 7591 §3.2.2's error codes: the only ones a refused registration is shown with.
+const REGISTRATION_CODES: [&str; 4] =
+    ["invalid_redirect_uri", "invalid_client_metadata", "invalid_software_statement", "unapproved_software_statement"];
+
+/// A registration the server refused. The answer names an RFC 7591 code in fixed words and
+/// nothing else the server wrote (its description, or a code of its own, could put any words
+/// in the service's answer); the operator's log keeps them, cleaned and cut short.
 fn refusal(status: u16, body: &[u8]) -> DiscoveryError {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(serde_json::Value::as_str);
+    let Some(code) = field("error") else {
+        return invalid(Step::Registration, format!("the registration endpoint answered status {status}"));
+    };
     let clean = Redactor::new([]);
-    match field("error") {
-        Some(code) => {
-            let mut message = format!("the server refused the registration: {}", clean.clean(code, MAX_CODE));
-            if let Some(description) = field("error_description") {
-                message = format!("{message} ({})", clean.clean(description, MAX_DESCRIPTION));
-            }
-            DiscoveryError::new(Step::Registration, Kind::Refused, message)
-        }
-        None => invalid(Step::Registration, format!("the registration endpoint answered status {status}")),
+    tracing::warn!(
+        status,
+        code = %clean.clean(code, MAX_CODE),
+        description = %clean.clean(field("error_description").unwrap_or_default(), MAX_DESCRIPTION),
+        "an authorization server refused the service's registration"
+    );
+    let message = match REGISTRATION_CODES.iter().find(|known| **known == code) {
+        Some(known) => format!("the server refused the registration ({known})"),
+        None => "the server refused the registration with an error code outside RFC 7591".to_owned(),
+    };
+    DiscoveryError::new(Step::Registration, Kind::Refused, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_registration_names_only_an_rfc_7591_code_never_the_servers_words() {
+        let known = refusal(400, br#"{"error":"invalid_redirect_uri","error_description":"call 555 now"}"#);
+        assert_eq!(known.message, "the server refused the registration (invalid_redirect_uri)");
+        let own = refusal(400, "{\"error\":\"call_\u{202e}555_now\"}".as_bytes());
+        assert!(!own.message.contains("555") && own.message.contains("outside RFC 7591"), "{}", own.message);
+        let not_oauth = refusal(403, b"<html>go away</html>");
+        assert!(!not_oauth.message.contains("away"), "{}", not_oauth.message);
     }
 }

@@ -32,18 +32,30 @@ pub struct DiscoveredAuthorization {
     pub resource: String,
 }
 
-/// Client registrations keyed by issuer, and discovered connections' authorization servers.
+/// The clients registered at each issuer (one per redirect URI, for new flows; each found again by
+/// its client id for the connections bound to it), and discovered connections' authorization
+/// servers.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait RegistrationStore: Send + Sync + 'static {
-    /// Stores `registration` unless one for its issuer exists already, and returns the one that
-    /// is stored now: of concurrent registrations at one issuer, exactly one is kept.
+    /// Stores `registration` unless one for its issuer and redirect URI exists already, and
+    /// returns the one that is stored now: of concurrent registrations at one issuer for one
+    /// redirect URI, exactly one is kept. Registrations for other redirect URIs stay.
     async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError>;
 
-    async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError>;
+    /// The client new flows at `issuer` that come back at `redirect_uri` use.
+    async fn registration(&self, issuer: &str, redirect_uri: &str) -> Result<Option<ClientRegistration>, StoreError>;
 
-    /// Deletes the registration at `issuer` if, and only if, it is still the client
-    /// `client_id` (a newer registration is left alone). Returns whether it did.
+    /// The client `client_id` registered at `issuer`, whatever its redirect URI: what a bound
+    /// connection's refreshes and revocation authenticate as.
+    async fn client_registration(
+        &self,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientRegistration>, StoreError>;
+
+    /// Deletes the client `client_id` at `issuer` (another client at that issuer, a newer
+    /// registration included, is left alone). Returns whether it did.
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError>;
 
     /// Records (or replaces) the authorization server of a stored connection; fails when there is

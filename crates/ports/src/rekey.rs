@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::{Sealed, StoreError};
 
 /// Where a sealed value is kept: one field of one kind of record. The record's key (a `ref_id`,
-/// a flow's `state_hash`, an issuer) completes the address.
+/// a flow's `state_hash`, a registration's `issuer client_id`) completes the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SealedField {
     /// `connections.api_key`, keyed by `ref_id`.
@@ -17,7 +17,8 @@ pub enum SealedField {
     ConnectionRefreshToken,
     /// `oauth_flows.pkce_verifier`, keyed by `state_hash`.
     FlowPkceVerifier,
-    /// `client_registrations.client_secret`, keyed by `issuer`.
+    /// `client_registrations.client_secret`, keyed by `issuer client_id` (issuers hold no
+    /// whitespace, so the first space ends the issuer).
     RegistrationClientSecret,
 }
 

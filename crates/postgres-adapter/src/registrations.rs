@@ -1,12 +1,12 @@
-//! `RegistrationStore` on PostgreSQL: one client registration per issuer, kept by the first
-//! writer (`INSERT … ON CONFLICT DO NOTHING`, then a read that sees whichever row won, in one
-//! transaction), and each discovered connection's authorization server.
+//! `RegistrationStore` on PostgreSQL: one client registration per issuer and redirect URI, kept
+//! by the first writer (`INSERT … ON CONFLICT DO NOTHING`, then a read that sees whichever row
+//! won, in one transaction), and each discovered connection's authorization server.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use diesel_store::registrations::{self, BindingRow, RegistrationRow};
-use diesel_store::schema::{client_registrations, discovered_authorizations};
+use diesel_store::schema::discovered_authorizations;
 use domain::RefId;
 use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, StoreError};
 
@@ -21,8 +21,8 @@ impl RegistrationStore for PgStore {
             let mut conn = self.conn().await?;
             let stored: RegistrationRow = conn
                 .transaction(async |tx| {
-                    registrations::add(&row).on_conflict(client_registrations::issuer).do_nothing().execute(tx).await?;
-                    registrations::find(row.issuer()).get_result(tx).await
+                    registrations::add(&row).on_conflict_do_nothing().execute(tx).await?;
+                    registrations::for_redirect_uri(row.issuer(), row.redirect_uri()).get_result(tx).await
                 })
                 .await
                 .map_err(from_diesel)?;
@@ -31,11 +31,25 @@ impl RegistrationStore for PgStore {
         .await
     }
 
-    async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError> {
+    async fn registration(&self, issuer: &str, redirect_uri: &str) -> Result<Option<ClientRegistration>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let row: Option<RegistrationRow> =
-                registrations::find(issuer).get_result(&mut conn).await.optional().map_err(from_diesel)?;
+            let query = registrations::for_redirect_uri(issuer, redirect_uri);
+            let row: Option<RegistrationRow> = query.get_result(&mut conn).await.optional().map_err(from_diesel)?;
+            row.map(RegistrationRow::into_domain).transpose()
+        })
+        .await
+    }
+
+    async fn client_registration(
+        &self,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientRegistration>, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let query = registrations::find(issuer, client_id);
+            let row: Option<RegistrationRow> = query.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             row.map(RegistrationRow::into_domain).transpose()
         })
         .await

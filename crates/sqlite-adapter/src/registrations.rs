@@ -1,11 +1,11 @@
-//! [`RegistrationStore`] for [`SqliteStore`]: one client registration per issuer, kept by the
-//! first writer (`INSERT … ON CONFLICT DO NOTHING`, then a read of whichever row won, in the one
-//! writer), and each discovered connection's authorization server.
+//! [`RegistrationStore`] for [`SqliteStore`]: one client registration per issuer and redirect
+//! URI, kept by the first writer (`INSERT … ON CONFLICT DO NOTHING`, then a read of whichever row
+//! won, in the one writer), and each discovered connection's authorization server.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_store::registrations::{self, BindingRow, RegistrationRow};
-use diesel_store::schema::{client_registrations, discovered_authorizations};
+use diesel_store::schema::discovered_authorizations;
 use domain::RefId;
 use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, StoreError};
 
@@ -17,17 +17,29 @@ impl RegistrationStore for SqliteStore {
         let row = RegistrationRow::new(registration);
         let stored: RegistrationRow = self
             .write(move |conn| {
-                registrations::add(&row).on_conflict(client_registrations::issuer).do_nothing().execute(conn)?;
-                registrations::find(row.issuer()).get_result(conn)
+                registrations::add(&row).on_conflict_do_nothing().execute(conn)?;
+                registrations::for_redirect_uri(row.issuer(), row.redirect_uri()).get_result(conn)
             })
             .await?;
         stored.into_domain()
     }
 
-    async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError> {
-        let key = issuer.to_owned();
+    async fn registration(&self, issuer: &str, redirect_uri: &str) -> Result<Option<ClientRegistration>, StoreError> {
+        let (issuer, redirect_uri) = (issuer.to_owned(), redirect_uri.to_owned());
+        let row: Option<RegistrationRow> = self
+            .read(move |conn| registrations::for_redirect_uri(&issuer, &redirect_uri).get_result(conn).optional())
+            .await?;
+        row.map(RegistrationRow::into_domain).transpose()
+    }
+
+    async fn client_registration(
+        &self,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientRegistration>, StoreError> {
+        let (issuer, client_id) = (issuer.to_owned(), client_id.to_owned());
         let row: Option<RegistrationRow> =
-            self.read(move |conn| registrations::find(&key).get_result(conn).optional()).await?;
+            self.read(move |conn| registrations::find(&issuer, &client_id).get_result(conn).optional()).await?;
         row.map(RegistrationRow::into_domain).transpose()
     }
 

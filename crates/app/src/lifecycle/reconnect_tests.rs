@@ -132,9 +132,13 @@ fn rediscoverable(mocks: &mut Mocks) {
         }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(ISSUER, true)));
-    mocks.registrations.expect_registration().returning(|issuer| {
+    mocks
+        .registrations
+        .expect_registration()
+        .returning(|issuer, redirect_uri| Ok(Some(public_registration(issuer, "client-9", redirect_uri.to_owned()))));
+    mocks.registrations.expect_client_registration().returning(|issuer, client_id| {
         let redirect_uri = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(issuer));
-        Ok(Some(public_registration(issuer, "client-9", redirect_uri)))
+        Ok(Some(public_registration(issuer, client_id, redirect_uri)))
     });
 }
 

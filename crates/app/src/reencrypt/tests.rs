@@ -9,6 +9,7 @@ use ports::{Cipher, CipherError, RekeyStore, Sealed, SealedEntry, SealedField, S
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ReencryptReport, associated_data, reencrypt_all};
+use crate::use_cases::registration_aad;
 
 /// Seals as `<key id> <aad>|<plaintext>`: enough to tell which key sealed a value and to refuse
 /// one bound to another record, with none of the cryptography.
@@ -118,7 +119,7 @@ fn store_sealed_by(old: &ToyCipher, per_field: u8) -> MemoryRekey {
         for n in 0..per_field {
             let key = match field {
                 SealedField::FlowPkceVerifier => format!("{:064x}", u128::from(n) * 7919),
-                SealedField::RegistrationClientSecret => format!("https://auth{n}.example"),
+                SealedField::RegistrationClientSecret => format!("https://auth{n}.example client-{n}"),
                 _ => ref_id(n),
             };
             let aad = associated_data(field, &key).unwrap();
@@ -227,4 +228,11 @@ async fn a_value_under_an_unknown_key_or_bound_to_another_record_is_left_and_cou
     for target in [(api_key, ref_id(0)), (moved, ref_id(1))] {
         assert_eq!(values[&target], before[&target], "left exactly as it was");
     }
+}
+
+#[test]
+fn a_client_secret_is_resealed_for_the_issuer_its_registration_key_starts_with() {
+    let aad = associated_data(SealedField::RegistrationClientSecret, "https://as.example/tenant client 7");
+    assert_eq!(aad, Some(registration_aad("https://as.example/tenant")));
+    assert_eq!(associated_data(SealedField::RegistrationClientSecret, "no-client-id"), None);
 }

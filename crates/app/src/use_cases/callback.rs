@@ -1,7 +1,6 @@
 use domain::{Connection, ConnectionStatus, Timestamp};
 use ports::{
-    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, OAuthError, PendingFlow,
-    SecretsUpdate, TokenSet,
+    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow, SecretsUpdate, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -155,13 +154,7 @@ impl<D: Deps> Directory<D> {
                 self.forget_rejected_client(&target, &e).await;
                 // A refusal's code is the token endpoint's own text: shown in fixed words, kept
                 // as sent (cleaned) only in the audit trail.
-                let (message, providers_words) = match &e {
-                    OAuthError::Rejected { code, description } => (
-                        refusal::token_words(code).to_owned(),
-                        Some(refusal::audit_detail(code, description.as_deref())),
-                    ),
-                    other => (other.to_string(), None),
-                };
+                let (message, providers_words) = refusal::token_failure(&e);
                 Err(ExchangeFailure { error: Error::Provider { step: "token exchange", message }, providers_words })
             }
         }

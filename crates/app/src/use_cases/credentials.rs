@@ -119,6 +119,9 @@ impl<D: Deps> Directory<D> {
         // confirmed after it, and only then is the refresh token read: a lease lost meanwhile
         // means another replica may be using that token, and a second use of it can make a
         // provider with reuse detection revoke the whole grant.
+        if self.moved_from_its_issuer(&connection).await? {
+            return self.expire(connection, super::identity::BOUND_ELSEWHERE).await;
+        }
         let target = self.token_target(&connection).await?;
         if !self.confirm_lease(ref_id).await? {
             return Err(Error::Provider {
@@ -165,8 +168,15 @@ impl<D: Deps> Directory<D> {
             }
             Err(e) => {
                 self.forget_rejected_client(&target, &e).await;
-                self.audit(&connection, AuditKind::RefreshFailed, Some(e.to_string())).await;
-                Err(Error::Provider { step: "token refresh", message: e.to_string() })
+                // A refusal's code is the token endpoint's own text: fixed words in the answer.
+                let (message, providers_words) = crate::refusal::token_failure(&e);
+                self.audit(
+                    &connection,
+                    AuditKind::RefreshFailed,
+                    Some(providers_words.unwrap_or_else(|| message.clone())),
+                )
+                .await;
+                Err(Error::Provider { step: "token refresh", message })
             }
         }
     }

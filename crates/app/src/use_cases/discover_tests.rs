@@ -64,8 +64,10 @@ async fn an_open_server_is_connected_at_once_at_its_canonical_url() {
 }
 
 #[tokio::test]
-async fn a_registration_stored_for_the_shared_redirect_uri_is_replaced_by_one_for_the_issuers_own() {
-    // Before redirect URIs were per issuer, every registration named the shared callback.
+async fn a_registration_for_the_shared_redirect_uri_is_kept_and_another_is_made_for_the_issuers_own() {
+    // Before redirect URIs were per issuer, every registration named the shared callback; the
+    // connections made then stay bound to that client, so it is neither used for new flows nor
+    // deleted.
     let own = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(ISSUER));
     let mut mocks = Mocks::new();
     mocks.discovery.expect_probe().returning(|_, _| {
@@ -86,13 +88,11 @@ async fn a_registration_stored_for_the_shared_redirect_uri_is_replaced_by_one_fo
         secret_expires_at: None,
         created_at: NOW,
     };
-    mocks.registrations.expect_registration().returning(move |_| Ok(Some(stale.clone())));
     mocks
         .registrations
-        .expect_delete_registration()
-        .withf(|i, c| i == ISSUER && c == "old")
-        .times(1)
-        .returning(|_, _| Ok(true));
+        .expect_registration()
+        .returning(move |_, uri| Ok(Some(stale.clone()).filter(|stale| stale.redirect_uri == uri)));
+    mocks.registrations.expect_delete_registration().never();
     let registered_for = own.clone();
     mocks.discovery.expect_register_client().times(1).returning(move |_, request| {
         assert_eq!(request.auth, TokenEndpointAuth::ClientSecretPost, "the one the token endpoint accepts");

@@ -16,6 +16,10 @@ use super::flow_parts::{from_discovery, token_endpoint};
 use super::registration_aad;
 use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
+/// Why a connection authorized before its catalog entry pinned another issuer gets no token calls.
+pub(crate) const BOUND_ELSEWHERE: &str =
+    "the connection was authorized at another authorization server than its catalog entry now names; reconnect it";
+
 /// The name the service registers under and shows in its client metadata document.
 pub(crate) const CLIENT_NAME: &str = "Asset Directory";
 
@@ -58,8 +62,8 @@ impl<D: Deps> Directory<D> {
         }
         let redirect_uri = self.settings().callback_uri(key);
         let registrations = &self.ports().registrations;
-        if let Some(stored) = registrations.registration(&metadata.issuer).await? {
-            if self.still_usable(&stored, &redirect_uri) {
+        if let Some(stored) = registrations.registration(&metadata.issuer, &redirect_uri).await? {
+            if self.still_usable(&stored) {
                 return Ok(stored.client_id);
             }
             registrations.delete_registration(&stored.issuer, &stored.client_id).await?;
@@ -76,14 +80,15 @@ impl<D: Deps> Directory<D> {
         self.register(endpoint, metadata, redirect_uri).await
     }
 
-    /// A registration is kept while it names the redirect URI in use (so one stored before
-    /// redirect URIs were per issuer is replaced) and its secret is not about to expire.
-    fn still_usable(&self, stored: &ClientRegistration, redirect_uri: &str) -> bool {
+    /// A registration is used for new flows while its secret is not about to expire. (One made for
+    /// another redirect URI is another registration: it stays, for the connections bound to it.)
+    fn still_usable(&self, stored: &ClientRegistration) -> bool {
         let fresh_for_a_while = self.ports().clock.now().plus_seconds(3_600);
-        stored.redirect_uri == redirect_uri && stored.secret_expires_at.is_none_or(|at| at > fresh_for_a_while)
+        stored.secret_expires_at.is_none_or(|at| at > fresh_for_a_while)
     }
 
-    /// RFC 7591 registration, stored per issuer; a concurrent registration that was stored first wins.
+    /// RFC 7591 registration, stored per issuer and redirect URI; a concurrent registration that
+    /// was stored first wins.
     async fn register(
         &self,
         endpoint: &str,
@@ -157,6 +162,11 @@ impl<D: Deps> Directory<D> {
             return Ok(target);
         }
         let binding = binding.ok_or_else(|| lookup_failed("the connection's authorization server is not recorded"))?;
+        if self.bound_elsewhere(connection, &binding) {
+            tracing::warn!(ref_id = %connection.ref_id, bound = %binding.issuer,
+                "a connection authorized before its catalog entry was pinned to another issuer: nothing is sent");
+            return Err(lookup_failed(BOUND_ELSEWHERE));
+        }
         let metadata = self.ports().discovery.authorization_server(&binding.issuer).await.map_err(from_discovery)?;
         let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
         Ok(TokenTarget {
@@ -166,6 +176,26 @@ impl<D: Deps> Directory<D> {
             registration,
             issuer: Some(binding.issuer),
         })
+    }
+
+    /// Whether `connection` was authorized at another issuer than the one its catalog entry now
+    /// pins (`oauth.issuer`): such a connection talks to no authorization server any more.
+    pub(crate) fn bound_elsewhere(&self, connection: &Connection, binding: &DiscoveredAuthorization) -> bool {
+        let Some(entry) = self.catalog().get(&connection.server_name) else { return false };
+        matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.issuer.as_ref().is_some_and(|i| *i != binding.issuer))
+    }
+
+    /// Whether `connection` is bound to another issuer than its entry pins (see [`Self::bound_elsewhere`]);
+    /// reads its binding only for an entry that pins one.
+    pub(crate) async fn moved_from_its_issuer(&self, connection: &Connection) -> Result<bool, Error> {
+        let pins = self.catalog().get(&connection.server_name).is_some_and(
+            |entry| matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.discovery && oauth.issuer.is_some()),
+        );
+        if !pins {
+            return Ok(false);
+        }
+        let binding = self.ports().registrations.authorization_of(&connection.ref_id).await?;
+        Ok(binding.is_some_and(|b| self.bound_elsewhere(connection, &b)))
     }
 
     async fn client_credentials(
@@ -187,8 +217,8 @@ impl<D: Deps> Directory<D> {
         if documents.iter().flatten().any(|url| *url == client_id) {
             return Ok((ClientCredentials { client_id, client_secret: None }, TokenEndpointAuth::None, None));
         }
-        let stored = self.ports().registrations.registration(&binding.issuer).await?;
-        let Some(stored) = stored.filter(|r| r.client_id == client_id) else {
+        let stored = self.ports().registrations.client_registration(&binding.issuer, &client_id).await?;
+        let Some(stored) = stored else {
             return Err(lookup_failed("the client this connection was authorized with is no longer registered"));
         };
         let secret = match &stored.client_secret {

@@ -396,8 +396,8 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
         Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));
-    mocks.registrations.expect_registration().returning(|issuer| {
-        Ok(Some(public_registration(issuer, "c", "http://127.0.0.1:8000/assets/oauth/callback".into())))
+    mocks.registrations.expect_client_registration().returning(|issuer, client_id| {
+        Ok(Some(public_registration(issuer, client_id, "http://127.0.0.1:8000/assets/oauth/callback".into())))
     });
     mocks.oauth.expect_exchange_code().never();
     mocks.connections.expect_update().times(1).returning(|c, _, _, _| {

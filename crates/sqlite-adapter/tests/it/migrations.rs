@@ -110,3 +110,32 @@ async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its
     let store = super::open(&path).await;
     assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection), "kept, with no label");
 }
+
+#[tokio::test]
+async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_by_its_client() {
+    use ports::{RegistrationStore, RekeyStore, SealedField};
+
+    let (_dir, path) = super::temp_db();
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
+    let next =
+        pending.iter().position(|m| m.name().to_string().ends_with("_registrations_per_client")).expect("listed");
+    for migration in &pending[..next] {
+        conn.run_migration(migration).expect("a migration of the schema with one registration per issuer");
+    }
+    let (issuer, redirect_uri) = ("https://as.example", "https://directory.example/assets/oauth/callback");
+    conn.batch_execute(&format!(
+        "INSERT INTO client_registrations (issuer, client_id, client_secret, auth_method, redirect_uri, created_at) \
+         VALUES ('{issuer}', 'client-1', X'0102', 'client_secret_basic', '{redirect_uri}', {})",
+        fixtures::T0.unix(),
+    ))
+    .expect("a registration stored by the previous schema");
+    drop(conn);
+
+    let store = super::open(&path).await;
+    let by_client = store.client_registration(issuer, "client-1").await.expect("by client");
+    assert_eq!(by_client.as_ref().map(|r| r.redirect_uri.as_str()), Some(redirect_uri));
+    assert_eq!(store.registration(issuer, redirect_uri).await.expect("by redirect URI"), by_client);
+    let walked = store.sealed_after(SealedField::RegistrationClientSecret, None, 10).await.expect("walk");
+    assert_eq!(walked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["https://as.example client-1"]);
+}

@@ -1,4 +1,5 @@
-//! Client registrations per issuer, and the authorization server of discovered connections.
+//! Client registrations per issuer and redirect URI (found again by client id), and the
+//! authorization server of discovered connections.
 
 use domain::{Timestamp, TokenEndpointAuth};
 use ports::{ClientRegistration, DiscoveredAuthorization, StoredSecrets};
@@ -7,6 +8,8 @@ use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
 
 const ISSUER: &str = "https://auth.example/tenant-1";
+const SHARED_URI: &str = "https://directory.example/assets/oauth/callback";
+const OWN_URI: &str = "https://directory.example/assets/oauth/callback/auth-example-1";
 
 fn registration(issuer: &str, client_id: &str) -> ClientRegistration {
     ClientRegistration {
@@ -14,7 +17,7 @@ fn registration(issuer: &str, client_id: &str) -> ClientRegistration {
         client_id: client_id.to_owned(),
         client_secret: Some(fixtures::sealed(&format!("registrations/{issuer}/client_secret"))),
         auth: TokenEndpointAuth::ClientSecretPost,
-        redirect_uri: "https://directory.example/assets/oauth/callback".into(),
+        redirect_uri: SHARED_URI.into(),
         secret_expires_at: Some(T0.plus_seconds(86_400)),
         created_at: T0,
     }
@@ -29,8 +32,9 @@ fn binding(n: u8, issuer: &str) -> DiscoveredAuthorization {
     }
 }
 
-/// A registration reads back with every field, a public one without its optional fields, and
-/// an issuer is matched exactly (another path is another issuer).
+/// A registration reads back with every field, by its redirect URI and by its client id; a
+/// public one without its optional fields; an issuer is matched exactly (another path is another
+/// issuer), and so is a redirect URI.
 pub async fn a_registration_reads_back_with_every_field<S: ContractStore>(store: S) {
     let full = registration(ISSUER, "client-a");
     let public = ClientRegistration {
@@ -42,37 +46,59 @@ pub async fn a_registration_reads_back_with_every_field<S: ContractStore>(store:
     assert_eq!(store.add_registration(&full).await.expect("add"), full);
     assert_eq!(store.add_registration(&public).await.expect("add public"), public);
 
-    assert_eq!(store.registration(ISSUER).await.expect("get"), Some(full));
-    assert_eq!(store.registration("https://other.example").await.expect("get public"), Some(public));
-    assert_eq!(store.registration("https://auth.example/tenant-2").await.expect("unknown"), None);
-    assert_eq!(store.registration("https://auth.example/tenant-1/").await.expect("other form"), None);
+    assert_eq!(store.registration(ISSUER, SHARED_URI).await.expect("get"), Some(full.clone()));
+    assert_eq!(store.client_registration(ISSUER, "client-a").await.expect("by client"), Some(full));
+    assert_eq!(store.registration("https://other.example", SHARED_URI).await.expect("public"), Some(public));
+    assert_eq!(store.registration("https://auth.example/tenant-2", SHARED_URI).await.expect("unknown"), None);
+    assert_eq!(store.registration("https://auth.example/tenant-1/", SHARED_URI).await.expect("other form"), None);
+    assert_eq!(store.registration(ISSUER, OWN_URI).await.expect("other redirect URI"), None);
+    assert_eq!(store.client_registration(ISSUER, "client-b").await.expect("client elsewhere"), None);
 }
 
-/// The first registration at an issuer is kept: a later one gets the stored one back, and of
-/// twenty concurrent ones every caller gets the same winner.
+/// The first registration at an issuer for a redirect URI is kept: a later one gets the stored
+/// one back, and of twenty concurrent ones every caller gets the same winner.
 pub async fn the_first_registration_at_an_issuer_is_kept<S: ContractStore>(store: S) {
     let first = registration(ISSUER, "client-first");
     assert_eq!(store.add_registration(&first).await.expect("add"), first);
     assert_eq!(store.add_registration(&registration(ISSUER, "client-late")).await.expect("add again"), first);
+    assert_eq!(store.client_registration(ISSUER, "client-late").await.expect("the loser"), None);
 
     let racing_issuer = "https://race.example";
     let results = race(&store, 20, |store, i| async move {
         store.add_registration(&registration(racing_issuer, &format!("client-{i}"))).await.expect("add")
     })
     .await;
-    let stored = store.registration(racing_issuer).await.expect("get").expect("one was kept");
+    let stored = store.registration(racing_issuer, SHARED_URI).await.expect("get").expect("one was kept");
     assert!(results.iter().all(|r| *r == stored), "every caller sees the one that was kept");
 }
 
-/// A registration is deleted only while it is still the client named: a newer one stays.
+/// A client registered for another redirect URI at the same issuer is another registration:
+/// both are kept, each found by its redirect URI and by its client id, so connections bound to
+/// the first keep their client while new flows use the second.
+pub async fn registrations_for_two_redirect_uris_at_one_issuer_are_both_kept<S: ContractStore>(store: S) {
+    let shared = registration(ISSUER, "client-shared");
+    let own = ClientRegistration { redirect_uri: OWN_URI.into(), ..registration(ISSUER, "client-own") };
+    assert_eq!(store.add_registration(&shared).await.expect("add shared"), shared);
+    assert_eq!(store.add_registration(&own).await.expect("add own"), own);
+
+    assert_eq!(store.registration(ISSUER, SHARED_URI).await.expect("shared"), Some(shared.clone()));
+    assert_eq!(store.registration(ISSUER, OWN_URI).await.expect("own"), Some(own.clone()));
+    assert_eq!(store.client_registration(ISSUER, "client-shared").await.expect("by id"), Some(shared));
+    assert!(store.delete_registration(ISSUER, "client-shared").await.expect("delete shared"));
+    assert_eq!(store.client_registration(ISSUER, "client-own").await.expect("the other stays"), Some(own));
+}
+
+/// A registration is deleted only by its client id: another client at the issuer stays.
 pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: ContractStore>(store: S) {
     store.add_registration(&registration(ISSUER, "client-old")).await.expect("add");
 
     assert!(!store.delete_registration(ISSUER, "client-other").await.expect("delete other"));
-    assert!(store.registration(ISSUER).await.expect("get").is_some());
+    assert!(!store.delete_registration("https://other.example", "client-old").await.expect("other issuer"));
+    assert!(store.registration(ISSUER, SHARED_URI).await.expect("get").is_some());
     assert!(store.delete_registration(ISSUER, "client-old").await.expect("delete"));
     assert!(!store.delete_registration(ISSUER, "client-old").await.expect("delete again"));
-    assert_eq!(store.registration(ISSUER).await.expect("get"), None);
+    assert_eq!(store.registration(ISSUER, SHARED_URI).await.expect("get"), None);
+    assert_eq!(store.client_registration(ISSUER, "client-old").await.expect("by id"), None);
 
     let newer = registration(ISSUER, "client-new");
     assert_eq!(store.add_registration(&newer).await.expect("re-register"), newer);
@@ -116,7 +142,7 @@ pub async fn registrations_outlive_connections<S: ContractStore>(store: S) {
     store.bind_authorization(&binding(3, ISSUER)).await.expect("bind");
     store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete");
 
-    let kept = store.registration(ISSUER).await.expect("get").expect("still there");
+    let kept = store.registration(ISSUER, SHARED_URI).await.expect("get").expect("still there");
     assert_eq!(kept.client_id, "client-3");
     assert_eq!(kept.secret_expires_at, Some(Timestamp::from_unix(T0.unix() + 86_400)));
 }

@@ -41,6 +41,11 @@ fn registration(issuer: &str, confidential: bool) -> ClientRegistration {
     }
 }
 
+/// The key a registration's client secret is walked and replaced by.
+fn registration_key(registered: &ClientRegistration) -> String {
+    format!("{} {}", registered.issuer, registered.client_id)
+}
+
 /// Every sealed value is visited exactly once, batch after batch; empty fields are skipped.
 pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones<S: ContractStore>(store: S) {
     let mut expected: Vec<(SealedField, SealedEntry)> = Vec::new();
@@ -72,11 +77,21 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
     }
     for n in 1..=4 {
         let issuer = format!("https://auth{n}.example");
-        let registered = registration(&issuer, n != 2);
-        if let Some(secret) = &registered.client_secret {
-            expected.push((SealedField::RegistrationClientSecret, entry(&issuer, secret.clone())));
+        // Two clients at one issuer (one per redirect URI) are two values.
+        let per_redirect_uri = ClientRegistration {
+            client_id: format!("own-client-{n}"),
+            redirect_uri: format!("https://directory.example/assets/oauth/callback/auth{n}"),
+            ..registration(&issuer, true)
+        };
+        for registered in [registration(&issuer, n != 2), per_redirect_uri] {
+            if let Some(secret) = &registered.client_secret {
+                expected.push((
+                    SealedField::RegistrationClientSecret,
+                    entry(&registration_key(&registered), secret.clone()),
+                ));
+            }
+            store.add_registration(&registered).await.expect("add registration");
         }
-        store.add_registration(&registered).await.expect("add registration");
     }
 
     for field in SealedField::ALL {
@@ -206,9 +221,11 @@ pub async fn a_client_secret_is_replaced_in_its_registration<S: ContractStore>(s
 
     let rekeyed = fixtures::sealed("rekeyed/client_secret");
     let field = SealedField::RegistrationClientSecret;
-    assert!(store.replace_sealed(field, &registered.issuer, &old, &rekeyed).await.expect("replace"));
-    assert!(!store.replace_sealed(field, &registered.issuer, &old, &rekeyed).await.expect("replace again"));
-    let stored = store.registration(&registered.issuer).await.expect("read");
+    let key = registration_key(&registered);
+    assert!(!store.replace_sealed(field, &registered.issuer, &old, &rekeyed).await.expect("by issuer alone"));
+    assert!(store.replace_sealed(field, &key, &old, &rekeyed).await.expect("replace"));
+    assert!(!store.replace_sealed(field, &key, &old, &rekeyed).await.expect("replace again"));
+    let stored = store.client_registration(&registered.issuer, &registered.client_id).await.expect("read");
     assert_eq!(stored, Some(ClientRegistration { client_secret: Some(rekeyed), ..registered }));
 }
 

@@ -7,25 +7,42 @@ use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, Stor
 
 use super::MemoryStore;
 
+/// A registration's key, as the stores' generated `registration_key` column spells it.
+pub(super) fn key(issuer: &str, client_id: &str) -> String {
+    format!("{issuer} {client_id}")
+}
+
 #[async_trait]
 impl RegistrationStore for MemoryStore {
     async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError> {
         let mut state = self.state();
-        let stored = state.registrations.entry(registration.issuer.clone()).or_insert_with(|| registration.clone());
-        Ok(stored.clone())
+        let same_uri =
+            |r: &&ClientRegistration| r.issuer == registration.issuer && r.redirect_uri == registration.redirect_uri;
+        if let Some(stored) = state.registrations.values().find(same_uri) {
+            return Ok(stored.clone());
+        }
+        state
+            .registrations
+            .entry(key(&registration.issuer, &registration.client_id))
+            .or_insert_with(|| registration.clone());
+        Ok(registration.clone())
     }
 
-    async fn registration(&self, issuer: &str) -> Result<Option<ClientRegistration>, StoreError> {
-        Ok(self.state().registrations.get(issuer).cloned())
+    async fn registration(&self, issuer: &str, redirect_uri: &str) -> Result<Option<ClientRegistration>, StoreError> {
+        let state = self.state();
+        Ok(state.registrations.values().find(|r| r.issuer == issuer && r.redirect_uri == redirect_uri).cloned())
+    }
+
+    async fn client_registration(
+        &self,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientRegistration>, StoreError> {
+        Ok(self.state().registrations.get(&key(issuer, client_id)).cloned())
     }
 
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        if state.registrations.get(issuer).is_some_and(|r| r.client_id == client_id) {
-            state.registrations.remove(issuer);
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(self.state().registrations.remove(&key(issuer, client_id)).is_some())
     }
 
     async fn bind_authorization(&self, binding: &DiscoveredAuthorization) -> Result<(), StoreError> {

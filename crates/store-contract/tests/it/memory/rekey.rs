@@ -26,8 +26,8 @@ fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
     if field == SealedField::RegistrationClientSecret {
         return state
             .registrations
-            .values()
-            .filter_map(|r| Some(SealedEntry { key: r.issuer.clone(), sealed: r.client_secret.clone()? }))
+            .iter()
+            .filter_map(|(key, r)| Some(SealedEntry { key: key.clone(), sealed: r.client_secret.clone()? }))
             .collect();
     }
     state
