@@ -50,10 +50,30 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
 /// their fields refuse the others rather than drop them); anything else is `400
 /// INVALID_REQUEST`.
 pub(crate) fn body_error(e: &serde_json::Error, parent: Option<&'static str>) -> ApiError {
-    let Some(name) = unknown_field(&e.to_string()) else {
-        return ApiError::invalid_request(describe_json_error(e));
-    };
-    let named = plain_name(&name);
+    match unknown_field(&e.to_string()) {
+        Some(name) => unknown_field_error(&name, parent),
+        None => ApiError::invalid_request(describe_json_error(e)),
+    }
+}
+
+/// A JSON body read as `T`, refusing what `T` would silently drop: for bodies whose type must
+/// stay lenient elsewhere (the callback's parameters are also a browser query, where providers
+/// add their own), so `deny_unknown_fields` cannot be on the type itself.
+pub(crate) fn strict_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    let mut ignored = None;
+    let parsed: T = serde_ignored::deserialize(body, |path| {
+        ignored.get_or_insert_with(|| path.to_string());
+    })
+    .map_err(|e| body_error(&e, None))?;
+    match ignored {
+        Some(name) => Err(unknown_field_error(&name, None)),
+        None => Ok(parsed),
+    }
+}
+
+/// `422 VALIDATION_ERROR` for the unknown field `name` (of the object `parent`).
+fn unknown_field_error(name: &str, parent: Option<&'static str>) -> ApiError {
+    let named = plain_name(name);
     let field = match (parent, named) {
         (Some(parent), Some(name)) => format!("{parent}.{name}"),
         (Some(parent), None) => format!("{parent}.*"),

@@ -17,6 +17,7 @@ use super::callback_page;
 use crate::dto::{CallbackParams, CallbackResponse};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
+use crate::extract::strict_body;
 use crate::{ApiError, ApiState};
 
 /// No `HEAD`: this `GET` spends the flow's single-use `state`, which a probe or a link checker
@@ -126,11 +127,20 @@ async fn complete_in_browser<D: Deps>(
         body = ErrorBody),
     (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled (the connection is closed)", body = ErrorBody),
     (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+    (status = 422, description = "`VALIDATION_ERROR`: a field the body does not have (named in `details.field`)",
+        body = ErrorBody),
     (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
 ))]
-async fn complete_from_json<D: Deps>(state: web::Data<ApiState<D>>, body: web::Json<CallbackParams>) -> HttpResponse {
-    let response = match state.directory.complete_callback(body.into_inner().into()).await {
+async fn complete_from_json<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    let params: CallbackParams = match strict_body(body.into_inner()) {
+        Ok(params) => params,
+        Err(refusal) => return protect(refusal.error_response()),
+    };
+    let response = match state.directory.complete_callback(params.into()).await {
         Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
         Err(failure) => ApiError::from(failure.error).error_response(),
     };

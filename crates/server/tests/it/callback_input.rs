@@ -100,6 +100,34 @@ async fn a_posted_callback_without_code_or_error_leaves_the_flow_to_the_real_one
     assert_eq!(kinds(&events_of(&app, &ref_id).await), ["created", "connected"]);
 }
 
+/// A posted callback with a field it does not have (a mistyped `redirect_uri`, say) is refused
+/// naming the field, and leaves the flow to the corrected one; a browser callback keeps
+/// accepting the extra parameters providers add to the query.
+async fn a_posted_callback_with_an_unknown_field_is_refused_and_leaves_the_flow(backend: Backend) {
+    let (app, auth) = spawn_on(backend, TestAuthConfig::default()).await;
+    let (ref_id, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
+    let (state, iss, code) =
+        (query_param(&callback, "state"), query_param(&callback, "iss"), query_param(&callback, "code"));
+    let mistyped = json!({"state": state, "iss": iss, "code": code, "redirect_url": app.url("/assets/oauth/callback")});
+    let refused = assert_error(
+        app.post_json("/assets/callback", &mistyped).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(refused["details"]["field"], "redirect_url", "{refused}");
+    assert_eq!(status_of(&app, &ref_id).await, "pending_oauth", "the refusal changed nothing");
+    assert_eq!(auth.code_exchanges(), 0);
+
+    let real = json!({"state": state, "iss": iss, "code": code});
+    assert_eq!(app.post_json("/assets/callback", &real).await.status(), StatusCode::OK);
+    assert_eq!(status_of(&app, &ref_id).await, "connected");
+
+    let (_, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
+    let with_extra = with_param(&callback, "session_state", Some("abc"));
+    assert_eq!(app.client.get(&with_extra).send().await.unwrap().status(), StatusCode::OK);
+}
+
 /// What a provider (or anyone who reaches the callback) might try to put on the service's page:
 /// markup, a right-to-left override that reverses what follows, a control character, and more
 /// than the audit trail keeps.
@@ -169,6 +197,9 @@ async fn an_unknown_error_code_is_shown_as_unknown_and_only_the_audit_trail_keep
 }
 
 on_both_backends! {
+    a_posted_callback_with_an_unknown_field_is_refused_and_leaves_the_flow =>
+        a_posted_callback_with_an_unknown_field_is_refused_and_leaves_the_flow_on_sqlite,
+        a_posted_callback_with_an_unknown_field_is_refused_and_leaves_the_flow_on_postgres;
     a_browser_callback_without_code_or_error_leaves_the_flow_to_the_real_one =>
         a_browser_callback_without_code_or_error_leaves_the_flow_to_the_real_one_on_sqlite,
         a_browser_callback_without_code_or_error_leaves_the_flow_to_the_real_one_on_postgres;
