@@ -59,9 +59,15 @@ pub(crate) fn body_error(e: &serde_json::Error, parent: Option<&'static str>) ->
 /// A JSON body read as `T`, refusing what `T` would silently drop: for bodies whose type must
 /// stay lenient elsewhere (the callback's parameters are also a browser query, where providers
 /// add their own), so `deny_unknown_fields` cannot be on the type itself.
-pub(crate) fn strict_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+/// Read from the body's text (not a parsed `Value`, which would keep only the last of two equal
+/// keys), so a field sent twice stays refused; the body must be a JSON object.
+pub(crate) fn strict_body<T: serde::de::DeserializeOwned>(body: &serde_json::value::RawValue) -> Result<T, ApiError> {
+    if !body.get().starts_with('{') {
+        return Err(ApiError::invalid_request("the body must be a JSON object"));
+    }
     let mut ignored = None;
-    let parsed: T = serde_ignored::deserialize(body, |path| {
+    let mut json = serde_json::Deserializer::from_str(body.get());
+    let parsed: T = serde_ignored::deserialize(&mut json, |path| {
         ignored.get_or_insert_with(|| path.to_string());
     })
     .map_err(|e| body_error(&e, None))?;

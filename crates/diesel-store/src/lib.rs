@@ -37,6 +37,7 @@ pub mod refresh;
 pub mod registrations;
 pub mod rekey;
 pub mod schema;
+pub mod sessions;
 
 use domain::ParseError;
 use ports::StoreError;

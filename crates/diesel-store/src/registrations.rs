@@ -8,7 +8,7 @@
 //! for it): `add` keeps the stored row (`.on_conflict_do_nothing()`: either key may conflict),
 //! `bind` replaces it (`.on_conflict(ref_id).do_update().set(row)`).
 
-use diesel::dsl::{And, Eq, Filter, Find, Select, Values};
+use diesel::dsl::{And, Eq, Filter, Find, IsNotNull, IsNull, Lt, Select, Values};
 use diesel::prelude::*;
 use domain::{RefId, Timestamp, TokenEndpointAuth};
 use ports::{ClientRegistration, DiscoveredAuthorization, Sealed, StoreError};
@@ -120,16 +120,81 @@ pub fn add(row: &RegistrationRow) -> Values<diesel::dsl::insert_into<client_regi
 pub type ForRedirectUri<'a> = Select<
     Filter<
         client_registrations::table,
-        And<Eq<client_registrations::issuer, &'a str>, Eq<client_registrations::redirect_uri, &'a str>>,
+        And<
+            And<Eq<client_registrations::issuer, &'a str>, Eq<client_registrations::redirect_uri, &'a str>>,
+            IsNull<client_registrations::retired_at>,
+        >,
     >,
     RegistrationColumns,
 >;
 
-/// The registration new flows at `issuer` that come back at `redirect_uri` use.
+/// The registration new flows at `issuer` that come back at `redirect_uri` use (not retired).
 pub fn for_redirect_uri<'a>(issuer: &'a str, redirect_uri: &'a str) -> ForRedirectUri<'a> {
+    use client_registrations::dsl as r;
     client_registrations::table
-        .filter(client_registrations::issuer.eq(issuer).and(client_registrations::redirect_uri.eq(redirect_uri)))
+        .filter(r::issuer.eq(issuer).and(r::redirect_uri.eq(redirect_uri)).and(r::retired_at.is_null()))
         .select(REGISTRATION)
+}
+
+/// The type of [`take_over`].
+pub type TakeOver<'a> = diesel::dsl::Update<
+    Find<client_registrations::table, (&'a str, &'a str)>,
+    (
+        Eq<client_registrations::client_secret, &'a Option<Vec<u8>>>,
+        Eq<client_registrations::auth_method, &'a str>,
+        Eq<client_registrations::redirect_uri, &'a str>,
+        Eq<client_registrations::secret_expires_at, Option<i64>>,
+        Eq<client_registrations::created_at, i64>,
+        Eq<client_registrations::retired_at, Option<i64>>,
+    ),
+>;
+
+/// `UPDATE` the registration of `row`'s (issuer, client id) to be `row`, in use again: the server
+/// handed out a client id it had given before, now for `row`'s redirect URI.
+pub fn take_over(row: &RegistrationRow) -> TakeOver<'_> {
+    use client_registrations::dsl as r;
+    diesel::update(client_registrations::table.find((row.issuer.as_str(), row.client_id.as_str()))).set((
+        r::client_secret.eq(&row.client_secret),
+        r::auth_method.eq(row.auth_method.as_str()),
+        r::redirect_uri.eq(row.redirect_uri.as_str()),
+        r::secret_expires_at.eq(row.secret_expires_at),
+        r::created_at.eq(row.created_at),
+        r::retired_at.eq(None::<i64>),
+    ))
+}
+
+/// The type of [`retire`].
+pub type Retire<'a> = diesel::dsl::Update<
+    Filter<Find<client_registrations::table, (&'a str, &'a str)>, IsNull<client_registrations::retired_at>>,
+    Eq<client_registrations::retired_at, Option<i64>>,
+>;
+
+/// `UPDATE` the client `client_id` at `issuer` to be retired at `now` (no longer used for new
+/// flows; still found by its client id).
+pub fn retire<'a>(issuer: &'a str, client_id: &'a str, now: Timestamp) -> Retire<'a> {
+    use client_registrations::dsl as r;
+    diesel::update(client_registrations::table.find((issuer, client_id)).filter(r::retired_at.is_null()))
+        .set(r::retired_at.eq(Some(now.unix())))
+}
+
+/// The type of [`purge_retired`].
+pub type PurgeRetired<'a> = diesel::dsl::delete<
+    Filter<
+        client_registrations::table,
+        And<
+            And<Eq<client_registrations::issuer, &'a str>, IsNotNull<client_registrations::retired_at>>,
+            Lt<client_registrations::secret_expires_at, i64>,
+        >,
+    >,
+>;
+
+/// `DELETE` the retired clients at `issuer` whose secret no longer works at `now`.
+pub fn purge_retired(issuer: &str, now: Timestamp) -> PurgeRetired<'_> {
+    use client_registrations::dsl as r;
+    diesel::delete(
+        client_registrations::table
+            .filter(r::issuer.eq(issuer).and(r::retired_at.is_not_null()).and(r::secret_expires_at.lt(now.unix()))),
+    )
 }
 
 /// The registration of client `client_id` at `issuer` (what a connection is bound to).

@@ -10,6 +10,7 @@ mod ids;
 mod owner;
 mod scopes;
 mod server;
+mod session;
 pub mod text;
 mod time;
 
@@ -18,4 +19,5 @@ pub use ids::{Label, ParseError, RefId, ServerName};
 pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;
 pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};
+pub use session::ConnectSession;
 pub use time::Timestamp;

@@ -176,10 +176,9 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
         if issuer_url.query().is_some() {
             return Err(invalid(step, "the issuer has a query, which RFC 8414 does not allow"));
         }
-        let mut tried = Vec::new();
         for candidate in wellknown::server_metadata_urls(&issuer_url) {
             match wellknown::fetch(&self.http, candidate.clone(), step, None).await? {
-                Fetched::Absent(status) => tried.push(format!("{} ({status})", candidate.path())),
+                Fetched::Absent(_) => {}
                 Fetched::Document(body) => {
                     let metadata = metadata::decode_server(&body, issuer).map_err(|m| invalid(step, m))?;
                     self.cache.put(&metadata);
@@ -188,7 +187,14 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
             }
         }
         let host = issuer_url.host_str().unwrap_or_default();
-        Err(invalid(step, format!("{host} publishes no authorization server metadata (tried {})", tried.join(", "))))
+        // The paths tried hold the issuer's path, which the resource named: not repeated.
+        Err(invalid(
+            step,
+            format!(
+                "{host} publishes no authorization server metadata (tried its oauth-authorization-server and \
+                 openid-configuration well-known documents)"
+            ),
+        ))
     }
 
     async fn register_client(

@@ -48,7 +48,11 @@ pub(crate) fn map_request_error(err: TokenRequestError, redactor: &Redactor<'_>)
         },
         RequestTokenError::Request(http) => http.into(),
         RequestTokenError::Parse(err, _body) => OAuthError::InvalidResponse(describe_parse_error(&err)),
-        RequestTokenError::Other(message) => OAuthError::InvalidResponse(redactor.clean(&message, MAX_DESCRIPTION)),
+        // oauth2's own message here can quote the server (an unexpected `Content-Type` header,
+        // say), whose words never reach an answer: fixed words.
+        RequestTokenError::Other(_) => {
+            OAuthError::InvalidResponse("the token endpoint's answer is not an OAuth JSON response".to_owned())
+        }
     }
 }
 

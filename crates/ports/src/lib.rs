@@ -15,6 +15,7 @@ mod pool;
 mod refresh;
 mod registration;
 mod rekey;
+mod session;
 mod store;
 
 pub use audit::{AuditEvent, AuditKind, AuditLog};
@@ -30,6 +31,7 @@ pub use pool::{PoolStats, PoolStatus};
 pub use refresh::{DueStats, DueWindow, Lease, RefreshQueue, RetryState};
 pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
+pub use session::ConnectSessionStore;
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 /// A boxed error from an adapter's infrastructure, kept as the `source` of a port error so the
@@ -46,5 +48,6 @@ pub mod mocks {
     pub use crate::oauth::MockOAuthClient;
     pub use crate::refresh::MockRefreshQueue;
     pub use crate::registration::MockRegistrationStore;
+    pub use crate::session::MockConnectSessionStore;
     pub use crate::store::{MockConnectionStore, MockFlowStore};
 }

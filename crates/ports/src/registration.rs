@@ -38,12 +38,13 @@ pub struct DiscoveredAuthorization {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait RegistrationStore: Send + Sync + 'static {
-    /// Stores `registration` unless one for its issuer and redirect URI exists already, and
-    /// returns the one that is stored now: of concurrent registrations at one issuer for one
-    /// redirect URI, exactly one is kept. Registrations for other redirect URIs stay.
+    /// Stores `registration` unless one for its issuer and redirect URI is in use already, and
+    /// returns the one that is in use now: of concurrent registrations at one issuer for one
+    /// redirect URI, exactly one is kept. Registrations for other redirect URIs stay. A client id
+    /// the issuer had handed out before is that client again, now for this redirect URI.
     async fn add_registration(&self, registration: &ClientRegistration) -> Result<ClientRegistration, StoreError>;
 
-    /// The client new flows at `issuer` that come back at `redirect_uri` use.
+    /// The client new flows at `issuer` that come back at `redirect_uri` use (never a retired one).
     async fn registration(&self, issuer: &str, redirect_uri: &str) -> Result<Option<ClientRegistration>, StoreError>;
 
     /// The client `client_id` registered at `issuer`, whatever its redirect URI: what a bound
@@ -53,6 +54,11 @@ pub trait RegistrationStore: Send + Sync + 'static {
         issuer: &str,
         client_id: &str,
     ) -> Result<Option<ClientRegistration>, StoreError>;
+
+    /// Stops offering the client `client_id` at `issuer` for new flows (its secret is about to
+    /// expire) while keeping it for the connections bound to it; deletes the clients retired at
+    /// that issuer whose secret no longer works at `now`. Returns whether it retired one.
+    async fn retire_registration(&self, issuer: &str, client_id: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Deletes the client `client_id` at `issuer` (another client at that issuer, a newer
     /// registration included, is left alone). Returns whether it did.

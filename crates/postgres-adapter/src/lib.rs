@@ -25,6 +25,7 @@ mod recorded;
 mod refresh;
 mod registrations;
 mod rekey;
+mod sessions;
 mod setup;
 
 use std::fmt;

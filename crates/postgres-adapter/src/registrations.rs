@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use diesel_store::registrations::{self, BindingRow, RegistrationRow};
 use diesel_store::schema::discovered_authorizations;
-use domain::RefId;
+use domain::{RefId, Timestamp};
 use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, StoreError};
 
 use crate::PgStore;
@@ -22,6 +22,12 @@ impl RegistrationStore for PgStore {
             let stored: RegistrationRow = conn
                 .transaction(async |tx| {
                     registrations::add(&row).on_conflict_do_nothing().execute(tx).await?;
+                    let query = registrations::for_redirect_uri(row.issuer(), row.redirect_uri());
+                    if let Some(in_use) = query.get_result(tx).await.optional()? {
+                        return Ok(in_use);
+                    }
+                    // The conflict was on (issuer, client id): a client id handed out again.
+                    registrations::take_over(&row).execute(tx).await?;
                     registrations::for_redirect_uri(row.issuer(), row.redirect_uri()).get_result(tx).await
                 })
                 .await
@@ -51,6 +57,22 @@ impl RegistrationStore for PgStore {
             let query = registrations::find(issuer, client_id);
             let row: Option<RegistrationRow> = query.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             row.map(RegistrationRow::into_domain).transpose()
+        })
+        .await
+    }
+
+    async fn retire_registration(&self, issuer: &str, client_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let retired = conn
+                .transaction(async |tx| {
+                    let retired = registrations::retire(issuer, client_id, now).execute(tx).await?;
+                    registrations::purge_retired(issuer, now).execute(tx).await?;
+                    Ok::<_, diesel::result::Error>(retired)
+                })
+                .await
+                .map_err(from_diesel)?;
+            Ok(retired > 0)
         })
         .await
     }

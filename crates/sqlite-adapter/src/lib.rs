@@ -31,6 +31,7 @@ mod pool;
 mod refresh;
 mod registrations;
 mod rekey;
+mod sessions;
 mod writer;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_store::registrations::{self, BindingRow, RegistrationRow};
 use diesel_store::schema::discovered_authorizations;
-use domain::RefId;
+use domain::{RefId, Timestamp};
 use ports::{ClientRegistration, DiscoveredAuthorization, RegistrationStore, StoreError};
 
 use crate::SqliteStore;
@@ -18,6 +18,13 @@ impl RegistrationStore for SqliteStore {
         let stored: RegistrationRow = self
             .write(move |conn| {
                 registrations::add(&row).on_conflict_do_nothing().execute(conn)?;
+                let in_use =
+                    registrations::for_redirect_uri(row.issuer(), row.redirect_uri()).get_result(conn).optional()?;
+                if let Some(in_use) = in_use {
+                    return Ok(in_use);
+                }
+                // The conflict was on (issuer, client id): a client id handed out again.
+                registrations::take_over(&row).execute(conn)?;
                 registrations::for_redirect_uri(row.issuer(), row.redirect_uri()).get_result(conn)
             })
             .await?;
@@ -41,6 +48,18 @@ impl RegistrationStore for SqliteStore {
         let row: Option<RegistrationRow> =
             self.read(move |conn| registrations::find(&issuer, &client_id).get_result(conn).optional()).await?;
         row.map(RegistrationRow::into_domain).transpose()
+    }
+
+    async fn retire_registration(&self, issuer: &str, client_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let (issuer, client_id) = (issuer.to_owned(), client_id.to_owned());
+        let retired = self
+            .write(move |conn| {
+                let retired = registrations::retire(&issuer, &client_id, now).execute(conn)?;
+                registrations::purge_retired(&issuer, now).execute(conn)?;
+                Ok(retired)
+            })
+            .await?;
+        Ok(retired > 0)
     }
 
     async fn delete_registration(&self, issuer: &str, client_id: &str) -> Result<bool, StoreError> {

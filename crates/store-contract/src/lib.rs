@@ -79,6 +79,8 @@ macro_rules! contract_tests {
             a_registration_reads_back_with_every_field,
             the_first_registration_at_an_issuer_is_kept,
             registrations_for_two_redirect_uris_at_one_issuer_are_both_kept,
+            a_retired_registration_serves_its_connections_until_its_secret_expires,
+            a_client_id_handed_out_again_for_another_redirect_uri_serves_it,
             a_registration_is_deleted_only_while_it_is_the_client_named,
             a_discovered_authorization_lives_and_dies_with_its_connection,
             binding_an_unknown_connection_fails_and_stores_nothing,

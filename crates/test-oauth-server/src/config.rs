@@ -89,7 +89,7 @@ pub const WRONG_ISSUER: &str = "https://attacker.example";
 pub enum Failure {
     /// `500` with a plain-text body.
     ServerError,
-    /// `200` with an HTML body that is no OAuth response.
+    /// `200` with an HTML body that is no OAuth response (and words in its `Content-Type`).
     Garbage,
     /// Sleep [`TestAuthConfig::hang_for`], then `503`.
     Hang,

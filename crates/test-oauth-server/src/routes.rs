@@ -120,7 +120,10 @@ async fn fail(state: &Shared, failure: Failure) -> HttpResponse {
     match failure {
         Failure::ServerError => HttpResponse::InternalServerError().body("internal error"),
         Failure::Garbage => {
-            HttpResponse::Ok().content_type("text/html").body("<html><body>Login required</body></html>")
+            // A hostile server's words in a header too (oauth2 quotes the content type it refuses).
+            HttpResponse::Ok()
+                .content_type("text/html; note=call-555-0100")
+                .body("<html><body>Login required</body></html>")
         }
         Failure::Hang => {
             let hang_for = lock(state).config.hang_for;

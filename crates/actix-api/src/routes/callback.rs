@@ -134,9 +134,9 @@ async fn complete_in_browser<D: Deps>(
 ))]
 async fn complete_from_json<D: Deps>(
     state: web::Data<ApiState<D>>,
-    body: web::Json<serde_json::Value>,
+    body: web::Json<Box<serde_json::value::RawValue>>,
 ) -> HttpResponse {
-    let params: CallbackParams = match strict_body(body.into_inner()) {
+    let params: CallbackParams = match strict_body(&body) {
         Ok(params) => params,
         Err(refusal) => return protect(refusal.error_response()),
     };

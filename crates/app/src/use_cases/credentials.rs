@@ -119,10 +119,13 @@ impl<D: Deps> Directory<D> {
         // confirmed after it, and only then is the refresh token read: a lease lost meanwhile
         // means another replica may be using that token, and a second use of it can make a
         // provider with reuse detection revoke the whole grant.
-        if self.moved_from_its_issuer(&connection).await? {
-            return self.expire(connection, super::identity::BOUND_ELSEWHERE).await;
-        }
-        let target = self.token_target(&connection).await?;
+        let target = match self.token_target(&connection).await {
+            Ok(target) => target,
+            Err(e) => match super::identity::needs_reconnect(&e) {
+                Some(reason) => return self.expire(connection, reason).await,
+                None => return Err(e),
+            },
+        };
         if !self.confirm_lease(ref_id).await? {
             return Err(Error::Provider {
                 step: "token refresh",

@@ -20,6 +20,22 @@ use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 pub(crate) const BOUND_ELSEWHERE: &str =
     "the connection was authorized at another authorization server than its catalog entry now names; reconnect it";
 
+/// Why a connection whose client the service no longer holds (the server rejected it) gets no
+/// token calls: it needs a reconnect.
+pub(crate) const CLIENT_GONE: &str =
+    "the client this connection was authorized with is no longer registered; reconnect it";
+
+/// Whether `error` says the connection can never reach its authorization server again as it is
+/// (its client is gone, or its catalog entry now pins another server): it needs a reconnect.
+pub(crate) fn needs_reconnect(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Provider { step: "client lookup", message } => {
+            [CLIENT_GONE, BOUND_ELSEWHERE].into_iter().find(|reason| message == reason)
+        }
+        _ => None,
+    }
+}
+
 /// The name the service registers under and shows in its client metadata document.
 pub(crate) const CLIENT_NAME: &str = "Asset Directory";
 
@@ -66,7 +82,8 @@ impl<D: Deps> Directory<D> {
             if self.still_usable(&stored) {
                 return Ok(stored.client_id);
             }
-            registrations.delete_registration(&stored.issuer, &stored.client_id).await?;
+            // Kept for the connections bound to it while its secret works; new flows get a new one.
+            registrations.retire_registration(&stored.issuer, &stored.client_id, self.ports().clock.now()).await?;
         }
         let Some(endpoint) = &metadata.registration_endpoint else {
             return Err(Error::Provider {
@@ -180,22 +197,9 @@ impl<D: Deps> Directory<D> {
 
     /// Whether `connection` was authorized at another issuer than the one its catalog entry now
     /// pins (`oauth.issuer`): such a connection talks to no authorization server any more.
-    pub(crate) fn bound_elsewhere(&self, connection: &Connection, binding: &DiscoveredAuthorization) -> bool {
+    fn bound_elsewhere(&self, connection: &Connection, binding: &DiscoveredAuthorization) -> bool {
         let Some(entry) = self.catalog().get(&connection.server_name) else { return false };
         matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.issuer.as_ref().is_some_and(|i| *i != binding.issuer))
-    }
-
-    /// Whether `connection` is bound to another issuer than its entry pins (see [`Self::bound_elsewhere`]);
-    /// reads its binding only for an entry that pins one.
-    pub(crate) async fn moved_from_its_issuer(&self, connection: &Connection) -> Result<bool, Error> {
-        let pins = self.catalog().get(&connection.server_name).is_some_and(
-            |entry| matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.discovery && oauth.issuer.is_some()),
-        );
-        if !pins {
-            return Ok(false);
-        }
-        let binding = self.ports().registrations.authorization_of(&connection.ref_id).await?;
-        Ok(binding.is_some_and(|b| self.bound_elsewhere(connection, &b)))
     }
 
     async fn client_credentials(
@@ -219,7 +223,7 @@ impl<D: Deps> Directory<D> {
         }
         let stored = self.ports().registrations.client_registration(&binding.issuer, &client_id).await?;
         let Some(stored) = stored else {
-            return Err(lookup_failed("the client this connection was authorized with is no longer registered"));
+            return Err(lookup_failed(CLIENT_GONE));
         };
         let secret = match &stored.client_secret {
             Some(sealed) => Some(self.ports().cipher.open(sealed, &registration_aad(&stored.issuer))?),

@@ -116,7 +116,23 @@ async fn a_posted_callback_with_an_unknown_field_is_refused_and_leaves_the_flow(
     )
     .await;
     assert_eq!(refused["details"]["field"], "redirect_url", "{refused}");
-    assert_eq!(status_of(&app, &ref_id).await, "pending_oauth", "the refusal changed nothing");
+    // A field sent twice (which value wins depends on who reads it), or a body that is no object.
+    let (s, c) = (state.clone().unwrap(), code.clone().unwrap());
+    let twice = format!(r#"{{"state":"{s}","code":"{c}","redirect_uri":"a","redirect_uri":"b"}}"#);
+    let array = format!(r#"["{c}","{s}",null,null,null,"b"]"#);
+    for body in [twice, array] {
+        let response = app
+            .client
+            .post(app.url("/assets/callback"))
+            .header("X-Engine-Key", &app.key)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    }
+    assert_eq!(status_of(&app, &ref_id).await, "pending_oauth", "the refusals changed nothing");
     assert_eq!(auth.code_exchanges(), 0);
 
     let real = json!({"state": state, "iss": iss, "code": code});

@@ -45,3 +45,17 @@ async fn a_refused_refresh_is_answered_in_fixed_words_without_the_servers_code()
     assert!(!message.contains("555") && !message.contains("call_"), "the server's code is repeated: {message}");
     assert!(message.contains("outside RFC 6749"), "{message}");
 }
+
+#[tokio::test]
+async fn a_token_endpoint_answering_no_oauth_response_is_shown_without_quoting_its_headers() {
+    let (app, auth) = spawn_with_auth(TestAuthConfig::default()).await;
+    let (ref_id, callback) = start_flow(&app, json!({"server_name": "acme"})).await;
+    auth.configure(|c| c.token_failure = Some(Failure::Garbage));
+    let response = app.client.get(&callback).header("Accept", "application/json").send().await.unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(!body.contains("555"), "the token endpoint's header is repeated: {body}");
+    let listed: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
+    assert!(!listed["status_reason"].as_str().unwrap_or_default().contains("555"), "{listed}");
+}

@@ -88,6 +88,37 @@ pub async fn registrations_for_two_redirect_uris_at_one_issuer_are_both_kept<S: 
     assert_eq!(store.client_registration(ISSUER, "client-own").await.expect("the other stays"), Some(own));
 }
 
+/// A retired client is no longer offered for new flows, so another can be registered for its
+/// redirect URI, but its connections still find it by its client id until its secret stops
+/// working; then the next retirement at that issuer deletes it.
+pub async fn a_retired_registration_serves_its_connections_until_its_secret_expires<S: ContractStore>(store: S) {
+    let old = registration(ISSUER, "client-old");
+    store.add_registration(&old).await.expect("add");
+    assert!(store.retire_registration(ISSUER, "client-old", T0).await.expect("retire"));
+    assert!(!store.retire_registration(ISSUER, "client-old", T0).await.expect("retire again"));
+    assert_eq!(store.registration(ISSUER, SHARED_URI).await.expect("for new flows"), None);
+    assert_eq!(store.client_registration(ISSUER, "client-old").await.expect("by id"), Some(old));
+
+    let new = registration(ISSUER, "client-new");
+    assert_eq!(store.add_registration(&new).await.expect("add for the same URI"), new);
+    assert_eq!(store.registration(ISSUER, SHARED_URI).await.expect("for new flows"), Some(new.clone()));
+
+    let after_expiry = T0.plus_seconds(86_401);
+    assert!(store.retire_registration(ISSUER, "client-new", after_expiry).await.expect("retire the new one"));
+    assert_eq!(store.client_registration(ISSUER, "client-old").await.expect("expired"), None, "purged");
+    assert_eq!(store.client_registration(ISSUER, "client-new").await.expect("expired too"), None, "purged");
+}
+
+/// A client id the server hands out again, for another redirect URI, is that client again:
+/// found for the new redirect URI (and no longer for the old one), never an error.
+pub async fn a_client_id_handed_out_again_for_another_redirect_uri_serves_it<S: ContractStore>(store: S) {
+    store.add_registration(&registration(ISSUER, "client-1")).await.expect("add");
+    let again = ClientRegistration { redirect_uri: OWN_URI.into(), ..registration(ISSUER, "client-1") };
+    assert_eq!(store.add_registration(&again).await.expect("the same client id"), again);
+    assert_eq!(store.registration(ISSUER, OWN_URI).await.expect("new URI"), Some(again.clone()));
+    assert_eq!(store.client_registration(ISSUER, "client-1").await.expect("by id"), Some(again));
+}
+
 /// A registration is deleted only by its client id: another client at the issuer stays.
 pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: ContractStore>(store: S) {
     store.add_registration(&registration(ISSUER, "client-old")).await.expect("add");

@@ -42,6 +42,8 @@ struct State {
     flows: BTreeMap<String, PendingFlow>,
     events: Vec<AuditEvent>,
     registrations: BTreeMap<String, ports::ClientRegistration>,
+    /// The keys of the retired registrations.
+    retired: std::collections::BTreeSet<String>,
     bindings: BTreeMap<RefId, ports::DiscoveredAuthorization>,
     leases: BTreeMap<RefId, refresh::LeaseState>,
 }

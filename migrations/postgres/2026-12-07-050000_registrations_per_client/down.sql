@@ -7,5 +7,6 @@ DELETE FROM client_registrations r
 DROP INDEX client_registrations_by_key;
 DROP INDEX client_registrations_per_redirect_uri;
 ALTER TABLE client_registrations DROP COLUMN registration_key;
+ALTER TABLE client_registrations DROP COLUMN retired_at;
 ALTER TABLE client_registrations DROP CONSTRAINT client_registrations_pkey;
 ALTER TABLE client_registrations ADD PRIMARY KEY (issuer);
