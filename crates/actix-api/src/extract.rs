@@ -59,6 +59,9 @@ pub(crate) fn body_error(e: &serde_json::Error, parent: Option<&'static str>) ->
 /// A JSON body read as `T`, refusing what `T` would silently drop: for bodies whose type must
 /// stay lenient elsewhere (the callback's parameters are also a browser query, where providers
 /// add their own), so `deny_unknown_fields` cannot be on the type itself.
+/// The schemas of the bodies read with [`strict_body`] (the OpenAPI document closes them).
+pub(crate) const STRICT_BODIES: [&str; 1] = ["CallbackParams"];
+
 /// Read from the body's text (not a parsed `Value`, which would keep only the last of two equal
 /// keys), so a field sent twice stays refused; the body must be a JSON object.
 pub(crate) fn strict_body<T: serde::de::DeserializeOwned>(body: &serde_json::value::RawValue) -> Result<T, ApiError> {

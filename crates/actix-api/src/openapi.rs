@@ -4,7 +4,7 @@
 //! on every answer.
 
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{OpenApi as _, ToSchema};
@@ -50,6 +50,7 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> OpenApi {
         doc.paths.merge(paths);
         components.schemas.extend(schemas);
     }
+    close_strict_bodies(components);
     components.add_security_scheme(
         ENGINE_KEY_SCHEME,
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
@@ -60,6 +61,16 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> OpenApi {
     doc.security = Some(vec![SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new())]);
     add_shared_responses(&mut doc);
     doc
+}
+
+/// The bodies read with [`crate::extract::strict_body`] refuse fields they do not have, which
+/// their types cannot say (they are lenient elsewhere): `additionalProperties: false` here.
+fn close_strict_bodies(components: &mut Components) {
+    for name in crate::extract::STRICT_BODIES {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
 }
 
 fn add_shared_responses(doc: &mut OpenApi) {

@@ -198,3 +198,12 @@ async fn every_route_is_registered_through_an_endpoint() {
     }
     assert!(checked > 10);
 }
+
+#[actix_web::test]
+async fn bodies_that_refuse_unknown_fields_say_so_in_the_document() {
+    let doc = document(Setup::default()).await;
+    let schemas = &doc["components"]["schemas"];
+    for name in ["CallbackParams", "ConnectBody", "ServerConfigBody"] {
+        assert_eq!(schemas[name]["additionalProperties"], serde_json::json!(false), "{name}");
+    }
+}
