@@ -1,90 +1,24 @@
-//! The `X-Engine-Key` guard (spec §3): keys are kept only as SHA-256 digests and compared in
-//! constant time; a previous key stays valid through a rotation overlap.
+//! The `X-Engine-Key` guard (spec §3): the presented key is checked against every tenant's keys
+//! (`engine_keys`), and an accepted request carries its key's [`TenantId`] in its extensions,
+//! where [`crate::Caller`] reads it.
 
-use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use actix_web::{HttpMessage, HttpRequest, web};
+use domain::TenantId;
 
+use crate::engine_keys::{EngineKeys, KeyCheck};
 use crate::{ApiError, ErrorCode};
 
 pub const HEADER: &str = "X-Engine-Key";
 
-/// The rotation window of a previous key, counted from when this process started with it.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRotation {
-    pub previous_digest: [u8; 32],
-    /// The previous key is accepted this long (`KEY_ROTATION_MIN_OVERLAP_SECONDS`)…
-    pub min_overlap: Duration,
-    /// …then answers `KEY_ROTATION_PENDING` until this long (`KEY_ROTATION_MAX_OVERLAP_SECONDS`).
-    pub max_overlap: Duration,
-}
-
-/// The accepted engine keys, as digests only.
-pub struct EngineKeys {
-    current: [u8; 32],
-    rotation: Option<KeyRotation>,
-    since: Instant,
-}
-
-impl fmt::Debug for EngineKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineKeys").field("rotation", &self.rotation.is_some()).finish_non_exhaustive()
-    }
-}
-
-/// The outcome of checking a presented key.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum KeyCheck {
-    Accepted,
-    RotationPending,
-    Invalid,
-}
-
-impl EngineKeys {
-    pub fn new(current_digest: [u8; 32], rotation: Option<KeyRotation>) -> Self {
-        Self { current: current_digest, rotation, since: Instant::now() }
-    }
-
-    /// SHA-256 of a key, as `ENGINE_KEY_HASH` holds it (hex).
-    pub fn digest(key: &str) -> [u8; 32] {
-        Sha256::digest(key.as_bytes()).into()
-    }
-
-    pub(crate) fn check(&self, presented: Option<&[u8]>, now: Instant) -> KeyCheck {
-        let Some(presented) = presented else { return KeyCheck::Invalid };
-        let digest: [u8; 32] = Sha256::digest(presented).into();
-        // Both comparisons always run, so timing does not tell which key matched.
-        let current = digest.ct_eq(&self.current);
-        let previous = self.rotation.map(|r| digest.ct_eq(&r.previous_digest)).unwrap_or(0.into());
-        if bool::from(current) {
-            return KeyCheck::Accepted;
-        }
-        match (bool::from(previous), self.rotation) {
-            (true, Some(r)) => {
-                let elapsed = now.saturating_duration_since(self.since);
-                if elapsed <= r.min_overlap {
-                    KeyCheck::Accepted
-                } else if elapsed <= r.max_overlap {
-                    KeyCheck::RotationPending
-                } else {
-                    KeyCheck::Invalid
-                }
-            }
-            _ => KeyCheck::Invalid,
-        }
-    }
-}
-
-/// Whether `req` carries an accepted engine key; the contract error when not. Failed attempts are
-/// logged without the key.
-pub(crate) fn verdict(req: &HttpRequest) -> Result<(), ApiError> {
+/// The tenant whose accepted engine key `req` carries; the contract error when none. Failed
+/// attempts are logged without the key.
+pub(crate) fn verdict(req: &HttpRequest) -> Result<TenantId, ApiError> {
     let keys = req.app_data::<web::Data<EngineKeys>>();
     let presented = single_key(req);
     let outcome = match keys {
@@ -92,7 +26,7 @@ pub(crate) fn verdict(req: &HttpRequest) -> Result<(), ApiError> {
         None => KeyCheck::Invalid,
     };
     match outcome {
-        KeyCheck::Accepted => Ok(()),
+        KeyCheck::Accepted(tenant) => Ok(tenant),
         KeyCheck::RotationPending => {
             tracing::warn!(path = req.path(), "request with the previous engine key after its grace period");
             Err(ApiError::new(
@@ -125,41 +59,55 @@ pub(crate) async fn require_engine_key(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     match verdict(req.request()) {
-        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Ok(tenant) => {
+            req.extensions_mut().insert(tenant);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
         Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test};
+
     use super::*;
+    use crate::{Caller, TenantKeys};
 
-    fn keys(min: u64, max: u64) -> EngineKeys {
-        EngineKeys::new(
-            EngineKeys::digest("new"),
-            Some(KeyRotation {
-                previous_digest: EngineKeys::digest("old"),
-                min_overlap: Duration::from_secs(min),
-                max_overlap: Duration::from_secs(max),
-            }),
+    async fn tenant_of(caller: Caller) -> HttpResponse {
+        HttpResponse::Ok().body(caller.0.tenant.to_string())
+    }
+
+    fn keys() -> web::Data<EngineKeys> {
+        let tenant = |name: &str, key: &str| TenantKeys {
+            tenant: TenantId::parse(name).unwrap(),
+            current: vec![EngineKeys::digest(key)],
+            previous: vec![],
+        };
+        web::Data::new(EngineKeys::of_tenants(vec![tenant("acme", "key-a"), tenant("beta", "key-b")]))
+    }
+
+    #[actix_web::test]
+    async fn an_accepted_key_puts_its_own_tenant_on_the_request_and_others_are_refused() {
+        // Every request reaches the handler through the guard (no route builder: see the openapi test).
+        let app = test::init_service(
+            App::new().app_data(keys()).default_service(web::to(tenant_of)).wrap(from_fn(require_engine_key)),
         )
-    }
-
-    #[test]
-    fn the_current_key_is_accepted_and_others_are_not() {
-        let k = keys(0, 300);
-        let now = k.since;
-        assert_eq!(k.check(Some(b"new"), now), KeyCheck::Accepted);
-        assert_eq!(k.check(Some(b"wrong"), now), KeyCheck::Invalid);
-        assert_eq!(k.check(None, now), KeyCheck::Invalid);
-    }
-
-    #[test]
-    fn the_previous_key_moves_from_accepted_to_pending_to_invalid() {
-        let k = keys(60, 300);
-        let at = |s| k.since + Duration::from_secs(s);
-        assert_eq!(k.check(Some(b"old"), at(10)), KeyCheck::Accepted);
-        assert_eq!(k.check(Some(b"old"), at(61)), KeyCheck::RotationPending);
-        assert_eq!(k.check(Some(b"old"), at(301)), KeyCheck::Invalid);
+        .await;
+        let call = |headers: &[&'static str]| {
+            headers
+                .iter()
+                .fold(test::TestRequest::get().uri("/t"), |r, key| r.append_header((HEADER, *key)))
+                .to_request()
+        };
+        for (key, tenant) in [("key-a", "acme"), ("key-b", "beta")] {
+            let answer = test::call_service(&app, call(&[key])).await;
+            assert_eq!(answer.status(), 200);
+            assert_eq!(test::read_body(answer).await, tenant.as_bytes());
+        }
+        for refused in [&[][..], &["key-c"], &["key-a", "key-a"], &["key-a", "key-b"]] {
+            assert_eq!(test::call_service(&app, call(refused)).await.status(), 401, "{}", refused.len());
+        }
     }
 }

@@ -13,6 +13,7 @@ mod caller;
 mod codes;
 mod dto;
 mod endpoint;
+mod engine_keys;
 mod error;
 mod extract;
 mod key_guard;
@@ -30,8 +31,8 @@ use actix_web::{App, web};
 use app::Deps;
 
 pub use caller::{Caller, END_USER_HEADER};
+pub use engine_keys::{EngineKeys, KeyRotation, TenantKeys};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetails};
-pub use key_guard::{EngineKeys, KeyRotation};
 pub use metrics::ApiMetrics;
 pub use request_id::HEADER as REQUEST_ID_HEADER;
 pub use request_span::{PathOnlySpan, request_logger};
