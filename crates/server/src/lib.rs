@@ -9,5 +9,6 @@ pub mod commands;
 pub mod config;
 pub mod database;
 pub mod dev_keys;
+pub mod engine_keys;
 pub mod startup;
 pub mod telemetry;

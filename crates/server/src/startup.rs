@@ -6,18 +6,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_api::{ApiMetrics, ApiState, EngineKeys, Exposure, KeyRotation};
+use actix_api::{ApiMetrics, ApiState, Exposure};
 use actix_web::{HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
 use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
-use ports::{AuditLog, Clock, ConnectionStore, FlowStore, IdSource, PoolStats, RefreshQueue, RegistrationStore};
-use secrecy::{ExposeSecret, SecretString};
+use ports::{AuditLog, Clock, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore};
+use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RunMode};
 use crate::database::Database;
+use crate::engine_keys::{KeysReloader, reload_on_sighup};
 use crate::{catalog, dev_keys};
 
 /// Why the service could not start: one line for the operator.
@@ -76,6 +77,7 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     background: Vec<JoinHandle<()>>,
+    keys: KeysReloader,
 }
 
 impl std::fmt::Debug for Application {
@@ -97,7 +99,7 @@ impl Application {
     /// Like [`Application::build`], on a listener bound already (tests bind port 0 first so the
     /// redirect URI can name the port).
     pub async fn build_on(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
-        let keys = engine_keys(&config)?;
+        let keys = KeysReloader::start(&config)?;
         let keyring = keyring(&config)?;
         let catalog = catalog::load(config.catalog.path.as_deref(), &|var| config.env.get(var))?;
         match Database::open(&config.database).await.map_err(|e| StartupError::Database(e.to_string()))? {
@@ -111,7 +113,7 @@ impl Application {
         listener: TcpListener,
         store: S,
         keyring: Keyring,
-        keys: EngineKeys,
+        keys: KeysReloader,
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
     where
@@ -150,10 +152,14 @@ impl Application {
         let scheduler = job_probe(refresher.monitor(), "refresh");
         let sweeper = app::SchedulerMonitor::new(config.refresh.interval, std::time::Instant::now());
         let flow_sweeper = job_probe(sweeper.clone(), "sweep");
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval, sweeper)),
             tokio::spawn(refresher.run()),
         ];
+        // Without a keys file SIGHUP keeps its default action, as before tenants existed.
+        if keys.has_file() {
+            background.push(tokio::spawn(reload_on_sighup(keys.clone())));
+        }
 
         let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: "?".into(), source })?;
         let port =
@@ -168,20 +174,24 @@ impl Application {
                 .with_subsystem("scheduler", scheduler)
                 .with_subsystem("flow_sweeper", flow_sweeper),
         );
-        let keys = web::Data::new(keys);
-        let served = state.clone();
-        let server = HttpServer::new(move || actix_api::app(served.clone(), keys.clone()))
+        let (served, guarded) = (state.clone(), keys.keys());
+        let server = HttpServer::new(move || actix_api::app(served.clone(), guarded.clone()))
             .listen(listener)
             .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
             .shutdown_timeout(10)
             .run();
         state.mark_ready();
         tracing::info!(%addr, port, "asset directory listening");
-        Ok(Self { port, server, background })
+        Ok(Self { port, server, background, keys })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What `SIGHUP` calls: reads the keys file again (tests call it in-process).
+    pub fn keys_reloader(&self) -> KeysReloader {
+        self.keys.clone()
     }
 
     /// A handle that stops the server gracefully (tests use it to restart on the same data).
@@ -232,25 +242,6 @@ async fn sweep_flows<D: Deps>(directory: Directory<D>, every: Duration, monitor:
     }
 }
 
-fn engine_keys(config: &Config) -> Result<EngineKeys, StartupError> {
-    let c = &config.engine_key;
-    let current = match (&c.key_hash, &c.api_key) {
-        (Some(hash), _) => *hash,
-        (None, Some(key)) => EngineKeys::digest(key.expose_secret()),
-        (None, None) if config.mode == RunMode::Development => {
-            let key = dev_secret(config, "engine-key", || OsRandom.secret_token())?;
-            EngineKeys::digest(key.expose_secret())
-        }
-        (None, None) => return Err(StartupError::Keys("AD_ENV=production requires ENGINE_KEY_HASH".into())),
-    };
-    let rotation = c.previous_hash.map(|previous_digest| KeyRotation {
-        previous_digest,
-        min_overlap: c.min_overlap,
-        max_overlap: c.max_overlap,
-    });
-    Ok(EngineKeys::new(current, rotation))
-}
-
 /// The keyring of `AD_ENCRYPTION_KEY` and `AD_ENCRYPTION_KEYS_PREVIOUS` (in development, the
 /// generated key of the data directory).
 pub(crate) fn keyring(config: &Config) -> Result<Keyring, StartupError> {
@@ -265,7 +256,7 @@ pub(crate) fn keyring(config: &Config) -> Result<Keyring, StartupError> {
     Keyring::new(&current, &s.previous_keys).map_err(|e| StartupError::Keys(e.to_string()))
 }
 
-fn dev_secret(
+pub(crate) fn dev_secret(
     config: &Config,
     name: &str,
     generate: impl FnOnce() -> SecretString,

@@ -1,5 +1,6 @@
-//! The engine's key and its rotation.
+//! The engine's key and its rotation, and the file of every tenant's keys.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -13,7 +14,9 @@ use super::{ConfigError, Source, invalid};
 /// - `ENGINE_KEY_HASH_PREVIOUS`: hash of the key being retired;
 /// - `KEY_ROTATION_MIN_OVERLAP_SECONDS`: how long after start the previous key works (default `0`);
 /// - `KEY_ROTATION_MAX_OVERLAP_SECONDS`: until when it answers `KEY_ROTATION_PENDING` (default
-///   `300`, raised to the minimum).
+///   `300`, raised to the minimum);
+/// - `ENGINE_KEYS_FILE`: the tenants and their keys, in TOML or JSON (`keys_file.rs`), read at
+///   start and again on `SIGHUP`. The variables above name tenant `default`.
 #[derive(Debug, Clone)]
 pub struct EngineKeyConfig {
     pub api_key: Option<SecretString>,
@@ -21,6 +24,7 @@ pub struct EngineKeyConfig {
     pub previous_hash: Option<[u8; 32]>,
     pub min_overlap: Duration,
     pub max_overlap: Duration,
+    pub keys_file: Option<PathBuf>,
 }
 
 impl EngineKeyConfig {
@@ -30,6 +34,7 @@ impl EngineKeyConfig {
         "ENGINE_KEY_HASH_PREVIOUS",
         "KEY_ROTATION_MIN_OVERLAP_SECONDS",
         "KEY_ROTATION_MAX_OVERLAP_SECONDS",
+        "ENGINE_KEYS_FILE",
     ];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
@@ -41,6 +46,7 @@ impl EngineKeyConfig {
             previous_hash: digest(source, "ENGINE_KEY_HASH_PREVIOUS")?,
             min_overlap,
             max_overlap: max_overlap.max(min_overlap),
+            keys_file: source.path("ENGINE_KEYS_FILE")?,
         })
     }
 }

@@ -14,6 +14,7 @@ mod catalog;
 mod database;
 mod engine_key;
 mod http;
+mod keys_file;
 mod logging;
 mod oauth;
 mod refresh;
@@ -28,6 +29,7 @@ pub use catalog::{CatalogConfig, EnvSnapshot};
 pub use database::DatabaseConfig;
 pub use engine_key::EngineKeyConfig;
 pub use http::HttpConfig;
+pub use keys_file::{KeysFileError, tenants};
 pub use logging::LogConfig;
 pub use oauth::OAuthConfig;
 pub use refresh::RefreshConfig;
@@ -141,8 +143,9 @@ impl Config {
         if self.mode != RunMode::Production {
             return Ok(());
         }
-        if self.engine_key.api_key.is_none() && self.engine_key.key_hash.is_none() {
-            return Err(ConfigError::MissingInProduction("ENGINE_KEY_HASH (or ENGINE_API_KEY)"));
+        let k = &self.engine_key;
+        if k.api_key.is_none() && k.key_hash.is_none() && k.keys_file.is_none() {
+            return Err(ConfigError::MissingInProduction("ENGINE_KEY_HASH (or ENGINE_API_KEY, or ENGINE_KEYS_FILE)"));
         }
         if self.secrets.encryption_key.is_none() {
             return Err(ConfigError::MissingInProduction("AD_ENCRYPTION_KEY"));

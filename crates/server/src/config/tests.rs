@@ -41,7 +41,7 @@ fn production_refuses_to_start_without_keys_and_names_what_is_missing() {
     assert_eq!(err.to_string(), "AD_ENV=production requires OAUTH_REDIRECT_BASE_URL");
     let err = Config::from_map(vars(&[("AD_ENV", "production"), ("OAUTH_REDIRECT_BASE_URL", "https://ad.example")]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "AD_ENV=production requires ENGINE_KEY_HASH (or ENGINE_API_KEY)");
+    assert_eq!(err.to_string(), "AD_ENV=production requires ENGINE_KEY_HASH (or ENGINE_API_KEY, or ENGINE_KEYS_FILE)");
     let hash = "a".repeat(64);
     let err = Config::from_map(vars(&[
         ("AD_ENV", "production"),

@@ -64,6 +64,8 @@ pub struct TestApp {
     pub client: Client,
     pub key: String,
     pub data_dir: Arc<tempfile::TempDir>,
+    /// What `SIGHUP` calls: reads `ENGINE_KEYS_FILE` again.
+    pub keys: server::engine_keys::KeysReloader,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -121,10 +123,10 @@ impl Spawn {
         let key = vars.get("ENGINE_API_KEY").cloned().unwrap_or_default();
         let config = Config::from_map(vars).expect("test configuration is valid");
         let app = Application::build_on(config, listener).await.expect("the service starts");
-        let handle = app.handle();
+        let (handle, keys) = (app.handle(), app.keys_reloader());
         tokio::spawn(app.run_until_stopped());
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { address, client, key, data_dir, handle }
+        TestApp { address, client, key, data_dir, keys, handle }
     }
 }
 

@@ -26,4 +26,6 @@ mod raw_http;
 mod refresh;
 mod registrations;
 mod secrets;
+mod served;
 mod stalled_body;
+mod tenants;
