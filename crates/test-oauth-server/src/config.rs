@@ -154,6 +154,9 @@ pub struct TestAuthConfig {
     /// another server's `/authorize` with that server's client, and the caller's `state` and
     /// PKCE challenge).
     pub bounce_to: Option<String>,
+    /// `/authorize` first shows a consent page whose "Allow" button (id `allow`) consents, as a
+    /// person would click it; otherwise it consents at once.
+    pub consent_page: bool,
 }
 
 impl Default for TestAuthConfig {
@@ -182,6 +185,7 @@ impl Default for TestAuthConfig {
             accept_client_id_urls: false,
             metadata_overrides: serde_json::Map::new(),
             bounce_to: None,
+            consent_page: false,
         }
     }
 }

@@ -39,7 +39,7 @@ fn redirect_allowed(state: &State, client: &TestClient, uri: &str) -> bool {
         || (state.config.allow_loopback_redirects && is_loopback_redirect(uri))
 }
 
-/// `GET /authorize` with automatic consent.
+/// `GET /authorize` with automatic consent, or after the consent page when it is on.
 pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeMap<String, String>>) -> HttpResponse {
     let params = query.into_inner();
     let mut st = lock(&state);
@@ -57,6 +57,9 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
     let Ok(mut location) = Url::parse(redirect_uri) else {
         return HttpResponse::BadRequest().body("redirect_uri is not a URL");
     };
+    if st.config.consent_page && get(CONSENT) != Some("allow") {
+        return consent_page(&params);
+    }
     let challenge = get("code_challenge").unwrap_or_default();
     let outcome = if get("response_type") != Some("code") {
         Err(("unsupported_response_type", "response_type must be code"))
@@ -91,6 +94,30 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
         }
     }
     HttpResponse::Found().insert_header((header::LOCATION, location.as_str())).finish()
+}
+
+/// The parameter the consent page's button adds to the authorization request.
+const CONSENT: &str = "consent";
+
+/// A page asking the person to allow access: a form that sends the same request again with
+/// `consent=allow`.
+fn consent_page(params: &BTreeMap<String, String>) -> HttpResponse {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    };
+    let client = escape(params.get("client_id").map_or("", String::as_str));
+    let hidden: String = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != CONSENT)
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
+        .collect();
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test authorization server</title></head>
+<body style="font-family: sans-serif; margin: 2em"><h1>Test authorization server</h1>
+<p><b>{client}</b> asks for access to your account.</p>
+<form method="get" action="/authorize">{hidden}<button id="allow" name="{CONSENT}" value="allow">Allow</button></form>
+</body></html>"#
+    ))
 }
 
 /// The mix-up attacker's `/authorize`: to `to`, with the request's parameters `to` lacks.

@@ -17,6 +17,32 @@ async fn consent_redirects_with_a_code_the_state_and_the_issuer() {
 }
 
 #[tokio::test]
+async fn with_the_consent_page_on_authorize_asks_first_and_the_allow_button_consents() {
+    let server = TestAuthServer::start(TestAuthConfig { consent_page: true, ..Default::default() }).await;
+    let mut url = Url::parse(&server.authorization_endpoint()).unwrap();
+    let asked = [("response_type", "code"), ("client_id", "test-client"), ("redirect_uri", REDIRECT_URI)];
+    url.query_pairs_mut().extend_pairs(asked).extend_pairs([
+        ("state", "st-<1>&\"x\""),
+        ("code_challenge", &challenge(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ]);
+    let page = http().get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<button id="allow" name="consent" value="allow">"#), "{html}");
+    assert!(html.contains(r#"name="state" value="st-&lt;1&gt;&amp;&quot;x&quot;""#), "escaped: {html}");
+
+    // What the button sends: the same request with consent=allow.
+    url.query_pairs_mut().append_pair("consent", "allow");
+    let allowed = http().get(url).send().await.unwrap();
+    assert_eq!(allowed.status(), 302);
+    let location = Url::parse(allowed.headers()["location"].to_str().unwrap()).unwrap();
+    let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert!(params["code"].starts_with("code-"));
+    assert_eq!(params["state"], "st-<1>&\"x\"");
+}
+
+#[tokio::test]
 async fn a_denied_consent_redirects_with_access_denied_and_the_state() {
     let server = TestAuthServer::start(TestAuthConfig { deny: true, ..Default::default() }).await;
     let params = authorize(&server, &[]).await;
