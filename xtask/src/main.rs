@@ -2,6 +2,7 @@
 //! Lean on purpose: each command echoes what it runs, so anyone can run the same by hand.
 
 mod bench;
+mod browser;
 mod chaos;
 mod ci;
 mod db;
@@ -14,9 +15,10 @@ mod tidy;
 use anyhow::{Result, bail};
 
 const USAGE: &str = "\
-  test [ARGS…]   every test of the workspace, PostgreSQL included (ARGS go to cargo test)
+  test [ARGS…]   every test of the workspace, PostgreSQL and headless Chromium included (ARGS go to cargo test)
   bench [--seconds N]
                  the service against ceilings of the same machine (oha, pgbench); writes docs/benchmarks.md
+  browser        install headless Chromium and chromedriver (apt-get) if missing; `test` does it first
   ci             fmt --check, clippy -D warnings, deps, test, then schemathesis (few examples)
   deps           check the dependency rule of ARCHITECTURE.md
   e2e            the service against the MCP TypeScript SDK's OAuth example (npm install into target/e2e)
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("browser") => browser::ensure(),
         Some("ci") => ci::run(),
         Some("deps") => deps::check(),
         Some("e2e") => e2e::run_e2e(),

@@ -1,14 +1,16 @@
-//! `cargo xtask test`: every test of the workspace, PostgreSQL included.
+//! `cargo xtask test`: every test of the workspace, PostgreSQL and the browser tests included.
 
 use std::process::Command;
 
 use anyhow::Result;
 
-use crate::{db, shell};
+use crate::{browser, db, shell};
 
-/// Provides PostgreSQL (see `db`), then runs the whole workspace's tests against it. The
-/// database xtask started is stopped afterwards, whether the tests pass or not.
+/// Installs headless Chromium if it is missing (see `browser`), provides PostgreSQL (see `db`),
+/// then runs the whole workspace's tests against it. The database xtask started is stopped
+/// afterwards, whether the tests pass or not.
 pub fn run(extra: &[String]) -> Result<()> {
+    browser::ensure()?;
     let database = db::ensure_database()?;
     let cargo = || {
         let mut cmd = Command::new(env!("CARGO"));

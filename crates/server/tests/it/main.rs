@@ -1,5 +1,7 @@
 //! Black-box tests: the real service on a free loopback port, spoken to over HTTP.
 
+mod browser;
+mod browser_oauth;
 mod callback_input;
 mod callback_page;
 mod catalog_input;
