@@ -81,7 +81,8 @@ impl fmt::Debug for EngineKeys {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum KeyCheck {
     Accepted(TenantId),
-    RotationPending,
+    /// A previous key of this tenant, past its minimum overlap.
+    RotationPending(TenantId),
     Invalid,
 }
 
@@ -149,7 +150,7 @@ impl EngineKeys {
                 if elapsed <= r.min_overlap {
                     KeyCheck::Accepted(entry.tenant.clone())
                 } else if elapsed <= r.max_overlap {
-                    KeyCheck::RotationPending
+                    KeyCheck::RotationPending(entry.tenant.clone())
                 } else {
                     KeyCheck::Invalid
                 }
@@ -227,7 +228,7 @@ mod tests {
         let k = EngineKeys::of_tenants_at(vec![tenant("acme", &["new"], &[("old", 60, 300)])], t0);
         let at = |s| t0 + Duration::from_secs(s);
         assert_eq!(k.check(Some(b"old"), at(10)), accepted("acme"));
-        assert_eq!(k.check(Some(b"old"), at(61)), KeyCheck::RotationPending);
+        assert_eq!(k.check(Some(b"old"), at(61)), KeyCheck::RotationPending(TenantId::parse("acme").unwrap()));
         assert_eq!(k.check(Some(b"old"), at(301)), KeyCheck::Invalid);
         assert_eq!(k.check(Some(b"new"), at(301)), accepted("acme"));
     }
@@ -251,7 +252,8 @@ mod tests {
         let reload = t0 + Duration::from_secs(100);
         // Same previous key, and the current key now retiring too.
         k.replace_at(vec![tenant("acme", &["newer"], &[("old", 60, 300), ("new", 60, 300)])], reload);
-        assert_eq!(k.check(Some(b"old"), reload), KeyCheck::RotationPending, "counted from t0, not the reload");
+        let pending = KeyCheck::RotationPending(TenantId::parse("acme").unwrap());
+        assert_eq!(k.check(Some(b"old"), reload), pending, "counted from t0, not the reload");
         assert_eq!(k.check(Some(b"new"), reload + Duration::from_secs(10)), accepted("acme"));
         assert_eq!(k.check(Some(b"newer"), reload), accepted("acme"));
     }

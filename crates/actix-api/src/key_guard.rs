@@ -27,8 +27,13 @@ pub(crate) fn verdict(req: &HttpRequest) -> Result<TenantId, ApiError> {
     };
     match outcome {
         KeyCheck::Accepted(tenant) => Ok(tenant),
-        KeyCheck::RotationPending => {
-            tracing::warn!(path = req.path(), "request with the previous engine key after its grace period");
+        KeyCheck::RotationPending(tenant) => {
+            // The tenant says whose engine still sends its old key; it is a name, not a secret.
+            tracing::warn!(
+                path = req.path(),
+                tenant = %tenant,
+                "request with the previous engine key after its grace period"
+            );
             Err(ApiError::new(
                 ErrorCode::KeyRotationPending,
                 "the previous engine key is being retired; retry with the new key",
