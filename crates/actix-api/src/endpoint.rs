@@ -5,7 +5,9 @@
 //!
 //! Architecture invariant: every route of the API is an `Endpoint` (a test reads the sources to
 //! hold this). Whether an endpoint needs `X-Engine-Key` is one flag, which both wraps the
-//! resource in the key guard and sets the operation's `security` in the document.
+//! resource in the key guard and sets the operation's `security` in the document. An endpoint
+//! made with [`Endpoint::keyed`] acts for a [`crate::Caller`]: its operations declare the
+//! optional `X-End-User-Id` header and the `422` a malformed one gets, here, once for all.
 //!
 //! Every `GET` is served as `HEAD` too (RFC 9110 §9.3.2), by the same handler: actix-http sends
 //! the status and headers, `Content-Length` included, and drops the body. The document lists the
@@ -19,9 +21,11 @@ use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, HttpMessage, Resource, Responder, Route as ActixRoute, web};
-use utoipa::openapi::path::{HttpMethod, Paths};
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::{PathItem, RefOr};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, Paths};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{PathItem, Ref, RefOr, Required, ResponseBuilder};
+
+use crate::caller::END_USER_HEADER;
 use utoipa_actix_web::OpenApiFactory;
 
 use crate::key_guard::require_engine_key;
@@ -34,6 +38,8 @@ pub(crate) struct Endpoint {
     paths: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
     keyed: bool,
+    /// Whether its handlers act for a `Caller` (and so read `X-End-User-Id`).
+    for_caller: bool,
     /// The methods documented, for the `Allow` header of a `405`.
     methods: Vec<Method>,
     /// The `HEAD` twins of the `GET` routes, added at registration unless `head` is off.
@@ -42,7 +48,8 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint that requires `X-Engine-Key`, serving `handler` as `doc` describes.
+    /// An endpoint that requires `X-Engine-Key` and acts for a `Caller` (the key's tenant and
+    /// the `X-End-User-Id` it names), serving `handler` as `doc` describes.
     pub(crate) fn keyed<P, F, Args>(doc: P, handler: F) -> Self
     where
         P: OpenApiFactory + utoipa::Path,
@@ -50,7 +57,7 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        Self::new(true, doc, handler)
+        Self::empty(true, true, P::path()).and(doc, handler)
     }
 
     /// An endpoint anyone may call (health checks, the OAuth redirect target).
@@ -72,19 +79,21 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        let path = P::path();
-        let resource = web::resource(path.as_str());
-        let empty = Self {
-            resource,
+        Self::empty(keyed, false, P::path()).and(doc, handler)
+    }
+
+    fn empty(keyed: bool, for_caller: bool, path: String) -> Self {
+        Self {
+            resource: web::resource(path.as_str()),
             path,
             paths: Paths::new(),
             schemas: Vec::new(),
             keyed,
+            for_caller,
             methods: Vec::new(),
             head_routes: Vec::new(),
             head: true,
-        };
-        empty.and(doc, handler)
+        }
     }
 
     /// Serves another method on the same path.
@@ -108,10 +117,13 @@ impl Endpoint {
             self.methods.push(method);
         }
         let mut paths = doc.paths();
-        if !self.keyed {
-            for item in paths.paths.values_mut() {
-                for operation in operations_mut(item) {
+        for item in paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                if !self.keyed {
                     operation.security = Some(Vec::new());
+                }
+                if self.for_caller {
+                    declare_end_user(operation);
                 }
             }
         }
@@ -180,6 +192,40 @@ fn recording<S: Service<ServiceRequest>>(route: Rc<str>) -> impl Fn(ServiceReque
     }
 }
 
+/// Adds the optional `X-End-User-Id` header to `operation`, and its `422` unless declared.
+fn declare_end_user(operation: &mut Operation) {
+    operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(end_user_parameter()));
+    let responses = &mut operation.responses.responses;
+    responses.entry("422".to_owned()).or_insert_with(|| {
+        let body = utoipa::openapi::content::ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody")));
+        RefOr::T(
+            ResponseBuilder::new()
+                .description("`VALIDATION_ERROR`: a malformed `X-End-User-Id`")
+                .content("application/json", body.build())
+                .build(),
+        )
+    });
+}
+
+fn end_user_parameter() -> Parameter {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(domain::UserId::MAX_CHARS))
+        .pattern(Some("^[A-Za-z0-9._:@+-]+$"));
+    ParameterBuilder::new()
+        .name(END_USER_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The end user the call acts for, within the engine key's tenant. Without it the user is \
+             `default`. Another user's (or tenant's) `ref_id` answers `404 CONNECTION_NOT_FOUND`, as an \
+             unknown one does.",
+        ))
+        .schema(Some(schema))
+        .build()
+}
+
 fn actix_method(method: &HttpMethod) -> Method {
     match method {
         HttpMethod::Get => Method::GET,
@@ -193,7 +239,7 @@ fn actix_method(method: &HttpMethod) -> Method {
     }
 }
 
-pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.post,

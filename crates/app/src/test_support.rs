@@ -16,6 +16,11 @@ use crate::{Catalog, CatalogEntry, Deps, Directory, Ports, Settings};
 
 pub(crate) const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
+/// The owner of the unit tests' calls and connections: tenant `default`, user `default`.
+pub(crate) fn owner() -> domain::Owner {
+    domain::Owner::default_owner()
+}
+
 pub(crate) fn api_key_spec(name: &str) -> ServerSpec {
     ServerSpec {
         name: ServerName::parse(name).unwrap(),

@@ -1,8 +1,8 @@
 //! The `audit_events` table: append-only, its id (the database's) orders a connection's events.
 
-use diesel::dsl::{Asc, Eq, Filter, Order, Select, Values};
+use diesel::dsl::{And, Asc, Eq, Filter, Order, Select, Values};
 use diesel::prelude::*;
-use domain::{ParseError, RefId, ServerName, Timestamp};
+use domain::{Owner, ParseError, RefId, ServerName, Timestamp};
 use ports::{AuditEvent, AuditKind, StoreError};
 
 use crate::corrupt;
@@ -10,13 +10,15 @@ use crate::schema::audit_events;
 
 columns! {
     /// The columns of an [`AuditRow`], in its order.
-    AuditColumns, AUDIT = audit_events(ref_id, server_name, kind, detail, at)
+    AuditColumns, AUDIT = audit_events(ref_id, tenant_id, user_id, server_name, kind, detail, at)
 }
 
 /// One audit event as stored.
 #[derive(Debug, Queryable)]
 pub struct AuditRow {
     ref_id: String,
+    tenant_id: String,
+    user_id: String,
     server_name: String,
     kind: String,
     detail: Option<String>,
@@ -28,6 +30,7 @@ impl AuditRow {
         let corrupt = |e: ParseError| corrupt("audit_events", &self.ref_id, e);
         Ok(AuditEvent {
             ref_id: RefId::parse(&self.ref_id).map_err(corrupt)?,
+            owner: crate::connections::owner(&self.tenant_id, &self.user_id).map_err(corrupt)?,
             server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
             kind: AuditKind::parse(&self.kind)
                 .ok_or_else(|| corrupt(ParseError::new("kind", "is not an audit event kind")))?,
@@ -42,6 +45,8 @@ impl AuditRow {
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct NewAuditRow<'a> {
     pub ref_id: &'a str,
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
     pub server_name: &'a str,
     pub kind: &'static str,
     pub detail: Option<&'a str>,
@@ -52,6 +57,8 @@ impl<'a> NewAuditRow<'a> {
     pub fn new(e: &'a AuditEvent) -> Self {
         Self {
             ref_id: e.ref_id.as_str(),
+            tenant_id: e.owner.tenant.as_str(),
+            user_id: e.owner.user.as_str(),
             server_name: e.server_name.as_str(),
             kind: e.kind.as_str(),
             detail: e.detail.as_deref(),
@@ -68,10 +75,22 @@ pub fn insert<'a>(
 }
 
 /// The type of [`of_connection`].
-pub type OfConnection<'a> =
-    Select<Order<Filter<audit_events::table, Eq<audit_events::ref_id, &'a str>>, Asc<audit_events::id>>, AuditColumns>;
+pub type OfConnection<'a> = Select<
+    Order<
+        Filter<
+            audit_events::table,
+            And<
+                Eq<audit_events::ref_id, &'a str>,
+                And<Eq<audit_events::tenant_id, &'a str>, Eq<audit_events::user_id, &'a str>>,
+            >,
+        >,
+        Asc<audit_events::id>,
+    >,
+    AuditColumns,
+>;
 
-/// The events of the connection `ref_id`, in recording order.
-pub fn of_connection(ref_id: &str) -> OfConnection<'_> {
-    audit_events::table.filter(audit_events::ref_id.eq(ref_id)).order(audit_events::id.asc()).select(AUDIT)
+/// The events of `owner`'s connection `ref_id`, in recording order.
+pub fn of_connection<'a>(owner: &'a Owner, ref_id: &'a str) -> OfConnection<'a> {
+    let owned = audit_events::tenant_id.eq(owner.tenant.as_str()).and(audit_events::user_id.eq(owner.user.as_str()));
+    audit_events::table.filter(audit_events::ref_id.eq(ref_id).and(owned)).order(audit_events::id.asc()).select(AUDIT)
 }

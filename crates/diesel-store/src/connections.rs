@@ -1,11 +1,13 @@
 //! The `connections` table: a connection's row without its secrets, its sealed secrets, what an
 //! insert and an update write, and the queries of `ConnectionStore` that diesel can express.
+//! Every query a caller's request reaches filters on the owner's columns ([`owned_by`]); the
+//! ones that do not (`…_any`, [`pending_before`]) are the background work's.
 
-use diesel::dsl::{Asc, Eq, Filter, Find, Order, Returning, Select, Set, Values};
+use diesel::dsl::{And, Asc, Eq, Filter, Find, Lt, Order, Returning, Select, Set, Values};
 use diesel::prelude::*;
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, ParseError, RefId, Scopes, ServerName, Timestamp,
-    Transport,
+    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, ParseError, RefId, Scopes, ServerName,
+    TenantId, Timestamp, Transport, UserId,
 };
 use ports::{Sealed, SecretsUpdate, StoreError, StoredSecrets};
 
@@ -15,7 +17,7 @@ use crate::schema::connections;
 columns! {
     /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
     ConnectionColumns, CONNECTION = connections(
-        ref_id, server_name, label, display_name, url, transport, auth_method, status, status_reason,
+        ref_id, tenant_id, user_id, server_name, label, display_name, url, transport, auth_method, status, status_reason,
         scopes, expires_at, created_at, updated_at,
     )
 }
@@ -24,6 +26,8 @@ columns! {
 #[derive(Debug, Queryable)]
 pub struct ConnectionRow {
     ref_id: String,
+    tenant_id: String,
+    user_id: String,
     server_name: String,
     label: Option<String>,
     display_name: Option<String>,
@@ -45,6 +49,7 @@ impl ConnectionRow {
             .ok_or_else(|| corrupt(ParseError::new("status", "is not a connection status")))?;
         let new = NewConnection {
             ref_id: RefId::parse(&self.ref_id).map_err(corrupt)?,
+            owner: owner(&self.tenant_id, &self.user_id).map_err(corrupt)?,
             server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
             label: self.label.as_deref().map(Label::parse).transpose().map_err(corrupt)?,
             display_name: self.display_name,
@@ -62,6 +67,11 @@ impl ConnectionRow {
             Timestamp::from_unix(self.updated_at),
         ))
     }
+}
+
+/// The owner stored in a row's `tenant_id` and `user_id`.
+pub(crate) fn owner(tenant_id: &str, user_id: &str) -> Result<Owner, ParseError> {
+    Ok(Owner::new(TenantId::parse(tenant_id)?, UserId::parse(user_id)?))
 }
 
 columns! {
@@ -99,6 +109,8 @@ impl From<SecretsRow> for StoredSecrets {
 #[diesel(table_name = connections, treat_none_as_default_value = false)]
 pub struct NewConnectionRow<'a> {
     pub ref_id: &'a str,
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
     pub server_name: &'a str,
     pub label: Option<&'a str>,
     pub display_name: Option<&'a str>,
@@ -127,6 +139,8 @@ impl<'a> NewConnectionRow<'a> {
         let bytes = |s: &'a Option<Sealed>| s.as_ref().map(|s| s.0.as_slice());
         Self {
             ref_id: c.ref_id.as_str(),
+            tenant_id: c.owner.tenant.as_str(),
+            user_id: c.owner.user.as_str(),
             server_name: c.server_name.as_str(),
             label: c.label.as_ref().map(Label::as_str),
             display_name: c.display_name.as_deref(),
@@ -192,25 +206,73 @@ impl<'a> ConnectionChanges<'a> {
 
 type ByKey<'a> = Find<connections::table, &'a str>;
 
-/// The connection `ref_id`, without its secrets.
-pub fn find(ref_id: &str) -> Select<ByKey<'_>, ConnectionColumns> {
+/// The condition "belongs to this owner".
+pub type OwnedBy<'a> = And<Eq<connections::tenant_id, &'a str>, Eq<connections::user_id, &'a str>>;
+
+/// The rows of `owner`: a condition every query a caller reaches carries.
+pub fn owned_by(owner: &Owner) -> OwnedBy<'_> {
+    connections::tenant_id.eq(owner.tenant.as_str()).and(connections::user_id.eq(owner.user.as_str()))
+}
+
+type Owned<'a> = Filter<ByKey<'a>, OwnedBy<'a>>;
+
+/// The row `ref_id` if `owner` owns it.
+fn owned<'a>(owner: &'a Owner, ref_id: &'a str) -> Owned<'a> {
+    connections::table.find(ref_id).filter(owned_by(owner))
+}
+
+/// The connection `ref_id` of `owner`, without its secrets.
+pub fn find<'a>(owner: &'a Owner, ref_id: &'a str) -> Select<Owned<'a>, ConnectionColumns> {
+    owned(owner, ref_id).select(CONNECTION)
+}
+
+/// The connection `ref_id` whoever owns it (background work only), without its secrets.
+pub fn find_any(ref_id: &str) -> Select<ByKey<'_>, ConnectionColumns> {
     connections::table.find(ref_id).select(CONNECTION)
 }
 
-/// The sealed secrets of the connection `ref_id`.
-pub fn secrets(ref_id: &str) -> Select<ByKey<'_>, SecretsColumns> {
-    connections::table.find(ref_id).select(SECRETS)
+/// The sealed secrets of the connection `ref_id` of `owner`.
+pub fn secrets<'a>(owner: &'a Owner, ref_id: &'a str) -> Select<Owned<'a>, SecretsColumns> {
+    owned(owner, ref_id).select(SECRETS)
 }
 
-/// The connection `ref_id` and its secrets, read in one statement.
-pub fn with_secrets(ref_id: &str) -> Select<ByKey<'_>, (ConnectionColumns, SecretsColumns)> {
-    connections::table.find(ref_id).select((CONNECTION, SECRETS))
+/// The connection `ref_id` of `owner` and its secrets, read in one statement.
+pub fn with_secrets<'a>(owner: &'a Owner, ref_id: &'a str) -> Select<Owned<'a>, (ConnectionColumns, SecretsColumns)> {
+    owned(owner, ref_id).select((CONNECTION, SECRETS))
 }
 
-/// Every connection, oldest first, then by `ref_id` (the contract's order; an index serves it).
-pub fn all()
--> Order<Select<connections::table, ConnectionColumns>, (Asc<connections::created_at>, Asc<connections::ref_id>)> {
-    connections::table.select(CONNECTION).order((connections::created_at.asc(), connections::ref_id.asc()))
+/// The type of [`of_owner`].
+pub type OfOwner<'a> = Order<
+    Select<Filter<connections::table, OwnedBy<'a>>, ConnectionColumns>,
+    (Asc<connections::created_at>, Asc<connections::ref_id>),
+>;
+
+/// Every connection of `owner`, oldest first, then by `ref_id` (the contract's order; the index
+/// on `(tenant_id, user_id, created_at, ref_id)` serves it).
+pub fn of_owner(owner: &Owner) -> OfOwner<'_> {
+    connections::table
+        .filter(owned_by(owner))
+        .select(CONNECTION)
+        .order((connections::created_at.asc(), connections::ref_id.asc()))
+}
+
+/// The type of [`pending_before`].
+pub type PendingBefore = Order<
+    Select<
+        Filter<Filter<connections::table, Eq<connections::status, &'static str>>, Lt<connections::updated_at, i64>>,
+        ConnectionColumns,
+    >,
+    (Asc<connections::updated_at>, Asc<connections::ref_id>),
+>;
+
+/// The `pending_oauth` connections of every owner last written before `updated_before`, oldest
+/// first (the status prefix of the scheduler's `(status, expires_at)` index serves it).
+pub fn pending_before(updated_before: Timestamp) -> PendingBefore {
+    connections::table
+        .filter(connections::status.eq(ConnectionStatus::PendingOAuth.as_str()))
+        .filter(connections::updated_at.lt(updated_before.unix()))
+        .select(CONNECTION)
+        .order((connections::updated_at.asc(), connections::ref_id.asc()))
 }
 
 /// The type of [`insert`].
@@ -223,19 +285,24 @@ pub fn insert(row: NewConnectionRow<'_>) -> Insert<'_> {
 
 /// The type of [`update_if`].
 pub type UpdateIf<'a> =
-    Set<diesel::dsl::update<Filter<ByKey<'a>, Eq<connections::status, &'static str>>>, ConnectionChanges<'a>>;
+    Set<diesel::dsl::update<Filter<Owned<'a>, Eq<connections::status, &'static str>>>, ConnectionChanges<'a>>;
 
-/// `UPDATE` the connection `ref_id` only if its stored status is still `expected`: the check and
-/// the write are one statement, so of racing writers exactly one changes the row.
-pub fn update_if<'a>(ref_id: &'a str, expected: ConnectionStatus, changes: ConnectionChanges<'a>) -> UpdateIf<'a> {
-    diesel::update(connections::table.find(ref_id).filter(connections::status.eq(expected.as_str()))).set(changes)
+/// `UPDATE` the connection `ref_id` of `owner` only if its stored status is still `expected`: the
+/// check and the write are one statement, so of racing writers exactly one changes the row.
+pub fn update_if<'a>(
+    owner: &'a Owner,
+    ref_id: &'a str,
+    expected: ConnectionStatus,
+    changes: ConnectionChanges<'a>,
+) -> UpdateIf<'a> {
+    diesel::update(owned(owner, ref_id).filter(connections::status.eq(expected.as_str()))).set(changes)
 }
 
 /// The type of [`delete`].
-pub type Delete<'a> = Returning<diesel::dsl::delete<ByKey<'a>>, SecretsColumns>;
+pub type Delete<'a> = Returning<diesel::dsl::delete<Owned<'a>>, SecretsColumns>;
 
-/// `DELETE` the connection `ref_id` (its flows go by `ON DELETE CASCADE`), returning its secrets:
-/// only the caller whose statement removed the row gets them.
-pub fn delete(ref_id: &str) -> Delete<'_> {
-    diesel::delete(connections::table.find(ref_id)).returning(SECRETS)
+/// `DELETE` the connection `ref_id` of `owner` (its flows go by `ON DELETE CASCADE`), returning
+/// its secrets: only the caller whose statement removed the row gets them.
+pub fn delete<'a>(owner: &'a Owner, ref_id: &'a str) -> Delete<'a> {
+    diesel::delete(owned(owner, ref_id)).returning(SECRETS)
 }

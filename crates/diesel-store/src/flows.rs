@@ -3,11 +3,12 @@
 
 use diesel::dsl::{Asc, EqAny, Filter, Find, Limit, Lt, Order, Returning, Select, Values};
 use diesel::prelude::*;
-use domain::{ParseError, RefId, Scopes, Timestamp};
+use domain::{Owner, ParseError, RefId, Scopes, Timestamp};
 use ports::{PendingFlow, Sealed, StoreError};
 
+use crate::connections::{OwnedBy, owned_by};
 use crate::corrupt;
-use crate::schema::oauth_flows;
+use crate::schema::{connections, oauth_flows};
 
 columns! {
     /// The columns of a [`FlowRow`], in its order (it reads them by position).
@@ -89,6 +90,25 @@ pub fn insert(row: &FlowRow) -> Values<diesel::dsl::insert_into<oauth_flows::tab
 /// Take the flow `state_hash`: `DELETE … RETURNING` it.
 pub fn take(state_hash: &str) -> Returning<diesel::dsl::delete<Find<oauth_flows::table, &str>>, FlowColumns> {
     diesel::delete(oauth_flows::table.find(state_hash)).returning(FLOW)
+}
+
+/// The type of [`take_owned`].
+pub type TakeOwned<'a> = Returning<
+    diesel::dsl::delete<
+        Filter<
+            Find<oauth_flows::table, &'a str>,
+            EqAny<oauth_flows::ref_id, Select<Filter<connections::table, OwnedBy<'a>>, connections::ref_id>>,
+        >,
+    >,
+    FlowColumns,
+>;
+
+/// Take the flow `state_hash` only if its connection belongs to `owner` (a flow reaches its
+/// owner through its connection): another owner's flow is left where it is.
+pub fn take_owned<'a>(state_hash: &'a str, owner: &'a Owner) -> TakeOwned<'a> {
+    let owners_connections = connections::table.filter(owned_by(owner)).select(connections::ref_id);
+    diesel::delete(oauth_flows::table.find(state_hash).filter(oauth_flows::ref_id.eq_any(owners_connections)))
+        .returning(FLOW)
 }
 
 /// The type of [`expired`].

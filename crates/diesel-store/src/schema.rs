@@ -23,6 +23,8 @@ diesel::table! {
         refresh_failures -> Integer,
         next_attempt_at -> Nullable<BigInt>,
         label -> Nullable<Text>,
+        tenant_id -> Text,
+        user_id -> Text,
     }
 }
 
@@ -50,6 +52,8 @@ diesel::table! {
         kind -> Text,
         detail -> Nullable<Text>,
         at -> BigInt,
+        tenant_id -> Text,
+        user_id -> Text,
     }
 }
 

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{AuthMethod, Label, RefId, Scopes, ServerName, Timestamp, Transport};
+use crate::{AuthMethod, Label, Owner, RefId, Scopes, ServerName, Timestamp, Transport};
 
 /// Where a connection is in its life (spec §2.3).
 ///
@@ -53,6 +53,8 @@ pub struct TransitionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     pub ref_id: RefId,
+    /// Whose it is: only this tenant's engine, acting for this end user, ever reaches it.
+    pub owner: Owner,
     pub server_name: ServerName,
     /// The caller's name for it (several accounts on one server), if it gave one.
     pub label: Option<Label>,
@@ -74,6 +76,7 @@ pub struct Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewConnection {
     pub ref_id: RefId,
+    pub owner: Owner,
     pub server_name: ServerName,
     /// The caller's name for it, if it gave one.
     pub label: Option<Label>,
@@ -97,6 +100,7 @@ impl Connection {
     fn with_status(new: NewConnection, status: ConnectionStatus, now: Timestamp) -> Self {
         Self {
             ref_id: new.ref_id,
+            owner: new.owner,
             server_name: new.server_name,
             label: new.label,
             display_name: new.display_name,
@@ -223,6 +227,7 @@ mod tests {
     fn new(auth_method: AuthMethod) -> NewConnection {
         NewConnection {
             ref_id: RefId::from_random([7; 16]),
+            owner: Owner::default_owner(),
             server_name: ServerName::parse("linear").unwrap(),
             label: None,
             display_name: None,

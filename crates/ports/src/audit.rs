@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use domain::{RefId, ServerName, Timestamp};
+use domain::{Owner, RefId, ServerName, Timestamp};
 
 use crate::StoreError;
 
@@ -58,6 +58,8 @@ impl AuditKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub ref_id: RefId,
+    /// The owner of the connection it describes.
+    pub owner: Owner,
     pub server_name: ServerName,
     pub kind: AuditKind,
     /// A status reason, or a provider's own words (cleaned and cut short by the app), never a
@@ -75,6 +77,6 @@ pub struct AuditEvent {
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    /// A connection's events, oldest first.
-    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The events of `owner`'s connection `ref_id`, oldest first (none for another owner's).
+    async fn events(&self, owner: &Owner, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError>;
 }

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use domain::{Connection, ConnectionStatus, RefId, Scopes, Timestamp};
+use domain::{Connection, ConnectionStatus, Owner, RefId, Scopes, Timestamp};
 
 use crate::{AuditEvent, BoxError, Sealed};
 
@@ -67,6 +67,11 @@ pub struct PendingFlow {
 /// Every write takes the audit events that describe it and stores them in the same transaction
 /// as the change (spec §7): a change is never stored without its record, nor a record without
 /// its change.
+///
+/// Every read and write a caller's request reaches is scoped by its [`Owner`]: a connection of
+/// another owner is exactly as absent as one that never existed (nothing returned, nothing
+/// changed). Only the methods named `…_any` and [`ConnectionStore::pending_before`] see every
+/// owner; they are for the service's own background work (the refresher, the flow sweeper).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ConnectionStore: Send + Sync + 'static {
@@ -80,21 +85,34 @@ pub trait ConnectionStore: Send + Sync + 'static {
         events: &[AuditEvent],
     ) -> Result<(), StoreError>;
 
-    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError>;
+    /// The connection `ref_id` of `owner`.
+    async fn get(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<Connection>, StoreError>;
 
-    /// Every connection, oldest first.
-    async fn list(&self) -> Result<Vec<Connection>, StoreError>;
+    /// The connection `ref_id`, whoever owns it: for background work only, never for a request.
+    async fn get_any(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError>;
 
-    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
+    /// Every connection of `owner`, oldest first.
+    async fn list(&self, owner: &Owner) -> Result<Vec<Connection>, StoreError>;
 
-    /// A connection and its secrets, read together in one statement (the credentials route's
-    /// read), so they always belong to the same version of the row.
-    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError>;
+    /// The `pending_oauth` connections of every owner last written before `updated_before`
+    /// (the flow sweeper's: those a crashed callback left waiting), oldest first.
+    async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError>;
+
+    /// The sealed secrets of the connection `ref_id` of `owner`.
+    async fn secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError>;
+
+    /// A connection of `owner` and its secrets, read together in one statement (the credentials
+    /// route's read), so they always belong to the same version of the row.
+    async fn get_with_secrets(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+    ) -> Result<Option<(Connection, StoredSecrets)>, StoreError>;
 
     /// Writes `connection` (status, scopes, expiry, timestamps) and `secrets`, and records
-    /// `event`, if, and only if, the stored row still has status `expected`. Returns whether it
-    /// did: `false` means another caller changed or deleted the connection first, and nothing
-    /// was written, the event included.
+    /// `event`, if, and only if, the stored row still belongs to `connection.owner` and has
+    /// status `expected`. Returns whether it did: `false` means another caller changed or
+    /// deleted the connection first, and nothing was written, the event included.
     async fn update(
         &self,
         connection: &Connection,
@@ -106,7 +124,12 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// Deletes the connection and its flows and records `event`, returning its secrets so they
     /// can be revoked. Of concurrent callers exactly one gets `Some`, and only its event is
     /// recorded.
-    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError>;
+    async fn delete(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredSecrets>, StoreError>;
 
     /// Checks the database answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -126,9 +149,15 @@ pub trait FlowStore: Send + Sync + 'static {
     /// [`FlowStore::take_flow`], and the connection the flow belongs to as stored at that moment
     /// (`None` when it is gone), read in the same atomic step (one statement on PostgreSQL, one
     /// write on SQLite): the callback's first step, one round trip.
-    async fn take_flow_with_connection(
+    ///
+    /// With an `owner` (a callback an engine relays with its key) only a flow whose connection
+    /// belongs to that owner is taken; another owner's flow stays untouched and the answer is
+    /// `None`, as for an unknown state. Without one (the browser's callback) the state alone
+    /// finds the flow: only whoever started the flow ever saw it.
+    async fn take_flow_with_connection<'a>(
         &self,
         state_hash: &str,
+        owner: Option<&'a Owner>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError>;
 
     /// Removes and returns up to `limit` flows that expired before `now`.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel_async::RunQueryDsl;
 use diesel_store::audit::{self, AuditRow, NewAuditRow};
-use domain::RefId;
+use domain::{Owner, RefId};
 use ports::{AuditEvent, AuditLog, StoreError};
 
 use crate::PgStore;
@@ -21,11 +21,11 @@ impl AuditLog for PgStore {
         .await
     }
 
-    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn events(&self, owner: &Owner, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
             let rows: Vec<AuditRow> =
-                audit::of_connection(ref_id.as_str()).load(&mut conn).await.map_err(from_diesel)?;
+                audit::of_connection(owner, ref_id.as_str()).load(&mut conn).await.map_err(from_diesel)?;
             rows.into_iter().map(AuditRow::into_domain).collect()
         })
         .await

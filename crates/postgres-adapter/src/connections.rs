@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_store::connections::{self, ConnectionRow, SecretsRow};
-use domain::{Connection, ConnectionStatus, RefId};
+use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
 use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::PgStore;
@@ -32,41 +32,67 @@ impl ConnectionStore for PgStore {
         .await
     }
 
-    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+    async fn get(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
         // Owned, because the query's future outlives no borrow (see `PgStore::read`).
-        let id = ref_id.as_str().to_owned();
+        let (owner, id) = (owner.clone(), ref_id.as_str().to_owned());
         let row = self
             .read(|conn| {
-                let id = id.clone();
-                Box::pin(async move { connections::find(&id).get_result(conn).await.optional() })
+                let (owner, id) = (owner.clone(), id.clone());
+                Box::pin(async move { connections::find(&owner, &id).get_result(conn).await.optional() })
             })
             .await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
 
-    async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows = self.read(|conn| Box::pin(connections::all().load(conn))).await?;
+    async fn get_any(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        let id = ref_id.as_str().to_owned();
+        let row = self
+            .read(|conn| {
+                let id = id.clone();
+                Box::pin(async move { connections::find_any(&id).get_result(conn).await.optional() })
+            })
+            .await?;
+        row.map(ConnectionRow::into_domain).transpose()
+    }
+
+    async fn list(&self, owner: &Owner) -> Result<Vec<Connection>, StoreError> {
+        let owner = owner.clone();
+        let rows = self
+            .read(|conn| {
+                let owner = owner.clone();
+                Box::pin(async move { connections::of_owner(&owner).load(conn).await })
+            })
+            .await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
-    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
-        let id = ref_id.as_str().to_owned();
+    async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {
+        let rows = self.read(|conn| Box::pin(connections::pending_before(updated_before).load(conn))).await?;
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        let (owner, id) = (owner.clone(), ref_id.as_str().to_owned());
         let row: Option<SecretsRow> = self
             .read(|conn| {
-                let id = id.clone();
-                Box::pin(async move { connections::secrets(&id).get_result(conn).await.optional() })
+                let (owner, id) = (owner.clone(), id.clone());
+                Box::pin(async move { connections::secrets(&owner, &id).get_result(conn).await.optional() })
             })
             .await?;
         Ok(row.map(StoredSecrets::from))
     }
 
-    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+    async fn get_with_secrets(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+    ) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
         // Owned, because the query's future outlives no borrow (see `PgStore::read`).
-        let id = ref_id.as_str().to_owned();
+        let (owner, id) = (owner.clone(), ref_id.as_str().to_owned());
         let row: Option<(ConnectionRow, SecretsRow)> = self
             .read(|conn| {
-                let id = id.clone();
-                Box::pin(async move { connections::with_secrets(&id).get_result(conn).await.optional() })
+                let (owner, id) = (owner.clone(), id.clone());
+                Box::pin(async move { connections::with_secrets(&owner, &id).get_result(conn).await.optional() })
             })
             .await?;
         row.map(|(connection, secrets)| Ok((connection.into_domain()?, StoredSecrets::from(secrets)))).transpose()
@@ -88,8 +114,13 @@ impl ConnectionStore for PgStore {
         .await
     }
 
-    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
-        let statement = DeleteConnection::new(ref_id, event);
+    async fn delete(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredSecrets>, StoreError> {
+        let statement = DeleteConnection::new(owner, ref_id, event);
         self.bounded(async {
             let mut conn = self.conn().await?;
             let row: Option<SecretsRow> = statement.get_result(&mut conn).await.optional().map_err(from_diesel)?;

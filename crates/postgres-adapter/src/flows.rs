@@ -11,7 +11,7 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use diesel_store::connections::{CONNECTION, ConnectionColumns, ConnectionRow};
 use diesel_store::flows::{self, FLOW, FlowColumns, FlowRow};
-use domain::{Connection, Timestamp};
+use domain::{Connection, Owner, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
 use crate::PgStore;
@@ -39,14 +39,20 @@ impl FlowStore for PgStore {
         .await
     }
 
-    async fn take_flow_with_connection(
+    async fn take_flow_with_connection<'a>(
         &self,
         state_hash: &str,
+        owner: Option<&'a Owner>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
+        let statement = TakeWithConnection {
+            state_hash,
+            tenant_id: owner.map(|o| o.tenant.as_str()),
+            user_id: owner.map(|o| o.user.as_str()),
+        };
         self.bounded(async {
             let mut conn = self.conn().await?;
             let row: Option<(FlowRow, Option<ConnectionRow>)> =
-                TakeWithConnection { state_hash }.get_result(&mut conn).await.optional().map_err(from_diesel)?;
+                statement.get_result(&mut conn).await.optional().map_err(from_diesel)?;
             let Some((flow, connection)) = row else { return Ok(None) };
             Ok(Some((flow.into_domain()?, connection.map(ConnectionRow::into_domain).transpose()?)))
         })
@@ -74,9 +80,12 @@ impl FlowStore for PgStore {
 /// column tuples ([`FLOW`], [`CONNECTION`]), which diesel writes as `"oauth_flows"."…"` and
 /// `"connections"."…"`, select from it and from the joined connection (`NULL` when gone). Inside
 /// its own definition the name still means the table. Its text is fixed, so it is a cached
-/// prepared statement.
+/// prepared statement. With an owner (both binds set) only a flow whose connection is that
+/// owner's is deleted; without (both `NULL`) the state alone finds it.
 struct TakeWithConnection<'a> {
     state_hash: &'a str,
+    tenant_id: Option<&'a str>,
+    user_id: Option<&'a str>,
 }
 
 impl QueryId for TakeWithConnection<'_> {
@@ -92,7 +101,13 @@ impl QueryFragment<Pg> for TakeWithConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH oauth_flows AS (DELETE FROM oauth_flows WHERE state_hash = ");
         out.push_bind_param::<Text, _>(&self.state_hash)?;
-        out.push_sql(" RETURNING *) SELECT ");
+        out.push_sql(" AND (");
+        out.push_bind_param::<Nullable<Text>, _>(&self.tenant_id)?;
+        out.push_sql("::text IS NULL OR ref_id IN (SELECT ref_id FROM connections WHERE tenant_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.tenant_id)?;
+        out.push_sql(" AND user_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.user_id)?;
+        out.push_sql(")) RETURNING *) SELECT ");
         FLOW.walk_ast(out.reborrow())?;
         out.push_sql(", ");
         CONNECTION.walk_ast(out.reborrow())?;

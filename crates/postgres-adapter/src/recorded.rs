@@ -12,7 +12,7 @@ use diesel::dsl::SqlTypeOf;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Nullable, Text};
-use domain::{Connection, ConnectionStatus, RefId};
+use domain::{Connection, ConnectionStatus, Owner, RefId};
 use ports::{AuditEvent, PendingFlow, SecretsUpdate, StoredSecrets};
 
 use diesel_store::audit::NewAuditRow;
@@ -35,6 +35,8 @@ macro_rules! binds {
 fn push_event<'b>(out: &mut AstPass<'_, 'b, Pg>, e: &'b NewAuditRow<'_>) -> QueryResult<()> {
     binds!(out;
         Text => &e.ref_id,
+        Text => &e.tenant_id,
+        Text => &e.user_id,
         Text => &e.server_name,
         Text => &e.kind,
         Nullable<Text> => &e.detail,
@@ -43,7 +45,8 @@ fn push_event<'b>(out: &mut AstPass<'_, 'b, Pg>, e: &'b NewAuditRow<'_>) -> Quer
     Ok(())
 }
 
-const INSERT_EVENT: &str = "INSERT INTO audit_events (ref_id, server_name, kind, detail, at) SELECT ";
+const INSERT_EVENT: &str =
+    "INSERT INTO audit_events (ref_id, tenant_id, user_id, server_name, kind, detail, at) SELECT ";
 
 /// `INSERT` a connection, its pending flow if it has one, and its events, in their order.
 pub(crate) struct InsertConnection<'a> {
@@ -91,6 +94,8 @@ impl<'a> FlowColumns<'a> {
 /// Events as parallel arrays, so that one statement text records any number of them.
 struct EventArrays<'a> {
     ref_ids: Vec<&'a str>,
+    tenant_ids: Vec<&'a str>,
+    user_ids: Vec<&'a str>,
     server_names: Vec<&'a str>,
     kinds: Vec<&'static str>,
     details: Vec<Option<&'a str>>,
@@ -101,6 +106,8 @@ impl<'a> EventArrays<'a> {
     fn new(events: &'a [AuditEvent]) -> Self {
         Self {
             ref_ids: events.iter().map(|e| e.ref_id.as_str()).collect(),
+            tenant_ids: events.iter().map(|e| e.owner.tenant.as_str()).collect(),
+            user_ids: events.iter().map(|e| e.owner.user.as_str()).collect(),
             server_names: events.iter().map(|e| e.server_name.as_str()).collect(),
             kinds: events.iter().map(|e| e.kind.as_str()).collect(),
             details: events.iter().map(|e| e.detail.as_deref()).collect(),
@@ -155,17 +162,21 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
         out.push_bind_param::<Bool, _>(&f.present)?;
         // ORDINALITY keeps the events in their order, and so their ids (the log's order).
         out.push_sql(
-            ") INSERT INTO audit_events (ref_id, server_name, kind, detail, at) \
-             SELECT e.ref_id, e.server_name, e.kind, e.detail, e.at FROM inserted, unnest(",
+            ") INSERT INTO audit_events (ref_id, tenant_id, user_id, server_name, kind, detail, at) \
+             SELECT e.ref_id, e.tenant_id, e.user_id, e.server_name, e.kind, e.detail, e.at FROM inserted, unnest(",
         );
         binds!(out;
             Array<Text> => &e.ref_ids,
+            Array<Text> => &e.tenant_ids,
+            Array<Text> => &e.user_ids,
             Array<Text> => &e.server_names,
             Array<Text> => &e.kinds,
             Array<Nullable<Text>> => &e.details,
             Array<BigInt> => &e.ats,
         );
-        out.push_sql(") WITH ORDINALITY AS e (ref_id, server_name, kind, detail, at, n) ORDER BY e.n");
+        out.push_sql(
+            ") WITH ORDINALITY AS e (ref_id, tenant_id, user_id, server_name, kind, detail, at, n) ORDER BY e.n",
+        );
         Ok(())
     }
 }
@@ -179,6 +190,8 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
 /// So an updatable `connections` column is added here too (migrations/README.md).
 pub(crate) struct UpdateConnection<'a> {
     ref_id: &'a str,
+    tenant_id: &'a str,
+    user_id: &'a str,
     expected: &'static str,
     changes: ConnectionChanges<'a>,
     set_access: bool,
@@ -198,6 +211,8 @@ impl<'a> UpdateConnection<'a> {
         let changes = ConnectionChanges::new(connection, secrets);
         Self {
             ref_id: connection.ref_id.as_str(),
+            tenant_id: connection.owner.tenant.as_str(),
+            user_id: connection.owner.user.as_str(),
             expected: expected.as_str(),
             set_access: changes.access_token.is_some(),
             access_token: changes.access_token.flatten(),
@@ -237,6 +252,10 @@ impl QueryFragment<Pg> for UpdateConnection<'_> {
         out.push_bind_param::<Nullable<Binary>, _>(&self.refresh_token)?;
         out.push_sql(" ELSE refresh_token END WHERE ref_id = ");
         out.push_bind_param::<Text, _>(&self.ref_id)?;
+        out.push_sql(" AND tenant_id = ");
+        out.push_bind_param::<Text, _>(&self.tenant_id)?;
+        out.push_sql(" AND user_id = ");
+        out.push_bind_param::<Text, _>(&self.user_id)?;
         out.push_sql(" AND status = ");
         out.push_bind_param::<Text, _>(&self.expected)?;
         out.push_sql(" RETURNING 1) ");
@@ -256,8 +275,8 @@ pub(crate) struct DeleteConnection<'a> {
 }
 
 impl<'a> DeleteConnection<'a> {
-    pub(crate) fn new(ref_id: &'a RefId, event: &'a AuditEvent) -> Self {
-        Self { delete: connections::delete(ref_id.as_str()), event: NewAuditRow::new(event) }
+    pub(crate) fn new(owner: &'a Owner, ref_id: &'a RefId, event: &'a AuditEvent) -> Self {
+        Self { delete: connections::delete(owner, ref_id.as_str()), event: NewAuditRow::new(event) }
     }
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_store::audit::{self, AuditRow, NewAuditRow};
-use domain::RefId;
+use domain::{Owner, RefId};
 use ports::{AuditEvent, AuditLog, StoreError};
 
 use crate::SqliteStore;
@@ -15,9 +15,9 @@ impl AuditLog for SqliteStore {
         self.write(move |conn| audit::insert(&NewAuditRow::new(&event)).execute(conn)).await.map(|_| ())
     }
 
-    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
-        let key = ref_id.as_str().to_owned();
-        let rows: Vec<AuditRow> = self.run(move |conn| audit::of_connection(&key).load(conn)).await?;
+    async fn events(&self, owner: &Owner, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
+        let (owner, key) = (owner.clone(), ref_id.as_str().to_owned());
+        let rows: Vec<AuditRow> = self.run(move |conn| audit::of_connection(&owner, &key).load(conn)).await?;
         rows.into_iter().map(AuditRow::into_domain).collect()
     }
 }

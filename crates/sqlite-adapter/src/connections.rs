@@ -8,7 +8,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_store::audit::{self, NewAuditRow};
 use diesel_store::connections::{self, ConnectionChanges, ConnectionRow, NewConnectionRow, SecretsRow};
 use diesel_store::flows::{self, FlowRow};
-use domain::{Connection, ConnectionStatus, RefId};
+use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
 use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::SqliteStore;
@@ -33,29 +33,47 @@ impl ConnectionStore for SqliteStore {
         .await
     }
 
-    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
-        let key = ref_id.as_str().to_owned();
+    async fn get(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        let (owner, key) = (owner.clone(), ref_id.as_str().to_owned());
         let row: Option<ConnectionRow> =
-            self.read(move |conn| connections::find(&key).get_result(conn).optional()).await?;
+            self.read(move |conn| connections::find(&owner, &key).get_result(conn).optional()).await?;
         row.map(ConnectionRow::into_domain).transpose()
     }
 
-    async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows: Vec<ConnectionRow> = self.read(|conn| connections::all().load(conn)).await?;
+    async fn get_any(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        let key = ref_id.as_str().to_owned();
+        let row: Option<ConnectionRow> =
+            self.read(move |conn| connections::find_any(&key).get_result(conn).optional()).await?;
+        row.map(ConnectionRow::into_domain).transpose()
+    }
+
+    async fn list(&self, owner: &Owner) -> Result<Vec<Connection>, StoreError> {
+        let owner = owner.clone();
+        let rows: Vec<ConnectionRow> = self.read(move |conn| connections::of_owner(&owner).load(conn)).await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
     }
 
-    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
-        let key = ref_id.as_str().to_owned();
+    async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {
+        let rows: Vec<ConnectionRow> =
+            self.read(move |conn| connections::pending_before(updated_before).load(conn)).await?;
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        let (owner, key) = (owner.clone(), ref_id.as_str().to_owned());
         let row: Option<SecretsRow> =
-            self.read(move |conn| connections::secrets(&key).get_result(conn).optional()).await?;
+            self.read(move |conn| connections::secrets(&owner, &key).get_result(conn).optional()).await?;
         Ok(row.map(StoredSecrets::from))
     }
 
-    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
-        let key = ref_id.as_str().to_owned();
+    async fn get_with_secrets(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+    ) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+        let (owner, key) = (owner.clone(), ref_id.as_str().to_owned());
         let row: Option<(ConnectionRow, SecretsRow)> =
-            self.read(move |conn| connections::with_secrets(&key).get_result(conn).optional()).await?;
+            self.read(move |conn| connections::with_secrets(&owner, &key).get_result(conn).optional()).await?;
         row.map(|(connection, secrets)| Ok((connection.into_domain()?, StoredSecrets::from(secrets)))).transpose()
     }
 
@@ -69,7 +87,8 @@ impl ConnectionStore for SqliteStore {
         let (connection, secrets, event) = (connection.clone(), secrets.clone(), event.clone());
         self.write(move |conn| {
             let changes = ConnectionChanges::new(&connection, &secrets);
-            let written = connections::update_if(connection.ref_id.as_str(), expected, changes).execute(conn)?;
+            let written = connections::update_if(&connection.owner, connection.ref_id.as_str(), expected, changes)
+                .execute(conn)?;
             if written == 1 {
                 record(conn, std::slice::from_ref(&event))?;
             }
@@ -78,11 +97,16 @@ impl ConnectionStore for SqliteStore {
         .await
     }
 
-    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
-        let (key, event) = (ref_id.as_str().to_owned(), event.clone());
+    async fn delete(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredSecrets>, StoreError> {
+        let (owner, key, event) = (owner.clone(), ref_id.as_str().to_owned(), event.clone());
         let row: Option<SecretsRow> = self
             .write(move |conn| {
-                let row: Option<SecretsRow> = connections::delete(&key).get_result(conn).optional()?;
+                let row: Option<SecretsRow> = connections::delete(&owner, &key).get_result(conn).optional()?;
                 if row.is_some() {
                     record(conn, std::slice::from_ref(&event))?;
                 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_store::connections::{self, ConnectionRow};
 use diesel_store::flows::{self, FlowRow};
-use domain::{Connection, Timestamp};
+use domain::{Connection, Owner, Timestamp};
 use ports::{FlowStore, PendingFlow, StoreError};
 
 use crate::SqliteStore;
@@ -23,17 +23,23 @@ impl FlowStore for SqliteStore {
         row.map(FlowRow::into_domain).transpose()
     }
 
-    async fn take_flow_with_connection(
+    async fn take_flow_with_connection<'a>(
         &self,
         state_hash: &str,
+        owner: Option<&'a Owner>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
-        let key = state_hash.to_owned();
+        let (key, owner) = (state_hash.to_owned(), owner.cloned());
         let row = self
             .write(move |conn| {
-                let Some(flow) = flows::take(&key).get_result::<FlowRow>(conn).optional()? else {
+                let taken = match &owner {
+                    Some(owner) => flows::take_owned(&key, owner).get_result::<FlowRow>(conn),
+                    None => flows::take(&key).get_result::<FlowRow>(conn),
+                };
+                let Some(flow) = taken.optional()? else {
                     return Ok(None);
                 };
-                let connection: Option<ConnectionRow> = connections::find(flow.ref_id()).get_result(conn).optional()?;
+                let connection: Option<ConnectionRow> =
+                    connections::find_any(flow.ref_id()).get_result(conn).optional()?;
                 Ok(Some((flow, connection)))
             })
             .await?;

@@ -4,7 +4,8 @@
 //! compare what the store returns with what it was given.
 
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, RefId, Scopes, ServerName, Timestamp, Transport,
+    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, RefId, Scopes, ServerName, TenantId,
+    Timestamp, Transport, UserId,
 };
 use ports::{AuditEvent, AuditKind, PendingFlow, Sealed, StoredSecrets};
 
@@ -16,9 +17,32 @@ pub fn ref_id(n: u8) -> RefId {
     RefId::from_random([n; 16])
 }
 
+/// The owner of every fixture connection and event: tenant `default`, user `default`, as the
+/// seed API's calls (which name neither) are.
+pub fn seed_owner() -> Owner {
+    Owner::default_owner()
+}
+
+/// The owner `user` of `tenant`.
+pub fn owner(tenant: &str, user: &str) -> Owner {
+    Owner::new(TenantId::parse(tenant).expect("a valid tenant"), UserId::parse(user).expect("a valid user"))
+}
+
+/// `connection` given to `owner` (its ref id and everything else kept).
+pub fn owned_by(owner: &Owner, mut connection: Connection) -> Connection {
+    connection.owner = owner.clone();
+    connection
+}
+
+/// `event` recorded for `owner`.
+pub fn event_of(owner: &Owner, event: AuditEvent) -> AuditEvent {
+    AuditEvent { owner: owner.clone(), ..event }
+}
+
 fn new_connection(n: u8, transport: Transport, auth_method: AuthMethod) -> NewConnection {
     NewConnection {
         ref_id: ref_id(n),
+        owner: seed_owner(),
         server_name: ServerName::parse(&format!("server-{n}")).expect("a valid server name"),
         label: None,
         display_name: None,
@@ -144,6 +168,7 @@ pub fn state_hash(n: u32) -> String {
 pub fn event(ref_id: &RefId, kind: AuditKind, detail: Option<&str>, at: Timestamp) -> AuditEvent {
     AuditEvent {
         ref_id: ref_id.clone(),
+        owner: seed_owner(),
         server_name: ServerName::parse("linear").expect("a valid server name"),
         kind,
         detail: detail.map(str::to_owned),

@@ -30,9 +30,13 @@
 //! dev-dependencies. The expression is evaluated once per test. Each case is also a public
 //! `async fn` in [`cases`] for callers that want to run one by itself.
 //!
+//! Every read and write a caller reaches takes the caller's `Owner` and never reaches another
+//! owner's rows (`cases::another_owners_connection_reads_as_missing_and_changes_nothing`).
+//!
 //! Orders the contract fixes: `list` is by `created_at`, then `ref_id` in byte order;
 //! `events` is in recording order; an expired flow is one whose `expires_at < now`.
 
+pub mod before_owners;
 pub mod cases;
 pub mod fixtures;
 pub mod proxy;
@@ -118,6 +122,10 @@ macro_rules! contract_tests {
             audit_events_outlive_their_connection,
             every_write_records_its_events_with_it_in_order,
             audit_events_of_other_connections_are_not_returned,
+            another_owners_connection_reads_as_missing_and_changes_nothing,
+            each_owner_lists_only_its_own_connections,
+            pending_connections_of_every_owner_are_found_before_a_cutoff,
+            random_owners_and_ref_ids_never_reach_across_owners,
             a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones,
             a_replacement_writes_that_field_only_and_only_over_the_bytes_it_read,
             a_replacement_loses_to_a_token_update_made_after_the_read,

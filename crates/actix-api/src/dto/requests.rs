@@ -127,6 +127,8 @@ impl From<CallbackParams> for app::CallbackInput {
             error: p.error,
             error_description: p.error_description,
             redirect_uri: p.redirect_uri,
+            // The browser's callback: its `state` alone finds the flow. The keyed route sets it.
+            owner: None,
         }
     }
 }

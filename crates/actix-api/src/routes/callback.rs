@@ -18,7 +18,7 @@ use crate::dto::{CallbackParams, CallbackResponse};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::extract::strict_body;
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, Caller};
 
 /// No `HEAD`: this `GET` spends the flow's single-use `state`, which a probe or a link checker
 /// must not do.
@@ -134,13 +134,16 @@ async fn complete_in_browser<D: Deps>(
 ))]
 async fn complete_from_json<D: Deps>(
     state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
     body: web::Json<Box<serde_json::value::RawValue>>,
 ) -> HttpResponse {
     let params: CallbackParams = match strict_body(&body) {
         Ok(params) => params,
         Err(refusal) => return protect(refusal.error_response()),
     };
-    let response = match state.directory.complete_callback(params.into()).await {
+    // Relayed with the engine's key: only a flow of the caller's owner completes.
+    let input = app::CallbackInput { owner: Some(owner), ..params.into() };
+    let response = match state.directory.complete_callback(input).await {
         Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
         Err(failure) => ApiError::from(failure.error).error_response(),
     };

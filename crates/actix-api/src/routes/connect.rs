@@ -1,12 +1,12 @@
 use actix_web::{HttpResponse, web};
 use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
-use domain::{Label, ServerName, Transport};
+use domain::{Label, Owner, ServerName, Transport};
 
 use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::routes::parse_ref_id;
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, Caller};
 
 pub(crate) fn connect<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_start_connection, start_connection::<D>)
@@ -29,13 +29,14 @@ pub(crate) fn connect<D: Deps>() -> Endpoint {
 ))]
 async fn start_connection<D: Deps>(
     state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
     body: web::Json<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     let mut config = body.server_config()?;
     let outcome = match config.ref_id.take() {
-        Some(ref_id) => reconnect_in_place(&state.directory, body, config, &ref_id).await?,
-        None => state.directory.connect(parse(body, config)?).await?,
+        Some(ref_id) => reconnect_in_place(&state.directory, &owner, body, config, &ref_id).await?,
+        None => state.directory.connect(parse(owner, body, config)?).await?,
     };
     Ok(HttpResponse::Ok().json(match outcome {
         ConnectOutcome::Connected { ref_id } => {
@@ -50,6 +51,7 @@ async fn start_connection<D: Deps>(
 /// `server_config.ref_id` stands alone: a key or a URL with it is a mistake, not a hint.
 async fn reconnect_in_place<D: Deps>(
     directory: &app::Directory<D>,
+    owner: &Owner,
     body: ConnectBody,
     config: ServerConfigBody,
     ref_id: &str,
@@ -65,10 +67,10 @@ async fn reconnect_in_place<D: Deps>(
     if body.return_to.as_deref().is_some_and(str::is_empty) {
         return Err(ApiError::validation("return_to", "return_to: must not be empty"));
     }
-    Ok(directory.reconnect(&server_name, &parse_ref_id(ref_id)?, body.return_to).await?)
+    Ok(directory.reconnect(owner, &server_name, &parse_ref_id(ref_id)?, body.return_to).await?)
 }
 
-fn parse(body: ConnectBody, config: ServerConfigBody) -> Result<ConnectRequest, ApiError> {
+fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<ConnectRequest, ApiError> {
     let server_name =
         ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
     let custom = match config.url {
@@ -106,5 +108,5 @@ fn parse(body: ConnectBody, config: ServerConfigBody) -> Result<ConnectRequest, 
         .map(Label::parse)
         .transpose()
         .map_err(|e| ApiError::validation("label", e.to_string()))?;
-    Ok(ConnectRequest { server_name, label, api_key: config.api_key, custom, return_to: body.return_to })
+    Ok(ConnectRequest { owner, server_name, label, api_key: config.api_key, custom, return_to: body.return_to })
 }

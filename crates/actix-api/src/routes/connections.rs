@@ -1,4 +1,6 @@
-//! The user's connections: list, read, disconnect, credentials and audit history.
+//! The caller's connections (its tenant's, for its end user): list, read, disconnect,
+//! credentials and audit history. A ref id of another owner answers exactly as one that never
+//! existed: `404 CONNECTION_NOT_FOUND`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +16,7 @@ use super::parse_ref_id;
 use crate::dto::{ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, rfc3339};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, Caller};
 
 pub(crate) fn list<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_list_connections, list_connections::<D>)
@@ -37,8 +39,11 @@ pub(crate) fn events<D: Deps>() -> Endpoint {
     (status = 200, description = "Every connection.", body = [ConnectionDto]),
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
 ))]
-async fn list_connections<D: Deps>(state: web::Data<ApiState<D>>) -> Result<HttpResponse, ApiError> {
-    let connections = state.directory.list_connections().await?;
+async fn list_connections<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let connections = state.directory.list_connections(&owner).await?;
     let body = state.listing_body.json(&connections).map_err(|e| ApiError::from(app::Error::Internal(Box::new(e))))?;
     Ok(HttpResponse::Ok().content_type(ContentType::json()).body(body))
 }
@@ -74,9 +79,10 @@ impl ListingBody {
     ))]
 async fn get_connection<D: Deps>(
     state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let connection = state.directory.get_connection(&parse_ref_id(&path)?).await?;
+    let connection = state.directory.get_connection(&owner, &parse_ref_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(ConnectionDto::from(&connection)))
 }
 
@@ -89,9 +95,13 @@ async fn get_connection<D: Deps>(
         (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
-async fn disconnect<D: Deps>(state: web::Data<ApiState<D>>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn disconnect<D: Deps>(
+    state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let ref_id = parse_ref_id(&path)?;
-    state.directory.disconnect(&ref_id).await?;
+    state.directory.disconnect(&owner, &ref_id).await?;
     Ok(HttpResponse::Ok().json(DisconnectResponse { status: "disconnected", ref_id: ref_id.to_string() }))
 }
 
@@ -109,9 +119,10 @@ async fn disconnect<D: Deps>(state: web::Data<ApiState<D>>, path: web::Path<Stri
     ))]
 async fn get_credentials<D: Deps>(
     state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let credential = state.directory.credentials(&parse_ref_id(&path)?).await?;
+    let credential = state.directory.credentials(&owner, &parse_ref_id(&path)?).await?;
     let c = &credential.connection;
     let headers: BTreeMap<String, String> =
         credential.headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect();
@@ -136,9 +147,10 @@ async fn get_credentials<D: Deps>(
     ))]
 async fn list_events<D: Deps>(
     state: web::Data<ApiState<D>>,
+    Caller(owner): Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state.directory.connection_events(&parse_ref_id(&path)?).await?;
+    let events = state.directory.connection_events(&owner, &parse_ref_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(EventDto::from).collect::<Vec<_>>()))
 }
 
@@ -153,6 +165,7 @@ mod tests {
             .map(|n| {
                 let new = NewConnection {
                     ref_id: RefId::from_random([n; 16]),
+                    owner: domain::Owner::default_owner(),
                     server_name: ServerName::parse("acme").unwrap(),
                     label: None,
                     display_name: None,

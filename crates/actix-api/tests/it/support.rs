@@ -42,17 +42,17 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     connections.expect_ping().returning(move || {
         if database_up { Ok(()) } else { Err(StoreError::Unavailable("connection refused".into())) }
     });
-    connections.expect_list().returning(|| Ok(Vec::new()));
-    connections.expect_get().returning(|_| Ok(None));
-    connections.expect_secrets().returning(|_| Ok(None));
-    connections.expect_get_with_secrets().returning(|_| Ok(None));
-    connections.expect_delete().returning(|_, _| Ok(None));
+    connections.expect_list().returning(|_| Ok(Vec::new()));
+    connections.expect_get().returning(|_, _| Ok(None));
+    connections.expect_secrets().returning(|_, _| Ok(None));
+    connections.expect_get_with_secrets().returning(|_, _| Ok(None));
+    connections.expect_delete().returning(|_, _, _| Ok(None));
     connections.expect_insert().returning(|_, _, _, _| Ok(()));
     let mut flows = MockFlowStore::new();
-    flows.expect_take_flow_with_connection().returning(|_| Ok(None));
+    flows.expect_take_flow_with_connection().returning(|_, _| Ok(None));
     let mut audit = MockAuditLog::new();
     audit.expect_record().returning(|_| Ok(()));
-    audit.expect_events().returning(|_| Ok(Vec::new()));
+    audit.expect_events().returning(|_, _| Ok(Vec::new()));
     let mut clock = MockClock::new();
     clock.expect_now().return_const(Timestamp::from_unix(1_800_000_000));
     let mut ids = MockIdSource::new();

@@ -129,7 +129,7 @@ impl<D: Deps> Directory<D> {
             if mode == Mode::Scheduled {
                 return Ok(Leased::Busy);
             }
-            let connection = self.load(ref_id).await?;
+            let connection = self.load_any(ref_id).await?;
             ensure_usable(&connection)?;
             if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
                 return Ok(Leased::Fresh);
@@ -152,7 +152,7 @@ impl<D: Deps> Directory<D> {
     /// Whether a claimed token still needs refreshing: another replica may have refreshed it
     /// between the claim and now. (Expiring tokens are checked again by the refresh itself.)
     async fn stale_or_expiring(&self, ref_id: &RefId, margin: i64) -> Result<bool, Error> {
-        let connection = self.load(ref_id).await?;
+        let connection = self.load_any(ref_id).await?;
         let now = self.ports().clock.now();
         Ok(match connection.expires_at {
             Some(at) => at <= now.plus_seconds(margin),
@@ -169,7 +169,7 @@ impl<D: Deps> Directory<D> {
             Ok(RefreshOutcome::Refreshed) => {
                 // A token that lives less than twice the window would be due again at once: wait
                 // half its life first.
-                let expires_at = self.load(ref_id).await.ok().and_then(|c| c.expires_at);
+                let expires_at = self.load_any(ref_id).await.ok().and_then(|c| c.expires_at);
                 let life = expires_at.map(|at| now.seconds_until(at));
                 match life {
                     Some(life) if life < 2 * settings.ahead_seconds => {

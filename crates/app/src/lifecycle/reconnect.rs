@@ -2,7 +2,7 @@
 //! `expired` or `failed` OAuth connection starts a new authorization for that same connection,
 //! so the engine keeps its `ref_id`.
 
-use domain::{AuthSpec, ConnectionStatus, RefId, ServerName};
+use domain::{AuthSpec, ConnectionStatus, Owner, RefId, ServerName};
 use ports::{AuditKind, Clock, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
@@ -18,13 +18,14 @@ impl<D: Deps> Directory<D> {
     /// again from its URL (and may be bound to another authorization server).
     pub async fn reconnect(
         &self,
+        owner: &Owner,
         server_name: &ServerName,
         ref_id: &RefId,
         return_to: Option<String>,
     ) -> Result<ConnectOutcome, Error> {
         self.check_return_to(return_to.as_deref())?;
         let ports = self.ports();
-        let mut connection = self.load(ref_id).await?;
+        let mut connection = self.load(owner, ref_id).await?;
         if &connection.server_name != server_name {
             return Err(Error::validation(FIELD, "names a connection to another server"));
         }
@@ -63,7 +64,7 @@ impl<D: Deps> Directory<D> {
             if let Err(e) = ports.flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");
             }
-            let now = self.load(ref_id).await?;
+            let now = self.load(owner, ref_id).await?;
             return Err(Error::ReconnectInProgress(now.status()));
         }
         // Only the winner binds the authorization server its flow is for (discovery may have

@@ -7,7 +7,7 @@ use ports::AuditKind;
 use ports::mocks::MockAuditLog;
 
 use super::tests::{connection, ref_id};
-use crate::test_support::{Mocks, NOW};
+use crate::test_support::{Mocks, NOW, owner};
 use crate::{ConnectOutcome, Error};
 
 fn acme() -> ServerName {
@@ -15,7 +15,7 @@ fn acme() -> ServerName {
 }
 
 fn stored(mocks: &mut Mocks, status: ConnectionStatus) {
-    mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, status, -60))));
+    mocks.connections.expect_get().returning(move |_, r| Ok(Some(connection(r, status, -60))));
 }
 
 #[tokio::test]
@@ -35,7 +35,7 @@ async fn an_expired_connection_is_reauthorized_in_place_with_a_new_flow() {
             Ok(true)
         });
         mocks.audit = MockAuditLog::new(); // no standalone record: any would panic
-        let outcome = mocks.directory().reconnect(&acme(), &ref_id(1), None).await.unwrap();
+        let outcome = mocks.directory().reconnect(&owner(), &acme(), &ref_id(1), None).await.unwrap();
         let ConnectOutcome::PendingOAuth { ref_id: kept, auth_url } = outcome else { panic!("an OAuth flow") };
         assert_eq!(kept, ref_id(1));
         assert!(auth_url.starts_with("https://as.example/authorize?"), "{auth_url}");
@@ -49,7 +49,7 @@ async fn only_expired_or_failed_connections_of_the_named_server_are_reconnected(
         stored(&mut mocks, status);
         mocks.flows.expect_put_flow().never();
         mocks.connections.expect_update().never();
-        let err = mocks.directory().reconnect(&acme(), &ref_id(1), None).await.unwrap_err();
+        let err = mocks.directory().reconnect(&owner(), &acme(), &ref_id(1), None).await.unwrap_err();
         match status {
             // An authorization is under way: a conflict, not a wrong request.
             ConnectionStatus::PendingOAuth => {
@@ -62,15 +62,15 @@ async fn only_expired_or_failed_connections_of_the_named_server_are_reconnected(
     stored(&mut mocks, ConnectionStatus::Expired);
     mocks.flows.expect_put_flow().never();
     let other = ServerName::parse("exa").unwrap();
-    let err = mocks.directory().reconnect(&other, &ref_id(1), None).await.unwrap_err();
+    let err = mocks.directory().reconnect(&owner(), &other, &ref_id(1), None).await.unwrap_err();
     assert!(matches!(err, Error::Validation { field: "server_config.ref_id", .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn an_unknown_connection_is_not_found() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_get().returning(|_| Ok(None));
-    let err = mocks.directory().reconnect(&acme(), &ref_id(1), None).await.unwrap_err();
+    mocks.connections.expect_get().returning(|_, _| Ok(None));
+    let err = mocks.directory().reconnect(&owner(), &acme(), &ref_id(1), None).await.unwrap_err();
     assert!(matches!(err, Error::ConnectionNotFound), "{err:?}");
 }
 
@@ -90,7 +90,7 @@ async fn a_reconnect_that_loses_a_race_withdraws_its_flow() {
         assert_eq!(taken.lock().unwrap().as_deref(), Some(hash), "the flow this call stored");
         Ok(None)
     });
-    let err = mocks.directory().reconnect(&acme(), &ref_id(1), None).await.unwrap_err();
+    let err = mocks.directory().reconnect(&owner(), &acme(), &ref_id(1), None).await.unwrap_err();
     assert!(matches!(err, Error::ReconnectInProgress(_)), "{err:?}");
 }
 
@@ -98,7 +98,7 @@ async fn a_reconnect_that_loses_a_race_withdraws_its_flow() {
 async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_read() {
     let mut mocks = Mocks::new();
     mocks.connections.expect_get().never();
-    let err = mocks.directory().reconnect(&acme(), &ref_id(1), Some("https://evil.example/".into())).await;
+    let err = mocks.directory().reconnect(&owner(), &acme(), &ref_id(1), Some("https://evil.example/".into())).await;
     assert!(matches!(err, Err(Error::Validation { field: "return_to", .. })), "{err:?}");
 }
 
@@ -114,6 +114,7 @@ fn rediscoverable(mocks: &mut Mocks) {
 
     let new = NewConnection {
         ref_id: ref_id(1),
+        owner: owner(),
         server_name: ServerName::parse("my-docs").unwrap(),
         label: None,
         display_name: Some("Docs".into()),
@@ -122,7 +123,7 @@ fn rediscoverable(mocks: &mut Mocks) {
         auth_method: AuthMethod::OAuth,
     };
     let expired = Connection::restore(new, ConnectionStatus::Expired, None, Scopes::empty(), None, NOW, NOW);
-    mocks.connections.expect_get().returning(move |_| Ok(Some(expired.clone())));
+    mocks.connections.expect_get().returning(move |_, _| Ok(Some(expired.clone())));
     mocks.discovery.expect_probe().withf(|url, _| url == "https://docs.example/mcp").returning(|_, _| {
         Ok(ResourceAccess::Protected(ProtectedResource {
             resource: "https://docs.example/mcp".into(),
@@ -160,7 +161,7 @@ async fn a_discovered_connection_is_discovered_again_and_bound_to_the_server_fou
         Ok(true)
     });
     let name = ServerName::parse("my-docs").unwrap();
-    let outcome = mocks.directory().reconnect(&name, &ref_id(1), None).await.unwrap();
+    let outcome = mocks.directory().reconnect(&owner(), &name, &ref_id(1), None).await.unwrap();
     let ConnectOutcome::PendingOAuth { ref_id: kept, auth_url } = outcome else { panic!("an OAuth flow") };
     assert_eq!(kept, ref_id(1));
     assert!(auth_url.starts_with(&format!("{ISSUER}/authorize?")) && auth_url.contains("client_id=client-9"));
@@ -177,6 +178,6 @@ async fn a_discovered_reconnect_that_loses_the_race_binds_nothing() {
     mocks.flows.expect_take_flow().times(1).returning(|_| Ok(None));
     mocks.registrations.expect_bind_authorization().never();
     let name = ServerName::parse("my-docs").unwrap();
-    let err = mocks.directory().reconnect(&name, &ref_id(1), None).await.unwrap_err();
+    let err = mocks.directory().reconnect(&owner(), &name, &ref_id(1), None).await.unwrap_err();
     assert!(matches!(err, Error::ReconnectInProgress(_)), "{err:?}");
 }

@@ -69,7 +69,7 @@ async fn a_round_counts_failures_and_expiries_and_goes_on_after_them() {
 #[tokio::test]
 async fn a_claimed_token_that_another_replica_refreshed_meanwhile_is_left_alone() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_get().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 3_600))));
+    mocks.connections.expect_get_any().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 3_600))));
     mocks.oauth.expect_refresh().never();
     let mut leases = MockRefreshQueue::new();
     leases.expect_claim_due().times(1).returning(|_, _, _, _| Ok(vec![Lease { ref_id: ref_id(1), failures: 2 }]));

@@ -11,7 +11,7 @@ use ports::{BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, S
 use secrecy::SecretString;
 
 use super::lease::{Attempt, Mode};
-use crate::test_support::{Mocks, NOW, RecordedMetrics};
+use crate::test_support::{Mocks, NOW, RecordedMetrics, owner};
 use crate::{Directory, Error, RefreshOutcome, RefreshSettings};
 
 pub(super) fn ref_id(n: u8) -> RefId {
@@ -23,6 +23,7 @@ pub(super) fn ref_id(n: u8) -> RefId {
 pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
     let new = NewConnection {
         ref_id: ref_id.clone(),
+        owner: owner(),
         server_name: ServerName::parse("acme").unwrap(),
         label: None,
         display_name: None,
@@ -53,12 +54,15 @@ pub(super) fn tokens(expires_in: u64) -> TokenSet {
 
 /// Every connection is a connected `acme` one expiring in `expires_in` seconds, with a refresh token.
 pub(super) fn all_due(mocks: &mut Mocks, expires_in: i64) {
-    mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expires_in))));
-    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    mocks
+        .connections
+        .expect_get_any()
+        .returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expires_in))));
+    mocks.connections.expect_secrets().returning(|_, r| Ok(Some(secrets(r, "rt"))));
     mocks
         .connections
         .expect_get_with_secrets()
-        .returning(move |r| Ok(Some((connection(r, ConnectionStatus::Connected, expires_in), secrets(r, "rt")))));
+        .returning(move |_, r| Ok(Some((connection(r, ConnectionStatus::Connected, expires_in), secrets(r, "rt")))));
 }
 
 /// Leases granted with `failures` behind them; every release is recorded.
@@ -115,7 +119,7 @@ async fn credentials_hand_out_the_old_token_while_the_provider_is_down_and_it_st
     all_due(&mut mocks, 30);
     mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
     let (dir, _) = build(mocks, Arc::default());
-    let credential = dir.credentials(&ref_id(1)).await.expect("the old token still works for 30 s");
+    let credential = dir.credentials(&owner(), &ref_id(1)).await.expect("the old token still works for 30 s");
     assert_eq!(credential.connection.status(), ConnectionStatus::Connected);
 }
 
@@ -142,13 +146,13 @@ async fn a_real_invalid_grant_expires_the_connection_and_clears_the_backoff() {
 #[tokio::test]
 async fn invalid_grant_after_a_sibling_rotated_the_token_is_no_failure() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_get().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 10))));
+    mocks.connections.expect_get_any().returning(|r| Ok(Some(connection(r, ConnectionStatus::Connected, 10))));
     // The refresh reads the token it presents; by the time it is refused, a sibling rotated it.
     mocks
         .connections
         .expect_get_with_secrets()
-        .returning(|r| Ok(Some((connection(r, ConnectionStatus::Connected, 10), secrets(r, "rt")))));
-    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt-rotated"))));
+        .returning(|_, r| Ok(Some((connection(r, ConnectionStatus::Connected, 10), secrets(r, "rt")))));
+    mocks.connections.expect_secrets().returning(|_, r| Ok(Some(secrets(r, "rt-rotated"))));
     mocks
         .oauth
         .expect_refresh()
@@ -219,11 +223,14 @@ async fn a_short_lived_token_is_not_claimed_again_before_half_its_life() {
     // Before the refresh the token expires in 10 s; after it, in 100 s (less than twice the window).
     let expiry = move || if seen.load(Ordering::SeqCst) > 0 { 100 } else { 10 };
     let expiry_too = expiry.clone();
-    mocks.connections.expect_get().returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expiry()))));
+    mocks
+        .connections
+        .expect_get_any()
+        .returning(move |r| Ok(Some(connection(r, ConnectionStatus::Connected, expiry()))));
     mocks
         .connections
         .expect_get_with_secrets()
-        .returning(move |r| Ok(Some((connection(r, ConnectionStatus::Connected, expiry_too()), secrets(r, "rt")))));
+        .returning(move |_, r| Ok(Some((connection(r, ConnectionStatus::Connected, expiry_too()), secrets(r, "rt")))));
     mocks.oauth.expect_refresh().returning(|_, _, _| Ok(tokens(100)));
     mocks.connections.expect_update().returning(move |_, _, _, _| {
         refreshed.fetch_add(1, Ordering::SeqCst);
@@ -254,9 +261,9 @@ fn held_elsewhere(mocks: &mut Mocks, fresh_after: Option<usize>) {
         connection(r, ConnectionStatus::Connected, if fresh { 3_600 } else { 30 })
     };
     let read_too = read.clone();
-    mocks.connections.expect_get().returning(move |r| Ok(Some(read(r))));
-    mocks.connections.expect_get_with_secrets().returning(move |r| Ok(Some((read_too(r), secrets(r, "rt")))));
-    mocks.connections.expect_secrets().returning(|r| Ok(Some(secrets(r, "rt"))));
+    mocks.connections.expect_get_any().returning(move |r| Ok(Some(read(r))));
+    mocks.connections.expect_get_with_secrets().returning(move |_, r| Ok(Some((read_too(r), secrets(r, "rt")))));
+    mocks.connections.expect_secrets().returning(|_, r| Ok(Some(secrets(r, "rt"))));
     mocks.oauth.expect_refresh().never();
 }
 
@@ -273,7 +280,7 @@ async fn a_credentials_call_waits_for_the_other_replicas_refresh_and_hands_out_i
     let mut mocks = Mocks::new();
     held_elsewhere(&mut mocks, Some(2));
     let (dir, _) = build(mocks, Arc::default());
-    let credential = dir.credentials(&ref_id(1)).await.expect("the token the other replica stored");
+    let credential = dir.credentials(&owner(), &ref_id(1)).await.expect("the token the other replica stored");
     assert_eq!(credential.connection.expires_at, Some(NOW.plus_seconds(3_600)));
 }
 
@@ -284,7 +291,7 @@ async fn a_credentials_call_stops_waiting_and_uses_the_token_it_has_while_that_s
     held_elsewhere(&mut mocks, None);
     let (dir, _) = build(mocks, metrics.clone());
     assert!(matches!(dir.refresh(&ref_id(1), 60).await, Err(Error::Provider { .. })), "gives up after the wait");
-    let credential = dir.credentials(&ref_id(1)).await.expect("the current token expires in 30 s");
+    let credential = dir.credentials(&owner(), &ref_id(1)).await.expect("the current token expires in 30 s");
     assert_eq!(credential.connection.expires_at, Some(NOW.plus_seconds(30)));
     assert!(metrics.refreshes.lock().unwrap().is_empty(), "waiting is no refresh outcome");
 }

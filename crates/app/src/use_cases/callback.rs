@@ -1,4 +1,4 @@
-use domain::{Connection, ConnectionStatus, Timestamp};
+use domain::{Connection, ConnectionStatus, Owner, Timestamp};
 use ports::{
     AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow, SecretsUpdate, TokenSet,
 };
@@ -20,6 +20,10 @@ pub struct CallbackInput {
     /// The redirect URI the callback arrived at (no query); `None` is the shared
     /// `/assets/oauth/callback`. A flow completes only at its own (RFC 9700 §4.4.2).
     pub redirect_uri: Option<String>,
+    /// The owner of an engine that relays the callback with its key (`POST /assets/callback`):
+    /// only a flow of that owner completes. `None` for the browser's redirect, found by its
+    /// `state` alone.
+    pub owner: Option<Owner>,
 }
 
 /// A completed flow: the connection as it now is, and where to send the browser.
@@ -71,7 +75,7 @@ impl<D: Deps> Directory<D> {
         let ports = self.ports();
         let (flow, connection) = ports
             .flows
-            .take_flow_with_connection(&flow::state_hash(state.expose_secret()))
+            .take_flow_with_connection(&flow::state_hash(state.expose_secret()), input.owner.as_ref())
             .await
             .map_err(Error::from)?
             .ok_or(Error::InvalidState)?;
@@ -214,7 +218,7 @@ impl<D: Deps> Directory<D> {
         let flows = self.ports().flows.take_expired_flows(now, 500).await?;
         let mut failed = 0;
         for flow in flows {
-            if let Some(mut connection) = self.ports().connections.get(&flow.ref_id).await? {
+            if let Some(mut connection) = self.ports().connections.get_any(&flow.ref_id).await? {
                 if connection.status() == ConnectionStatus::PendingOAuth {
                     self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
                     self.metrics().oauth_flow(FlowEvent::Failed);
@@ -233,13 +237,10 @@ impl<D: Deps> Directory<D> {
     async fn fail_orphaned_pending(&self, now: Timestamp) -> Result<usize, Error> {
         let cutoff = now.plus_seconds(-2 * self.settings().flow_ttl_seconds);
         let mut failed = 0;
-        for mut connection in self.ports().connections.list().await? {
-            if connection.status() == ConnectionStatus::PendingOAuth && connection.updated_at < cutoff {
-                self.fail_connection(&mut connection, "the authorization was interrupted and did not complete", now)
-                    .await;
-                self.metrics().oauth_flow(FlowEvent::Failed);
-                failed += 1;
-            }
+        for mut connection in self.ports().connections.pending_before(cutoff).await? {
+            self.fail_connection(&mut connection, "the authorization was interrupted and did not complete", now).await;
+            self.metrics().oauth_flow(FlowEvent::Failed);
+            failed += 1;
         }
         Ok(failed)
     }

@@ -21,7 +21,8 @@ impl<D: Deps> Directory<D> {
             return match request.custom {
                 Some(_) if request.api_key.is_some() => Err(no_api_key()),
                 Some(custom) => {
-                    self.connect_custom(request.server_name, request.label, custom, request.return_to).await
+                    let target = (request.owner, request.server_name, request.label);
+                    self.connect_custom(target, custom, request.return_to).await
                 }
                 None => Err(Error::ServerNotFound),
             };
@@ -39,6 +40,7 @@ impl<D: Deps> Directory<D> {
         }
         if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
             let target = Target {
+                owner: request.owner,
                 server_name: entry.spec.name.clone(),
                 label: request.label,
                 display_name: None,
@@ -51,6 +53,7 @@ impl<D: Deps> Directory<D> {
         let ids = &self.ports().ids;
         let new = NewConnection {
             ref_id: ids.ref_id(),
+            owner: request.owner,
             server_name: entry.spec.name.clone(),
             label: request.label,
             display_name: None,

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::{AuthSpec, Connection, ConnectionStatus, RefId};
+use domain::{AuthSpec, Connection, ConnectionStatus, Owner, RefId};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -47,9 +47,9 @@ pub enum RefreshOutcome {
 impl<D: Deps> Directory<D> {
     /// The credential the engine sends to the connection's MCP server (spec §2.1), refreshing an
     /// OAuth token first when it expires within the margin.
-    pub async fn credentials(&self, ref_id: &RefId) -> Result<Credential, Error> {
+    pub async fn credentials(&self, owner: &Owner, ref_id: &RefId) -> Result<Credential, Error> {
         // One read for the connection and its secrets, so the token belongs to the state checked.
-        let (connection, secrets) = self.load_with_secrets(ref_id).await?;
+        let (connection, secrets) = self.load_with_secrets(owner, ref_id).await?;
         ensure_usable(&connection)?;
         let now = self.ports().clock.now();
         let margin = self.settings().credential_refresh_margin_seconds;
@@ -63,7 +63,7 @@ impl<D: Deps> Directory<D> {
                 Err(Error::Provider { .. }) if connection.expires_at.is_some_and(|at| at > now) => {}
                 Err(e) => return Err(e),
             }
-            let (connection, secrets) = self.load_with_secrets(ref_id).await?;
+            let (connection, secrets) = self.load_with_secrets(owner, ref_id).await?;
             ensure_usable(&connection)?;
             let headers = self.headers_for(&connection, &secrets)?;
             return Ok(Credential { connection, headers });
@@ -72,8 +72,8 @@ impl<D: Deps> Directory<D> {
         Ok(Credential { connection, headers })
     }
 
-    async fn load_with_secrets(&self, ref_id: &RefId) -> Result<(Connection, StoredSecrets), Error> {
-        self.ports().connections.get_with_secrets(ref_id).await?.ok_or(Error::ConnectionNotFound)
+    async fn load_with_secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<(Connection, StoredSecrets), Error> {
+        self.ports().connections.get_with_secrets(owner, ref_id).await?.ok_or(Error::ConnectionNotFound)
     }
 
     fn headers_for(
@@ -106,10 +106,12 @@ impl<D: Deps> Directory<D> {
     }
 
     /// The refresh itself, by a caller that holds the connection's lock and lease (see
-    /// `lifecycle`): unless fresh by now, call the provider and store the answer.
+    /// `lifecycle`): unless fresh by now, call the provider and store the answer. Found by ref
+    /// id alone (the scheduler knows no owner); later reads are scoped by the owner found.
     pub(crate) async fn refresh_locked(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
         let ports = self.ports();
-        let connection = self.load(ref_id).await?;
+        let connection = self.load_any(ref_id).await?;
+        let owner = connection.owner.clone();
         ensure_usable(&connection)?;
         if connection.expires_at.is_some_and(|at| ports.clock.now().plus_seconds(margin) < at) {
             return Ok(RefreshOutcome::AlreadyFresh);
@@ -133,7 +135,7 @@ impl<D: Deps> Directory<D> {
                     .into(),
             });
         }
-        let (mut connection, secrets) = self.load_with_secrets(ref_id).await?;
+        let (mut connection, secrets) = self.load_with_secrets(&owner, ref_id).await?;
         ensure_usable(&connection)?;
         let now = ports.clock.now();
         if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
@@ -163,7 +165,7 @@ impl<D: Deps> Directory<D> {
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
                 // A sibling may have rotated the refresh token while we used the old one.
-                let now_stored = ports.connections.secrets(ref_id).await?.and_then(|s| s.refresh_token);
+                let now_stored = ports.connections.secrets(&owner, ref_id).await?.and_then(|s| s.refresh_token);
                 if now_stored.is_some_and(|current| current != sealed_refresh) {
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }

@@ -1,4 +1,4 @@
-use domain::{Connection, RefId};
+use domain::{Connection, Owner, RefId};
 use ports::{
     AuditKind, Cipher, ConnectionStore, DiscoveredAuthorization, OAuthClient, RegistrationStore, Sealed, StoredSecrets,
     TokenEndpoint, TokenHint, TokenSet,
@@ -13,8 +13,8 @@ impl<D: Deps> Directory<D> {
     /// Disconnects (spec §2.1): deletes the connection and its secrets (recording `disconnected`
     /// with the deletion), then revokes the tokens at the provider, best effort, refresh token
     /// first. Of concurrent calls exactly one does it; the others get `ConnectionNotFound`.
-    pub async fn disconnect(&self, ref_id: &RefId) -> Result<(), Error> {
-        let connection = self.load(ref_id).await?;
+    pub async fn disconnect(&self, owner: &Owner, ref_id: &RefId) -> Result<(), Error> {
+        let connection = self.load(owner, ref_id).await?;
         // A discovered connection's authorization server goes with the row: read it first.
         let binding = if self.is_discovered(&connection) {
             self.ports().registrations.authorization_of(ref_id).await.unwrap_or_else(|e| {
@@ -25,7 +25,8 @@ impl<D: Deps> Directory<D> {
             None
         };
         let disconnected = self.event(&connection, AuditKind::Disconnected, None);
-        let secrets = self.ports().connections.delete(ref_id, &disconnected).await?.ok_or(Error::ConnectionNotFound)?;
+        let secrets =
+            self.ports().connections.delete(owner, ref_id, &disconnected).await?.ok_or(Error::ConnectionNotFound)?;
         self.revoke_all(&connection, binding, &secrets).await;
         Ok(())
     }

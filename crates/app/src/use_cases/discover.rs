@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Scopes, ServerName, Transport};
+use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Owner, Scopes, ServerName, Transport};
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
@@ -54,8 +54,7 @@ impl<D: Deps> Directory<D> {
     /// `POST /assets/connect` for a name that is not in the catalog, with `server_config.url`.
     pub(crate) async fn connect_custom(
         &self,
-        server_name: ServerName,
-        label: Option<Label>,
+        (owner, server_name, label): (Owner, ServerName, Option<Label>),
         custom: CustomServer,
         return_to: Option<String>,
     ) -> Result<ConnectOutcome, Error> {
@@ -72,8 +71,8 @@ impl<D: Deps> Directory<D> {
             return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
         }
         self.check_return_to(return_to.as_deref())?;
-        self.connect_discovered(Target { server_name, label, display_name, url, transport, entry: None }, return_to)
-            .await
+        let target = Target { owner, server_name, label, display_name, url, transport, entry: None };
+        self.connect_discovered(target, return_to).await
     }
 
     /// Discovers the server's authorization and starts the flow (or connects an open server).
@@ -93,6 +92,7 @@ impl<D: Deps> Directory<D> {
         })?;
         let mut new = NewConnection {
             ref_id: ports.ids.ref_id(),
+            owner: target.owner.clone(),
             server_name: target.server_name.clone(),
             label: target.label.clone(),
             display_name: target.display_name.clone(),
@@ -120,7 +120,7 @@ impl<D: Deps> Directory<D> {
             // Without its binding the callback could not find the token endpoint: undo.
             let reason = "undone: the authorization server binding could not be stored".to_owned();
             let undone = self.event(&connection, AuditKind::Disconnected, Some(reason));
-            if let Err(undo) = ports.connections.delete(&connection.ref_id, &undone).await {
+            if let Err(undo) = ports.connections.delete(&connection.owner, &connection.ref_id, &undone).await {
                 tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
             }
             return Err(e.into());
@@ -172,6 +172,7 @@ impl<D: Deps> Directory<D> {
     ) -> Result<(PendingFlow, String, DiscoveredAuthorization), Error> {
         let url = connection.url.clone().ok_or_else(|| Error::internal("a discovered connection has no URL"))?;
         let target = Target {
+            owner: connection.owner.clone(),
             server_name: connection.server_name.clone(),
             label: connection.label.clone(),
             display_name: connection.display_name.clone(),

@@ -8,13 +8,14 @@ use ports::{
 };
 use secrecy::SecretString;
 
-use crate::test_support::{Mocks, NOW};
+use crate::test_support::{Mocks, NOW, owner};
 use crate::{ConnectOutcome, ConnectRequest, CustomServer, Error};
 
 const ISSUER: &str = "https://as.example";
 
 fn custom() -> ConnectRequest {
     ConnectRequest {
+        owner: owner(),
         label: None,
         server_name: ServerName::parse("my-docs").unwrap(),
         api_key: None,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthSpec, Connection, Label, OAuthSpec, RefId, Scopes, ServerName, Timestamp, Transport};
+use domain::{AuthSpec, Connection, Label, OAuthSpec, Owner, RefId, Scopes, ServerName, Timestamp, Transport};
 use ports::{
     AuthorizationRequest, Cipher, ClientCredentials, Clock, DiscoveryError, IdSource, PendingFlow, SecretsUpdate,
     TokenEndpoint, TokenSet,
@@ -28,6 +28,8 @@ pub struct CustomServer {
 /// What `POST /assets/connect` asks for, already parsed.
 #[derive(Debug)]
 pub struct ConnectRequest {
+    /// Whose connection it will be.
+    pub owner: Owner,
     pub server_name: ServerName,
     /// The caller's name for the new connection (several accounts on one server).
     pub label: Option<Label>,
@@ -47,6 +49,7 @@ pub enum ConnectOutcome {
 
 /// A server to connect to through discovery.
 pub(crate) struct Target<'a> {
+    pub owner: Owner,
     pub server_name: ServerName,
     pub label: Option<Label>,
     pub display_name: Option<String>,

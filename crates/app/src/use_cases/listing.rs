@@ -6,13 +6,15 @@
 //! one ends and serves all of them. So each caller's answer comes from a read that started
 //! after it called, exactly as if it had read alone, and a busy replica makes one read per
 //! round trip of the database instead of one per caller. The reads run in a task of their own,
-//! so a caller that goes away cancels nothing the others wait for.
+//! so a caller that goes away cancels nothing the others wait for. Reads are shared only
+//! between callers of one owner: each owner has its own round of reads.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use domain::Connection;
+use domain::{Connection, Owner};
 use ports::{ConnectionStore, StoreError};
 use tokio::sync::oneshot;
 
@@ -20,9 +22,9 @@ use crate::{Deps, Directory, Error};
 
 type Answer = Result<Arc<[Connection]>, Arc<StoreError>>;
 
-/// Who waits for the next read, and whether a reading task runs.
+/// Per owner: who waits for the next read, and whether a reading task runs.
 #[derive(Default)]
-pub(crate) struct SharedListing(Mutex<Waiting>);
+pub(crate) struct SharedListing(Mutex<HashMap<Owner, Waiting>>);
 
 #[derive(Default)]
 struct Waiting {
@@ -31,19 +33,20 @@ struct Waiting {
 }
 
 impl SharedListing {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Owner, Waiting>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl<D: Deps> Directory<D> {
-    /// The user's connections, oldest first. Never carries a secret. Concurrent callers share
-    /// reads, and each sees every write completed before it called (see the module).
-    pub async fn list_connections(&self) -> Result<Arc<[Connection]>, Error> {
+    /// The connections of `owner`, oldest first. Never carries a secret. Concurrent callers of
+    /// one owner share reads, and each sees every write completed before it called (see the
+    /// module).
+    pub async fn list_connections(&self, owner: &Owner) -> Result<Arc<[Connection]>, Error> {
         // A reading task that went away without answering (its runtime shut down) is replaced
         // by the next caller; this caller tries once more before giving up.
         for _ in 0..2 {
-            match self.wait_for_next_read().await {
+            match self.wait_for_next_read(owner).await {
                 Ok(Ok(connections)) => return Ok(connections),
                 Ok(Err(shared)) => return Err(Error::from(unshare(&shared))),
                 Err(oneshot::error::RecvError { .. }) => continue,
@@ -52,34 +55,37 @@ impl<D: Deps> Directory<D> {
         Err(Error::internal("the shared listing read ended without an answer"))
     }
 
-    async fn wait_for_next_read(&self) -> Result<Answer, oneshot::error::RecvError> {
+    async fn wait_for_next_read(&self, owner: &Owner) -> Result<Answer, oneshot::error::RecvError> {
         let (answer, answered) = oneshot::channel();
         let start = {
-            let mut waiting = self.inner.listing.lock();
+            let mut owners = self.inner.listing.lock();
+            let waiting = owners.entry(owner.clone()).or_default();
             waiting.callers.push(answer);
             !std::mem::replace(&mut waiting.reading, true)
         };
         if start {
-            let directory = self.clone();
-            tokio::spawn(async move { directory.read_for_waiting_callers().await });
+            let (directory, owner) = (self.clone(), owner.clone());
+            tokio::spawn(async move { directory.read_for_waiting_callers(owner).await });
         }
         answered.await
     }
 
-    /// Reads for whoever waits, round after round, until nobody does.
-    async fn read_for_waiting_callers(&self) {
-        let mut stopped = Stopped { listing: &self.inner.listing, normally: false };
+    /// Reads for whoever of `owner` waits, round after round, until nobody does (and then
+    /// forgets the owner, so the map holds only owners being listed).
+    async fn read_for_waiting_callers(&self, owner: Owner) {
+        let mut stopped = Stopped { listing: &self.inner.listing, owner: &owner, normally: false };
         loop {
             let callers = {
-                let mut waiting = self.inner.listing.lock();
+                let mut owners = self.inner.listing.lock();
+                let waiting = owners.entry(owner.clone()).or_default();
                 if waiting.callers.is_empty() {
-                    waiting.reading = false;
+                    owners.remove(&owner);
                     stopped.normally = true;
                     return;
                 }
                 std::mem::take(&mut waiting.callers)
             };
-            let answer: Answer = self.ports().connections.list().await.map(Arc::from).map_err(Arc::new);
+            let answer: Answer = self.ports().connections.list(&owner).await.map(Arc::from).map_err(Arc::new);
             for caller in callers {
                 // A caller that went away no longer listens.
                 let _ = caller.send(answer.clone());
@@ -93,15 +99,14 @@ impl<D: Deps> Directory<D> {
 /// callers, whose senders go with the list, try again.
 struct Stopped<'a> {
     listing: &'a SharedListing,
+    owner: &'a Owner,
     normally: bool,
 }
 
 impl Drop for Stopped<'_> {
     fn drop(&mut self) {
         if !self.normally {
-            let mut waiting = self.listing.lock();
-            waiting.reading = false;
-            waiting.callers.clear();
+            self.listing.lock().remove(self.owner);
         }
     }
 }

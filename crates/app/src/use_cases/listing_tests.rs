@@ -6,7 +6,7 @@ use domain::{AuthMethod, Connection, NewConnection, RefId, ServerName, Transport
 use ports::StoreError;
 
 use crate::Error;
-use crate::test_support::{Mocks, NOW};
+use crate::test_support::{Mocks, NOW, owner};
 
 fn connections(count: u8) -> Vec<Connection> {
     (1..=count)
@@ -14,6 +14,7 @@ fn connections(count: u8) -> Vec<Connection> {
             Connection::connected(
                 NewConnection {
                     ref_id: RefId::from_random([n; 16]),
+                    owner: owner(),
                     server_name: ServerName::parse("acme").unwrap(),
                     label: None,
                     display_name: None,
@@ -45,7 +46,7 @@ async fn callers_arriving_during_a_read_share_the_next_one_not_the_running_one()
     let released = std::sync::Mutex::new(released);
     let counted = Arc::clone(&reads);
     // The first read holds until released and sees one connection; the reads after it see two.
-    mocks.connections.expect_list().returning(move || {
+    mocks.connections.expect_list().returning(move |_| {
         if counted.fetch_add(1, Ordering::SeqCst) == 0 {
             started.send(()).unwrap();
             released.lock().unwrap().recv().unwrap();
@@ -58,16 +59,19 @@ async fn callers_arriving_during_a_read_share_the_next_one_not_the_running_one()
 
     let first = tokio::spawn({
         let directory = directory.clone();
-        async move { directory.list_connections().await }
+        async move { directory.list_connections(&owner()).await }
     });
     tokio::task::spawn_blocking(move || first_read_started.recv().unwrap()).await.unwrap();
     let later: Vec<_> = (0..3)
         .map(|_| {
             let directory = directory.clone();
-            tokio::spawn(async move { directory.list_connections().await })
+            tokio::spawn(async move { directory.list_connections(&owner()).await })
         })
         .collect();
-    until("the later callers wait", || directory.inner.listing.lock().callers.len() == 3).await;
+    until("the later callers wait", || {
+        directory.inner.listing.lock().get(&owner()).map_or(0, |w| w.callers.len()) == 3
+    })
+    .await;
     release.send(()).unwrap();
 
     assert_eq!(first.await.unwrap().unwrap().len(), 1, "the first caller gets the read it started");
@@ -76,16 +80,16 @@ async fn callers_arriving_during_a_read_share_the_next_one_not_the_running_one()
     }
     assert_eq!(reads.load(Ordering::SeqCst), 2, "three callers, one read");
     // Nobody waits, so no task reads on.
-    until("the reading task stops", || !directory.inner.listing.lock().reading).await;
+    until("the reading task stops", || !directory.inner.listing.lock().get(&owner()).is_some_and(|w| w.reading)).await;
 }
 
 #[tokio::test]
 async fn a_caller_alone_reads_alone_every_time() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_list().times(3).returning(|| Ok(connections(2)));
+    mocks.connections.expect_list().times(3).returning(|_| Ok(connections(2)));
     let directory = mocks.directory();
     for _ in 0..3 {
-        assert_eq!(directory.list_connections().await.unwrap().len(), 2);
+        assert_eq!(directory.list_connections(&owner()).await.unwrap().len(), 2);
     }
 }
 
@@ -95,12 +99,12 @@ async fn a_failed_read_fails_every_caller_that_waited_for_it_with_its_cause() {
     mocks
         .connections
         .expect_list()
-        .returning(|| Err(StoreError::Unavailable("connection refused by 10.0.0.5:5432".into())));
+        .returning(|_| Err(StoreError::Unavailable("connection refused by 10.0.0.5:5432".into())));
     let directory = mocks.directory();
     let callers: Vec<_> = (0..4)
         .map(|_| {
             let directory = directory.clone();
-            tokio::spawn(async move { directory.list_connections().await })
+            tokio::spawn(async move { directory.list_connections(&owner()).await })
         })
         .collect();
     for caller in callers {
@@ -110,7 +114,7 @@ async fn a_failed_read_fails_every_caller_that_waited_for_it_with_its_cause() {
         }
     }
     // The next caller reads again.
-    assert!(matches!(directory.list_connections().await, Err(Error::Unavailable(_))));
+    assert!(matches!(directory.list_connections(&owner()).await, Err(Error::Unavailable(_))));
 }
 
 #[tokio::test]
@@ -118,10 +122,13 @@ async fn a_reading_task_that_dies_leaves_no_caller_waiting_and_no_reader_marked_
     let mut mocks = Mocks::new();
     // The panic also poisons the mock, so every later read dies too: the caller, which tries
     // twice, must get an error rather than wait for ever.
-    mocks.connections.expect_list().returning(|| panic!("the read dies"));
+    mocks.connections.expect_list().returning(|_| panic!("the read dies"));
     let directory = mocks.directory();
-    let answer = tokio::time::timeout(Duration::from_secs(5), directory.list_connections()).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), directory.list_connections(&owner())).await;
     assert!(matches!(answer, Ok(Err(Error::Internal(_)))), "{answer:?}");
-    assert!(!directory.inner.listing.lock().reading, "no reader is left marked as running");
-    assert!(directory.inner.listing.lock().callers.is_empty());
+    assert!(
+        !directory.inner.listing.lock().get(&owner()).is_some_and(|w| w.reading),
+        "no reader is left marked as running"
+    );
+    assert!(directory.inner.listing.lock().get(&owner()).is_none_or(|w| w.callers.is_empty()));
 }

@@ -10,7 +10,7 @@ pub(crate) mod identity;
 pub(crate) mod listing;
 mod queries;
 
-use domain::{Connection, RefId};
+use domain::{Connection, Owner, RefId};
 use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
 
 use crate::{Deps, Directory, Error};
@@ -39,6 +39,7 @@ impl<D: Deps> Directory<D> {
     pub(crate) fn event(&self, connection: &Connection, kind: AuditKind, detail: Option<String>) -> AuditEvent {
         AuditEvent {
             ref_id: connection.ref_id.clone(),
+            owner: connection.owner.clone(),
             server_name: connection.server_name.clone(),
             kind,
             detail,
@@ -60,8 +61,14 @@ impl<D: Deps> Directory<D> {
         }
     }
 
-    pub(crate) async fn load(&self, ref_id: &RefId) -> Result<Connection, Error> {
-        self.ports().connections.get(ref_id).await?.ok_or(Error::ConnectionNotFound)
+    /// The connection `ref_id` of `owner`; another owner's is as missing as one never made.
+    pub(crate) async fn load(&self, owner: &Owner, ref_id: &RefId) -> Result<Connection, Error> {
+        self.ports().connections.get(owner, ref_id).await?.ok_or(Error::ConnectionNotFound)
+    }
+
+    /// The connection `ref_id` whoever owns it: for background work (the refresher) only.
+    pub(crate) async fn load_any(&self, ref_id: &RefId) -> Result<Connection, Error> {
+        self.ports().connections.get_any(ref_id).await?.ok_or(Error::ConnectionNotFound)
     }
 }
 

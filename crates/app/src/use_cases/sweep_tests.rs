@@ -4,7 +4,7 @@
 use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
 use ports::SecretsUpdate;
 
-use crate::test_support::{Mocks, NOW};
+use crate::test_support::{Mocks, NOW, owner};
 
 /// The TTL the mocked directory runs with (`flow_ttl_seconds`).
 const TTL: i64 = 600;
@@ -12,6 +12,7 @@ const TTL: i64 = 600;
 fn connection(id: u8, status: ConnectionStatus, waiting_for: i64) -> Connection {
     let new = NewConnection {
         ref_id: RefId::from_random([id; 16]),
+        owner: owner(),
         server_name: ServerName::parse("acme").unwrap(),
         label: None,
         display_name: None,
@@ -24,40 +25,44 @@ fn connection(id: u8, status: ConnectionStatus, waiting_for: i64) -> Connection 
 }
 
 #[tokio::test]
-async fn a_connection_left_pending_by_an_unfinished_callback_fails_after_twice_the_flow_ttl() {
+async fn connections_of_every_owner_left_pending_by_an_unfinished_callback_fail_after_twice_the_flow_ttl() {
     let orphan = connection(1, ConnectionStatus::PendingOAuth, 2 * TTL + 1);
-    let still_possible = connection(2, ConnectionStatus::PendingOAuth, 2 * TTL - 1);
-    let connected_long_ago = connection(3, ConnectionStatus::Connected, 10 * TTL);
-    let orphan_id = orphan.ref_id.clone();
+    let mut elsewhere = connection(2, ConnectionStatus::PendingOAuth, 3 * TTL);
+    elsewhere.owner =
+        domain::Owner::new(domain::TenantId::parse("acme").unwrap(), domain::UserId::parse("bob").unwrap());
+    let expected_owners =
+        [(orphan.ref_id.clone(), orphan.owner.clone()), (elsewhere.ref_id.clone(), elsewhere.owner.clone())];
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_expired_flows().returning(|_, _| Ok(Vec::new()));
-    let listed = vec![orphan, still_possible, connected_long_ago];
-    mocks.connections.expect_list().returning(move || Ok(listed.clone()));
+    let listed = vec![orphan, elsewhere];
+    mocks
+        .connections
+        .expect_pending_before()
+        .withf(|cutoff| *cutoff == NOW.plus_seconds(-2 * TTL))
+        .returning(move |_| Ok(listed.clone()));
     mocks
         .connections
         .expect_update()
         .withf(move |c, expected, secrets, event| {
-            c.ref_id == orphan_id
+            expected_owners.contains(&(c.ref_id.clone(), c.owner.clone()))
                 && c.status() == ConnectionStatus::Failed
                 && *expected == ConnectionStatus::PendingOAuth
                 && matches!(secrets, SecretsUpdate::ClearTokens)
-                && (event.ref_id == orphan_id && event.kind == ports::AuditKind::Failed)
+                && (event.ref_id == c.ref_id && event.owner == c.owner && event.kind == ports::AuditKind::Failed)
         })
-        .times(1)
+        .times(2)
         .returning(|_, _, _, _| Ok(true));
 
     let failed = mocks.directory().sweep_expired_flows().await.unwrap();
 
-    assert_eq!(failed, 1, "only the orphan fails; the mock refuses any other update");
+    assert_eq!(failed, 2, "both orphans fail, each recorded for its own owner");
 }
 
 #[tokio::test]
 async fn a_sweep_with_nothing_pending_changes_nothing() {
     let mut mocks = Mocks::new();
     mocks.flows.expect_take_expired_flows().returning(|_, _| Ok(Vec::new()));
-    let listed =
-        vec![connection(3, ConnectionStatus::Connected, 10 * TTL), connection(4, ConnectionStatus::Failed, 10 * TTL)];
-    mocks.connections.expect_list().returning(move || Ok(listed.clone()));
+    mocks.connections.expect_pending_before().returning(|_| Ok(Vec::new()));
     mocks.connections.expect_update().never();
 
     assert_eq!(mocks.directory().sweep_expired_flows().await.unwrap(), 0);

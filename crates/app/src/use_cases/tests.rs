@@ -4,11 +4,12 @@ use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Sco
 use ports::{AuditKind, OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::test_support::{Mocks, NOW};
+use crate::test_support::{Mocks, NOW, owner};
 use crate::{CallbackInput, ConnectOutcome, ConnectRequest, Error};
 
 fn request(name: &str) -> ConnectRequest {
     ConnectRequest {
+        owner: owner(),
         server_name: ServerName::parse(name).unwrap(),
         label: None,
         api_key: None,
@@ -20,6 +21,7 @@ fn request(name: &str) -> ConnectRequest {
 fn oauth_connection(status: ConnectionStatus) -> Connection {
     let new = NewConnection {
         ref_id: RefId::from_random([1; 16]),
+        owner: owner(),
         server_name: ServerName::parse("acme").unwrap(),
         label: None,
         display_name: None,
@@ -125,7 +127,7 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_stored(
 #[tokio::test]
 async fn an_unknown_state_is_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(None));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(None));
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::InvalidState));
 }
@@ -135,7 +137,7 @@ async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_a
     for connection in [None, Some(oauth_connection(ConnectionStatus::Connected))] {
         let mut mocks = Mocks::new();
         let taken = Some((flow(600), connection.clone()));
-        mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_| Ok(taken));
+        mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_, _| Ok(taken));
         mocks.connections.expect_update().never();
         mocks.oauth.expect_exchange_code().never();
         let err =
@@ -148,7 +150,7 @@ async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_a
 #[tokio::test]
 async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(-1)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(-1)));
     mocks.connections.expect_update().times(1).returning(|c, expected, _, event| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth));
         assert_eq!(event.kind, AuditKind::Failed);
@@ -163,7 +165,7 @@ async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
 async fn a_callback_at_another_redirect_uri_than_its_flows_fails_the_connection_and_exchanges_nothing() {
     let elsewhere = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key("https://as.example"));
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
     mocks.connections.expect_update().times(1).returning(|c, _, _, event| {
         assert_eq!((c.status(), event.kind), (ConnectionStatus::Failed, AuditKind::Failed));
         Ok(true)
@@ -177,7 +179,7 @@ async fn a_callback_at_another_redirect_uri_than_its_flows_fails_the_connection_
 #[tokio::test]
 async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchanged() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
     mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(true));
     mocks.oauth.expect_exchange_code().never();
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
@@ -187,7 +189,7 @@ async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchan
 #[tokio::test]
 async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_tokens() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().times(1).returning(|endpoint, code, verifier, _, resource| {
         assert_eq!(endpoint.url, "https://as.example/token");
         assert_eq!(code.expose_secret(), "the-code");
@@ -217,7 +219,7 @@ async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_
 #[tokio::test]
 async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
     mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
         assert_eq!(c.status(), ConnectionStatus::Failed);
@@ -233,8 +235,8 @@ async fn credentials_of_a_pending_connection_are_not_ready() {
     mocks
         .connections
         .expect_get_with_secrets()
-        .returning(|_| Ok(Some((oauth_connection(ConnectionStatus::PendingOAuth), StoredSecrets::default()))));
-    let err = mocks.directory().credentials(&RefId::from_random([1; 16])).await.unwrap_err();
+        .returning(|_, _| Ok(Some((oauth_connection(ConnectionStatus::PendingOAuth), StoredSecrets::default()))));
+    let err = mocks.directory().credentials(&owner(), &RefId::from_random([1; 16])).await.unwrap_err();
     assert!(matches!(err, Error::NotReady(ConnectionStatus::PendingOAuth)));
 }
 
@@ -251,9 +253,9 @@ async fn a_real_invalid_grant_expires_the_connection() {
         )),
     };
     let both = (soon.clone(), secrets.clone());
-    mocks.connections.expect_get_with_secrets().returning(move |_| Ok(Some(both.clone())));
-    mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
-    mocks.connections.expect_secrets().returning(move |_| Ok(Some(secrets.clone())));
+    mocks.connections.expect_get_with_secrets().returning(move |_, _| Ok(Some(both.clone())));
+    mocks.connections.expect_get_any().returning(move |_| Ok(Some(soon.clone())));
+    mocks.connections.expect_secrets().returning(move |_, _| Ok(Some(secrets.clone())));
     mocks
         .oauth
         .expect_refresh()
@@ -264,7 +266,7 @@ async fn a_real_invalid_grant_expires_the_connection() {
         assert_eq!(update, &SecretsUpdate::ClearTokens);
         Ok(true)
     });
-    let err = mocks.directory().credentials(&RefId::from_random([1; 16])).await.unwrap_err();
+    let err = mocks.directory().credentials(&owner(), &RefId::from_random([1; 16])).await.unwrap_err();
     assert!(matches!(err, Error::TokenExpired), "{err:?}");
 }
 
@@ -272,9 +274,9 @@ async fn a_real_invalid_grant_expires_the_connection() {
 async fn disconnect_revokes_the_refresh_token_before_the_access_token() {
     let mut mocks = Mocks::new();
     let ref_id = RefId::from_random([1; 16]);
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
+    mocks.connections.expect_get().returning(|_, _| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
-    mocks.connections.expect_delete().times(1).returning(move |_, event| {
+    mocks.connections.expect_delete().times(1).returning(move |_, _, event| {
         assert_eq!(event.kind, AuditKind::Disconnected, "the deletion records the disconnect");
         Ok(Some(StoredSecrets {
             api_key: None,
@@ -290,23 +292,23 @@ async fn disconnect_revokes_the_refresh_token_before_the_access_token() {
             Ok(())
         });
     }
-    mocks.directory().disconnect(&ref_id).await.unwrap();
+    mocks.directory().disconnect(&owner(), &ref_id).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_failed_revocation_still_disconnects() {
     let mut mocks = Mocks::new();
     let ref_id = RefId::from_random([1; 16]);
-    mocks.connections.expect_get().returning(|_| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
+    mocks.connections.expect_get().returning(|_, _| Ok(Some(oauth_connection(ConnectionStatus::Connected))));
     let r = ref_id.clone();
-    mocks.connections.expect_delete().returning(move |_, _| {
+    mocks.connections.expect_delete().returning(move |_, _, _| {
         Ok(Some(StoredSecrets {
             access_token: Some(Sealed(format!("connections/{r}/access_token|at").into_bytes())),
             ..StoredSecrets::default()
         }))
     });
     mocks.oauth.expect_revoke().returning(|_, _, _| Err(OAuthError::Unavailable("timeout".into())));
-    mocks.directory().disconnect(&ref_id).await.unwrap();
+    mocks.directory().disconnect(&owner(), &ref_id).await.unwrap();
 }
 
 mod metrics {
@@ -335,7 +337,7 @@ mod metrics {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
         let mut flows = vec![pending_flow(-1), None];
-        mocks.flows.expect_take_flow_with_connection().times(2).returning(move |_| Ok(flows.remove(0)));
+        mocks.flows.expect_take_flow_with_connection().times(2).returning(move |_, _| Ok(flows.remove(0)));
         mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());
         let iss = Some("https://as.example");
@@ -348,7 +350,7 @@ mod metrics {
     async fn a_good_callback_counts_a_completed_flow() {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
-        mocks.flows.expect_take_flow_with_connection().returning(|_| Ok(pending_flow(600)));
+        mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
         mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
             Ok(TokenSet { access_token: SecretString::from("at"), refresh_token: None, expires_in: None, scopes: None })
         });
@@ -365,11 +367,14 @@ mod metrics {
         let mut soon = oauth_connection(ConnectionStatus::Connected);
         soon.expires_at = Some(NOW.plus_seconds(10));
         let also_soon = soon.clone();
-        mocks.connections.expect_get().returning(move |_| Ok(Some(soon.clone())));
+        mocks.connections.expect_get_any().returning(move |_| Ok(Some(soon.clone())));
         let ref_id = RefId::from_random([1; 16]);
         let refresh = Sealed(format!("connections/{ref_id}/refresh_token|rt").into_bytes());
         let secrets = StoredSecrets { refresh_token: Some(refresh), ..StoredSecrets::default() };
-        mocks.connections.expect_get_with_secrets().returning(move |_| Ok(Some((also_soon.clone(), secrets.clone()))));
+        mocks
+            .connections
+            .expect_get_with_secrets()
+            .returning(move |_, _| Ok(Some((also_soon.clone(), secrets.clone()))));
         mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 503".into())));
         let dir = mocks.directory_with_metrics(metrics.clone());
         assert!(matches!(dir.refresh(&ref_id, 60).await, Err(Error::Provider { .. })));
@@ -390,7 +395,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
     let mut custom = oauth_connection(ConnectionStatus::PendingOAuth);
     custom.server_name = ServerName::parse("my-docs").unwrap();
     let taken = Some((flow(600), Some(custom)));
-    mocks.flows.expect_take_flow_with_connection().return_once(move |_| Ok(taken));
+    mocks.flows.expect_take_flow_with_connection().return_once(move |_, _| Ok(taken));
     mocks.registrations.expect_authorization_of().returning(|r| {
         let resource = "https://acme.example/mcp".into();
         Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))

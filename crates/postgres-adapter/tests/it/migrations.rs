@@ -39,7 +39,10 @@ async fn migrations_run_up_down_and_up_again_on_a_fresh_database() {
     let store = PgStore::connect(&url, config()).await.expect("connect");
     let connection = store_contract::fixtures::full_connection(1);
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("the migrated schema stores");
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+    assert_eq!(
+        store.get(&store_contract::fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
+        Some(connection)
+    );
     drop(store);
     database.drop().await;
 }
@@ -100,4 +103,24 @@ async fn the_schema_refuses_values_the_domain_does_not_have() {
         ))
         .await;
     assert!(refused.is_err(), "an unknown transport is refused by the CHECK constraint");
+}
+
+#[tokio::test]
+async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_the_default_owner() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use store_contract::before_owners;
+    let url = url_of(&empty_schema().await);
+    migrate(&url, config()).await.expect("up");
+    // Back to the schema before owners: its migration undone and forgotten, as if never run.
+    let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
+    let down = include_str!("../../../../migrations/postgres/2026-12-07-100000_owners/down.sql");
+    conn.batch_execute(down).await.expect("the owners migration reverts");
+    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261207100000'")
+        .await
+        .expect("forget it");
+    let hex = |bytes: &[u8]| format!("'\\x{}'::bytea", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    conn.batch_execute(&before_owners::insert_sql(hex)).await.expect("rows stored by the previous schema");
+    drop(conn);
+
+    before_owners::assert_kept(PgStore::connect(&url, config()).await.expect("connect and upgrade")).await;
 }

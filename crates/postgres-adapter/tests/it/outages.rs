@@ -47,12 +47,18 @@ async fn a_database_that_goes_away_is_unavailable_and_the_same_store_recovers_wh
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert while up");
 
     proxy.cut();
-    assert_unavailable_in_time("get", store.get(&connection.ref_id)).await;
-    assert_unavailable_in_time("list", store.list()).await;
+    assert_unavailable_in_time("get", store.get(&store_contract::fixtures::seed_owner(), &connection.ref_id)).await;
+    assert_unavailable_in_time("list", store.list(&store_contract::fixtures::seed_owner())).await;
     assert_unavailable_in_time("ping", store.ping()).await;
 
     proxy.restore();
-    assert_eq!(store.get(&connection.ref_id).await.expect("get once the database is back"), Some(connection));
+    assert_eq!(
+        store
+            .get(&store_contract::fixtures::seed_owner(), &connection.ref_id)
+            .await
+            .expect("get once the database is back"),
+        Some(connection)
+    );
     store.ping().await.expect("ping once the database is back");
 }
 
@@ -63,10 +69,10 @@ async fn a_database_that_stops_answering_is_unavailable_within_the_timeout() {
 
     proxy.silence();
     assert_unavailable_in_time("ping", store.ping()).await;
-    assert_unavailable_in_time("list", store.list()).await;
+    assert_unavailable_in_time("list", store.list(&store_contract::fixtures::seed_owner())).await;
 
     proxy.restore();
-    store.list().await.expect("list once the database answers again");
+    store.list(&store_contract::fixtures::seed_owner()).await.expect("list once the database answers again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +102,7 @@ async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
         let store = store.clone();
         async move {
             let started = Instant::now();
-            (store.list().await, started.elapsed())
+            (store.list(&store_contract::fixtures::seed_owner()).await, started.elapsed())
         }
     });
     // Once the list holds the only connection (its query waits on the lock), a ping waits for
@@ -119,7 +125,7 @@ async fn an_exhausted_pool_is_unavailable_within_the_timeout_and_recovers() {
     }
 
     locker.batch_execute("COMMIT").await.expect("unlock");
-    assert_eq!(store.list().await.expect("list once the lock is gone"), vec![]);
+    assert_eq!(store.list(&store_contract::fixtures::seed_owner()).await.expect("list once the lock is gone"), vec![]);
 }
 
 /// How many statements sessions of the store on `schema` are running now.
@@ -145,7 +151,7 @@ async fn connections_the_server_terminated_are_replaced_without_an_error() {
     let schema = empty_schema().await;
     let store = PgStore::connect(&url_of(&schema), config()).await.expect("connect");
     store.ping().await.expect("ping");
-    store.list().await.expect("list");
+    store.list(&store_contract::fixtures::seed_owner()).await.expect("list");
 
     #[derive(diesel::QueryableByName)]
     struct Terminated {
@@ -164,5 +170,8 @@ async fn connections_the_server_terminated_are_replaced_without_an_error() {
     .expect("terminate the store's connections");
     assert!(terminated.iter().any(|t| t.terminated), "the store had a pooled connection to terminate");
 
-    assert_eq!(store.list().await.expect("the pool replaces the dead connection"), vec![]);
+    assert_eq!(
+        store.list(&store_contract::fixtures::seed_owner()).await.expect("the pool replaces the dead connection"),
+        vec![]
+    );
 }

@@ -16,16 +16,18 @@ async fn two_replicas_on_one_database_see_each_others_writes() {
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
     one.insert(&connection, &fixtures::all_secrets("one"), Some(flow.clone()), &[]).await.expect("insert on one");
 
-    assert_eq!(two.list().await.expect("list on two"), vec![connection.clone()]);
+    assert_eq!(two.list(&fixtures::seed_owner()).await.expect("list on two"), vec![connection.clone()]);
     let (took_one, took_two) = tokio::join!(one.take_flow(&flow.state_hash), two.take_flow(&flow.state_hash));
     let taken: Vec<_> =
         [took_one.expect("take on one"), took_two.expect("take on two")].into_iter().flatten().collect();
     assert_eq!(taken, vec![flow], "the callback's state is used once across replicas");
 
     assert_eq!(
-        two.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete on two"),
+        two.delete(&fixtures::seed_owner(), &connection.ref_id, &fixtures::disconnected(&connection.ref_id))
+            .await
+            .expect("delete on two"),
         Some(fixtures::all_secrets("one"))
     );
-    assert_eq!(one.get(&connection.ref_id).await.expect("get on one"), None);
-    assert_eq!(one.list().await.expect("list on one"), vec![]);
+    assert_eq!(one.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get on one"), None);
+    assert_eq!(one.list(&fixtures::seed_owner()).await.expect("list on one"), vec![]);
 }

@@ -97,7 +97,11 @@ async fn migrate_creates_the_sqlite_schema_without_the_serving_secrets() {
     assert_eq!(stdout(&output).trim(), "SQLite schema is up to date");
 
     let Database::Sqlite(store) = Database::open(&database(&url, false)).await.unwrap() else { panic!("SQLite") };
-    assert_eq!(ports::ConnectionStore::list(&store).await.unwrap(), vec![], "the schema exists and is empty");
+    assert_eq!(
+        ports::ConnectionStore::list(&store, &domain::Owner::default_owner()).await.unwrap(),
+        vec![],
+        "the schema exists and is empty"
+    );
 }
 
 #[tokio::test]

@@ -47,9 +47,9 @@ async fn everything_stored_survives_closing_and_reopening_the_store() {
     drop(store);
 
     let reopened = super::open(&path).await;
-    assert_eq!(reopened.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
-    assert_eq!(reopened.secrets(&connection.ref_id).await.expect("secrets"), Some(secrets));
-    assert_eq!(reopened.events(&connection.ref_id).await.expect("events"), vec![event]);
+    assert_eq!(reopened.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection.clone()));
+    assert_eq!(reopened.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(secrets));
+    assert_eq!(reopened.events(&fixtures::seed_owner(), &connection.ref_id).await.expect("events"), vec![event]);
     assert_eq!(reopened.take_flow(&flow.state_hash).await.expect("take"), Some(flow));
 }
 
@@ -76,7 +76,7 @@ async fn the_file_holds_the_sealed_bytes_given_and_never_the_plaintext() {
 
     let store = super::open(&path).await;
     store.insert(&connection, &secrets, None, &[]).await.expect("insert");
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(secrets));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(secrets));
     drop(store);
 
     // The database file and, if a connection left one, its write-ahead log. The writer thread

@@ -27,12 +27,15 @@ async fn a_write_blocked_by_another_writer_is_unavailable_and_reads_go_on() {
     assert!(matches!(blocked, Err(StoreError::Unavailable(_))), "got {blocked:?}");
     assert!(waited >= timeout, "the store waited for the lock ({waited:?}) before giving up");
     assert!(waited < timeout * 20, "and gave up soon after its timeout ({waited:?})");
-    assert_eq!(store.get(&existing.ref_id).await.expect("a read beside the writer"), Some(existing));
+    assert_eq!(
+        store.get(&fixtures::seed_owner(), &existing.ref_id).await.expect("a read beside the writer"),
+        Some(existing)
+    );
 
     other_writer.batch_execute("ROLLBACK").expect("release the lock");
     store
         .insert(&fixtures::bare_connection(2), &StoredSecrets::default(), None, &[])
         .await
         .expect("insert after release");
-    assert_eq!(store.list().await.expect("list").len(), 2);
+    assert_eq!(store.list(&fixtures::seed_owner()).await.expect("list").len(), 2);
 }

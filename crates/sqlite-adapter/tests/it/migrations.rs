@@ -53,7 +53,7 @@ async fn migrations_run_up_revert_completely_and_run_up_again() {
     let store = super::open(&path).await;
     let connection = fixtures::full_connection(1);
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert after up, down, up");
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection));
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn a_row_that_does_not_decode_is_reported_corrupt() {
     )
     .expect("a row written behind the store's back");
 
-    let listed = store.list().await;
+    let listed = store.list(&fixtures::seed_owner()).await;
     assert!(matches!(listed, Err(StoreError::Corrupt(_))), "got {listed:?}");
 }
 
@@ -108,7 +108,28 @@ async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its
     drop(conn);
 
     let store = super::open(&path).await;
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection), "kept, with no label");
+    assert_eq!(
+        store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
+        Some(connection),
+        "kept, with no label"
+    );
+}
+
+#[tokio::test]
+async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_the_default_owner() {
+    use store_contract::before_owners;
+    let (_dir, path) = super::temp_db();
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
+    let owners = pending.iter().position(|m| m.name().to_string().ends_with(before_owners::MIGRATION)).expect("listed");
+    for migration in &pending[..owners] {
+        conn.run_migration(migration).expect("a migration of the schema before owners");
+    }
+    let hex = |bytes: &[u8]| format!("X'{}'", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>());
+    conn.batch_execute(&before_owners::insert_sql(hex)).expect("rows stored by the previous schema");
+    drop(conn);
+
+    before_owners::assert_kept(super::open(&path).await).await;
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ pub async fn audit_events_read_back_in_the_order_they_were_recorded<S: ContractS
         store.record(event).await.expect("record");
     }
 
-    assert_eq!(store.events(&ref_id).await.expect("events"), recorded);
+    assert_eq!(store.events(&fixtures::seed_owner(), &ref_id).await.expect("events"), recorded);
 }
 
 /// The history of a deleted connection is kept: it is what explains the deletion.
@@ -32,10 +32,13 @@ pub async fn audit_events_outlive_their_connection<S: ContractStore>(store: S) {
     let disconnected = fixtures::event(&connection.ref_id, AuditKind::Disconnected, Some("by the user"), T0);
     let revoked = fixtures::event(&connection.ref_id, AuditKind::Revoked, Some("refresh_token"), T0);
     store.insert(&connection, &StoredSecrets::default(), None, std::slice::from_ref(&created)).await.expect("insert");
-    store.delete(&connection.ref_id, &disconnected).await.expect("delete");
+    store.delete(&fixtures::seed_owner(), &connection.ref_id, &disconnected).await.expect("delete");
     store.record(&revoked).await.expect("record after delete");
 
-    assert_eq!(store.events(&connection.ref_id).await.expect("events"), vec![created, disconnected, revoked]);
+    assert_eq!(
+        store.events(&fixtures::seed_owner(), &connection.ref_id).await.expect("events"),
+        vec![created, disconnected, revoked]
+    );
 }
 
 /// Each write records the events it is given with it, in their order: an insert several, an
@@ -58,9 +61,9 @@ pub async fn every_write_records_its_events_with_it_in_order<S: ContractStore>(s
     let failed_refresh = fixtures::event(&connection.ref_id, AuditKind::RefreshFailed, Some("HTTP 503"), at(2));
     store.record(&failed_refresh).await.expect("record");
     let disconnected = fixtures::event(&connection.ref_id, AuditKind::Disconnected, None, at(3));
-    assert!(store.delete(&connection.ref_id, &disconnected).await.expect("delete").is_some());
+    assert!(store.delete(&fixtures::seed_owner(), &connection.ref_id, &disconnected).await.expect("delete").is_some());
 
-    let events = store.events(&connection.ref_id).await.expect("events");
+    let events = store.events(&fixtures::seed_owner(), &connection.ref_id).await.expect("events");
     assert_eq!(events, vec![created, noted, connected, failed_refresh, disconnected]);
 }
 
@@ -75,7 +78,7 @@ pub async fn audit_events_of_other_connections_are_not_returned<S: ContractStore
     store.record(&fixtures::event(&theirs, AuditKind::Created, None, T0)).await.expect("record");
     store.record(&my_events[1]).await.expect("record");
 
-    assert_eq!(store.events(&mine).await.expect("events"), my_events.to_vec());
-    assert_eq!(store.events(&theirs).await.expect("events").len(), 1);
-    assert_eq!(store.events(&silent).await.expect("events"), vec![]);
+    assert_eq!(store.events(&fixtures::seed_owner(), &mine).await.expect("events"), my_events.to_vec());
+    assert_eq!(store.events(&fixtures::seed_owner(), &theirs).await.expect("events").len(), 1);
+    assert_eq!(store.events(&fixtures::seed_owner(), &silent).await.expect("events"), vec![]);
 }

@@ -14,8 +14,8 @@ pub async fn a_connection_reads_back_with_every_field<S: ContractStore>(store: S
     store.insert(&full, &StoredSecrets::default(), None, &[]).await.expect("insert full");
     store.insert(&bare, &StoredSecrets::default(), None, &[]).await.expect("insert bare");
 
-    assert_eq!(store.get(&full.ref_id).await.expect("get full"), Some(full));
-    assert_eq!(store.get(&bare.ref_id).await.expect("get bare"), Some(bare));
+    assert_eq!(store.get(&fixtures::seed_owner(), &full.ref_id).await.expect("get full"), Some(full));
+    assert_eq!(store.get(&fixtures::seed_owner(), &bare.ref_id).await.expect("get bare"), Some(bare));
 }
 
 /// The store accepts, and gives back, every value the domain's enums can take.
@@ -27,24 +27,37 @@ pub async fn every_status_auth_method_and_transport_is_stored<S: ContractStore>(
                 n += 1;
                 let connection = fixtures::connection_with(n, status, auth, transport);
                 store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
-                assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+                assert_eq!(
+                    store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
+                    Some(connection)
+                );
             }
         }
     }
-    assert_eq!(store.list().await.expect("list").len(), usize::from(n));
+    assert_eq!(store.list(&fixtures::seed_owner()).await.expect("list").len(), usize::from(n));
 }
 
 /// A reference nobody stored reads as absent everywhere, and an update does not create it.
 pub async fn an_unknown_ref_id_reads_as_nothing<S: ContractStore>(store: S) {
     let ghost = fixtures::connected_oauth_connection(9);
-    assert_eq!(store.get(&ghost.ref_id).await.expect("get"), None);
-    assert_eq!(store.secrets(&ghost.ref_id).await.expect("secrets"), None);
-    assert_eq!(store.delete(&ghost.ref_id, &fixtures::disconnected(&ghost.ref_id)).await.expect("delete"), None);
+    assert_eq!(store.get(&fixtures::seed_owner(), &ghost.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &ghost.ref_id).await.expect("secrets"), None);
+    assert_eq!(
+        store
+            .delete(&fixtures::seed_owner(), &ghost.ref_id, &fixtures::disconnected(&ghost.ref_id))
+            .await
+            .expect("delete"),
+        None
+    );
     let updated =
         store.update(&ghost, ghost.status(), &SecretsUpdate::Keep, &fixtures::change(&ghost)).await.expect("update");
     assert!(!updated, "an update of a connection that does not exist reports false");
-    assert_eq!(store.get(&ghost.ref_id).await.expect("get after update"), None, "an update never inserts");
-    assert!(store.list().await.expect("list").is_empty());
+    assert_eq!(
+        store.get(&fixtures::seed_owner(), &ghost.ref_id).await.expect("get after update"),
+        None,
+        "an update never inserts"
+    );
+    assert!(store.list(&fixtures::seed_owner()).await.expect("list").is_empty());
 }
 
 /// `list` orders by creation time, and connections created in the same second by `ref_id`.
@@ -61,7 +74,8 @@ pub async fn connections_are_listed_oldest_first<S: ContractStore>(store: S) {
     ties.sort_by(|a, b| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
     let expected = [oldest.ref_id.clone(), ties[0].clone(), ties[1].clone(), newest.ref_id.clone()];
 
-    let listed: Vec<_> = store.list().await.expect("list").into_iter().map(|c| c.ref_id).collect();
+    let listed: Vec<_> =
+        store.list(&fixtures::seed_owner()).await.expect("list").into_iter().map(|c| c.ref_id).collect();
     assert_eq!(listed, expected);
 }
 
@@ -78,10 +92,17 @@ pub async fn a_duplicate_ref_id_is_a_conflict_and_changes_nothing<S: ContractSto
     let result = store.insert(&impostor, &fixtures::all_secrets("impostor"), None, &[impostor_created]).await;
 
     assert!(is_conflict(&result), "expected Conflict, got {result:?}");
-    assert_eq!(store.events(&original.ref_id).await.expect("events"), vec![created], "only the stored one's record");
-    assert_eq!(store.get(&original.ref_id).await.expect("get"), Some(original.clone()));
-    assert_eq!(store.secrets(&original.ref_id).await.expect("secrets"), Some(original_secrets));
-    assert_eq!(store.list().await.expect("list").len(), 1);
+    assert_eq!(
+        store.events(&fixtures::seed_owner(), &original.ref_id).await.expect("events"),
+        vec![created],
+        "only the stored one's record"
+    );
+    assert_eq!(store.get(&fixtures::seed_owner(), &original.ref_id).await.expect("get"), Some(original.clone()));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &original.ref_id).await.expect("secrets"),
+        Some(original_secrets)
+    );
+    assert_eq!(store.list(&fixtures::seed_owner()).await.expect("list").len(), 1);
 }
 
 /// A healthy store answers its health check.
@@ -101,9 +122,12 @@ pub async fn secrets_are_returned_exactly_as_given<S: ContractStore>(store: S) {
     store.insert(&oauth, &oauth_secrets, None, &[]).await.expect("insert oauth");
     store.insert(&none, &StoredSecrets::default(), None, &[]).await.expect("insert none");
 
-    assert_eq!(store.secrets(&api_key.ref_id).await.expect("secrets"), Some(api_key_secrets));
-    assert_eq!(store.secrets(&oauth.ref_id).await.expect("secrets"), Some(oauth_secrets));
-    assert_eq!(store.secrets(&none.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &api_key.ref_id).await.expect("secrets"), Some(api_key_secrets));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &oauth.ref_id).await.expect("secrets"), Some(oauth_secrets));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &none.ref_id).await.expect("secrets"),
+        Some(StoredSecrets::default())
+    );
 }
 
 /// The credentials route's read: a connection and its secrets in one call, of one version.
@@ -115,9 +139,18 @@ pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(s
     store.insert(&api_key, &api_key_secrets, None, &[]).await.expect("insert api key");
     store.insert(&oauth, &oauth_secrets, None, &[]).await.expect("insert oauth");
 
-    assert_eq!(store.get_with_secrets(&api_key.ref_id).await.expect("read"), Some((api_key, api_key_secrets)));
-    assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((oauth.clone(), oauth_secrets)));
-    assert_eq!(store.get_with_secrets(&fixtures::ref_id(3)).await.expect("read unknown"), None);
+    assert_eq!(
+        store.get_with_secrets(&fixtures::seed_owner(), &api_key.ref_id).await.expect("read"),
+        Some((api_key, api_key_secrets))
+    );
+    assert_eq!(
+        store.get_with_secrets(&fixtures::seed_owner(), &oauth.ref_id).await.expect("read"),
+        Some((oauth.clone(), oauth_secrets))
+    );
+    assert_eq!(
+        store.get_with_secrets(&fixtures::seed_owner(), &fixtures::ref_id(3)).await.expect("read unknown"),
+        None
+    );
 
     // After a refresh, both halves are the new version.
     let mut refreshed = oauth.clone();
@@ -134,5 +167,8 @@ pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(s
             .expect("update")
     );
     let expected = StoredSecrets { api_key: None, ..tokens };
-    assert_eq!(store.get_with_secrets(&oauth.ref_id).await.expect("read"), Some((refreshed, expected)));
+    assert_eq!(
+        store.get_with_secrets(&fixtures::seed_owner(), &oauth.ref_id).await.expect("read"),
+        Some((refreshed, expected))
+    );
 }

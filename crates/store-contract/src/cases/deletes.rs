@@ -11,15 +11,21 @@ pub async fn a_delete_returns_the_secrets_once<S: ContractStore>(store: S) {
     store.insert(&connection, &fixtures::all_secrets("doomed"), None, &[]).await.expect("insert");
 
     assert_eq!(
-        store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete"),
+        store
+            .delete(&fixtures::seed_owner(), &connection.ref_id, &fixtures::disconnected(&connection.ref_id))
+            .await
+            .expect("delete"),
         Some(fixtures::all_secrets("doomed"))
     );
     assert_eq!(
-        store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("second delete"),
+        store
+            .delete(&fixtures::seed_owner(), &connection.ref_id, &fixtures::disconnected(&connection.ref_id))
+            .await
+            .expect("second delete"),
         None
     );
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), None);
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), None);
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), None);
 }
 
 /// A deleted connection's flows go with it (its callback can no longer complete); other
@@ -35,7 +41,10 @@ pub async fn deleting_a_connection_deletes_its_flows_and_nothing_else<S: Contrac
     store.insert(&kept, &StoredSecrets::default(), Some(kept_flow.clone()), &[]).await.expect("insert kept");
 
     assert_eq!(
-        store.delete(&doomed.ref_id, &fixtures::disconnected(&doomed.ref_id)).await.expect("delete"),
+        store
+            .delete(&fixtures::seed_owner(), &doomed.ref_id, &fixtures::disconnected(&doomed.ref_id))
+            .await
+            .expect("delete"),
         Some(StoredSecrets::default())
     );
 
@@ -43,7 +52,7 @@ pub async fn deleting_a_connection_deletes_its_flows_and_nothing_else<S: Contrac
     assert_eq!(store.take_flow(&second_flow.state_hash).await.expect("take second"), None);
     let sweep = store.take_expired_flows(T0.plus_seconds(10_000), 100).await.expect("sweep");
     assert_eq!(sweep, vec![kept_flow], "only the other connection's flow is left");
-    assert_eq!(store.list().await.expect("list"), vec![kept]);
+    assert_eq!(store.list(&fixtures::seed_owner()).await.expect("list"), vec![kept]);
 }
 
 /// Twenty callers delete one connection at once: exactly one gets its secrets to revoke.
@@ -54,13 +63,15 @@ pub async fn of_twenty_concurrent_deletes_exactly_one_gets_the_secrets<S: Contra
 
     let outcomes = race(&store, 20, |store, _| {
         let ref_id = ref_id.clone();
-        async move { store.delete(&ref_id, &fixtures::disconnected(&ref_id)).await.expect("delete") }
+        async move {
+            store.delete(&fixtures::seed_owner(), &ref_id, &fixtures::disconnected(&ref_id)).await.expect("delete")
+        }
     })
     .await;
 
     let winners: Vec<_> = outcomes.into_iter().flatten().collect();
     assert_eq!(winners, vec![fixtures::all_secrets("contested")], "exactly one delete gets the secrets");
-    let events = store.events(&ref_id).await.expect("events");
+    let events = store.events(&fixtures::seed_owner(), &ref_id).await.expect("events");
     assert_eq!(events, vec![fixtures::disconnected(&ref_id)], "and only its event is recorded");
-    assert_eq!(store.get(&ref_id).await.expect("get"), None);
+    assert_eq!(store.get(&fixtures::seed_owner(), &ref_id).await.expect("get"), None);
 }

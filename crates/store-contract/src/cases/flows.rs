@@ -17,7 +17,7 @@ pub async fn a_flow_stored_with_its_connection_is_taken_once_with_every_field<S:
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("take"), Some(flow.clone()));
     assert_eq!(store.take_flow(&flow.state_hash).await.expect("second take"), None, "a state is used once");
     assert_eq!(
-        store.get(&connection.ref_id).await.expect("get"),
+        store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
         Some(connection),
         "taking a flow keeps its connection"
     );
@@ -44,11 +44,15 @@ pub async fn a_flow_is_taken_with_its_connection_once<S: ContractStore>(store: S
     let other_flow = fixtures::bare_flow(&fixtures::state_hash(2), &other.ref_id, T0.plus_seconds(600));
     store.insert(&other, &StoredSecrets::default(), Some(other_flow.clone()), &[]).await.expect("insert other");
 
-    let taken = store.take_flow_with_connection(&flow.state_hash).await.expect("take");
+    let taken = store.take_flow_with_connection(&flow.state_hash, None).await.expect("take");
     assert_eq!(taken, Some((flow.clone(), Some(connection.clone()))));
-    assert_eq!(store.take_flow_with_connection(&flow.state_hash).await.expect("second take"), None);
+    assert_eq!(store.take_flow_with_connection(&flow.state_hash, None).await.expect("second take"), None);
     assert_eq!(store.take_flow(&other_flow.state_hash).await.expect("take other"), Some(other_flow.clone()));
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection), "the connection stays");
+    assert_eq!(
+        store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
+        Some(connection),
+        "the connection stays"
+    );
 }
 
 /// Twenty callbacks with the same state at once, through the callback's take: exactly one gets
@@ -60,7 +64,7 @@ pub async fn of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_t
 
     let outcomes = race(&store, 20, |store, _| {
         let state_hash = flow.state_hash.clone();
-        async move { store.take_flow_with_connection(&state_hash).await.expect("take") }
+        async move { store.take_flow_with_connection(&state_hash, None).await.expect("take") }
     })
     .await;
 
@@ -71,7 +75,7 @@ pub async fn of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_t
 /// A state nobody stored takes nothing.
 pub async fn an_unknown_state_takes_nothing<S: ContractStore>(store: S) {
     assert_eq!(store.take_flow(&fixtures::state_hash(404)).await.expect("take"), None);
-    assert_eq!(store.take_flow_with_connection(&fixtures::state_hash(404)).await.expect("take"), None);
+    assert_eq!(store.take_flow_with_connection(&fixtures::state_hash(404), None).await.expect("take"), None);
     assert_eq!(store.take_expired_flows(T0, 10).await.expect("sweep"), vec![]);
 }
 
@@ -162,9 +166,13 @@ pub async fn an_insert_whose_flow_is_refused_stores_no_connection<S: ContractSto
     let result = store.insert(&second, &fixtures::all_secrets("second"), Some(clashing), &[created]).await;
 
     assert!(is_conflict(&result), "expected Conflict, got {result:?}");
-    assert_eq!(store.events(&second.ref_id).await.expect("events"), vec![], "no record of what was not stored");
-    assert_eq!(store.get(&second.ref_id).await.expect("get"), None);
-    assert_eq!(store.secrets(&second.ref_id).await.expect("secrets"), None);
-    assert_eq!(store.list().await.expect("list"), vec![first]);
+    assert_eq!(
+        store.events(&fixtures::seed_owner(), &second.ref_id).await.expect("events"),
+        vec![],
+        "no record of what was not stored"
+    );
+    assert_eq!(store.get(&fixtures::seed_owner(), &second.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &second.ref_id).await.expect("secrets"), None);
+    assert_eq!(store.list(&fixtures::seed_owner()).await.expect("list"), vec![first]);
     assert_eq!(store.take_flow(&first_flow.state_hash).await.expect("take"), Some(first_flow));
 }

@@ -150,7 +150,10 @@ pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: Co
     store.bind_authorization(&moved).await.expect("rebind");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved));
 
-    store.delete(&doomed.ref_id, &fixtures::disconnected(&doomed.ref_id)).await.expect("delete");
+    store
+        .delete(&fixtures::seed_owner(), &doomed.ref_id, &fixtures::disconnected(&doomed.ref_id))
+        .await
+        .expect("delete");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get after delete"), None);
     assert_eq!(
         store.authorization_of(&kept.ref_id).await.expect("get kept"),
@@ -171,7 +174,10 @@ pub async fn registrations_outlive_connections<S: ContractStore>(store: S) {
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
     store.add_registration(&registration(ISSUER, "client-3")).await.expect("add");
     store.bind_authorization(&binding(3, ISSUER)).await.expect("bind");
-    store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete");
+    store
+        .delete(&fixtures::seed_owner(), &connection.ref_id, &fixtures::disconnected(&connection.ref_id))
+        .await
+        .expect("delete");
 
     let kept = store.registration(ISSUER, SHARED_URI).await.expect("get").expect("still there");
     assert_eq!(kept.client_id, "client-3");

@@ -121,15 +121,22 @@ pub async fn a_replacement_writes_that_field_only_and_only_over_the_bytes_it_rea
         store.replace_sealed(SealedField::ConnectionAccessToken, key, &old, &rekeyed).await.expect("replace");
     assert!(replaced, "the field held the bytes that were read");
     let expected = StoredSecrets { access_token: Some(rekeyed.clone()), ..secrets };
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected.clone()));
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()), "the row is untouched");
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
+        Some(connection.clone()),
+        "the row is untouched"
+    );
 
     let again = store
         .replace_sealed(SealedField::ConnectionAccessToken, key, &old, &fixtures::sealed("stale"))
         .await
         .expect("replace again");
     assert!(!again, "the old bytes are gone, so a second replacement finds nothing to swap");
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(expected));
 }
 
 /// A token refreshed between the read and the replacement wins: the newer token stays.
@@ -162,7 +169,11 @@ pub async fn a_replacement_loses_to_a_token_update_made_after_the_read<S: Contra
         .await
         .expect("replace");
     assert!(!replaced, "the value changed since it was read");
-    let stored = store.secrets(&connection.ref_id).await.expect("secrets").expect("the connection exists");
+    let stored = store
+        .secrets(&fixtures::seed_owner(), &connection.ref_id)
+        .await
+        .expect("secrets")
+        .expect("the connection exists");
     assert_eq!(stored.refresh_token, Some(fixtures::sealed("rotated/refresh_token")), "the refreshed token stays");
 }
 
@@ -171,7 +182,10 @@ pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractSto
     let deleted = fixtures::connected_oauth_connection(1);
     let secrets = fixtures::all_secrets("gone");
     store.insert(&deleted, &secrets, None, &[]).await.expect("insert");
-    store.delete(&deleted.ref_id, &fixtures::disconnected(&deleted.ref_id)).await.expect("delete");
+    store
+        .delete(&fixtures::seed_owner(), &deleted.ref_id, &fixtures::disconnected(&deleted.ref_id))
+        .await
+        .expect("delete");
     let old_key = secrets.api_key.clone().expect("an api key");
     let new = fixtures::sealed("new");
     assert!(
@@ -180,7 +194,7 @@ pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractSto
             .await
             .expect("replace")
     );
-    assert_eq!(store.get(&deleted.ref_id).await.expect("get"), None, "no row comes back");
+    assert_eq!(store.get(&fixtures::seed_owner(), &deleted.ref_id).await.expect("get"), None, "no row comes back");
 
     let pending = fixtures::pending_connection(2, T0);
     let flow = fixtures::full_flow(&fixtures::state_hash(1), &pending.ref_id, T0.plus_seconds(600));
@@ -194,7 +208,10 @@ pub async fn a_replacement_of_a_value_that_is_gone_writes_nothing<S: ContractSto
     store.insert(&cleared, &StoredSecrets::default(), None, &[]).await.expect("insert cleared");
     let empty = store.replace_sealed(SealedField::ConnectionApiKey, cleared.ref_id.as_str(), &old_key, &new).await;
     assert!(!empty.expect("replace"), "an empty field is not replaced");
-    assert_eq!(store.secrets(&cleared.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &cleared.ref_id).await.expect("secrets"),
+        Some(StoredSecrets::default())
+    );
 }
 
 /// A flow's PKCE verifier is replaced in place; the flow keeps every other field.
@@ -249,6 +266,7 @@ pub async fn of_twenty_concurrent_replacements_of_one_value_exactly_one_wins<S: 
 
     let winners: Vec<Sealed> = outcomes.into_iter().flatten().collect();
     assert_eq!(winners.len(), 1, "exactly one replacement swaps the value");
-    let stored = store.secrets(&ref_id).await.expect("secrets").expect("the connection exists");
+    let stored =
+        store.secrets(&fixtures::seed_owner(), &ref_id).await.expect("secrets").expect("the connection exists");
     assert_eq!(stored.api_key, Some(winners[0].clone()), "the winner's bytes are stored");
 }

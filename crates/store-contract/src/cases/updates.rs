@@ -28,13 +28,16 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
         .await
         .expect("update");
     assert!(updated, "the stored status was the expected one");
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection.clone()));
     let expected_secrets = StoredSecrets {
         api_key: None,
         access_token: Some(fixtures::sealed("access-1")),
         refresh_token: Some(fixtures::sealed("refresh-1")),
     };
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected_secrets));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"),
+        Some(expected_secrets)
+    );
 
     connection.expire("invalid_grant", T0.plus_seconds(10)).expect("expire");
     let updated = store
@@ -42,8 +45,11 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
         .await
         .expect("update");
     assert!(updated);
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(StoredSecrets::default()));
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection.clone()));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"),
+        Some(StoredSecrets::default())
+    );
 }
 
 /// An update that expects a status the row no longer has reports false and writes nothing.
@@ -63,16 +69,23 @@ pub async fn an_update_with_a_stale_status_writes_nothing<S: ContractStore>(stor
         let updated = store.update(&changed, stale, &tokens, &fixtures::change(&changed)).await.expect("update");
         assert!(!updated, "expected {stale} but the row is pending_oauth");
     }
-    assert_eq!(store.events(&stored.ref_id).await.expect("events"), vec![], "no record of a change not made");
-    assert_eq!(store.get(&stored.ref_id).await.expect("get"), Some(stored.clone()));
-    assert_eq!(store.secrets(&stored.ref_id).await.expect("secrets"), Some(stored_secrets));
+    assert_eq!(
+        store.events(&fixtures::seed_owner(), &stored.ref_id).await.expect("events"),
+        vec![],
+        "no record of a change not made"
+    );
+    assert_eq!(store.get(&fixtures::seed_owner(), &stored.ref_id).await.expect("get"), Some(stored.clone()));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &stored.ref_id).await.expect("secrets"), Some(stored_secrets));
 }
 
 /// A connection deleted before the update is not brought back.
 pub async fn an_update_of_a_deleted_connection_writes_nothing<S: ContractStore>(store: S) {
     let mut connection = fixtures::pending_connection(1, T0);
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
-    store.delete(&connection.ref_id, &fixtures::disconnected(&connection.ref_id)).await.expect("delete");
+    store
+        .delete(&fixtures::seed_owner(), &connection.ref_id, &fixtures::disconnected(&connection.ref_id))
+        .await
+        .expect("delete");
 
     connection.fail("timeout", T0.plus_seconds(600)).expect("fail");
     let updated = store
@@ -85,11 +98,11 @@ pub async fn an_update_of_a_deleted_connection_writes_nothing<S: ContractStore>(
         .await
         .expect("update");
     assert!(!updated);
-    let events = store.events(&connection.ref_id).await.expect("events");
+    let events = store.events(&fixtures::seed_owner(), &connection.ref_id).await.expect("events");
     assert_eq!(events, vec![fixtures::disconnected(&connection.ref_id)], "the delete's record, not the update's");
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), None);
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), None);
-    assert!(store.list().await.expect("list").is_empty());
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), None);
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), None);
+    assert!(store.list(&fixtures::seed_owner()).await.expect("list").is_empty());
 }
 
 /// Spec §7: a refresh answer without a new refresh token keeps the old one.
@@ -107,8 +120,8 @@ pub async fn a_token_update_without_a_refresh_token_keeps_the_stored_one<S: Cont
     );
 
     let expected = StoredSecrets { access_token: Some(fixtures::sealed("new access")), ..fixtures::all_secrets("old") };
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(expected));
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection));
 }
 
 /// A rotated refresh token replaces the stored one together with the access token.
@@ -133,8 +146,8 @@ pub async fn a_token_update_with_a_refresh_token_replaces_both<S: ContractStore>
         access_token: Some(fixtures::sealed("new access")),
         refresh_token: Some(fixtures::sealed("new refresh")),
     };
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
-    let stored = store.get(&connection.ref_id).await.expect("get").expect("stored");
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(expected));
+    let stored = store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get").expect("stored");
     assert_eq!(stored.expires_at, None, "a refresh without expires_in leaves expires_at null");
 }
 
@@ -157,7 +170,7 @@ pub async fn clearing_tokens_forgets_both_tokens_and_keeps_the_api_key<S: Contra
     );
 
     let expected = StoredSecrets { api_key: fixtures::all_secrets("old").api_key, ..StoredSecrets::default() };
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(expected));
+    assert_eq!(store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"), Some(expected));
 }
 
 /// `Keep` writes the connection and leaves every secret untouched.
@@ -173,8 +186,11 @@ pub async fn keeping_secrets_leaves_them_as_they_were<S: ContractStore>(store: S
             .expect("update")
     );
 
-    assert_eq!(store.get(&connection.ref_id).await.expect("get"), Some(connection.clone()));
-    assert_eq!(store.secrets(&connection.ref_id).await.expect("secrets"), Some(fixtures::all_secrets("old")));
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"), Some(connection.clone()));
+    assert_eq!(
+        store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets"),
+        Some(fixtures::all_secrets("old"))
+    );
 }
 
 /// Twenty callers move one connection out of `connected` at once: exactly one succeeds, and the
@@ -202,9 +218,13 @@ pub async fn of_twenty_concurrent_updates_from_one_status_exactly_one_wins<S: Co
 
     let winners: Vec<_> = outcomes.into_iter().filter(|(won, _, _)| *won).collect();
     assert_eq!(winners.len(), 1, "exactly one compare-and-set succeeds");
-    assert_eq!(store.events(&connection.ref_id).await.expect("events").len(), 1, "and only it is recorded");
+    assert_eq!(
+        store.events(&fixtures::seed_owner(), &connection.ref_id).await.expect("events").len(),
+        1,
+        "and only it is recorded"
+    );
     let (_, winner, index) = &winners[0];
-    assert_eq!(store.get(&connection.ref_id).await.expect("get").as_ref(), Some(winner));
-    let secrets = store.secrets(&connection.ref_id).await.expect("secrets").expect("stored");
+    assert_eq!(store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get").as_ref(), Some(winner));
+    let secrets = store.secrets(&fixtures::seed_owner(), &connection.ref_id).await.expect("secrets").expect("stored");
     assert_eq!(secrets.access_token, Some(fixtures::sealed(&format!("access {index}"))));
 }

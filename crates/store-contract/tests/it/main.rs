@@ -85,3 +85,11 @@ async fn a_store_that_ignores_leases_fails_the_claim_cases() {
     let crashed = cases::an_expired_lease_is_claimable_again;
     assert!(fails(crashed(MemoryStore::flawed(Flaw::IgnoresLeases))).await);
 }
+
+#[tokio::test]
+async fn a_store_that_ignores_the_owner_on_the_credentials_read_fails_the_isolation_cases() {
+    let case = cases::another_owners_connection_reads_as_missing_and_changes_nothing;
+    assert!(fails(case(MemoryStore::flawed(Flaw::IgnoresOwnerOnCredentials))).await);
+    let random = cases::random_owners_and_ref_ids_never_reach_across_owners;
+    assert!(fails(random(MemoryStore::flawed(Flaw::IgnoresOwnerOnCredentials))).await);
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use domain::{Connection, ConnectionStatus, RefId, Timestamp};
+use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
 use ports::{AuditEvent, AuditLog, ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
 
 /// A way of breaking the contract.
@@ -34,6 +34,8 @@ pub enum Flaw {
     IgnoresLeases,
     /// A write records its events even when it changes nothing (a lost update, a lost delete).
     RecordsUnwrittenChanges,
+    /// `get_with_secrets` (the credentials read) finds a connection whoever owns it.
+    IgnoresOwnerOnCredentials,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +68,11 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("no test panics while holding the lock")
     }
+
+    /// The connection `ref_id` with its secrets, if `owner` owns it.
+    fn owned(&self, owner: &Owner, ref_id: &RefId) -> Option<(Connection, StoredSecrets)> {
+        self.state().connections.get(ref_id).filter(|(c, _)| &c.owner == owner).cloned()
+    }
 }
 
 #[async_trait]
@@ -96,22 +103,48 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
-    async fn get(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+    async fn get(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.owned(owner, ref_id).map(|(c, _)| c))
+    }
+
+    async fn get_any(&self, ref_id: &RefId) -> Result<Option<Connection>, StoreError> {
         Ok(self.state().connections.get(ref_id).map(|(c, _)| c.clone()))
     }
 
-    async fn list(&self) -> Result<Vec<Connection>, StoreError> {
-        let mut all: Vec<_> = self.state().connections.values().map(|(c, _)| c.clone()).collect();
+    async fn list(&self, owner: &Owner) -> Result<Vec<Connection>, StoreError> {
+        let state = self.state();
+        let mut all: Vec<_> =
+            state.connections.values().filter(|(c, _)| &c.owner == owner).map(|(c, _)| c.clone()).collect();
         all.sort_by(|a, b| (a.created_at, a.ref_id.as_str()).cmp(&(b.created_at, b.ref_id.as_str())));
         Ok(all)
     }
 
-    async fn secrets(&self, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
-        Ok(self.state().connections.get(ref_id).map(|(_, s)| s.clone()))
+    async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {
+        let state = self.state();
+        let mut pending: Vec<_> = state
+            .connections
+            .values()
+            .map(|(c, _)| c)
+            .filter(|c| c.status() == ConnectionStatus::PendingOAuth && c.updated_at < updated_before)
+            .cloned()
+            .collect();
+        pending.sort_by(|a, b| (a.updated_at, a.ref_id.as_str()).cmp(&(b.updated_at, b.ref_id.as_str())));
+        Ok(pending)
     }
 
-    async fn get_with_secrets(&self, ref_id: &RefId) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
-        Ok(self.state().connections.get(ref_id).cloned())
+    async fn secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<Option<StoredSecrets>, StoreError> {
+        Ok(self.owned(owner, ref_id).map(|(_, s)| s))
+    }
+
+    async fn get_with_secrets(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+    ) -> Result<Option<(Connection, StoredSecrets)>, StoreError> {
+        if self.has(Flaw::IgnoresOwnerOnCredentials) {
+            return Ok(self.state().connections.get(ref_id).cloned());
+        }
+        Ok(self.owned(owner, ref_id))
     }
 
     async fn update(
@@ -127,7 +160,9 @@ impl ConnectionStore for MemoryStore {
         if self.has(Flaw::RecordsUnwrittenChanges) {
             state.events.push(event.clone());
         }
-        let Some((stored, secrets)) = state.connections.get_mut(&c.ref_id) else { return Ok(false) };
+        let Some((stored, secrets)) = state.connections.get_mut(&c.ref_id).filter(|(s, _)| s.owner == c.owner) else {
+            return Ok(false);
+        };
         if stored.status() != expected && !ignore_status {
             return Ok(false);
         }
@@ -148,8 +183,19 @@ impl ConnectionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn delete(&self, ref_id: &RefId, event: &AuditEvent) -> Result<Option<StoredSecrets>, StoreError> {
+    async fn delete(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredSecrets>, StoreError> {
         let keep_flows = self.has(Flaw::KeepsFlowsOnDelete);
+        if self.owned(owner, ref_id).is_none() {
+            if self.has(Flaw::RecordsUnwrittenChanges) {
+                self.state().events.push(event.clone());
+            }
+            return Ok(None);
+        }
         let mut state = self.state();
         let removed = state.connections.remove(ref_id).map(|(_, s)| s);
         if removed.is_some() || self.has(Flaw::RecordsUnwrittenChanges) {
@@ -186,10 +232,18 @@ impl FlowStore for MemoryStore {
         Ok(state.flows.remove(state_hash))
     }
 
-    async fn take_flow_with_connection(
+    async fn take_flow_with_connection<'a>(
         &self,
         state_hash: &str,
+        owner: Option<&'a Owner>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
+        if let Some(owner) = owner {
+            let state = self.state();
+            let flow_owner = state.flows.get(state_hash).and_then(|f| state.connections.get(&f.ref_id));
+            if flow_owner.is_none_or(|(c, _)| &c.owner != owner) {
+                return Ok(None);
+            }
+        }
         let Some(flow) = self.take_flow(state_hash).await? else { return Ok(None) };
         let connection = self.state().connections.get(&flow.ref_id).map(|(c, _)| c.clone());
         Ok(Some((flow, connection)))
@@ -215,7 +269,7 @@ impl AuditLog for MemoryStore {
         Ok(())
     }
 
-    async fn events(&self, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
-        Ok(self.state().events.iter().filter(|e| &e.ref_id == ref_id).cloned().collect())
+    async fn events(&self, owner: &Owner, ref_id: &RefId) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self.state().events.iter().filter(|e| &e.ref_id == ref_id && &e.owner == owner).cloned().collect())
     }
 }
