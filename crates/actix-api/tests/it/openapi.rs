@@ -206,4 +206,29 @@ async fn bodies_that_refuse_unknown_fields_say_so_in_the_document() {
     for name in ["CallbackParams", "ConnectBody", "ServerConfigBody"] {
         assert_eq!(schemas[name]["additionalProperties"], serde_json::json!(false), "{name}");
     }
+
+/// Every operation that acts for a caller (the keyed routes of the API, not `/metrics` nor
+/// `/openapi.json`) declares the optional `X-End-User-Id` header and the `422` a malformed one
+/// gets, and a malformed one is refused there; no other operation declares it.
+#[actix_web::test]
+async fn every_keyed_operation_declares_the_optional_end_user_header_and_refuses_a_malformed_one() {
+    let setup = Setup::default();
+    let doc = document(setup).await;
+    let app = actix_test::init_service(app(setup.state())).await;
+    let mut declared = 0;
+    for (method, path, keyless) in operations(&doc) {
+        let operation = &doc["paths"][&path][&method];
+        let header = operation["parameters"].as_array().into_iter().flatten().find(|p| p["name"] == "X-End-User-Id");
+        let acts_for_caller = !keyless && path.starts_with("/assets/");
+        assert_eq!(header.is_some(), acts_for_caller, "{method} {path}");
+        let Some(header) = header else { continue };
+        declared += 1;
+        assert_eq!((header["in"].as_str(), header["required"].as_bool()), (Some("header"), Some(false)), "{path}");
+        assert!(operation["responses"]["422"].is_object(), "{method} {path} documents its 422");
+        let malformed =
+            request(&method, &path).insert_header(("X-Engine-Key", KEY)).insert_header(("X-End-User-Id", "a b"));
+        let answer = send(&app, malformed.to_request()).await;
+        assert_eq!((answer.status, answer.body["error"].as_str()), (422, Some("VALIDATION_ERROR")), "{method} {path}");
+    }
+    assert!(declared >= 7, "{declared}");
 }

@@ -73,6 +73,8 @@ impl<D: Deps> Directory<D> {
 }
 
 #[cfg(test)]
+mod owner_tests;
+#[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]
 mod tests;
