@@ -191,3 +191,18 @@ pub fn change(connection: &Connection) -> AuditEvent {
 pub fn disconnected(ref_id: &RefId) -> AuditEvent {
     event(ref_id, AuditKind::Disconnected, None, T0)
 }
+
+/// A small deterministic generator (xorshift) for the cases that pick at random: seeded, so a
+/// failing run repeats exactly.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n as u64).expect("less than n")
+    }
+}

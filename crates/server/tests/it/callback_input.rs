@@ -4,41 +4,11 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use test_oauth_server::{TestAuthConfig, TestAuthServer};
+use test_oauth_server::TestAuthConfig;
 
-use crate::helpers::{Spawn, TestApp, assert_error};
-use crate::oauth_flow::{CLIENT_SECRET, oauth_catalog, query_param, start_flow, status_of};
-use crate::postgres::fresh_database_url;
-
-#[derive(Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-async fn spawn_on(backend: Backend, config: TestAuthConfig) -> (TestApp, TestAuthServer) {
-    let auth = TestAuthServer::start(config).await;
-    let mut spawn = Spawn::default().catalog(oauth_catalog(&auth)).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
-    if let Backend::Postgres = backend {
-        spawn = spawn.var("DATABASE_URL", &fresh_database_url().await);
-    }
-    (spawn.start().await, auth)
-}
-
-/// One test per backend for each scenario: `scenario => test_on_sqlite, test_on_postgres;`.
-macro_rules! on_both_backends {
-    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test]
-        async fn $sqlite() {
-            $scenario(Backend::Sqlite).await;
-        }
-
-        #[tokio::test]
-        async fn $postgres() {
-            $scenario(Backend::Postgres).await;
-        }
-    )*};
-}
+use crate::backends::{Backend, on_both_backends, spawn_on};
+use crate::helpers::{TestApp, assert_error};
+use crate::oauth_flow::{query_param, start_flow, status_of};
 
 /// `url` with its query parameter `name` set to `value`, or removed when `None`.
 fn with_param(url: &str, name: &str, value: Option<&str>) -> String {

@@ -2,6 +2,8 @@
 
 mod browser;
 mod browser_oauth;
+
+mod backends;
 mod callback_input;
 mod callback_page;
 mod catalog_input;
@@ -21,6 +23,7 @@ mod messages;
 mod mix_up;
 mod oauth_flow;
 mod operations;
+mod owners;
 mod postgres;
 mod protocol_garbage;
 mod provider_words;

@@ -103,18 +103,6 @@ pub async fn pending_connections_of_every_owner_are_found_before_a_cutoff<S: Con
     assert_eq!(store.pending_before(T0).await.expect("pending"), vec![old_alice, old_bob]);
 }
 
-/// A small deterministic generator (xorshift), so the random case repeats exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        usize::try_from(self.0 % n as u64).expect("fits")
-    }
-}
-
 /// Random owners (users that share ids across tenants) own random connections; random probes
 /// of (owner, ref id) by get, secrets, get-with-secrets and delete find a connection exactly
 /// when the prober owns it, and every owner's list is exactly its own at the end.
@@ -123,7 +111,7 @@ pub async fn random_owners_and_ref_ids_never_reach_across_owners<S: ContractStor
         .iter()
         .flat_map(|t| ["alice", "bob", "default"].map(|u| fixtures::owner(t, u)))
         .collect();
-    let mut rng = Rng(0x5EED_0F0A_110C_E5E5);
+    let mut rng = fixtures::Rng(0x5EED_0F0A_110C_E5E5);
     let mut model: Vec<(Connection, bool)> = Vec::new();
     for n in 0..24u8 {
         let owner = &owners[rng.below(owners.len())];
