@@ -206,6 +206,7 @@ async fn bodies_that_refuse_unknown_fields_say_so_in_the_document() {
     for name in ["CallbackParams", "ConnectBody", "ServerConfigBody"] {
         assert_eq!(schemas[name]["additionalProperties"], serde_json::json!(false), "{name}");
     }
+}
 
 /// Every operation that acts for a caller (the keyed routes of the API, not `/metrics` nor
 /// `/openapi.json`) declares the optional `X-End-User-Id` header and the `422` a malformed one
