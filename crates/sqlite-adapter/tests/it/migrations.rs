@@ -34,6 +34,7 @@ async fn migrations_run_up_revert_completely_and_run_up_again() {
         "__diesel_schema_migrations",
         "audit_events",
         "client_registrations",
+        "connect_sessions",
         "connections",
         "discovered_authorizations",
         "oauth_flows",
