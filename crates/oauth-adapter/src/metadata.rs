@@ -105,13 +105,31 @@ pub fn same_resource(a: &str, b: &str) -> bool {
     }
 }
 
-/// RFC 9728 §3.2: the document must name `expected` as its resource (§3.3) and list at least
-/// one authorization server (MCP requires one).
+/// Whether the `resource` a server declares covers the MCP server at `server` (RFC 9728 §3.3 and
+/// the MCP specification's resource rules): the same resource, or one of the same origin whose
+/// path is a prefix of the server's by whole segments (`/a` covers `/a/b`, never `/ab`), without
+/// a query of its own. Metadata found at the root well-known location commonly names the origin.
+pub fn covers_resource(declared: &str, server: &str) -> bool {
+    if same_resource(declared, server) {
+        return true;
+    }
+    let (Ok(declared), Ok(server)) = (Url::parse(declared), Url::parse(server)) else { return false };
+    if declared.fragment().is_some() || declared.query().is_some() || declared.origin() != server.origin() {
+        return false;
+    }
+    let prefix = declared.path().trim_end_matches('/');
+    let path = server.path();
+    prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+
+/// RFC 9728 §3.2: the document must name a resource that covers `expected` (§3.3,
+/// [`covers_resource`]) and list at least one authorization server (MCP requires one). The
+/// resource it names is the one tokens are requested for (RFC 8707).
 pub fn decode_resource(body: &[u8], expected: &str) -> Decoded<ResourceDocument> {
     let doc = Doc::parse(body, "protected resource metadata")?;
     let resource = doc.required("resource")?;
-    if !same_resource(resource, expected) {
-        return Err("its `resource` is not the MCP server's URL".to_owned());
+    if !covers_resource(resource, expected) {
+        return Err("its `resource` is neither the MCP server's URL nor a parent of it on the same origin".to_owned());
     }
     let servers = doc.strings("authorization_servers")?.unwrap_or_default();
     if servers.is_empty() {

@@ -94,6 +94,36 @@ fn a_resource_document_must_name_the_resource_it_was_fetched_for() {
 }
 
 #[test]
+fn a_parent_resource_on_the_same_origin_covers_the_server_by_whole_path_segments() {
+    let server = "https://host.example/a/b/mcp";
+    for covering in [
+        "https://host.example",
+        "https://host.example/",
+        "https://HOST.example:443/a",
+        "https://host.example/a/",
+        "https://host.example/a/b/mcp",
+    ] {
+        assert!(covers_resource(covering, server), "{covering}");
+    }
+    for other in [
+        "https://host.example/ab",
+        "https://host.example/a/b/mcp/more",
+        "https://host.example/c",
+        "http://host.example/a",
+        "https://host.example:8443/a",
+        "https://other.example/a",
+        "https://host.example/a?x=1",
+        "https://host.example/a#f",
+        "not a url",
+    ] {
+        assert!(!covers_resource(other, server), "{other}");
+    }
+    let doc = json!({"resource": "https://mcp.example", "authorization_servers": [ISSUER]});
+    let decoded = decode_resource(doc.to_string().as_bytes(), RESOURCE).unwrap();
+    assert_eq!(decoded.resource, "https://mcp.example", "the declared resource is the one tokens are for");
+}
+
+#[test]
 fn a_registration_answer_keeps_the_redirect_uri_and_has_a_secret_when_confidential() {
     let ok = json!({"client_id": "c-1", "client_secret": "s-1", "client_secret_expires_at": 0,
         "redirect_uris": [request().redirect_uri], "token_endpoint_auth_method": "client_secret_basic"});
@@ -157,7 +187,7 @@ proptest! {
             prop_assert!(m.code_challenge_methods_supported.iter().any(|c| c == "S256"));
         }
         if let Ok(r) = decode_resource(body.as_bytes(), RESOURCE) {
-            prop_assert!(same_resource(&r.resource, RESOURCE));
+            prop_assert!(covers_resource(&r.resource, RESOURCE));
         }
         let _ = decode_registration(body.as_bytes(), &request());
     }

@@ -143,7 +143,8 @@ async fn mcp(state: web::Data<SharedResource>, auth: web::Data<Shared>, req: Htt
         req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let info = bearer.and_then(|t| lock(&auth).token_info(t));
     let mut st = lock_resource(&state);
-    let resource = format!("{}/mcp", st.base_url);
+    // The resource its metadata declares (its `/mcp` URL, or a parent it names instead).
+    let resource = st.config.resource_override.clone().unwrap_or_else(|| format!("{}/mcp", st.base_url));
     let accepted = info.is_some_and(|i| {
         i.active && i.kind == crate::TokenKind::Access && i.audience.as_deref() == Some(resource.as_str())
     });

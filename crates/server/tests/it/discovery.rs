@@ -139,6 +139,32 @@ async fn a_client_the_server_forgot_is_registered_again_on_the_next_connect() {
     assert_eq!(done.status(), StatusCode::OK);
 }
 
+/// Issue 18 §1: metadata found only at the root well-known location commonly names the origin as
+/// its `resource`; that parent covers the MCP server, and is the resource tokens are asked for.
+#[tokio::test]
+async fn a_server_whose_root_metadata_names_its_origin_connects_with_that_resource() {
+    let (auth, resource) = servers(TestAuthConfig::default(), ResourceConfig::default()).await;
+    let origin = resource.mcp_url().trim_end_matches("/mcp").to_owned();
+    resource.configure(|c| {
+        c.metadata_at = MetadataAt::Root;
+        c.resource_override = Some(origin.clone());
+    });
+    let app = Spawn::default().start().await;
+    let created = connect_ok(&app, custom(&resource)).await;
+    assert_eq!(auth.authorize_requests().len(), 0);
+    let done = consent_and_callback(&app, created["auth_url"].as_str().unwrap()).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(auth.authorize_requests()[0].get("resource"), Some(origin.as_str()), "the declared resource");
+    assert_eq!(auth.token_requests()[0].resource.as_deref(), Some(origin.as_str()));
+    let bearer = bearer_of(&app, created["ref_id"].as_str().unwrap()).await;
+    assert_eq!(call_mcp(&resource, &bearer).await, StatusCode::OK, "the token works at the server");
+
+    // A sibling path of the same origin is no parent: refused, nothing sent.
+    resource.configure(|c| c.resource_override = Some(format!("{origin}/mc")));
+    let response = app.post_json("/assets/connect", &custom(&resource)).await;
+    assert_error(response, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+}
+
 #[tokio::test]
 async fn a_server_without_authorization_connects_directly() {
     let (_auth, resource) =
