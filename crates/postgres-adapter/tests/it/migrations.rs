@@ -124,3 +124,33 @@ async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_th
 
     before_owners::assert_kept(PgStore::connect(&url, config()).await.expect("connect and upgrade")).await;
 }
+
+#[tokio::test]
+async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_by_its_client() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use ports::{RegistrationStore, RekeyStore, SealedField};
+    let url = url_of(&empty_schema().await);
+    migrate(&url, config()).await.expect("up");
+    // Back to one registration per issuer: that migration undone and forgotten, as if never run.
+    let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
+    let down = include_str!("../../../../migrations/postgres/2026-12-07-050000_registrations_per_client/down.sql");
+    conn.batch_execute(down).await.expect("the migration reverts");
+    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261207050000'")
+        .await
+        .expect("forget it");
+    let (issuer, redirect_uri) = ("https://as.example", "https://directory.example/assets/oauth/callback");
+    conn.batch_execute(&format!(
+        "INSERT INTO client_registrations (issuer, client_id, client_secret, auth_method, redirect_uri, created_at) \
+         VALUES ('{issuer}', 'client-1', '\\x0102'::bytea, 'client_secret_basic', '{redirect_uri}', 1)"
+    ))
+    .await
+    .expect("a registration stored by the previous schema");
+    drop(conn);
+
+    let store = PgStore::connect(&url, config()).await.expect("connect and upgrade");
+    let by_client = store.client_registration(issuer, "client-1").await.expect("by client");
+    assert_eq!(by_client.as_ref().map(|r| r.redirect_uri.as_str()), Some(redirect_uri));
+    assert_eq!(store.registration(issuer, redirect_uri).await.expect("by redirect URI"), by_client);
+    let walked = store.sealed_after(SealedField::RegistrationClientSecret, None, 10).await.expect("walk");
+    assert_eq!(walked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["https://as.example client-1"]);
+}
