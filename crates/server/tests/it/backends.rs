@@ -13,6 +13,23 @@ pub enum Backend {
     Postgres,
 }
 
+/// A fresh database on `backend` as the `DATABASE_URL` to start with: `None` for SQLite, whose
+/// file is in the data directory (reuse the URL, or the data directory, to restart on it).
+pub async fn database(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_database_url().await),
+    }
+}
+
+/// `spawn` on `database` (see [`database`]).
+pub fn on(spawn: Spawn, database: &Option<String>) -> Spawn {
+    match database {
+        Some(url) => spawn.var("DATABASE_URL", url),
+        None => spawn,
+    }
+}
+
 /// The service on `backend` (a fresh database), with an authorization server made of `config`.
 pub async fn spawn_on(backend: Backend, config: TestAuthConfig) -> (TestApp, TestAuthServer) {
     let auth = TestAuthServer::start(config).await;

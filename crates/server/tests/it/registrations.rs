@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_oauth_server::{ResourceConfig, TestAuthConfig, TestAuthServer, TestClient, TestResourceServer};
 
+use crate::backends::{Backend, database, on, on_both_backends};
 use crate::helpers::{Spawn, TestApp, test_catalog};
 
 /// An authorization server without clients whose access tokens need a refresh at once (they
@@ -55,12 +56,13 @@ fn refreshes(auth: &TestAuthServer) -> usize {
     auth.token_requests().iter().filter(|r| r.grant_type.as_deref() == Some("refresh_token")).count()
 }
 
-#[tokio::test]
-async fn a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_new_client_at_its_issuer() {
+async fn a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_new_client_at_its_issuer(
+    backend: Backend,
+) {
     let (auth, resource) = short_lived_servers().await;
     // Pinned without a client: registered dynamically, coming back at the shared redirect URI.
     let pinned = discovery_entry("pinned-docs", &resource, json!({"issuer": auth.issuer()}));
-    let app = Spawn::default().catalog(catalog_with(pinned)).start().await;
+    let app = on(Spawn::default(), &database(backend).await).catalog(catalog_with(pinned)).start().await;
 
     let first = connect_through(&app, json!({"server_name": "pinned-docs"})).await;
     // A custom server at the same authorization server comes back at that issuer's own URI.
@@ -79,11 +81,13 @@ async fn a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_n
     assert_eq!(auth.registrations().len(), 2, "alternating redirect URIs register nothing new");
 }
 
-#[tokio::test]
-async fn a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_another_authorization_server() {
+async fn a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_another_authorization_server(
+    backend: Backend,
+) {
     let (old, resource) = short_lived_servers().await;
     let unpinned = discovery_entry("docs", &resource, json!({}));
-    let app = Spawn::default().catalog(catalog_with(unpinned)).start().await;
+    let database = database(backend).await;
+    let app = on(Spawn::default(), &database).catalog(catalog_with(unpinned)).start().await;
     let ref_id = connect_through(&app, json!({"server_name": "docs"})).await;
     let data_dir = app.stop().await;
 
@@ -95,7 +99,7 @@ async fn a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_ano
     .await;
     let oauth = json!({"issuer": pinned_server.issuer(), "client_id": "pinned-client",
                        "client_secret_env": "PINNED_CLIENT_SECRET"});
-    let app = Spawn::default()
+    let app = on(Spawn::default(), &database)
         .data_dir(data_dir)
         .var("PINNED_CLIENT_SECRET", "pinned-secret")
         .catalog(catalog_with(discovery_entry("docs", &resource, oauth)))
@@ -110,4 +114,13 @@ async fn a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_ano
     let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
     assert_eq!(listed[0]["status"], "expired", "it needs a reconnect: {}", listed[0]);
     assert!(listed[0]["status_reason"].as_str().unwrap().contains("reconnect"), "{}", listed[0]);
+}
+
+on_both_backends! {
+    a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_new_client_at_its_issuer =>
+        a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_new_client_at_its_issuer_on_sqlite,
+        a_connection_keeps_refreshing_after_another_redirect_uri_registered_a_new_client_at_its_issuer_on_postgres;
+    a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_another_authorization_server =>
+        a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_another_authorization_server_on_sqlite,
+        a_connection_made_before_its_entry_was_pinned_is_never_refreshed_at_another_authorization_server_on_postgres;
 }
