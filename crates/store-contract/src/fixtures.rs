@@ -206,3 +206,24 @@ impl Rng {
         usize::try_from(self.0 % n as u64).expect("less than n")
     }
 }
+
+/// The `n`-th session token hash (64 hex characters, as a SHA-256 is stored).
+pub fn session_token_hash(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+/// A connect session of `owner` expiring at `expires_at`, with every field set: two allowed
+/// servers and a `return_to`.
+pub fn full_session(n: u8, owner: &Owner, expires_at: Timestamp) -> domain::ConnectSession {
+    domain::ConnectSession {
+        token_hash: session_token_hash(n),
+        owner: owner.clone(),
+        allowed_servers: Some(vec![
+            ServerName::parse("github").expect("a valid server name"),
+            ServerName::parse(&format!("server-{n}")).expect("a valid server name"),
+        ]),
+        return_to: Some(format!("https://app.example/done?n={n}&x=1")),
+        created_at: expires_at.plus_seconds(-600),
+        expires_at,
+    }
+}

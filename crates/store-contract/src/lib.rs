@@ -8,7 +8,8 @@
 //! In an adapter's integration tests (`tests/it/main.rs` or a submodule), call the macro with an
 //! async expression that yields a fresh, isolated store: a value of a type implementing
 //! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] +
-//! [`ports::RegistrationStore`] + [`ports::RekeyStore`] + [`ports::RefreshQueue`] + `Clone`:
+//! [`ports::RegistrationStore`] + [`ports::RekeyStore`] + [`ports::RefreshQueue`] +
+//! [`ports::ConnectSessionStore`] + `Clone`:
 //!
 //! ```text
 //! mod contract {
@@ -42,16 +43,23 @@ pub mod fixtures;
 pub mod proxy;
 mod race;
 
-use ports::{AuditLog, ConnectionStore, FlowStore, RefreshQueue, RegistrationStore, RekeyStore};
+use ports::{AuditLog, ConnectSessionStore, ConnectionStore, FlowStore, RefreshQueue, RegistrationStore, RekeyStore};
 
 /// What a store under test must be: every store port, cheap to clone for concurrent callers.
 pub trait ContractStore:
-    ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + Clone
+    ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + ConnectSessionStore + Clone
 {
 }
 
 impl<T> ContractStore for T where
-    T: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + Clone
+    T: ConnectionStore
+        + FlowStore
+        + AuditLog
+        + RegistrationStore
+        + RekeyStore
+        + RefreshQueue
+        + ConnectSessionStore
+        + Clone
 {
 }
 
@@ -141,6 +149,10 @@ macro_rules! contract_tests {
             a_lease_belongs_to_one_owner_until_released_or_over,
             of_twenty_concurrent_leases_of_one_connection_exactly_one_wins,
             due_stats_count_leased_and_backed_off_connections_too,
+            a_session_reads_back_with_every_field,
+            an_unknown_session_token_hash_reads_as_nothing,
+            a_duplicate_session_token_hash_is_a_conflict_and_keeps_the_first,
+            sweeping_sessions_deletes_only_expired_ones,
         }
     };
 }

@@ -6,8 +6,14 @@ use postgres_adapter::{PgStore, migrate, pending_migrations, revert_all_migratio
 
 use crate::support::{FreshDatabase, config, empty_schema, tables, tables_in, url_of};
 
-const STORE_TABLES: [&str; 5] =
-    ["audit_events", "client_registrations", "connections", "discovered_authorizations", "oauth_flows"];
+const STORE_TABLES: [&str; 6] = [
+    "audit_events",
+    "client_registrations",
+    "connect_sessions",
+    "connections",
+    "discovered_authorizations",
+    "oauth_flows",
+];
 
 fn has_store_tables(tables: &[String]) -> bool {
     STORE_TABLES.iter().all(|t| tables.iter().any(|have| have == t))

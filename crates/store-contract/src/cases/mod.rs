@@ -1,6 +1,6 @@
 //! The contract's cases. Each takes a fresh, empty store and panics when the store breaks the
-//! contract of `crates/ports/src/store.rs`, `audit.rs`, `registration.rs`, `rekey.rs` or
-//! `refresh.rs`.
+//! contract of `crates/ports/src/store.rs`, `audit.rs`, `registration.rs`, `rekey.rs`,
+//! `refresh.rs` or `session.rs`.
 
 mod audit;
 mod connections;
@@ -10,6 +10,7 @@ mod owners;
 mod refresh;
 mod registrations;
 mod rekey;
+mod sessions;
 mod updates;
 
 pub use audit::*;
@@ -20,6 +21,7 @@ pub use owners::*;
 pub use refresh::*;
 pub use registrations::*;
 pub use rekey::*;
+pub use sessions::*;
 pub use updates::*;
 
 use ports::StoreError;

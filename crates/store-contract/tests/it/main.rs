@@ -93,3 +93,9 @@ async fn a_store_that_ignores_the_owner_on_the_credentials_read_fails_the_isolat
     let random = cases::random_owners_and_ref_ids_never_reach_across_owners;
     assert!(fails(random(MemoryStore::flawed(Flaw::IgnoresOwnerOnCredentials))).await);
 }
+
+#[tokio::test]
+async fn a_store_that_sweeps_open_sessions_fails_the_sweep_case() {
+    let case = cases::sweeping_sessions_deletes_only_expired_ones;
+    assert!(fails(case(MemoryStore::flawed(Flaw::SweepsOpenSessions))).await);
+}

@@ -5,6 +5,7 @@
 mod refresh;
 mod registrations;
 mod rekey;
+mod sessions;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,8 @@ pub enum Flaw {
     RecordsUnwrittenChanges,
     /// `get_with_secrets` (the credentials read) finds a connection whoever owns it.
     IgnoresOwnerOnCredentials,
+    /// `delete_expired_sessions` deletes open sessions too.
+    SweepsOpenSessions,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +51,7 @@ struct State {
     retired: std::collections::BTreeSet<String>,
     bindings: BTreeMap<RefId, ports::DiscoveredAuthorization>,
     leases: BTreeMap<RefId, refresh::LeaseState>,
+    sessions: BTreeMap<String, domain::ConnectSession>,
 }
 
 #[derive(Debug, Clone, Default)]
