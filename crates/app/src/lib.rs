@@ -21,12 +21,13 @@ pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::identity::ClientMetadata;
+pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 
 use std::sync::Arc;
 
 use ports::{
-    AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectionStore, FlowStore, IdSource, Metrics, NoMetrics,
-    OAuthClient, RefreshQueue, RegistrationStore,
+    AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowStore, IdSource,
+    Metrics, NoMetrics, OAuthClient, RefreshQueue, RegistrationStore,
 };
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
@@ -41,6 +42,7 @@ pub trait Deps: Send + Sync + 'static {
     type Discovery: AuthorizationDiscovery;
     type Registrations: RegistrationStore;
     type Leases: RefreshQueue;
+    type Sessions: ConnectSessionStore;
 }
 
 /// Settings the use cases need (the server builds them from its configuration).
@@ -53,6 +55,8 @@ pub struct Settings {
     pub return_url_allowlist: Vec<String>,
     /// Life of a pending authorization, in seconds.
     pub flow_ttl_seconds: i64,
+    /// Life of a connect session, in seconds (`CONNECT_SESSION_TTL_SECONDS`).
+    pub connect_session_ttl_seconds: i64,
     /// Credentials refresh a token that expires within this many seconds before handing it out.
     pub credential_refresh_margin_seconds: i64,
     /// The background refresh, its leases, backoff and circuit breakers (spec §7).
@@ -72,6 +76,7 @@ pub struct Ports<D: Deps> {
     pub discovery: D::Discovery,
     pub registrations: D::Registrations,
     pub leases: D::Leases,
+    pub sessions: D::Sessions,
 }
 
 /// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.

@@ -6,8 +6,8 @@ use domain::{
     ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth, Transport,
 };
 use ports::mocks::{
-    MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
-    MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
+    MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectSessionStore, MockConnectionStore,
+    MockFlowStore, MockIdSource, MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
 };
 use ports::{CipherError, Sealed};
 use secrecy::{ExposeSecret, SecretString};
@@ -68,6 +68,7 @@ impl Deps for MockDeps {
     type Discovery = MockAuthorizationDiscovery;
     type Registrations = MockRegistrationStore;
     type Leases = MockRefreshQueue;
+    type Sessions = MockConnectSessionStore;
 }
 
 /// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
@@ -81,6 +82,8 @@ pub(crate) struct Mocks {
     pub registrations: MockRegistrationStore,
     /// Grants every lease and accepts every release unless a test replaces it.
     pub leases: MockRefreshQueue,
+    /// Sweeps nothing unless a test replaces it.
+    pub sessions: MockConnectSessionStore,
 }
 
 impl Mocks {
@@ -95,6 +98,7 @@ impl Mocks {
             discovery: MockAuthorizationDiscovery::new(),
             registrations: MockRegistrationStore::new(),
             leases: granting_leases(),
+            sessions: sweeping_no_sessions(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Mocks {
             redirect_base_url: "http://127.0.0.1:8000".into(),
             return_url_allowlist: vec!["https://app.example".into()],
             flow_ttl_seconds: 600,
+            connect_session_ttl_seconds: 600,
             credential_refresh_margin_seconds: 60,
             refresh,
         };
@@ -141,9 +146,17 @@ impl Mocks {
             discovery: self.discovery,
             registrations: self.registrations,
             leases: self.leases,
+            sessions: self.sessions,
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }
+}
+
+/// A session store in which the sweep finds nothing expired.
+pub(crate) fn sweeping_no_sessions() -> MockConnectSessionStore {
+    let mut sessions = MockConnectSessionStore::new();
+    sessions.expect_delete_expired_sessions().returning(|_| Ok(0));
+    sessions
 }
 
 /// A refresh queue that grants every lease (with no failures behind it) and accepts every release.

@@ -12,7 +12,9 @@ use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
 use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
-use ports::{AuditLog, Clock, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore};
+use ports::{
+    AuditLog, Clock, ConnectSessionStore, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore,
+};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -58,7 +60,7 @@ impl<S> std::fmt::Debug for ServiceDeps<S> {
 
 impl<S> Deps for ServiceDeps<S>
 where
-    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + Clone,
+    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + ConnectSessionStore + Clone,
 {
     type Connections = S;
     type Flows = S;
@@ -70,6 +72,7 @@ where
     type Discovery = DiscoveryAdapter;
     type Registrations = S;
     type Leases = S;
+    type Sessions = S;
 }
 
 /// A built, bound, not yet running service.
@@ -117,7 +120,14 @@ impl Application {
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
     where
-        S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + PoolStats + Clone,
+        S: ConnectionStore
+            + FlowStore
+            + AuditLog
+            + RegistrationStore
+            + RefreshQueue
+            + ConnectSessionStore
+            + PoolStats
+            + Clone,
     {
         let metrics = Arc::new(ApiMetrics::new().with_pool(Arc::new(store.clone())));
         let timeout = config.oauth.outbound_timeout;
@@ -138,12 +148,14 @@ impl Application {
             ids: OsRandom,
             discovery: DiscoveryAdapter::new(http),
             registrations: store.clone(),
-            leases: store,
+            leases: store.clone(),
+            sessions: store,
         };
         let settings = Settings {
             redirect_base_url: config.oauth.redirect_base_url.clone(),
             return_url_allowlist: config.oauth.return_url_allowlist.clone(),
             flow_ttl_seconds: secs(config.oauth.flow_ttl),
+            connect_session_ttl_seconds: secs(config.sessions.ttl),
             credential_refresh_margin_seconds: 60,
             refresh: config.refresh.settings(),
         };

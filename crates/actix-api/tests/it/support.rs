@@ -12,8 +12,8 @@ use app::{Catalog, CatalogEntry, Deps, Directory, Ports, Settings};
 use domain::{AuthSpec, ServerName, ServerSpec, Timestamp, Transport};
 use ports::StoreError;
 use ports::mocks::{
-    MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectionStore, MockFlowStore, MockIdSource,
-    MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
+    MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectSessionStore, MockConnectionStore,
+    MockFlowStore, MockIdSource, MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
 };
 use serde_json::Value;
 
@@ -34,6 +34,7 @@ impl Deps for MockDeps {
     type Discovery = MockAuthorizationDiscovery;
     type Registrations = MockRegistrationStore;
     type Leases = MockRefreshQueue;
+    type Sessions = MockConnectSessionStore;
 }
 
 /// A directory whose database answers `ping` as `database_up` says and is otherwise empty.
@@ -68,6 +69,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         discovery: MockAuthorizationDiscovery::new(),
         registrations: MockRegistrationStore::new(),
         leases: MockRefreshQueue::new(),
+        sessions: MockConnectSessionStore::new(),
     };
     let open = ServerSpec {
         name: ServerName::parse("open").unwrap(),
@@ -82,6 +84,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         redirect_base_url: "https://directory.example".into(),
         return_url_allowlist: Vec::new(),
         flow_ttl_seconds: 600,
+        connect_session_ttl_seconds: 600,
         credential_refresh_margin_seconds: 60,
         refresh: app::RefreshSettings::default(),
     };

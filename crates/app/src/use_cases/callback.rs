@@ -1,6 +1,7 @@
 use domain::{Connection, ConnectionStatus, Owner, Timestamp};
 use ports::{
-    AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow, SecretsUpdate, TokenSet,
+    AuditKind, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow,
+    SecretsUpdate, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -212,9 +213,10 @@ impl<D: Deps> Directory<D> {
     }
 
     /// Fails the pending connections whose flows outlived their TTL, and those left pending by
-    /// a callback that never finished. Returns how many.
+    /// a callback that never finished. Returns how many. Expired connect sessions go with them.
     pub async fn sweep_expired_flows(&self) -> Result<usize, Error> {
         let now = self.ports().clock.now();
+        self.ports().sessions.delete_expired_sessions(now).await?;
         let flows = self.ports().flows.take_expired_flows(now, 500).await?;
         let mut failed = 0;
         for flow in flows {

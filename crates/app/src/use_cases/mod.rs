@@ -9,6 +9,7 @@ pub(crate) mod flow_parts;
 pub(crate) mod identity;
 pub(crate) mod listing;
 mod queries;
+pub(crate) mod sessions;
 
 use domain::{Connection, Owner, RefId};
 use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
@@ -74,6 +75,8 @@ impl<D: Deps> Directory<D> {
 
 #[cfg(test)]
 mod owner_tests;
+#[cfg(test)]
+mod sessions_tests;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]

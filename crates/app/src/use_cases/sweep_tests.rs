@@ -67,3 +67,15 @@ async fn a_sweep_with_nothing_pending_changes_nothing() {
 
     assert_eq!(mocks.directory().sweep_expired_flows().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_sweep_deletes_the_connect_sessions_expired_by_now() {
+    let mut mocks = Mocks::new();
+    mocks.flows.expect_take_expired_flows().returning(|_, _| Ok(Vec::new()));
+    mocks.connections.expect_pending_before().returning(|_| Ok(Vec::new()));
+    let mut sessions = ports::mocks::MockConnectSessionStore::new();
+    sessions.expect_delete_expired_sessions().withf(|now| *now == NOW).times(1).returning(|_| Ok(3));
+    mocks.sessions = sessions;
+
+    assert_eq!(mocks.directory().sweep_expired_flows().await.unwrap(), 0);
+}

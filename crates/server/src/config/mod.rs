@@ -3,7 +3,7 @@
 //!
 //! One struct per concern, each in its own file with the variables it reads and their defaults:
 //! [`HttpConfig`], [`DatabaseConfig`], [`SecretsConfig`] (encryption keys), [`EngineKeyConfig`],
-//! [`OAuthConfig`], [`CatalogConfig`], [`RefreshConfig`], [`LogConfig`]. This module reads
+//! [`OAuthConfig`], [`CatalogConfig`], [`RefreshConfig`], [`LogConfig`], [`SessionConfig`]. This module reads
 //! `AD_ENV`, layers the sources, builds every concern and runs the production checks.
 //!
 //! Values stay text until their setting parses them as its declared type (`Source`): secrets
@@ -19,6 +19,7 @@ mod logging;
 mod oauth;
 mod refresh;
 mod secrets;
+mod sessions;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ pub use logging::LogConfig;
 pub use oauth::OAuthConfig;
 pub use refresh::RefreshConfig;
 pub use secrets::SecretsConfig;
+pub use sessions::SessionConfig;
 
 /// Why the configuration cannot be used: one line naming the setting, never repeating a value.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub refresh: RefreshConfig,
     pub log: LogConfig,
+    pub sessions: SessionConfig,
 }
 
 /// The variables [`Config`] reads itself rather than through a concern.
@@ -83,6 +86,7 @@ const CONCERNS: &[&[&str]] = &[
     CatalogConfig::VARIABLES,
     RefreshConfig::VARIABLES,
     LogConfig::VARIABLES,
+    SessionConfig::VARIABLES,
     OWN_VARIABLES,
 ];
 
@@ -131,6 +135,7 @@ impl Config {
             engine_key: EngineKeyConfig::read(source)?,
             catalog: CatalogConfig::read(source)?,
             refresh: RefreshConfig::read(source, oauth.outbound_timeout)?,
+            sessions: SessionConfig::read(source)?,
             http,
             oauth,
             log,
