@@ -23,13 +23,16 @@ use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, HttpMessage, Resource, Responder, Route as ActixRoute, web};
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, Paths};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{PathItem, Ref, RefOr, Required, ResponseBuilder};
 
 use crate::caller::END_USER_HEADER;
 use utoipa_actix_web::OpenApiFactory;
 
 use crate::key_guard::require_engine_key;
+use crate::openapi::{ENGINE_KEY_SCHEME, SESSION_SCHEME};
 use crate::routes::method_not_allowed;
+use crate::session_guard::require_engine_key_or_session;
 
 /// A path, its handlers (one per method) and their OpenAPI operations.
 pub(crate) struct Endpoint {
@@ -45,6 +48,8 @@ pub(crate) struct Endpoint {
     /// The `HEAD` twins of the `GET` routes, added at registration unless `head` is off.
     head_routes: Vec<ActixRoute>,
     head: bool,
+    /// Whether a connect session's bearer token may stand in for `X-Engine-Key`.
+    sessions: bool,
 }
 
 impl Endpoint {
@@ -93,6 +98,7 @@ impl Endpoint {
             methods: Vec::new(),
             head_routes: Vec::new(),
             head: true,
+            sessions: false,
         }
     }
 
@@ -138,6 +144,21 @@ impl Endpoint {
         self
     }
 
+    /// Also accepts `Authorization: Bearer <session_token>` instead of `X-Engine-Key`
+    /// (`POST /assets/connect` only: `crate::session_guard`). The document says so.
+    pub(crate) fn accepting_sessions(mut self) -> Self {
+        self.sessions = true;
+        for item in self.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                operation.security = Some(vec![
+                    SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new()),
+                    SecurityRequirement::new(SESSION_SCHEME, Vec::<String>::new()),
+                ]);
+            }
+        }
+        self
+    }
+
     /// The methods served, in the order `Allow` lists them: `HEAD` right after `GET`.
     fn served(&self) -> Vec<&str> {
         let head = self.head && !self.head_routes.is_empty();
@@ -169,7 +190,9 @@ impl HttpServiceFactory for Endpoint {
         let resource = resource.default_service(web::to(move |req| method_not_allowed(req, allow.clone())));
         // The request span's route is this endpoint's path: known here without matching again.
         let route: Rc<str> = Rc::from(self.path.as_str());
-        if self.keyed {
+        if self.sessions {
+            resource.wrap(from_fn(require_engine_key_or_session)).wrap_fn(recording(route)).register(config);
+        } else if self.keyed {
             resource.wrap(from_fn(require_engine_key)).wrap_fn(recording(route)).register(config);
         } else {
             resource.wrap_fn(recording(route)).register(config);

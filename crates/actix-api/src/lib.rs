@@ -22,6 +22,7 @@ mod openapi;
 mod request_id;
 mod request_span;
 mod routes;
+mod session_guard;
 mod state;
 
 use actix_web::body::MessageBody;

@@ -5,7 +5,9 @@
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{OpenApi as _, ToSchema};
 
@@ -15,6 +17,8 @@ use crate::key_guard;
 
 /// The security scheme's name in the document.
 pub(crate) const ENGINE_KEY_SCHEME: &str = "engine_key";
+/// The bearer scheme of a connect session's token (accepted by `POST /assets/connect` only).
+pub(crate) const SESSION_SCHEME: &str = "connect_session";
 
 /// The document, serialized once per worker.
 #[derive(Debug)]
@@ -57,6 +61,18 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> OpenApi {
             key_guard::HEADER,
             "The engine's key. The service keeps only its SHA-256 (`ENGINE_KEY_HASH`).",
         ))),
+    );
+    components.add_security_scheme(
+        SESSION_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A connect session's `session_token` (`POST /assets/connect-sessions`): starts \
+                     connections as the session's user, only to the servers it allows.",
+                ))
+                .build(),
+        ),
     );
     doc.security = Some(vec![SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new())]);
     add_shared_responses(&mut doc);

@@ -1,16 +1,18 @@
 //! Request and response bodies, with the schemas the OpenAPI document shows for them. Closed
 //! sets of values (transports, statuses) are documented from the domain's own lists.
 //!
-//! Responses never carry a secret, except [`responses::CredentialsResponse`], the one answer
-//! that does.
+//! Responses never carry a secret, except [`responses::CredentialsResponse`] and, once, the
+//! token of a new connect session ([`sessions::SessionResponse`]).
 
 mod requests;
 mod responses;
+mod sessions;
 
 pub(crate) use requests::{CallbackParams, ConnectBody, ServerConfigBody};
 pub(crate) use responses::{
     CallbackResponse, ConnectResponse, ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ServerDto,
 };
+pub(crate) use sessions::{SessionBody, SessionResponse};
 
 use domain::{AuthMethod, ConnectionStatus, Timestamp, Transport};
 use ports::AuditKind;

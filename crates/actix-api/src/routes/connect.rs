@@ -6,18 +6,26 @@ use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::routes::parse_ref_id;
-use crate::{ApiError, ApiState, Caller};
+use crate::session_guard::{Acting, ActingFor};
+use crate::{ApiError, ApiState};
 
 pub(crate) fn connect<D: Deps>() -> Endpoint {
-    Endpoint::keyed(__path_start_connection, start_connection::<D>)
+    Endpoint::keyed(__path_start_connection, start_connection::<D>).accepting_sessions()
 }
 
 /// Starts a connection: API-key and no-auth servers connect at once; OAuth servers answer an
 /// `auth_url` for the user's browser. With `server_config.ref_id`, re-authorizes that expired or
 /// failed OAuth connection in place instead.
+///
+/// A browser front end may call it with `Authorization: Bearer <session_token>` (a connect
+/// session, `POST /assets/connect-sessions`) instead of `X-Engine-Key`: it then acts as the
+/// session's user (no `X-End-User-Id`), only for a catalog server the session allows
+/// (`422 VALIDATION_ERROR` otherwise, as for a custom server or `server_config.ref_id`); an
+/// unknown or expired token is `401 INVALID_KEY`.
 #[utoipa::path(post, path = "/assets/connect", tag = "connections", request_body = ConnectBody, responses(
     (status = 200, description = "Connected, or pending the user's consent at `auth_url`.", body = ConnectResponse),
     (status = 400, description = "`INVALID_REQUEST`", body = ErrorBody),
+    (status = 401, description = "`INVALID_KEY`: no valid `X-Engine-Key`, nor an open connect session's bearer token", body = ErrorBody),
     (status = 404, description = "`SERVER_NOT_FOUND`, or `CONNECTION_NOT_FOUND` for an unknown `server_config.ref_id`", body = ErrorBody),
     (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled (the connection is closed)", body = ErrorBody),
     (status = 409, description = "`RECONNECT_IN_PROGRESS`: another authorization of the `server_config.ref_id` \
@@ -28,15 +36,27 @@ pub(crate) fn connect<D: Deps>() -> Endpoint {
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
 ))]
 async fn start_connection<D: Deps>(
+    ActingFor(acting, _): ActingFor<D>,
     state: web::Data<ApiState<D>>,
-    Caller(owner): Caller,
     body: web::Json<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     let mut config = body.server_config()?;
-    let outcome = match config.ref_id.take() {
-        Some(ref_id) => reconnect_in_place(&state.directory, &owner, body, config, &ref_id).await?,
-        None => state.directory.connect(parse(owner, body, config)?).await?,
+    let outcome = match (acting, config.ref_id.take()) {
+        (Acting::Engine(owner), Some(ref_id)) => {
+            reconnect_in_place(&state.directory, &owner, body, config, &ref_id).await?
+        }
+        (Acting::Engine(owner), None) => state.directory.connect(parse(owner, body, config)?).await?,
+        (Acting::Session(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "server_config.ref_id",
+                "a connect session starts new connections only; reconnecting takes the engine key",
+            ));
+        }
+        (Acting::Session(session), None) => {
+            let request = parse(session.owner.clone(), body, config)?;
+            state.directory.connect_in_session(&session, request).await?
+        }
     };
     Ok(HttpResponse::Ok().json(match outcome {
         ConnectOutcome::Connected { ref_id } => {

@@ -5,6 +5,7 @@ pub(crate) mod callback;
 mod callback_page;
 mod client_metadata;
 pub(crate) mod connect;
+mod connect_sessions;
 pub(crate) mod connections;
 pub(crate) mod health;
 pub(crate) mod operations;
@@ -33,6 +34,7 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         connections::credentials::<D>(),
         connections::events::<D>(),
         connect::connect::<D>(),
+        connect_sessions::open::<D>(),
         callback::json::<D>(),
         callback::browser::<D>(),
         callback::browser_per_issuer::<D>(),

@@ -32,5 +32,6 @@ mod refresh;
 mod registrations;
 mod secrets;
 mod served;
+mod sessions;
 mod stalled_body;
 mod tenants;

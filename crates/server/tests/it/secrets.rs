@@ -52,3 +52,33 @@ async fn an_api_key_never_appears_in_lists_errors_logs_or_the_database_file() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_connect_session_token_appears_only_in_the_answer_that_opens_it() {
+    let app = spawn_app().await;
+    let opened = app.post_json("/assets/connect-sessions", &json!({"allowed_servers": ["keyed"]})).await;
+    let opened: Value = opened.json().await.unwrap();
+    let token = opened["session_token"].as_str().unwrap().to_owned();
+    let body = json!({"server_name": "keyed", "server_config": {"api_key": API_KEY}});
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let connected = app.client.post(app.url("/assets/connect")).bearer_auth(&token).json(&body).send().await;
+        bodies.push(connected.unwrap().text().await.unwrap());
+    }
+    let refused = app.client.get(app.url("/assets/connections")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    bodies.push(refused.text().await.unwrap());
+    bodies.push(app.get("/assets/connections").await.text().await.unwrap());
+
+    for body in &bodies {
+        assert!(!body.contains(&token), "a response repeated the session token: {body}");
+    }
+    assert!(!captured_logs().contains(&token), "the logs hold a session token");
+    let data_dir = app.stop().await;
+    for file in ["ad.db", "ad.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data_dir.path().join(file)) {
+            let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+            assert!(!found, "{file} holds the session token in plaintext (only its hash belongs there)");
+        }
+    }
+}
