@@ -233,3 +233,22 @@ async fn every_keyed_operation_declares_the_optional_end_user_header_and_refuses
     }
     assert!(declared >= 7, "{declared}");
 }
+
+#[actix_web::test]
+async fn only_the_connect_operation_accepts_a_connect_session_token_in_the_document() {
+    let doc = document(Setup::default()).await;
+    let scheme = &doc["components"]["securitySchemes"]["connect_session"];
+    assert_eq!((scheme["type"].as_str(), scheme["scheme"].as_str()), (Some("http"), Some("bearer")));
+    let mut accepting = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let schemes = operation["security"].as_array().into_iter().flatten();
+            if schemes.filter_map(Value::as_object).any(|s| s.contains_key("connect_session")) {
+                accepting.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert_eq!(accepting, ["post /assets/connect"]);
+    assert_eq!(doc["paths"]["/assets/connect"]["post"]["security"].as_array().unwrap().len(), 2, "either scheme");
+    assert!(doc["paths"]["/assets/connect-sessions"]["post"].is_object(), "the route that opens one is documented");
+}
