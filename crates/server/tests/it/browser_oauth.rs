@@ -27,7 +27,10 @@ async fn an_oauth_connection_is_completed_by_a_person_in_a_real_browser() {
     browser.screenshot("oauth-1-consent").await;
 
     allow.click().await.expect("the button is clicked");
-    let heading = browser.client.wait().for_element(Locator::Css("h1")).await.unwrap();
+    // The consent page has a heading too: wait for the callback page's own (the navigation may
+    // not have happened yet when the click returns).
+    let heading = browser.client.wait().for_element(Locator::XPath("//h1[starts-with(., 'Connected')]")).await;
+    let heading = heading.expect("the callback page says the connection is made");
     let on_callback = browser.client.current_url().await.unwrap();
     assert!(on_callback.as_str().starts_with(&app.url("/assets/oauth/callback?")), "{on_callback}");
     assert_eq!(heading.text().await.unwrap(), "Connected to Acme.");
