@@ -19,6 +19,7 @@ mod load;
 mod outage;
 mod procs;
 pub(crate) mod schemathesis;
+mod tenants;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("races-sqlite", |run| contention::races(run, Backend::Sqlite)),
     ("service-kill", |run| crash::service_killed(run, Backend::Postgres)),
     ("service-kill-sqlite", |run| crash::service_killed(run, Backend::Sqlite)),
+    ("tenant-race", tenants::cross_tenant_race),
     ("schemathesis-sqlite", |run| schemathesis::scenario(run, Backend::Sqlite)),
     ("schemathesis-postgres", |run| schemathesis::scenario(run, Backend::Postgres)),
     ("leaks", leaks::scan),
