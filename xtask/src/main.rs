@@ -18,6 +18,8 @@ const USAGE: &str = "\
   test [ARGS…]   every test of the workspace, PostgreSQL and headless Chromium included (ARGS go to cargo test)
   bench [--seconds N]
                  the service against ceilings of the same machine (oha, pgbench); writes docs/benchmarks.md
+  bench scale [--scale-rows N]
+                 only the scale scenario (default 1,000,000 connections); writes target/bench/scale-results.json
   browser        install headless Chromium and chromedriver (apt-get) if missing; `test` does it first
   ci             fmt --check, clippy -D warnings, deps, test, then schemathesis (few examples)
   deps           check the dependency rule of ARCHITECTURE.md

@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--seconds N] [--half-seconds N]`: the service measured against the limits
+//! `cargo xtask bench [scale] [--seconds N] [--half-seconds N] [--scale-rows N]`: the service
+//! measured against the limits
 //! of the same machine, in the same run, so that every figure is a ratio that survives a noisy
 //! or different machine.
 //!
@@ -14,7 +15,10 @@
 //!    (read + decrypt), each with oha over 32 connections; complete OAuth flows with the driver.
 //!    Each: a 1 s warm-up, the peak, then half the peak's rate for the latency there; the
 //!    service's memory (`VmRSS` when idle, `VmHWM` reset per scenario).
-//! 4. The table and the targets' PASS/MISS on standard output and in `docs/benchmarks.md`, the
+//! 4. The scale scenario (`scale.rs`): many connections, users and tenants seeded in SQL, at
+//!    sizes growing from 10,000 rows to `--scale-rows` (1,000,000 by default). `bench scale`
+//!    runs only it, with its ceilings.
+//! 5. The table and the targets' PASS/MISS on standard output and in `docs/benchmarks.md`, the
 //!    rows in `target/bench/results.json`. A MISS does not fail the command: it reports.
 //!
 //! Everything listens on 127.0.0.1; every load is bounded in time; whatever was started is
@@ -24,6 +28,7 @@ mod load;
 mod pg;
 mod procs;
 mod report;
+mod scale;
 mod service;
 
 use std::io::Write as _;
@@ -39,6 +44,7 @@ use report::{PGBENCH_N, PGBENCH_S, Row, TRIVIAL};
 /// The databases a run creates on the PostgreSQL server (and drops at its end).
 const SERVICE_DATABASE: &str = "ad_bench";
 const PGBENCH_DATABASE: &str = "ad_pgbench";
+const SCALE_DATABASE: &str = "ad_bench_scale";
 
 /// What every measurement needs.
 #[derive(Debug)]
@@ -52,8 +58,18 @@ pub(crate) struct Run {
     auth_url: String,
 }
 
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+struct Options {
+    seconds: u32,
+    half_seconds: u32,
+    /// Only the scale scenario (`bench scale`).
+    only_scale: bool,
+    scale_rows: u64,
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let (seconds, half_seconds) = durations(args)?;
+    let Options { seconds, half_seconds, only_scale, scale_rows } = options(args)?;
     let root = shell::workspace_root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -81,15 +97,19 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let before = ceilings(&run, &pg, &database.url)?;
     let mut measured = Vec::new();
-    let service_url = pg.fresh_database(&database.url, SERVICE_DATABASE)?;
-    measured.extend(service::measure(&run, "postgres", &service_url)?);
-    let sqlite_url = format!("sqlite://{}", run.out.join("sqlite.db").display());
-    for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
-        let _ = std::fs::remove_file(run.out.join(stale));
+    if !only_scale {
+        let service_url = pg.fresh_database(&database.url, SERVICE_DATABASE)?;
+        measured.extend(service::measure(&run, "postgres", &service_url)?);
+        let sqlite_url = format!("sqlite://{}", run.out.join("sqlite.db").display());
+        for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
+            let _ = std::fs::remove_file(run.out.join(stale));
+        }
+        measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
     }
-    measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
+    let scale_url = pg.fresh_database(&database.url, SCALE_DATABASE)?;
+    measured.extend(scale::measure(&run, &pg, &scale_url, scale_rows)?);
     let after = ceilings(&run, &pg, &database.url)?;
-    for name in [SERVICE_DATABASE, PGBENCH_DATABASE] {
+    for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE] {
         pg.drop_database(&database.url, name)?;
     }
 
@@ -127,26 +147,41 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     let body = about + &report::render(&rows, &checks);
     writeln!(std::io::stdout(), "\n{body}")?;
-    report::write_json(&run.out.join("results.json"), &rows)?;
-    report::write_doc(&root.join("docs/benchmarks.md"), &body)?;
-    eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
+    if only_scale {
+        // A partial run (often a small one, to try the scenario) leaves the document's table alone.
+        report::write_json(&run.out.join("scale-results.json"), &rows)?;
+        eprintln!("bench: wrote target/bench/scale-results.json");
+    } else {
+        report::write_json(&run.out.join("results.json"), &rows)?;
+        report::write_doc(&root.join("docs/benchmarks.md"), &body)?;
+        eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
+    }
     database.stop()
 }
 
-/// `--seconds N` (the peak, default 8) and `--half-seconds N` (half the peak, default 5).
-fn durations(args: &[String]) -> Result<(u32, u32)> {
-    let (mut seconds, mut half) = (8, 5);
+/// `scale` (only the scale scenario), `--seconds N` (the peak, default 8), `--half-seconds N`
+/// (half the peak, default 5) and `--scale-rows N` (default 1,000,000).
+fn options(args: &[String]) -> Result<Options> {
+    let mut options = Options { seconds: 8, half_seconds: 5, only_scale: false, scale_rows: 1_000_000 };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "scale" {
+            options.only_scale = true;
+            continue;
+        }
         let value = args.next().with_context(|| format!("{flag} needs a value"))?;
-        let value: u32 = value.parse().ok().filter(|v| (1..=60).contains(v)).context("seconds: 1 to 60")?;
+        let seconds = || value.parse().ok().filter(|v| (1..=60).contains(v)).context("seconds: 1 to 60");
         match flag.as_str() {
-            "--seconds" => seconds = value,
-            "--half-seconds" => half = value,
-            other => bail!("unknown option `{other}`; usage: cargo xtask bench [--seconds N] [--half-seconds N]"),
+            "--seconds" => options.seconds = seconds()?,
+            "--half-seconds" => options.half_seconds = seconds()?,
+            "--scale-rows" => options.scale_rows = scale::rows_of(value)?,
+            other => bail!(
+                "unknown option `{other}`; usage: cargo xtask bench [scale] [--seconds N] [--half-seconds N] \
+                 [--scale-rows N]"
+            ),
         }
     }
-    Ok((seconds, half))
+    Ok(options)
 }
 
 /// A throwaway engine key for this run's services: 128 bits from the operating system.
@@ -214,4 +249,22 @@ fn pgbench_ceiling(run: &Run, pg: &pg::Tools, server_url: &str, scenario: &str, 
         p99_ms: result.p99_ms,
         ..Row::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Options, options};
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_scale_scenario_alone_takes_its_row_count_and_defaults_to_a_million() {
+        let only = options(&args("scale --scale-rows 100000 --seconds 3")).unwrap();
+        assert_eq!(only, Options { seconds: 3, half_seconds: 5, only_scale: true, scale_rows: 100_000 });
+        let full = options(&[]).unwrap();
+        assert!(!full.only_scale && full.scale_rows == 1_000_000);
+        assert!(options(&args("--scale-rows 10")).is_err() && options(&args("--rows 10")).is_err());
+    }
 }

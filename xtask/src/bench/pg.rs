@@ -50,7 +50,12 @@ impl Tools {
     }
 
     fn psql(&self, url: &str, sql: &str) -> Result<()> {
-        shell::read(self.tool("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).arg(url)).map(drop)
+        self.query(url, sql).map(drop)
+    }
+
+    /// Runs `sql` on `url`; what it printed, unaligned and without headers.
+    pub(crate) fn query(&self, url: &str, sql: &str) -> Result<String> {
+        shell::read(self.tool("psql").args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]).arg(url))
     }
 
     pub(crate) fn server_version(&self, url: &str) -> String {

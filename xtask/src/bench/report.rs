@@ -11,6 +11,10 @@ pub(crate) const SERVERS: &str = "GET /assets/servers";
 pub(crate) const CONNECTIONS: &str = "GET /assets/connections (100 stored)";
 pub(crate) const CREDENTIALS: &str = "GET /assets/connections/{ref_id}/credentials";
 pub(crate) const FLOWS: &str = "OAuth flows (connect, authorize, callback + token exchange)";
+pub(crate) const SCALE_CONNECTIONS: &str = "scale: GET /assets/connections (one user's first page)";
+pub(crate) const SCALE_CREDENTIALS: &str = "scale: GET …/{ref_id}/credentials";
+pub(crate) const SCALE_FLOWS: &str = "scale: OAuth flows";
+pub(crate) const SCALE_ROUND: &str = "scale: refresh scan finding no due token (EXPLAIN ANALYZE ms as p50)";
 pub(crate) const IDLE: &str = "idle, after seeding";
 pub(crate) const TRIVIAL: &str = "trivial actix-web handler";
 pub(crate) const PGBENCH_S: &str = "pgbench -S (8 clients)";
@@ -33,14 +37,16 @@ pub(crate) struct Row {
     pub ceiling_rps: Option<f64>,
     pub ratio: Option<f64>,
     pub rss_mib: Option<f64>,
+    /// What the figures do not say (the scale round's plan: `index scan` or not).
+    pub note: Option<String>,
 }
 
 /// The ceiling a scenario is divided by, if it has one.
 pub(crate) fn ceiling_of(scenario: &str) -> Option<&'static str> {
     match scenario {
         SERVERS => Some(TRIVIAL),
-        CONNECTIONS | CREDENTIALS => Some(PGBENCH_S),
-        FLOWS => Some(PGBENCH_N),
+        CONNECTIONS | CREDENTIALS | SCALE_CONNECTIONS | SCALE_CREDENTIALS => Some(PGBENCH_S),
+        FLOWS | SCALE_FLOWS => Some(PGBENCH_N),
         _ => None,
     }
 }
@@ -76,7 +82,7 @@ impl Row {
             "scenario": self.scenario, "backend": self.backend,
             "rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
             "p99_half_ms": round(self.p99_half_ms, 3), "ceiling": self.ceiling,
-            "ceiling_rps": round(self.ceiling_rps, 1), "ratio": round(self.ratio, 3), "rss_mib": round(self.rss_mib, 1),
+            "ceiling_rps": round(self.ceiling_rps, 1), "ratio": round(self.ratio, 3), "rss_mib": round(self.rss_mib, 1), "note": self.note,
         })
     }
 }
@@ -91,8 +97,14 @@ pub(crate) struct Check {
 /// Every target of the issue that the rows allow to check.
 pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
     let mut out = Vec::new();
-    let ratio_targets: [(&str, Option<&str>, f64); 4] =
-        [(SERVERS, None, 0.8), (CONNECTIONS, Some("postgres"), 0.5), (CREDENTIALS, None, 0.4), (FLOWS, None, 0.25)];
+    let ratio_targets: [(&str, Option<&str>, f64); 6] = [
+        (SERVERS, None, 0.8),
+        (CONNECTIONS, Some("postgres"), 0.5),
+        (CREDENTIALS, None, 0.4),
+        (FLOWS, None, 0.25),
+        (SCALE_CONNECTIONS, None, 0.5),
+        (SCALE_CREDENTIALS, None, 0.4),
+    ];
     for (scenario, backend, min) in ratio_targets {
         for row in rows.iter().filter(|r| r.scenario == scenario && backend.is_none_or(|b| r.backend == b)) {
             if let (Some(ratio), Some(ceiling)) = (row.ratio, &row.ceiling) {
@@ -101,7 +113,9 @@ pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
             }
         }
     }
-    for row in rows.iter().filter(|r| [SERVERS, CONNECTIONS, CREDENTIALS].contains(&r.scenario.as_str())) {
+    out.extend(scale_checks(rows));
+    let latency_targets = [SERVERS, CONNECTIONS, CREDENTIALS, SCALE_CONNECTIONS, SCALE_CREDENTIALS];
+    for row in rows.iter().filter(|r| latency_targets.contains(&r.scenario.as_str())) {
         if let Some(p99) = row.p99_half_ms {
             let text =
                 format!("{} on {}: p99 at half the peak {p99:.2} ms (target < 10 ms)", row.scenario, row.backend);
@@ -113,6 +127,27 @@ pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
         let (limit, what) = if row.scenario == IDLE { (30.0, "idle RSS") } else { (100.0, "peak RSS") };
         let text = format!("{what} on {} during {}: {rss:.1} MiB (target < {limit} MiB)", row.backend, row.scenario);
         out.push(Check { pass: rss < limit, text });
+    }
+    out
+}
+
+/// The scale scenario's own targets: a refresh scan that finds nothing costs under 10 ms and
+/// scans an index; the OAuth flow ratio at scale is no lower than with 100 rows.
+fn scale_checks(rows: &[Row]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.scenario == SCALE_ROUND) {
+        if let Some(ms) = row.p50_ms {
+            let plan = row.note.as_deref().unwrap_or("no plan");
+            let text = format!("{SCALE_ROUND} on {}: {ms:.2} ms, {plan} (target < 10 ms, index scan)", row.backend);
+            out.push(Check { pass: ms < 10.0 && plan == "index scan", text });
+        }
+    }
+    let small = rows.iter().find(|r| r.scenario == FLOWS && r.backend == "postgres").and_then(|r| r.ratio);
+    for row in rows.iter().filter(|r| r.scenario == SCALE_FLOWS) {
+        if let (Some(ratio), Some(small)) = (row.ratio, small) {
+            let text = format!("{SCALE_FLOWS} on {}: ratio {ratio:.2} (target ≥ {small:.2}, 100 rows)", row.backend);
+            out.push(Check { pass: ratio >= small, text });
+        }
     }
     out
 }
@@ -192,6 +227,26 @@ mod tests {
         assert_eq!(checks.len(), 2, "{checks:?}");
         assert!(!checks[0].pass && checks[0].text.contains("peak RSS"));
         assert!(checks[1].pass && checks[1].text.contains("idle RSS"));
+    }
+
+    #[test]
+    fn a_scale_scan_passes_only_under_ten_milliseconds_with_an_index_and_flows_compare_with_100_rows() {
+        let scan = |ms: f64, plan: &str| Row {
+            p50_ms: Some(ms),
+            note: Some(plan.into()),
+            ..row(SCALE_ROUND, "postgres, 1000000 rows", 0.0)
+        };
+        let insert = row(PGBENCH_N, "postgres", 1000.0);
+        let rows = [
+            scan(2.0, "index scan"),
+            scan(2.0, "no index scan"),
+            scan(12.0, "index scan"),
+            row(FLOWS, "postgres", 300.0).against(&insert),
+            row(SCALE_FLOWS, "postgres, 1000000 rows", 290.0).against(&insert),
+        ];
+        let checks = scale_checks(&rows);
+        assert_eq!(checks.iter().map(|c| c.pass).collect::<Vec<_>>(), [true, false, false, false]);
+        assert!(checks[3].text.contains("target ≥ 0.30"), "{}", checks[3].text);
     }
 
     #[test]

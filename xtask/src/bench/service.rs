@@ -22,9 +22,9 @@ const CLIENT_SECRET: &str = "test-secret";
 
 /// A service being measured, and how to call it.
 #[derive(Debug)]
-struct Service {
+pub(crate) struct Service {
     proc: Proc,
-    base: String,
+    pub(crate) base: String,
     backend: &'static str,
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn measure(run: &Run, backend: &'static str, database_url: &str) -> R
     Ok(rows)
 }
 
-fn start(run: &Run, backend: &'static str, database_url: &str) -> Result<Service> {
+pub(crate) fn start(run: &Run, backend: &'static str, database_url: &str) -> Result<Service> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let data = run.out.join(backend);
@@ -109,7 +109,7 @@ fn seed(run: &Run, service: &Service) -> Result<String> {
 }
 
 /// Warm-up, the peak, then half the peak's rate; the peak memory over all three.
-fn http_scenario(run: &Run, service: &mut Service, scenario: &str, request: &Request<'_>) -> Result<Row> {
+pub(crate) fn http_scenario(run: &Run, service: &mut Service, scenario: &str, request: &Request<'_>) -> Result<Row> {
     reset_peak_rss(service);
     run.tool.measure(request, 1, None)?;
     let peak = run.tool.measure(request, run.seconds, None)?;
@@ -140,7 +140,7 @@ fn reset_peak_rss(service: &Service) {
 }
 
 /// Complete OAuth flows by [`FLOW_WORKERS`] workers: warm-up, the peak, then half its rate.
-fn flows(run: &Run, service: &mut Service) -> Result<Row> {
+pub(crate) fn flows(run: &Run, service: &mut Service) -> Result<Row> {
     reset_peak_rss(service);
     flow_run(run, service, 1, None)?;
     let peak = flow_run(run, service, run.seconds, None)?;
