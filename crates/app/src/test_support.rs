@@ -180,7 +180,7 @@ pub(crate) struct RecordedMetrics {
 }
 
 impl ports::Metrics for RecordedMetrics {
-    fn oauth_flow(&self, event: ports::FlowEvent) {
+    fn oauth_flow(&self, event: ports::FlowEvent, _tenant: &domain::TenantId) {
         self.flows.lock().unwrap().push(event);
     }
     fn refresh(&self, event: ports::RefreshEvent) {

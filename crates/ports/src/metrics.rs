@@ -1,8 +1,10 @@
 //! What the use cases report for the operator to count (flows, refreshes, circuit breakers).
 //! The adapter behind it decides how: the service exports them to Prometheus.
 //!
-//! Every value here is a closed set or an issuer URL; nothing a caller sends, no secret and no
-//! `ref_id` can reach a label through this port.
+//! Every value here is a closed set, an issuer URL or a tenant; nothing a caller sends, no
+//! secret, no end user and no `ref_id` can reach a label through this port.
+
+use domain::TenantId;
 
 /// A step in the life of an OAuth authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,8 +93,9 @@ impl BreakerState {
 /// Where the use cases report what happened. Implementations must be cheap, must not block and
 /// must not fail: metrics never change the outcome of a request.
 pub trait Metrics: Send + Sync + 'static {
-    /// An OAuth authorization moved on.
-    fn oauth_flow(&self, event: FlowEvent);
+    /// An OAuth authorization of a connection of `tenant` moved on. The tenant is a label only
+    /// where the operator turned tenant labels on.
+    fn oauth_flow(&self, event: FlowEvent, tenant: &TenantId);
 
     /// A token refresh ended (the scheduler and the credentials route both refresh).
     fn refresh(&self, event: RefreshEvent);
@@ -112,7 +115,7 @@ pub trait Metrics: Send + Sync + 'static {
 pub struct NoMetrics;
 
 impl Metrics for NoMetrics {
-    fn oauth_flow(&self, _event: FlowEvent) {}
+    fn oauth_flow(&self, _event: FlowEvent, _tenant: &TenantId) {}
     fn refresh(&self, _event: RefreshEvent) {}
     fn circuit_breaker(&self, _issuer: &str, _state: BreakerState) {}
 }

@@ -129,7 +129,9 @@ impl Application {
             + PoolStats
             + Clone,
     {
-        let metrics = Arc::new(ApiMetrics::new().with_pool(Arc::new(store.clone())));
+        let metrics =
+            if config.http.metrics_tenant_labels { ApiMetrics::with_tenant_labels() } else { ApiMetrics::new() };
+        let metrics = Arc::new(metrics.with_pool(Arc::new(store.clone())));
         let timeout = config.oauth.outbound_timeout;
         let http = SafeHttp::new(&HttpConfig {
             allow_private_networks: config.oauth.allow_private_networks,

@@ -8,6 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
+use domain::TenantId;
 
 use super::ApiMetrics;
 use crate::endpoint::Route;
@@ -15,7 +16,7 @@ use crate::endpoint::Route;
 /// Longest issuer label kept; longer ones are cut (a label is not a place for a whole URL).
 const MAX_ISSUER_LABEL: usize = 120;
 
-/// Times and counts every request by method, route pattern and status.
+/// Times and counts every request by method, route pattern and status (and tenant, when on).
 pub(crate) async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -25,13 +26,16 @@ pub(crate) async fn record(
     let method = req.method().clone();
     let result = next.call(req).await;
     if let Some(metrics) = metrics {
-        let (route, status) = match &result {
+        let (route, status, tenant) = match &result {
             Ok(response) => {
-                (response.request().extensions().get::<Route>().map(|r| Rc::clone(&r.0)), response.status().as_u16())
+                let extensions = response.request().extensions();
+                let route = extensions.get::<Route>().map(|r| Rc::clone(&r.0));
+                (route, response.status().as_u16(), extensions.get::<TenantId>().cloned())
             }
-            Err(error) => (None, error.as_response_error().status_code().as_u16()),
+            Err(error) => (None, error.as_response_error().status_code().as_u16(), None),
         };
-        metrics.observe_request(&method, route.as_deref().unwrap_or("unmatched"), status, started.elapsed());
+        let route = route.as_deref().unwrap_or("unmatched");
+        metrics.observe_request(&method, route, status, tenant.as_ref(), started.elapsed());
     }
     result
 }

@@ -11,6 +11,10 @@
 //! | `ad_circuit_breaker_state` | gauge | `issuer` (scheme, host, port and path only); 0 closed, 1 half-open, 2 open |
 //! | `ad_token_refresh_backlog`, `ad_token_refresh_backlog_oldest_seconds` | gauge | — |
 //!
+//! With [`ApiMetrics::with_tenant_labels`] (`METRICS_TENANT_LABELS=true`), the request metrics
+//! and `ad_oauth_flows_total` also carry `tenant`: the engine key's tenant, or the empty value
+//! for a request no key was accepted on. No metric ever carries an end user.
+//!
 //! Architecture invariant: no label value comes from a request except through a closed set
 //! (methods, route patterns, status codes) or an issuer URL cut down to its origin and path, so a
 //! `ref_id`, a query string or a secret can never become a label.
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::Method;
+use domain::TenantId;
 use ports::{BreakerState, FlowEvent, PoolStats, RefreshEvent};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
@@ -41,6 +46,7 @@ pub struct ApiMetrics {
     backlog: IntGauge,
     backlog_oldest: IntGauge,
     pool: Option<PoolGauges>,
+    tenant_labels: bool,
 }
 
 struct PoolGauges {
@@ -64,22 +70,33 @@ impl Default for ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// A fresh registry with every metric at zero (and no pool gauges).
+    /// A fresh registry with every metric at zero (and no pool gauges), no tenant label.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// As [`ApiMetrics::new`], with a `tenant` label on the request and flow metrics.
+    pub fn with_tenant_labels() -> Self {
+        Self::build(true)
+    }
+
+    fn build(tenant_labels: bool) -> Self {
         let registry = Registry::new();
+        let tenant: &[&str] = if tenant_labels { &["tenant"] } else { &[] };
+        let request_labels = [&["method", "route", "status"][..], tenant].concat();
         let requests = IntCounterVec::new(
             Opts::new("ad_http_requests_total", "HTTP requests answered, by method, route pattern and status."),
-            &["method", "route", "status"],
+            &request_labels,
         )
         .expect("a valid metric definition");
         let latency = HistogramVec::new(
             HistogramOpts::new("ad_http_request_duration_seconds", "Time to answer an HTTP request, in seconds."),
-            &["method", "route", "status"],
+            &request_labels,
         )
         .expect("a valid metric definition");
         let flows = IntCounterVec::new(
             Opts::new("ad_oauth_flows_total", "OAuth authorizations started, completed and failed."),
-            &["event"],
+            &[&["event"][..], tenant].concat(),
         )
         .expect("a valid metric definition");
         let refreshes =
@@ -106,14 +123,28 @@ impl ApiMetrics {
         for gauge in [&backlog, &backlog_oldest] {
             registry.register(Box::new(gauge.clone())).expect("each metric is registered once");
         }
-        // Every closed label value shows from the start, at zero, so rates work from the first scrape.
-        for event in FlowEvent::ALL {
-            flows.with_label_values(&[event.as_str()]);
+        // Every closed label value shows from the start, at zero, so rates work from the first
+        // scrape (tenants are not a closed set: theirs show from their first flow).
+        if !tenant_labels {
+            for event in FlowEvent::ALL {
+                flows.with_label_values(&[event.as_str()]);
+            }
         }
         for event in RefreshEvent::ALL {
             refreshes.with_label_values(&[event.as_str()]);
         }
-        Self { registry, requests, latency, flows, refreshes, breakers, backlog, backlog_oldest, pool: None }
+        Self {
+            registry,
+            requests,
+            latency,
+            flows,
+            refreshes,
+            breakers,
+            backlog,
+            backlog_oldest,
+            pool: None,
+            tenant_labels,
+        }
     }
 
     /// Adds the pool gauges, read from `stats` at every scrape.
@@ -146,12 +177,29 @@ impl ApiMetrics {
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
     }
 
-    /// Counts one answered request. `route` is a registered pattern or `unmatched`.
-    pub(crate) fn observe_request(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+    /// Counts one answered request. `route` is a registered pattern or `unmatched`; `tenant`
+    /// is the accepted key's, if any (a label only with tenant labels on).
+    pub(crate) fn observe_request(
+        &self,
+        method: &Method,
+        route: &str,
+        status: u16,
+        tenant: Option<&TenantId>,
+        elapsed: Duration,
+    ) {
         let status = status.to_string();
-        let labels = [http::method_label(method), route, status.as_str()];
+        let labels = self.labels(&[http::method_label(method), route, status.as_str()], tenant);
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// `closed`, then the tenant (empty when none) if tenant labels are on.
+    fn labels<'a>(&self, closed: &[&'a str], tenant: Option<&'a TenantId>) -> Vec<&'a str> {
+        let mut labels = closed.to_vec();
+        if self.tenant_labels {
+            labels.push(tenant.map_or("", TenantId::as_str));
+        }
+        labels
     }
 }
 
@@ -160,8 +208,8 @@ fn gauge_value(n: usize) -> i64 {
 }
 
 impl ports::Metrics for ApiMetrics {
-    fn oauth_flow(&self, event: FlowEvent) {
-        self.flows.with_label_values(&[event.as_str()]).inc();
+    fn oauth_flow(&self, event: FlowEvent, tenant: &TenantId) {
+        self.flows.with_label_values(&self.labels(&[event.as_str()], Some(tenant))).inc();
     }
 
     fn refresh(&self, event: RefreshEvent) {

@@ -103,7 +103,7 @@ async fn complete_in_browser<D: Deps>(
         }
         Ok(outcome) if html => callback_page::connected(&display_name(state, &outcome.connection)),
         Ok(outcome) => HttpResponse::Ok().json(CallbackResponse::from(&outcome)),
-        Err(CallbackFailure { error, return_to: Some(to), ref_id }) => {
+        Err(CallbackFailure { error, return_to: Some(to), ref_id, .. }) => {
             let api = ApiError::from(error);
             let mut params = vec![("error", api.code.as_str())];
             if let Some(r) = &ref_id {

@@ -73,7 +73,7 @@ impl<D: Deps> Directory<D> {
         if let Some(binding) = &binding {
             ports.registrations.bind_authorization(binding).await?;
         }
-        self.metrics().oauth_flow(FlowEvent::Started);
+        self.metrics().oauth_flow(FlowEvent::Started, &connection.owner.tenant);
         Ok(ConnectOutcome::PendingOAuth { ref_id: ref_id.clone(), auth_url })
     }
 }

@@ -40,11 +40,13 @@ pub struct CallbackFailure {
     pub error: Error,
     pub return_to: Option<String>,
     pub ref_id: Option<domain::RefId>,
+    /// The tenant of the flow's connection, for the metrics.
+    pub tenant: Option<domain::TenantId>,
 }
 
 impl From<Error> for CallbackFailure {
     fn from(error: Error) -> Self {
-        Self { error, return_to: None, ref_id: None }
+        Self { error, return_to: None, ref_id: None, tenant: None }
     }
 }
 
@@ -57,9 +59,10 @@ impl<D: Deps> Directory<D> {
     pub async fn complete_callback(&self, input: CallbackInput) -> Result<CallbackOutcome, CallbackFailure> {
         let result = self.run_callback(input).await;
         match &result {
-            Ok(_) => self.metrics().oauth_flow(FlowEvent::Completed),
-            // A failure that names no connection had no flow (an unknown or replayed state).
-            Err(failure) if failure.ref_id.is_some() => self.metrics().oauth_flow(FlowEvent::Failed),
+            Ok(done) => self.metrics().oauth_flow(FlowEvent::Completed, &done.connection.owner.tenant),
+            // A failure that names no tenant had no flow of a connection (an unknown or replayed
+            // state).
+            Err(CallbackFailure { tenant: Some(tenant), .. }) => self.metrics().oauth_flow(FlowEvent::Failed, tenant),
             Err(_) => {}
         }
         result
@@ -80,10 +83,12 @@ impl<D: Deps> Directory<D> {
             .await
             .map_err(Error::from)?
             .ok_or(Error::InvalidState)?;
+        let tenant = connection.as_ref().map(|c| c.owner.tenant.clone());
         let fail = |error: Error| CallbackFailure {
             error,
             return_to: flow.return_to.clone(),
             ref_id: Some(flow.ref_id.clone()),
+            tenant: tenant.clone(),
         };
         let now = ports.clock.now();
         let mut connection = match connection {
@@ -223,7 +228,7 @@ impl<D: Deps> Directory<D> {
             if let Some(mut connection) = self.ports().connections.get_any(&flow.ref_id).await? {
                 if connection.status() == ConnectionStatus::PendingOAuth {
                     self.fail_connection(&mut connection, "the authorization was not completed in time", now).await;
-                    self.metrics().oauth_flow(FlowEvent::Failed);
+                    self.metrics().oauth_flow(FlowEvent::Failed, &connection.owner.tenant);
                     failed += 1;
                 }
             }
@@ -241,7 +246,7 @@ impl<D: Deps> Directory<D> {
         let mut failed = 0;
         for mut connection in self.ports().connections.pending_before(cutoff).await? {
             self.fail_connection(&mut connection, "the authorization was interrupted and did not complete", now).await;
-            self.metrics().oauth_flow(FlowEvent::Failed);
+            self.metrics().oauth_flow(FlowEvent::Failed, &connection.owner.tenant);
             failed += 1;
         }
         Ok(failed)

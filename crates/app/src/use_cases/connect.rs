@@ -91,7 +91,7 @@ impl<D: Deps> Directory<D> {
                 let (flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
                 let created = self.event(&connection, AuditKind::Created, None);
                 self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
-                self.metrics().oauth_flow(FlowEvent::Started);
+                self.metrics().oauth_flow(FlowEvent::Started, &connection.owner.tenant);
                 Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
             }
         }

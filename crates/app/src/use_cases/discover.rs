@@ -125,7 +125,7 @@ impl<D: Deps> Directory<D> {
             }
             return Err(e.into());
         }
-        self.metrics().oauth_flow(ports::FlowEvent::Started);
+        self.metrics().oauth_flow(ports::FlowEvent::Started, &connection.owner.tenant);
         Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
     }
 

@@ -11,7 +11,9 @@ use super::{ConfigError, Source, invalid};
 /// - `REQUEST_BODY_TIMEOUT_SECONDS`: how long a request's body may take to arrive, counted from
 ///   its head, before the answer is `408` (default 15, at least 1);
 /// - `OPENAPI_PUBLIC`: serve `GET /openapi.json` without `X-Engine-Key` (default `false`);
-/// - `METRICS_PUBLIC`: serve `GET /metrics` without `X-Engine-Key` (default `false`).
+/// - `METRICS_PUBLIC`: serve `GET /metrics` without `X-Engine-Key` (default `false`);
+/// - `METRICS_TENANT_LABELS`: label the request and OAuth flow metrics with the tenant (default
+///   `false`; never with the end user).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen_addr: SocketAddr,
@@ -21,11 +23,13 @@ pub struct HttpConfig {
     pub openapi_public: bool,
     /// `GET /metrics` answers without `X-Engine-Key` (for a scraper that cannot send headers).
     pub metrics_public: bool,
+    /// The request and OAuth flow metrics carry a `tenant` label.
+    pub metrics_tenant_labels: bool,
 }
 
 impl HttpConfig {
     pub(super) const VARIABLES: &'static [&'static str] =
-        &["LISTEN_ADDR", "REQUEST_BODY_TIMEOUT_SECONDS", "OPENAPI_PUBLIC", "METRICS_PUBLIC"];
+        &["LISTEN_ADDR", "REQUEST_BODY_TIMEOUT_SECONDS", "OPENAPI_PUBLIC", "METRICS_PUBLIC", "METRICS_TENANT_LABELS"];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
         let listen_addr = source.text("LISTEN_ADDR")?.unwrap_or_else(|| "127.0.0.1:8000".to_owned());
@@ -39,6 +43,7 @@ impl HttpConfig {
             ),
             openapi_public: source.flag("OPENAPI_PUBLIC")?.unwrap_or(false),
             metrics_public: source.flag("METRICS_PUBLIC")?.unwrap_or(false),
+            metrics_tenant_labels: source.flag("METRICS_TENANT_LABELS")?.unwrap_or(false),
         })
     }
 }
