@@ -32,8 +32,13 @@ pub fn on(spawn: Spawn, database: &Option<String>) -> Spawn {
 
 /// The service on `backend` (a fresh database), with an authorization server made of `config`.
 pub async fn spawn_on(backend: Backend, config: TestAuthConfig) -> (TestApp, TestAuthServer) {
+    spawn_on_with(backend, config, Spawn::default()).await
+}
+
+/// As [`spawn_on`], from `spawn` (its variables).
+pub async fn spawn_on_with(backend: Backend, config: TestAuthConfig, spawn: Spawn) -> (TestApp, TestAuthServer) {
     let auth = TestAuthServer::start(config).await;
-    let mut spawn = Spawn::default().catalog(oauth_catalog(&auth)).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
+    let mut spawn = spawn.catalog(oauth_catalog(&auth)).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
     if let Backend::Postgres = backend {
         spawn = spawn.var("DATABASE_URL", &fresh_database_url().await);
     }

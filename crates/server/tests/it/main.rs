@@ -34,4 +34,6 @@ mod secrets;
 mod served;
 mod sessions;
 mod stalled_body;
+mod tenant_isolation;
+mod tenant_metrics;
 mod tenants;

@@ -12,16 +12,16 @@ use crate::cli::{run, stderr};
 use crate::helpers::{ENGINE_KEY, Spawn, TestApp, assert_error, captured_logs};
 use crate::served::Served;
 
-const ACME_KEY: &str = "ek-acme-Distinctive-3141";
+pub(crate) const ACME_KEY: &str = "ek-acme-Distinctive-3141";
 const ACME_NEW_KEY: &str = "ek-acme-rotated-Distinctive-2718";
-const BETA_KEY: &str = "ek-beta-Distinctive-1414";
+pub(crate) const BETA_KEY: &str = "ek-beta-Distinctive-1414";
 
 fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A keys file in TOML: each tenant with its current keys, and previous keys accepted an hour.
-fn keys_toml(tenants: &[(&str, &[&str], &[&str])]) -> String {
+pub(crate) fn keys_toml(tenants: &[(&str, &[&str], &[&str])]) -> String {
     let mut out = String::new();
     for (name, current, previous) in tenants {
         out.push_str(&format!("[[tenants]]\nname = \"{name}\"\nkeys = [\n"));
@@ -37,7 +37,7 @@ fn keys_toml(tenants: &[(&str, &[&str], &[&str])]) -> String {
 }
 
 /// A directory holding `keys.toml`, and the file's path.
-fn keys_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn keys_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.toml");
     std::fs::write(&path, text).unwrap();
