@@ -9,7 +9,7 @@ use domain::{
     AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, ParseError, RefId, Scopes, ServerName,
     TenantId, Timestamp, Transport, UserId,
 };
-use ports::{Sealed, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{ConnectionQuery, Sealed, SecretsUpdate, StatusCounts, StoreError, StoredSecrets, UserQuery, UserSummary};
 
 use crate::corrupt;
 use crate::schema::connections;
@@ -254,6 +254,140 @@ pub fn of_owner(owner: &Owner) -> OfOwner<'_> {
         .filter(owned_by(owner))
         .select(CONNECTION)
         .order((connections::created_at.asc(), connections::ref_id.asc()))
+}
+
+diesel::define_sql_function! {
+    /// SQL's `COALESCE`: `given` when it is not `NULL`, else `otherwise`. `column =
+    /// coalesce(filter, column)` is an optional filter in a statement whose text never varies.
+    fn coalesce(given: diesel::sql_types::Nullable<diesel::sql_types::Text>, otherwise: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The condition "after the position `(created_at, ref_id)`".
+type After<'a> = diesel::dsl::Or<
+    diesel::dsl::Gt<connections::created_at, i64>,
+    And<Eq<connections::created_at, i64>, diesel::dsl::Gt<connections::ref_id, &'a str>>,
+>;
+
+/// The condition "`column` is the given value, or any when none is given".
+type Optionally<'a, C> = Eq<C, coalesce<Option<&'a str>, C>>;
+
+/// The type of [`page`].
+pub type Page<'a> = diesel::dsl::Limit<
+    Order<
+        Select<
+            Filter<
+                Filter<
+                    Filter<Filter<connections::table, OwnedBy<'a>>, After<'a>>,
+                    Optionally<'a, connections::server_name>,
+                >,
+                Optionally<'a, connections::status>,
+            >,
+            ConnectionColumns,
+        >,
+        (Asc<connections::created_at>, Asc<connections::ref_id>),
+    >,
+>;
+
+/// The position before every row: the first page's "after" (every `created_at` is a real
+/// time, every ref id is longer than `""`).
+const BEFORE_ALL: (i64, &str) = (i64::MIN, "");
+
+/// One page of `owner`'s connections (see [`ConnectionQuery`]): after the previous page's last
+/// `(created_at, ref_id)`, in that order, so the index on `(tenant_id, user_id, created_at,
+/// ref_id)` serves it and a page costs the same wherever it starts. The filters not given
+/// compare a column with itself, so the statement's text is the same for every query and a
+/// backend caches it prepared.
+pub fn page<'a>(owner: &'a Owner, query: &'a ConnectionQuery) -> Page<'a> {
+    let (at, id) = query.after.as_ref().map_or(BEFORE_ALL, |after| (after.created_at.unix(), after.ref_id.as_str()));
+    let after = connections::created_at.gt(at).or(connections::created_at.eq(at).and(connections::ref_id.gt(id)));
+    let server_name = query.server_name.as_ref().map(ServerName::as_str);
+    let status = query.status.map(ConnectionStatus::as_str);
+    connections::table
+        .filter(owned_by(owner))
+        .filter(after)
+        .filter(connections::server_name.eq(coalesce(server_name, connections::server_name)))
+        .filter(connections::status.eq(coalesce(status, connections::status)))
+        .select(CONNECTION)
+        .order((connections::created_at.asc(), connections::ref_id.asc()))
+        .limit(i64::from(query.limit))
+}
+
+/// The type of [`user_ids`].
+pub type UserIds<'a> = diesel::dsl::Limit<
+    Order<
+        diesel::dsl::Distinct<
+            Select<
+                Filter<
+                    connections::table,
+                    And<Eq<connections::tenant_id, &'a str>, diesel::dsl::Gt<connections::user_id, &'a str>>,
+                >,
+                connections::user_id,
+            >,
+        >,
+        Asc<connections::user_id>,
+    >,
+>;
+
+/// The ids of one page of users (see [`UserQuery`]) in byte order (the owner index's prefix
+/// serves it).
+pub fn user_ids(query: &UserQuery) -> UserIds<'_> {
+    connections::table
+        .filter(connections::tenant_id.eq(query.tenant.as_str()).and(connections::user_id.gt(query.after_id())))
+        .select(connections::user_id)
+        .distinct()
+        .order(connections::user_id.asc())
+        .limit(i64::from(query.limit))
+}
+
+/// The type of [`status_counts`].
+pub type StatusCountsOf<'a> = Order<
+    Select<
+        diesel::dsl::GroupBy<
+            Filter<
+                connections::table,
+                And<
+                    And<Eq<connections::tenant_id, &'a str>, diesel::dsl::Gt<connections::user_id, &'a str>>,
+                    diesel::dsl::LtEq<connections::user_id, &'a str>,
+                >,
+            >,
+            (connections::user_id, connections::status),
+        >,
+        (connections::user_id, connections::status, diesel::dsl::count_star),
+    >,
+    Asc<connections::user_id>,
+>;
+
+/// How many connections each user of the page of [`user_ids`] whose last id is `last` has in
+/// each status.
+pub fn status_counts<'a>(query: &'a UserQuery, last: &'a str) -> StatusCountsOf<'a> {
+    connections::table
+        .filter(
+            connections::tenant_id
+                .eq(query.tenant.as_str())
+                .and(connections::user_id.gt(query.after_id()))
+                .and(connections::user_id.le(last)),
+        )
+        .group_by((connections::user_id, connections::status))
+        .select((connections::user_id, connections::status, diesel::dsl::count_star()))
+        .order(connections::user_id.asc())
+}
+
+/// Folds the rows of [`status_counts`] (by user id) into one summary per user.
+pub fn summaries(rows: Vec<(String, String, i64)>) -> Result<Vec<UserSummary>, StoreError> {
+    let mut users: Vec<UserSummary> = Vec::new();
+    for (user_id, status, count) in rows {
+        let bad = |e| corrupt("connections", &user_id, e);
+        let status = ConnectionStatus::parse(&status)
+            .ok_or_else(|| bad(ParseError::new("status", "is not a connection status")))?;
+        if users.last().is_none_or(|u| u.user.as_str() != user_id) {
+            let user = UserId::parse(&user_id).map_err(bad)?;
+            users.push(UserSummary { user, connections: StatusCounts::default() });
+        }
+        if let Some(last) = users.last_mut() {
+            last.connections.add(status, u64::try_from(count).unwrap_or(0));
+        }
+    }
+    Ok(users)
 }
 
 /// The type of [`pending_before`].

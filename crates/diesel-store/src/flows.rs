@@ -146,3 +146,17 @@ pub fn swept(rows: Vec<FlowRow>) -> Result<Vec<PendingFlow>, StoreError> {
     flows.sort_by(|a, b| (a.expires_at, &a.state_hash).cmp(&(b.expires_at, &b.state_hash)));
     Ok(flows)
 }
+
+/// The type of [`delete_of_owner`].
+pub type DeleteOfOwner<'a> = diesel::dsl::delete<
+    Filter<
+        oauth_flows::table,
+        EqAny<oauth_flows::ref_id, Select<Filter<connections::table, OwnedBy<'a>>, connections::ref_id>>,
+    >,
+>;
+
+/// `DELETE` every flow of `owner`'s connections (forgetting a user); its count is the answer.
+pub fn delete_of_owner(owner: &Owner) -> DeleteOfOwner<'_> {
+    let owners_connections = connections::table.filter(owned_by(owner)).select(connections::ref_id);
+    diesel::delete(oauth_flows::table.filter(oauth_flows::ref_id.eq_any(owners_connections)))
+}

@@ -11,6 +11,7 @@ mod clock;
 mod discovery;
 mod metrics;
 mod oauth;
+mod page;
 mod pool;
 mod refresh;
 mod registration;
@@ -27,6 +28,7 @@ pub use discovery::{
 };
 pub use metrics::{BreakerState, FlowEvent, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use page::{ConnectionPosition, ConnectionQuery, StatusCounts, UserQuery, UserSummary};
 pub use pool::{PoolStats, PoolStatus};
 pub use refresh::{DueStats, DueWindow, Lease, RefreshQueue, RetryState};
 pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use domain::{Connection, ConnectionStatus, Owner, RefId, Scopes, Timestamp};
 
-use crate::{AuditEvent, BoxError, Sealed};
+use crate::{AuditEvent, BoxError, ConnectionQuery, Sealed, UserQuery, UserSummary};
 
 /// Why a store could not do what was asked. Adapters translate their driver's errors into these.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,15 @@ pub trait ConnectionStore: Send + Sync + 'static {
     /// Every connection of `owner`, oldest first.
     async fn list(&self, owner: &Owner) -> Result<Vec<Connection>, StoreError>;
 
+    /// One page of `owner`'s connections: at most `query.limit`, in the order of
+    /// [`ConnectionStore::list`], strictly after `query.after`, only those of
+    /// `query.server_name` and in `query.status` when given.
+    async fn list_page(&self, owner: &Owner, query: &ConnectionQuery) -> Result<Vec<Connection>, StoreError>;
+
+    /// The users of `query.tenant` who have at least one connection, by user id in byte order,
+    /// strictly after `query.after`, at most `query.limit`; each with their connections by status.
+    async fn users(&self, query: &UserQuery) -> Result<Vec<UserSummary>, StoreError>;
+
     /// The `pending_oauth` connections of every owner last written before `updated_before`
     /// (the flow sweeper's: those a crashed callback left waiting), oldest first.
     async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError>;
@@ -159,6 +168,10 @@ pub trait FlowStore: Send + Sync + 'static {
         state_hash: &str,
         owner: Option<&'a Owner>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError>;
+
+    /// Deletes every pending flow of `owner`'s connections (the connections stay), returning
+    /// how many it deleted: forgetting a user.
+    async fn delete_flows_of(&self, owner: &Owner) -> Result<u64, StoreError>;
 
     /// Removes and returns up to `limit` flows that expired before `now`.
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError>;

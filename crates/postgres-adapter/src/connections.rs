@@ -8,7 +8,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_store::connections::{self, ConnectionRow, SecretsRow};
 use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
-use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{
+    AuditEvent, ConnectionQuery, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets, UserQuery,
+    UserSummary,
+};
 
 use crate::PgStore;
 use crate::error::from_diesel;
@@ -64,6 +67,31 @@ impl ConnectionStore for PgStore {
             })
             .await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn list_page(&self, owner: &Owner, query: &ConnectionQuery) -> Result<Vec<Connection>, StoreError> {
+        let (owner, query) = (owner.clone(), query.clone());
+        let rows = self
+            .read(|conn| {
+                let (owner, query) = (owner.clone(), query.clone());
+                Box::pin(async move { connections::page(&owner, &query).load(conn).await })
+            })
+            .await?;
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn users(&self, query: &UserQuery) -> Result<Vec<UserSummary>, StoreError> {
+        let rows = self
+            .read(|conn| {
+                let query = query.clone();
+                Box::pin(async move {
+                    let ids: Vec<String> = connections::user_ids(&query).load(conn).await?;
+                    let Some(last) = ids.last() else { return Ok(Vec::new()) };
+                    connections::status_counts(&query, last).load(conn).await
+                })
+            })
+            .await?;
+        connections::summaries(rows)
     }
 
     async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {

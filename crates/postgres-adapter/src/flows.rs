@@ -59,6 +59,15 @@ impl FlowStore for PgStore {
         .await
     }
 
+    async fn delete_flows_of(&self, owner: &Owner) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let deleted = flows::delete_of_owner(owner).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;

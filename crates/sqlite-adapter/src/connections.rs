@@ -9,7 +9,10 @@ use diesel_store::audit::{self, NewAuditRow};
 use diesel_store::connections::{self, ConnectionChanges, ConnectionRow, NewConnectionRow, SecretsRow};
 use diesel_store::flows::{self, FlowRow};
 use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
-use ports::{AuditEvent, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{
+    AuditEvent, ConnectionQuery, ConnectionStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets, UserQuery,
+    UserSummary,
+};
 
 use crate::SqliteStore;
 
@@ -51,6 +54,24 @@ impl ConnectionStore for SqliteStore {
         let owner = owner.clone();
         let rows: Vec<ConnectionRow> = self.read(move |conn| connections::of_owner(&owner).load(conn)).await?;
         rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn list_page(&self, owner: &Owner, query: &ConnectionQuery) -> Result<Vec<Connection>, StoreError> {
+        let (owner, query) = (owner.clone(), query.clone());
+        let rows: Vec<ConnectionRow> = self.read(move |conn| connections::page(&owner, &query).load(conn)).await?;
+        rows.into_iter().map(ConnectionRow::into_domain).collect()
+    }
+
+    async fn users(&self, query: &UserQuery) -> Result<Vec<UserSummary>, StoreError> {
+        let query = query.clone();
+        let rows = self
+            .read(move |conn| {
+                let ids: Vec<String> = connections::user_ids(&query).load(conn)?;
+                let Some(last) = ids.last() else { return Ok(Vec::new()) };
+                connections::status_counts(&query, last).load(conn)
+            })
+            .await?;
+        connections::summaries(rows)
     }
 
     async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {

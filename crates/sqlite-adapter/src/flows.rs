@@ -47,6 +47,12 @@ impl FlowStore for SqliteStore {
         Ok(Some((flow.into_domain()?, connection.map(ConnectionRow::into_domain).transpose()?)))
     }
 
+    async fn delete_flows_of(&self, owner: &Owner) -> Result<u64, StoreError> {
+        let owner = owner.clone();
+        let deleted = self.write(move |conn| flows::delete_of_owner(&owner).execute(conn)).await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
         // Both statements in the writer's one transaction: nothing comes between them.
         let rows = self

@@ -34,7 +34,8 @@
 //! Every read and write a caller reaches takes the caller's `Owner` and never reaches another
 //! owner's rows (`cases::another_owners_connection_reads_as_missing_and_changes_nothing`).
 //!
-//! Orders the contract fixes: `list` is by `created_at`, then `ref_id` in byte order;
+//! Orders the contract fixes: `list` and `list_page` are by `created_at`, then `ref_id` in
+//! byte order; `users` by user id in byte order;
 //! `events` is in recording order; an expired flow is one whose `expires_at < now`.
 
 pub mod before_owners;
@@ -134,6 +135,10 @@ macro_rules! contract_tests {
             each_owner_lists_only_its_own_connections,
             pending_connections_of_every_owner_are_found_before_a_cutoff,
             random_owners_and_ref_ids_never_reach_across_owners,
+            pages_cover_every_connection_once_in_order,
+            pages_keep_only_the_server_and_status_asked_for,
+            a_tenants_users_are_listed_once_with_their_counts_by_status,
+            deleting_an_owners_flows_leaves_connections_and_other_owners_flows,
             a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_ones,
             a_replacement_writes_that_field_only_and_only_over_the_bytes_it_read,
             a_replacement_loses_to_a_token_update_made_after_the_read,

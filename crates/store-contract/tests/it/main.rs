@@ -99,3 +99,11 @@ async fn a_store_that_sweeps_open_sessions_fails_the_sweep_case() {
     let case = cases::sweeping_sessions_deletes_only_expired_ones;
     assert!(fails(case(MemoryStore::flawed(Flaw::SweepsOpenSessions))).await);
 }
+
+#[tokio::test]
+async fn a_store_whose_pages_forget_the_tenant_fails_the_page_cases() {
+    let case = cases::pages_cover_every_connection_once_in_order;
+    assert!(fails(case(MemoryStore::flawed(Flaw::PagesIgnoreTheTenant))).await);
+    let users = cases::a_tenants_users_are_listed_once_with_their_counts_by_status;
+    assert!(fails(users(MemoryStore::flawed(Flaw::PagesIgnoreTheTenant))).await);
+}

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use domain::{Connection, ConnectionStatus, Owner, RefId, Timestamp};
-use ports::{AuditEvent, AuditLog, ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+use ports::{
+    AuditEvent, AuditLog, ConnectionQuery, ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StatusCounts,
+    StoreError, StoredSecrets, UserQuery, UserSummary,
+};
 
 /// A way of breaking the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub enum Flaw {
     IgnoresOwnerOnCredentials,
     /// `delete_expired_sessions` deletes open sessions too.
     SweepsOpenSessions,
+
+    /// `list_page`, `users` and `delete_flows_of` match the user and forget the tenant.
+    PagesIgnoreTheTenant,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +73,12 @@ impl MemoryStore {
 
     fn has(&self, flaw: Flaw) -> bool {
         self.flaw == Some(flaw)
+    }
+
+    /// Whether `connection` is `owner`'s as the pages see it.
+    fn paged_for(&self, connection: &Connection, owner: &Owner) -> bool {
+        connection.owner.user == owner.user
+            && (self.has(Flaw::PagesIgnoreTheTenant) || connection.owner.tenant == owner.tenant)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -121,6 +133,40 @@ impl ConnectionStore for MemoryStore {
             state.connections.values().filter(|(c, _)| &c.owner == owner).map(|(c, _)| c.clone()).collect();
         all.sort_by(|a, b| (a.created_at, a.ref_id.as_str()).cmp(&(b.created_at, b.ref_id.as_str())));
         Ok(all)
+    }
+
+    async fn list_page(&self, owner: &Owner, query: &ConnectionQuery) -> Result<Vec<Connection>, StoreError> {
+        let state = self.state();
+        let mut page: Vec<_> = state
+            .connections
+            .values()
+            .map(|(c, _)| c)
+            .filter(|c| self.paged_for(c, owner))
+            .filter(|c| query.after.as_ref().is_none_or(|a| (c.created_at, &c.ref_id) > (a.created_at, &a.ref_id)))
+            .filter(|c| query.server_name.as_ref().is_none_or(|s| &c.server_name == s))
+            .filter(|c| query.status.is_none_or(|s| c.status() == s))
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| (a.created_at, a.ref_id.as_str()).cmp(&(b.created_at, b.ref_id.as_str())));
+        page.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        Ok(page)
+    }
+
+    async fn users(&self, query: &UserQuery) -> Result<Vec<UserSummary>, StoreError> {
+        let state = self.state();
+        let mut users: BTreeMap<&str, UserSummary> = BTreeMap::new();
+        for (c, _) in state.connections.values() {
+            let probe = Owner::new(query.tenant.clone(), c.owner.user.clone());
+            if !self.paged_for(c, &probe) || c.owner.user.as_str() <= query.after_id() {
+                continue;
+            }
+            let user = c.owner.user.as_str();
+            let summary = users
+                .entry(user)
+                .or_insert_with(|| UserSummary { user: c.owner.user.clone(), connections: StatusCounts::default() });
+            summary.connections.add(c.status(), 1);
+        }
+        Ok(users.into_values().take(usize::try_from(query.limit).unwrap_or(usize::MAX)).collect())
     }
 
     async fn pending_before(&self, updated_before: Timestamp) -> Result<Vec<Connection>, StoreError> {
@@ -251,6 +297,19 @@ impl FlowStore for MemoryStore {
         let Some(flow) = self.take_flow(state_hash).await? else { return Ok(None) };
         let connection = self.state().connections.get(&flow.ref_id).map(|(c, _)| c.clone());
         Ok(Some((flow, connection)))
+    }
+
+    async fn delete_flows_of(&self, owner: &Owner) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let owned: Vec<RefId> = state
+            .connections
+            .values()
+            .filter(|(c, _)| self.paged_for(c, owner))
+            .map(|(c, _)| c.ref_id.clone())
+            .collect();
+        let before = state.flows.len();
+        state.flows.retain(|_, f| !owned.contains(&f.ref_id));
+        Ok(u64::try_from(before - state.flows.len()).unwrap_or(u64::MAX))
     }
 
     async fn take_expired_flows(&self, now: Timestamp, limit: u32) -> Result<Vec<PendingFlow>, StoreError> {
