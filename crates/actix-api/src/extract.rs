@@ -107,7 +107,7 @@ fn unknown_field(message: &str) -> Option<String> {
 
 /// A field name that is safe to repeat: 1 to 64 letters, digits, `_` or `-`. Any other name
 /// (control or bidi characters, spaces, a pasted secret) is reported without being repeated.
-fn plain_name(name: &str) -> Option<&str> {
+pub(crate) fn plain_name(name: &str) -> Option<&str> {
     let plain = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
     plain.then_some(name)
 }

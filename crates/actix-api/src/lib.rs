@@ -19,6 +19,7 @@ mod extract;
 mod key_guard;
 mod metrics;
 mod openapi;
+mod paging;
 mod request_id;
 mod request_span;
 mod routes;

@@ -41,6 +41,7 @@ pub(crate) struct OpenApiJson(pub(crate) String);
         (name = "connections", description = "The user's connections and their credentials."),
         (name = "oauth", description = "Completing OAuth authorizations."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
+        (name = "users", description = "The tenant's users, for operators: their connections, and forgetting them."),
     ),
 )]
 struct Base;

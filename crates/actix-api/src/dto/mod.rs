@@ -8,11 +8,15 @@ mod requests;
 mod responses;
 mod sessions;
 
+mod users;
+
 pub(crate) use requests::{CallbackParams, ConnectBody, ServerConfigBody};
 pub(crate) use responses::{
     CallbackResponse, ConnectResponse, ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ServerDto,
 };
 pub(crate) use sessions::{SessionBody, SessionResponse};
+
+pub(crate) use users::{ForgetResponse, UserDto};
 
 use domain::{AuthMethod, ConnectionStatus, Timestamp, Transport};
 use ports::AuditKind;

@@ -5,17 +5,18 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, ContentType};
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use app::Deps;
-use domain::Connection;
+use domain::{Connection, Owner};
 use secrecy::ExposeSecret;
 
 use super::parse_ref_id;
 use crate::dto::{ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, rfc3339};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
+use crate::paging::{self, ConnectionListParams};
 use crate::{ApiError, ApiState, Caller};
 
 pub(crate) fn list<D: Deps>() -> Endpoint {
@@ -34,18 +35,36 @@ pub(crate) fn events<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_list_events, list_events::<D>)
 }
 
-/// The user's connections, oldest first; never a secret.
-#[utoipa::path(get, path = "/assets/connections", tag = "connections", responses(
-    (status = 200, description = "Every connection.", body = [ConnectionDto]),
+/// The user's connections, oldest first, a page at a time; never a secret.
+#[utoipa::path(get, path = "/assets/connections", tag = "connections", params(ConnectionListParams), responses(
+    (status = 200, description = "One page of the caller's user's connections, oldest first.", body = [ConnectionDto],
+        headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page's URL; absent on the last page."))),
+    (status = 422, description = "`VALIDATION_ERROR`: a query parameter (`details.field` names it)", body = ErrorBody),
     (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
 ))]
 async fn list_connections<D: Deps>(
     state: web::Data<ApiState<D>>,
     Caller(owner): Caller,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let connections = state.directory.list_connections(&owner).await?;
-    let body = state.listing_body.json(&connections).map_err(|e| ApiError::from(app::Error::Internal(Box::new(e))))?;
-    Ok(HttpResponse::Ok().content_type(ContentType::json()).body(body))
+    connections_page(&state, &owner, &req).await
+}
+
+/// One page of `owner`'s connections as `req`'s query asks, with the `Link` to the next.
+pub(crate) async fn connections_page<D: Deps>(
+    state: &ApiState<D>,
+    owner: &Owner,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = paging::connection_query(req)?;
+    let page = state.directory.list_connections(owner, &query).await?;
+    let body =
+        state.listing_body.json(&page.connections).map_err(|e| ApiError::from(app::Error::Internal(Box::new(e))))?;
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = &page.next {
+        response.insert_header((header::LINK, paging::next_connections(req, &query, next)));
+    }
+    Ok(response.content_type(ContentType::json()).body(body))
 }
 
 /// The JSON of the last listing served, kept with the listing it was written from. Callers
@@ -165,7 +184,7 @@ mod tests {
             .map(|n| {
                 let new = NewConnection {
                     ref_id: RefId::from_random([n; 16]),
-                    owner: domain::Owner::default_owner(),
+                    owner: Owner::default_owner(),
                     server_name: ServerName::parse("acme").unwrap(),
                     label: None,
                     display_name: None,

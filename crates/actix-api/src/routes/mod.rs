@@ -10,6 +10,7 @@ pub(crate) mod connections;
 pub(crate) mod health;
 pub(crate) mod operations;
 pub(crate) mod servers;
+pub(crate) mod users;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -33,6 +34,9 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         connections::one::<D>(),
         connections::credentials::<D>(),
         connections::events::<D>(),
+        users::list::<D>(),
+        users::one::<D>(),
+        users::connections::<D>(),
         connect::connect::<D>(),
         connect_sessions::open::<D>(),
         callback::json::<D>(),

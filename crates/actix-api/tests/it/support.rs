@@ -44,6 +44,8 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         if database_up { Ok(()) } else { Err(StoreError::Unavailable("connection refused".into())) }
     });
     connections.expect_list().returning(|_| Ok(Vec::new()));
+    connections.expect_list_page().returning(|_, _| Ok(Vec::new()));
+    connections.expect_users().returning(|_| Ok(Vec::new()));
     connections.expect_get().returning(|_, _| Ok(None));
     connections.expect_secrets().returning(|_, _| Ok(None));
     connections.expect_get_with_secrets().returning(|_, _| Ok(None));
@@ -51,6 +53,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     connections.expect_insert().returning(|_, _, _, _| Ok(()));
     let mut flows = MockFlowStore::new();
     flows.expect_take_flow_with_connection().returning(|_, _| Ok(None));
+    flows.expect_delete_flows_of().returning(|_| Ok(0));
     let mut audit = MockAuditLog::new();
     audit.expect_record().returning(|_| Ok(()));
     audit.expect_events().returning(|_, _| Ok(Vec::new()));

@@ -1,7 +1,10 @@
+//! Disconnecting: one connection, or every connection of a user (forgetting them). The local
+//! delete always comes first; revocation at the provider follows, best effort and bounded.
+
 use domain::{Connection, Owner, RefId};
 use ports::{
-    AuditKind, Cipher, ConnectionStore, DiscoveredAuthorization, OAuthClient, RegistrationStore, Sealed, StoredSecrets,
-    TokenEndpoint, TokenHint, TokenSet,
+    AuditKind, Cipher, ConnectionPosition, ConnectionQuery, ConnectionStore, DiscoveredAuthorization, FlowStore,
+    OAuthClient, RegistrationStore, Sealed, StoredSecrets, TokenEndpoint, TokenHint, TokenSet,
 };
 use secrecy::SecretString;
 
@@ -15,6 +18,50 @@ impl<D: Deps> Directory<D> {
     /// first. Of concurrent calls exactly one does it; the others get `ConnectionNotFound`.
     pub async fn disconnect(&self, owner: &Owner, ref_id: &RefId) -> Result<(), Error> {
         let connection = self.load(owner, ref_id).await?;
+        let deleted = self.delete_connection(connection).await?.ok_or(Error::ConnectionNotFound)?;
+        deleted.revoke(self).await;
+        Ok(())
+    }
+
+    /// Forgets the user `owner`: erases their pending flows, then disconnects every one of their
+    /// connections exactly as [`Directory::disconnect`] does (each delete recorded with its
+    /// `disconnected` event), and only once every row is gone revokes their tokens, a few
+    /// connections at a time. The revocations run in tasks of their own: a caller that goes
+    /// away stops none of them, and a provider that is down delays the answer by one bounded
+    /// attempt, never the deletes.
+    pub async fn forget_user(&self, owner: &Owner) -> Result<Forgotten, Error> {
+        let flows_deleted = self.ports().flows.delete_flows_of(owner).await?;
+        let mut deleted = Vec::new();
+        let mut query = ConnectionQuery { after: None, limit: FORGET_PAGE, server_name: None, status: None };
+        loop {
+            let page = self.ports().connections.list_page(owner, &query).await?;
+            let Some(last) = page.last() else { break };
+            query.after = Some(ConnectionPosition { created_at: last.created_at, ref_id: last.ref_id.clone() });
+            for connection in page {
+                // A connection disconnected meanwhile by another caller is theirs to revoke.
+                deleted.extend(self.delete_connection(connection).await?);
+            }
+        }
+        let connections_deleted = u64::try_from(deleted.len()).unwrap_or(u64::MAX);
+        let mut revocations_attempted = 0;
+        let mut running = tokio::task::JoinSet::new();
+        for one in deleted {
+            if running.len() >= REVOCATIONS_AT_ONCE {
+                revocations_attempted += running.join_next().await.map_or(0, |done| done.unwrap_or(0));
+            }
+            let directory = self.clone();
+            running.spawn(async move { one.revoke(&directory).await });
+        }
+        while let Some(done) = running.join_next().await {
+            revocations_attempted += done.unwrap_or(0);
+        }
+        Ok(Forgotten { connections_deleted, revocations_attempted, flows_deleted })
+    }
+
+    /// Deletes `connection` and its secrets, recording `disconnected` with the deletion; `None`
+    /// when another caller deleted it first.
+    async fn delete_connection(&self, connection: Connection) -> Result<Option<Deleted>, Error> {
+        let ref_id = &connection.ref_id;
         // A discovered connection's authorization server goes with the row: read it first.
         let binding = if self.is_discovered(&connection) {
             self.ports().registrations.authorization_of(ref_id).await.unwrap_or_else(|e| {
@@ -25,23 +72,22 @@ impl<D: Deps> Directory<D> {
             None
         };
         let disconnected = self.event(&connection, AuditKind::Disconnected, None);
-        let secrets =
-            self.ports().connections.delete(owner, ref_id, &disconnected).await?.ok_or(Error::ConnectionNotFound)?;
-        self.revoke_all(&connection, binding, &secrets).await;
-        Ok(())
+        let secrets = self.ports().connections.delete(&connection.owner, ref_id, &disconnected).await?;
+        Ok(secrets.map(|secrets| Deleted { connection, binding, secrets }))
     }
 
+    /// Revokes the tokens of a deleted connection; answers how many it tried to revoke.
     async fn revoke_all(
         &self,
         connection: &Connection,
         binding: Option<DiscoveredAuthorization>,
         secrets: &StoredSecrets,
-    ) {
+    ) -> u64 {
         if secrets.access_token.is_none() && secrets.refresh_token.is_none() {
-            return;
+            return 0;
         }
         let Some(endpoint) = self.revocation_endpoint(connection, binding).await else {
-            return;
+            return 0;
         };
         let open = |sealed: &Option<Sealed>, field: &str| {
             sealed.as_ref().map(|s| self.ports().cipher.open(s, &connection_aad(&connection.ref_id, field)))
@@ -50,8 +96,11 @@ impl<D: Deps> Directory<D> {
             (open(&secrets.refresh_token, "refresh_token"), TokenHint::RefreshToken),
             (open(&secrets.access_token, "access_token"), TokenHint::AccessToken),
         ];
-        let tokens = tokens.into_iter().filter_map(|(token, hint)| Some((token?.map_err(|e| e.to_string()), hint)));
+        let tokens: Vec<_> =
+            tokens.into_iter().filter_map(|(token, hint)| Some((token?.map_err(|e| e.to_string()), hint))).collect();
+        let attempted = u64::try_from(tokens.len()).unwrap_or(u64::MAX);
         self.revoke_tokens(connection, &endpoint, tokens, None).await;
+        attempted
     }
 
     /// Revokes `tokens` at `endpoint`, best effort and in their order, recording `revoked` or
@@ -111,5 +160,38 @@ impl<D: Deps> Directory<D> {
                 None
             }
         }
+    }
+}
+
+/// How many of a user's connections are read per page while forgetting them.
+const FORGET_PAGE: u32 = 100;
+
+/// How many deleted connections have their tokens revoked at once while forgetting a user.
+const REVOCATIONS_AT_ONCE: usize = 8;
+
+/// What forgetting a user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Their connections this call deleted (one concurrently disconnected by another call is
+    /// counted there, not here).
+    pub connections_deleted: u64,
+    /// The tokens handed to a revocation endpoint (each recorded `revoked` or
+    /// `revocation_failed` in its connection's audit history).
+    pub revocations_attempted: u64,
+    /// Their pending OAuth flows erased.
+    pub flows_deleted: u64,
+}
+
+/// A connection just deleted, with what revoking its tokens needs.
+struct Deleted {
+    connection: Connection,
+    binding: Option<DiscoveredAuthorization>,
+    secrets: StoredSecrets,
+}
+
+impl Deleted {
+    /// Revokes its tokens; answers how many it tried to revoke.
+    async fn revoke<D: Deps>(self, directory: &Directory<D>) -> u64 {
+        directory.revoke_all(&self.connection, self.binding, &self.secrets).await
     }
 }

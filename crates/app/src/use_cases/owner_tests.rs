@@ -80,15 +80,17 @@ async fn a_relayed_callback_takes_only_its_owners_flow_and_a_browsers_takes_by_s
 #[tokio::test]
 async fn callers_of_two_owners_never_share_a_listing_read() {
     let mut mocks = Mocks::new();
-    mocks.connections.expect_list().withf(|owner| *owner == bob()).times(1).returning(|_| Ok(Vec::new()));
+    mocks.connections.expect_list_page().withf(|owner, _| *owner == bob()).times(1).returning(|_, _| Ok(Vec::new()));
     mocks
         .connections
-        .expect_list()
-        .withf(|owner| *owner == Owner::default_owner())
+        .expect_list_page()
+        .withf(|owner, _| *owner == Owner::default_owner())
         .times(1)
-        .returning(|_| Ok(Vec::new()));
+        .returning(|_, _| Ok(Vec::new()));
     let directory = mocks.directory();
     let (bob, default) = (bob(), Owner::default_owner());
-    let (theirs, mine) = tokio::join!(directory.list_connections(&bob), directory.list_connections(&default));
-    assert!(theirs.unwrap().is_empty() && mine.unwrap().is_empty());
+    let page = ports::ConnectionQuery { after: None, limit: 100, server_name: None, status: None };
+    let (theirs, mine) =
+        tokio::join!(directory.list_connections(&bob, &page), directory.list_connections(&default, &page));
+    assert!(theirs.unwrap().connections.is_empty() && mine.unwrap().connections.is_empty());
 }

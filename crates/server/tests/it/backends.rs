@@ -35,6 +35,12 @@ pub async fn spawn_on(backend: Backend, config: TestAuthConfig) -> (TestApp, Tes
     spawn_on_with(backend, config, Spawn::default()).await
 }
 
+/// [`spawn_on`], with more environment variables.
+pub async fn spawn_with(backend: Backend, config: TestAuthConfig, vars: &[(&str, &str)]) -> (TestApp, TestAuthServer) {
+    let spawn = vars.iter().fold(Spawn::default(), |spawn, (name, value)| spawn.var(name, value));
+    spawn_on_with(backend, config, spawn).await
+}
+
 /// As [`spawn_on`], from `spawn` (its variables).
 pub async fn spawn_on_with(backend: Backend, config: TestAuthConfig, spawn: Spawn) -> (TestApp, TestAuthServer) {
     let auth = TestAuthServer::start(config).await;

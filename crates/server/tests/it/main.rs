@@ -19,6 +19,7 @@ mod helpers;
 mod key_guard;
 mod key_rotation;
 mod labels;
+mod lists;
 mod messages;
 mod mix_up;
 mod oauth_flow;

@@ -94,16 +94,23 @@ async fn connect_many(app: &TestApp, n: usize) -> Vec<String> {
     flows.join_all().await
 }
 
-/// Every connection's status and `expires_at`, by ref id.
+/// Every connection's status and `expires_at`, by ref id: every page, following `Link`.
 async fn connections(app: &TestApp) -> BTreeMap<String, (String, String)> {
-    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
-    listed
-        .into_iter()
-        .map(|c| {
+    let (mut all, mut next) = (BTreeMap::new(), Some("/assets/connections?limit=500".to_owned()));
+    while let Some(path) = next {
+        let page = app.get(&path).await;
+        next = page
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok()?.strip_prefix('<')?.split_once('>'))
+            .map(|(url, _)| url.to_owned());
+        let listed: Vec<Value> = page.json().await.unwrap();
+        all.extend(listed.into_iter().map(|c| {
             let field = |name: &str| c[name].as_str().unwrap_or_default().to_owned();
             (field("ref_id"), (field("status"), field("expires_at")))
-        })
-        .collect()
+        }));
+    }
+    all
 }
 
 /// Whether every connection of `before` is connected with a later-expiring token than it had
