@@ -116,7 +116,7 @@ fn seed(tools: &pg::Tools, url: &str, from: u64, to: u64) -> Result<()> {
 fn refresh_round(run: &Run, tools: &pg::Tools, url: &str, size: u64) -> Result<Row> {
     let sql = "EXPLAIN (ANALYZE, BUFFERS) \
         SELECT ref_id FROM connections, (SELECT extract(epoch FROM now())::bigint AS now_s) AS t \
-        WHERE status = 'connected' AND auth_method = 'oauth' \
+        WHERE (status = 'connected' AND auth_method = 'oauth' AND COALESCE(expires_at, -1) <= now_s + 300) \
           AND ((refresh_token IS NOT NULL AND (expires_at <= now_s + 300 \
                 OR (expires_at IS NULL AND updated_at <= now_s - 300))) \
                OR (refresh_token IS NULL AND expires_at <= now_s)) \
