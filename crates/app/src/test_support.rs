@@ -156,6 +156,7 @@ impl Mocks {
 pub(crate) fn sweeping_no_sessions() -> MockConnectSessionStore {
     let mut sessions = MockConnectSessionStore::new();
     sessions.expect_delete_expired_sessions().returning(|_| Ok(0));
+    sessions.expect_delete_sessions_of().returning(|_| Ok(0));
     sessions
 }
 

@@ -75,6 +75,24 @@ pub fn find(token_hash: &str) -> Select<Find<connect_sessions::table, &str>, Ses
     connect_sessions::table.find(token_hash).select(SESSION)
 }
 
+/// The type of [`delete_of`].
+pub type DeleteOf<'a> = diesel::dsl::delete<
+    diesel::dsl::Filter<
+        connect_sessions::table,
+        diesel::dsl::And<
+            diesel::dsl::Eq<connect_sessions::tenant_id, &'a str>,
+            diesel::dsl::Eq<connect_sessions::user_id, &'a str>,
+        >,
+    >,
+>;
+
+/// `DELETE` every session of `owner`.
+pub fn delete_of(owner: &Owner) -> DeleteOf<'_> {
+    diesel::delete(connect_sessions::table.filter(
+        connect_sessions::tenant_id.eq(owner.tenant.as_str()).and(connect_sessions::user_id.eq(owner.user.as_str())),
+    ))
+}
+
 /// `DELETE` the sessions that expired before `now`.
 pub fn delete_expired(
     now: Timestamp,

@@ -2,7 +2,7 @@
 //! store read never yields a token that works.
 
 use async_trait::async_trait;
-use domain::{ConnectSession, Timestamp};
+use domain::{ConnectSession, Owner, Timestamp};
 
 use crate::StoreError;
 
@@ -14,6 +14,9 @@ pub trait ConnectSessionStore: Send + Sync + 'static {
 
     /// The session whose token hashes to `token_hash`, expired or not (the caller decides).
     async fn session(&self, token_hash: &str) -> Result<Option<ConnectSession>, StoreError>;
+
+    /// Deletes every session of `owner` (a user being forgotten); returns how many.
+    async fn delete_sessions_of(&self, owner: &Owner) -> Result<u64, StoreError>;
 
     /// Deletes the sessions that expired before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;

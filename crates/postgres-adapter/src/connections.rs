@@ -84,10 +84,17 @@ impl ConnectionStore for PgStore {
         let rows = self
             .read(|conn| {
                 let query = query.clone();
+                // One snapshot for both statements: a user forgotten between them must not shorten
+                // the page (which would read as the last one).
                 Box::pin(async move {
-                    let ids: Vec<String> = connections::user_ids(&query).load(conn).await?;
-                    let Some(last) = ids.last() else { return Ok(Vec::new()) };
-                    connections::status_counts(&query, last).load(conn).await
+                    let mut snapshot = conn.build_transaction().read_only().repeatable_read();
+                    snapshot
+                        .run(async move |tx| {
+                            let ids: Vec<String> = connections::user_ids(&query).load(tx).await?;
+                            let Some(last) = ids.last() else { return Ok(Vec::new()) };
+                            connections::status_counts(&query, last).load(tx).await
+                        })
+                        .await
                 })
             })
             .await?;

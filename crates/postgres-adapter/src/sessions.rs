@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_store::sessions::{self, SessionRow};
-use domain::{ConnectSession, Timestamp};
+use domain::{ConnectSession, Owner, Timestamp};
 use ports::{ConnectSessionStore, StoreError};
 
 use crate::PgStore;
@@ -28,6 +28,15 @@ impl ConnectSessionStore for PgStore {
             let row: Option<SessionRow> =
                 sessions::find(token_hash).get_result(&mut conn).await.optional().map_err(from_diesel)?;
             row.map(SessionRow::into_domain).transpose()
+        })
+        .await
+    }
+
+    async fn delete_sessions_of(&self, owner: &Owner) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let deleted = sessions::delete_of(owner).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(deleted as u64)
         })
         .await
     }

@@ -66,9 +66,13 @@ impl ConnectionStore for SqliteStore {
         let query = query.clone();
         let rows = self
             .read(move |conn| {
-                let ids: Vec<String> = connections::user_ids(&query).load(conn)?;
-                let Some(last) = ids.last() else { return Ok(Vec::new()) };
-                connections::status_counts(&query, last).load(conn)
+                // One snapshot for both statements (WAL: a read transaction sees one state): a
+                // user forgotten between them must not shorten the page.
+                diesel::Connection::transaction(conn, |conn| {
+                    let ids: Vec<String> = connections::user_ids(&query).load(conn)?;
+                    let Some(last) = ids.last() else { return Ok(Vec::new()) };
+                    connections::status_counts(&query, last).load(conn)
+                })
             })
             .await?;
         connections::summaries(rows)

@@ -158,6 +158,7 @@ macro_rules! contract_tests {
             an_unknown_session_token_hash_reads_as_nothing,
             a_duplicate_session_token_hash_is_a_conflict_and_keeps_the_first,
             sweeping_sessions_deletes_only_expired_ones,
+            deleting_a_users_sessions_leaves_every_other_owners,
         }
     };
 }

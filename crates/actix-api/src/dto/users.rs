@@ -48,9 +48,10 @@ pub(crate) struct ForgetResponse {
     user_id: String,
     /// Their connections deleted (each recorded `disconnected` in its audit history).
     connections_deleted: u64,
-    /// Tokens sent to the provider's revocation endpoint (each recorded `revoked` or
-    /// `revocation_failed`); a provider that is down fails its revocations, never the call.
-    revocations_attempted: u64,
+    /// Tokens of the deleted connections handed to revocation, which runs after this answer
+    /// (each recorded `revoked` or `revocation_failed` in the connection's history): a provider
+    /// that is down never holds the answer.
+    revocations_scheduled: u64,
     /// Their pending OAuth flows erased: those `state`s no longer complete.
     flows_deleted: u64,
 }
@@ -60,7 +61,7 @@ impl ForgetResponse {
         Self {
             user_id: user_id.to_string(),
             connections_deleted: done.connections_deleted,
-            revocations_attempted: done.revocations_attempted,
+            revocations_scheduled: done.revocations_scheduled,
             flows_deleted: done.flows_deleted,
         }
     }

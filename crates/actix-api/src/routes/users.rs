@@ -57,7 +57,8 @@ async fn list_users<D: Deps>(
 
 /// One user's connections, exactly as `GET /assets/connections` lists them for that user.
 #[utoipa::path(get, path = "/assets/users/{user_id}/connections", tag = "users",
-    params(("user_id" = String, Path, description = "The user's id, as `X-End-User-Id` names it."), ConnectionListParams),
+    params(("user_id" = String, Path, description = "The user's id, as `X-End-User-Id` names it.",
+        min_length = 1, max_length = 255, pattern = r"^[A-Za-z0-9._:@+-]+$"), ConnectionListParams),
     responses(
         (status = 200, description = "One page of the user's connections, oldest first.", body = [ConnectionDto],
             headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page's URL; absent on the last page."))),
@@ -78,7 +79,8 @@ async fn user_connections<D: Deps>(
 /// revokes their tokens at the providers (best effort, bounded, as a disconnect does), and
 /// erases their pending OAuth flows. A user with nothing left answers the same with zeros.
 #[utoipa::path(delete, path = "/assets/users/{user_id}", tag = "users",
-    params(("user_id" = String, Path, description = "The user's id, as `X-End-User-Id` names it.")),
+    params(("user_id" = String, Path, description = "The user's id, as `X-End-User-Id` names it.",
+        min_length = 1, max_length = 255, pattern = r"^[A-Za-z0-9._:@+-]+$")),
     responses(
         (status = 200, description = "What was deleted.", body = ForgetResponse),
         (status = 422, description = "`VALIDATION_ERROR`: the user id", body = ErrorBody),

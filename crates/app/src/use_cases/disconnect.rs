@@ -3,8 +3,9 @@
 
 use domain::{Connection, Owner, RefId};
 use ports::{
-    AuditKind, Cipher, ConnectionPosition, ConnectionQuery, ConnectionStore, DiscoveredAuthorization, FlowStore,
-    OAuthClient, RegistrationStore, Sealed, StoredSecrets, TokenEndpoint, TokenHint, TokenSet,
+    AuditKind, Cipher, ConnectSessionStore, ConnectionPosition, ConnectionQuery, ConnectionStore,
+    DiscoveredAuthorization, FlowStore, OAuthClient, RegistrationStore, Sealed, StoredSecrets, TokenEndpoint,
+    TokenHint, TokenSet,
 };
 use secrecy::SecretString;
 
@@ -23,14 +24,15 @@ impl<D: Deps> Directory<D> {
         Ok(())
     }
 
-    /// Forgets the user `owner`: erases their pending flows, then disconnects every one of their
-    /// connections exactly as [`Directory::disconnect`] does (each delete recorded with its
-    /// `disconnected` event), and only once every row is gone revokes their tokens, a few
-    /// connections at a time. The revocations run in tasks of their own: a caller that goes
-    /// away stops none of them, and a provider that is down delays the answer by one bounded
-    /// attempt, never the deletes.
+    /// Forgets the user `owner`: erases their pending flows and open connect sessions, then
+    /// disconnects every one of their connections exactly as [`Directory::disconnect`] does
+    /// (each delete recorded with its `disconnected` event), and answers once every row is gone.
+    /// Their tokens are revoked after that, in a task of its own (a few connections at a time),
+    /// so neither a provider that is down nor a caller that goes away holds the answer or stops
+    /// a revocation.
     pub async fn forget_user(&self, owner: &Owner) -> Result<Forgotten, Error> {
         let flows_deleted = self.ports().flows.delete_flows_of(owner).await?;
+        self.ports().sessions.delete_sessions_of(owner).await?;
         let mut deleted = Vec::new();
         let mut query = ConnectionQuery { after: None, limit: FORGET_PAGE, server_name: None, status: None };
         loop {
@@ -43,19 +45,23 @@ impl<D: Deps> Directory<D> {
             }
         }
         let connections_deleted = u64::try_from(deleted.len()).unwrap_or(u64::MAX);
-        let mut revocations_attempted = 0;
+        let revocations_scheduled = deleted.iter().map(Deleted::tokens).sum();
+        let directory = self.clone();
+        tokio::spawn(async move { directory.revoke_deleted(deleted).await });
+        Ok(Forgotten { connections_deleted, revocations_scheduled, flows_deleted })
+    }
+
+    /// Revokes the tokens of `deleted`, [`REVOCATIONS_AT_ONCE`] connections at a time.
+    async fn revoke_deleted(&self, deleted: Vec<Deleted>) {
         let mut running = tokio::task::JoinSet::new();
         for one in deleted {
             if running.len() >= REVOCATIONS_AT_ONCE {
-                revocations_attempted += running.join_next().await.map_or(0, |done| done.unwrap_or(0));
+                running.join_next().await;
             }
             let directory = self.clone();
             running.spawn(async move { one.revoke(&directory).await });
         }
-        while let Some(done) = running.join_next().await {
-            revocations_attempted += done.unwrap_or(0);
-        }
-        Ok(Forgotten { connections_deleted, revocations_attempted, flows_deleted })
+        while running.join_next().await.is_some() {}
     }
 
     /// Deletes `connection` and its secrets, recording `disconnected` with the deletion; `None`
@@ -175,9 +181,10 @@ pub struct Forgotten {
     /// Their connections this call deleted (one concurrently disconnected by another call is
     /// counted there, not here).
     pub connections_deleted: u64,
-    /// The tokens handed to a revocation endpoint (each recorded `revoked` or
-    /// `revocation_failed` in its connection's audit history).
-    pub revocations_attempted: u64,
+    /// The tokens of the deleted connections handed to revocation, which runs after the answer
+    /// (each recorded `revoked` or `revocation_failed` in its connection's audit history; one
+    /// whose provider offers no revocation endpoint is dropped).
+    pub revocations_scheduled: u64,
     /// Their pending OAuth flows erased.
     pub flows_deleted: u64,
 }
@@ -190,6 +197,11 @@ struct Deleted {
 }
 
 impl Deleted {
+    /// How many tokens it holds to revoke.
+    fn tokens(&self) -> u64 {
+        u64::from(self.secrets.access_token.is_some()) + u64::from(self.secrets.refresh_token.is_some())
+    }
+
     /// Revokes its tokens; answers how many it tried to revoke.
     async fn revoke<D: Deps>(self, directory: &Directory<D>) -> u64 {
         directory.revoke_all(&self.connection, self.binding, &self.secrets).await

@@ -208,17 +208,31 @@ async fn forgetting_a_user_disconnects_and_revokes_everything_of_theirs_and_noth
     let body = json!({"server_name": "keyed", "server_config": {"api_key": "k-2"}});
     call(&app, BETA_KEY, Some("alice"), Method::POST, "/assets/connect", Some(body)).await;
 
+    let opened = call(&app, &app.key, Some("alice"), Method::POST, "/assets/connect-sessions", Some(json!({}))).await;
+    let session: Value = opened.json().await.unwrap();
+    let token = session["session_token"].as_str().expect("a session for alice").to_owned();
+
     let forgotten = call(&app, &app.key, None, Method::DELETE, "/assets/users/alice", None).await;
     assert_eq!(forgotten.status(), StatusCode::OK);
     let forgotten: Value = forgotten.json().await.unwrap();
     assert_eq!(
         forgotten,
-        json!({"user_id": "alice", "connections_deleted": 3, "revocations_attempted": 2, "flows_deleted": 1})
+        json!({"user_id": "alice", "connections_deleted": 3, "revocations_scheduled": 2, "flows_deleted": 1})
     );
+    // Revocation runs after the answer: wait (boundedly) for the provider to see both.
+    for _ in 0..100 {
+        if auth.revocations().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(auth.revocations().len(), 2, "the refresh and the access token of her OAuth connection");
 
     let (left, _) = follow(&app, "alice", "/assets/connections").await;
     assert!(left.is_empty());
+    let with_session = app.client.post(app.url("/assets/connect")).bearer_auth(&token);
+    let refused = with_session.json(&json!({"server_name": "keyed", "server_config": {"api_key": "k-3"}})).send().await;
+    assert_error(refused.unwrap(), StatusCode::UNAUTHORIZED, "INVALID_KEY").await;
     let path = format!("/assets/connections/{connected}");
     let gone = call(&app, &app.key, Some("alice"), Method::GET, &path, None).await;
     assert_error(gone, StatusCode::NOT_FOUND, "CONNECTION_NOT_FOUND").await;
@@ -233,7 +247,7 @@ async fn forgetting_a_user_disconnects_and_revokes_everything_of_theirs_and_noth
         call(&app, &app.key, None, Method::DELETE, "/assets/users/alice", None).await.json().await.unwrap();
     assert_eq!(
         again,
-        json!({"user_id": "alice", "connections_deleted": 0, "revocations_attempted": 0, "flows_deleted": 0})
+        json!({"user_id": "alice", "connections_deleted": 0, "revocations_scheduled": 0, "flows_deleted": 0})
     );
 }
 

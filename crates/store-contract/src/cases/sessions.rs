@@ -38,6 +38,23 @@ pub async fn a_duplicate_session_token_hash_is_a_conflict_and_keeps_the_first<S:
     assert_eq!(store.session(&first.token_hash).await.expect("read"), Some(first));
 }
 
+/// A user's sessions go with the user, and only theirs: the same user id in another tenant, and
+/// another user of the tenant, keep theirs.
+pub async fn deleting_a_users_sessions_leaves_every_other_owners<S: ContractStore>(store: S) {
+    let alice = fixtures::owner("acme", "alice");
+    let theirs = fixtures::full_session(1, &alice, T0.plus_seconds(600));
+    let other_tenant = fixtures::full_session(2, &fixtures::owner("beta", "alice"), T0.plus_seconds(600));
+    let other_user = fixtures::full_session(3, &fixtures::owner("acme", "bob"), T0.plus_seconds(600));
+    for session in [&theirs, &other_tenant, &other_user] {
+        store.add_session(session).await.expect("add");
+    }
+    assert_eq!(store.delete_sessions_of(&alice).await.expect("delete"), 1);
+    assert_eq!(store.session(&theirs.token_hash).await.expect("read"), None);
+    assert_eq!(store.session(&other_tenant.token_hash).await.expect("read"), Some(other_tenant));
+    assert_eq!(store.session(&other_user.token_hash).await.expect("read"), Some(other_user));
+    assert_eq!(store.delete_sessions_of(&alice).await.expect("again"), 0);
+}
+
 /// The sweep deletes exactly the sessions that expired before its instant: one expiring at that
 /// instant stays (it is refused from then on, but the sweep never takes more than it must).
 pub async fn sweeping_sessions_deletes_only_expired_ones<S: ContractStore>(store: S) {

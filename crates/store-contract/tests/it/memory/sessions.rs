@@ -1,7 +1,7 @@
 //! [`ConnectSessionStore`] for the in-memory reference store.
 
 use async_trait::async_trait;
-use domain::{ConnectSession, Timestamp};
+use domain::{ConnectSession, Owner, Timestamp};
 use ports::{ConnectSessionStore, StoreError};
 
 use super::{Flaw, MemoryStore};
@@ -19,6 +19,13 @@ impl ConnectSessionStore for MemoryStore {
 
     async fn session(&self, token_hash: &str) -> Result<Option<ConnectSession>, StoreError> {
         Ok(self.state().sessions.get(token_hash).cloned())
+    }
+
+    async fn delete_sessions_of(&self, owner: &Owner) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let before = state.sessions.len();
+        state.sessions.retain(|_, s| s.owner != *owner);
+        Ok((before - state.sessions.len()) as u64)
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
