@@ -6,8 +6,8 @@
 use diesel::dsl::{And, Asc, Eq, Filter, Find, Lt, Order, Returning, Select, Set, Values};
 use diesel::prelude::*;
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, ParseError, RefId, Scopes, ServerName,
-    TenantId, Timestamp, Transport, UserId,
+    Account, AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, ParseError, RefId, Scopes,
+    ServerName, TenantId, Timestamp, Transport, UserId,
 };
 use ports::{ConnectionQuery, Sealed, SecretsUpdate, StatusCounts, StoreError, StoredSecrets, UserQuery, UserSummary};
 
@@ -17,7 +17,7 @@ use crate::schema::connections;
 columns! {
     /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
     ConnectionColumns, CONNECTION = connections(
-        ref_id, tenant_id, user_id, server_name, label, display_name, url, transport, auth_method, status, status_reason,
+        ref_id, tenant_id, user_id, server_name, label, account, display_name, url, transport, auth_method, status, status_reason,
         scopes, expires_at, created_at, updated_at,
     )
 }
@@ -30,6 +30,7 @@ pub struct ConnectionRow {
     user_id: String,
     server_name: String,
     label: Option<String>,
+    account: Option<String>,
     display_name: Option<String>,
     url: Option<String>,
     transport: String,
@@ -57,7 +58,8 @@ impl ConnectionRow {
             transport: Transport::parse(&self.transport).map_err(corrupt)?,
             auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
         };
-        Ok(Connection::restore(
+        let account = self.account.as_deref().map(Account::parse).transpose().map_err(corrupt)?;
+        let mut connection = Connection::restore(
             new,
             status,
             self.status_reason,
@@ -65,7 +67,9 @@ impl ConnectionRow {
             self.expires_at.map(Timestamp::from_unix),
             Timestamp::from_unix(self.created_at),
             Timestamp::from_unix(self.updated_at),
-        ))
+        );
+        connection.account = account;
+        Ok(connection)
     }
 }
 
@@ -113,6 +117,7 @@ pub struct NewConnectionRow<'a> {
     pub user_id: &'a str,
     pub server_name: &'a str,
     pub label: Option<&'a str>,
+    pub account: Option<&'a str>,
     pub display_name: Option<&'a str>,
     pub url: Option<&'a str>,
     pub transport: &'static str,
@@ -143,6 +148,7 @@ impl<'a> NewConnectionRow<'a> {
             user_id: c.owner.user.as_str(),
             server_name: c.server_name.as_str(),
             label: c.label.as_ref().map(Label::as_str),
+            account: c.account.as_ref().map(Account::as_str),
             display_name: c.display_name.as_deref(),
             url: c.url.as_deref(),
             transport: c.transport.as_str(),
@@ -165,6 +171,7 @@ impl<'a> NewConnectionRow<'a> {
 #[derive(AsChangeset)]
 #[diesel(table_name = connections, treat_none_as_null = true)]
 pub struct ConnectionChanges<'a> {
+    pub account: Option<&'a str>,
     pub status: &'static str,
     pub status_reason: Option<&'a str>,
     pub scopes: String,
@@ -193,6 +200,7 @@ impl<'a> ConnectionChanges<'a> {
             SecretsUpdate::ClearTokens => (Some(None), Some(None)),
         };
         Self {
+            account: c.account.as_ref().map(Account::as_str),
             status: c.status().as_str(),
             status_reason: c.status_reason(),
             scopes: c.scopes.to_delimited(),

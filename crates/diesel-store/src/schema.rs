@@ -23,6 +23,7 @@ diesel::table! {
         refresh_failures -> Integer,
         next_attempt_at -> Nullable<BigInt>,
         label -> Nullable<Text>,
+        account -> Nullable<Text>,
         tenant_id -> Text,
         user_id -> Text,
     }

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{AuthMethod, Label, Owner, RefId, Scopes, ServerName, Timestamp, Transport};
+use crate::{Account, AuthMethod, Label, Owner, RefId, Scopes, ServerName, Timestamp, Transport};
 
 /// Where a connection is in its life (spec §2.3).
 ///
@@ -58,6 +58,8 @@ pub struct Connection {
     pub server_name: ServerName,
     /// The caller's name for it (several accounts on one server), if it gave one.
     pub label: Option<Label>,
+    /// Who signed in at the provider, when its token response said (OAuth only).
+    pub account: Option<Account>,
     /// The display name for custom servers; catalog entries take theirs from the catalog.
     pub display_name: Option<String>,
     /// The MCP endpoint the credential is for, fixed when the connection was made.
@@ -103,6 +105,7 @@ impl Connection {
             owner: new.owner,
             server_name: new.server_name,
             label: new.label,
+            account: None,
             display_name: new.display_name,
             url: new.url,
             transport: new.transport,
@@ -210,6 +213,14 @@ impl Connection {
         }
     }
 
+    /// A token response named who signed in: that account replaces the one known. One that
+    /// names nobody (`None`) keeps it, so a refresh without an `id_token` forgets nothing.
+    pub fn name_account(&mut self, account: Option<Account>) {
+        if account.is_some() {
+            self.account = account;
+        }
+    }
+
     /// Whether the engine may be handed a credential for this connection now.
     pub fn is_usable(&self) -> bool {
         self.status == ConnectionStatus::Connected
@@ -308,5 +319,16 @@ mod tests {
             assert_eq!(ConnectionStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(ConnectionStatus::parse("deleted"), None);
+    }
+
+    #[test]
+    fn a_token_response_that_names_an_account_replaces_it_and_one_that_names_none_keeps_it() {
+        let mut c = Connection::pending(new(AuthMethod::OAuth), T0);
+        assert_eq!(c.account, None);
+        c.name_account(Account::from_provider("ada@example.com"));
+        c.name_account(None);
+        assert_eq!(c.account.as_ref().map(Account::as_str), Some("ada@example.com"));
+        c.name_account(Account::from_provider("grace@example.com"));
+        assert_eq!(c.account.as_ref().map(Account::as_str), Some("grace@example.com"));
     }
 }

@@ -119,6 +119,19 @@ impl fmt::Debug for ServerName {
     }
 }
 
+/// `input` as text that is shown back: 1 to `max_chars` characters, none of them a control or
+/// bidirectional formatting character (which could make it read as something else).
+fn shown_text(input: &str, field: &'static str, max_chars: usize) -> Result<String, ParseError> {
+    let chars = input.chars().count();
+    if chars == 0 || chars > max_chars {
+        return Err(ParseError::new(field, format!("must be 1 to {max_chars} characters")));
+    }
+    if input.chars().any(crate::text::is_hidden_control) {
+        return Err(ParseError::new(field, "must hold no control or bidirectional formatting characters"));
+    }
+    Ok(input.to_owned())
+}
+
 /// The caller's own name for a connection, telling apart several accounts on one server ("work",
 /// "personal"): 1 to 64 characters, none of them a control character or a bidirectional
 /// formatting character (which could make a listed label read as something else).
@@ -129,14 +142,7 @@ impl Label {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let chars = input.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(ParseError::new("label", "must be 1 to 64 characters"));
-        }
-        if input.chars().any(crate::text::is_hidden_control) {
-            return Err(ParseError::new("label", "must hold no control or bidirectional formatting characters"));
-        }
-        Ok(Self(input.to_owned()))
+        shown_text(input, "label", Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -147,6 +153,43 @@ impl Label {
 impl fmt::Debug for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Label({:?})", self.0)
+    }
+}
+
+/// Who signed in at the provider, as the provider named them (an e-mail address or an account
+/// id), so that several accounts on one server can be told apart. Never a secret. 1 to 255
+/// characters, none of them a control or bidirectional formatting character.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Account(String);
+
+impl Account {
+    pub const MAX_CHARS: usize = 255;
+
+    /// A stored account, checked as strictly as it was written.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        shown_text(input, "account", Self::MAX_CHARS).map(Self)
+    }
+
+    /// What a provider said, cleaned (`text::cleaned`: no control or bidirectional formatting
+    /// characters, trimmed) and cut to fit; `None` when nothing is left.
+    pub fn from_provider(said: &str) -> Option<Self> {
+        let whole = crate::text::cleaned(said, Self::MAX_CHARS);
+        let kept = if whole.chars().count() > Self::MAX_CHARS {
+            crate::text::cleaned(said, Self::MAX_CHARS - 1)
+        } else {
+            whole
+        };
+        Self::parse(kept.trim()).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Account({:?})", self.0)
     }
 }
 
@@ -221,6 +264,33 @@ mod tests {
     fn a_label_with_a_control_or_bidirectional_character_is_refused() {
         for bad in ["line\nbreak", "tab\there", "\u{202E}evil", "a\u{2066}b", "nul\u{0}", "a\u{061C}b"] {
             assert!(Label::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn an_account_a_provider_names_is_kept_as_said_when_clean() {
+        assert_eq!(Account::from_provider("ada@example.com").unwrap().as_str(), "ada@example.com");
+        assert_eq!(Account::from_provider("  U0123ABC ").unwrap().as_str(), "U0123ABC", "trimmed");
+    }
+
+    #[test]
+    fn a_hostile_account_is_cleaned_cut_to_255_characters_or_dropped_when_nothing_is_left() {
+        let cleaned = Account::from_provider("\u{202E}moc.evil\u{2066}@ada\n").unwrap();
+        assert_eq!(cleaned.as_str(), "moc.evil@ada");
+        let long = Account::from_provider(&"é".repeat(300)).unwrap();
+        assert_eq!(long.as_str().chars().count(), Account::MAX_CHARS);
+        assert!(long.as_str().ends_with('…'), "a cut is marked");
+        assert_eq!(Account::from_provider(&"é".repeat(255)).unwrap().as_str(), "é".repeat(255), "255 fit uncut");
+        for nothing in ["", "   ", "\u{202E}\n\t"] {
+            assert_eq!(Account::from_provider(nothing), None, "{nothing:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_account_parses_only_as_it_could_have_been_written() {
+        assert!(Account::parse("ada@example.com").is_ok());
+        for bad in ["", "a\nb", "\u{202E}x", &"a".repeat(256)] {
+            assert!(Account::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

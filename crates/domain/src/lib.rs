@@ -15,7 +15,7 @@ pub mod text;
 mod time;
 
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
-pub use ids::{Label, ParseError, RefId, ServerName};
+pub use ids::{Account, Label, ParseError, RefId, ServerName};
 pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;
 pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};

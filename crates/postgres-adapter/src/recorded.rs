@@ -232,7 +232,9 @@ impl QueryId for UpdateConnection<'_> {
 impl QueryFragment<Pg> for UpdateConnection<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let c = &self.changes;
-        out.push_sql("WITH changed AS (UPDATE connections SET status = ");
+        out.push_sql("WITH changed AS (UPDATE connections SET account = ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.account)?;
+        out.push_sql(", status = ");
         out.push_bind_param::<Text, _>(&c.status)?;
         out.push_sql(", status_reason = ");
         out.push_bind_param::<Nullable<Text>, _>(&c.status_reason)?;

@@ -4,8 +4,8 @@
 //! compare what the store returns with what it was given.
 
 use domain::{
-    AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, RefId, Scopes, ServerName, TenantId,
-    Timestamp, Transport, UserId,
+    Account, AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, RefId, Scopes, ServerName,
+    TenantId, Timestamp, Transport, UserId,
 };
 use ports::{AuditEvent, AuditKind, PendingFlow, Sealed, StoredSecrets};
 
@@ -58,7 +58,7 @@ pub fn full_connection(n: u8) -> Connection {
     new.label = Some(Label::parse(&format!("Work account «{n}»")).expect("a valid label"));
     new.display_name = Some(format!("Custom server «{n}»"));
     new.url = Some(format!("https://mcp{n}.example/v1/mcp?tenant=a&x=1"));
-    Connection::restore(
+    let mut connection = Connection::restore(
         new,
         ConnectionStatus::Expired,
         Some("invalid_grant: the refresh token was revoked".into()),
@@ -66,7 +66,9 @@ pub fn full_connection(n: u8) -> Connection {
         Some(T0.plus_seconds(3_600)),
         T0.plus_seconds(-86_400),
         T0,
-    )
+    );
+    connection.account = Some(Account::parse(&format!("ada+{n}@example.com «é»")).expect("a valid account"));
+    connection
 }
 
 /// A connection with every optional field empty.

@@ -38,6 +38,7 @@
 //! byte order; `users` by user id in byte order;
 //! `events` is in recording order; an expired flow is one whose `expires_at < now`.
 
+pub mod before_account;
 pub mod before_owners;
 pub mod cases;
 pub mod fixtures;

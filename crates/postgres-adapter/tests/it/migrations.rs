@@ -111,19 +111,27 @@ async fn the_schema_refuses_values_the_domain_does_not_have() {
     assert!(refused.is_err(), "an unknown transport is refused by the CHECK constraint");
 }
 
-#[tokio::test]
-async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_the_default_owner() {
+/// A new schema migrated to the newest, then with the migration `version` (whose `down.sql` is
+/// `down`) undone and forgotten, as if never run: the schema an older release left. Returns its
+/// URL and a connection to write rows as that schema had them.
+async fn schema_before(down: &str, version: &str) -> (String, diesel_async::AsyncPgConnection) {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    use store_contract::before_owners;
     let url = url_of(&empty_schema().await);
     migrate(&url, config()).await.expect("up");
-    // Back to the schema before owners: its migration undone and forgotten, as if never run.
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
-    let down = include_str!("../../../../migrations/postgres/2026-12-07-100000_owners/down.sql");
-    conn.batch_execute(down).await.expect("the owners migration reverts");
-    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261207100000'")
+    conn.batch_execute(down).await.expect("the migration reverts");
+    conn.batch_execute(&format!("DELETE FROM __diesel_schema_migrations WHERE version = '{version}'"))
         .await
         .expect("forget it");
+    (url, conn)
+}
+
+#[tokio::test]
+async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_the_default_owner() {
+    use diesel_async::SimpleAsyncConnection;
+    use store_contract::before_owners;
+    let down = include_str!("../../../../migrations/postgres/2026-12-07-100000_owners/down.sql");
+    let (url, mut conn) = schema_before(down, "20261207100000").await;
     let hex = |bytes: &[u8]| format!("'\\x{}'::bytea", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
     conn.batch_execute(&before_owners::insert_sql(hex)).await.expect("rows stored by the previous schema");
     drop(conn);
@@ -133,17 +141,10 @@ async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_th
 
 #[tokio::test]
 async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_by_its_client() {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use diesel_async::SimpleAsyncConnection;
     use ports::{RegistrationStore, RekeyStore, SealedField};
-    let url = url_of(&empty_schema().await);
-    migrate(&url, config()).await.expect("up");
-    // Back to one registration per issuer: that migration undone and forgotten, as if never run.
-    let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
     let down = include_str!("../../../../migrations/postgres/2026-12-07-050000_registrations_per_client/down.sql");
-    conn.batch_execute(down).await.expect("the migration reverts");
-    conn.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261207050000'")
-        .await
-        .expect("forget it");
+    let (url, mut conn) = schema_before(down, "20261207050000").await;
     let (issuer, redirect_uri) = ("https://as.example", "https://directory.example/assets/oauth/callback");
     conn.batch_execute(&format!(
         "INSERT INTO client_registrations (issuer, client_id, client_secret, auth_method, redirect_uri, created_at) \
@@ -159,4 +160,16 @@ async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_b
     assert_eq!(store.registration(issuer, redirect_uri).await.expect("by redirect URI"), by_client);
     let walked = store.sealed_after(SealedField::RegistrationClientSecret, None, 10).await.expect("walk");
     assert_eq!(walked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["https://as.example client-1"]);
+}
+
+#[tokio::test]
+async fn a_database_made_before_the_account_column_upgrades_in_place_and_then_stores_accounts() {
+    use diesel_async::SimpleAsyncConnection;
+    use store_contract::before_account;
+    let down = include_str!("../../../../migrations/postgres/2026-12-07-140000_connection_account/down.sql");
+    let (url, mut conn) = schema_before(down, "20261207140000").await;
+    conn.batch_execute(&before_account::insert_sql()).await.expect("a connection stored by the previous schema");
+    drop(conn);
+
+    before_account::assert_kept(PgStore::connect(&url, config()).await.expect("connect and upgrade")).await;
 }

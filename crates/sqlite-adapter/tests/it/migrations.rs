@@ -88,15 +88,23 @@ async fn a_row_that_does_not_decode_is_reported_corrupt() {
     assert!(matches!(listed, Err(StoreError::Corrupt(_))), "got {listed:?}");
 }
 
-#[tokio::test]
-async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its_connections() {
-    let (_dir, path) = super::temp_db();
+/// A new database file with every migration applied that comes before the one whose name ends
+/// with `migration`: the schema an older release left. Returns the directory to keep, the
+/// file, and a connection to write rows as that schema had them.
+fn schema_before(migration: &str) -> (tempfile::TempDir, std::path::PathBuf, SqliteConnection) {
+    let (dir, path) = super::temp_db();
     let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
     let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
-    let label = pending.iter().position(|m| m.name().to_string().ends_with("_connection_label")).expect("listed");
-    for migration in &pending[..label] {
-        conn.run_migration(migration).expect("a migration of the schema before the label");
+    let next = pending.iter().position(|m| m.name().to_string().ends_with(migration)).expect("listed");
+    for earlier in &pending[..next] {
+        conn.run_migration(earlier).expect("a migration of the previous schema");
     }
+    (dir, path, conn)
+}
+
+#[tokio::test]
+async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its_connections() {
+    let (_dir, path, mut conn) = schema_before("_connection_label");
     let connection = fixtures::bare_connection(7);
     conn.batch_execute(&format!(
         "INSERT INTO connections (ref_id, server_name, transport, auth_method, status, created_at, updated_at) \
@@ -119,13 +127,7 @@ async fn a_database_made_before_the_label_column_upgrades_in_place_and_keeps_its
 #[tokio::test]
 async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_the_default_owner() {
     use store_contract::before_owners;
-    let (_dir, path) = super::temp_db();
-    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
-    let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
-    let owners = pending.iter().position(|m| m.name().to_string().ends_with(before_owners::MIGRATION)).expect("listed");
-    for migration in &pending[..owners] {
-        conn.run_migration(migration).expect("a migration of the schema before owners");
-    }
+    let (_dir, path, mut conn) = schema_before(before_owners::MIGRATION);
     let hex = |bytes: &[u8]| format!("X'{}'", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>());
     conn.batch_execute(&before_owners::insert_sql(hex)).expect("rows stored by the previous schema");
     drop(conn);
@@ -137,14 +139,7 @@ async fn a_database_made_before_owners_upgrades_in_place_with_every_row_under_th
 async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_by_its_client() {
     use ports::{RegistrationStore, RekeyStore, SealedField};
 
-    let (_dir, path) = super::temp_db();
-    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
-    let pending = conn.pending_migrations(MIGRATIONS).expect("pending");
-    let next =
-        pending.iter().position(|m| m.name().to_string().ends_with("_registrations_per_client")).expect("listed");
-    for migration in &pending[..next] {
-        conn.run_migration(migration).expect("a migration of the schema with one registration per issuer");
-    }
+    let (_dir, path, mut conn) = schema_before("_registrations_per_client");
     let (issuer, redirect_uri) = ("https://as.example", "https://directory.example/assets/oauth/callback");
     conn.batch_execute(&format!(
         "INSERT INTO client_registrations (issuer, client_id, client_secret, auth_method, redirect_uri, created_at) \
@@ -160,4 +155,14 @@ async fn a_registration_stored_when_there_was_one_per_issuer_is_kept_and_found_b
     assert_eq!(store.registration(issuer, redirect_uri).await.expect("by redirect URI"), by_client);
     let walked = store.sealed_after(SealedField::RegistrationClientSecret, None, 10).await.expect("walk");
     assert_eq!(walked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["https://as.example client-1"]);
+}
+
+#[tokio::test]
+async fn a_database_made_before_the_account_column_upgrades_in_place_and_then_stores_accounts() {
+    use store_contract::before_account;
+    let (_dir, path, mut conn) = schema_before(before_account::MIGRATION);
+    conn.batch_execute(&before_account::insert_sql()).expect("a connection stored by the previous schema");
+    drop(conn);
+
+    before_account::assert_kept(super::open(&path).await).await;
 }

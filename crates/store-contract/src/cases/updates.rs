@@ -1,13 +1,13 @@
 //! `update`: compare-and-set on the status, with the three ways of changing secrets.
 
-use domain::{ConnectionStatus, Scopes};
+use domain::{Account, ConnectionStatus, Scopes};
 use ports::{SecretsUpdate, StoredSecrets};
 
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
 
-/// The callback's update: `pending_oauth` → `connected` with scopes, expiry and a token pair,
-/// then the refresher's `connected` → `expired` that clears them.
+/// The callback's update: `pending_oauth` → `connected` with scopes, expiry, the account and a
+/// token pair, then the refresher's `connected` → `expired` that clears the tokens.
 pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: ContractStore>(store: S) {
     let mut connection = fixtures::pending_connection(1, T0);
     store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
@@ -19,6 +19,7 @@ pub async fn an_update_with_the_expected_status_writes_connection_and_tokens<S: 
             T0.plus_seconds(5),
         )
         .expect("complete");
+    connection.name_account(Account::from_provider("ada@example.com"));
     let tokens = SecretsUpdate::Tokens {
         access_token: fixtures::sealed("access-1"),
         refresh_token: Some(fixtures::sealed("refresh-1")),
