@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{Scopes, TokenEndpointAuth};
-use oauth2::basic::{BasicClient, BasicTokenResponse};
+use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
-    TokenUrl,
+    AuthType, AuthorizationCode, Client, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use ports::{OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::account::AccountTokenResponse;
 use crate::errors::{Redactor, map_request_error};
 use crate::http::SafeHttp;
 use crate::transport::OAuthTransport;
@@ -47,9 +48,18 @@ impl OAuthAdapter {
     }
 }
 
+/// oauth2's basic client, whose token responses also read the fields that name who signed in.
+type AccountClient = Client<
+    BasicErrorResponse,
+    AccountTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+>;
+
 /// An oauth2 client that authenticates as `endpoint` says, with no endpoint set yet.
-fn client_for(endpoint: &TokenEndpoint) -> BasicClient {
-    let client = BasicClient::new(ClientId::new(endpoint.client.client_id.clone()));
+fn client_for(endpoint: &TokenEndpoint) -> AccountClient {
+    let client = AccountClient::new(ClientId::new(endpoint.client.client_id.clone()));
     let secret = endpoint.client.client_secret.as_ref();
     match (endpoint.auth, secret) {
         (TokenEndpointAuth::None, _) | (_, None) => client.set_auth_type(AuthType::RequestBody),
@@ -71,7 +81,7 @@ fn secrets_of<'a>(endpoint: &'a TokenEndpoint, others: &[&'a SecretString]) -> V
     others.iter().copied().chain(endpoint.client.client_secret.as_ref()).collect()
 }
 
-fn token_set(response: BasicTokenResponse) -> Result<TokenSet, OAuthError> {
+fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
     let scopes = response
         .scopes()
         .map(|granted| Scopes::from_tokens(granted.iter().map(|s| s.as_str())))
@@ -89,6 +99,7 @@ fn token_set(response: BasicTokenResponse) -> Result<TokenSet, OAuthError> {
             .filter(|t| !t.expose_secret().is_empty()),
         expires_in: response.expires_in().map(|d| d.as_secs()),
         scopes,
+        account: response.extra_fields().account(),
     })
 }
 

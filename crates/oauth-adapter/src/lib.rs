@@ -8,6 +8,7 @@
 //! discovery (probe, RFC 9728 and RFC 8414 metadata, strictly decoded) and RFC 7591 registration.
 //! No token, code, verifier or client secret ever reaches a log line or an error message.
 
+mod account;
 mod address;
 mod challenge;
 mod client;

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use domain::{Scopes, TokenEndpointAuth};
+use domain::{Account, Scopes, TokenEndpointAuth};
 use secrecy::SecretString;
 
 /// Who the service is to an authorization server.
@@ -41,6 +41,9 @@ pub struct TokenSet {
     pub expires_in: Option<u64>,
     /// The granted scopes when the server listed them; otherwise the requested ones apply.
     pub scopes: Option<Scopes>,
+    /// Who signed in, when the response said (an `id_token`'s email or subject, or a field a
+    /// well-known provider uses); never a secret.
+    pub account: Option<Account>,
 }
 
 /// Which token a revocation request carries (RFC 7009 `token_type_hint`).

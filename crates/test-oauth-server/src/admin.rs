@@ -3,7 +3,8 @@
 //! on a port of its own. Tests in the same process use [`TestAuthServer`]'s methods instead.
 //!
 //! - `GET /counters`: `{"token_requests","code_exchanges","refreshes","refresh_reuses","revocations"}`.
-//! - `GET /issued`: `{"codes":[…],"access_tokens":[…],"refresh_tokens":[…]}`, for leak scans.
+//! - `GET /issued`: `{"codes":[…],"access_tokens":[…],"refresh_tokens":[…],"id_tokens":[…]}`, for
+//!   leak scans.
 //! - `POST /configure` with `{"access_token_lifetime_seconds": N | null, "token_delay_ms": N}`
 //!   (the delay is optional and stays as it was when absent).
 
@@ -42,7 +43,10 @@ async fn issued(server: web::Data<Arc<TestAuthServer>>) -> HttpResponse {
     let codes: Vec<&String> = state.codes.keys().chain(state.spent_codes.keys()).collect();
     let access: Vec<&String> = state.access.keys().collect();
     let refresh: Vec<&String> = state.refresh.keys().collect();
-    HttpResponse::Ok().json(json!({"codes": codes, "access_tokens": access, "refresh_tokens": refresh}))
+    let id_tokens = &state.id_tokens;
+    HttpResponse::Ok().json(json!({
+        "codes": codes, "access_tokens": access, "refresh_tokens": refresh, "id_tokens": id_tokens,
+    }))
 }
 
 async fn configure(server: web::Data<Arc<TestAuthServer>>, body: web::Json<Configure>) -> HttpResponse {

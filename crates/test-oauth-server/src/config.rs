@@ -157,6 +157,11 @@ pub struct TestAuthConfig {
     /// `/authorize` first shows a consent page whose "Allow" button (id `allow`) consents, as a
     /// person would click it; otherwise it consents at once.
     pub consent_page: bool,
+    /// Code exchanges answer an OIDC `id_token` with these claims (`iss`, `aud` and `iat` are
+    /// added unless given), signed by nobody: the payload is what a client reads.
+    pub id_token_claims: Option<serde_json::Value>,
+    /// Refreshes answer an `id_token` too (OIDC leaves it to the provider; most send none).
+    pub id_token_on_refresh: bool,
 }
 
 impl Default for TestAuthConfig {
@@ -186,6 +191,8 @@ impl Default for TestAuthConfig {
             metadata_overrides: serde_json::Map::new(),
             bounce_to: None,
             consent_page: false,
+            id_token_claims: None,
+            id_token_on_refresh: false,
         }
     }
 }

@@ -116,7 +116,9 @@ impl State {
         let mut grant = found.grant;
         grant.audience = resource_for(form, grant.audience)?;
         self.counters.code_exchanges += 1;
-        Ok(self.issue(grant, None))
+        let client_id = grant.client_id.clone();
+        let body = self.issue(grant, None);
+        Ok(self.with_id_token(body, &client_id, false))
     }
 
     fn refresh_grant(&mut self, client: &TestClient, form: &Form) -> Result<Value, OAuthFailure> {
@@ -146,7 +148,9 @@ impl State {
             Some(presented.to_owned())
         };
         self.counters.refreshes += 1;
-        Ok(self.issue(grant, keep))
+        let client_id = grant.client_id.clone();
+        let body = self.issue(grant, keep);
+        Ok(self.with_id_token(body, &client_id, true))
     }
 
     /// Mints tokens for `grant`; `keep_refresh` is the refresh token that stays (no rotation).
@@ -169,6 +173,27 @@ impl State {
             self.refresh.insert(refresh_token.clone(), RefreshRecord { grant, retired: false, revoked: false });
             body["refresh_token"] = json!(refresh_token);
         }
+        body
+    }
+
+    /// `body` with an `id_token` when the configuration asks for one on this grant: a JWS whose
+    /// payload holds the configured claims and whose signature is random bytes.
+    fn with_id_token(&mut self, mut body: Value, client_id: &str, refresh: bool) -> Value {
+        let Some(Value::Object(configured)) = self.config.id_token_claims.clone() else { return body };
+        if refresh && !self.config.id_token_on_refresh {
+            return body;
+        }
+        let mut claims = serde_json::Map::from_iter([
+            ("iss".to_owned(), json!(self.issuer)),
+            ("aud".to_owned(), json!(client_id)),
+            ("iat".to_owned(), json!(0)),
+        ]);
+        claims.extend(configured);
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": "test"}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
+        let id_token = format!("{header}.{payload}.{}", random_token(""));
+        self.id_tokens.push(id_token.clone());
+        body["id_token"] = json!(id_token);
         body
     }
 

@@ -157,6 +157,11 @@ impl TestAuthServer {
         lock(&self.state).registered.clone()
     }
 
+    /// Every `id_token` answered ([`TestAuthConfig::id_token_claims`]), oldest first.
+    pub fn id_tokens(&self) -> Vec<String> {
+        lock(&self.state).id_tokens.clone()
+    }
+
     pub fn token_info(&self, token: &str) -> Option<TokenInfo> {
         lock(&self.state).token_info(token)
     }

@@ -120,6 +120,8 @@ pub(crate) struct State {
     pub token_log: Vec<TokenRecord>,
     pub revocations: Vec<Revocation>,
     pub registrations: Vec<serde_json::Value>,
+    /// Every `id_token` answered, for leak scans.
+    pub id_tokens: Vec<String>,
 }
 
 impl State {
@@ -139,6 +141,7 @@ impl State {
             token_log: Vec::new(),
             revocations: Vec::new(),
             registrations: Vec::new(),
+            id_tokens: Vec::new(),
         }
     }
 

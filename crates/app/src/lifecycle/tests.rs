@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use domain::{Account, AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
 use ports::mocks::MockRefreshQueue;
 use ports::{BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, StoredSecrets, TokenSet};
 use secrecy::SecretString;
@@ -49,6 +49,7 @@ pub(super) fn tokens(expires_in: u64) -> TokenSet {
         refresh_token: Some(SecretString::from("rt-new")),
         expires_in: Some(expires_in),
         scopes: None,
+        account: None,
     }
 }
 
@@ -318,4 +319,35 @@ async fn a_lease_lost_while_the_token_endpoint_is_found_never_presents_the_refre
     let attempt = dir.refresh_with(&ref_id(1), 300, Mode::Scheduled).await;
     assert!(matches!(attempt, Err(Error::Provider { .. })), "{attempt:?}");
     assert_eq!(leases_taken.load(Ordering::SeqCst), 2, "taken, then confirmed before the token call");
+}
+
+#[tokio::test]
+async fn a_refresh_keeps_the_known_account_unless_its_response_names_another() {
+    for (named, expected) in [(None, "ada@example.com"), (Some("grace@example.com"), "grace@example.com")] {
+        let known = |r: &RefId| {
+            let mut c = connection(r, ConnectionStatus::Connected, 10);
+            c.account = Account::from_provider("ada@example.com");
+            c
+        };
+        let mut mocks = Mocks::new();
+        mocks.connections.expect_get_any().returning(move |r| Ok(Some(known(r))));
+        mocks.connections.expect_secrets().returning(|_, r| Ok(Some(secrets(r, "rt"))));
+        mocks.connections.expect_get_with_secrets().returning(move |_, r| Ok(Some((known(r), secrets(r, "rt")))));
+        mocks
+            .oauth
+            .expect_refresh()
+            .times(1)
+            .returning(move |_, _, _| Ok(TokenSet { account: named.and_then(Account::from_provider), ..tokens(3600) }));
+        let stored = Arc::new(Mutex::new(None));
+        let into = stored.clone();
+        mocks.connections.expect_update().times(1).returning(move |c, _, _, _| {
+            *into.lock().unwrap() = c.account.clone();
+            Ok(true)
+        });
+        mocks.leases = recording_leases(0, Arc::default());
+        let (dir, _) = build(mocks, Arc::default());
+
+        dir.refresh(&ref_id(1), 60).await.expect("refreshed");
+        assert_eq!(stored.lock().unwrap().as_ref().map(Account::as_str), Some(expected), "named: {named:?}");
+    }
 }

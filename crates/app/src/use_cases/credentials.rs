@@ -155,6 +155,7 @@ impl<D: Deps> Directory<D> {
                 connection
                     .record_refresh(tokens.scopes.clone(), expiry(now, tokens.expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
+                connection.name_account(tokens.account.clone());
                 let refreshed = self.event(&connection, AuditKind::Refreshed, None);
                 if !ports.connections.update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
                     // Disconnected (or changed) while the provider answered: store nowhere, revoke.

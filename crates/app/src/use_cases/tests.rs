@@ -1,6 +1,6 @@
 //! Unit tests of the use cases against mocked ports.
 
-use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use domain::{Account, AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
 use ports::{AuditKind, OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -200,11 +200,13 @@ async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_
             refresh_token: Some(SecretString::from("rt-1")),
             expires_in: Some(3600),
             scopes: None,
+            account: Account::from_provider("ada@example.com"),
         })
     });
     mocks.connections.expect_update().times(1).returning(|c, expected, secrets, event| {
         assert_eq!(expected, ConnectionStatus::PendingOAuth);
         assert_eq!(c.status(), ConnectionStatus::Connected);
+        assert_eq!(c.account.as_ref().map(Account::as_str), Some("ada@example.com"), "stored with the account");
         assert_eq!((&event.ref_id, event.kind, event.at), (&c.ref_id, AuditKind::Connected, NOW));
         let SecretsUpdate::Tokens { access_token, .. } = secrets else { panic!("tokens expected") };
         assert!(String::from_utf8_lossy(&access_token.0).ends_with("/access_token|at-1"));
@@ -352,7 +354,13 @@ mod metrics {
         let mut mocks = Mocks::new();
         mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
         mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
-            Ok(TokenSet { access_token: SecretString::from("at"), refresh_token: None, expires_in: None, scopes: None })
+            Ok(TokenSet {
+                access_token: SecretString::from("at"),
+                refresh_token: None,
+                expires_in: None,
+                scopes: None,
+                account: None,
+            })
         });
         mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());

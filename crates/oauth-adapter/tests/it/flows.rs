@@ -155,3 +155,21 @@ async fn secrets_with_reserved_characters_authenticate_for_every_call_and_method
     }
     assert_eq!(server.revocations().len(), 2);
 }
+
+#[tokio::test]
+async fn an_exchange_answered_with_an_id_token_names_the_account_and_a_refresh_without_one_names_none() {
+    let server = TestAuthServer::start(TestAuthConfig {
+        id_token_claims: Some(serde_json::json!({"sub": "user-42", "email": "ada@example.com"})),
+        ..Default::default()
+    })
+    .await;
+    let (code, verifier) = code_for(&server, "test-client").await;
+    let endpoint = token_endpoint(&server);
+    let first = adapter().exchange_code(&endpoint, &code, &verifier, REDIRECT_URI, None).await.unwrap();
+    assert_eq!(first.account.as_ref().map(domain::Account::as_str), Some("ada@example.com"));
+    assert_eq!(server.id_tokens().len(), 1, "the server answered an id_token");
+    assert!(!format!("{first:?}").contains(&server.id_tokens()[0]), "the token set shows no id_token");
+
+    let refreshed = adapter().refresh(&endpoint, first.refresh_token.as_ref().unwrap(), None).await.unwrap();
+    assert_eq!(refreshed.account, None, "no id_token on refresh: the response names nobody");
+}
