@@ -78,7 +78,13 @@ pub(crate) struct ConnectionDto {
     display_name: Option<String>,
     /// The caller's name for it, as given at connect.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "work")]
     label: Option<String>,
+    /// Who signed in at the provider, when its token response said (an OIDC `id_token`'s email
+    /// or subject, or a field a well-known provider uses): up to 255 characters, never a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "ada@example.com")]
+    account: Option<String>,
 }
 
 impl From<&Connection> for ConnectionDto {
@@ -94,6 +100,7 @@ impl From<&Connection> for ConnectionDto {
             status_reason: c.status_reason().map(str::to_owned),
             display_name: c.display_name.clone(),
             label: c.label.as_ref().map(|l| l.as_str().to_owned()),
+            account: c.account.as_ref().map(|a| a.as_str().to_owned()),
         }
     }
 }

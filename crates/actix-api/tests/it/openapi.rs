@@ -208,6 +208,16 @@ async fn bodies_that_refuse_unknown_fields_say_so_in_the_document() {
     }
 }
 
+#[actix_web::test]
+async fn a_connection_documents_its_optional_label_and_account_with_examples() {
+    let doc = document(Setup::default()).await;
+    let connection = &doc["components"]["schemas"]["ConnectionDto"];
+    assert_eq!(connection["properties"]["account"]["example"], "ada@example.com", "{connection}");
+    assert_eq!(connection["properties"]["label"]["example"], "work");
+    let required = connection["required"].as_array().expect("required");
+    assert!(!required.contains(&"account".into()) && !required.contains(&"label".into()), "both may be absent");
+}
+
 /// Every operation that acts for a caller (the keyed routes of the API, not `/metrics` nor
 /// `/openapi.json`) declares the optional `X-End-User-Id` header and the `422` a malformed one
 /// gets, and a malformed one is refused there; no other operation declares it.

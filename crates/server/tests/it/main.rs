@@ -3,6 +3,7 @@
 mod browser;
 mod browser_oauth;
 
+mod accounts;
 mod backends;
 mod callback_input;
 mod callback_page;
