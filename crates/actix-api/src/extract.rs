@@ -59,6 +59,28 @@ pub(crate) fn body_error(e: &serde_json::Error, parent: Option<&'static str>) ->
 /// A JSON body read as `T`, refusing what `T` would silently drop: for bodies whose type must
 /// stay lenient elsewhere (the callback's parameters are also a browser query, where providers
 /// add their own), so `deny_unknown_fields` cannot be on the type itself.
+/// A JSON body that must be an object, read as `T`. serde reads a struct from an array too
+/// (field by field, in order), which a client never means: `[null, null]` is refused here,
+/// `400 INVALID_REQUEST`, as any body that is not an object. Read from the body's text, so a
+/// field sent twice stays refused.
+pub(crate) struct JsonObject<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let raw = web::Json::<Box<serde_json::value::RawValue>>::from_request(req, payload);
+        Box::pin(async move {
+            let raw = raw.await?;
+            if !raw.get().starts_with('{') {
+                return Err(ApiError::invalid_request("the body must be a JSON object").into());
+            }
+            serde_json::from_str(raw.get()).map(JsonObject).map_err(|e| body_error(&e, None).into())
+        })
+    }
+}
+
 /// The schemas of the bodies read with [`strict_body`] (the OpenAPI document closes them).
 pub(crate) const STRICT_BODIES: [&str; 1] = ["CallbackParams"];
 

@@ -5,6 +5,7 @@ use domain::{Label, Owner, ServerName, Transport};
 use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
+use crate::extract::JsonObject;
 use crate::routes::parse_ref_id;
 use crate::session_guard::{Acting, ActingFor};
 use crate::{ApiError, ApiState};
@@ -38,9 +39,8 @@ pub(crate) fn connect<D: Deps>() -> Endpoint {
 async fn start_connection<D: Deps>(
     ActingFor(acting, _): ActingFor<D>,
     state: web::Data<ApiState<D>>,
-    body: web::Json<ConnectBody>,
+    JsonObject(mut body): JsonObject<ConnectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = body.into_inner();
     let mut config = body.server_config()?;
     let outcome = match (acting, config.ref_id.take()) {
         (Acting::Engine(owner), Some(ref_id)) => {

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::dto::{SessionBody, SessionResponse, rfc3339};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
+use crate::extract::JsonObject;
 use crate::{ApiError, ApiState, Caller};
 
 pub(crate) fn open<D: Deps>() -> Endpoint {
@@ -31,9 +32,8 @@ pub(crate) fn open<D: Deps>() -> Endpoint {
 async fn open_session<D: Deps>(
     state: web::Data<ApiState<D>>,
     Caller(owner): Caller,
-    body: web::Json<SessionBody>,
+    JsonObject(body): JsonObject<SessionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
     let allowed_servers = body
         .allowed_servers
         .map(|names| names.iter().map(|n| ServerName::parse(n)).collect::<Result<Vec<_>, _>>())

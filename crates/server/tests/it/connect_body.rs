@@ -138,3 +138,22 @@ async fn a_field_sent_twice_in_server_config_is_refused_not_resolved_to_the_last
     }
     nothing_stored(&app).await;
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused_even_where_serde_would_read_it_as_fields() {
+    let app = spawn_app().await;
+    // serde reads a struct from an array, field by field: `["open"]` would be a connect to `open`.
+    for (path, body) in [("/assets/connect", r#"["open"]"#), ("/assets/connect-sessions", "[null, null]")] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("X-Engine-Key", &app.key)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    }
+    nothing_stored(&app).await;
+}
