@@ -30,7 +30,7 @@ use crate::caller::END_USER_HEADER;
 use utoipa_actix_web::OpenApiFactory;
 
 use crate::key_guard::require_engine_key;
-use crate::openapi::{ENGINE_KEY_SCHEME, SESSION_SCHEME};
+use crate::openapi::{ENGINE_KEY_SCHEME, PAGE_SESSION_SCHEME, SESSION_SCHEME};
 use crate::routes::method_not_allowed;
 use crate::session_guard::require_engine_key_or_session;
 
@@ -154,6 +154,17 @@ impl Endpoint {
                     SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new()),
                     SecurityRequirement::new(SESSION_SCHEME, Vec::<String>::new()),
                 ]);
+            }
+        }
+        self
+    }
+
+    /// A public endpoint that acts only for the connect session in its cookie (the hosted connect
+    /// page, which checks it itself). The document says so.
+    pub(crate) fn for_page_session(mut self) -> Self {
+        for item in self.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                operation.security = Some(vec![SecurityRequirement::new(PAGE_SESSION_SCHEME, Vec::<String>::new())]);
             }
         }
         self

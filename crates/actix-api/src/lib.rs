@@ -11,6 +11,7 @@
 mod body_deadline;
 mod caller;
 mod codes;
+mod cookies;
 mod dto;
 mod endpoint;
 mod engine_keys;

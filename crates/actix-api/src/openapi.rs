@@ -19,6 +19,8 @@ use crate::key_guard;
 pub(crate) const ENGINE_KEY_SCHEME: &str = "engine_key";
 /// The bearer scheme of a connect session's token (accepted by `POST /assets/connect` only).
 pub(crate) const SESSION_SCHEME: &str = "connect_session";
+/// The hosted connect page's session cookie (set by its first visit, `connect_url`).
+pub(crate) const PAGE_SESSION_SCHEME: &str = "connect_page_session";
 
 /// The document, serialized once per worker.
 #[derive(Debug)]
@@ -74,6 +76,14 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> OpenApi {
                 ))
                 .build(),
         ),
+    );
+    components.add_security_scheme(
+        PAGE_SESSION_SCHEME,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::cookies::SESSION,
+            "The hosted connect page's cookie: the session token that `connect_url` carried on the first \
+             visit, moved into an `HttpOnly`, `SameSite=Strict` cookie of path `/assets/connect-page`.",
+        ))),
     );
     doc.security = Some(vec![SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new())]);
     add_shared_responses(&mut doc);

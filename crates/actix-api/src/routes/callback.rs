@@ -168,8 +168,9 @@ fn redirect(to: &str, params: &[(&str, &str)]) -> HttpResponse {
     HttpResponse::Found().insert_header((header::LOCATION, url.as_str())).finish()
 }
 
-/// Callback answers are never cached and never leak the URL (which held the code) onward.
-fn protect(mut response: HttpResponse) -> HttpResponse {
+/// Callback answers (and the connect page's) are never cached and never leak the URL (which held
+/// the code) onward.
+pub(crate) fn protect(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

@@ -1,30 +1,13 @@
 //! The small HTML page a browser gets at the end of an OAuth flow started without `return_to`.
-//! Everything shown is HTML-escaped, and a strict Content-Security-Policy lets the page load
-//! nothing and run nothing: only its own inline style, allowed by hash.
-
-use std::sync::LazyLock;
+//! Everything shown is HTML-escaped, in the shell of `html.rs` (strict Content-Security-Policy).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, Accept, Header, HeaderValue};
+use actix_web::http::header::{self, Accept, Header};
 use actix_web::mime::{self, Mime};
 use actix_web::{HttpRequest, HttpResponse};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
 
+use super::html::{self, Forms};
 use crate::ApiError;
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;\
-color:#1f2328}h1{font-size:1.4rem}p.ref{color:#59636e;font-size:.85rem}";
-
-/// The page may load nothing, run nothing, be framed by no one and post nowhere.
-static CSP: LazyLock<String> = LazyLock::new(|| {
-    let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'; \
-         frame-ancestors 'none'"
-    )
-});
 
 /// Whether the caller prefers `text/html` to `application/json`. A browser says so
 /// (`text/html,…,*/*;q=0.8`); `*/*` alone, or no `Accept`, means JSON.
@@ -76,20 +59,7 @@ fn page(status: StatusCode, title: &str, body: &str, request_id: Option<&str>) -
     let reference = request_id
         .map(|id| format!("<p class=\"ref\">Request id: {}</p>", html_escape::encode_text(id)))
         .unwrap_or_default();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body>{body}{reference}</body></html>"
-    );
-    HttpResponse::build(status)
-        .content_type(mime::TEXT_HTML_UTF_8)
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&CSP).unwrap_or(HeaderValue::from_static("default-src 'none'")),
-        ))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::VARY, HeaderValue::from_static("Accept")))
-        .body(html)
+    html::page(status, title, "", &format!("{body}{reference}"), Forms::None)
 }
 
 #[cfg(test)]
@@ -111,11 +81,5 @@ mod tests {
         assert!(!accepts("application/json, text/html;q=0.5"));
         assert!(!accepts("text/html;q=0, */*"));
         assert!(!prefers_html(&TestRequest::default().to_http_request()));
-    }
-
-    #[test]
-    fn the_policy_allows_exactly_the_inline_style() {
-        let expected = format!("'sha256-{}'", STANDARD.encode(Sha256::digest(STYLE.as_bytes())));
-        assert!(CSP.contains(&expected) && CSP.starts_with("default-src 'none'"));
     }
 }

@@ -7,6 +7,7 @@ use app::{Deps, SessionRequest};
 use domain::ServerName;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::connect_page::PAGE_PATH;
 use crate::dto::{SessionBody, SessionResponse, rfc3339};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
@@ -53,9 +54,7 @@ async fn open_session<D: Deps>(
 }
 
 /// Where the hosted connect page of the session with `token` is entered: the token rides in the
-/// query once (the page moves it into a cookie and redirects to a URL without it).
-pub(crate) const PAGE_PATH: &str = "/assets/connect-page";
-
+/// query once (the page moves it into a cookie and goes on to a URL without it).
 fn entry_url(base_url: &str, token: &SecretString) -> String {
     format!("{base_url}{PAGE_PATH}?session={}", token.expose_secret())
 }

@@ -5,9 +5,12 @@ pub(crate) mod callback;
 mod callback_page;
 mod client_metadata;
 pub(crate) mod connect;
+pub(crate) mod connect_page;
+mod connect_page_view;
 mod connect_sessions;
 pub(crate) mod connections;
 pub(crate) mod health;
+mod html;
 pub(crate) mod operations;
 pub(crate) mod servers;
 pub(crate) mod users;
@@ -39,6 +42,8 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         users::connections::<D>(),
         connect::connect::<D>(),
         connect_sessions::open::<D>(),
+        connect_page::page::<D>(),
+        connect_page::connect::<D>(),
         callback::json::<D>(),
         callback::browser::<D>(),
         callback::browser_per_issuer::<D>(),

@@ -76,6 +76,11 @@ impl<D: Deps> Directory<D> {
         Ok(found.filter(|s| s.is_open_at(now)))
     }
 
+    /// How many seconds `session` stays open from now (0 once it has expired).
+    pub fn session_seconds_left(&self, session: &ConnectSession) -> i64 {
+        (session.expires_at.unix() - self.ports().clock.now().unix()).max(0)
+    }
+
     /// Starts a connection as `session`'s owner: only to a server it allows, never a custom
     /// one (`VALIDATION_ERROR` for both). The request's `return_to`, else the session's.
     pub async fn connect_in_session(

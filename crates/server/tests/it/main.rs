@@ -11,6 +11,7 @@ mod catalog_input;
 mod cli;
 mod config_reference;
 mod connect_body;
+mod connect_page;
 mod disconnect_races;
 mod discovery;
 mod errors;

@@ -10,7 +10,7 @@ use crate::backends::{Backend, on_both_backends, spawn_on};
 use crate::helpers::{TestApp, assert_error, captured_logs};
 
 /// Opens a session for `user` with `body`, as the engine.
-async fn open(app: &TestApp, user: &str, body: &Value) -> Response {
+pub async fn open(app: &TestApp, user: &str, body: &Value) -> Response {
     app.client
         .post(app.url("/assets/connect-sessions"))
         .header("X-Engine-Key", &app.key)
@@ -22,7 +22,7 @@ async fn open(app: &TestApp, user: &str, body: &Value) -> Response {
 }
 
 /// A session's token for `user` allowing `allowed`.
-async fn token_for(app: &TestApp, user: &str, allowed: &[&str]) -> String {
+pub async fn token_for(app: &TestApp, user: &str, allowed: &[&str]) -> String {
     let opened: Value = open(app, user, &json!({"allowed_servers": allowed})).await.json().await.unwrap();
     opened["session_token"].as_str().expect("a session token").to_owned()
 }
@@ -33,7 +33,7 @@ async fn connect_with(app: &TestApp, token: &str, body: &Value) -> Response {
 }
 
 /// The engine's list of `user`'s connections, as sorted server names.
-async fn servers_of(app: &TestApp, user: &str) -> Vec<String> {
+pub async fn servers_of(app: &TestApp, user: &str) -> Vec<String> {
     let list: Value = app
         .client
         .get(app.url("/assets/connections"))
