@@ -19,6 +19,10 @@ use crate::routes::connect_page::PAGE_PATH;
 
 /// The connect session's token, for the page.
 pub(crate) const SESSION: &str = "ad_connect_session";
+/// The browser's nonce, for the callback.
+pub(crate) const BROWSER: &str = "ad_browser";
+/// Where the browser cookie is sent: the shared callback and every per-issuer one below it.
+const CALLBACK_PATH: &str = "/assets/oauth/callback";
 
 /// Our tokens: 43 characters of unpadded base64url (256 random bits).
 fn is_token(value: &str) -> bool {
@@ -43,6 +47,11 @@ pub(crate) fn read(req: &HttpRequest, name: &str) -> Option<SecretString> {
 /// `Set-Cookie` for the session cookie, living `max_age` seconds.
 pub(crate) fn session(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     build(SESSION, token, PAGE_PATH, "Strict", max_age, secure)
+}
+
+/// `Set-Cookie` for the browser cookie, living `max_age` seconds.
+pub(crate) fn browser(nonce: &str, max_age: i64, secure: bool) -> HeaderValue {
+    build(BROWSER, nonce, CALLBACK_PATH, "Lax", max_age, secure)
 }
 
 fn build(name: &str, value: &str, path: &str, same_site: &str, max_age: i64, secure: bool) -> HeaderValue {
@@ -80,12 +89,16 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_is_http_only_strict_scoped_and_secure_over_https() {
+    fn the_cookies_are_http_only_scoped_and_secure_over_https() {
         let session = session(TOKEN, 600, true);
         let session = session.to_str().unwrap();
         assert!(session.contains("; Path=/assets/connect-page;") && session.contains("SameSite=Strict"));
         assert!(session.contains("HttpOnly") && session.ends_with("; Secure"), "{session}");
         assert!(!super::session(TOKEN, 600, false).to_str().unwrap().contains("Secure"));
+        let browser = browser(TOKEN, 600, false);
+        let browser = browser.to_str().unwrap();
+        assert!(browser.contains("; Path=/assets/oauth/callback;") && browser.contains("SameSite=Lax"));
+        assert!(browser.contains("HttpOnly") && !browser.contains("Secure"), "{browser}");
         assert!(secure("https://ad.example") && !secure("http://127.0.0.1:8080"));
     }
 }

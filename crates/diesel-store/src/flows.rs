@@ -1,7 +1,7 @@
 //! The `oauth_flows` table: a pending OAuth flow with its sealed PKCE verifier, and the queries of
 //! `FlowStore`. A flow is taken by `DELETE … RETURNING`, so it is handed to exactly one caller.
 
-use diesel::dsl::{Asc, EqAny, Filter, Find, Limit, Lt, Order, Returning, Select, Values};
+use diesel::dsl::{Asc, Eq, EqAny, Filter, Find, IsNull, Limit, Lt, Or, Order, Returning, Select, Values};
 use diesel::prelude::*;
 use domain::{Owner, ParseError, RefId, Scopes, Timestamp};
 use ports::{PendingFlow, Sealed, StoreError};
@@ -14,7 +14,7 @@ columns! {
     /// The columns of a [`FlowRow`], in its order (it reads them by position).
     FlowColumns, FLOW = oauth_flows(
         state_hash, ref_id, issuer, iss_required, pkce_verifier, redirect_uri, scopes, resource, return_to,
-        created_at, expires_at,
+        created_at, expires_at, browser_hash,
     )
 }
 
@@ -34,6 +34,7 @@ pub struct FlowRow {
     return_to: Option<String>,
     created_at: i64,
     expires_at: i64,
+    browser_hash: Option<String>,
 }
 
 impl std::fmt::Debug for FlowRow {
@@ -56,6 +57,7 @@ impl FlowRow {
             return_to: f.return_to.clone(),
             created_at: f.created_at.unix(),
             expires_at: f.expires_at.unix(),
+            browser_hash: f.browser_hash.clone(),
         }
     }
 
@@ -78,6 +80,7 @@ impl FlowRow {
             return_to: self.return_to,
             created_at: Timestamp::from_unix(self.created_at),
             expires_at: Timestamp::from_unix(self.expires_at),
+            browser_hash: self.browser_hash,
         })
     }
 }
@@ -92,23 +95,49 @@ pub fn take(state_hash: &str) -> Returning<diesel::dsl::delete<Find<oauth_flows:
     diesel::delete(oauth_flows::table.find(state_hash)).returning(FLOW)
 }
 
+/// A flow bound to no browser, or to the one whose nonce hashes to `browser_hash`.
+pub type InBrowser<'a> = Or<IsNull<oauth_flows::browser_hash>, Eq<oauth_flows::browser_hash, Option<&'a str>>>;
+
+/// The type of [`take_in_browser`].
+pub type TakeInBrowser<'a> =
+    Returning<diesel::dsl::delete<Filter<Find<oauth_flows::table, &'a str>, InBrowser<'a>>>, FlowColumns>;
+
+/// Take the flow `state_hash` only if the callback's browser may complete it (see
+/// [`InBrowser`]): a flow bound to another browser is left where it is.
+pub fn take_in_browser<'a>(state_hash: &'a str, browser_hash: Option<&'a str>) -> TakeInBrowser<'a> {
+    diesel::delete(oauth_flows::table.find(state_hash).filter(in_browser(browser_hash))).returning(FLOW)
+}
+
+fn in_browser(browser_hash: Option<&str>) -> InBrowser<'_> {
+    oauth_flows::browser_hash.is_null().or(oauth_flows::browser_hash.eq(browser_hash))
+}
+
 /// The type of [`take_owned`].
 pub type TakeOwned<'a> = Returning<
     diesel::dsl::delete<
         Filter<
-            Find<oauth_flows::table, &'a str>,
-            EqAny<oauth_flows::ref_id, Select<Filter<connections::table, OwnedBy<'a>>, connections::ref_id>>,
+            Filter<
+                Find<oauth_flows::table, &'a str>,
+                EqAny<oauth_flows::ref_id, Select<Filter<connections::table, OwnedBy<'a>>, connections::ref_id>>,
+            >,
+            InBrowser<'a>,
         >,
     >,
     FlowColumns,
 >;
 
 /// Take the flow `state_hash` only if its connection belongs to `owner` (a flow reaches its
-/// owner through its connection): another owner's flow is left where it is.
-pub fn take_owned<'a>(state_hash: &'a str, owner: &'a Owner) -> TakeOwned<'a> {
+/// owner through its connection) and the caller's browser may complete it: another owner's
+/// flow, or one bound to another browser, is left where it is.
+pub fn take_owned<'a>(state_hash: &'a str, owner: &'a Owner, browser_hash: Option<&'a str>) -> TakeOwned<'a> {
     let owners_connections = connections::table.filter(owned_by(owner)).select(connections::ref_id);
-    diesel::delete(oauth_flows::table.find(state_hash).filter(oauth_flows::ref_id.eq_any(owners_connections)))
-        .returning(FLOW)
+    diesel::delete(
+        oauth_flows::table
+            .find(state_hash)
+            .filter(oauth_flows::ref_id.eq_any(owners_connections))
+            .filter(in_browser(browser_hash)),
+    )
+    .returning(FLOW)
 }
 
 /// The type of [`expired`].

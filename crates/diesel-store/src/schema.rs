@@ -42,6 +42,7 @@ diesel::table! {
         return_to -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        browser_hash -> Nullable<Text>,
     }
 }
 

@@ -60,6 +60,9 @@ pub struct PendingFlow {
     pub return_to: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Hex SHA-256 of the nonce of the browser that must complete the flow (one started on the
+    /// hosted connect page); `None`: any browser may (a flow the engine started).
+    pub browser_hash: Option<String>,
 }
 
 /// Connections and their sealed secrets.
@@ -163,10 +166,15 @@ pub trait FlowStore: Send + Sync + 'static {
     /// belongs to that owner is taken; another owner's flow stays untouched and the answer is
     /// `None`, as for an unknown state. Without one (the browser's callback) the state alone
     /// finds the flow: only whoever started the flow ever saw it.
+    ///
+    /// A flow bound to a browser (its `browser_hash` set) is taken only when `browser_hash` is
+    /// that hash; otherwise it stays untouched and the answer is `None`. A flow bound to no
+    /// browser is taken whatever `browser_hash` says.
     async fn take_flow_with_connection<'a>(
         &self,
         state_hash: &str,
         owner: Option<&'a Owner>,
+        browser_hash: Option<&'a str>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError>;
 
     /// Deletes every pending flow of `owner`'s connections (the connections stay), returning

@@ -43,9 +43,11 @@ impl FlowStore for PgStore {
         &self,
         state_hash: &str,
         owner: Option<&'a Owner>,
+        browser_hash: Option<&'a str>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
         let statement = TakeWithConnection {
             state_hash,
+            browser_hash,
             tenant_id: owner.map(|o| o.tenant.as_str()),
             user_id: owner.map(|o| o.user.as_str()),
         };
@@ -90,9 +92,11 @@ impl FlowStore for PgStore {
 /// `"connections"."…"`, select from it and from the joined connection (`NULL` when gone). Inside
 /// its own definition the name still means the table. Its text is fixed, so it is a cached
 /// prepared statement. With an owner (both binds set) only a flow whose connection is that
-/// owner's is deleted; without (both `NULL`) the state alone finds it.
+/// owner's is deleted; without (both `NULL`) the state alone finds it. A flow bound to a
+/// browser is deleted only with its `browser_hash`.
 struct TakeWithConnection<'a> {
     state_hash: &'a str,
+    browser_hash: Option<&'a str>,
     tenant_id: Option<&'a str>,
     user_id: Option<&'a str>,
 }
@@ -116,7 +120,9 @@ impl QueryFragment<Pg> for TakeWithConnection<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.tenant_id)?;
         out.push_sql(" AND user_id = ");
         out.push_bind_param::<Nullable<Text>, _>(&self.user_id)?;
-        out.push_sql(")) RETURNING *) SELECT ");
+        out.push_sql(")) AND (browser_hash IS NULL OR browser_hash = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.browser_hash)?;
+        out.push_sql(") RETURNING *) SELECT ");
         FLOW.walk_ast(out.reborrow())?;
         out.push_sql(", ");
         CONNECTION.walk_ast(out.reborrow())?;

@@ -70,6 +70,7 @@ struct FlowColumns<'a> {
     return_to: Option<&'a str>,
     created_at: Option<i64>,
     expires_at: Option<i64>,
+    browser_hash: Option<&'a str>,
 }
 
 impl<'a> FlowColumns<'a> {
@@ -87,6 +88,7 @@ impl<'a> FlowColumns<'a> {
             return_to: f.return_to.as_deref(),
             created_at: Some(f.created_at.unix()),
             expires_at: Some(f.expires_at.unix()),
+            browser_hash: f.browser_hash.as_deref(),
         }
     }
 }
@@ -144,7 +146,7 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
         out.push_sql(
             " RETURNING ref_id), \
              flow AS (INSERT INTO oauth_flows (ref_id, state_hash, issuer, iss_required, pkce_verifier, \
-             redirect_uri, scopes, resource, return_to, created_at, expires_at) SELECT ref_id, ",
+             redirect_uri, scopes, resource, return_to, created_at, expires_at, browser_hash) SELECT ref_id, ",
         );
         binds!(out;
             Nullable<Text> => &f.state_hash,
@@ -157,6 +159,7 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
             Nullable<Text> => &f.return_to,
             Nullable<BigInt> => &f.created_at,
             Nullable<BigInt> => &f.expires_at,
+            Nullable<Text> => &f.browser_hash,
         );
         out.push_sql(" FROM inserted WHERE ");
         out.push_bind_param::<Bool, _>(&f.present)?;

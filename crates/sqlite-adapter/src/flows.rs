@@ -27,13 +27,14 @@ impl FlowStore for SqliteStore {
         &self,
         state_hash: &str,
         owner: Option<&'a Owner>,
+        browser_hash: Option<&'a str>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
-        let (key, owner) = (state_hash.to_owned(), owner.cloned());
+        let (key, owner, browser) = (state_hash.to_owned(), owner.cloned(), browser_hash.map(str::to_owned));
         let row = self
             .write(move |conn| {
                 let taken = match &owner {
-                    Some(owner) => flows::take_owned(&key, owner).get_result::<FlowRow>(conn),
-                    None => flows::take(&key).get_result::<FlowRow>(conn),
+                    Some(owner) => flows::take_owned(&key, owner, browser.as_deref()).get_result::<FlowRow>(conn),
+                    None => flows::take_in_browser(&key, browser.as_deref()).get_result::<FlowRow>(conn),
                 };
                 let Some(flow) = taken.optional()? else {
                     return Ok(None);

@@ -66,6 +66,6 @@ pub async fn assert_kept<S: ContractStore>(store: S) {
         let stranger = fixtures::owner("acme", "default");
         assert_eq!(store.get(&stranger, &c.ref_id).await.expect("get"), None, "no other owner has it");
     }
-    let taken = store.take_flow_with_connection(&flow().state_hash, Some(&owner)).await.expect("take");
+    let taken = store.take_flow_with_connection(&flow().state_hash, Some(&owner), None).await.expect("take");
     assert_eq!(taken, Some((flow(), Some(p))), "the flow reaches its owner through its connection");
 }

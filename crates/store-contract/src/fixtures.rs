@@ -146,7 +146,13 @@ pub fn full_flow(state_hash: &str, ref_id: &RefId, expires_at: Timestamp) -> Pen
         return_to: Some("https://app.example/done?tab=connections".into()),
         created_at: expires_at.plus_seconds(-600),
         expires_at,
+        browser_hash: Some(browser_hash(state_hash)),
     }
+}
+
+/// The hash of the browser nonce a full flow of `state_hash` is bound to (64 hex characters).
+pub fn browser_hash(state_hash: &str) -> String {
+    state_hash.chars().rev().collect()
 }
 
 /// A flow of connection `ref_id` with every optional field empty.
@@ -157,6 +163,7 @@ pub fn bare_flow(state_hash: &str, ref_id: &RefId, expires_at: Timestamp) -> Pen
         scopes: Scopes::empty(),
         resource: None,
         return_to: None,
+        browser_hash: None,
         ..full_flow(state_hash, ref_id, expires_at)
     }
 }

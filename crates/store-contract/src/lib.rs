@@ -121,6 +121,7 @@ macro_rules! contract_tests {
             a_flow_stored_with_its_connection_is_taken_once_with_every_field,
             a_flow_put_later_is_taken_once_with_every_field,
             a_flow_is_taken_with_its_connection_once,
+            a_flow_bound_to_a_browser_is_taken_only_with_its_hash,
             of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_the_flow,
             an_unknown_state_takes_nothing,
             of_twenty_concurrent_takes_of_one_state_exactly_one_gets_the_flow,

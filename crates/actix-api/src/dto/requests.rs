@@ -129,6 +129,8 @@ impl From<CallbackParams> for app::CallbackInput {
             redirect_uri: p.redirect_uri,
             // The browser's callback: its `state` alone finds the flow. The keyed route sets it.
             owner: None,
+            // The browser's cookie, read by the browser's route; an app relaying has none.
+            browser: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::dto::{CallbackParams, CallbackResponse};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::extract::strict_body;
-use crate::{ApiError, ApiState, Caller};
+use crate::{ApiError, ApiState, Caller, cookies};
 
 /// No `HEAD`: this `GET` spends the flow's single-use `state`, which a probe or a link checker
 /// must not do.
@@ -96,6 +96,8 @@ async fn complete_in_browser<D: Deps>(
     let html = callback_page::prefers_html(req);
     let mut input = app::CallbackInput::from(params);
     input.redirect_uri = Some(state.directory.settings().callback_uri(key));
+    // A flow started on the hosted connect page completes only in the browser holding its nonce.
+    input.browser = cookies::read(req, cookies::BROWSER);
     let result = state.directory.complete_callback(input).await;
     let response = match result {
         Ok(CallbackOutcome { connection, return_to: Some(to) }) => {

@@ -128,5 +128,13 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
         .map(Label::parse)
         .transpose()
         .map_err(|e| ApiError::validation("label", e.to_string()))?;
-    Ok(ConnectRequest { owner, server_name, label, api_key: config.api_key, custom, return_to: body.return_to })
+    Ok(ConnectRequest {
+        owner,
+        server_name,
+        label,
+        api_key: config.api_key,
+        custom,
+        return_to: body.return_to,
+        browser: None,
+    })
 }

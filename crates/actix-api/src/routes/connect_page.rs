@@ -5,8 +5,8 @@
 //! stays out of access logs, history and `Referer`. That page lists the session's servers, each
 //! with a Connect form posting to `/assets/connect-page/connect` with a CSRF token derived from
 //! the session. An API-key server connects at once and the page says so (a `303` back, so a
-//! reload posts nothing again); an OAuth server sends the browser to its provider, and the
-//! callback answers as for any flow. A missing, unknown or expired session gets a page saying
+//! reload posts nothing again); an OAuth server sends the browser to its provider with the
+//! browser cookie set (`cookies.rs`), and the callback completes that flow only in this browser. A missing, unknown or expired session gets a page saying
 //! so, or the contract's `401 INVALID_KEY` for a client that prefers JSON.
 
 use actix_web::http::StatusCode;
@@ -108,7 +108,9 @@ async fn connect_from_page<D: Deps>(req: HttpRequest, state: web::Data<ApiState<
         return protect(if prefers_html(&req) { view::stale_form() } else { refusal.error_response() });
     }
     let servers = servers_of(&state, &session);
-    let outcome = match start(&state, &session, form).await {
+    // One nonce per browser (a second tab's flow keeps the first's working), renewed with each flow.
+    let nonce = cookies::read(&req, cookies::BROWSER).unwrap_or_else(|| state.directory.new_browser_nonce());
+    let outcome = match start(&state, &session, form, &nonce).await {
         Ok(outcome) => outcome,
         Err(error) => return protect(view::list(error.status(), &servers, &expected, &Notice::Failed(&error.message))),
     };
@@ -119,7 +121,12 @@ async fn connect_from_page<D: Deps>(req: HttpRequest, state: web::Data<ApiState<
         }
         (ConnectOutcome::PendingOAuth { auth_url, .. }, name) => {
             let display = state.directory.catalog().get(&name).map_or(name.as_str(), |e| e.spec.display_name.as_str());
-            view::leaving(HttpResponseBuilder::new(StatusCode::OK), display, &auth_url)
+            let settings = state.directory.settings();
+            let secure = cookies::secure(&settings.redirect_base_url);
+            let cookie = cookies::browser(nonce.expose_secret(), settings.flow_ttl_seconds, secure);
+            let mut builder = HttpResponseBuilder::new(StatusCode::OK);
+            builder.insert_header((header::SET_COOKIE, cookie));
+            view::leaving(builder, display, &auth_url)
         }
     })
 }
@@ -151,6 +158,7 @@ async fn start<D: Deps>(
     state: &ApiState<D>,
     session: &ConnectSession,
     form: PageForm,
+    nonce: &SecretString,
 ) -> Result<(ConnectOutcome, ServerName), ApiError> {
     let server_name = form
         .server_name
@@ -165,6 +173,8 @@ async fn start<D: Deps>(
         api_key: form.api_key.filter(|k| !k.expose_secret().is_empty()),
         custom: None,
         return_to: None,
+        // An OAuth flow completes only in this browser, whose cookie holds the nonce.
+        browser: Some(nonce.clone()),
     };
     Ok((state.directory.connect_in_session(session, request).await?, server_name))
 }

@@ -52,7 +52,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     connections.expect_delete().returning(|_, _, _| Ok(None));
     connections.expect_insert().returning(|_, _, _, _| Ok(()));
     let mut flows = MockFlowStore::new();
-    flows.expect_take_flow_with_connection().returning(|_, _| Ok(None));
+    flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(None));
     flows.expect_delete_flows_of().returning(|_| Ok(0));
     let mut audit = MockAuditLog::new();
     audit.expect_record().returning(|_| Ok(()));

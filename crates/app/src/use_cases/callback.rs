@@ -25,6 +25,10 @@ pub struct CallbackInput {
     /// only a flow of that owner completes. `None` for the browser's redirect, found by its
     /// `state` alone.
     pub owner: Option<Owner>,
+    /// The nonce the browser's cookie carries, if any: a flow started on the hosted connect
+    /// page completes only with its own (checked as the flow is taken, so another browser's
+    /// callback leaves it for the right one).
+    pub browser: Option<SecretString>,
 }
 
 /// A completed flow: the connection as it now is, and where to send the browser.
@@ -77,9 +81,14 @@ impl<D: Deps> Directory<D> {
         // flow to the real one (issue 20).
         let answer = Answer::of(&input)?;
         let ports = self.ports();
+        let browser_hash = input.browser.as_ref().map(|nonce| flow::state_hash(nonce.expose_secret()));
         let (flow, connection) = ports
             .flows
-            .take_flow_with_connection(&flow::state_hash(state.expose_secret()), input.owner.as_ref())
+            .take_flow_with_connection(
+                &flow::state_hash(state.expose_secret()),
+                input.owner.as_ref(),
+                browser_hash.as_deref(),
+            )
             .await
             .map_err(Error::from)?
             .ok_or(Error::InvalidState)?;

@@ -4,7 +4,7 @@ use secrecy::ExposeSecret;
 
 use super::connection_aad;
 use super::flow_parts::{ConnectOutcome, ConnectRequest, Target};
-use crate::{Deps, Directory, Error};
+use crate::{Deps, Directory, Error, flow};
 
 /// Longest API key accepted; longer values are certainly not keys.
 const MAX_API_KEY_LEN: usize = 4096;
@@ -38,6 +38,7 @@ impl<D: Deps> Directory<D> {
         if let crate::Availability::Unavailable(reason) = &entry.availability {
             return Err(Error::server_unavailable(reason));
         }
+        let browser_hash = request.browser.as_ref().map(|nonce| flow::state_hash(nonce.expose_secret()));
         if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
             let target = Target {
                 owner: request.owner,
@@ -47,6 +48,7 @@ impl<D: Deps> Directory<D> {
                 url: url.clone(),
                 transport: entry.spec.transport,
                 entry: Some(entry),
+                browser_hash,
             };
             return self.connect_discovered(target, request.return_to).await;
         }
@@ -88,7 +90,8 @@ impl<D: Deps> Directory<D> {
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);
-                let (flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
+                let (mut flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
+                flow.browser_hash = browser_hash;
                 let created = self.event(&connection, AuditKind::Created, None);
                 self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
                 self.metrics().oauth_flow(FlowEvent::Started, &connection.owner.tenant);

@@ -71,7 +71,8 @@ impl<D: Deps> Directory<D> {
             return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
         }
         self.check_return_to(return_to.as_deref())?;
-        let target = Target { owner, server_name, label, display_name, url, transport, entry: None };
+        let target =
+            Target { owner, server_name, label, display_name, url, transport, entry: None, browser_hash: None };
         self.connect_discovered(target, return_to).await
     }
 
@@ -113,7 +114,8 @@ impl<D: Deps> Directory<D> {
         let found = self.authorization_for(&target, resource).await?;
         let connection = Connection::pending(new, ports.clock.now());
         let binding = found.binding(&connection.ref_id);
-        let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        let (mut flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        flow.browser_hash = target.browser_hash.clone();
         let created = self.event(&connection, AuditKind::Created, None);
         ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
         if let Err(e) = ports.registrations.bind_authorization(&binding).await {
@@ -179,6 +181,7 @@ impl<D: Deps> Directory<D> {
             url,
             transport: connection.transport,
             entry,
+            browser_hash: None,
         };
         let ResourceAccess::Protected(resource) =
             self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?

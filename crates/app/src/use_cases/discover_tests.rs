@@ -21,6 +21,7 @@ fn custom() -> ConnectRequest {
         api_key: None,
         custom: Some(CustomServer { url: "https://Docs.Example/mcp".into(), transport: None, display_name: None }),
         return_to: None,
+        browser: None,
     }
 }
 

@@ -36,6 +36,9 @@ pub struct ConnectRequest {
     pub api_key: Option<SecretString>,
     pub custom: Option<CustomServer>,
     pub return_to: Option<String>,
+    /// The nonce of the browser an OAuth flow must complete in (one started on the hosted
+    /// connect page, whose cookie holds it); `None`: any browser (the engine's flows).
+    pub browser: Option<SecretString>,
 }
 
 /// The result of a connect.
@@ -58,6 +61,8 @@ pub(crate) struct Target<'a> {
     pub transport: Transport,
     /// The catalog entry, for its scopes, extra parameters and pre-registered client.
     pub entry: Option<&'a CatalogEntry>,
+    /// Hex SHA-256 of the browser nonce the flow is bound to (see [`ConnectRequest::browser`]).
+    pub browser_hash: Option<String>,
 }
 
 /// What an authorization request is made of, however its server was found.
@@ -156,6 +161,7 @@ impl<D: Deps> Directory<D> {
             return_to,
             created_at: now,
             expires_at: now.plus_seconds(self.settings().flow_ttl_seconds),
+            browser_hash: None,
         };
         Ok((flow, auth_url))
     }

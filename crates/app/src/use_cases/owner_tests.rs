@@ -50,6 +50,7 @@ async fn a_connection_and_its_events_are_stored_as_the_callers() {
         api_key: Some(SecretString::from("k-1")),
         custom: None,
         return_to: None,
+        browser: None,
     };
     mocks.directory().connect(request).await.unwrap();
 }
@@ -59,7 +60,7 @@ async fn a_relayed_callback_takes_only_its_owners_flow_and_a_browsers_takes_by_s
     let takes: Arc<Mutex<Vec<Option<Owner>>>> = Arc::default();
     let mut mocks = Mocks::new();
     let seen = Arc::clone(&takes);
-    mocks.flows.expect_take_flow_with_connection().returning(move |_, owner| {
+    mocks.flows.expect_take_flow_with_connection().returning(move |_, owner, _| {
         seen.lock().unwrap().push(owner.cloned());
         Ok(None)
     });

@@ -76,6 +76,12 @@ impl<D: Deps> Directory<D> {
         Ok(found.filter(|s| s.is_open_at(now)))
     }
 
+    /// A fresh browser nonce (256 random bits) for the hosted page's browser cookie; a flow
+    /// started with it in [`ConnectRequest::browser`] completes only where it is presented.
+    pub fn new_browser_nonce(&self) -> SecretString {
+        self.ports().ids.secret_token()
+    }
+
     /// How many seconds `session` stays open from now (0 once it has expired).
     pub fn session_seconds_left(&self, session: &ConnectSession) -> i64 {
         (session.expires_at.unix() - self.ports().clock.now().unix()).max(0)

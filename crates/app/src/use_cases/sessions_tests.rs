@@ -36,6 +36,7 @@ fn connect_to(server: &str) -> ConnectRequest {
         api_key: Some(SecretString::from("k-1")),
         custom: None,
         return_to: None,
+        browser: None,
     }
 }
 
@@ -117,4 +118,39 @@ async fn a_session_never_connects_a_custom_server_even_when_it_allows_any() {
 
     let error = directory.connect_in_session(&session(None), request).await.unwrap_err();
     assert!(matches!(error, Error::Validation { field: "server_config", .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_flow_started_with_a_browser_nonce_is_stored_bound_to_its_hash_and_the_callback_presents_it() {
+    let nonce = SecretString::from("nonce-0123456789abcdefghijklmnopqrstuvwxyz0");
+    let expected = crate::flow::state_hash(nonce.expose_secret());
+    let mut mocks = Mocks::new();
+    let bound = expected.clone();
+    mocks
+        .connections
+        .expect_insert()
+        .withf(move |_, _, flow, _| flow.as_ref().is_some_and(|f| f.browser_hash.as_deref() == Some(&bound)))
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    let presented = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&presented);
+    mocks.flows.expect_take_flow_with_connection().returning(move |_, _, browser| {
+        seen.lock().unwrap().push(browser.map(str::to_owned));
+        Ok(None)
+    });
+    let directory = mocks.directory();
+    let request = ConnectRequest { api_key: None, browser: Some(nonce.clone()), ..connect_to("acme") };
+    directory.connect_in_session(&session(None), request).await.unwrap();
+
+    for browser in [Some(nonce), None] {
+        let input = crate::CallbackInput {
+            state: Some(SecretString::from("s")),
+            code: Some(SecretString::from("c")),
+            browser,
+            ..crate::CallbackInput::default()
+        };
+        let failure = directory.complete_callback(input).await.unwrap_err();
+        assert!(matches!(failure.error, Error::InvalidState), "{:?}", failure.error);
+    }
+    assert_eq!(*presented.lock().unwrap(), vec![Some(expected), None], "the hash, never the nonce");
 }

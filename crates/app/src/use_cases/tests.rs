@@ -15,6 +15,7 @@ fn request(name: &str) -> ConnectRequest {
         api_key: None,
         custom: None,
         return_to: None,
+        browser: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn flow(expires_in: i64) -> PendingFlow {
         return_to: None,
         created_at: NOW,
         expires_at: NOW.plus_seconds(expires_in),
+        browser_hash: None,
     }
 }
 
@@ -127,7 +129,7 @@ async fn a_return_to_outside_the_allowlist_is_refused_before_anything_is_stored(
 #[tokio::test]
 async fn an_unknown_state_is_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(None));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(None));
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
     assert!(matches!(err.error, Error::InvalidState));
 }
@@ -137,7 +139,7 @@ async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_a
     for connection in [None, Some(oauth_connection(ConnectionStatus::Connected))] {
         let mut mocks = Mocks::new();
         let taken = Some((flow(600), connection.clone()));
-        mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_, _| Ok(taken));
+        mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_, _, _| Ok(taken));
         mocks.connections.expect_update().never();
         mocks.oauth.expect_exchange_code().never();
         let err =
@@ -150,7 +152,7 @@ async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_a
 #[tokio::test]
 async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(-1)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(-1)));
     mocks.connections.expect_update().times(1).returning(|c, expected, _, event| {
         assert_eq!((c.status(), expected), (ConnectionStatus::Failed, ConnectionStatus::PendingOAuth));
         assert_eq!(event.kind, AuditKind::Failed);
@@ -165,7 +167,7 @@ async fn an_expired_flow_fails_the_connection_and_answers_invalid_state() {
 async fn a_callback_at_another_redirect_uri_than_its_flows_fails_the_connection_and_exchanges_nothing() {
     let elsewhere = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key("https://as.example"));
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(600)));
     mocks.connections.expect_update().times(1).returning(|c, _, _, event| {
         assert_eq!((c.status(), event.kind), (ConnectionStatus::Failed, AuditKind::Failed));
         Ok(true)
@@ -179,7 +181,7 @@ async fn a_callback_at_another_redirect_uri_than_its_flows_fails_the_connection_
 #[tokio::test]
 async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchanged() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(600)));
     mocks.connections.expect_update().times(1).returning(|_, _, _, _| Ok(true));
     mocks.oauth.expect_exchange_code().never();
     let err = mocks.directory().complete_callback(callback("s", "c", None)).await.unwrap_err();
@@ -189,7 +191,7 @@ async fn a_missing_iss_when_promised_is_an_issuer_mismatch_and_no_code_is_exchan
 #[tokio::test]
 async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_tokens() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().times(1).returning(|endpoint, code, verifier, _, resource| {
         assert_eq!(endpoint.url, "https://as.example/token");
         assert_eq!(code.expose_secret(), "the-code");
@@ -221,7 +223,7 @@ async fn a_good_callback_exchanges_the_code_with_the_verifier_and_stores_sealed_
 #[tokio::test]
 async fn a_failing_token_endpoint_fails_the_connection_with_a_provider_error() {
     let mut mocks = Mocks::new();
-    mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
+    mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(600)));
     mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| Err(OAuthError::Unavailable("HTTP 500".into())));
     mocks.connections.expect_update().times(1).returning(|c, _, _, _| {
         assert_eq!(c.status(), ConnectionStatus::Failed);
@@ -339,7 +341,7 @@ mod metrics {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
         let mut flows = vec![pending_flow(-1), None];
-        mocks.flows.expect_take_flow_with_connection().times(2).returning(move |_, _| Ok(flows.remove(0)));
+        mocks.flows.expect_take_flow_with_connection().times(2).returning(move |_, _, _| Ok(flows.remove(0)));
         mocks.connections.expect_update().returning(|_, _, _, _| Ok(true));
         let dir = mocks.directory_with_metrics(metrics.clone());
         let iss = Some("https://as.example");
@@ -352,7 +354,7 @@ mod metrics {
     async fn a_good_callback_counts_a_completed_flow() {
         let metrics = Arc::new(RecordedMetrics::default());
         let mut mocks = Mocks::new();
-        mocks.flows.expect_take_flow_with_connection().returning(|_, _| Ok(pending_flow(600)));
+        mocks.flows.expect_take_flow_with_connection().returning(|_, _, _| Ok(pending_flow(600)));
         mocks.oauth.expect_exchange_code().returning(|_, _, _, _, _| {
             Ok(TokenSet {
                 access_token: SecretString::from("at"),
@@ -403,7 +405,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
     let mut custom = oauth_connection(ConnectionStatus::PendingOAuth);
     custom.server_name = ServerName::parse("my-docs").unwrap();
     let taken = Some((flow(600), Some(custom)));
-    mocks.flows.expect_take_flow_with_connection().return_once(move |_, _| Ok(taken));
+    mocks.flows.expect_take_flow_with_connection().return_once(move |_, _, _| Ok(taken));
     mocks.registrations.expect_authorization_of().returning(|r| {
         let resource = "https://acme.example/mcp".into();
         Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))

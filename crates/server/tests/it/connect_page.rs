@@ -19,7 +19,7 @@ pub struct Visitor {
 }
 
 impl Visitor {
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
@@ -33,6 +33,11 @@ impl Visitor {
             self.cookies.push((name.to_owned(), value.to_owned()));
         }
         lines
+    }
+
+    /// The value of the cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
 
     pub async fn get(&mut self, app: &TestApp, url: &str) -> Response {

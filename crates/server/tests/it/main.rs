@@ -27,6 +27,7 @@ mod mix_up;
 mod oauth_flow;
 mod operations;
 mod owners;
+mod page_binding;
 mod postgres;
 mod protocol_garbage;
 mod provider_words;

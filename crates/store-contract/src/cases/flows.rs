@@ -44,15 +44,41 @@ pub async fn a_flow_is_taken_with_its_connection_once<S: ContractStore>(store: S
     let other_flow = fixtures::bare_flow(&fixtures::state_hash(2), &other.ref_id, T0.plus_seconds(600));
     store.insert(&other, &StoredSecrets::default(), Some(other_flow.clone()), &[]).await.expect("insert other");
 
-    let taken = store.take_flow_with_connection(&flow.state_hash, None).await.expect("take");
+    let browser = flow.browser_hash.as_deref();
+    let taken = store.take_flow_with_connection(&flow.state_hash, None, browser).await.expect("take");
     assert_eq!(taken, Some((flow.clone(), Some(connection.clone()))));
-    assert_eq!(store.take_flow_with_connection(&flow.state_hash, None).await.expect("second take"), None);
+    let again = store.take_flow_with_connection(&flow.state_hash, None, browser).await.expect("second take");
+    assert_eq!(again, None);
     assert_eq!(store.take_flow(&other_flow.state_hash).await.expect("take other"), Some(other_flow.clone()));
     assert_eq!(
         store.get(&fixtures::seed_owner(), &connection.ref_id).await.expect("get"),
         Some(connection),
         "the connection stays"
     );
+}
+
+/// A flow bound to a browser is taken only with that browser's hash, at the browser's callback
+/// and at a keyed one alike: without it, or with another, it stays for the right browser. A flow
+/// bound to no browser is taken whatever the callback's browser.
+pub async fn a_flow_bound_to_a_browser_is_taken_only_with_its_hash<S: ContractStore>(store: S) {
+    let connection = fixtures::pending_connection(1, T0);
+    let bound = fixtures::full_flow(&fixtures::state_hash(1), &connection.ref_id, T0.plus_seconds(600));
+    store.insert(&connection, &StoredSecrets::default(), Some(bound.clone()), &[]).await.expect("insert");
+    let owner = fixtures::seed_owner();
+    let other_browser = fixtures::browser_hash(&fixtures::state_hash(2));
+    for owner in [None, Some(&owner)] {
+        for browser in [None, Some(other_browser.as_str())] {
+            let taken = store.take_flow_with_connection(&bound.state_hash, owner, browser).await.expect("take");
+            assert_eq!(taken, None, "{owner:?} {browser:?}");
+        }
+    }
+    let taken = store.take_flow_with_connection(&bound.state_hash, Some(&owner), bound.browser_hash.as_deref());
+    assert_eq!(taken.await.expect("take"), Some((bound, Some(connection.clone()))), "its own browser takes it");
+
+    let unbound = fixtures::bare_flow(&fixtures::state_hash(3), &connection.ref_id, T0.plus_seconds(600));
+    store.put_flow(&unbound).await.expect("put");
+    let taken = store.take_flow_with_connection(&unbound.state_hash, None, Some(&other_browser)).await.expect("take");
+    assert_eq!(taken, Some((unbound, Some(connection))), "any browser takes an unbound flow");
 }
 
 /// Twenty callbacks with the same state at once, through the callback's take: exactly one gets
@@ -63,8 +89,8 @@ pub async fn of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_t
     store.insert(&connection, &StoredSecrets::default(), Some(flow.clone()), &[]).await.expect("insert");
 
     let outcomes = race(&store, 20, |store, _| {
-        let state_hash = flow.state_hash.clone();
-        async move { store.take_flow_with_connection(&state_hash, None).await.expect("take") }
+        let (state_hash, browser) = (flow.state_hash.clone(), flow.browser_hash.clone());
+        async move { store.take_flow_with_connection(&state_hash, None, browser.as_deref()).await.expect("take") }
     })
     .await;
 
@@ -75,7 +101,7 @@ pub async fn of_twenty_concurrent_callback_takes_of_one_state_exactly_one_gets_t
 /// A state nobody stored takes nothing.
 pub async fn an_unknown_state_takes_nothing<S: ContractStore>(store: S) {
     assert_eq!(store.take_flow(&fixtures::state_hash(404)).await.expect("take"), None);
-    assert_eq!(store.take_flow_with_connection(&fixtures::state_hash(404), None).await.expect("take"), None);
+    assert_eq!(store.take_flow_with_connection(&fixtures::state_hash(404), None, None).await.expect("take"), None);
     assert_eq!(store.take_expired_flows(T0, 10).await.expect("sweep"), vec![]);
 }
 

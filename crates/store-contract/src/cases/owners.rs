@@ -61,14 +61,16 @@ pub async fn another_owners_connection_reads_as_missing_and_changes_nothing<S: C
         let tokens = SecretsUpdate::Tokens { access_token: fixtures::sealed("theirs"), refresh_token: None };
         let written = store.update(&theirs, ConnectionStatus::Connected, &tokens, &event).await.expect("update");
         assert!(!written, "{other:?} updates nothing");
-        let taken = store.take_flow_with_connection(&flow.state_hash, Some(other)).await.expect("take");
+        let browser = flow.browser_hash.as_deref();
+        let taken = store.take_flow_with_connection(&flow.state_hash, Some(other), browser).await.expect("take");
         assert_eq!(taken, None, "{other:?} cannot complete Alice's flow");
     }
 
     assert_eq!(seen_by(&store, &alice, &connection.ref_id).await, before, "Alice's connection is untouched");
     assert_eq!(store.events(&alice, &connection.ref_id).await.expect("events"), vec![created]);
     assert_eq!(store.get_any(&connection.ref_id).await.expect("get any"), Some(connection.clone()));
-    let taken = store.take_flow_with_connection(&flow.state_hash, Some(&alice)).await.expect("take");
+    let browser = flow.browser_hash.as_deref();
+    let taken = store.take_flow_with_connection(&flow.state_hash, Some(&alice), browser).await.expect("take");
     assert_eq!(taken, Some((flow, Some(connection))), "Alice's own keyed callback takes her flow");
 }
 

@@ -286,7 +286,12 @@ impl FlowStore for MemoryStore {
         &self,
         state_hash: &str,
         owner: Option<&'a Owner>,
+        browser_hash: Option<&'a str>,
     ) -> Result<Option<(PendingFlow, Option<Connection>)>, StoreError> {
+        let bound_elsewhere = self.state().flows.get(state_hash).and_then(|f| f.browser_hash.clone());
+        if bound_elsewhere.is_some_and(|bound| Some(bound.as_str()) != browser_hash) {
+            return Ok(None);
+        }
         if let Some(owner) = owner {
             let state = self.state();
             let flow_owner = state.flows.get(state_hash).and_then(|f| state.connections.get(&f.ref_id));
