@@ -87,3 +87,40 @@ pub(crate) fn credentials(client: &Client, ref_id: &str) -> Reply {
 pub(crate) fn authorization(reply: &Reply) -> Option<&str> {
     reply.body["headers"]["Authorization"].as_str()
 }
+
+/// What a browser on the hosted connect page holds: the session token and the browser nonce.
+pub(crate) struct PageSecrets {
+    pub session_token: String,
+    pub browser_nonce: String,
+}
+
+/// Opens a connect session and connects the OAuth server on its hosted page as a browser does
+/// (the token moved into a cookie, the form with its CSRF token, the nonce cookie at the
+/// callback), so the leak scan can look for both of the browser's secrets.
+pub(crate) fn connect_on_page(client: &Client) -> Result<PageSecrets> {
+    let opened = client.post("/assets/connect-sessions", &json!({"allowed_servers": [OAUTH_SERVER]}));
+    let token = opened.body["session_token"].as_str().with_context(|| format!("no session in {}", opened.body))?;
+    let connect_url = opened.body["connect_url"].as_str().context("no connect_url")?;
+    let entered = client.browse_with(connect_url, "");
+    let session = entered.cookie("ad_connect_session").context("the page set no session cookie")?;
+    let session = format!("ad_connect_session={session}");
+    let page = client.browse_with(&format!("{}/assets/connect-page", client.base), &session);
+    let csrf = attribute_after(page.body.as_str().unwrap_or(""), "name=\"csrf\" value=\"")?;
+    let form = format!("csrf={csrf}&server_name={OAUTH_SERVER}");
+    let leaving = client.post_form("/assets/connect-page/connect", &session, &form);
+    let nonce = leaving.cookie("ad_browser").context("the page set no browser cookie")?.to_owned();
+    let auth_url = attribute_after(leaving.body.as_str().unwrap_or(""), "href=\"")?.replace("&amp;", "&");
+    let consent = client.browse(&auth_url);
+    let callback = consent.location.with_context(|| format!("the authorization server answered {}", consent.status))?;
+    let done = client.browse_with(&callback, &format!("ad_browser={nonce}"));
+    if done.status != 200 || done.body["status"] != "connected" {
+        bail!("the page's callback answered {} {}", done.status, done.body);
+    }
+    Ok(PageSecrets { session_token: token.to_owned(), browser_nonce: nonce })
+}
+
+/// The attribute value that follows `marker` in a page.
+fn attribute_after(html: &str, marker: &str) -> Result<String> {
+    let start = html.find(marker).with_context(|| format!("no {marker} in the page"))? + marker.len();
+    Ok(html[start..].split('"').next().unwrap_or_default().to_owned())
+}

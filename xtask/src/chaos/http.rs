@@ -1,7 +1,7 @@
 //! The harness's HTTP client: blocking (one thread per simulated client), no redirects followed,
 //! a bound on every call, and every response body kept for the leak scan. The credentials
-//! answers, the one response that carries a secret by contract, are kept apart: the scan's
-//! control, where it must find secrets.
+//! answers and the answer that opens a connect session, the responses that carry a secret by
+//! contract, are kept apart: the scan's control, where it must find secrets.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -21,6 +21,8 @@ pub(crate) struct Reply {
     pub body: Value,
     pub location: Option<String>,
     pub retry_after: Option<String>,
+    /// The `Set-Cookie` lines (the hosted connect page's).
+    pub set_cookies: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -28,6 +30,12 @@ impl Reply {
     /// The `error` code of a contract error body.
     pub(crate) fn code(&self) -> &str {
         self.body["error"].as_str().unwrap_or("")
+    }
+
+    /// The value of the cookie `name` the answer sets.
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
+        let pairs = self.set_cookies.iter().filter_map(|line| line.split(';').next()?.split_once('='));
+        pairs.filter(|(n, _)| *n == name).map(|(_, v)| v).next()
     }
 }
 
@@ -117,6 +125,21 @@ impl Client {
         self.reply(url, started, outcome)
     }
 
+    /// A browser's GET of an absolute URL, sending `cookie` (a `Cookie` header's value).
+    pub(crate) fn browse_with(&self, url: &str, cookie: &str) -> Reply {
+        let started = Instant::now();
+        let outcome = self.agent.get(url).header("Cookie", cookie).call();
+        self.reply(url, started, outcome)
+    }
+
+    /// A browser's form post to `path`, sending `cookie`.
+    pub(crate) fn post_form(&self, path: &str, cookie: &str, form: &str) -> Reply {
+        let (started, url) = (Instant::now(), self.url(path));
+        let request = self.agent.post(&url).header("Cookie", cookie);
+        let outcome = request.content_type("application/x-www-form-urlencoded").send(form.to_owned());
+        self.reply(&url, started, outcome)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -146,15 +169,19 @@ impl Client {
                 body: Value::Null,
                 location: None,
                 retry_after: None,
+                set_cookies: Vec::new(),
                 elapsed: started.elapsed(),
             };
         };
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let (location, retry_after) = (header("location"), header("retry-after"));
+        let set_cookies = response.headers().get_all("set-cookie").iter();
+        let set_cookies = set_cookies.filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        self.bodies.keep(&text, status == 200 && url.ends_with("/credentials"));
+        let by_contract = url.ends_with("/credentials") || url.ends_with("/assets/connect-sessions");
+        self.bodies.keep(&text, status == 200 && by_contract);
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, body, location, retry_after, elapsed: started.elapsed() }
+        Reply { status, body, location, retry_after, set_cookies, elapsed: started.elapsed() }
     }
 }

@@ -1,5 +1,6 @@
 //! The leak scan: a full run on each backend with the run's distinctive secrets (every route,
-//! both callbacks, a refresh, a disconnect), then a search of every log line of every service
+//! both callbacks, a refresh, a disconnect, a connection made on the hosted connect page with
+//! its session token and browser nonce), then a search of every log line of every service
 //! this chaos run started, every response body it received (credentials answers excepted), the
 //! SQLite files and a `pg_dump` of every PostgreSQL database, for each secret in plaintext.
 
@@ -13,8 +14,8 @@ use serde_json::json;
 use super::procs::Service;
 use super::{Backend, Outcome, Run, flows};
 
-/// Exercises every route with secrets in play.
-fn exercise(run: &Run, backend: Backend) -> Result<()> {
+/// Exercises every route with secrets in play; the hosted page's secrets it made.
+fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let name = if backend == Backend::Postgres { "leaks-postgres" } else { "leaks-sqlite" };
     let spec = run.service(name, backend)?;
     let service = Service::start(&spec)?;
@@ -32,6 +33,7 @@ fn exercise(run: &Run, backend: Backend) -> Result<()> {
         url_query(&callback).into_iter().filter(|(k, _)| ["code", "state", "iss"].contains(&k.as_str())).collect();
     let posted = client.post("/assets/callback", &json!(query));
     let denied = client.browse(&format!("{}/assets/oauth/callback?error=access_denied&state=unknown", client.base));
+    let on_page = flows::connect_on_page(&client);
     let listed = client.get("/assets/connections");
     for ref_id in [&keyed, &by_get, &by_post] {
         client.get(&format!("/assets/connections/{ref_id}"));
@@ -42,7 +44,7 @@ fn exercise(run: &Run, backend: Backend) -> Result<()> {
     if statuses != [200, 200, 200, 200] || denied.status != 400 {
         bail!("the run did not go through: {statuses:?}, denied callback {}", denied.status);
     }
-    Ok(())
+    on_page
 }
 
 /// The query parameters of a URL.
@@ -62,11 +64,14 @@ fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>)
 }
 
 pub(crate) fn scan(run: &Run) -> Result<Outcome> {
-    exercise(run, Backend::Sqlite)?;
-    exercise(run, Backend::Postgres)?;
+    let on_pages = [exercise(run, Backend::Sqlite)?, exercise(run, Backend::Postgres)?];
     let (bodies, credentials) = run.bodies.finish();
 
     let mut secrets: Vec<(&str, String)> = run.secrets.all();
+    for page in on_pages {
+        secrets.push(("connect session token", page.session_token));
+        secrets.push(("browser nonce", page.browser_nonce));
+    }
     let issued = run.auth.issued()?;
     secrets.extend(issued.iter().map(|t| {
         let kind = match t.split('-').next() {

@@ -2,6 +2,7 @@
 
 mod browser;
 mod browser_oauth;
+mod browser_page;
 
 mod accounts;
 mod backends;

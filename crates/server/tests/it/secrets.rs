@@ -2,7 +2,10 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use test_oauth_server::TestAuthConfig;
 
+use crate::backends::{Backend, spawn_on};
+use crate::connect_page::{Visitor, connect_url, field};
 use crate::helpers::{ENCRYPTION_KEY, ENGINE_KEY, captured_logs, spawn_app};
 
 const API_KEY: &str = "sk-live-Distinctive-3141592653";
@@ -79,6 +82,46 @@ async fn a_connect_session_token_appears_only_in_the_answer_that_opens_it() {
         if let Ok(bytes) = std::fs::read(data_dir.path().join(file)) {
             let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
             assert!(!found, "{file} holds the session token in plaintext (only its hash belongs there)");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_hosted_pages_session_token_and_browser_nonce_appear_in_no_page_log_or_database_file() {
+    let (app, _auth) = spawn_on(Backend::Sqlite, TestAuthConfig::default()).await;
+    let url = connect_url(&app, "alice", None).await;
+    let token = url.split("session=").nth(1).unwrap().to_owned();
+    let mut visitor = Visitor::default();
+    let mut bodies = vec![visitor.get(&app, &url).await.text().await.unwrap()];
+    let page = visitor.get(&app, &app.url("/assets/connect-page")).await.text().await.unwrap();
+    let csrf = field(&page, "csrf");
+    bodies.push(page);
+    let key = [("csrf", csrf.as_str()), ("server_name", "keyed"), ("api_key", API_KEY)];
+    bodies.push(visitor.post_form(&app, &key).await.text().await.unwrap());
+    bodies.push(visitor.get(&app, &app.url("/assets/connect-page?connected=keyed")).await.text().await.unwrap());
+    let leaving = visitor.post_form(&app, &[("csrf", &csrf), ("server_name", "acme")]).await.text().await.unwrap();
+    let auth_url = leaving.split("href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    bodies.push(leaving);
+    let nonce = visitor.cookie("ad_browser").expect("the browser cookie");
+    let consent = app.client.get(&auth_url).send().await.unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    bodies.push(visitor.get(&app, &callback).await.text().await.unwrap());
+    bodies.push(app.get("/assets/connections?limit=10").await.text().await.unwrap());
+
+    for body in &bodies {
+        assert!(!body.contains(&token) && !body.contains(&nonce) && !body.contains(API_KEY), "{body}");
+    }
+    let logs = captured_logs();
+    for secret in [&token, &nonce, &API_KEY.to_owned()] {
+        assert!(!logs.contains(secret.as_str()), "the logs hold a secret of the page");
+    }
+    let data_dir = app.stop().await;
+    for file in ["ad.db", "ad.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data_dir.path().join(file)) {
+            for secret in [&token, &nonce] {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{file} holds a page secret in plaintext (only hashes belong there)");
+            }
         }
     }
 }
