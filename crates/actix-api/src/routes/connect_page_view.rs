@@ -101,3 +101,37 @@ pub(crate) fn stale_form() -> HttpResponse {
                 again from the app.</p></main>";
     html::page(StatusCode::BAD_REQUEST, "Form out of date", "", body, Forms::None)
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+    use domain::{ApiKeySpec, ServerName, ServerSpec, Transport};
+
+    use super::*;
+
+    fn body(response: HttpResponse) -> String {
+        let bytes = response.into_body().try_into_bytes().unwrap_or_default();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn every_outside_value_on_the_page_is_escaped() {
+        let spec = ServerSpec {
+            name: ServerName::parse("tricky").unwrap(),
+            display_name: "<script>alert(1)</script>".into(),
+            transport: Transport::StreamableHttp,
+            url: Some("https://tricky.example/mcp".into()),
+            description: Some("\"quoted\" & <b>bold</b>".into()),
+            auth: AuthSpec::ApiKey(ApiKeySpec { header: "X-Api-Key".into(), scheme: None }),
+        };
+        let entry = CatalogEntry::resolve(spec, |_| None);
+        let notice = Notice::Failed("<img src=x>");
+        let html = body(list(StatusCode::OK, &[&entry], "c\"srf", &notice));
+        for raw in ["<script>", "<b>", "<img", "c\"srf"] {
+            assert!(!html.contains(raw), "{raw} unescaped in {html}");
+        }
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && html.contains("&lt;img src=x&gt;"));
+        let leaving = body(leaving(HttpResponse::Ok(), "A\"B", "https://as.example/a?x=1&y=\"2\""));
+        assert!(leaving.contains("url=https://as.example/a?x=1&amp;y=&quot;2&quot;\""), "{leaving}");
+    }
+}

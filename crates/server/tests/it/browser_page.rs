@@ -51,6 +51,11 @@ async fn a_person_connects_an_oauth_server_on_the_hosted_page_in_a_real_browser(
     let session = cookies.iter().find(|c| c.name() == "ad_connect_session").expect("the session cookie");
     assert_eq!((session.http_only(), format!("{:?}", session.same_site())), (Some(true), "Some(Strict)".into()));
     browser.screenshot("page-1-servers").await;
+    browser.client.back().await.expect("back");
+    let before = browser.client.current_url().await.unwrap();
+    // The entry with the token was replaced: one step back leaves the service altogether.
+    assert!(!before.as_str().starts_with(&app.address), "the token's URL stayed in the history: {before}");
+    browser.client.forward().await.expect("forward");
 
     browser.client.set_window_size(800, 600).await.expect("a desktop window");
     let connect = browser.client.find(Locator::XPath("//button[. = 'Connect Acme']")).await.unwrap();
