@@ -17,8 +17,13 @@ pub const END_USER_HEADER: &str = "X-End-User-Id";
 pub struct Caller(pub Owner);
 
 impl Caller {
+    /// The tenant is the key guard's word only: a request it did not pass (a route mounted
+    /// without it, by mistake) acts for no one, rather than for tenant `default`, which owns
+    /// every row stored before tenants existed.
     fn of(req: &HttpRequest) -> Result<Self, ApiError> {
-        let tenant = req.extensions().get::<TenantId>().cloned().unwrap_or_else(TenantId::default_tenant);
+        let tenant = req.extensions().get::<TenantId>().cloned();
+        let tenant =
+            tenant.ok_or_else(|| ApiError::new(crate::ErrorCode::InvalidKey, "missing or invalid X-Engine-Key"))?;
         Ok(Self(Owner::new(tenant, end_user(req)?)))
     }
 }
@@ -54,13 +59,22 @@ mod tests {
 
     use super::*;
 
+    /// The owner of `req` once the key guard passed it for tenant `default`.
     fn caller(req: TestRequest) -> Result<Owner, ApiError> {
-        Caller::of(&req.to_http_request()).map(|c| c.0)
+        let req = req.to_http_request();
+        req.extensions_mut().insert(TenantId::default_tenant());
+        Caller::of(&req).map(|c| c.0)
     }
 
     #[test]
-    fn a_request_that_names_no_user_acts_for_the_default_owner() {
+    fn a_request_that_names_no_user_acts_for_its_tenants_default_user() {
         assert_eq!(caller(TestRequest::default()).unwrap(), Owner::default_owner());
+    }
+
+    #[test]
+    fn a_request_the_key_guard_did_not_pass_acts_for_no_one() {
+        let e = Caller::of(&TestRequest::default().to_http_request()).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidKey);
     }
 
     #[test]
