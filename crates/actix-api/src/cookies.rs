@@ -5,8 +5,9 @@
 //!   session expires.
 //! - The **browser cookie** holds a random nonce whose SHA-256 is stored with every flow the page
 //!   starts: `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a cross-site top-level
-//!   navigation), scoped to the OAuth callback's path. The callback completes such a flow only
-//!   when it comes with the nonce.
+//!   navigation), scoped to `/assets`, so both the page (which reuses the browser's nonce for
+//!   every flow it starts: two tabs never strand each other) and the OAuth callback receive it.
+//!   The callback completes such a flow only when it comes with the nonce.
 //!
 //! Both are `Secure` when the public base URL is `https`. Their values are secrets: nothing here
 //! logs them, and a value that is not a token of ours reads as no cookie.
@@ -21,8 +22,9 @@ use crate::routes::connect_page::PAGE_PATH;
 pub(crate) const SESSION: &str = "ad_connect_session";
 /// The browser's nonce, for the callback.
 pub(crate) const BROWSER: &str = "ad_browser";
-/// Where the browser cookie is sent: the shared callback and every per-issuer one below it.
-const CALLBACK_PATH: &str = "/assets/oauth/callback";
+/// Where the browser cookie is sent: the page, which reuses it for every flow, and the shared
+/// callback and every per-issuer one (all below `/assets`).
+const BROWSER_PATH: &str = "/assets";
 
 /// Our tokens: 43 characters of unpadded base64url (256 random bits).
 fn is_token(value: &str) -> bool {
@@ -51,7 +53,7 @@ pub(crate) fn session(token: &str, max_age: i64, secure: bool) -> HeaderValue {
 
 /// `Set-Cookie` for the browser cookie, living `max_age` seconds.
 pub(crate) fn browser(nonce: &str, max_age: i64, secure: bool) -> HeaderValue {
-    build(BROWSER, nonce, CALLBACK_PATH, "Lax", max_age, secure)
+    build(BROWSER, nonce, BROWSER_PATH, "Lax", max_age, secure)
 }
 
 fn build(name: &str, value: &str, path: &str, same_site: &str, max_age: i64, secure: bool) -> HeaderValue {
@@ -97,7 +99,7 @@ mod tests {
         assert!(!super::session(TOKEN, 600, false).to_str().unwrap().contains("Secure"));
         let browser = browser(TOKEN, 600, false);
         let browser = browser.to_str().unwrap();
-        assert!(browser.contains("; Path=/assets/oauth/callback;") && browser.contains("SameSite=Lax"));
+        assert!(browser.contains("; Path=/assets;") && browser.contains("SameSite=Lax"));
         assert!(browser.contains("HttpOnly") && !browser.contains("Secure"), "{browser}");
         assert!(secure("https://ad.example") && !secure("http://127.0.0.1:8080"));
     }

@@ -3,7 +3,7 @@
 //! servers the session allows, never to a custom server. The token is handed out once; the store
 //! keeps only its SHA-256.
 
-use domain::{ConnectSession, Owner, ServerName, Timestamp};
+use domain::{AuthSpec, ConnectSession, Owner, ServerName, Timestamp};
 use ports::{Clock, ConnectSessionStore, IdSource};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -88,7 +88,10 @@ impl<D: Deps> Directory<D> {
     }
 
     /// Starts a connection as `session`'s owner: only to a server it allows, never a custom
-    /// one (`VALIDATION_ERROR` for both). The request's `return_to`, else the session's.
+    /// one (`VALIDATION_ERROR` for both). The request's `return_to`, else the session's. An OAuth
+    /// connection only with a browser nonce (the hosted page's): an unbound flow's `auth_url`
+    /// could be forwarded to someone else, whose consent would connect their account to this
+    /// session's user.
     pub async fn connect_in_session(
         &self,
         session: &ConnectSession,
@@ -99,6 +102,14 @@ impl<D: Deps> Directory<D> {
         }
         if !session.allows(&request.server_name) {
             return Err(Error::validation("server_name", "this connect session does not allow this server"));
+        }
+        let oauth = self.catalog().get(&request.server_name).is_some_and(|e| matches!(e.spec.auth, AuthSpec::OAuth(_)));
+        if oauth && request.browser.is_none() {
+            return Err(Error::validation(
+                "server_name",
+                "an OAuth server connects through the hosted connect page (connect_url), which binds the flow to the \
+                 user's browser",
+            ));
         }
         request.owner = session.owner.clone();
         if request.return_to.is_none() {

@@ -93,7 +93,7 @@ async fn the_browser_cookie_is_http_only_lax_and_scoped_to_the_callback(backend:
     let leaving = visitor.post_form(&app, &[("csrf", &csrf), ("server_name", "acme")]).await;
     let set = visitor.keep(&leaving);
     let browser = set.iter().find(|c| c.starts_with("ad_browser=")).expect("the browser cookie is set");
-    assert!(browser.contains("; Path=/assets/oauth/callback;") && browser.contains("SameSite=Lax"), "{browser}");
+    assert!(browser.contains("; Path=/assets;") && browser.contains("SameSite=Lax"), "{browser}");
     assert!(browser.contains("HttpOnly") && browser.contains("Max-Age="), "{browser}");
     let nonce = visitor.cookie("ad_browser").unwrap();
     let again = visitor.post_form(&app, &[("csrf", &csrf), ("server_name", "acme")]).await;

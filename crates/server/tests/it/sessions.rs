@@ -64,19 +64,21 @@ async fn a_session_connects_as_its_user_and_only_to_the_servers_it_allows(backen
     let keyed = json!({"server_name": "keyed", "server_config": {"api_key": "k-alice"}});
     let connected: Value = connect_with(&app, token, &keyed).await.json().await.unwrap();
     assert_eq!(connected["status"], "connected");
-    let pending: Value = connect_with(&app, token, &json!({"server_name": "acme"})).await.json().await.unwrap();
-    assert_eq!(pending["status"], "pending_oauth");
-    assert!(pending["auth_url"].as_str().unwrap().contains("state="));
+    // OAuth only through the hosted page, which binds the flow to the browser: an `auth_url`
+    // answered here would bind nothing and could be forwarded to someone else.
+    let oauth = connect_with(&app, token, &json!({"server_name": "acme"})).await;
+    let refused = assert_error(oauth, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
+    assert_eq!(refused["details"]["field"], "server_name");
 
     let not_allowed = connect_with(&app, token, &json!({"server_name": "open"})).await;
     assert_error(not_allowed, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
     let custom = json!({"server_name": "mine", "server_config": {"url": "https://mcp.example/mcp"}});
     assert_error(connect_with(&app, token, &custom).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
-    let reconnect = json!({"server_name": "acme", "server_config": {"ref_id": pending["ref_id"]}});
+    let reconnect = json!({"server_name": "keyed", "server_config": {"ref_id": connected["ref_id"]}});
     assert_error(connect_with(&app, token, &reconnect).await, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")
         .await;
 
-    assert_eq!(servers_of(&app, "alice").await, ["acme", "keyed"], "alice's, and nothing refused was made");
+    assert_eq!(servers_of(&app, "alice").await, ["keyed"], "alice's, and nothing refused was made");
     assert!(servers_of(&app, "default").await.is_empty(), "nobody else's");
 }
 
