@@ -213,12 +213,18 @@ impl Connection {
         }
     }
 
-    /// A token response named who signed in: that account replaces the one known. One that
-    /// names nobody (`None`) keeps it, so a refresh without an `id_token` forgets nothing.
+    /// A refresh's token response named who signed in: that account replaces the one known. One
+    /// that names nobody (`None`) keeps it, so a refresh without an `id_token` forgets nothing.
     pub fn name_account(&mut self, account: Option<Account>) {
         if account.is_some() {
             self.account = account;
         }
+    }
+
+    /// A code exchange's token response: a new grant, perhaps of someone else (a reconnect in
+    /// place), so its account, or none, replaces the one known.
+    pub fn grant_account(&mut self, account: Option<Account>) {
+        self.account = account;
     }
 
     /// Whether the engine may be handed a credential for this connection now.
@@ -330,5 +336,8 @@ mod tests {
         assert_eq!(c.account.as_ref().map(Account::as_str), Some("ada@example.com"));
         c.name_account(Account::from_provider("grace@example.com"));
         assert_eq!(c.account.as_ref().map(Account::as_str), Some("grace@example.com"));
+        // A new grant (a code exchange) is perhaps someone else's: what it names, or nobody.
+        c.grant_account(None);
+        assert_eq!(c.account, None);
     }
 }

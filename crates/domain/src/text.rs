@@ -1,11 +1,25 @@
 //! Text that came from outside and is stored or shown: what must not be in it.
 
-/// Whether `c` is a control character or a bidirectional formatting character (Unicode's
-/// `Bidi_Control`: U+061C, U+200E/F, U+202A–E, U+2066–9). Either can make text read as something
-/// other than what it holds: a right-to-left override turns `gnp.exe` into `exe.png`.
+/// Whether `c` is a control character, a bidirectional formatting character (Unicode's
+/// `Bidi_Control`: U+061C, U+200E/F, U+202A–E, U+2066–9) or an invisible one (the soft hyphen,
+/// zero-width spaces and joiners, word joiner and invisible operators, the byte-order mark, line
+/// and paragraph separators, tag characters). Each can make text read as something other than
+/// what it holds: a right-to-left override turns `gnp.exe` into `exe.png`, and a zero-width space
+/// makes `ada@example.com\u{200B}` list exactly as `ada@example.com`.
 pub fn is_hidden_control(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 /// `text` without its control and bidirectional formatting characters, cut to `max_chars`
@@ -27,6 +41,12 @@ mod tests {
     fn control_and_bidirectional_characters_are_removed_and_the_rest_kept() {
         let text = "\u{202E}<b>a\u{7}b</b>\u{2066}c\u{200F}\nd\u{061C}é";
         assert_eq!(cleaned(text, 100), "<b>ab</b>cdé");
+    }
+
+    #[test]
+    fn invisible_characters_are_removed_too() {
+        let text = "ada\u{200B}@exa\u{00AD}mple\u{FEFF}.com\u{2028}\u{2060}\u{E0041}";
+        assert_eq!(cleaned(text, 100), "ada@example.com");
     }
 
     #[test]

@@ -45,8 +45,13 @@ impl AccountFields {
     /// The account these fields name, cleaned (`Account::from_provider`); `None` when none does.
     pub(crate) fn account(&self) -> Option<Account> {
         let claims = self.id_token.as_ref().and_then(Value::as_str).and_then(jwt_claims);
+        // An email the provider has not verified may be anyone's to claim: then the subject.
+        let verified = claims
+            .as_ref()
+            .and_then(|c| c.get("email_verified"))
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
         let said = [
-            claims.as_ref().and_then(|c| c.get("email")),
+            claims.as_ref().and_then(|c| c.get("email")).filter(|_| verified),
             claims.as_ref().and_then(|c| c.get("sub")),
             self.owner.as_ref().and_then(|o| o.pointer("/user/person/email")),
             self.authed_user.as_ref().and_then(|u| u.get("id")),
@@ -89,9 +94,17 @@ mod tests {
     }
 
     #[test]
-    fn an_id_token_names_its_email_before_its_subject() {
-        let token = id_token(&json!({"sub": "248289761001", "email": "ada@example.com", "iss": "https://as"}));
-        assert_eq!(account_of(json!({"id_token": token})).as_deref(), Some("ada@example.com"));
+    fn an_id_token_names_its_verified_email_before_its_subject() {
+        let claims =
+            json!({"sub": "248289761001", "email": "ada@example.com", "email_verified": true, "iss": "https://as"});
+        assert_eq!(account_of(json!({"id_token": id_token(&claims)})).as_deref(), Some("ada@example.com"));
+        for unverified in [json!(false), json!("false"), json!(null)] {
+            let claims = json!({"sub": "248289761001", "email": "ada@example.com", "email_verified": unverified});
+            let named = account_of(json!({"id_token": id_token(&claims)}));
+            assert_eq!(named.as_deref(), Some("248289761001"), "an unverified email is not the account");
+        }
+        let silent = json!({"sub": "248289761001", "email": "ada@example.com"});
+        assert_eq!(account_of(json!({"id_token": id_token(&silent)})).as_deref(), Some("248289761001"));
     }
 
     #[test]
@@ -138,11 +151,12 @@ mod tests {
 
     #[test]
     fn a_hostile_account_is_cleaned_and_cut() {
-        let token = id_token(&json!({"email": "\u{202E}moc.live\u{2066}@ada\n\u{7}", "sub": "s"}));
+        let hostile = "\u{202E}moc.live\u{2066}@ada\n\u{7}\u{200B}";
+        let token = id_token(&json!({"email": hostile, "email_verified": true, "sub": "s"}));
         assert_eq!(account_of(json!({"id_token": token})).as_deref(), Some("moc.live@ada"));
         let long = account_of(json!({"account_id": "x".repeat(10_000)})).expect("cut, not dropped");
         assert_eq!(long.chars().count(), Account::MAX_CHARS);
-        let blank = id_token(&json!({"email": "\u{202E}\u{200F} ", "sub": "the-subject"}));
+        let blank = id_token(&json!({"email": "\u{202E}\u{200F} ", "email_verified": true, "sub": "the-subject"}));
         assert_eq!(account_of(json!({"id_token": blank})).as_deref(), Some("the-subject"), "nothing left: next");
     }
 

@@ -192,7 +192,7 @@ impl<D: Deps> Directory<D> {
         connection
             .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
             .map_err(|e| Error::internal(e.to_string()))?;
-        connection.name_account(tokens.account.clone());
+        connection.grant_account(tokens.account.clone());
         let connected = self.event(&connection, AuditKind::Connected, None);
         if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update, &connected).await? {
             // Disconnected (or changed) while the code was exchanged: the tokens are stored nowhere.

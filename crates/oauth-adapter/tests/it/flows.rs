@@ -159,7 +159,9 @@ async fn secrets_with_reserved_characters_authenticate_for_every_call_and_method
 #[tokio::test]
 async fn an_exchange_answered_with_an_id_token_names_the_account_and_a_refresh_without_one_names_none() {
     let server = TestAuthServer::start(TestAuthConfig {
-        id_token_claims: Some(serde_json::json!({"sub": "user-42", "email": "ada@example.com"})),
+        id_token_claims: Some(
+            serde_json::json!({"sub": "user-42", "email": "ada@example.com", "email_verified": true}),
+        ),
         ..Default::default()
     })
     .await;

@@ -31,7 +31,7 @@ async fn postgres_rows(url: &str) -> String {
 
 async fn a_connection_lists_its_account_keeps_it_on_refresh_and_stores_no_id_token(backend: Backend) {
     let auth = TestAuthServer::start(TestAuthConfig {
-        id_token_claims: Some(json!({"sub": "user-42", "email": "ada@example.com"})),
+        id_token_claims: Some(json!({"sub": "user-42", "email": "ada@example.com", "email_verified": true})),
         access_token_lifetime: Some(Duration::from_secs(30)),
         ..TestAuthConfig::default()
     })
