@@ -174,12 +174,6 @@ impl ConnectionStore for PgStore {
 /// outage still answers (and shows the callers piling up in `waiting`).
 impl ports::PoolStats for PgStore {
     fn pool_status(&self) -> ports::PoolStatus {
-        let status = self.pool.status();
-        ports::PoolStatus {
-            max_size: status.max_size,
-            size: status.size,
-            in_use: status.size.saturating_sub(status.available),
-            waiting: status.waiting,
-        }
+        self.pool_status_of_lanes()
     }
 }

@@ -19,6 +19,7 @@ mod audit;
 mod connections;
 mod error;
 mod flows;
+mod lanes;
 mod migrations;
 mod pool;
 mod recorded;
@@ -42,6 +43,7 @@ use ports::StoreError;
 pub use setup::UrlError;
 
 use crate::error::{from_diesel, from_pool, timed_out};
+use crate::lanes::Lanes;
 use crate::migrations::Direction;
 use crate::pool::{Object, Pool};
 use crate::setup::Target;
@@ -49,27 +51,36 @@ use crate::setup::Target;
 /// Pool sizing and the bound on every wait (`DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgConfig {
-    /// Most connections this process holds open at once.
+    /// Most connections this process holds open at once, all lanes together (see `lanes`).
     pub pool_size: usize,
     /// How long any one store call may wait, in total, for a connection and its answer.
     pub timeout: Duration,
+    /// The threads running a single-threaded runtime each (the HTTP workers) that get a lane
+    /// of the pool of their own.
+    pub worker_threads: usize,
 }
 
 impl Default for PgConfig {
-    /// Four connections per core, between 4 and 32, and five seconds (the service's defaults).
+    /// A worker per core, four connections for each and four shared (at most 64), and five
+    /// seconds (the service's defaults).
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Self { pool_size: (cores * 4).clamp(4, 32), timeout: Duration::from_millis(5000) }
+        Self { pool_size: default_pool_size(cores), timeout: Duration::from_millis(5000), worker_threads: cores }
     }
+}
+
+/// Four connections for each of `worker_threads` lanes and for the shared one, at most 64.
+pub fn default_pool_size(worker_threads: usize) -> usize {
+    ((worker_threads + 1) * 4).min(64)
 }
 
 /// The future of one query on a borrowed connection (what [`PgStore::read`] runs).
 type QueryFuture<'c, T> = Pin<Box<dyn Future<Output = QueryResult<T>> + Send + 'c>>;
 
-/// The PostgreSQL store. Cheap to clone: clones share one pool.
+/// The PostgreSQL store. Cheap to clone: clones share one pool (in lanes, see `lanes`).
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool,
+    lanes: Arc<Lanes<Pool>>,
     timeout: Duration,
     suspicion: Arc<pool::Suspicion>,
 }
@@ -77,11 +88,11 @@ pub struct PgStore {
 impl fmt::Debug for PgStore {
     // The URL (which may hold a password) is not kept, so it cannot be shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = self.pool.status();
+        let status = ports::PoolStats::pool_status(self);
         f.debug_struct("PgStore")
             .field("pool_size", &status.max_size)
             .field("open", &status.size)
-            .field("idle", &status.available)
+            .field("in_use", &status.in_use)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -103,37 +114,37 @@ impl PgStore {
     }
 
     fn open(target: Target, config: PgConfig) -> Result<Self, StoreError> {
-        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        // A query this process gave up on (its call timed out) must not run on in the server,
-        // holding locks and a backend: the server cancels it after twice the bound. (Twice, so
-        // the caller's own bound always fires first and a slow call reads as Unavailable.)
-        let statement_timeout = format!("SET statement_timeout = {}", 2 * config.timeout.as_millis());
-        manager_config.custom_setup = Box::new(move |_url| {
-            let (target, statement_timeout) = (target.clone(), statement_timeout.clone());
-            Box::pin(async move {
-                let mut conn = target.establish().await?;
-                conn.batch_execute(&statement_timeout).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(conn)
-            })
-        });
-        // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
-        let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);
         let suspicion = Arc::new(pool::Suspicion::default());
-        let manager = pool::Manager::new(manager, pool::VERIFY_IDLE_AFTER, Arc::clone(&suspicion));
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .runtime(deadpool::Runtime::Tokio1)
-            .wait_timeout(Some(config.timeout))
-            .create_timeout(Some(config.timeout))
-            .recycle_timeout(Some(config.timeout))
-            .build()
-            .map_err(|e| StoreError::Internal(Box::new(e)))?;
-        Ok(Self { pool, timeout: config.timeout, suspicion })
+        let make = {
+            let suspicion = Arc::clone(&suspicion);
+            move |size| pool_of(&target, config, size, Arc::clone(&suspicion))
+        };
+        // The settings are the same for every lane, so one that builds means all do.
+        drop(make(1)?);
+        let split = lanes::Split::of(config.pool_size, config.worker_threads);
+        let lanes = Lanes::new(split, move |size| {
+            make(size).unwrap_or_else(|e| unreachable!("a pool with these settings was built once: {e}"))
+        });
+        Ok(Self { lanes: Arc::new(lanes), timeout: config.timeout, suspicion })
     }
 
-    /// A pooled connection, checked as `pool` describes before it is lent.
+    /// A pooled connection from the calling thread's lane, checked as `pool` describes before
+    /// it is lent.
     async fn conn(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(from_pool)
+        self.lanes.pool().get().await.map_err(from_pool)
+    }
+
+    /// Every lane's counters added up; the most is the configured pool size.
+    fn pool_status_of_lanes(&self) -> ports::PoolStatus {
+        self.lanes.all().map(Pool::status).fold(
+            ports::PoolStatus { max_size: self.lanes.max_size(), ..ports::PoolStatus::default() },
+            |sum, lane| ports::PoolStatus {
+                size: sum.size + lane.size,
+                in_use: sum.in_use + lane.size.saturating_sub(lane.available),
+                waiting: sum.waiting + lane.waiting,
+                ..sum
+            },
+        )
     }
 
     /// Runs a read on a pooled connection, and once more on another if the first turns out to
@@ -190,6 +201,40 @@ pub async fn pending_migrations(url: &str, config: PgConfig) -> Result<Vec<Strin
 /// Destroys all data: for tests and for taking a database out of service.
 pub async fn revert_all_migrations(url: &str, config: PgConfig) -> Result<Vec<String>, StoreError> {
     migrations::migrate(&parse(url)?, config.timeout, Direction::DownAll).await
+}
+
+/// A pool of at most `size` connections to `target`, opening none yet.
+fn pool_of(
+    target: &Target,
+    config: PgConfig,
+    size: usize,
+    suspicion: Arc<pool::Suspicion>,
+) -> Result<Pool, StoreError> {
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    // A query this process gave up on (its call timed out) must not run on in the server,
+    // holding locks and a backend: the server cancels it after twice the bound. (Twice, so
+    // the caller's own bound always fires first and a slow call reads as Unavailable.)
+    let statement_timeout = format!("SET statement_timeout = {}", 2 * config.timeout.as_millis());
+    let target = target.clone();
+    manager_config.custom_setup = Box::new(move |_url| {
+        let (target, statement_timeout) = (target.clone(), statement_timeout.clone());
+        Box::pin(async move {
+            let mut conn = target.establish().await?;
+            conn.batch_execute(&statement_timeout).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    // The manager never reads the URL itself: `custom_setup` connects with the parsed one.
+    let manager = AsyncDieselConnectionManager::new_with_config("", manager_config);
+    let manager = pool::Manager::new(manager, pool::VERIFY_IDLE_AFTER, suspicion);
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(config.timeout))
+        .create_timeout(Some(config.timeout))
+        .recycle_timeout(Some(config.timeout))
+        .build()
+        .map_err(|e| StoreError::Internal(Box::new(e)))
 }
 
 fn parse(url: &str) -> Result<Target, StoreError> {

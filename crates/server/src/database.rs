@@ -69,7 +69,7 @@ fn sqlite_config(config: &DatabaseConfig) -> SqliteConfig {
 }
 
 fn pg_config(config: &DatabaseConfig) -> PgConfig {
-    PgConfig { pool_size: config.pool_size, timeout: config.timeout }
+    PgConfig { pool_size: config.pool_size, timeout: config.timeout, worker_threads: crate::config::worker_threads() }
 }
 
 /// The error and its causes on one line, so the operator sees why ("connection refused").

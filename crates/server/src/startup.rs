@@ -190,6 +190,7 @@ impl Application {
         );
         let (served, guarded) = (state.clone(), keys.keys());
         let server = HttpServer::new(move || actix_api::app(served.clone(), guarded.clone()))
+            .workers(crate::config::worker_threads())
             .listen(listener)
             .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
             .shutdown_timeout(10)

@@ -27,7 +27,7 @@ fn chain(e: &dyn Error) -> String {
 #[tokio::test]
 async fn the_password_appears_neither_in_debug_output_nor_in_errors() {
     let url = format!("postgres://ad:hunter2-secret@127.0.0.1:{}/ad", dead_port());
-    let config = PgConfig { pool_size: 2, timeout: Duration::from_secs(2) };
+    let config = PgConfig { pool_size: 2, timeout: Duration::from_secs(2), worker_threads: 0 };
 
     let store = PgStore::connect_without_migrating(&url, config).expect("a lazy pool");
     assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");

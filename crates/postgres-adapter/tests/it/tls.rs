@@ -78,7 +78,7 @@ async fn stand_in_server(authority: &Authority, name: &str) -> (u16, tokio::task
 /// Pings through a store with `url` (the stand-in is no database, so the ping itself fails
 /// with `Unavailable`) and returns what the stand-in saw.
 async fn ping(url: &str, server: tokio::task::JoinHandle<Outcome>) -> Outcome {
-    let config = PgConfig { pool_size: 1, timeout: Duration::from_secs(5) };
+    let config = PgConfig { pool_size: 1, timeout: Duration::from_secs(5), worker_threads: 0 };
     let store = PgStore::connect_without_migrating(url, config).expect("a lazy pool");
     let result = store.ping().await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");

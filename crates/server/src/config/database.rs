@@ -7,7 +7,8 @@ use super::{ConfigError, Source};
 /// The store. Reads:
 ///
 /// - `DATABASE_URL`: `sqlite://…` or `postgres://…` (default `sqlite://data/asset-directory.db`);
-/// - `DATABASE_POOL_SIZE`: connections each process holds at most (default 4 × cores, 4..32);
+/// - `DATABASE_POOL_SIZE`: connections each process holds at most (default 4 × (cores + 1), at
+///   most 64: on PostgreSQL four for each HTTP worker's lane and four shared);
 /// - `DATABASE_TIMEOUT_MS`: bound on every wait for the database (default `5000`);
 /// - `DATABASE_MIGRATE_ON_START`: apply pending migrations at start-up (default `true`).
 #[derive(Debug, Clone)]
@@ -38,5 +39,5 @@ impl DatabaseConfig {
 }
 
 fn default_pool_size() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 4).clamp(4, 32)
+    postgres_adapter::default_pool_size(super::worker_threads())
 }

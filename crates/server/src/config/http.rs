@@ -27,6 +27,12 @@ pub struct HttpConfig {
     pub metrics_tenant_labels: bool,
 }
 
+/// The HTTP workers: one per core, each a thread with a runtime of its own (and, on
+/// PostgreSQL, a lane of the pool of its own).
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 impl HttpConfig {
     pub(super) const VARIABLES: &'static [&'static str] =
         &["LISTEN_ADDR", "REQUEST_BODY_TIMEOUT_SECONDS", "OPENAPI_PUBLIC", "METRICS_PUBLIC", "METRICS_TENANT_LABELS"];

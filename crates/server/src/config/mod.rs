@@ -29,7 +29,7 @@ use secrecy::SecretString;
 pub use catalog::{CatalogConfig, EnvSnapshot};
 pub use database::DatabaseConfig;
 pub use engine_key::EngineKeyConfig;
-pub use http::HttpConfig;
+pub use http::{HttpConfig, worker_threads};
 pub use keys_file::{KeysFileError, tenants};
 pub use logging::LogConfig;
 pub use oauth::OAuthConfig;

@@ -50,7 +50,8 @@ pub fn url_of(schema: &str) -> String {
 
 /// A config generous enough for a loaded test machine and for the contract's twenty racers.
 pub fn config() -> PgConfig {
-    PgConfig { pool_size: 8, timeout: Duration::from_secs(10) }
+    // Two worker lanes, as the service has on two cores: the suite runs through them.
+    PgConfig { pool_size: 8, timeout: Duration::from_secs(10), worker_threads: 2 }
 }
 
 /// A connection to the test server's own database, for administration.
