@@ -223,6 +223,7 @@ pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthSe
         token_endpoint_auth_methods_supported: None,
         iss_parameter_supported: promises_iss,
         client_id_metadata_document_supported: false,
+        default_endpoints: false,
     }
 }
 

@@ -82,7 +82,7 @@ impl RegistrationRow {
 
 columns! {
     /// The columns of a [`BindingRow`], in its order.
-    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource)
+    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource, default_endpoints)
 }
 
 /// Which authorization server and client a discovered connection uses.
@@ -93,6 +93,7 @@ pub struct BindingRow {
     issuer: String,
     client_id: String,
     resource: String,
+    default_endpoints: bool,
 }
 
 impl BindingRow {
@@ -102,12 +103,19 @@ impl BindingRow {
             issuer: b.issuer.clone(),
             client_id: b.client_id.clone(),
             resource: b.resource.clone(),
+            default_endpoints: b.default_endpoints,
         }
     }
 
     pub fn into_domain(self) -> Result<DiscoveredAuthorization, StoreError> {
         let ref_id = RefId::parse(&self.ref_id).map_err(|e| corrupt("discovered_authorizations", &self.ref_id, e))?;
-        Ok(DiscoveredAuthorization { ref_id, issuer: self.issuer, client_id: self.client_id, resource: self.resource })
+        Ok(DiscoveredAuthorization {
+            ref_id,
+            issuer: self.issuer,
+            client_id: self.client_id,
+            resource: self.resource,
+            default_endpoints: self.default_endpoints,
+        })
     }
 }
 

@@ -69,6 +69,33 @@ impl DiscoveryAdapter {
     pub fn with_metadata_ttl(http: SafeHttp, ttl: Duration) -> Self {
         Self { http, cache: Arc::new(MetadataCache { ttl, entries: Mutex::new(HashMap::new()) }) }
     }
+
+    /// The metadata `issuer` publishes, checked, from the cache or its well-known URLs; `None`
+    /// when every one of them answers that there is none.
+    async fn published_metadata(
+        &self,
+        issuer: &str,
+        issuer_url: &Url,
+    ) -> Result<Option<AuthServerMetadata>, DiscoveryError> {
+        if let Some(cached) = self.cache.get(issuer) {
+            return Ok(Some(cached));
+        }
+        let step = Step::ServerMetadata;
+        if issuer_url.query().is_some() {
+            return Err(invalid(step, "the issuer has a query, which RFC 8414 does not allow"));
+        }
+        for candidate in wellknown::server_metadata_urls(issuer_url) {
+            match wellknown::fetch(&self.http, candidate.clone(), step, None).await? {
+                Fetched::Absent(_) => {}
+                Fetched::Document(body) => {
+                    let metadata = metadata::decode_server(&body, issuer).map_err(|m| invalid(step, m))?;
+                    self.cache.put(&metadata);
+                    return Ok(Some(metadata));
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn invalid(step: Step, message: impl Into<String>) -> DiscoveryError {
@@ -141,6 +168,7 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
         }
         let (metadata_url, challenge_scope) = bearer_challenge(response.headers())?;
         drop(response);
+        let named = metadata_url.is_some();
         let candidates = metadata_url.map_or_else(|| wellknown::resource_metadata_urls(&url), |u| vec![u]);
         let step = Step::ResourceMetadata;
         let mut tried = Vec::new();
@@ -158,6 +186,10 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
                 }
             }
         }
+        if !named {
+            // Neither named nor at a well-known URL: a server of the 2025-03-26 revision.
+            return Ok(ResourceAccess::ProtectedWithoutMetadata { challenge_scope });
+        }
         // The URLs tried are not named: they hold the path of the URL the request gave, which
         // can carry a secret (some servers put one there), and no message repeats the request.
         let answers = tried.join(", ");
@@ -168,23 +200,10 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
     }
 
     async fn authorization_server(&self, issuer: &str) -> Result<AuthServerMetadata, DiscoveryError> {
-        if let Some(cached) = self.cache.get(issuer) {
-            return Ok(cached);
-        }
         let step = Step::ServerMetadata;
         let issuer_url = parse_http_url(issuer, step, "issuer")?;
-        if issuer_url.query().is_some() {
-            return Err(invalid(step, "the issuer has a query, which RFC 8414 does not allow"));
-        }
-        for candidate in wellknown::server_metadata_urls(&issuer_url) {
-            match wellknown::fetch(&self.http, candidate.clone(), step, None).await? {
-                Fetched::Absent(_) => {}
-                Fetched::Document(body) => {
-                    let metadata = metadata::decode_server(&body, issuer).map_err(|m| invalid(step, m))?;
-                    self.cache.put(&metadata);
-                    return Ok(metadata);
-                }
-            }
+        if let Some(metadata) = self.published_metadata(issuer, &issuer_url).await? {
+            return Ok(metadata);
         }
         let host = issuer_url.host_str().unwrap_or_default();
         // The paths tried hold the issuer's path, which the resource named: not repeated.
@@ -195,6 +214,16 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
                  openid-configuration well-known documents)"
             ),
         ))
+    }
+
+    async fn origin_authorization_server(&self, origin: &str) -> Result<AuthServerMetadata, DiscoveryError> {
+        let step = Step::ServerMetadata;
+        let origin_url = parse_http_url(origin, step, "MCP server's origin")?;
+        if origin_url.origin().ascii_serialization() != origin {
+            return Err(invalid(step, "the authorization server of a server without metadata is its origin alone"));
+        }
+        let published = self.published_metadata(origin, &origin_url).await?;
+        Ok(published.unwrap_or_else(|| metadata::default_endpoints(origin)))
     }
 
     async fn register_client(

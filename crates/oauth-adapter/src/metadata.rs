@@ -175,7 +175,28 @@ pub fn decode_server(body: &[u8], expected_issuer: &str) -> Decoded<AuthServerMe
         token_endpoint_auth_methods_supported: doc.strings("token_endpoint_auth_methods_supported")?,
         iss_parameter_supported: doc.flag("authorization_response_iss_parameter_supported")?,
         client_id_metadata_document_supported: doc.flag("client_id_metadata_document_supported")?,
+        default_endpoints: false,
     })
+}
+
+/// What the 2025-03-26 revision of MCP told a client to use when an MCP server's origin publishes
+/// no authorization server metadata: `/authorize`, `/token` and `/register` at that origin, PKCE
+/// `S256` (which that revision required of every server), and RFC 8414's defaults for the rest
+/// (no revocation endpoint, `client_secret_basic` at the token endpoint, no `iss`).
+pub fn default_endpoints(origin: &str) -> AuthServerMetadata {
+    AuthServerMetadata {
+        issuer: origin.to_owned(),
+        authorization_endpoint: format!("{origin}/authorize"),
+        token_endpoint: format!("{origin}/token"),
+        revocation_endpoint: None,
+        registration_endpoint: Some(format!("{origin}/register")),
+        scopes_supported: None,
+        code_challenge_methods_supported: vec!["S256".to_owned()],
+        token_endpoint_auth_methods_supported: None,
+        iss_parameter_supported: false,
+        client_id_metadata_document_supported: false,
+        default_endpoints: true,
+    }
 }
 
 /// RFC 7591 §3.2.1: a `client_id`, a secret when the method needs one, and the redirect URI

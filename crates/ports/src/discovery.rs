@@ -88,6 +88,14 @@ pub enum ResourceAccess {
     Open,
     /// The server asked for a bearer token and published where to get one.
     Protected(ProtectedResource),
+    /// The server asked for a bearer token, named no `resource_metadata` in its challenge, and
+    /// publishes no protected resource metadata: a server of the 2025-03-26 revision, whose
+    /// authorization server is its own origin (see
+    /// [`AuthorizationDiscovery::origin_authorization_server`]).
+    ProtectedWithoutMetadata {
+        /// The `scope` of the challenge, when it had one.
+        challenge_scope: Option<Scopes>,
+    },
 }
 
 /// An authorization server's metadata (RFC 8414), checked: its `issuer` is the one asked for,
@@ -106,6 +114,9 @@ pub struct AuthServerMetadata {
     /// `authorization_response_iss_parameter_supported` (RFC 9207).
     pub iss_parameter_supported: bool,
     pub client_id_metadata_document_supported: bool,
+    /// The server publishes no metadata: these are the 2025-03-26 revision's default endpoints
+    /// at an MCP server's origin (`/authorize`, `/token`, `/register`).
+    pub default_endpoints: bool,
 }
 
 impl AuthServerMetadata {
@@ -150,6 +161,14 @@ pub trait AuthorizationDiscovery: Send + Sync + 'static {
     /// The metadata of the authorization server `issuer`, from the well-known URLs in the order
     /// the MCP specification gives, cached for a bounded time.
     async fn authorization_server(&self, issuer: &str) -> Result<AuthServerMetadata, DiscoveryError>;
+
+    /// The authorization server of an MCP server of the 2025-03-26 revision, whose origin
+    /// (`scheme://host[:port]`) is its issuer: the metadata published there, as
+    /// [`Self::authorization_server`] finds and checks it, else (when every well-known URL
+    /// answers that it has none) the default endpoints `/authorize`, `/token` and `/register` at
+    /// that origin, with PKCE `S256` as that revision required. A failure to fetch is a
+    /// failure, never a reason to use the defaults.
+    async fn origin_authorization_server(&self, origin: &str) -> Result<AuthServerMetadata, DiscoveryError>;
 
     /// Registers a client at `registration_endpoint` (RFC 7591, `application_type: "web"`).
     async fn register_client(

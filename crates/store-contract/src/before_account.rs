@@ -17,7 +17,12 @@ fn connected() -> Connection {
 
 /// SQL that stores, in the schema before the account column, a connected OAuth connection.
 pub fn insert_sql() -> String {
-    let c = connected();
+    insert_connection_sql(&connected())
+}
+
+/// SQL that stores the connected OAuth connection `c` with the columns every schema since the
+/// owners migration has (no account, no label, no secrets).
+pub fn insert_connection_sql(c: &Connection) -> String {
     format!(
         "INSERT INTO connections (ref_id, tenant_id, user_id, server_name, url, transport, auth_method, status, \
          scopes, expires_at, created_at, updated_at) VALUES ('{}', '{}', '{}', '{}', '{}', 'streamable_http', \

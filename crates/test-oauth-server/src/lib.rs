@@ -65,6 +65,7 @@ impl TestAuthServer {
                 .route("/.well-known/oauth-authorization-server", web::get().to(meta::metadata))
                 .route("/register", web::post().to(meta::register))
                 .route("/userinfo", web::get().to(meta::userinfo))
+                .route("/mcp", web::to(meta::legacy_mcp))
         })
         .workers(1)
         .disable_signals()
@@ -74,6 +75,13 @@ impl TestAuthServer {
         let handle = server.handle();
         tokio::spawn(server);
         Ok(Self { base_url, state, handle })
+    }
+
+    /// `http://127.0.0.1:<port>/mcp`: an MCP endpoint of the 2025-03-26 revision on this
+    /// server's own origin, which publishes no protected resource metadata (see
+    /// `meta::legacy_mcp`).
+    pub fn legacy_mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url)
     }
 
     /// `http://127.0.0.1:<port>`, without a trailing slash.

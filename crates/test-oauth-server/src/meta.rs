@@ -115,3 +115,23 @@ pub(crate) async fn userinfo(state: web::Data<Shared>, req: HttpRequest) -> Http
             .finish(),
     }
 }
+
+/// `/mcp`: an MCP endpoint of the 2025-03-26 revision on the authorization server's own origin.
+/// It answers any access token this server issued and still honours (that revision bound tokens
+/// to no audience), else `401` with a bare `Bearer` challenge; it names no protected resource
+/// metadata and there is none (`/.well-known/oauth-protected-resource` is not routed: `404`).
+/// Whether the origin publishes authorization server metadata is `serve_metadata`.
+pub(crate) async fn legacy_mcp(state: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    let bearer =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let mut st = lock(&state);
+    let info = bearer.and_then(|t| st.token_info(t));
+    if info.is_some_and(|i| i.active && i.kind == crate::TokenKind::Access) {
+        st.counters.legacy_mcp_answered += 1;
+        return HttpResponse::Ok().json(json!({
+            "jsonrpc": "2.0", "id": 0,
+            "result": {"protocolVersion": "2025-03-26", "capabilities": {}, "serverInfo": {"name": "legacy-mcp", "version": "1"}},
+        }));
+    }
+    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).finish()
+}

@@ -22,7 +22,10 @@ pub enum MetadataAt {
     PathSuffixed,
     /// `/.well-known/oauth-protected-resource` only, not named in the challenge.
     Root,
-    /// Nowhere.
+    /// Named in the challenge, but that URL answers `404` (and so does the root form).
+    NamedButAbsent,
+    /// Nowhere, and not named: a server of the 2025-03-26 revision, whose authorization server
+    /// would be its own origin.
     Nowhere,
 }
 
@@ -161,7 +164,7 @@ async fn mcp(state: web::Data<SharedResource>, auth: web::Data<Shared>, req: Htt
     if bearer.is_some() {
         params.push(r#"error="invalid_token""#.to_owned());
     }
-    if st.config.metadata_at == MetadataAt::Challenge {
+    if matches!(st.config.metadata_at, MetadataAt::Challenge | MetadataAt::NamedButAbsent) {
         params.push(format!(r#"resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#, st.base_url));
     }
     if let Some(scope) = &st.config.challenge_scope {

@@ -101,9 +101,9 @@ impl<D: Deps> Directory<D> {
             transport: target.transport,
             auth_method: AuthMethod::OAuth,
         };
-        let resource = match access {
-            ResourceAccess::Protected(resource) => resource,
-            ResourceAccess::Open => {
+        let guarded = match Guarded::of(&target.url, access)? {
+            Some(guarded) => guarded,
+            None => {
                 new.auth_method = AuthMethod::None;
                 let connection = Connection::connected(new, ports.clock.now());
                 let events = self.created_connected(&connection);
@@ -111,7 +111,7 @@ impl<D: Deps> Directory<D> {
                 return Ok(ConnectOutcome::Connected { ref_id: connection.ref_id });
             }
         };
-        let found = self.authorization_for(&target, resource).await?;
+        let found = self.authorization_for(&target, guarded).await?;
         let connection = Connection::pending(new, ports.clock.now());
         let binding = found.binding(&connection.ref_id);
         let (mut flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
@@ -133,9 +133,16 @@ impl<D: Deps> Directory<D> {
 
     /// The authorization server a protected resource names, who the service is there, and the
     /// authorization request to make (spec §5.1–§5.3).
-    async fn authorization_for(&self, target: &Target<'_>, resource: ProtectedResource) -> Result<Discovered, Error> {
+    async fn authorization_for(&self, target: &Target<'_>, guarded: Guarded) -> Result<Discovered, Error> {
+        let Guarded { resource, at_origin } = guarded;
         let (issuer, pinned) = choose_issuer(target.entry, &resource.authorization_servers)?;
-        let metadata = self.ports().discovery.authorization_server(&issuer).await.map_err(from_discovery)?;
+        let discovery = &self.ports().discovery;
+        let metadata = if at_origin {
+            discovery.origin_authorization_server(&issuer).await
+        } else {
+            discovery.authorization_server(&issuer).await
+        }
+        .map_err(from_discovery)?;
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));
@@ -160,7 +167,8 @@ impl<D: Deps> Directory<D> {
             iss_required: metadata.iss_parameter_supported,
             redirect_uri: self.settings().callback_uri(key.as_deref()),
         };
-        Ok(Discovered { spec, issuer, client_id, resource: resource.resource })
+        let default_endpoints = metadata.default_endpoints;
+        Ok(Discovered { spec, issuer, client_id, resource: resource.resource, default_endpoints })
     }
 
     /// A new authorization for a discovered connection that is reconnected in place (issue 6):
@@ -183,15 +191,14 @@ impl<D: Deps> Directory<D> {
             entry,
             browser_hash: None,
         };
-        let ResourceAccess::Protected(resource) =
-            self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?
-        else {
+        let access = self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?;
+        let Some(guarded) = Guarded::of(&target.url, access)? else {
             return Err(Error::validation(
                 "server_config.ref_id",
                 "the server no longer asks for authorization; connect it anew",
             ));
         };
-        let found = self.authorization_for(&target, resource).await?;
+        let found = self.authorization_for(&target, guarded).await?;
         let binding = found.binding(&connection.ref_id);
         let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
         Ok((flow, auth_url, binding))
@@ -222,12 +229,46 @@ fn choose_issuer(entry: Option<&CatalogEntry>, listed: &[String]) -> Result<(Str
     })
 }
 
+/// What a server that asks for authorization published about it.
+struct Guarded {
+    resource: ProtectedResource,
+    /// It published no protected resource metadata (a server of the 2025-03-26 revision): its
+    /// origin is the authorization server, and the resource is its URL.
+    at_origin: bool,
+}
+
+impl Guarded {
+    /// `None` for a server that needs no authorization.
+    fn of(url: &str, access: ResourceAccess) -> Result<Option<Self>, Error> {
+        Ok(match access {
+            ResourceAccess::Open => None,
+            ResourceAccess::Protected(resource) => Some(Self { resource, at_origin: false }),
+            ResourceAccess::ProtectedWithoutMetadata { challenge_scope } => {
+                let origin = url::Url::parse(url)
+                    .map_err(|_| Error::internal("a discovered server's URL does not parse"))?
+                    .origin()
+                    .ascii_serialization();
+                Some(Self {
+                    resource: ProtectedResource {
+                        resource: url.to_owned(),
+                        authorization_servers: vec![origin],
+                        scopes_supported: None,
+                        challenge_scope,
+                    },
+                    at_origin: true,
+                })
+            }
+        })
+    }
+}
+
 /// How to authorize at a discovered server: the request, and what the connection is bound to.
 struct Discovered {
     spec: FlowSpec,
     issuer: String,
     client_id: String,
     resource: String,
+    default_endpoints: bool,
 }
 
 impl Discovered {
@@ -237,6 +278,7 @@ impl Discovered {
             issuer: self.issuer.clone(),
             client_id: self.client_id.clone(),
             resource: self.resource.clone(),
+            default_endpoints: self.default_endpoints,
         }
     }
 }

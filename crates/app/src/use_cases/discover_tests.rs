@@ -37,6 +37,7 @@ fn metadata() -> AuthServerMetadata {
         token_endpoint_auth_methods_supported: Some(vec!["client_secret_post".into()]),
         iss_parameter_supported: true,
         client_id_metadata_document_supported: false,
+        default_endpoints: false,
     }
 }
 
@@ -128,4 +129,44 @@ async fn a_registration_for_the_shared_redirect_uri_is_kept_and_another_is_made_
         panic!("a pending flow");
     };
     assert!(auth_url.starts_with("https://as.example/authorize?") && auth_url.contains("client_id=new"), "{auth_url}");
+}
+
+#[tokio::test]
+async fn a_server_without_metadata_is_authorized_at_its_origin_and_the_binding_says_whether_defaults_were_used() {
+    for default_endpoints in [true, false] {
+        let mut mocks = Mocks::new();
+        mocks
+            .discovery
+            .expect_probe()
+            .returning(|_, _| Ok(ResourceAccess::ProtectedWithoutMetadata { challenge_scope: None }));
+        mocks.discovery.expect_authorization_server().never();
+        mocks.discovery.expect_origin_authorization_server().times(1).returning(move |origin| {
+            assert_eq!(origin, "https://docs.example", "the MCP server's origin, nothing of its path");
+            Ok(AuthServerMetadata {
+                issuer: origin.into(),
+                authorization_endpoint: format!("{origin}/authorize"),
+                token_endpoint: format!("{origin}/token"),
+                registration_endpoint: Some(format!("{origin}/register")),
+                default_endpoints,
+                ..metadata()
+            })
+        });
+        mocks.registrations.expect_registration().returning(|_, _| Ok(None));
+        mocks.discovery.expect_register_client().times(1).returning(|_, request| {
+            let client_secret = Some(SecretString::from("s"));
+            Ok(RegisteredClient { client_id: "c".into(), client_secret, auth: request.auth, secret_expires_at: None })
+        });
+        mocks.registrations.expect_add_registration().returning(|r| Ok(r.clone()));
+        mocks.connections.expect_insert().times(1).returning(|_, _, _, _| Ok(()));
+        mocks.registrations.expect_bind_authorization().times(1).returning(move |b| {
+            assert_eq!(b.issuer, "https://docs.example");
+            assert_eq!(b.resource, "https://docs.example/mcp", "the MCP URL is the resource");
+            assert_eq!(b.default_endpoints, default_endpoints);
+            Ok(())
+        });
+        let Ok(ConnectOutcome::PendingOAuth { auth_url, .. }) = mocks.directory().connect(custom()).await else {
+            panic!("a pending flow");
+        };
+        assert!(auth_url.starts_with("https://docs.example/authorize?"), "{auth_url}");
+    }
 }

@@ -184,7 +184,14 @@ impl<D: Deps> Directory<D> {
                 "a connection authorized before its catalog entry was pinned to another issuer: nothing is sent");
             return Err(lookup_failed(BOUND_ELSEWHERE));
         }
-        let metadata = self.ports().discovery.authorization_server(&binding.issuer).await.map_err(from_discovery)?;
+        let discovery = &self.ports().discovery;
+        let metadata = if binding.default_endpoints {
+            // Its metadata is looked for again: the server may publish it by now.
+            discovery.origin_authorization_server(&binding.issuer).await
+        } else {
+            discovery.authorization_server(&binding.issuer).await
+        }
+        .map_err(from_discovery)?;
         let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
         Ok(TokenTarget {
             endpoint: TokenEndpoint { url: metadata.token_endpoint, auth, client },

@@ -408,7 +408,13 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
     mocks.flows.expect_take_flow_with_connection().return_once(move |_, _, _| Ok(taken));
     mocks.registrations.expect_authorization_of().returning(|r| {
         let resource = "https://acme.example/mcp".into();
-        Ok(Some(DiscoveredAuthorization { ref_id: r.clone(), issuer: OTHER.into(), client_id: "c".into(), resource }))
+        Ok(Some(DiscoveredAuthorization {
+            ref_id: r.clone(),
+            issuer: OTHER.into(),
+            client_id: "c".into(),
+            resource,
+            default_endpoints: false,
+        }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));
     mocks.registrations.expect_client_registration().returning(|issuer, client_id| {

@@ -4,4 +4,5 @@
 mod discovery;
 mod failures;
 mod flows;
+mod legacy_servers;
 mod support;

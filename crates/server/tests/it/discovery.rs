@@ -44,14 +44,7 @@ async fn bearer_of(app: &TestApp, ref_id: &str) -> String {
 }
 
 async fn call_mcp(resource: &TestResourceServer, bearer: &str) -> StatusCode {
-    reqwest::Client::new()
-        .post(resource.mcp_url())
-        .header("Authorization", bearer)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    crate::helpers::call_mcp(&resource.mcp_url(), bearer).await
 }
 
 #[tokio::test]
@@ -223,9 +216,9 @@ async fn every_discovery_failure_names_its_step_and_leaves_no_pending_connection
     };
     let cases: Vec<(&str, TestAuthConfig, ResourceConfig, &str)> = vec![
         (
-            "no resource metadata",
+            "resource metadata named but absent",
             TestAuthConfig::default(),
-            ResourceConfig { metadata_at: MetadataAt::Nowhere, ..Default::default() },
+            ResourceConfig { metadata_at: MetadataAt::NamedButAbsent, ..Default::default() },
             "resource metadata",
         ),
         (

@@ -172,3 +172,15 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     body
 }
+
+/// An MCP `initialize` at `url` with `bearer` as its `Authorization`; the answer's status.
+pub async fn call_mcp(url: &str, bearer: &str) -> StatusCode {
+    Client::new()
+        .post(url)
+        .header("Authorization", bearer)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}

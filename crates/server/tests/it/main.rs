@@ -22,6 +22,7 @@ mod helpers;
 mod key_guard;
 mod key_rotation;
 mod labels;
+mod legacy_servers;
 mod lists;
 mod messages;
 mod mix_up;

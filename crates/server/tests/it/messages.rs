@@ -45,7 +45,8 @@ async fn a_method_a_route_does_not_serve_is_not_repeated() {
 #[tokio::test]
 async fn a_discovery_failure_names_the_host_it_called_but_not_the_path_it_was_given() {
     let auth = TestAuthServer::start(TestAuthConfig { clients: Vec::new(), ..TestAuthConfig::default() }).await;
-    let resource = auth.start_resource(ResourceConfig { metadata_at: MetadataAt::Nowhere, ..Default::default() });
+    let resource =
+        auth.start_resource(ResourceConfig { metadata_at: MetadataAt::NamedButAbsent, ..Default::default() });
     let app = Spawn::default().start().await;
     let url = resource.mcp_url();
     let path = url::Url::parse(&url).unwrap().path().to_owned();
