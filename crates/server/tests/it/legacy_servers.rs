@@ -81,7 +81,9 @@ async fn a_server_without_any_metadata_connects_and_refreshes_at_the_default_end
     let data_dir = app.stop().await;
     let app = on(Spawn::default(), &database).data_dir(data_dir).start().await;
     let bearer = bearer_of(&app, &ref_id).await;
-    assert_eq!(refreshes(&auth), 1, "refreshed at {origin}/token: {:?}", auth.token_requests());
+    // (The background scheduler may refresh it too: the token is due at once.)
+    assert!(refreshes(&auth) >= 1, "refreshed at {origin}/token: {:?}", auth.token_requests());
+    assert!(auth.token_requests().iter().all(|r| r.error.is_none()), "{:?}", auth.token_requests());
     assert_eq!(call_mcp(&auth, &bearer).await, StatusCode::OK, "the refreshed token works at the server");
     assert_eq!(auth.counters().legacy_mcp_answered, 1);
 }
@@ -92,7 +94,7 @@ async fn a_server_whose_origin_publishes_metadata_uses_it(backend: Backend) {
     let (created, ref_id) = connect_through(&app, &auth).await;
     assert!(created["auth_url"].as_str().unwrap().starts_with(&auth.authorization_endpoint()), "{created}");
     let bearer = bearer_of(&app, &ref_id).await;
-    assert_eq!(refreshes(&auth), 1);
+    assert!(refreshes(&auth) >= 1, "{:?}", auth.token_requests());
     assert_eq!(call_mcp(&auth, &bearer).await, StatusCode::OK);
 
     // Its metadata names a revocation endpoint (the defaults have none): a disconnect uses it.
