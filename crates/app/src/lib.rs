@@ -64,6 +64,9 @@ pub struct Settings {
     pub credential_refresh_margin_seconds: i64,
     /// The background refresh, its leases, backoff and circuit breakers (spec §7).
     pub refresh: RefreshSettings,
+    /// At most one registration fallback per issuer within this many seconds
+    /// (`REGISTRATION_RETRY_SECONDS`, see `use_cases::healing`).
+    pub registration_retry_seconds: i64,
 }
 
 /// The ports, bundled by value.
@@ -94,6 +97,7 @@ struct Inner<D: Deps> {
     refresh_locks: use_cases::credentials::RefreshLocks,
     lifecycle: lifecycle::Lifecycle,
     listing: use_cases::listing::SharedListing,
+    healing: use_cases::healing::Healing,
     metrics: Arc<dyn Metrics>,
 }
 
@@ -125,6 +129,7 @@ impl<D: Deps> Directory<D> {
                 refresh_locks: Default::default(),
                 lifecycle,
                 listing: Default::default(),
+                healing: Default::default(),
                 metrics,
             }),
         }
@@ -145,6 +150,10 @@ impl<D: Deps> Directory<D> {
 
     pub(crate) fn ports(&self) -> &Ports<D> {
         &self.inner.ports
+    }
+
+    pub(crate) fn healing(&self) -> &use_cases::healing::Healing {
+        &self.inner.healing
     }
 
     /// Whether the database answers.

@@ -62,6 +62,18 @@ impl Settings {
         };
         base.starts_with("https://").then(|| format!("{base}{path}"))
     }
+
+    /// Whether `client_id` is one of the service's Client ID Metadata Document URLs.
+    pub fn is_client_metadata_url(&self, client_id: &str) -> bool {
+        let base = self.base();
+        client_id.strip_prefix(base).is_some_and(|path| {
+            path == Self::CLIENT_METADATA_PATH
+                || path
+                    .strip_prefix("/oauth/client-metadata/")
+                    .and_then(|file| file.strip_suffix(".json"))
+                    .is_some_and(is_issuer_key)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ pub(crate) fn oauth_spec(name: &str, issuer: &str) -> ServerSpec {
             scopes: Scopes::parse_delimited("read").unwrap(),
             extra_authorize_params: BTreeMap::new(),
             send_resource: true,
+            registration: domain::RegistrationMode::Auto,
         }),
     }
 }
@@ -134,6 +135,7 @@ impl Mocks {
             connect_session_ttl_seconds: 600,
             credential_refresh_margin_seconds: 60,
             refresh,
+            registration_retry_seconds: 3_600,
         };
         let ports = Ports::<MockDeps> {
             connections: self.connections,

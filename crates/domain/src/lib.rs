@@ -18,6 +18,8 @@ pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionErro
 pub use ids::{Account, Label, ParseError, RefId, ServerName};
 pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;
-pub use server::{ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, ServerSpec, TokenEndpointAuth, Transport};
+pub use server::{
+    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, RegistrationMode, ServerSpec, TokenEndpointAuth, Transport,
+};
 pub use session::ConnectSession;
 pub use time::Timestamp;

@@ -87,6 +87,43 @@ impl TokenEndpointAuth {
     }
 }
 
+/// How the service identifies itself to an authorization server found by discovery:
+/// `client_registration` of a catalog entry or of a custom server's `server_config` (issue 18 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationMode {
+    /// A pre-registered client, else the Client ID Metadata Document, else dynamic registration
+    /// (MCP's order); a refused metadata-document client falls back to dynamic registration.
+    #[default]
+    Auto,
+    /// Only the client the operator registered (a catalog entry's `client_id`).
+    Preregistered,
+    /// Only the Client ID Metadata Document.
+    Cimd,
+    /// Only dynamic client registration (RFC 7591), for servers that advertise metadata
+    /// documents but refuse a URL `client_id`.
+    Dcr,
+}
+
+impl RegistrationMode {
+    pub const ALL: [Self; 4] = [Self::Auto, Self::Preregistered, Self::Cimd, Self::Dcr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Preregistered => "preregistered",
+            Self::Cimd => "cimd",
+            Self::Dcr => "dcr",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == input)
+            .ok_or_else(|| ParseError::new("client_registration", "must be one of auto, preregistered, cimd, dcr"))
+    }
+}
+
 /// Where a static API key travels: `header: scheme key`, or the key alone without a scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySpec {
@@ -119,6 +156,8 @@ pub struct OAuthSpec {
     pub scopes: Scopes,
     pub extra_authorize_params: BTreeMap<String, String>,
     pub send_resource: bool,
+    /// How the client is found at a discovered authorization server.
+    pub registration: RegistrationMode,
 }
 
 /// How connections to a server are authorized, with the settings each method needs.

@@ -18,10 +18,16 @@ pub enum AuditKind {
     Revoked,
     RevocationFailed,
     Disconnected,
+    /// The authorization server refused the service's Client ID Metadata Document client for
+    /// this connection: later connects register a client instead (issue 18 §2).
+    RegistrationFallback,
+    /// The authorization server no longer knows the client this connection used: it is
+    /// forgotten, and the next connect registers a new one.
+    ClientForgotten,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 12] = [
         Self::Created,
         Self::Connected,
         Self::Failed,
@@ -32,6 +38,8 @@ impl AuditKind {
         Self::Revoked,
         Self::RevocationFailed,
         Self::Disconnected,
+        Self::RegistrationFallback,
+        Self::ClientForgotten,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +54,8 @@ impl AuditKind {
             Self::Revoked => "revoked",
             Self::RevocationFailed => "revocation_failed",
             Self::Disconnected => "disconnected",
+            Self::RegistrationFallback => "registration_fallback",
+            Self::ClientForgotten => "client_forgotten",
         }
     }
 

@@ -26,7 +26,7 @@ pub use discovery::{
     AuthServerMetadata, AuthorizationDiscovery, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
     RegisteredClient, RegistrationRequest, ResourceAccess,
 };
-pub use metrics::{BreakerState, FlowEvent, Metrics, NoMetrics, RefreshEvent};
+pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
 pub use page::{ConnectionPosition, ConnectionQuery, StatusCounts, UserQuery, UserSummary};
 pub use pool::{PoolStats, PoolStatus};

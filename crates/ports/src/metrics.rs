@@ -58,6 +58,26 @@ impl RefreshEvent {
     }
 }
 
+/// A step of registration that heals itself (issue 18 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealingStep {
+    /// A refused Client ID Metadata Document client: dynamic registration from now on.
+    CimdToDcr,
+    /// A registered client the server forgot was forgotten, to be registered again.
+    RegisteredAgain,
+}
+
+impl HealingStep {
+    pub const ALL: [Self; 2] = [Self::CimdToDcr, Self::RegisteredAgain];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CimdToDcr => "cimd_to_dcr",
+            Self::RegisteredAgain => "registered_again",
+        }
+    }
+}
+
 /// The state of the circuit breaker that guards one issuer (spec §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BreakerState {
@@ -108,6 +128,10 @@ pub trait Metrics: Send + Sync + 'static {
     /// included), and for how many seconds the most overdue of them has been due (0 when none
     /// is). Does nothing unless an implementation exports it.
     fn refresh_backlog(&self, _due: u64, _oldest_due_seconds: u64) {}
+
+    /// Registration at the authorization server `issuer` healed itself by `step`. Does nothing
+    /// unless an implementation exports it.
+    fn registration_healing(&self, _step: HealingStep, _issuer: &str) {}
 }
 
 /// Counts nothing: for tests and for a `Directory` built without metrics.

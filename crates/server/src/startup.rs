@@ -159,6 +159,7 @@ impl Application {
             flow_ttl_seconds: secs(config.oauth.flow_ttl),
             connect_session_ttl_seconds: secs(config.sessions.ttl),
             credential_refresh_margin_seconds: 60,
+            registration_retry_seconds: secs(config.oauth.registration_retry),
             refresh: config.refresh.settings(),
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());

@@ -147,6 +147,9 @@ pub struct TestAuthConfig {
     /// An `https` URL is accepted as the `client_id` of a public client (a Client ID Metadata
     /// Document, taken on trust: the document is not fetched), and the metadata says so.
     pub accept_client_id_urls: bool,
+    /// With `accept_client_id_urls`, as some servers do: the metadata still advertises client ID
+    /// metadata documents, but `/authorize` sends such a client back with `unauthorized_client`.
+    pub refuse_client_id_urls: bool,
     /// Entries merged into the metadata document; a `null` value removes the entry.
     pub metadata_overrides: serde_json::Map<String, serde_json::Value>,
     /// A mix-up attacker (RFC 9700 §4.4): `/authorize` consents to nothing and sends the browser
@@ -188,6 +191,7 @@ impl Default for TestAuthConfig {
             refuse_registrations: false,
             serve_metadata: true,
             accept_client_id_urls: false,
+            refuse_client_id_urls: false,
             metadata_overrides: serde_json::Map::new(),
             bounce_to: None,
             consent_page: false,

@@ -67,6 +67,8 @@ pub(crate) async fn authorize(state: web::Data<Shared>, query: web::Query<BTreeM
         Err(("invalid_request", "PKCE with S256 is required"))
     } else if st.config.deny {
         Err(("access_denied", "the user said no"))
+    } else if st.config.refuse_client_id_urls && client.client_id.starts_with("https://") {
+        Err(("unauthorized_client", "client ID metadata documents are not accepted here after all"))
     } else {
         let scope = st.config.granted_scope.clone().unwrap_or_else(|| get("scope").unwrap_or_default().to_owned());
         let resource = get("resource").map(str::to_owned);

@@ -18,7 +18,7 @@ pub(crate) use sessions::{SessionBody, SessionResponse};
 
 pub(crate) use users::{ForgetResponse, UserDto};
 
-use domain::{AuthMethod, ConnectionStatus, Timestamp, Transport};
+use domain::{AuthMethod, ConnectionStatus, RegistrationMode, Timestamp, Transport};
 use ports::AuditKind;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -38,6 +38,13 @@ fn string_enum<const N: usize>(values: [&'static str; N], description: &str) -> 
 
 pub(crate) fn transport_schema() -> Object {
     string_enum(Transport::ALL.map(Transport::as_str), "How the engine talks to the MCP server.")
+}
+
+pub(crate) fn registration_mode_schema() -> Object {
+    string_enum(
+        RegistrationMode::ALL.map(RegistrationMode::as_str),
+        "How the service identifies itself to the authorization server.",
+    )
 }
 
 pub(crate) fn auth_method_schema() -> Object {

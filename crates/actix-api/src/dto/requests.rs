@@ -79,6 +79,13 @@ pub(crate) struct ServerConfigBody {
     pub transport: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// How the service identifies itself to a custom server's authorization server: `auto` (the
+    /// default: a Client ID Metadata Document where supported, else dynamic registration, falling
+    /// back to registration when the document's client is refused), `cimd` or `dcr` only.
+    /// `preregistered` needs a catalog entry's client.
+    #[serde(default)]
+    #[schema(schema_with = super::registration_mode_schema)]
+    pub client_registration: Option<String>,
     /// Reconnect this `expired` or `failed` OAuth connection of `server_name` in place: it keeps
     /// its `ref_id` and goes back to `pending_oauth` with a new `auth_url`.
     #[serde(default)]

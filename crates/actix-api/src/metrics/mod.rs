@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use domain::TenantId;
-use ports::{BreakerState, FlowEvent, PoolStats, RefreshEvent};
+use ports::{BreakerState, FlowEvent, HealingStep, PoolStats, RefreshEvent};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub(crate) use http::record;
@@ -43,6 +43,7 @@ pub struct ApiMetrics {
     flows: IntCounterVec,
     refreshes: IntCounterVec,
     breakers: IntGaugeVec,
+    healing: IntCounterVec,
     backlog: IntGauge,
     backlog_oldest: IntGauge,
     pool: Option<PoolGauges>,
@@ -107,7 +108,15 @@ impl ApiMetrics {
             &["issuer"],
         )
         .expect("a valid metric definition");
-        for metric in [&requests, &flows, &refreshes] {
+        let healing = IntCounterVec::new(
+            Opts::new(
+                "ad_registration_healing_total",
+                "Registrations that healed themselves, by step (cimd_to_dcr, registered_again) and issuer.",
+            ),
+            &["step", "issuer"],
+        )
+        .expect("a valid metric definition");
+        for metric in [&requests, &flows, &refreshes, &healing] {
             registry.register(Box::new(metric.clone())).expect("each metric is registered once");
         }
         registry.register(Box::new(latency.clone())).expect("each metric is registered once");
@@ -140,6 +149,7 @@ impl ApiMetrics {
             flows,
             refreshes,
             breakers,
+            healing,
             backlog,
             backlog_oldest,
             pool: None,
@@ -218,6 +228,10 @@ impl ports::Metrics for ApiMetrics {
 
     fn circuit_breaker(&self, issuer: &str, state: BreakerState) {
         self.breakers.with_label_values(&[&http::issuer_label(issuer)]).set(state.level());
+    }
+
+    fn registration_healing(&self, step: HealingStep, issuer: &str) {
+        self.healing.with_label_values(&[step.as_str(), &http::issuer_label(issuer)]).inc();
     }
 
     fn refresh_backlog(&self, due: u64, oldest_due_seconds: u64) {

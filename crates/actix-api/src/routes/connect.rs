@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
-use domain::{Label, Owner, ServerName, Transport};
+use domain::{Label, Owner, RegistrationMode, ServerName, Transport};
 
 use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
@@ -81,7 +81,12 @@ async fn reconnect_in_place<D: Deps>(
     if body.label.is_some() {
         return Err(ApiError::validation("label", "a connection keeps the label it was made with"));
     }
-    if config.api_key.is_some() || config.url.is_some() || config.transport.is_some() || config.display_name.is_some() {
+    if config.api_key.is_some()
+        || config.url.is_some()
+        || config.transport.is_some()
+        || config.display_name.is_some()
+        || config.client_registration.is_some()
+    {
         return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
     }
     if body.return_to.as_deref().is_some_and(str::is_empty) {
@@ -107,6 +112,12 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
                 "server_config.display_name: only with server_config.url",
             ));
         }
+        None if config.client_registration.is_some() => {
+            return Err(ApiError::validation(
+                "server_config.client_registration",
+                "server_config.client_registration: only with server_config.url (a catalog entry has its own)",
+            ));
+        }
         None => None,
         Some(url) => Some(CustomServer {
             url,
@@ -117,6 +128,13 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
                 .transpose()
                 .map_err(|e| ApiError::validation("server_config.transport", e.to_string()))?,
             display_name: config.display_name,
+            registration: config
+                .client_registration
+                .as_deref()
+                .map(RegistrationMode::parse)
+                .transpose()
+                .map_err(|e| ApiError::validation("server_config.client_registration", e.to_string()))?
+                .unwrap_or_default(),
         }),
     };
     if body.return_to.as_deref().is_some_and(str::is_empty) {

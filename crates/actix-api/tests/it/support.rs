@@ -90,6 +90,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         connect_session_ttl_seconds: 600,
         credential_refresh_margin_seconds: 60,
         refresh: app::RefreshSettings::default(),
+        registration_retry_seconds: 3_600,
     };
     Directory::with_metrics(ports, Catalog::new(vec![CatalogEntry::resolve(open, |_| None)]), settings, metrics)
 }

@@ -123,6 +123,7 @@ impl<D: Deps> Directory<D> {
         let code = match answer {
             Answer::Code(code) => code,
             Answer::Refused { error, description } => {
+                self.heal_refused_authorization(&connection, error).await;
                 let detail = refusal::audit_detail(error, description);
                 let error = refusal::error(error);
                 self.fail_connection_noting(&mut connection, &error.to_string(), detail, now).await;
@@ -170,7 +171,7 @@ impl<D: Deps> Directory<D> {
         match exchanged {
             Ok(tokens) => Ok((tokens, target)),
             Err(e) => {
-                self.forget_rejected_client(&target, &e).await;
+                self.heal_rejected_client(connection, &target, &e).await;
                 // A refusal's code is the token endpoint's own text: shown in fixed words, kept
                 // as sent (cleaned) only in the audit trail.
                 let (message, providers_words) = refusal::token_failure(&e);

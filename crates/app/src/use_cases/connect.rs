@@ -39,7 +39,9 @@ impl<D: Deps> Directory<D> {
             return Err(Error::server_unavailable(reason));
         }
         let browser_hash = request.browser.as_ref().map(|nonce| flow::state_hash(nonce.expose_secret()));
-        if let (AuthSpec::OAuth(OAuthSpec { discovery: true, .. }), Some(url)) = (&entry.spec.auth, &entry.spec.url) {
+        if let (AuthSpec::OAuth(oauth @ OAuthSpec { discovery: true, .. }), Some(url)) =
+            (&entry.spec.auth, &entry.spec.url)
+        {
             let target = Target {
                 owner: request.owner,
                 server_name: entry.spec.name.clone(),
@@ -49,6 +51,7 @@ impl<D: Deps> Directory<D> {
                 transport: entry.spec.transport,
                 entry: Some(entry),
                 browser_hash,
+                registration: oauth.registration,
             };
             return self.connect_discovered(target, request.return_to).await;
         }

@@ -173,7 +173,7 @@ impl<D: Deps> Directory<D> {
                 self.expire(connection, "the authorization server rejected the refresh token (invalid_grant)").await
             }
             Err(e) => {
-                self.forget_rejected_client(&target, &e).await;
+                self.heal_rejected_client(&connection, &target, &e).await;
                 // A refusal's code is the token endpoint's own text: fixed words in the answer.
                 let (message, providers_words) = crate::refusal::token_failure(&e);
                 self.audit(

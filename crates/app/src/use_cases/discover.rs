@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use domain::{AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Owner, Scopes, ServerName, Transport};
+use domain::{
+    AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Owner, RegistrationMode, Scopes, ServerName,
+    Transport,
+};
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
@@ -70,9 +73,24 @@ impl<D: Deps> Directory<D> {
         {
             return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
         }
+        if custom.registration == RegistrationMode::Preregistered {
+            return Err(Error::validation(
+                "server_config.client_registration",
+                "preregistered needs a client the operator registered, which only a catalog entry names",
+            ));
+        }
         self.check_return_to(return_to.as_deref())?;
-        let target =
-            Target { owner, server_name, label, display_name, url, transport, entry: None, browser_hash: None };
+        let target = Target {
+            owner,
+            server_name,
+            label,
+            display_name,
+            url,
+            transport,
+            entry: None,
+            browser_hash: None,
+            registration: custom.registration,
+        };
         self.connect_discovered(target, return_to).await
     }
 
@@ -146,7 +164,7 @@ impl<D: Deps> Directory<D> {
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));
-        let client_id = self.client_identity(target.entry, &metadata, key.as_deref()).await?;
+        let client_id = self.client_identity(target.entry, &metadata, key.as_deref(), target.registration).await?;
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
             Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
             _ => (Scopes::empty(), BTreeMap::new()),
@@ -190,6 +208,11 @@ impl<D: Deps> Directory<D> {
             transport: connection.transport,
             entry,
             browser_hash: None,
+            // A custom server's own setting is not kept: a reconnect in place uses `auto`.
+            registration: match entry.map(|e| &e.spec.auth) {
+                Some(AuthSpec::OAuth(oauth)) => oauth.registration,
+                _ => RegistrationMode::Auto,
+            },
         };
         let access = self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?;
         let Some(guarded) = Guarded::of(&target.url, access)? else {

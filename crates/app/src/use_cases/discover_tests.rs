@@ -19,7 +19,12 @@ fn custom() -> ConnectRequest {
         label: None,
         server_name: ServerName::parse("my-docs").unwrap(),
         api_key: None,
-        custom: Some(CustomServer { url: "https://Docs.Example/mcp".into(), transport: None, display_name: None }),
+        custom: Some(CustomServer {
+            url: "https://Docs.Example/mcp".into(),
+            transport: None,
+            display_name: None,
+            registration: Default::default(),
+        }),
         return_to: None,
         browser: None,
     }

@@ -23,6 +23,8 @@ pub struct CustomServer {
     pub url: String,
     pub transport: Option<Transport>,
     pub display_name: Option<String>,
+    /// `server_config.client_registration` (issue 18 §2).
+    pub registration: domain::RegistrationMode,
 }
 
 /// What `POST /assets/connect` asks for, already parsed.
@@ -63,6 +65,8 @@ pub(crate) struct Target<'a> {
     pub entry: Option<&'a CatalogEntry>,
     /// Hex SHA-256 of the browser nonce the flow is bound to (see [`ConnectRequest::browser`]).
     pub browser_hash: Option<String>,
+    /// How the client is found at the authorization server (issue 18 §2).
+    pub registration: domain::RegistrationMode,
 }
 
 /// What an authorization request is made of, however its server was found.

@@ -6,10 +6,10 @@
 //! error. A discovered connection records its issuer, client and resource
 //! ([`DiscoveredAuthorization`]); its callback, refreshes and revocation find them again here.
 
-use domain::{AuthSpec, Connection, TokenEndpointAuth};
+use domain::{AuthSpec, Connection, RegistrationMode, TokenEndpointAuth};
 use ports::{
     AuthServerMetadata, AuthorizationDiscovery, Cipher, ClientCredentials, ClientRegistration, Clock,
-    DiscoveredAuthorization, OAuthError, RegistrationRequest, RegistrationStore, TokenEndpoint,
+    DiscoveredAuthorization, RegistrationRequest, RegistrationStore, TokenEndpoint,
 };
 
 use super::flow_parts::{from_discovery, token_endpoint};
@@ -53,28 +53,51 @@ pub(crate) struct TokenTarget {
     pub issuer: Option<String>,
 }
 
+fn no_identity(message: &str) -> Error {
+    Error::Provider { step: "client identity", message: message.to_owned() }
+}
+
 fn lookup_failed(message: impl Into<String>) -> Error {
     Error::Provider { step: "client lookup", message: message.into() }
 }
 
 impl<D: Deps> Directory<D> {
-    /// The client to authorize as at the server `metadata` describes (spec §5.2 order), for
-    /// flows that come back at the redirect URI of issuer key `key` (the shared one for `None`).
+    /// The client to authorize as at the server `metadata` describes (spec §5.2 order, or the
+    /// one `mode` allows), for flows that come back at the redirect URI of issuer key `key` (the
+    /// shared one for `None`).
     pub(crate) async fn client_identity(
         &self,
         entry: Option<&CatalogEntry>,
         metadata: &AuthServerMetadata,
         key: Option<&str>,
+        mode: RegistrationMode,
     ) -> Result<String, Error> {
-        if let Some(AuthSpec::OAuth(oauth)) = entry.map(|e| &e.spec.auth) {
-            if let Some(client_id) = &oauth.client_id {
-                return Ok(client_id.clone());
+        let preregistered = match entry.map(|e| &e.spec.auth) {
+            Some(AuthSpec::OAuth(oauth)) => oauth.client_id.clone(),
+            _ => None,
+        };
+        match (mode, preregistered) {
+            (RegistrationMode::Preregistered | RegistrationMode::Auto, Some(client_id)) => return Ok(client_id),
+            (RegistrationMode::Preregistered, None) => {
+                return Err(no_identity(
+                    "client_registration is preregistered, but the catalog entry's client id is not set",
+                ));
             }
+            _ => {}
         }
-        if metadata.client_id_metadata_document_supported {
-            if let Some(url) = self.settings().client_metadata_url_at(key) {
+        if mode != RegistrationMode::Dcr && metadata.client_id_metadata_document_supported {
+            let window = self.settings().registration_retry_seconds;
+            let refused = mode == RegistrationMode::Auto
+                && self.healing().avoids_cimd(&metadata.issuer, self.ports().clock.now(), window);
+            if let Some(url) = self.settings().client_metadata_url_at(key).filter(|_| !refused) {
                 return Ok(url);
             }
+        }
+        if mode == RegistrationMode::Cimd {
+            return Err(no_identity(
+                "client_registration is cimd, but the authorization server does not support client ID metadata \
+                 documents, or the public base URL is not https",
+            ));
         }
         let redirect_uri = self.settings().callback_uri(key);
         let registrations = &self.ports().registrations;
@@ -86,13 +109,10 @@ impl<D: Deps> Directory<D> {
             registrations.retire_registration(&stored.issuer, &stored.client_id, self.ports().clock.now()).await?;
         }
         let Some(endpoint) = &metadata.registration_endpoint else {
-            return Err(Error::Provider {
-                step: "client identity",
-                message: "the authorization server offers no way to identify this service: no pre-registered \
-                          client, no client ID metadata document support (or no https public base URL) and no \
-                          registration endpoint"
-                    .into(),
-            });
+            return Err(no_identity(
+                "the authorization server offers no way to identify this service: no pre-registered client, no \
+                 client ID metadata document support (or no https public base URL) and no registration endpoint",
+            ));
         };
         self.register(endpoint, metadata, redirect_uri).await
     }
@@ -238,16 +258,6 @@ impl<D: Deps> Directory<D> {
         };
         let registration = Some((stored.issuer, client_id.clone()));
         Ok((ClientCredentials { client_id, client_secret: secret }, stored.auth, registration))
-    }
-
-    /// After `invalid_client`, forgets the dynamic registration so the next connect registers anew.
-    pub(crate) async fn forget_rejected_client(&self, target: &TokenTarget, error: &OAuthError) {
-        let rejected = matches!(error, OAuthError::Rejected { code, .. } if code == "invalid_client");
-        let Some((issuer, client_id)) = target.registration.as_ref().filter(|_| rejected) else { return };
-        match self.ports().registrations.delete_registration(issuer, client_id).await {
-            Ok(_) => tracing::warn!(%issuer, "the authorization server no longer knows our client; it is forgotten"),
-            Err(e) => tracing::warn!(%issuer, error = %e, "could not forget a rejected client registration"),
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod credentials;
 pub(crate) mod disconnect;
 mod discover;
 pub(crate) mod flow_parts;
+pub(crate) mod healing;
 pub(crate) mod identity;
 pub(crate) mod listing;
 mod queries;

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use app::{Catalog, CatalogEntry};
 use domain::{
-    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, TokenEndpointAuth, Transport,
+    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, RegistrationMode, Scopes, ServerName, ServerSpec, TokenEndpointAuth,
+    Transport,
 };
 use serde::Deserialize;
 
@@ -74,6 +75,9 @@ struct FileOAuth {
     extra_authorize_params: BTreeMap<String, String>,
     #[serde(default)]
     send_resource: Option<bool>,
+    /// `auto` (the default), `preregistered`, `cimd` or `dcr` (issue 18 §2).
+    #[serde(default)]
+    client_registration: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +199,7 @@ fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<
         .map_err(|err| ("oauth.token_endpoint_auth_method", err.reason))?
         .unwrap_or_default();
     let scopes = Scopes::from_tokens(&o.scopes).map_err(|err| ("oauth.scopes", err.reason))?;
+    let registration = registration_mode(&o)?;
     let client_id = o.client_id.or_else(|| o.client_id_env.as_deref().and_then(env)).filter(|c| !c.is_empty());
     Ok(OAuthSpec {
         discovery: o.discovery,
@@ -208,7 +213,37 @@ fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<
         scopes,
         extra_authorize_params: o.extra_authorize_params,
         send_resource: o.send_resource.unwrap_or(o.discovery),
+        registration,
     })
+}
+
+/// `oauth.client_registration`, consistent with the rest of the entry: `preregistered` needs the
+/// client, `cimd` and `dcr` need discovery and no pre-registered client (it would never be used).
+fn registration_mode(o: &FileOAuth) -> Result<RegistrationMode, FieldError> {
+    const FIELD: &str = "oauth.client_registration";
+    let mode = o
+        .client_registration
+        .as_deref()
+        .map(RegistrationMode::parse)
+        .transpose()
+        .map_err(|err| (FIELD, err.reason))?
+        .unwrap_or_default();
+    let names_a_client = o.client_id.is_some() || o.client_id_env.is_some();
+    match mode {
+        RegistrationMode::Preregistered if !names_a_client => {
+            Err((FIELD, "preregistered needs the client: client_id or client_id_env".into()))
+        }
+        RegistrationMode::Cimd | RegistrationMode::Dcr if !o.discovery => {
+            Err((FIELD, "cimd and dcr find a client by discovery: they need discovery true".into()))
+        }
+        RegistrationMode::Cimd | RegistrationMode::Dcr if names_a_client => Err((
+            FIELD,
+            "cimd and dcr never use a pre-registered client: leave out client_id and client_id_env, or use \
+             preregistered"
+                .into(),
+        )),
+        mode => Ok(mode),
+    }
 }
 
 fn check_url(url: &str) -> Result<(), String> {

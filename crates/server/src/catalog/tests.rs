@@ -109,3 +109,42 @@ fn a_discovery_entry_with_a_preregistered_client_but_no_issuer_is_refused() {
         "client_secret_env":"S"}}]}"#;
     assert!(parse(pinned, "test.json", &no_env).is_ok(), "with its issuer pinned it is fine");
 }
+
+/// A discovery entry with `oauth` members added to `{"discovery": true}`.
+fn discovery_entry(oauth: &str) -> String {
+    format!(
+        r#"{{"servers":[{{"server_name":"x","display_name":"X","transport":"sse","url":"https://x.example/mcp",
+        "auth_method":"oauth","oauth":{{"discovery":true{oauth}}}}}]}}"#
+    )
+}
+
+#[test]
+fn client_registration_defaults_to_auto_and_reads_each_mode() {
+    let mode = |oauth: &str| {
+        let catalog = parse(&discovery_entry(oauth), "t", &no_env).unwrap();
+        let AuthSpec::OAuth(o) = &catalog.entries()[0].spec.auth else { panic!() };
+        o.registration
+    };
+    assert_eq!(mode(""), RegistrationMode::Auto);
+    assert_eq!(mode(r#","client_registration":"cimd""#), RegistrationMode::Cimd);
+    assert_eq!(mode(r#","client_registration":"dcr""#), RegistrationMode::Dcr);
+    let pinned = r#","issuer":"https://as.example","client_id":"c","client_registration":"preregistered""#;
+    assert_eq!(mode(pinned), RegistrationMode::Preregistered);
+}
+
+#[test]
+fn a_client_registration_that_contradicts_its_entry_is_refused_naming_the_field() {
+    for oauth in [
+        r#","client_registration":"sometimes""#,
+        r#","client_registration":"preregistered""#,
+        r#","issuer":"https://as.example","client_id":"c","client_registration":"dcr""#,
+        r#","issuer":"https://as.example","client_id_env":"C","client_registration":"cimd""#,
+    ] {
+        let message = err(&discovery_entry(oauth));
+        assert!(message.contains("oauth.client_registration"), "{oauth}: {message}");
+    }
+    let static_entry = r#"{"servers":[{"server_name":"a","display_name":"A","transport":"sse","url":"https://a.example",
+        "auth_method":"oauth","oauth":{"discovery":false,"authorization_endpoint":"https://as.example/a",
+        "token_endpoint":"https://as.example/t","client_registration":"dcr"}}]}"#;
+    assert!(err(static_entry).contains("need discovery true"), "{}", err(static_entry));
+}

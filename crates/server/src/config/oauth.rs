@@ -13,7 +13,9 @@ use super::{ConfigError, RunMode, Source, invalid, split_list};
 /// - `RETURN_URL_ALLOWLIST`: comma list of URL prefixes a `return_to` may start with (default none);
 /// - `AD_ALLOW_PRIVATE_NETWORKS`: allow outbound calls to loopback and private addresses and plain
 ///   `http` (default `false`);
-/// - `OUTBOUND_TIMEOUT_MS`: bound on each call to an authorization or MCP server (default `10000`).
+/// - `OUTBOUND_TIMEOUT_MS`: bound on each call to an authorization or MCP server (default `10000`);
+/// - `REGISTRATION_RETRY_SECONDS`: at most one registration fallback per issuer within this long
+///   (default `3600`, at least 1).
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
     pub redirect_base_url: String,
@@ -22,6 +24,8 @@ pub struct OAuthConfig {
     pub outbound_timeout: Duration,
     pub return_url_allowlist: Vec<String>,
     pub allow_private_networks: bool,
+    /// At most one registration fallback per issuer within this long (issue 18 §2).
+    pub registration_retry: Duration,
 }
 
 impl OAuthConfig {
@@ -31,6 +35,7 @@ impl OAuthConfig {
         "RETURN_URL_ALLOWLIST",
         "AD_ALLOW_PRIVATE_NETWORKS",
         "OUTBOUND_TIMEOUT_MS",
+        "REGISTRATION_RETRY_SECONDS",
     ];
 
     /// `listen_addr` is the development default's host.
@@ -48,6 +53,9 @@ impl OAuthConfig {
             ),
             return_url_allowlist: split_list(&source.text("RETURN_URL_ALLOWLIST")?.unwrap_or_default()),
             allow_private_networks: source.flag("AD_ALLOW_PRIVATE_NETWORKS")?.unwrap_or(false),
+            registration_retry: Duration::from_secs(
+                source.number::<u64>("REGISTRATION_RETRY_SECONDS")?.unwrap_or(3_600).max(1),
+            ),
         })
     }
 }

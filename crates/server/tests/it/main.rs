@@ -35,6 +35,7 @@ mod protocol_garbage;
 mod provider_words;
 mod raw_http;
 mod refresh;
+mod registration_healing;
 mod registrations;
 mod secrets;
 mod served;
