@@ -61,7 +61,7 @@ pub struct PgConfig {
 }
 
 impl Default for PgConfig {
-    /// A worker per core, four connections for each and four shared (at most 64), and five
+    /// A worker per core, four connections for each and four shared (at most 32), and five
     /// seconds (the service's defaults).
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -69,9 +69,10 @@ impl Default for PgConfig {
     }
 }
 
-/// Four connections for each of `worker_threads` lanes and for the shared one, at most 64.
+/// Four connections for each of `worker_threads` lanes and for the shared one, at most 32 (as
+/// before lanes: past 7 workers the lanes get fewer, past 15 the pool is not split).
 pub fn default_pool_size(worker_threads: usize) -> usize {
-    ((worker_threads + 1) * 4).min(64)
+    ((worker_threads + 1) * 4).min(32)
 }
 
 /// The future of one query on a borrowed connection (what [`PgStore::read`] runs).
@@ -131,7 +132,7 @@ impl PgStore {
     /// A pooled connection from the calling thread's lane, checked as `pool` describes before
     /// it is lent.
     async fn conn(&self) -> Result<Object, StoreError> {
-        self.lanes.pool().get().await.map_err(from_pool)
+        self.lanes.lend().await.map_err(from_pool)
     }
 
     /// Every lane's counters added up; the most is the configured pool size.
