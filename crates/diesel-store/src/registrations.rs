@@ -82,7 +82,7 @@ impl RegistrationRow {
 
 columns! {
     /// The columns of a [`BindingRow`], in its order.
-    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource, default_endpoints)
+    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource, at_origin)
 }
 
 /// Which authorization server and client a discovered connection uses.
@@ -93,7 +93,7 @@ pub struct BindingRow {
     issuer: String,
     client_id: String,
     resource: String,
-    default_endpoints: bool,
+    at_origin: bool,
 }
 
 impl BindingRow {
@@ -103,7 +103,7 @@ impl BindingRow {
             issuer: b.issuer.clone(),
             client_id: b.client_id.clone(),
             resource: b.resource.clone(),
-            default_endpoints: b.default_endpoints,
+            at_origin: b.at_origin,
         }
     }
 
@@ -114,7 +114,7 @@ impl BindingRow {
             issuer: self.issuer,
             client_id: self.client_id,
             resource: self.resource,
-            default_endpoints: self.default_endpoints,
+            at_origin: self.at_origin,
         })
     }
 }

@@ -81,8 +81,8 @@ diesel::table! {
         issuer -> Text,
         client_id -> Text,
         resource -> Text,
-        /// The 2025-03-26 default endpoints at the MCP server's origin (no metadata published).
-        default_endpoints -> Bool,
+        /// A 2025-03-26 server: the issuer is its origin (metadata there, else default endpoints).
+        at_origin -> Bool,
     }
 }
 

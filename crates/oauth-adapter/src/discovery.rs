@@ -126,6 +126,19 @@ fn bearer_challenge(headers: &reqwest::header::HeaderMap) -> Result<(Option<Url>
     Ok((None, None))
 }
 
+/// Whether the answer challenges only with schemes other than `Bearer` (`Basic`, an API key
+/// scheme): such a server does not take OAuth tokens, whatever its revision.
+fn challenges_other_schemes_only(headers: &reqwest::header::HeaderMap) -> bool {
+    let mut schemes = Vec::new();
+    for value in headers.get_all(WWW_AUTHENTICATE) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        if let Ok(challenges) = challenge::parse(&text) {
+            schemes.extend(challenges.iter().map(|c| c.is("Bearer")));
+        }
+    }
+    !schemes.is_empty() && !schemes.contains(&true)
+}
+
 /// The unauthenticated request: MCP `initialize` for streamable HTTP, the event stream for SSE.
 fn probe_request(http: &SafeHttp, url: Url, transport: Transport) -> reqwest::RequestBuilder {
     if transport == Transport::Sse {
@@ -167,6 +180,7 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
             return Err(http_failure(Step::Probe, &err));
         }
         let (metadata_url, challenge_scope) = bearer_challenge(response.headers())?;
+        let not_oauth = challenges_other_schemes_only(response.headers());
         drop(response);
         let named = metadata_url.is_some();
         let candidates = metadata_url.map_or_else(|| wellknown::resource_metadata_urls(&url), |u| vec![u]);
@@ -186,8 +200,9 @@ impl AuthorizationDiscovery for DiscoveryAdapter {
                 }
             }
         }
-        if !named {
-            // Neither named nor at a well-known URL: a server of the 2025-03-26 revision.
+        if !named && !not_oauth {
+            // Neither named nor at a well-known URL, and a `Bearer` challenge or none: a server
+            // of the 2025-03-26 revision.
             return Ok(ResourceAccess::ProtectedWithoutMetadata { challenge_scope });
         }
         // The URLs tried are not named: they hold the path of the URL the request gave, which

@@ -30,9 +30,11 @@ pub struct DiscoveredAuthorization {
     pub client_id: String,
     /// The RFC 8707 `resource` of every token request.
     pub resource: String,
-    /// The issuer is an MCP server's origin that published no metadata, so its endpoints are
-    /// looked for with [`crate::AuthorizationDiscovery::origin_authorization_server`].
-    pub default_endpoints: bool,
+    /// The MCP server published no protected resource metadata (the 2025-03-26 revision): the
+    /// issuer is its origin, whose endpoints are looked for with
+    /// [`crate::AuthorizationDiscovery::origin_authorization_server`] (its metadata, else the
+    /// default endpoints).
+    pub at_origin: bool,
 }
 
 /// The clients registered at each issuer (one per redirect URI, for new flows; each found again by

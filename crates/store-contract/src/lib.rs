@@ -39,7 +39,7 @@
 //! `events` is in recording order; an expired flow is one whose `expires_at < now`.
 
 pub mod before_account;
-pub mod before_default_endpoints;
+pub mod before_at_origin;
 pub mod before_owners;
 pub mod cases;
 pub mod fixtures;

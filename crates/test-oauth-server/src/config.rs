@@ -150,6 +150,9 @@ pub struct TestAuthConfig {
     /// With `accept_client_id_urls`, as some servers do: the metadata still advertises client ID
     /// metadata documents, but `/authorize` sends such a client back with `unauthorized_client`.
     pub refuse_client_id_urls: bool,
+    /// The `WWW-Authenticate` value of this server's own `/mcp` (a 2025-03-26 server) when it
+    /// refuses a request: `Bearer` by default.
+    pub legacy_mcp_challenge: String,
     /// Entries merged into the metadata document; a `null` value removes the entry.
     pub metadata_overrides: serde_json::Map<String, serde_json::Value>,
     /// A mix-up attacker (RFC 9700 §4.4): `/authorize` consents to nothing and sends the browser
@@ -192,6 +195,7 @@ impl Default for TestAuthConfig {
             serve_metadata: true,
             accept_client_id_urls: false,
             refuse_client_id_urls: false,
+            legacy_mcp_challenge: "Bearer".to_owned(),
             metadata_overrides: serde_json::Map::new(),
             bounce_to: None,
             consent_page: false,

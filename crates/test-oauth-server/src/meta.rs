@@ -133,5 +133,6 @@ pub(crate) async fn legacy_mcp(state: web::Data<Shared>, req: HttpRequest) -> Ht
             "result": {"protocolVersion": "2025-03-26", "capabilities": {}, "serverInfo": {"name": "legacy-mcp", "version": "1"}},
         }));
     }
-    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).finish()
+    let challenge = st.config.legacy_mcp_challenge.clone();
+    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, challenge)).finish()
 }

@@ -185,8 +185,7 @@ impl<D: Deps> Directory<D> {
             iss_required: metadata.iss_parameter_supported,
             redirect_uri: self.settings().callback_uri(key.as_deref()),
         };
-        let default_endpoints = metadata.default_endpoints;
-        Ok(Discovered { spec, issuer, client_id, resource: resource.resource, default_endpoints })
+        Ok(Discovered { spec, issuer, client_id, resource: resource.resource, at_origin })
     }
 
     /// A new authorization for a discovered connection that is reconnected in place (issue 6):
@@ -267,13 +266,15 @@ impl Guarded {
             ResourceAccess::Open => None,
             ResourceAccess::Protected(resource) => Some(Self { resource, at_origin: false }),
             ResourceAccess::ProtectedWithoutMetadata { challenge_scope } => {
-                let origin = url::Url::parse(url)
-                    .map_err(|_| Error::internal("a discovered server's URL does not parse"))?
-                    .origin()
-                    .ascii_serialization();
+                let mut parsed =
+                    url::Url::parse(url).map_err(|_| Error::internal("a discovered server's URL does not parse"))?;
+                let origin = parsed.origin().ascii_serialization();
+                // RFC 8707 §2: a resource without a query (which could hold a secret, and would
+                // travel in the authorization URL).
+                parsed.set_query(None);
                 Some(Self {
                     resource: ProtectedResource {
-                        resource: url.to_owned(),
+                        resource: parsed.into(),
                         authorization_servers: vec![origin],
                         scopes_supported: None,
                         challenge_scope,
@@ -291,7 +292,8 @@ struct Discovered {
     issuer: String,
     client_id: String,
     resource: String,
-    default_endpoints: bool,
+    /// Found without protected resource metadata: the issuer is the server's origin.
+    at_origin: bool,
 }
 
 impl Discovered {
@@ -301,7 +303,7 @@ impl Discovered {
             issuer: self.issuer.clone(),
             client_id: self.client_id.clone(),
             resource: self.resource.clone(),
-            default_endpoints: self.default_endpoints,
+            at_origin: self.at_origin,
         }
     }
 }

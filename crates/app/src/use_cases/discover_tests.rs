@@ -137,7 +137,7 @@ async fn a_registration_for_the_shared_redirect_uri_is_kept_and_another_is_made_
 }
 
 #[tokio::test]
-async fn a_server_without_metadata_is_authorized_at_its_origin_and_the_binding_says_whether_defaults_were_used() {
+async fn a_server_without_metadata_is_authorized_at_its_origin_and_bound_to_it_with_or_without_defaults() {
     for default_endpoints in [true, false] {
         let mut mocks = Mocks::new();
         mocks
@@ -166,7 +166,7 @@ async fn a_server_without_metadata_is_authorized_at_its_origin_and_the_binding_s
         mocks.registrations.expect_bind_authorization().times(1).returning(move |b| {
             assert_eq!(b.issuer, "https://docs.example");
             assert_eq!(b.resource, "https://docs.example/mcp", "the MCP URL is the resource");
-            assert_eq!(b.default_endpoints, default_endpoints);
+            assert!(b.at_origin, "refreshes look at the origin again, defaults or not");
             Ok(())
         });
         let Ok(ConnectOutcome::PendingOAuth { auth_url, .. }) = mocks.directory().connect(custom()).await else {
@@ -174,4 +174,37 @@ async fn a_server_without_metadata_is_authorized_at_its_origin_and_the_binding_s
         };
         assert!(auth_url.starts_with("https://docs.example/authorize?"), "{auth_url}");
     }
+}
+
+#[tokio::test]
+async fn the_resource_of_a_server_without_metadata_is_its_url_without_the_query() {
+    let mut mocks = Mocks::new();
+    mocks
+        .discovery
+        .expect_probe()
+        .returning(|_, _| Ok(ResourceAccess::ProtectedWithoutMetadata { challenge_scope: None }));
+    mocks
+        .discovery
+        .expect_origin_authorization_server()
+        .returning(|origin| Ok(AuthServerMetadata { issuer: origin.into(), default_endpoints: true, ..metadata() }));
+    mocks.registrations.expect_registration().returning(|_, _| Ok(None));
+    mocks.discovery.expect_register_client().returning(|_, request| {
+        let client_secret = Some(SecretString::from("s"));
+        Ok(RegisteredClient { client_id: "c".into(), client_secret, auth: request.auth, secret_expires_at: None })
+    });
+    mocks.registrations.expect_add_registration().returning(|r| Ok(r.clone()));
+    mocks.connections.expect_insert().returning(|c, _, _, _| {
+        assert_eq!(c.url.as_deref(), Some("https://docs.example/mcp?tenant=t1"), "the server is reached as given");
+        Ok(())
+    });
+    mocks.registrations.expect_bind_authorization().times(1).returning(|b| {
+        assert_eq!(b.resource, "https://docs.example/mcp", "no query in the RFC 8707 resource");
+        Ok(())
+    });
+    let mut request = custom();
+    request.custom.as_mut().unwrap().url = "https://docs.example/mcp?tenant=t1".into();
+    let Ok(ConnectOutcome::PendingOAuth { auth_url, .. }) = mocks.directory().connect(request).await else {
+        panic!("a pending flow");
+    };
+    assert!(!auth_url.contains("tenant"), "{auth_url}");
 }

@@ -205,8 +205,8 @@ impl<D: Deps> Directory<D> {
             return Err(lookup_failed(BOUND_ELSEWHERE));
         }
         let discovery = &self.ports().discovery;
-        let metadata = if binding.default_endpoints {
-            // Its metadata is looked for again: the server may publish it by now.
+        let metadata = if binding.at_origin {
+            // Its metadata is looked for again (published by now, or gone): else the defaults.
             discovery.origin_authorization_server(&binding.issuer).await
         } else {
             discovery.authorization_server(&binding.issuer).await

@@ -413,7 +413,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
             issuer: OTHER.into(),
             client_id: "c".into(),
             resource,
-            default_endpoints: false,
+            at_origin: false,
         }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));

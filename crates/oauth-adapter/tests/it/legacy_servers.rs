@@ -7,6 +7,7 @@ use std::time::Duration;
 use domain::Transport;
 use oauth_adapter::{DiscoveryAdapter, HttpConfig, SafeHttp};
 use ports::{AuthorizationDiscovery, DiscoveryErrorKind, DiscoveryStep, ResourceAccess};
+use serde_json::json;
 use test_oauth_server::{MetadataAt, ResourceConfig, TestAuthConfig, TestAuthServer};
 
 fn discovery() -> DiscoveryAdapter {
@@ -93,4 +94,41 @@ async fn the_ssrf_rule_holds_for_an_origin_without_metadata() {
     let auth = TestAuthServer::start(TestAuthConfig { serve_metadata: false, ..TestAuthConfig::default() }).await;
     let err = DiscoveryAdapter::new(http).origin_authorization_server(auth.issuer()).await.unwrap_err();
     assert_eq!(err.kind, DiscoveryErrorKind::Blocked, "no defaults for an address the guard refuses: {err}");
+}
+
+#[tokio::test]
+async fn a_server_that_challenges_with_another_scheme_only_is_not_taken_for_an_oauth_server() {
+    let auth = TestAuthServer::start(TestAuthConfig {
+        legacy_mcp_challenge: r#"Basic realm="old""#.into(),
+        ..TestAuthConfig::default()
+    })
+    .await;
+    let err = discovery().probe(&auth.legacy_mcp_url(), Transport::StreamableHttp).await.unwrap_err();
+    assert_eq!((err.step, err.kind), (DiscoveryStep::ResourceMetadata, DiscoveryErrorKind::Invalid), "{err}");
+}
+
+#[tokio::test]
+async fn metadata_an_origin_publishes_is_checked_and_never_replaced_by_the_defaults() {
+    for (key, value) in
+        [("issuer", json!("https://attacker.example")), ("code_challenge_methods_supported", json!(["plain"]))]
+    {
+        let mut config = TestAuthConfig::default();
+        config.metadata_overrides.insert(key.to_owned(), value);
+        let auth = TestAuthServer::start(config).await;
+        let err = discovery().origin_authorization_server(auth.issuer()).await.unwrap_err();
+        assert_eq!((err.step, err.kind), (DiscoveryStep::ServerMetadata, DiscoveryErrorKind::Invalid), "{key}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_metadata_on_an_origin_of_its_own_gets_the_defaults_there_not_elsewhere() {
+    let auth = TestAuthServer::start(TestAuthConfig::default()).await;
+    let resource = auth.start_resource(ResourceConfig { metadata_at: MetadataAt::Nowhere, ..Default::default() });
+    let access = discovery().probe(&resource.mcp_url(), Transport::StreamableHttp).await.unwrap();
+    assert!(matches!(access, ResourceAccess::ProtectedWithoutMetadata { .. }), "{access:?}");
+    let origin = url::Url::parse(&resource.mcp_url()).unwrap().origin().ascii_serialization();
+    let metadata = discovery().origin_authorization_server(&origin).await.unwrap();
+    assert!(metadata.default_endpoints);
+    assert_eq!(metadata.token_endpoint, format!("{origin}/token"), "the MCP server's origin, not the test AS");
+    assert_ne!(origin, auth.issuer());
 }

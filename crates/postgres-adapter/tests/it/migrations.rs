@@ -175,13 +175,13 @@ async fn a_database_made_before_the_account_column_upgrades_in_place_and_then_st
 }
 
 #[tokio::test]
-async fn a_database_made_before_default_endpoints_upgrades_in_place_and_keeps_its_bindings() {
+async fn a_database_made_before_at_origin_upgrades_in_place_and_keeps_its_bindings() {
     use diesel_async::SimpleAsyncConnection;
-    use store_contract::before_default_endpoints;
-    let down = include_str!("../../../../migrations/postgres/2026-12-07-160000_default_endpoints/down.sql");
+    use store_contract::before_at_origin;
+    let down = include_str!("../../../../migrations/postgres/2026-12-07-160000_authorization_at_origin/down.sql");
     let (url, mut conn) = schema_before(down, "20261207160000").await;
-    conn.batch_execute(&before_default_endpoints::insert_sql()).await.expect("rows stored by the previous schema");
+    conn.batch_execute(&before_at_origin::insert_sql()).await.expect("rows stored by the previous schema");
     drop(conn);
 
-    before_default_endpoints::assert_kept(PgStore::connect(&url, config()).await.expect("connect and upgrade")).await;
+    before_at_origin::assert_kept(PgStore::connect(&url, config()).await.expect("connect and upgrade")).await;
 }

@@ -168,11 +168,11 @@ async fn a_database_made_before_the_account_column_upgrades_in_place_and_then_st
 }
 
 #[tokio::test]
-async fn a_database_made_before_default_endpoints_upgrades_in_place_and_keeps_its_bindings() {
-    use store_contract::before_default_endpoints;
-    let (_dir, path, mut conn) = schema_before(before_default_endpoints::MIGRATION);
-    conn.batch_execute(&before_default_endpoints::insert_sql()).expect("rows stored by the previous schema");
+async fn a_database_made_before_at_origin_upgrades_in_place_and_keeps_its_bindings() {
+    use store_contract::before_at_origin;
+    let (_dir, path, mut conn) = schema_before(before_at_origin::MIGRATION);
+    conn.batch_execute(&before_at_origin::insert_sql()).expect("rows stored by the previous schema");
     drop(conn);
 
-    before_default_endpoints::assert_kept(super::open(&path).await).await;
+    before_at_origin::assert_kept(super::open(&path).await).await;
 }

@@ -29,7 +29,7 @@ fn binding(n: u8, issuer: &str) -> DiscoveredAuthorization {
         issuer: issuer.to_owned(),
         client_id: format!("client-{n}"),
         resource: format!("https://mcp{n}.example/mcp"),
-        default_endpoints: false,
+        at_origin: false,
     }
 }
 
@@ -136,8 +136,7 @@ pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: Cont
     assert_eq!(store.add_registration(&newer).await.expect("re-register"), newer);
 }
 
-/// A connection's authorization server reads back (whether its endpoints are the defaults at an
-/// origin, too), is replaced by a second binding, and goes away with the connection; other
+/// A connection's authorization server reads back (whether it is a server's origin, too), is replaced by a second binding, and goes away with the connection; other
 /// connections keep theirs.
 pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: ContractStore>(store: S) {
     let (doomed, kept) = (fixtures::pending_connection(1, T0), fixtures::pending_connection(2, T0));
@@ -148,7 +147,7 @@ pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: Co
     store.bind_authorization(&binding(2, "https://other.example")).await.expect("bind other");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(first.clone()));
 
-    let moved = DiscoveredAuthorization { issuer: "https://mcp1.example".into(), default_endpoints: true, ..first };
+    let moved = DiscoveredAuthorization { issuer: "https://mcp1.example".into(), at_origin: true, ..first };
     store.bind_authorization(&moved).await.expect("rebind");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved));
 

@@ -1,7 +1,7 @@
-//! A database as the schema before `discovered_authorizations.default_endpoints` (migration
-//! `…_default_endpoints`) left it, for each store's upgrade test: a discovered connection and its
-//! binding written by SQL on either backend, kept by the upgraded store as a binding to metadata
-//! (not to default endpoints), which then stores a binding to default endpoints.
+//! A database as the schema before `discovered_authorizations.at_origin` (migration
+//! `…_authorization_at_origin`) left it, for each store's upgrade test: a discovered connection
+//! and its binding written by SQL on either backend, kept by the upgraded store as a binding found
+//! through protected resource metadata, which then stores a binding to a server's origin.
 
 use domain::Connection;
 use ports::DiscoveredAuthorization;
@@ -10,7 +10,7 @@ use crate::ContractStore;
 use crate::fixtures;
 
 /// The name the migration ends with.
-pub const MIGRATION: &str = "_default_endpoints";
+pub const MIGRATION: &str = "_authorization_at_origin";
 
 fn connected() -> Connection {
     fixtures::connected_oauth_connection(6)
@@ -22,7 +22,7 @@ fn binding() -> DiscoveredAuthorization {
         issuer: "https://as.example".into(),
         client_id: "client-6".into(),
         resource: "https://mcp6.example/mcp".into(),
-        default_endpoints: false,
+        at_origin: false,
     }
 }
 
@@ -44,8 +44,12 @@ pub fn insert_sql() -> String {
 /// keeps a binding to default endpoints written after.
 pub async fn assert_kept<S: ContractStore>(store: S) {
     let old = binding();
-    assert_eq!(store.authorization_of(&old.ref_id).await.expect("read"), Some(old.clone()), "kept, to metadata");
-    let defaults = DiscoveredAuthorization { issuer: "https://mcp6.example".into(), default_endpoints: true, ..old };
+    assert_eq!(
+        store.authorization_of(&old.ref_id).await.expect("read"),
+        Some(old.clone()),
+        "kept, found through resource metadata"
+    );
+    let defaults = DiscoveredAuthorization { issuer: "https://mcp6.example".into(), at_origin: true, ..old };
     store.bind_authorization(&defaults).await.expect("bind");
     assert_eq!(store.authorization_of(&defaults.ref_id).await.expect("read"), Some(defaults));
 }

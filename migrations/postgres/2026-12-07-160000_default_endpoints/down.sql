@@ -1,1 +1,0 @@
-ALTER TABLE discovered_authorizations DROP COLUMN default_endpoints;

@@ -1,0 +1,1 @@
+ALTER TABLE discovered_authorizations DROP COLUMN at_origin;
