@@ -49,7 +49,9 @@ fn oauth_availability(oauth: &domain::OAuthSpec, has_secret: bool) -> Availabili
         }
         return Availability::Available;
     }
-    if oauth.authorization_endpoint.is_none() || oauth.token_endpoint.is_none() {
+    // The client credentials grant sends no one to an authorization endpoint.
+    let needs_authorization = oauth.grant == domain::OAuthGrant::AuthorizationCode;
+    if (needs_authorization && oauth.authorization_endpoint.is_none()) || oauth.token_endpoint.is_none() {
         return Availability::Unavailable("the entry names no authorization or token endpoint".into());
     }
     if oauth.client_id.is_none() {

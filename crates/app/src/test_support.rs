@@ -52,6 +52,7 @@ pub(crate) fn oauth_spec(name: &str, issuer: &str) -> ServerSpec {
             extra_authorize_params: BTreeMap::new(),
             send_resource: true,
             registration: domain::RegistrationMode::Auto,
+            grant: domain::OAuthGrant::AuthorizationCode,
         }),
     }
 }

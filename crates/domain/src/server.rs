@@ -124,6 +124,17 @@ impl RegistrationMode {
     }
 }
 
+/// The OAuth grant a catalog entry's connections are authorized with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OAuthGrant {
+    /// A user at a browser: authorization code with PKCE, then refresh tokens.
+    #[default]
+    AuthorizationCode,
+    /// No user: the client's own credentials (RFC 6749 §4.4), minted again before expiry
+    /// (catalog `auth_method: "oauth_client_credentials"`).
+    ClientCredentials,
+}
+
 /// Where a static API key travels: `header: scheme key`, or the key alone without a scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySpec {
@@ -158,6 +169,8 @@ pub struct OAuthSpec {
     pub send_resource: bool,
     /// How the client is found at a discovered authorization server.
     pub registration: RegistrationMode,
+    /// How connections are authorized.
+    pub grant: OAuthGrant,
 }
 
 /// How connections to a server are authorized, with the settings each method needs.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use domain::{Scopes, TokenEndpointAuth};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
-    AuthType, AuthorizationCode, Client, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    AuthType, AuthorizationCode, Client, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
     StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use ports::{OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
@@ -146,6 +146,28 @@ impl OAuthClient for OAuthAdapter {
         }
         let transport = OAuthTransport::new(&self.http, None);
         let secrets = secrets_of(endpoint, &[refresh_token]);
+        let response =
+            request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
+        token_set(response)
+    }
+
+    async fn client_credentials(
+        &self,
+        endpoint: &TokenEndpoint,
+        scopes: &Scopes,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError> {
+        let token_url = parse_url(&endpoint.url, "token endpoint")?;
+        let client = client_for(endpoint).set_token_uri(TokenUrl::from_url(token_url));
+        let mut request = client.exchange_client_credentials();
+        if !scopes.is_empty() {
+            request = request.add_scopes(scopes.iter().map(|s| Scope::new(s.to_owned())));
+        }
+        if let Some(resource) = resource {
+            request = request.add_extra_param("resource", resource);
+        }
+        let transport = OAuthTransport::new(&self.http, None);
+        let secrets = secrets_of(endpoint, &[]);
         let response =
             request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
         token_set(response)

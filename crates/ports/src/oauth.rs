@@ -106,6 +106,15 @@ pub trait OAuthClient: Send + Sync + 'static {
         resource: Option<String>,
     ) -> Result<TokenSet, OAuthError>;
 
+    /// RFC 6749 §4.4: a token for the client itself (no user), for `scopes` and RFC 8707
+    /// `resource`. No refresh token is expected: the grant is simply made again.
+    async fn client_credentials(
+        &self,
+        endpoint: &TokenEndpoint,
+        scopes: &Scopes,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError>;
+
     /// RFC 7009 revocation, bounded by a short timeout.
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError>;
 }

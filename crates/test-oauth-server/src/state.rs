@@ -70,6 +70,8 @@ pub struct Counters {
     pub refresh_reuses: u64,
     /// Requests that followed the redirect of [`crate::Failure::Redirect`].
     pub redirect_follows: u64,
+    /// Successful client credentials grants.
+    pub client_credentials: u64,
     /// Calls of this server's own `/mcp` (a server of the 2025-03-26 revision) that it answered.
     pub legacy_mcp_answered: u64,
 }

@@ -11,6 +11,15 @@ use ports::{
 };
 use secrecy::SecretString;
 
+/// How a token is renewed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Renewal<'a> {
+    /// With the refresh token of the grant.
+    RefreshToken(&'a SecretString),
+    /// By making the client credentials grant again, for these scopes (issue 18 §3).
+    ClientCredentials(&'a domain::Scopes),
+}
+
 use super::backoff;
 use super::breaker::Admission;
 use crate::use_cases::credentials::ensure_usable;
@@ -202,7 +211,7 @@ impl<D: Deps> Directory<D> {
     pub(crate) async fn refresh_at_provider(
         &self,
         endpoint: &TokenEndpoint,
-        refresh_token: &SecretString,
+        renewal: Renewal<'_>,
         resource: Option<String>,
     ) -> Result<TokenSet, OAuthError> {
         let breakers = &self.inner.lifecycle.breakers;
@@ -212,7 +221,11 @@ impl<D: Deps> Directory<D> {
             Admission::Go(Some(state)) => self.breaker_changed(server, state),
             Admission::Go(None) => {}
         }
-        let result = self.ports().oauth.refresh(endpoint, refresh_token, resource).await;
+        let oauth = &self.ports().oauth;
+        let result = match renewal {
+            Renewal::RefreshToken(token) => oauth.refresh(endpoint, token, resource).await,
+            Renewal::ClientCredentials(scopes) => oauth.client_credentials(endpoint, scopes, resource).await,
+        };
         if let Some(state) = breakers.record(server, self.ports().clock.now(), server_failed(&result)) {
             self.breaker_changed(server, state);
         }

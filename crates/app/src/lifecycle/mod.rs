@@ -31,6 +31,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 pub use heartbeat::{SchedulerHealth, SchedulerMonitor};
+pub(crate) use lease::Renewal;
 pub use scheduler::{Refresher, RoundReport};
 
 /// How the lifecycle behaves (the server builds it from `REFRESH_*` settings).

@@ -91,6 +91,9 @@ impl<D: Deps> Directory<D> {
                     .await?;
                 Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
+            AuthSpec::OAuth(oauth) if oauth.grant == domain::OAuthGrant::ClientCredentials => {
+                self.connect_with_client_credentials(new, entry).await
+            }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);
                 let (mut flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;

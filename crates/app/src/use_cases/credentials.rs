@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::connection_aad;
 use super::flow_parts::expiry;
+use crate::lifecycle::Renewal;
 use crate::{Deps, Directory, Error};
 
 /// A ready-to-use credential for one outbound MCP call.
@@ -141,14 +142,18 @@ impl<D: Deps> Directory<D> {
         if connection.expires_at.is_some_and(|at| now.plus_seconds(margin) < at) {
             return Ok(RefreshOutcome::AlreadyFresh);
         }
-        let Some(sealed_refresh) = secrets.refresh_token.clone() else {
-            if connection.expires_at.is_some_and(|at| at > now) {
-                return Ok(RefreshOutcome::AlreadyFresh);
-            }
-            return self.expire(connection, "the access token expired and there is no refresh token").await;
+        let sealed_refresh = secrets.refresh_token.clone();
+        let refresh_token = match &sealed_refresh {
+            Some(sealed) => Some(ports.cipher.open(sealed, &connection_aad(ref_id, "refresh_token"))?),
+            None => None,
         };
-        let refresh_token = ports.cipher.open(&sealed_refresh, &connection_aad(ref_id, "refresh_token"))?;
-        match self.refresh_at_provider(&target.endpoint, &refresh_token, target.resource.clone()).await {
+        let renewal = match &refresh_token {
+            _ if self.uses_client_credentials(&connection) => Renewal::ClientCredentials(&connection.scopes),
+            Some(token) => Renewal::RefreshToken(token),
+            None if connection.expires_at.is_some_and(|at| at > now) => return Ok(RefreshOutcome::AlreadyFresh),
+            None => return self.expire(connection, "the access token expired and there is no refresh token").await,
+        };
+        match self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
@@ -167,7 +172,7 @@ impl<D: Deps> Directory<D> {
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
                 // A sibling may have rotated the refresh token while we used the old one.
                 let now_stored = ports.connections.secrets(&owner, ref_id).await?.and_then(|s| s.refresh_token);
-                if now_stored.is_some_and(|current| current != sealed_refresh) {
+                if sealed_refresh.is_some() && now_stored.is_some_and(|current| Some(current) != sealed_refresh) {
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }
                 self.expire(connection, "the authorization server rejected the refresh token (invalid_grant)").await

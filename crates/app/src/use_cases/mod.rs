@@ -1,6 +1,7 @@
 //! One module per use case. Each is a method on [`crate::Directory`].
 
 pub(crate) mod callback;
+mod client_credentials;
 mod connect;
 pub(crate) mod credentials;
 pub(crate) mod disconnect;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use app::{Catalog, CatalogEntry};
 use domain::{
-    ApiKeySpec, AuthMethod, AuthSpec, OAuthSpec, RegistrationMode, Scopes, ServerName, ServerSpec, TokenEndpointAuth,
-    Transport,
+    ApiKeySpec, AuthMethod, AuthSpec, OAuthGrant, OAuthSpec, RegistrationMode, Scopes, ServerName, ServerSpec,
+    TokenEndpointAuth, Transport,
 };
 use serde::Deserialize;
 
@@ -140,7 +140,15 @@ fn validate(e: FileEntry, env: &dyn Fn(&str) -> Option<String>) -> Result<Server
         return Err(("display_name", "must not be empty".into()));
     }
     let transport = Transport::parse(&e.transport).map_err(|err| ("transport", err.reason))?;
-    let method = AuthMethod::parse(&e.auth_method).map_err(|err| ("auth_method", err.reason))?;
+    // `oauth_client_credentials` is OAuth with the client credentials grant (issue 18 §3).
+    let (method, grant) = match e.auth_method.as_str() {
+        CLIENT_CREDENTIALS => (AuthMethod::OAuth, OAuthGrant::ClientCredentials),
+        other => (
+            AuthMethod::parse(other)
+                .map_err(|_| ("auth_method", format!("must be one of oauth, {CLIENT_CREDENTIALS}, api_key, none")))?,
+            OAuthGrant::AuthorizationCode,
+        ),
+    };
     if let Some(url) = &e.url {
         check_url(url).map_err(|r| ("url", r))?;
     } else if transport != Transport::Stdio {
@@ -158,14 +166,19 @@ fn validate(e: FileEntry, env: &dyn Fn(&str) -> Option<String>) -> Result<Server
             AuthSpec::ApiKey(ApiKeySpec { header: key.header, scheme: key.scheme.filter(|s| !s.is_empty()) })
         }
         AuthMethod::OAuth => {
-            let o = e.oauth.ok_or(("oauth", "is required when auth_method is oauth".to_owned()))?;
-            AuthSpec::OAuth(validate_oauth(o, env)?)
+            let o = e.oauth.ok_or(("oauth", format!("is required when auth_method is {}", e.auth_method)))?;
+            let oauth = validate_oauth(o, env, grant)?;
+            AuthSpec::OAuth(OAuthSpec { grant, ..check_grant(oauth, grant)? })
         }
     };
     Ok(ServerSpec { name, display_name: e.display_name, transport, url: e.url, description: e.description, auth })
 }
 
-fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<OAuthSpec, FieldError> {
+fn validate_oauth(
+    o: FileOAuth,
+    env: &dyn Fn(&str) -> Option<String>,
+    grant: OAuthGrant,
+) -> Result<OAuthSpec, FieldError> {
     for (field, url) in [
         ("oauth.issuer", &o.issuer),
         ("oauth.authorization_endpoint", &o.authorization_endpoint),
@@ -185,7 +198,8 @@ fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<
                 .into(),
         ));
     }
-    if !o.discovery && (o.authorization_endpoint.is_none() || o.token_endpoint.is_none()) {
+    let needs_authorization = grant == OAuthGrant::AuthorizationCode;
+    if !o.discovery && ((needs_authorization && o.authorization_endpoint.is_none()) || o.token_endpoint.is_none()) {
         return Err((
             "oauth.token_endpoint",
             "authorization_endpoint and token_endpoint are required when discovery is false".into(),
@@ -214,7 +228,34 @@ fn validate_oauth(o: FileOAuth, env: &dyn Fn(&str) -> Option<String>) -> Result<
         extra_authorize_params: o.extra_authorize_params,
         send_resource: o.send_resource.unwrap_or(o.discovery),
         registration,
+        grant: OAuthGrant::AuthorizationCode,
     })
+}
+
+/// The catalog's name for OAuth with the client credentials grant.
+const CLIENT_CREDENTIALS: &str = "oauth_client_credentials";
+
+/// A client credentials entry needs a confidential client of its own: there is no browser to
+/// register one through, and a public client has no credentials.
+fn check_grant(oauth: OAuthSpec, grant: OAuthGrant) -> Result<OAuthSpec, FieldError> {
+    if grant != OAuthGrant::ClientCredentials {
+        return Ok(oauth);
+    }
+    if oauth.discovery {
+        return Err((
+            "oauth.discovery",
+            "must be false for oauth_client_credentials (with its token_endpoint): discovered client credentials \
+             are not supported yet"
+                .into(),
+        ));
+    }
+    if oauth.token_endpoint_auth_method == TokenEndpointAuth::None || oauth.client_secret_env.is_none() {
+        return Err((
+            "oauth.client_secret_env",
+            "is required for oauth_client_credentials, with client_secret_basic or client_secret_post".into(),
+        ));
+    }
+    Ok(oauth)
 }
 
 /// `oauth.client_registration`, consistent with the rest of the entry: `preregistered` needs the

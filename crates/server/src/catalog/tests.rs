@@ -148,3 +148,39 @@ fn a_client_registration_that_contradicts_its_entry_is_refused_naming_the_field(
         "token_endpoint":"https://as.example/t","client_registration":"dcr"}}]}"#;
     assert!(err(static_entry).contains("need discovery true"), "{}", err(static_entry));
 }
+
+/// A static client credentials entry with `oauth` members added.
+fn client_credentials_entry(oauth: &str) -> String {
+    format!(
+        r#"{{"servers":[{{"server_name":"m","display_name":"M","transport":"sse","url":"https://m.example/mcp",
+        "auth_method":"oauth_client_credentials","oauth":{{"discovery":false,
+        "token_endpoint":"https://as.example/token","client_id":"c"{oauth}}}}}]}}"#
+    )
+}
+
+#[test]
+fn a_client_credentials_entry_is_oauth_with_that_grant_and_needs_no_authorization_endpoint() {
+    let catalog = parse(&client_credentials_entry(r#","client_secret_env":"S""#), "t", &|_| Some("s".into())).unwrap();
+    let entry = &catalog.entries()[0];
+    let AuthSpec::OAuth(o) = &entry.spec.auth else { panic!() };
+    assert_eq!((o.grant, entry.spec.auth.method()), (OAuthGrant::ClientCredentials, AuthMethod::OAuth));
+    assert!(entry.is_available(), "{:?}", entry.availability);
+}
+
+#[test]
+fn a_client_credentials_entry_needs_a_confidential_client_and_fixed_endpoints() {
+    let public = client_credentials_entry(r#","client_secret_env":"S","token_endpoint_auth_method":"none""#);
+    for (text, field) in [
+        (client_credentials_entry(""), "oauth.client_secret_env"),
+        (public, "oauth.client_secret_env"),
+        (
+            client_credentials_entry(r#","client_secret_env":"S","issuer":"https://as.example""#)
+                .replace(r#""discovery":false"#, r#""discovery":true"#),
+            "oauth.discovery",
+        ),
+    ] {
+        assert!(err(&text).contains(field), "{field}: {}", err(&text));
+    }
+    let unknown = client_credentials_entry("").replace("oauth_client_credentials", "oauth_device_code");
+    assert!(err(&unknown).contains("auth_method"), "{}", err(&unknown));
+}

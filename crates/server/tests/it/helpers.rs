@@ -184,3 +184,12 @@ pub async fn call_mcp(url: &str, bearer: &str) -> StatusCode {
         .unwrap()
         .status()
 }
+
+/// The bearer credential of `ref_id` (asserting the credentials answer is `200`).
+pub async fn bearer_of(app: &TestApp, ref_id: &str) -> String {
+    let response = app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["headers"]["Authorization"].as_str().expect("a bearer credential").to_owned()
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use test_oauth_server::{TestAuthConfig, TestAuthServer};
 
 use crate::backends::{Backend, database, on, on_both_backends};
-use crate::helpers::{Spawn, TestApp};
+use crate::helpers::{Spawn, TestApp, bearer_of};
 
 /// An authorization server without clients, serving its metadata or not, whose access tokens
 /// need a refresh at once (they expire within the credential margin).
@@ -41,15 +41,6 @@ async fn connect_through(app: &TestApp, auth: &TestAuthServer) -> (Value, String
     assert_eq!(body["status"], "connected");
     let ref_id = created["ref_id"].as_str().unwrap().to_owned();
     (created, ref_id)
-}
-
-/// The credential of `ref_id`, which refreshes the token first (it expires within the margin).
-async fn bearer_of(app: &TestApp, ref_id: &str) -> String {
-    let response = app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["headers"]["Authorization"].as_str().expect("a bearer credential").to_owned()
 }
 
 fn refreshes(auth: &TestAuthServer) -> usize {

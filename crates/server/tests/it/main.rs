@@ -10,6 +10,7 @@ mod callback_input;
 mod callback_page;
 mod catalog_input;
 mod cli;
+mod client_credentials;
 mod config_reference;
 mod connect_body;
 mod connect_page;

@@ -1,0 +1,55 @@
+//! Connections with no user (issue 18 §3): a catalog entry with `auth_method:
+//! "oauth_client_credentials"` connects at once with the client credentials grant (RFC 6749
+//! §4.4) at its token endpoint, with its scopes and, where the entry sends it, the RFC 8707
+//! `resource`; the answer is `connected`. There is no refresh token: the scheduler and the
+//! credentials route make the grant again before the token expires (`credentials::refresh_locked`).
+
+use domain::{AuthSpec, Connection, NewConnection, OAuthGrant};
+use ports::{Cipher, Clock, ConnectionStore, StoredSecrets};
+
+use super::connection_aad;
+use super::flow_parts::{ConnectOutcome, expiry};
+use crate::lifecycle::Renewal;
+use crate::{CatalogEntry, Deps, Directory, Error};
+
+impl<D: Deps> Directory<D> {
+    /// Whether `connection`'s catalog entry authorizes with the client credentials grant.
+    pub(crate) fn uses_client_credentials(&self, connection: &Connection) -> bool {
+        self.catalog().get(&connection.server_name).is_some_and(
+            |entry| matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.grant == OAuthGrant::ClientCredentials),
+        )
+    }
+
+    /// `POST /assets/connect` for a client credentials entry: the grant first, then the
+    /// connection, stored `connected` with its token; nothing is stored when the grant fails.
+    pub(crate) async fn connect_with_client_credentials(
+        &self,
+        new: NewConnection,
+        entry: &CatalogEntry,
+    ) -> Result<ConnectOutcome, Error> {
+        let AuthSpec::OAuth(oauth) = &entry.spec.auth else {
+            return Err(Error::internal("a client credentials entry without OAuth settings"));
+        };
+        let ports = self.ports();
+        let mut connection = Connection::pending(new, ports.clock.now());
+        let target = self.token_target(&connection).await?;
+        let renewal = Renewal::ClientCredentials(&oauth.scopes);
+        let tokens =
+            self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await.map_err(|e| {
+                // The server's own words go to the log only; the answer names a fixed reason.
+                let (message, providers_words) = crate::refusal::token_failure(&e);
+                tracing::warn!(server = %entry.spec.name, reason = providers_words.as_deref().unwrap_or(&message),
+                "the client credentials grant failed");
+                Error::Provider { step: "client credentials", message }
+            })?;
+        let now = ports.clock.now();
+        let scopes = tokens.scopes.clone().unwrap_or_else(|| oauth.scopes.clone());
+        connection
+            .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let sealed = ports.cipher.seal(&tokens.access_token, &connection_aad(&connection.ref_id, "access_token"));
+        let secrets = StoredSecrets { access_token: Some(sealed), ..StoredSecrets::default() };
+        ports.connections.insert(&connection, &secrets, None, &self.created_connected(&connection)).await?;
+        Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
+    }
+}

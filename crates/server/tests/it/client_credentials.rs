@@ -1,0 +1,111 @@
+//! Connections with no user (issue 18 §3, the part built so far): a catalog entry with
+//! `auth_method: "oauth_client_credentials"` connects at once with the client credentials grant
+//! at the in-repo authorization server, its token works at the protected resource it names, and
+//! it is minted again before it expires (there is no refresh token).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use test_oauth_server::{Failure, ResourceConfig, TestAuthConfig, TestAuthServer, TestResourceServer};
+
+use crate::backends::{Backend, database, on, on_both_backends};
+use crate::helpers::{Spawn, TestApp, assert_error, bearer_of, call_mcp, test_catalog};
+
+const SECRET_VAR: &str = "MACHINE_CLIENT_SECRET";
+
+/// The default client of the test server (`test-client`, `client_secret_basic`), tokens that
+/// live 30 s (within the credential margin, so each read mints again), and a resource.
+async fn servers() -> (TestAuthServer, TestResourceServer) {
+    let auth = TestAuthServer::start(TestAuthConfig {
+        access_token_lifetime: Some(Duration::from_secs(30)),
+        ..TestAuthConfig::default()
+    })
+    .await;
+    let resource = auth.start_resource(ResourceConfig::default());
+    (auth, resource)
+}
+
+fn catalog(auth: &TestAuthServer, resource: &TestResourceServer) -> Value {
+    let mut catalog = test_catalog();
+    catalog["servers"].as_array_mut().unwrap().push(json!({
+        "server_name": "machine", "display_name": "Machine", "transport": "streamable_http",
+        "url": resource.mcp_url(), "auth_method": "oauth_client_credentials",
+        "oauth": {"discovery": false, "token_endpoint": auth.token_endpoint(),
+                  "revocation_endpoint": auth.revocation_endpoint(), "client_id": "test-client",
+                  "client_secret_env": SECRET_VAR, "scopes": ["read"], "send_resource": true}
+    }));
+    catalog
+}
+
+async fn app_for(backend: Backend, auth: &TestAuthServer, resource: &TestResourceServer) -> TestApp {
+    on(Spawn::default(), &database(backend).await)
+        .var(SECRET_VAR, "test-secret")
+        .catalog(catalog(auth, resource))
+        .start()
+        .await
+}
+
+fn grants(auth: &TestAuthServer) -> Vec<test_oauth_server::TokenRecord> {
+    auth.token_requests().into_iter().filter(|r| r.grant_type.as_deref() == Some("client_credentials")).collect()
+}
+
+async fn a_client_credentials_entry_connects_at_once_and_mints_again_before_expiry(backend: Backend) {
+    let (auth, resource) = servers().await;
+    let app = app_for(backend, &auth, &resource).await;
+
+    let created = app.connect(json!({"server_name": "machine"})).await;
+    assert_eq!(created["status"], "connected", "no browser, no auth_url: {created}");
+    assert!(created.get("auth_url").is_none_or(Value::is_null), "{created}");
+    let ref_id = created["ref_id"].as_str().unwrap();
+    let sent = grants(&auth);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].resource.as_deref(), Some(resource.mcp_url().as_str()), "RFC 8707");
+    assert_eq!(sent[0].client_id.as_deref(), Some("test-client"));
+    assert!(sent.iter().all(|r| r.error.is_none()), "{sent:?}");
+    assert!(auth.authorize_requests().is_empty(), "nobody was sent to the authorization endpoint");
+
+    // The token expires within the margin: the read makes the grant again.
+    let bearer = bearer_of(&app, ref_id).await;
+    assert!(grants(&auth).len() >= 2, "minted again: {:?}", auth.token_requests());
+    assert_eq!(call_mcp(&resource.mcp_url(), &bearer).await, StatusCode::OK, "the token works at the resource");
+    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
+    assert_eq!(listed[0]["status"], "connected");
+    assert_eq!(listed[0]["scopes"], json!(["read"]));
+}
+
+on_both_backends! {
+    a_client_credentials_entry_connects_at_once_and_mints_again_before_expiry =>
+        a_client_credentials_entry_connects_at_once_and_mints_again_before_expiry_on_sqlite,
+        a_client_credentials_entry_connects_at_once_and_mints_again_before_expiry_on_postgres;
+}
+
+#[tokio::test]
+async fn a_refused_grant_stores_nothing_and_names_no_words_of_the_server() {
+    let (auth, resource) = servers().await;
+    auth.configure(|c| c.token_failure = Some(Failure::Refuse("call_555_now")));
+    let app = app_for(Backend::Sqlite, &auth, &resource).await;
+    let response = app.post_json("/assets/connect", &json!({"server_name": "machine"})).await;
+    let body = assert_error(response, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+    assert!(!body.to_string().contains("555"), "{body}");
+    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
+    assert!(listed.is_empty(), "nothing stored: {listed:?}");
+}
+
+#[tokio::test]
+async fn a_client_credentials_connection_is_not_reconnected_through_a_browser() {
+    let (auth, resource) = servers().await;
+    let app = app_for(Backend::Sqlite, &auth, &resource).await;
+    let created = app.connect(json!({"server_name": "machine"})).await;
+    let ref_id = created["ref_id"].as_str().unwrap();
+    // The server stops honouring the client: the next mint is refused and the connection expires.
+    auth.configure(|c| c.token_failure = Some(Failure::InvalidGrant));
+    app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
+    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
+    assert_eq!(listed[0]["status"], "expired", "{listed:?}");
+    let reconnect = json!({"server_name": "machine", "server_config": {"ref_id": ref_id}});
+    let response = app.post_json("/assets/connect", &reconnect).await;
+    let body = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
+    assert!(body["message"].as_str().unwrap().contains("connect it anew"), "{body}");
+    assert!(auth.authorize_requests().is_empty(), "nobody was sent to a browser");
+}
