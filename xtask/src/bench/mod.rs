@@ -45,6 +45,7 @@ use report::{PGBENCH_N, PGBENCH_S, Row, TRIVIAL};
 const SERVICE_DATABASE: &str = "ad_bench";
 const PGBENCH_DATABASE: &str = "ad_pgbench";
 const SCALE_DATABASE: &str = "ad_bench_scale";
+const SCALE_BASE_DATABASE: &str = "ad_bench_scale_base";
 
 /// What every measurement needs.
 #[derive(Debug)]
@@ -107,9 +108,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
     }
     let scale_url = pg.fresh_database(&database.url, SCALE_DATABASE)?;
-    measured.extend(scale::measure(&run, &pg, &scale_url, scale_rows)?);
+    let baseline_url = pg.fresh_database(&database.url, SCALE_BASE_DATABASE)?;
+    measured.extend(scale::measure(&run, &pg, (&scale_url, &baseline_url), scale_rows)?);
     let after = ceilings(&run, &pg, &database.url)?;
-    for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE] {
+    for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE, SCALE_BASE_DATABASE] {
         pg.drop_database(&database.url, name)?;
     }
 

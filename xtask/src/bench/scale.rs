@@ -5,7 +5,9 @@
 //! At each size: one user's first page of connections and a credential of that user, under the
 //! same load as the other scenarios (ratios to `pgbench -S` of the same run), and the refresh
 //! scheduler's due-token scan finding nothing (`EXPLAIN ANALYZE`: its time and whether it scans
-//! an index, the plan kept in `target/bench/`). At the largest size, complete OAuth flows too.
+//! an index, the plan kept in `target/bench/`). At the largest size, complete OAuth flows too,
+//! alternately with the same flows on a database of 100 rows (two rounds each, means compared),
+//! so that the machine's drift over a run weighs on both sides of that comparison.
 
 use std::process::Command;
 
@@ -13,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use super::load::Request;
-use super::report::{Row, SCALE_CONNECTIONS, SCALE_CREDENTIALS, SCALE_FLOWS, SCALE_ROUND};
+use super::report::{Row, SCALE_CONNECTIONS, SCALE_CREDENTIALS, SCALE_FLOWS, SCALE_FLOWS_BASE, SCALE_ROUND};
 use super::{Run, pg, service};
 use crate::shell;
 
@@ -39,8 +41,19 @@ fn sizes(rows: u64) -> Vec<u64> {
     out
 }
 
-/// Every row of the scenario, without their ceilings yet.
-pub(crate) fn measure(run: &Run, tools: &pg::Tools, database_url: &str, rows: u64) -> Result<Vec<Row>> {
+/// Rows of the baseline database the flows at scale are compared with.
+const BASELINE_ROWS: u64 = 100;
+/// Rounds of flows on each database, alternating.
+const FLOW_ROUNDS: usize = 2;
+
+/// Every row of the scenario, without their ceilings yet. `baseline_url` is a fresh database for
+/// the flows' baseline.
+pub(crate) fn measure(
+    run: &Run,
+    tools: &pg::Tools,
+    (database_url, baseline_url): (&str, &str),
+    rows: u64,
+) -> Result<Vec<Row>> {
     // The service migrates the fresh database as it starts; the rows go in after.
     let mut service = service::start(run, "postgres", database_url)?;
     let ref_id = own_connection(run, &service)?;
@@ -63,10 +76,19 @@ pub(crate) fn measure(run: &Run, tools: &pg::Tools, database_url: &str, rows: u6
         }
         out.push(refresh_round(run, tools, database_url, size)?);
     }
-    let mut flows = service::flows(run, &mut service)?;
-    flows.scenario = SCALE_FLOWS.into();
-    flows.backend = format!("postgres, {rows} rows");
-    out.push(flows);
+    let mut baseline = service::start(run, "postgres-baseline", baseline_url)?;
+    seed(tools, baseline_url, 0, BASELINE_ROWS)?;
+    let (mut large, mut small) = (Vec::new(), Vec::new());
+    for _ in 0..FLOW_ROUNDS {
+        small.push(service::flows(run, &mut baseline)?);
+        large.push(service::flows(run, &mut service)?);
+    }
+    for (measured, scenario, size) in [(large, SCALE_FLOWS, rows), (small, SCALE_FLOWS_BASE, BASELINE_ROWS)] {
+        let mut mean = measured.iter().skip(1).fold(measured[0].clone(), |sum, row| sum.mean(row));
+        mean.scenario = scenario.into();
+        mean.backend = format!("postgres, {size} rows");
+        out.push(mean);
+    }
     Ok(out)
 }
 
