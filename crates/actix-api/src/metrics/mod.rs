@@ -111,9 +111,9 @@ impl ApiMetrics {
         let healing = IntCounterVec::new(
             Opts::new(
                 "ad_registration_healing_total",
-                "Registrations that healed themselves, by step (cimd_to_dcr, registered_again) and issuer.",
+                "Registrations that healed themselves, by step (cimd_to_dcr, registered_again).",
             ),
-            &["step", "issuer"],
+            &["step"],
         )
         .expect("a valid metric definition");
         for metric in [&requests, &flows, &refreshes, &healing] {
@@ -141,6 +141,9 @@ impl ApiMetrics {
         }
         for event in RefreshEvent::ALL {
             refreshes.with_label_values(&[event.as_str()]);
+        }
+        for step in HealingStep::ALL {
+            healing.with_label_values(&[step.as_str()]);
         }
         Self {
             registry,
@@ -230,8 +233,10 @@ impl ports::Metrics for ApiMetrics {
         self.breakers.with_label_values(&[&http::issuer_label(issuer)]).set(state.level());
     }
 
-    fn registration_healing(&self, step: HealingStep, issuer: &str) {
-        self.healing.with_label_values(&[step.as_str(), &http::issuer_label(issuer)]).inc();
+    /// No issuer label: custom servers name any issuer, and each would be a series for ever
+    /// (the audit event and the log name it).
+    fn registration_healing(&self, step: HealingStep, _issuer: &str) {
+        self.healing.with_label_values(&[step.as_str()]).inc();
     }
 
     fn refresh_backlog(&self, due: u64, oldest_due_seconds: u64) {

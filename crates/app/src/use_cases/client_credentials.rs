@@ -1,8 +1,11 @@
 //! Connections with no user (issue 18 §3): a catalog entry with `auth_method:
 //! "oauth_client_credentials"` connects at once with the client credentials grant (RFC 6749
 //! §4.4) at its token endpoint, with its scopes and, where the entry sends it, the RFC 8707
-//! `resource`; the answer is `connected`. There is no refresh token: the scheduler and the
-//! credentials route make the grant again before the token expires (`credentials::refresh_locked`).
+//! `resource`; the answer is `connected`. There is no refresh token: the credentials route makes
+//! the grant again within the credential margin before the token expires, and the scheduler,
+//! which knows rows without a refresh token only by their expiry, once it has expired
+//! (`credentials::refresh_locked`). A refusal that says the client is no longer granted tokens
+//! expires the connection.
 
 use domain::{AuthSpec, Connection, NewConnection, OAuthGrant};
 use ports::{Cipher, Clock, ConnectionStore, StoredSecrets};
@@ -11,6 +14,10 @@ use super::connection_aad;
 use super::flow_parts::{ConnectOutcome, expiry};
 use crate::lifecycle::Renewal;
 use crate::{CatalogEntry, Deps, Directory, Error};
+
+/// The life given a client credentials token whose response states none (RFC 6749 §5.1 makes
+/// `expires_in` optional): renewed before then, so it is never held for ever.
+pub(crate) const UNSTATED_LIFETIME_SECONDS: u64 = 3_600;
 
 impl<D: Deps> Directory<D> {
     /// Whether `connection`'s catalog entry authorizes with the client credentials grant.
@@ -45,11 +52,17 @@ impl<D: Deps> Directory<D> {
         let now = ports.clock.now();
         let scopes = tokens.scopes.clone().unwrap_or_else(|| oauth.scopes.clone());
         connection
-            .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
+            .complete_authorization(scopes, expiry(now, tokens.expires_in.or(Some(UNSTATED_LIFETIME_SECONDS))), now)
             .map_err(|e| Error::internal(e.to_string()))?;
         let sealed = ports.cipher.seal(&tokens.access_token, &connection_aad(&connection.ref_id, "access_token"));
         let secrets = StoredSecrets { access_token: Some(sealed), ..StoredSecrets::default() };
-        ports.connections.insert(&connection, &secrets, None, &self.created_connected(&connection)).await?;
+        if let Err(e) =
+            ports.connections.insert(&connection, &secrets, None, &self.created_connected(&connection)).await
+        {
+            // Stored nowhere: the token must not stay live at the server.
+            self.revoke_unstored(&connection, &target, tokens).await;
+            return Err(e.into());
+        }
         Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
     }
 }

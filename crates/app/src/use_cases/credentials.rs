@@ -5,6 +5,7 @@ use domain::{AuthSpec, Connection, ConnectionStatus, Owner, RefId};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::client_credentials::UNSTATED_LIFETIME_SECONDS;
 use super::connection_aad;
 use super::flow_parts::expiry;
 use crate::lifecycle::Renewal;
@@ -157,8 +158,12 @@ impl<D: Deps> Directory<D> {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
+                let expires_in = match renewal {
+                    Renewal::ClientCredentials(_) => tokens.expires_in.or(Some(UNSTATED_LIFETIME_SECONDS)),
+                    Renewal::RefreshToken(_) => tokens.expires_in,
+                };
                 connection
-                    .record_refresh(tokens.scopes.clone(), expiry(now, tokens.expires_in), now)
+                    .record_refresh(tokens.scopes.clone(), expiry(now, expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
                 connection.name_account(tokens.account.clone());
                 let refreshed = self.event(&connection, AuditKind::Refreshed, None);
@@ -168,6 +173,13 @@ impl<D: Deps> Directory<D> {
                     return Err(Error::ConnectionNotFound);
                 }
                 Ok(RefreshOutcome::Refreshed)
+            }
+            Err(OAuthError::Rejected { code, .. }) if renewal_refused(&renewal, &code) => {
+                // The server no longer grants this client tokens: nothing to retry (a fixed
+                // reason; the server's own code is one of four known words).
+                let reason =
+                    format!("the authorization server no longer grants this client tokens ({code}); connect it anew");
+                self.expire(connection, &reason).await
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
                 // A sibling may have rotated the refresh token while we used the old one.
@@ -192,7 +204,7 @@ impl<D: Deps> Directory<D> {
         }
     }
 
-    async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
+    pub(crate) async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
         let now = self.ports().clock.now();
         connection.expire(reason, now).map_err(|e| Error::internal(e.to_string()))?;
         let expired = self.event(&connection, AuditKind::Expired, Some(reason.to_owned()));
@@ -210,4 +222,11 @@ pub(crate) fn ensure_usable(connection: &Connection) -> Result<(), Error> {
         ConnectionStatus::Expired => Err(Error::TokenExpired),
         status => Err(Error::NotReady(status)),
     }
+}
+
+/// Whether `code` refuses a client credentials renewal for good (RFC 6749 §5.2: the client is
+/// unknown or may not use the grant, or its scope is refused).
+fn renewal_refused(renewal: &Renewal<'_>, code: &str) -> bool {
+    matches!(renewal, Renewal::ClientCredentials(_))
+        && matches!(code, "invalid_client" | "unauthorized_client" | "invalid_scope" | "invalid_grant")
 }

@@ -87,7 +87,10 @@ impl<D: Deps> Directory<D> {
         }
         if mode != RegistrationMode::Dcr && metadata.client_id_metadata_document_supported {
             let window = self.settings().registration_retry_seconds;
+            // Only where a client can be registered instead: a refusal (which arrives through the
+            // browser, so anyone with a flow can claim one) must not leave no way in at all.
             let refused = mode == RegistrationMode::Auto
+                && metadata.registration_endpoint.is_some()
                 && self.healing().avoids_cimd(&metadata.issuer, self.ports().clock.now(), window);
             if let Some(url) = self.settings().client_metadata_url_at(key).filter(|_| !refused) {
                 return Ok(url);

@@ -93,19 +93,34 @@ async fn a_refused_grant_stores_nothing_and_names_no_words_of_the_server() {
 }
 
 #[tokio::test]
-async fn a_client_credentials_connection_is_not_reconnected_through_a_browser() {
+async fn a_client_credentials_connection_refused_for_good_expires_and_is_not_reconnected_through_a_browser() {
     let (auth, resource) = servers().await;
     let app = app_for(Backend::Sqlite, &auth, &resource).await;
     let created = app.connect(json!({"server_name": "machine"})).await;
     let ref_id = created["ref_id"].as_str().unwrap();
     // The server stops honouring the client: the next mint is refused and the connection expires.
-    auth.configure(|c| c.token_failure = Some(Failure::InvalidGrant));
+    auth.configure(|c| c.token_failure = Some(Failure::Refuse("invalid_client")));
     app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
     let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
     assert_eq!(listed[0]["status"], "expired", "{listed:?}");
+    let reason = listed[0]["status_reason"].as_str().unwrap();
+    assert!(reason.contains("no longer grants this client tokens (invalid_client)"), "{reason}");
     let reconnect = json!({"server_name": "machine", "server_config": {"ref_id": ref_id}});
     let response = app.post_json("/assets/connect", &reconnect).await;
     let body = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
     assert!(body["message"].as_str().unwrap().contains("connect it anew"), "{body}");
     assert!(auth.authorize_requests().is_empty(), "nobody was sent to a browser");
+}
+
+#[tokio::test]
+async fn a_token_whose_response_states_no_lifetime_is_given_an_hour_not_kept_for_ever() {
+    let (auth, resource) = servers().await;
+    auth.configure(|c| c.access_token_lifetime = None);
+    let app = app_for(Backend::Sqlite, &auth, &resource).await;
+    let created = app.connect(json!({"server_name": "machine"})).await;
+    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
+    assert!(listed[0]["expires_at"].is_string(), "an expiry, though the server stated none: {listed:?}");
+    // An hour is far outside the credential margin: the read hands out the token as it is.
+    bearer_of(&app, created["ref_id"].as_str().unwrap()).await;
+    assert_eq!(grants(&auth).len(), 1, "{:?}", auth.token_requests());
 }

@@ -54,11 +54,8 @@ async fn events(app: &TestApp, ref_id: &str) -> Vec<Value> {
 
 async fn healing_count(app: &TestApp, step: &str) -> u64 {
     let text = app.get("/metrics").await.text().await.unwrap();
-    let prefix = "ad_registration_healing_total{issuer=";
-    text.lines()
-        .filter(|l| l.starts_with(prefix) && l.contains(&format!("step=\"{step}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    let series = format!("ad_registration_healing_total{{step=\"{step}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)?.parse().ok()).expect("the series is exported from the start")
 }
 
 #[tokio::test]
@@ -163,4 +160,23 @@ async fn a_forgotten_registered_client_is_registered_again_once_within_the_windo
     assert_eq!(auth.registrations().len(), 2, "no loop of registrations");
     assert_eq!(client_id_of(third["auth_url"].as_str().unwrap()), registered_again, "the one kept");
     assert_eq!(healing_count(&app, "registered_again").await, 1);
+}
+
+#[tokio::test]
+async fn a_refusal_never_leaves_auto_without_a_client_where_nothing_can_be_registered() {
+    // A refusal arrives through the browser, so anyone with a flow can send one: where the
+    // server offers no registration, the document stays the way in.
+    let (auth, resource) = servers(TestAuthConfig {
+        accept_client_id_urls: true,
+        refuse_client_id_urls: true,
+        registration_enabled: false,
+        ..Default::default()
+    })
+    .await;
+    let app = Spawn::default().var("OAUTH_REDIRECT_BASE_URL", BASE).start().await;
+    let first = app.connect(custom(&resource, None)).await;
+    through_the_provider(&app, first["auth_url"].as_str().unwrap()).await;
+    let second = app.connect(custom(&resource, None)).await;
+    assert!(client_id_of(second["auth_url"].as_str().unwrap()).starts_with(BASE), "{second}");
+    assert!(auth.registrations().is_empty(), "nothing could be registered, and nothing was tried");
 }
