@@ -11,13 +11,9 @@ use domain::{AuthSpec, Connection, NewConnection, OAuthGrant};
 use ports::{Cipher, Clock, ConnectionStore, StoredSecrets};
 
 use super::connection_aad;
-use super::flow_parts::{ConnectOutcome, expiry};
+use super::flow_parts::{ConnectOutcome, UNSTATED_LIFETIME_SECONDS, expiry};
 use crate::lifecycle::Renewal;
 use crate::{CatalogEntry, Deps, Directory, Error};
-
-/// The life given a client credentials token whose response states none (RFC 6749 §5.1 makes
-/// `expires_in` optional): renewed before then, so it is never held for ever.
-pub(crate) const UNSTATED_LIFETIME_SECONDS: u64 = 3_600;
 
 impl<D: Deps> Directory<D> {
     /// Whether `connection`'s catalog entry authorizes with the client credentials grant.

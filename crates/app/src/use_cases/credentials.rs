@@ -5,9 +5,8 @@ use domain::{AuthSpec, Connection, ConnectionStatus, Owner, RefId};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::client_credentials::UNSTATED_LIFETIME_SECONDS;
 use super::connection_aad;
-use super::flow_parts::expiry;
+use super::flow_parts::{UNSTATED_LIFETIME_SECONDS, expiry};
 use crate::lifecycle::Renewal;
 use crate::{Deps, Directory, Error};
 

@@ -201,6 +201,10 @@ pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Erro
     })
 }
 
+/// The life given a client credentials token whose response states none (RFC 6749 §5.1 makes
+/// `expires_in` optional): renewed before then, so it is never held for ever.
+pub(crate) const UNSTATED_LIFETIME_SECONDS: u64 = 3_600;
+
 /// When a token that lives `expires_in` seconds from `now` expires.
 pub(crate) fn expiry(now: Timestamp, expires_in: Option<u64>) -> Option<Timestamp> {
     expires_in.map(|s| now.plus_seconds(i64::try_from(s).unwrap_or(i64::MAX)))
