@@ -90,8 +90,10 @@ impl KeysReloader {
     pub fn reload(&self) -> Result<(), KeysFileError> {
         match self.source.load() {
             Ok(tenants) => {
-                tracing::info!(tenants = %summary(&tenants), "engine keys reloaded");
+                let loaded = summary(&tenants);
                 self.keys.replace(tenants);
+                // Logged once in force: a request after this line meets the new keys.
+                tracing::info!(tenants = %loaded, "engine keys reloaded");
                 Ok(())
             }
             Err(e) => {

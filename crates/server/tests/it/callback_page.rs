@@ -101,7 +101,9 @@ async fn a_token_endpoints_refusal_shows_fixed_words_and_keeps_its_own_only_in_t
     let response = from_browser(&app, &callback).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let page = response.text().await.unwrap();
-    assert!(!page.contains("555") && !page.contains("call"), "the token endpoint's words reach the page: {page}");
+    // (Not "555" alone: the page's random request id holds it now and then.)
+    let leaked = ["555_now", "call_", "\u{202e}"].iter().any(|words| page.contains(words));
+    assert!(!leaked, "the token endpoint's words reach the page: {page}");
     let connection: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
     let reason = connection["status_reason"].as_str().unwrap();
     assert!(reason.contains("outside RFC 6749") && !reason.contains("555"), "{reason}");
