@@ -6,8 +6,8 @@
 use diesel::dsl::{And, Asc, Eq, Filter, Find, Lt, Order, Returning, Select, Set, Values};
 use diesel::prelude::*;
 use domain::{
-    Account, AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, ParseError, RefId, Scopes,
-    ServerName, TenantId, Timestamp, Transport, UserId,
+    Account, AuthMethod, Connection, ConnectionStatus, Label, NewConnection, OAuthGrant, Owner, ParseError, RefId,
+    Scopes, ServerName, TenantId, Timestamp, Transport, UserId,
 };
 use ports::{ConnectionQuery, Sealed, SecretsUpdate, StatusCounts, StoreError, StoredSecrets, UserQuery, UserSummary};
 
@@ -18,7 +18,7 @@ columns! {
     /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
     ConnectionColumns, CONNECTION = connections(
         ref_id, tenant_id, user_id, server_name, label, account, display_name, url, transport, auth_method, status, status_reason,
-        scopes, expires_at, created_at, updated_at,
+        scopes, grant_type, expires_at, created_at, updated_at,
     )
 }
 
@@ -38,6 +38,7 @@ pub struct ConnectionRow {
     status: String,
     status_reason: Option<String>,
     scopes: String,
+    grant_type: String,
     expires_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -69,6 +70,7 @@ impl ConnectionRow {
             Timestamp::from_unix(self.updated_at),
         );
         connection.account = account;
+        connection.grant = OAuthGrant::parse(&self.grant_type).map_err(corrupt)?;
         Ok(connection)
     }
 }
@@ -118,6 +120,7 @@ pub struct NewConnectionRow<'a> {
     pub server_name: &'a str,
     pub label: Option<&'a str>,
     pub account: Option<&'a str>,
+    pub grant_type: &'a str,
     pub display_name: Option<&'a str>,
     pub url: Option<&'a str>,
     pub transport: &'static str,
@@ -149,6 +152,7 @@ impl<'a> NewConnectionRow<'a> {
             server_name: c.server_name.as_str(),
             label: c.label.as_ref().map(Label::as_str),
             account: c.account.as_ref().map(Account::as_str),
+            grant_type: c.grant.as_str(),
             display_name: c.display_name.as_deref(),
             url: c.url.as_deref(),
             transport: c.transport.as_str(),

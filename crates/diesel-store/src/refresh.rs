@@ -34,7 +34,8 @@ columns! {
 
 /// The due predicate of `RefreshQueue`: a connected OAuth connection whose token expires before
 /// `due_before` (or, of unknown expiry, was last written before `stale_before`) and can be
-/// refreshed, or whose token has expired and cannot be.
+/// renewed (a refresh token, or the client credentials grant made again), or whose token has
+/// expired and cannot be.
 ///
 /// Led by the range of the partial index `connections_due` (the expiry of connected OAuth rows,
 /// an unknown one sorting first): its predicate is SQL text, not binds, so a prepared (generic)
@@ -47,14 +48,22 @@ pub fn due(window: DueWindow) -> _ {
     let (now, due_before, stale_before): (i64, i64, i64) =
         (window.now.unix(), window.due_before.unix(), window.stale_before.unix());
     let in_range: DueRange = due_range(due_before);
-    let refreshable = connections::refresh_token.is_not_null().and(
+    let client_credentials: &'static str = CLIENT_CREDENTIALS;
+    let renewable = connections::refresh_token.is_not_null().or(connections::grant_type.eq(client_credentials));
+    let refreshable = renewable.and(
         connections::expires_at
             .le(due_before)
             .or(connections::expires_at.is_null().and(connections::updated_at.le(stale_before))),
     );
-    let spent = connections::refresh_token.is_null().and(connections::expires_at.le(now));
+    let spent = connections::refresh_token
+        .is_null()
+        .and(connections::grant_type.ne(client_credentials))
+        .and(connections::expires_at.le(now));
     in_range.and(refreshable.or(spent))
 }
+
+/// The `grant_type` of connections renewed by making the client credentials grant again.
+const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// The type of [`due_range`].
 pub type DueRange = diesel::expression::SqlLiteral<

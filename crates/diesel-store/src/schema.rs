@@ -12,6 +12,8 @@ diesel::table! {
         status -> Text,
         status_reason -> Nullable<Text>,
         scopes -> Text,
+        /// `authorization_code` or `client_credentials`: how an OAuth token is renewed.
+        grant_type -> Text,
         expires_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,

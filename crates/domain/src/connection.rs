@@ -60,6 +60,8 @@ pub struct Connection {
     pub label: Option<Label>,
     /// Who signed in at the provider, when its token response said (OAuth only).
     pub account: Option<Account>,
+    /// How an OAuth connection's token is renewed (set when it is made, never changed).
+    pub grant: crate::OAuthGrant,
     /// The display name for custom servers; catalog entries take theirs from the catalog.
     pub display_name: Option<String>,
     /// The MCP endpoint the credential is for, fixed when the connection was made.
@@ -106,6 +108,7 @@ impl Connection {
             server_name: new.server_name,
             label: new.label,
             account: None,
+            grant: crate::OAuthGrant::AuthorizationCode,
             display_name: new.display_name,
             url: new.url,
             transport: new.transport,

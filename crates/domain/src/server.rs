@@ -135,6 +135,24 @@ pub enum OAuthGrant {
     ClientCredentials,
 }
 
+impl OAuthGrant {
+    pub const ALL: [Self; 2] = [Self::AuthorizationCode, Self::ClientCredentials];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == input)
+            .ok_or_else(|| ParseError::new("grant_type", "must be authorization_code or client_credentials"))
+    }
+}
+
 /// Where a static API key travels: `header: scheme key`, or the key alone without a scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySpec {

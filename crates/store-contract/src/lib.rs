@@ -150,6 +150,7 @@ macro_rules! contract_tests {
             a_client_secret_is_replaced_in_its_registration,
             of_twenty_concurrent_replacements_of_one_value_exactly_one_wins,
             only_due_oauth_connections_are_claimed,
+            a_client_credentials_connection_is_due_before_its_token_expires,
             a_claim_takes_at_most_its_limit_soonest_expiry_first,
             concurrent_claims_are_disjoint_and_miss_nothing,
             an_expired_lease_is_claimable_again,

@@ -139,9 +139,9 @@ fn refresh_round(run: &Run, tools: &pg::Tools, url: &str, size: u64) -> Result<R
     let sql = "EXPLAIN (ANALYZE, BUFFERS) \
         SELECT ref_id FROM connections, (SELECT extract(epoch FROM now())::bigint AS now_s) AS t \
         WHERE (status = 'connected' AND auth_method = 'oauth' AND COALESCE(expires_at, -1) <= now_s + 300) \
-          AND ((refresh_token IS NOT NULL AND (expires_at <= now_s + 300 \
+          AND (((refresh_token IS NOT NULL OR grant_type = 'client_credentials') AND (expires_at <= now_s + 300 \
                 OR (expires_at IS NULL AND updated_at <= now_s - 300))) \
-               OR (refresh_token IS NULL AND expires_at <= now_s)) \
+               OR (refresh_token IS NULL AND grant_type <> 'client_credentials' AND expires_at <= now_s)) \
           AND (lease_until IS NULL OR lease_until <= now_s) \
           AND (next_attempt_at IS NULL OR next_attempt_at <= now_s) \
         ORDER BY expires_at IS NULL, expires_at, ref_id LIMIT 50";

@@ -1,11 +1,10 @@
 //! Connections with no user (issue 18 §3): a catalog entry with `auth_method:
 //! "oauth_client_credentials"` connects at once with the client credentials grant (RFC 6749
 //! §4.4) at its token endpoint, with its scopes and, where the entry sends it, the RFC 8707
-//! `resource`; the answer is `connected`. There is no refresh token: the credentials route makes
-//! the grant again within the credential margin before the token expires, and the scheduler,
-//! which knows rows without a refresh token only by their expiry, once it has expired
-//! (`credentials::refresh_locked`). A refusal that says the client is no longer granted tokens
-//! expires the connection.
+//! `resource`; the answer is `connected`. There is no refresh token: the grant is made again
+//! before the token expires, by the scheduler (the row's `grant_type` makes it due as a refresh
+//! token would) as by the credentials route (`credentials::refresh_locked`). A refusal that says
+//! the client is no longer granted tokens expires the connection.
 
 use domain::{AuthSpec, Connection, NewConnection, OAuthGrant};
 use ports::{Cipher, Clock, ConnectionStore, StoredSecrets};
@@ -16,11 +15,10 @@ use crate::lifecycle::Renewal;
 use crate::{CatalogEntry, Deps, Directory, Error};
 
 impl<D: Deps> Directory<D> {
-    /// Whether `connection`'s catalog entry authorizes with the client credentials grant.
+    /// Whether `connection` was made with the client credentials grant (kept with it, so an
+    /// entry that changes its `auth_method` changes nothing for connections already made).
     pub(crate) fn uses_client_credentials(&self, connection: &Connection) -> bool {
-        self.catalog().get(&connection.server_name).is_some_and(
-            |entry| matches!(&entry.spec.auth, AuthSpec::OAuth(oauth) if oauth.grant == OAuthGrant::ClientCredentials),
-        )
+        connection.grant == OAuthGrant::ClientCredentials
     }
 
     /// `POST /assets/connect` for a client credentials entry: the grant first, then the
@@ -35,6 +33,7 @@ impl<D: Deps> Directory<D> {
         };
         let ports = self.ports();
         let mut connection = Connection::pending(new, ports.clock.now());
+        connection.grant = OAuthGrant::ClientCredentials;
         let target = self.token_target(&connection).await?;
         let renewal = Renewal::ClientCredentials(&oauth.scopes);
         let tokens =

@@ -39,11 +39,11 @@ fn catalog(auth: &TestAuthServer, resource: &TestResourceServer) -> Value {
 }
 
 async fn app_for(backend: Backend, auth: &TestAuthServer, resource: &TestResourceServer) -> TestApp {
-    on(Spawn::default(), &database(backend).await)
-        .var(SECRET_VAR, "test-secret")
-        .catalog(catalog(auth, resource))
-        .start()
-        .await
+    spawn_for(database(backend).await, auth, resource).start().await
+}
+
+fn spawn_for(backend_db: Option<String>, auth: &TestAuthServer, resource: &TestResourceServer) -> Spawn {
+    on(Spawn::default(), &backend_db).var(SECRET_VAR, "test-secret").catalog(catalog(auth, resource))
 }
 
 fn grants(auth: &TestAuthServer) -> Vec<test_oauth_server::TokenRecord> {
@@ -123,4 +123,26 @@ async fn a_token_whose_response_states_no_lifetime_is_given_an_hour_not_kept_for
     // An hour is far outside the credential margin: the read hands out the token as it is.
     bearer_of(&app, created["ref_id"].as_str().unwrap()).await;
     assert_eq!(grants(&auth).len(), 1, "{:?}", auth.token_requests());
+}
+
+async fn the_scheduler_makes_the_grant_again_before_the_token_expires(backend: Backend) {
+    let (auth, resource) = servers().await;
+    // Outside the credential margin (60 s), inside the scheduler's lead (300 s by default).
+    auth.configure(|c| c.access_token_lifetime = Some(Duration::from_secs(200)));
+    let app = spawn_for(database(backend).await, &auth, &resource).var("REFRESH_INTERVAL_SECONDS", "1").start().await;
+    app.connect(json!({"server_name": "machine"})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while grants(&auth).len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(grants(&auth).len() >= 2, "renewed with no request for it: {:?}", auth.token_requests());
+    assert!(grants(&auth).iter().all(|r| r.error.is_none()));
+    let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
+    assert_eq!(listed[0]["status"], "connected");
+}
+
+on_both_backends! {
+    the_scheduler_makes_the_grant_again_before_the_token_expires =>
+        the_scheduler_makes_the_grant_again_before_the_token_expires_on_sqlite,
+        the_scheduler_makes_the_grant_again_before_the_token_expires_on_postgres;
 }

@@ -79,6 +79,25 @@ pub async fn only_due_oauth_connections_are_claimed<S: ContractStore>(store: S) 
     assert!(again.is_empty(), "leased connections are not claimed again: {again:?}");
 }
 
+/// A connection renewed by the client credentials grant has no refresh token, yet is due before
+/// its token expires as one with a refresh token is; its grant reads back as stored.
+pub async fn a_client_credentials_connection_is_due_before_its_token_expires<S: ContractStore>(store: S) {
+    let machine = |n: u8, expires_in: i64| {
+        let mut connection = fixtures::connected_oauth_connection(n);
+        connection.grant = domain::OAuthGrant::ClientCredentials;
+        connection.expires_at = Some(T0.plus_seconds(expires_in));
+        connection
+    };
+    let (soon, later) = (machine(1, 60), machine(2, 3_600));
+    insert(&store, &soon, false).await;
+    insert(&store, &later, false).await;
+    let user_without_refresh = oauth(&store, 3, Some(T0.plus_seconds(60)), T0, false).await;
+    let read = store.get(&soon.owner, &soon.ref_id).await.expect("get").expect("stored");
+    assert_eq!(read.grant, domain::OAuthGrant::ClientCredentials);
+    let claimed = store.claim_due("a", window(T0), T0.plus_seconds(60), 100).await.expect("claim");
+    assert_eq!(ids(&claimed), [soon.ref_id].into(), "not {} (no way to renew it yet)", user_without_refresh);
+}
+
 /// The limit bounds a claim, soonest expiry first.
 pub async fn a_claim_takes_at_most_its_limit_soonest_expiry_first<S: ContractStore>(store: S) {
     for n in 1..=5u8 {
