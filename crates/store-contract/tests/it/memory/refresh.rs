@@ -23,11 +23,13 @@ impl LeaseState {
 
 fn is_due(c: &Connection, s: &StoredSecrets, w: &DueWindow) -> bool {
     let candidate = c.status() == ConnectionStatus::Connected && c.auth_method == AuthMethod::OAuth;
-    let due = match (&s.refresh_token, c.expires_at) {
-        (Some(_), Some(at)) => at <= w.due_before,
-        (Some(_), None) => c.updated_at <= w.stale_before,
-        (None, Some(at)) => at <= w.now,
-        (None, None) => false,
+    // Renewable: a refresh token, or the client credentials grant made again.
+    let renewable = s.refresh_token.is_some() || c.grant == domain::OAuthGrant::ClientCredentials;
+    let due = match (renewable, c.expires_at) {
+        (true, Some(at)) => at <= w.due_before,
+        (true, None) => c.updated_at <= w.stale_before,
+        (false, Some(at)) => at <= w.now,
+        (false, None) => false,
     };
     candidate && due
 }
