@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use app::{Availability, CallbackOutcome, CatalogEntry};
-use domain::Connection;
+use domain::{AuthSpec, Connection};
 use ports::AuditEvent;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -23,6 +23,11 @@ pub(crate) struct ServerDto {
     transport: &'static str,
     #[schema(schema_with = super::auth_method_schema)]
     auth_method: &'static str,
+    /// OAuth servers only: `authorization_code` (a user authorizes in a browser) or
+    /// `client_credentials` (no user: the connect answers `connected` at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(authorization_code|client_credentials)$")]
+    grant_type: Option<&'static str>,
     /// `available`, or `unavailable` (with `status_reason`) when the entry cannot work, e.g.
     /// its client secret is not configured.
     #[schema(value_type = String, pattern = "^(available|unavailable)$")]
@@ -46,6 +51,10 @@ impl From<&CatalogEntry> for ServerDto {
             display_name: e.spec.display_name.clone(),
             transport: e.spec.transport.as_str(),
             auth_method: e.spec.auth.method().as_str(),
+            grant_type: match &e.spec.auth {
+                AuthSpec::OAuth(oauth) => Some(oauth.grant.as_str()),
+                _ => None,
+            },
             status,
             status_reason,
             url: e.spec.url.clone(),

@@ -35,6 +35,14 @@ fn catalog(auth: &TestAuthServer, resource: &TestResourceServer) -> Value {
                   "revocation_endpoint": auth.revocation_endpoint(), "client_id": "test-client",
                   "client_secret_env": SECRET_VAR, "scopes": ["read"], "send_resource": true}
     }));
+    // The same client, for a user at a browser.
+    catalog["servers"].as_array_mut().unwrap().push(json!({
+        "server_name": "people", "display_name": "People", "transport": "streamable_http",
+        "url": resource.mcp_url(), "auth_method": "oauth",
+        "oauth": {"discovery": false, "authorization_endpoint": auth.authorization_endpoint(),
+                  "token_endpoint": auth.token_endpoint(), "client_id": "test-client",
+                  "client_secret_env": SECRET_VAR}
+    }));
     catalog
 }
 
@@ -54,6 +62,11 @@ async fn a_client_credentials_entry_connects_at_once_and_mints_again_before_expi
     let (auth, resource) = servers().await;
     let app = app_for(backend, &auth, &resource).await;
 
+    let servers: Vec<Value> = app.get("/assets/servers").await.json().await.unwrap();
+    let listed = |name: &str| servers.iter().find(|s| s["server_name"] == name).cloned().unwrap();
+    assert_eq!(listed("machine")["grant_type"], "client_credentials", "the engine can tell no user is needed");
+    assert_eq!(listed("people")["grant_type"], "authorization_code");
+    assert!(listed("keyed").get("grant_type").is_none(), "API-key servers have no grant");
     let created = app.connect(json!({"server_name": "machine"})).await;
     assert_eq!(created["status"], "connected", "no browser, no auth_url: {created}");
     assert!(created.get("auth_url").is_none_or(Value::is_null), "{created}");
