@@ -63,16 +63,13 @@ impl Settings {
         base.starts_with("https://").then(|| format!("{base}{path}"))
     }
 
-    /// Whether `client_id` is one of the service's Client ID Metadata Document URLs.
-    pub fn is_client_metadata_url(&self, client_id: &str) -> bool {
-        let base = self.base();
-        client_id.strip_prefix(base).is_some_and(|path| {
-            path == Self::CLIENT_METADATA_PATH
-                || path
-                    .strip_prefix("/oauth/client-metadata/")
-                    .and_then(|file| file.strip_suffix(".json"))
-                    .is_some_and(is_issuer_key)
-        })
+    /// Whether `client_id` is one of the service's Client ID Metadata Documents for flows at
+    /// `issuer`: the shared one, or that issuer's own.
+    pub fn is_client_metadata_url(&self, client_id: &str, issuer: &str) -> bool {
+        [None, Some(issuer_key(issuer))]
+            .iter()
+            .filter_map(|key| self.client_metadata_url_at(key.as_deref()))
+            .any(|url| url == client_id)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use diesel::dsl::{Eq, EqAny, Filter, Find, IsNull, Le, Or, Returning, Set, auto_type};
 use diesel::prelude::*;
-use domain::{RefId, Timestamp};
+use domain::{OAuthGrant, RefId, Timestamp};
 use ports::{DueStats, DueWindow, Lease, RetryState, StoreError};
 
 use crate::schema::connections;
@@ -48,7 +48,7 @@ pub fn due(window: DueWindow) -> _ {
     let (now, due_before, stale_before): (i64, i64, i64) =
         (window.now.unix(), window.due_before.unix(), window.stale_before.unix());
     let in_range: DueRange = due_range(due_before);
-    let client_credentials: &'static str = CLIENT_CREDENTIALS;
+    let client_credentials: &'static str = OAuthGrant::ClientCredentials.as_str();
     let renewable = connections::refresh_token.is_not_null().or(connections::grant_type.eq(client_credentials));
     let refreshable = renewable.and(
         connections::expires_at
@@ -61,9 +61,6 @@ pub fn due(window: DueWindow) -> _ {
         .and(connections::expires_at.le(now));
     in_range.and(refreshable.or(spent))
 }
-
-/// The `grant_type` of connections renewed by making the client credentials grant again.
-const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// The type of [`due_range`].
 pub type DueRange = diesel::expression::SqlLiteral<

@@ -129,9 +129,10 @@ pub trait Metrics: Send + Sync + 'static {
     /// is). Does nothing unless an implementation exports it.
     fn refresh_backlog(&self, _due: u64, _oldest_due_seconds: u64) {}
 
-    /// Registration at the authorization server `issuer` healed itself by `step`. Does nothing
-    /// unless an implementation exports it.
-    fn registration_healing(&self, _step: HealingStep, _issuer: &str) {}
+    /// Registration at an authorization server healed itself by `step` (which server is in the
+    /// audit event and the log: custom servers name any issuer, too many for labels). Does
+    /// nothing unless an implementation exports it.
+    fn registration_healing(&self, _step: HealingStep) {}
 }
 
 /// Counts nothing: for tests and for a `Directory` built without metrics.

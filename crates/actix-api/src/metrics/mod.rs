@@ -233,9 +233,7 @@ impl ports::Metrics for ApiMetrics {
         self.breakers.with_label_values(&[&http::issuer_label(issuer)]).set(state.level());
     }
 
-    /// No issuer label: custom servers name any issuer, and each would be a series for ever
-    /// (the audit event and the log name it).
-    fn registration_healing(&self, step: HealingStep, _issuer: &str) {
+    fn registration_healing(&self, step: HealingStep) {
         self.healing.with_label_values(&[step.as_str()]).inc();
     }
 

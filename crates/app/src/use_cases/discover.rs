@@ -154,13 +154,7 @@ impl<D: Deps> Directory<D> {
     async fn authorization_for(&self, target: &Target<'_>, guarded: Guarded) -> Result<Discovered, Error> {
         let Guarded { resource, at_origin } = guarded;
         let (issuer, pinned) = choose_issuer(target.entry, &resource.authorization_servers)?;
-        let discovery = &self.ports().discovery;
-        let metadata = if at_origin {
-            discovery.origin_authorization_server(&issuer).await
-        } else {
-            discovery.authorization_server(&issuer).await
-        }
-        .map_err(from_discovery)?;
+        let metadata = self.server_metadata(&issuer, at_origin).await?;
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));

@@ -86,7 +86,7 @@ impl<D: Deps> Directory<D> {
             Ok(None) => return,
             Err(e) => return tracing::warn!(ref_id = %connection.ref_id, error = %e, "could not read the binding"),
         };
-        if self.settings().is_client_metadata_url(&binding.client_id) {
+        if self.settings().is_client_metadata_url(&binding.client_id, &binding.issuer) {
             self.fall_back_to_registration(connection, &binding.issuer, code).await;
         }
     }
@@ -100,7 +100,7 @@ impl<D: Deps> Directory<D> {
             self.forget_client(connection, issuer, client_id).await;
         } else if let Some(issuer) = &target.issuer
             && refuses_the_client(code)
-            && self.settings().is_client_metadata_url(&target.endpoint.client.client_id)
+            && self.settings().is_client_metadata_url(&target.endpoint.client.client_id, issuer)
         {
             self.fall_back_to_registration(connection, issuer, code).await;
         }
@@ -113,7 +113,7 @@ impl<D: Deps> Directory<D> {
         }
         tracing::warn!(%issuer, code, "the authorization server refused the client ID metadata document client; \
             connects in auto mode register a client there instead");
-        self.metrics().registration_healing(HealingStep::CimdToDcr, issuer);
+        self.metrics().registration_healing(HealingStep::CimdToDcr);
         let detail = format!(
             "the authorization server refused the service's client ID metadata document client ({code}); connects \
              in auto mode register a client there instead"
@@ -133,7 +133,7 @@ impl<D: Deps> Directory<D> {
             return tracing::warn!(%issuer, error = %e, "could not forget a rejected client registration");
         }
         tracing::warn!(%issuer, "the authorization server no longer knows our client; it is forgotten");
-        self.metrics().registration_healing(HealingStep::RegisteredAgain, issuer);
+        self.metrics().registration_healing(HealingStep::RegisteredAgain);
         let detail = "the authorization server no longer knows the registered client (invalid_client); the next \
                       connect registers a new one";
         self.audit(connection, AuditKind::ClientForgotten, Some(detail.to_owned())).await;

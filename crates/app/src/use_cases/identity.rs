@@ -14,7 +14,7 @@ use ports::{
 
 use super::flow_parts::{from_discovery, token_endpoint};
 use super::registration_aad;
-use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
+use crate::{CatalogEntry, Deps, Directory, Error};
 
 /// Why a connection authorized before its catalog entry pinned another issuer gets no token calls.
 pub(crate) const BOUND_ELSEWHERE: &str =
@@ -162,6 +162,18 @@ impl<D: Deps> Directory<D> {
         Ok(ports.registrations.add_registration(&registration).await?.client_id)
     }
 
+    /// The metadata of the authorization server `issuer`; for one found at an MCP server's
+    /// origin (no protected resource metadata), the metadata there or else the default endpoints.
+    pub(crate) async fn server_metadata(&self, issuer: &str, at_origin: bool) -> Result<AuthServerMetadata, Error> {
+        let discovery = &self.ports().discovery;
+        let metadata = if at_origin {
+            discovery.origin_authorization_server(issuer).await
+        } else {
+            discovery.authorization_server(issuer).await
+        };
+        metadata.map_err(from_discovery)
+    }
+
     /// The token target of `connection`: from the catalog for a static entry, else from the
     /// authorization it was discovered with.
     pub(crate) async fn token_target(&self, connection: &Connection) -> Result<TokenTarget, Error> {
@@ -207,14 +219,8 @@ impl<D: Deps> Directory<D> {
                 "a connection authorized before its catalog entry was pinned to another issuer: nothing is sent");
             return Err(lookup_failed(BOUND_ELSEWHERE));
         }
-        let discovery = &self.ports().discovery;
-        let metadata = if binding.at_origin {
-            // Its metadata is looked for again (published by now, or gone): else the defaults.
-            discovery.origin_authorization_server(&binding.issuer).await
-        } else {
-            discovery.authorization_server(&binding.issuer).await
-        }
-        .map_err(from_discovery)?;
+        // Its metadata is looked for again (published by now, or gone).
+        let metadata = self.server_metadata(&binding.issuer, binding.at_origin).await?;
         let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
         Ok(TokenTarget {
             endpoint: TokenEndpoint { url: metadata.token_endpoint, auth, client },
@@ -246,9 +252,7 @@ impl<D: Deps> Directory<D> {
                 }
             }
         }
-        let documents =
-            [None, Some(issuer_key(&binding.issuer))].map(|key| self.settings().client_metadata_url_at(key.as_deref()));
-        if documents.iter().flatten().any(|url| *url == client_id) {
+        if self.settings().is_client_metadata_url(&client_id, &binding.issuer) {
             return Ok((ClientCredentials { client_id, client_secret: None }, TokenEndpointAuth::None, None));
         }
         let stored = self.ports().registrations.client_registration(&binding.issuer, &client_id).await?;

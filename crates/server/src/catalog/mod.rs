@@ -167,8 +167,7 @@ fn validate(e: FileEntry, env: &dyn Fn(&str) -> Option<String>) -> Result<Server
         }
         AuthMethod::OAuth => {
             let o = e.oauth.ok_or(("oauth", format!("is required when auth_method is {}", e.auth_method)))?;
-            let oauth = validate_oauth(o, env, grant)?;
-            AuthSpec::OAuth(OAuthSpec { grant, ..check_grant(oauth, grant)? })
+            AuthSpec::OAuth(check_grant(validate_oauth(o, env, grant)?)?)
         }
     };
     Ok(ServerSpec { name, display_name: e.display_name, transport, url: e.url, description: e.description, auth })
@@ -228,7 +227,7 @@ fn validate_oauth(
         extra_authorize_params: o.extra_authorize_params,
         send_resource: o.send_resource.unwrap_or(o.discovery),
         registration,
-        grant: OAuthGrant::AuthorizationCode,
+        grant,
     })
 }
 
@@ -237,8 +236,8 @@ const CLIENT_CREDENTIALS: &str = "oauth_client_credentials";
 
 /// A client credentials entry needs a confidential client of its own: there is no browser to
 /// register one through, and a public client has no credentials.
-fn check_grant(oauth: OAuthSpec, grant: OAuthGrant) -> Result<OAuthSpec, FieldError> {
-    if grant != OAuthGrant::ClientCredentials {
+fn check_grant(oauth: OAuthSpec) -> Result<OAuthSpec, FieldError> {
+    if oauth.grant != OAuthGrant::ClientCredentials {
         return Ok(oauth);
     }
     if oauth.discovery {
