@@ -8,6 +8,7 @@ mod ci;
 mod db;
 mod deps;
 mod e2e;
+mod node_packages;
 mod shell;
 mod test;
 mod tidy;

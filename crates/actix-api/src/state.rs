@@ -31,6 +31,8 @@ pub struct ApiState<D: Deps> {
     ready: AtomicBool,
     subsystems: Vec<(&'static str, HealthProbe)>,
     pub(crate) listing_body: crate::routes::connections::ListingBody,
+    /// The public JWK Set of the service's signing keys (`GET /oauth/jwks.json`).
+    pub(crate) jwks: serde_json::Value,
 }
 
 impl<D: Deps> std::fmt::Debug for ApiState<D> {
@@ -59,7 +61,15 @@ impl<D: Deps> ApiState<D> {
             ready: AtomicBool::new(false),
             subsystems: vec![("scheduler", not_running)],
             listing_body: Default::default(),
+            jwks: serde_json::json!({"keys": []}),
         }
+    }
+
+    /// Publishes `jwks`, the public halves of the service's signing keys, at `/oauth/jwks.json`.
+    #[must_use]
+    pub fn with_jwks(mut self, jwks: serde_json::Value) -> Self {
+        self.jwks = jwks;
+        self
     }
 
     /// Exports `metrics` at `/metrics` (give the same instance to `Directory::with_metrics`).

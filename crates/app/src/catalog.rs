@@ -39,11 +39,10 @@ impl CatalogEntry {
 }
 
 fn oauth_availability(oauth: &domain::OAuthSpec, has_secret: bool) -> Availability {
-    use domain::TokenEndpointAuth as Auth;
     if oauth.discovery {
         // Endpoints and (without a pre-registered client) the client come from discovery at
         // connect time; a pre-registered client still needs its secret.
-        if oauth.client_id.is_some() && oauth.token_endpoint_auth_method != Auth::None && !has_secret {
+        if oauth.client_id.is_some() && oauth.token_endpoint_auth_method.uses_secret() && !has_secret {
             let var = oauth.client_secret_env.as_deref().unwrap_or("(none named)");
             return Availability::Unavailable(format!("the OAuth client secret is not configured (set {var})"));
         }
@@ -57,7 +56,7 @@ fn oauth_availability(oauth: &domain::OAuthSpec, has_secret: bool) -> Availabili
     if oauth.client_id.is_none() {
         return Availability::Unavailable("no OAuth client id is configured".into());
     }
-    if oauth.token_endpoint_auth_method != Auth::None && !has_secret {
+    if oauth.token_endpoint_auth_method.uses_secret() && !has_secret {
         let var = oauth.client_secret_env.as_deref().unwrap_or("(none named)");
         return Availability::Unavailable(format!("the OAuth client secret is not configured (set {var})"));
     }

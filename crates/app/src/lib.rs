@@ -20,7 +20,7 @@ pub use redirect::{is_issuer_key, issuer_key};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::disconnect::Forgotten;
-pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
+pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer, GivenClientParts};
 pub use use_cases::identity::ClientMetadata;
 pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 

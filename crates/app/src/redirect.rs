@@ -47,6 +47,11 @@ impl Settings {
         }
     }
 
+    /// Where the service publishes its public signing keys (`GET /oauth/jwks.json`).
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/oauth/jwks.json", self.base())
+    }
+
     /// The shared Client ID Metadata Document URL, when the public base is https.
     pub fn client_metadata_url(&self) -> Option<String> {
         self.client_metadata_url_at(None)

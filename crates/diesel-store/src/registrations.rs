@@ -10,8 +10,8 @@
 
 use diesel::dsl::{And, Eq, Filter, Find, IsNotNull, IsNull, Lt, Select, Values};
 use diesel::prelude::*;
-use domain::{RefId, Timestamp, TokenEndpointAuth};
-use ports::{ClientRegistration, DiscoveredAuthorization, Sealed, StoreError};
+use domain::{ParseError, RefId, SigningAlgorithm, Timestamp, TokenEndpointAuth};
+use ports::{ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, StoreError};
 
 use crate::corrupt;
 use crate::schema::{client_registrations, discovered_authorizations};
@@ -82,18 +82,24 @@ impl RegistrationRow {
 
 columns! {
     /// The columns of a [`BindingRow`], in its order.
-    BindingColumns, BINDING = discovered_authorizations(ref_id, issuer, client_id, resource, at_origin)
+    BindingColumns, BINDING = discovered_authorizations(
+        ref_id, issuer, client_id, resource, at_origin, client_auth, client_secret, signing_algorithm
+    )
 }
 
-/// Which authorization server and client a discovered connection uses.
+/// Which authorization server and client a discovered connection uses. A rebind replaces every
+/// column: a binding without a client of its own clears the one before (NULL, not "unchanged").
 #[derive(Debug, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = discovered_authorizations)]
+#[diesel(table_name = discovered_authorizations, treat_none_as_null = true)]
 pub struct BindingRow {
     ref_id: String,
     issuer: String,
     client_id: String,
     resource: String,
     at_origin: bool,
+    client_auth: Option<String>,
+    client_secret: Option<Vec<u8>>,
+    signing_algorithm: Option<String>,
 }
 
 impl BindingRow {
@@ -104,17 +110,36 @@ impl BindingRow {
             client_id: b.client_id.clone(),
             resource: b.resource.clone(),
             at_origin: b.at_origin,
+            client_auth: b.own_client.as_ref().map(|c| c.auth.as_str().to_owned()),
+            client_secret: b.own_client.as_ref().map(|c| c.sealed.0.clone()),
+            signing_algorithm: b.own_client.as_ref().and_then(|c| c.algorithm).map(|a| a.as_str().to_owned()),
         }
     }
 
     pub fn into_domain(self) -> Result<DiscoveredAuthorization, StoreError> {
         let ref_id = RefId::parse(&self.ref_id).map_err(|e| corrupt("discovered_authorizations", &self.ref_id, e))?;
+        let bad = |e: ParseError| corrupt("discovered_authorizations", &self.ref_id, e);
+        let own_client = match (self.client_auth, self.client_secret) {
+            (None, None) => None,
+            (Some(auth), Some(sealed)) => Some(OwnClient {
+                auth: TokenEndpointAuth::parse(&auth).map_err(bad)?,
+                sealed: Sealed(sealed),
+                algorithm: self.signing_algorithm.as_deref().map(SigningAlgorithm::parse).transpose().map_err(bad)?,
+            }),
+            _ => {
+                return Err(bad(ParseError::new(
+                    "client_secret",
+                    "a client's method without its secret, or the other way",
+                )));
+            }
+        };
         Ok(DiscoveredAuthorization {
             ref_id,
             issuer: self.issuer,
             client_id: self.client_id,
             resource: self.resource,
             at_origin: self.at_origin,
+            own_client,
         })
     }
 }

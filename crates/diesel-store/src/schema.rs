@@ -85,6 +85,11 @@ diesel::table! {
         resource -> Text,
         /// A 2025-03-26 server: the issuer is its origin (metadata there, else default endpoints).
         at_origin -> Bool,
+        /// A custom server's own client (`server_config.client_id`): how it authenticates,
+        /// its sealed secret or private key, and the key's algorithm. NULL for other clients.
+        client_auth -> Nullable<Text>,
+        client_secret -> Nullable<Binary>,
+        signing_algorithm -> Nullable<Text>,
     }
 }
 

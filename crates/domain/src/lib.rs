@@ -19,7 +19,8 @@ pub use ids::{Account, Label, ParseError, RefId, ServerName};
 pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;
 pub use server::{
-    ApiKeySpec, AuthMethod, AuthSpec, OAuthGrant, OAuthSpec, RegistrationMode, ServerSpec, TokenEndpointAuth, Transport,
+    ApiKeySpec, AuthMethod, AuthSpec, OAuthGrant, OAuthSpec, RegistrationMode, ServerSpec, SigningAlgorithm,
+    TokenEndpointAuth, Transport,
 };
 pub use session::ConnectSession;
 pub use time::Timestamp;

@@ -53,6 +53,13 @@ impl Scopes {
         self
     }
 
+    /// This set without `scope`.
+    #[must_use]
+    pub fn without(mut self, scope: &str) -> Self {
+        self.0.retain(|s| s != scope);
+        self
+    }
+
     pub fn contains(&self, scope: &str) -> bool {
         self.0.iter().any(|s| s == scope)
     }
@@ -99,5 +106,12 @@ mod tests {
     fn with_adds_a_scope_once() {
         let s = Scopes::parse_delimited("read").unwrap().with("offline_access").with("offline_access");
         assert_eq!(s.to_delimited(), "read offline_access");
+    }
+
+    #[test]
+    fn without_removes_a_scope_and_keeps_the_order_of_the_others() {
+        let s = Scopes::parse_delimited("read offline_access write").unwrap().without("offline_access");
+        assert_eq!(s.to_delimited(), "read write");
+        assert_eq!(s.clone().without("absent"), s);
     }
 }

@@ -62,28 +62,63 @@ pub enum TokenEndpointAuth {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2): the key given for that
+    /// client, or the service's own signing key.
+    PrivateKeyJwt,
     None,
 }
 
 impl TokenEndpointAuth {
+    pub const ALL: [Self; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None]
+        Self::ALL.into_iter().find(|t| t.as_str() == input).ok_or_else(|| {
+            ParseError::new(
+                "token_endpoint_auth_method",
+                "must be one of client_secret_basic, client_secret_post, private_key_jwt, none",
+            )
+        })
+    }
+
+    /// Whether the client proves itself with a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+/// The algorithm of a client's own signing key (`private_key_jwt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [Self; 2] = [Self::Es256, Self::Rs256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::ALL
             .into_iter()
-            .find(|t| t.as_str() == input)
-            .ok_or_else(|| {
-                ParseError::new(
-                    "token_endpoint_auth_method",
-                    "must be one of client_secret_basic, client_secret_post, none",
-                )
-            })
+            .find(|a| a.as_str() == input)
+            .ok_or_else(|| ParseError::new("signing_algorithm", "must be ES256 or RS256"))
     }
 }
 

@@ -10,11 +10,12 @@ use oauth2::{
     AuthType, AuthorizationCode, Client, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
     StandardRevocableToken, TokenResponse, TokenUrl,
 };
-use ports::{OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+use ports::{ClientKey, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::account::AccountTokenResponse;
+use crate::assertion::{SigningKeys, assertion_params};
 use crate::errors::{Redactor, map_request_error};
 use crate::http::SafeHttp;
 use crate::transport::OAuthTransport;
@@ -22,17 +23,27 @@ use crate::transport::OAuthTransport;
 /// How long a revocation may take by default: disconnecting never waits long on a provider.
 pub const DEFAULT_REVOKE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The outbound OAuth client. Holds no secret; every call gets its credentials from the port.
+/// The outbound OAuth client. Holds no client secret (every call gets its client from the port),
+/// only the service's own signing keys for `private_key_jwt`.
 #[derive(Debug, Clone)]
 pub struct OAuthAdapter {
     http: SafeHttp,
     revoke_timeout: Duration,
+    keys: SigningKeys,
 }
 
 impl OAuthAdapter {
-    /// An adapter on the shared guarded client, revoking within [`DEFAULT_REVOKE_TIMEOUT`].
+    /// An adapter on the shared guarded client, revoking within [`DEFAULT_REVOKE_TIMEOUT`], with
+    /// no signing key of its own.
     pub fn new(http: SafeHttp) -> Self {
-        Self { http, revoke_timeout: DEFAULT_REVOKE_TIMEOUT }
+        Self { http, revoke_timeout: DEFAULT_REVOKE_TIMEOUT, keys: SigningKeys::default() }
+    }
+
+    /// Signs `private_key_jwt` assertions of clients given no key of their own with `keys`.
+    #[must_use]
+    pub fn with_signing_keys(mut self, keys: SigningKeys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Bounds revocation calls by `timeout` instead of the default.
@@ -62,7 +73,10 @@ fn client_for(endpoint: &TokenEndpoint) -> AccountClient {
     let client = AccountClient::new(ClientId::new(endpoint.client.client_id.clone()));
     let secret = endpoint.client.client_secret.as_ref();
     match (endpoint.auth, secret) {
-        (TokenEndpointAuth::None, _) | (_, None) => client.set_auth_type(AuthType::RequestBody),
+        // A client assertion travels in the body with the client id (`Authenticated::params`).
+        (TokenEndpointAuth::None | TokenEndpointAuth::PrivateKeyJwt, _) | (_, None) => {
+            client.set_auth_type(AuthType::RequestBody)
+        }
         (TokenEndpointAuth::ClientSecretPost, Some(secret)) => client
             .set_auth_type(AuthType::RequestBody)
             .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())),
@@ -76,9 +90,36 @@ fn parse_url(url: &str, what: &str) -> Result<Url, OAuthError> {
     Url::parse(url).map_err(|_| OAuthError::Blocked(format!("the {what} is not a valid URL")))
 }
 
-/// Every secret a call handles, for scrubbing server messages.
-fn secrets_of<'a>(endpoint: &'a TokenEndpoint, others: &[&'a SecretString]) -> Vec<&'a SecretString> {
-    others.iter().copied().chain(endpoint.client.client_secret.as_ref()).collect()
+/// What authenticates one call beyond oauth2's own handling: a new client assertion for a
+/// `private_key_jwt` client, nothing for the others.
+struct Authenticated {
+    assertion: Option<[(&'static str, SecretString); 2]>,
+}
+
+impl Authenticated {
+    fn for_call(endpoint: &TokenEndpoint, keys: &SigningKeys) -> Result<Self, OAuthError> {
+        if endpoint.auth != TokenEndpointAuth::PrivateKeyJwt {
+            return Ok(Self { assertion: None });
+        }
+        let [(type_name, kind), (name, jwt)] = assertion_params(endpoint, keys)?;
+        Ok(Self { assertion: Some([(type_name, SecretString::from(kind)), (name, SecretString::from(jwt))]) })
+    }
+
+    /// The form fields to add to the request.
+    fn fields(&self) -> Vec<(&'static str, &SecretString)> {
+        self.assertion.iter().flatten().map(|(name, value)| (*name, value)).collect()
+    }
+
+    /// [`Self::fields`] as oauth2 takes them.
+    fn params(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.fields().into_iter().map(|(name, value)| (name, value.expose_secret().to_owned()))
+    }
+
+    /// Every secret a call handles, for scrubbing server messages.
+    fn secrets<'a>(&'a self, endpoint: &'a TokenEndpoint, others: &[&'a SecretString]) -> Vec<&'a SecretString> {
+        let assertion = self.assertion.iter().flatten().map(|(_, value)| value);
+        others.iter().copied().chain(endpoint.client.client_secret.as_ref()).chain(assertion).collect()
+    }
 }
 
 fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
@@ -124,8 +165,12 @@ impl OAuthClient for OAuthAdapter {
         if let Some(resource) = resource {
             request = request.add_extra_param("resource", resource);
         }
+        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        for (name, value) in auth.params() {
+            request = request.add_extra_param(name, value);
+        }
         let transport = OAuthTransport::new(&self.http, None);
-        let secrets = secrets_of(endpoint, &[code, pkce_verifier]);
+        let secrets = auth.secrets(endpoint, &[code, pkce_verifier]);
         let response =
             request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
         token_set(response)
@@ -144,8 +189,12 @@ impl OAuthClient for OAuthAdapter {
         if let Some(resource) = resource {
             request = request.add_extra_param("resource", resource);
         }
+        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        for (name, value) in auth.params() {
+            request = request.add_extra_param(name, value);
+        }
         let transport = OAuthTransport::new(&self.http, None);
-        let secrets = secrets_of(endpoint, &[refresh_token]);
+        let secrets = auth.secrets(endpoint, &[refresh_token]);
         let response =
             request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
         token_set(response)
@@ -166,14 +215,23 @@ impl OAuthClient for OAuthAdapter {
         if let Some(resource) = resource {
             request = request.add_extra_param("resource", resource);
         }
+        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        for (name, value) in auth.params() {
+            request = request.add_extra_param(name, value);
+        }
         let transport = OAuthTransport::new(&self.http, None);
-        let secrets = secrets_of(endpoint, &[]);
+        let secrets = auth.secrets(endpoint, &[]);
         let response =
             request.request_async(&transport).await.map_err(|e| map_request_error(e, &Redactor::new(secrets)))?;
         token_set(response)
     }
 
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError> {
-        crate::revoke::revoke(&self.http, endpoint, token, hint, self.revoke_timeout).await
+        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        crate::revoke::revoke(&self.http, endpoint, token, hint, &auth.fields(), self.revoke_timeout).await
+    }
+
+    fn check_client_key(&self, key: &ClientKey) -> Result<(), OAuthError> {
+        crate::assertion::check_client_key(key)
     }
 }

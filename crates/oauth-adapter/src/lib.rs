@@ -10,6 +10,7 @@
 
 mod account;
 mod address;
+mod assertion;
 mod challenge;
 mod client;
 mod discovery;
@@ -22,6 +23,7 @@ mod transport;
 mod wellknown;
 
 pub use address::{AddressClass, classify};
+pub use assertion::{SigningKeyError, SigningKeys};
 pub use challenge::{Challenge, ParseError as ChallengeParseError, parse as parse_www_authenticate};
 pub use client::{DEFAULT_REVOKE_TIMEOUT, OAuthAdapter};
 pub use discovery::{DEFAULT_METADATA_TTL, DiscoveryAdapter};

@@ -24,12 +24,13 @@ pub(crate) async fn revoke(
     endpoint: &TokenEndpoint,
     token: &SecretString,
     hint: TokenHint,
+    assertion: &[(&'static str, &SecretString)],
     timeout: Duration,
 ) -> Result<(), OAuthError> {
     let url = url::Url::parse(&endpoint.url)
         .map_err(|_| OAuthError::Blocked("the revocation endpoint is not a valid URL".to_owned()))?;
     let host = url.host_str().unwrap_or_default().to_owned();
-    let request = revocation_request(http, url, endpoint, token, hint).timeout(timeout);
+    let request = revocation_request(http, url, endpoint, token, hint, assertion).timeout(timeout);
     let response = http.send(request).await?;
     let status = response.status();
     screen_status(status, &host)?;
@@ -37,17 +38,23 @@ pub(crate) async fn revoke(
         return Ok(());
     }
     let body = SafeHttp::read_body(response, MAX_BODY).await?;
-    let secrets: Vec<&SecretString> = [token].into_iter().chain(endpoint.client.client_secret.as_ref()).collect();
+    let secrets: Vec<&SecretString> = [token]
+        .into_iter()
+        .chain(endpoint.client.client_secret.as_ref())
+        .chain(assertion.iter().map(|(_, value)| *value))
+        .collect();
     Err(refusal(status.as_u16(), &body, &Redactor::new(secrets)))
 }
 
-/// The form POST with the client authenticated as `endpoint.auth` says.
+/// The form POST with the client authenticated as `endpoint.auth` says (with `assertion`'s
+/// fields for a `private_key_jwt` client).
 fn revocation_request(
     http: &SafeHttp,
     url: url::Url,
     endpoint: &TokenEndpoint,
     token: &SecretString,
     hint: TokenHint,
+    assertion: &[(&'static str, &SecretString)],
 ) -> reqwest::RequestBuilder {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("token", token.expose_secret()).append_pair("token_type_hint", hint.as_str());
@@ -66,9 +73,12 @@ fn revocation_request(
         (TokenEndpointAuth::ClientSecretPost, Some(secret)) => {
             form.append_pair("client_id", &client.client_id).append_pair("client_secret", secret.expose_secret());
         }
-        (TokenEndpointAuth::None, _) | (_, None) => {
+        (TokenEndpointAuth::None | TokenEndpointAuth::PrivateKeyJwt, _) | (_, None) => {
             form.append_pair("client_id", &client.client_id);
         }
+    }
+    for (name, value) in assertion {
+        form.append_pair(name, value.expose_secret());
     }
     request.body(form.finish())
 }

@@ -27,11 +27,13 @@ pub use discovery::{
     RegisteredClient, RegistrationRequest, ResourceAccess,
 };
 pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
-pub use oauth::{AuthorizationRequest, ClientCredentials, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
+pub use oauth::{
+    AuthorizationRequest, ClientCredentials, ClientKey, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet,
+};
 pub use page::{ConnectionPosition, ConnectionQuery, StatusCounts, UserQuery, UserSummary};
 pub use pool::{PoolStats, PoolStatus};
 pub use refresh::{DueStats, DueWindow, Lease, RefreshQueue, RetryState};
-pub use registration::{ClientRegistration, DiscoveredAuthorization, RegistrationStore};
+pub use registration::{ClientRegistration, DiscoveredAuthorization, OwnClient, RegistrationStore};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use session::ConnectSessionStore;
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use domain::{Account, Scopes, TokenEndpointAuth};
+use domain::{Account, Scopes, SigningAlgorithm, TokenEndpointAuth};
 use secrecy::SecretString;
 
 /// Who the service is to an authorization server.
@@ -9,6 +9,22 @@ use secrecy::SecretString;
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: Option<SecretString>,
+    /// The client's own key for `private_key_jwt`; without one, the service's signing key signs.
+    pub private_key: Option<ClientKey>,
+}
+
+impl ClientCredentials {
+    /// A client that proves itself with `secret` (or, without one, a public client).
+    pub fn with_secret(client_id: String, client_secret: Option<SecretString>) -> Self {
+        Self { client_id, client_secret, private_key: None }
+    }
+}
+
+/// A private key (PKCS #8 or, for RSA, PKCS #1 PEM) a client signs its assertions with.
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub pem: SecretString,
+    pub algorithm: SigningAlgorithm,
 }
 
 /// Where and how to call an authorization server's token (or revocation) endpoint.
@@ -17,6 +33,9 @@ pub struct TokenEndpoint {
     pub url: String,
     pub auth: TokenEndpointAuth,
     pub client: ClientCredentials,
+    /// The authorization server's issuer, when known: the `aud` of a client assertion (else the
+    /// token endpoint's URL is).
+    pub issuer: Option<String>,
 }
 
 /// Everything that goes into an authorization URL (the app builds the URL itself).
@@ -117,4 +136,8 @@ pub trait OAuthClient: Send + Sync + 'static {
 
     /// RFC 7009 revocation, bounded by a short timeout.
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError>;
+
+    /// Whether `key` can sign `private_key_jwt` assertions: checked when a client is given one, so
+    /// a bad key is refused at connect and not at the first token call.
+    fn check_client_key(&self, key: &ClientKey) -> Result<(), OAuthError>;
 }

@@ -2,7 +2,7 @@
 //! connection belongs to (spec §5.2: "all state is keyed by issuer").
 
 use async_trait::async_trait;
-use domain::{RefId, Timestamp, TokenEndpointAuth};
+use domain::{RefId, SigningAlgorithm, Timestamp, TokenEndpointAuth};
 
 use crate::{Sealed, StoreError};
 
@@ -35,6 +35,20 @@ pub struct DiscoveredAuthorization {
     /// [`crate::AuthorizationDiscovery::origin_authorization_server`] (its metadata, else the
     /// default endpoints).
     pub at_origin: bool,
+    /// The client given with a custom server's connect, when it was (else the client is the
+    /// catalog's, a metadata document's or a registration's, found by `client_id`).
+    pub own_client: Option<OwnClient>,
+}
+
+/// A client given with a custom server's connect (`server_config.client_id` with a secret or a
+/// private key, issue 18 §3): this connection's alone, never offered to another, its secret sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnClient {
+    pub auth: TokenEndpointAuth,
+    /// The client secret, or for `private_key_jwt` the private key's PEM.
+    pub sealed: Sealed,
+    /// The private key's algorithm (`private_key_jwt` only).
+    pub algorithm: Option<SigningAlgorithm>,
 }
 
 /// The clients registered at each issuer (one per redirect URI, for new flows; each found again by

@@ -20,16 +20,20 @@ pub enum SealedField {
     /// `client_registrations.client_secret`, keyed by `issuer client_id` (issuers hold no
     /// whitespace, so the first space ends the issuer).
     RegistrationClientSecret,
+    /// `discovered_authorizations.client_secret` (a custom server's own client's secret or
+    /// private key), keyed by `ref_id`.
+    BindingClientSecret,
 }
 
 impl SealedField {
     /// Every field that holds a sealed value, in the order the re-encryption walks them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ConnectionApiKey,
         Self::ConnectionAccessToken,
         Self::ConnectionRefreshToken,
         Self::FlowPkceVerifier,
         Self::RegistrationClientSecret,
+        Self::BindingClientSecret,
     ];
 
     /// `record.field`, for logs and reports (names no value).
@@ -40,6 +44,7 @@ impl SealedField {
             Self::ConnectionRefreshToken => "connections.refresh_token",
             Self::FlowPkceVerifier => "oauth_flows.pkce_verifier",
             Self::RegistrationClientSecret => "client_registrations.client_secret",
+            Self::BindingClientSecret => "discovered_authorizations.client_secret",
         }
     }
 }

@@ -11,7 +11,7 @@ use actix_web::{HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
-use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp};
+use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp, SigningKeys};
 use ports::{
     AuditLog, Clock, ConnectSessionStore, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore,
 };
@@ -103,8 +103,9 @@ impl Application {
     /// redirect URI can name the port).
     pub async fn build_on(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let keys = KeysReloader::start(&config)?;
-        let keyring = keyring(&config)?;
+        let keyring = (keyring(&config)?, signing_keys(&config)?);
         let catalog = catalog::load(config.catalog.path.as_deref(), &|var| config.env.get(var))?;
+        check_signing(&catalog, &keyring.1)?;
         match Database::open(&config.database).await.map_err(|e| StartupError::Database(e.to_string()))? {
             Database::Sqlite(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
             Database::Postgres(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
@@ -115,7 +116,7 @@ impl Application {
         config: Config,
         listener: TcpListener,
         store: S,
-        keyring: Keyring,
+        (keyring, signing): (Keyring, SigningKeys),
         keys: KeysReloader,
         catalog: app::Catalog,
     ) -> Result<Self, StartupError>
@@ -144,7 +145,9 @@ impl Application {
             connections: store.clone(),
             flows: store.clone(),
             audit: store.clone(),
-            oauth: OAuthAdapter::new(http.clone()).with_revoke_timeout(revoke_timeout),
+            oauth: OAuthAdapter::new(http.clone())
+                .with_revoke_timeout(revoke_timeout)
+                .with_signing_keys(signing.clone()),
             cipher: keyring,
             clock: SystemClock,
             ids: OsRandom,
@@ -183,6 +186,7 @@ impl Application {
             Exposure { openapi_public: config.http.openapi_public, metrics_public: config.http.metrics_public };
         let state = web::Data::new(
             ApiState::new(directory)
+                .with_jwks(signing.jwks())
                 .with_metrics(metrics)
                 .with_exposure(exposure)
                 .with_request_body_timeout(config.http.request_body_timeout)
@@ -270,6 +274,34 @@ pub(crate) fn keyring(config: &Config) -> Result<Keyring, StartupError> {
         }
     };
     Keyring::new(&current, &s.previous_keys).map_err(|e| StartupError::Keys(e.to_string()))
+}
+
+/// The signing keys of `AD_SIGNING_KEY` and `AD_SIGNING_KEYS_PREVIOUS` (in development, the
+/// generated key of the data directory; in production none unless configured).
+pub(crate) fn signing_keys(config: &Config) -> Result<SigningKeys, StartupError> {
+    let s = &config.secrets;
+    let current = match (&s.signing_key, config.mode) {
+        (Some(key), _) => Some(key.clone()),
+        (None, RunMode::Development) => Some(dev_secret(config, "signing-key.pem", SigningKeys::generate)?),
+        (None, RunMode::Production) => None,
+    };
+    SigningKeys::new(current.as_ref(), &s.previous_signing_keys).map_err(|e| {
+        let name = if e.position == 1 && current.is_some() { "AD_SIGNING_KEY" } else { "AD_SIGNING_KEYS_PREVIOUS" };
+        StartupError::Keys(format!("{name}: {e}"))
+    })
+}
+
+/// A catalog entry whose client signs with the service's key cannot work without one: refused at
+/// start-up rather than at its first token call.
+fn check_signing(catalog: &app::Catalog, keys: &SigningKeys) -> Result<(), StartupError> {
+    let signs = |e: &&app::CatalogEntry| matches!(&e.spec.auth, domain::AuthSpec::OAuth(o) if o.token_endpoint_auth_method == domain::TokenEndpointAuth::PrivateKeyJwt);
+    match catalog.entries().iter().find(signs) {
+        Some(entry) if !keys.can_sign() => Err(StartupError::Keys(format!(
+            "catalog entry {} uses private_key_jwt, which signs with the service's key: set AD_SIGNING_KEY",
+            entry.spec.name
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn dev_secret(

@@ -23,6 +23,7 @@ fn binding() -> DiscoveredAuthorization {
         client_id: "client-6".into(),
         resource: "https://mcp6.example/mcp".into(),
         at_origin: false,
+        own_client: None,
     }
 }
 

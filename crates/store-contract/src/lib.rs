@@ -148,6 +148,7 @@ macro_rules! contract_tests {
             a_replacement_of_a_value_that_is_gone_writes_nothing,
             a_pkce_verifier_is_replaced_in_its_flow,
             a_client_secret_is_replaced_in_its_registration,
+            a_given_clients_secret_is_replaced_in_its_binding,
             of_twenty_concurrent_replacements_of_one_value_exactly_one_wins,
             only_due_oauth_connections_are_claimed,
             a_client_credentials_connection_is_due_before_its_token_expires,

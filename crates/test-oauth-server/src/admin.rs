@@ -7,6 +7,9 @@
 //!   leak scans.
 //! - `POST /configure` with `{"access_token_lifetime_seconds": N | null, "token_delay_ms": N}`
 //!   (the delay is optional and stays as it was when absent).
+//! - `POST /clients` with `{"client_id", "client_secret"}` adds a `client_secret_basic` client;
+//!   with `{"client_id", "generate_key": "ES256" | "RS256"}` a `private_key_jwt` client whose new
+//!   key pair it makes, answering `{"private_key_pem": …}` (the harness's client signs with it).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -17,8 +20,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::TestAuthServer;
 use crate::routes::lock;
+use crate::{TestAuthServer, TestClient};
 
 /// The body of `POST /configure`.
 #[derive(Debug, Deserialize)]
@@ -59,6 +62,28 @@ async fn configure(server: web::Data<Arc<TestAuthServer>>, body: web::Json<Confi
     HttpResponse::NoContent().finish()
 }
 
+/// The body of `POST /clients`.
+#[derive(Debug, Deserialize)]
+struct NewClient {
+    client_id: String,
+    client_secret: Option<String>,
+    generate_key: Option<String>,
+}
+
+async fn add_client(server: web::Data<Arc<TestAuthServer>>, body: web::Json<NewClient>) -> HttpResponse {
+    let body = body.into_inner();
+    let (client, pem) = match (body.client_secret, body.generate_key.as_deref()) {
+        (Some(secret), None) => (TestClient::basic(&body.client_id, &secret), None),
+        (None, Some(algorithm)) => match crate::assertion::generate_key(algorithm) {
+            Some((pem, jwks)) => (TestClient::private_key_jwt(&body.client_id, jwks), Some(pem)),
+            None => return HttpResponse::BadRequest().body("generate_key: ES256 or RS256"),
+        },
+        _ => return HttpResponse::BadRequest().body("client_secret or generate_key, one of them"),
+    };
+    server.configure(|c| c.clients.push(client));
+    HttpResponse::Created().json(json!({"private_key_pem": pem}))
+}
+
 /// Serves the side door on `listener` until the returned server is stopped or dropped.
 ///
 /// # Errors
@@ -71,6 +96,7 @@ pub fn serve(server: Arc<TestAuthServer>, listener: TcpListener) -> std::io::Res
             .route("/counters", web::get().to(counters))
             .route("/issued", web::get().to(issued))
             .route("/configure", web::post().to(configure))
+            .route("/clients", web::post().to(add_client))
     })
     .workers(1)
     .disable_signals()

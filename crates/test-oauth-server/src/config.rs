@@ -9,6 +9,8 @@ pub enum ClientAuth {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT client assertion (RFC 7523 §2.2) signed by a key of the client's JWK Set.
+    PrivateKeyJwt,
     /// A public client: `client_id` in the body, no secret.
     None,
 }
@@ -18,12 +20,15 @@ impl ClientAuth {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
 
     pub fn parse(input: &str) -> Option<Self> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None].into_iter().find(|a| a.as_str() == input)
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None]
+            .into_iter()
+            .find(|a| a.as_str() == input)
     }
 }
 
@@ -36,6 +41,8 @@ pub struct TestClient {
     /// Redirect URIs matched exactly (loopback ones may also be allowed wholesale, see
     /// [`TestAuthConfig::allow_loopback_redirects`]).
     pub redirect_uris: Vec<String>,
+    /// The public keys of a `private_key_jwt` client (a JWK Set).
+    pub jwks: Option<serde_json::Value>,
 }
 
 impl TestClient {
@@ -54,12 +61,18 @@ impl TestClient {
         Self::new(client_id, None, ClientAuth::None)
     }
 
+    /// A client that signs assertions with a private key whose public half is in `jwks`.
+    pub fn private_key_jwt(client_id: &str, jwks: serde_json::Value) -> Self {
+        Self { jwks: Some(jwks), ..Self::new(client_id, None, ClientAuth::PrivateKeyJwt) }
+    }
+
     fn new(client_id: &str, client_secret: Option<&str>, auth: ClientAuth) -> Self {
         Self {
             client_id: client_id.to_owned(),
             client_secret: client_secret.map(str::to_owned),
             auth,
             redirect_uris: Vec::new(),
+            jwks: None,
         }
     }
 

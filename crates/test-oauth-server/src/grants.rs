@@ -35,7 +35,7 @@ impl OAuthFailure {
         Self::new(400, "invalid_grant", description)
     }
 
-    fn client(description: &str) -> Self {
+    pub(crate) fn client(description: &str) -> Self {
         Self::new(401, "invalid_client", description)
     }
 }
@@ -57,10 +57,16 @@ pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 impl State {
     /// Authenticates the client the way it is registered to, from a Basic header or the form.
     pub(crate) fn authenticate(
-        &self,
+        &mut self,
         basic: Option<(String, String)>,
         form: &Form,
     ) -> Result<(TestClient, ClientAuth), OAuthFailure> {
+        if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+            if basic.is_some() || form.contains_key("client_secret") {
+                return Err(OAuthFailure::new(400, "invalid_request", "more than one client authentication method"));
+            }
+            return self.authenticate_assertion(form).map(|client| (client, ClientAuth::PrivateKeyJwt));
+        }
         let (client_id, secret, used) = match basic {
             Some(_) if form.contains_key("client_secret") => {
                 return Err(OAuthFailure::new(400, "invalid_request", "more than one client authentication method"));
@@ -99,7 +105,7 @@ impl State {
     /// RFC 6749 §4.4: a confidential client's own token, bound to the `resource` asked for, with
     /// the scope asked for (or the configured one), never a refresh token (§4.4.3).
     fn client_credentials_grant(&mut self, client: &TestClient, form: &Form) -> Result<Value, OAuthFailure> {
-        if client.client_secret.is_none() {
+        if client.auth == ClientAuth::None {
             return Err(OAuthFailure::new(400, "unauthorized_client", "a public client has no credentials"));
         }
         let scope = self.config.granted_scope.clone().unwrap_or_else(|| form.get("scope").cloned().unwrap_or_default());

@@ -11,6 +11,7 @@
 //! consents to everything and keeps tokens in plaintext.
 
 pub mod admin;
+mod assertion;
 mod config;
 mod grants;
 mod meta;

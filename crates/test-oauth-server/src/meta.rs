@@ -25,9 +25,10 @@ pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported":
-            ["client_secret_basic", "client_secret_post", "none"],
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "revocation_endpoint_auth_methods_supported":
-            ["client_secret_basic", "client_secret_post", "none"],
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "scopes_supported": st.config.scopes_supported,
         "authorization_response_iss_parameter_supported": st.config.advertise_iss,
         "client_id_metadata_document_supported": st.config.accept_client_id_urls,
@@ -71,11 +72,17 @@ pub(crate) async fn register(state: web::Data<Shared>, body: web::Json<Value>) -
     let Some(auth) = ClientAuth::parse(method) else {
         return invalid("unsupported token_endpoint_auth_method");
     };
+    let jwks = request.get("jwks").cloned();
+    if (auth == ClientAuth::PrivateKeyJwt) != jwks.is_some() {
+        return invalid("private_key_jwt needs jwks (by value), and only it takes them");
+    }
     let client = TestClient {
         client_id: random_token("dyn-"),
-        client_secret: (auth != ClientAuth::None).then(|| random_token("secret-")),
+        client_secret: matches!(auth, ClientAuth::ClientSecretBasic | ClientAuth::ClientSecretPost)
+            .then(|| random_token("secret-")),
         auth,
         redirect_uris: redirect_uris.clone(),
+        jwks,
     };
     let mut answer = json!({
         "client_id": client.client_id,

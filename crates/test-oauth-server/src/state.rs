@@ -126,6 +126,8 @@ pub(crate) struct State {
     pub registrations: Vec<serde_json::Value>,
     /// Every `id_token` answered, for leak scans.
     pub id_tokens: Vec<String>,
+    /// The `jti` of every client assertion accepted: a replay is refused.
+    pub seen_assertions: HashSet<String>,
 }
 
 impl State {
@@ -146,6 +148,7 @@ impl State {
             revocations: Vec::new(),
             registrations: Vec::new(),
             id_tokens: Vec::new(),
+            seen_assertions: HashSet::new(),
         }
     }
 

@@ -18,7 +18,7 @@ pub(crate) use sessions::{SessionBody, SessionResponse};
 
 pub(crate) use users::{ForgetResponse, UserDto};
 
-use domain::{AuthMethod, ConnectionStatus, RegistrationMode, Timestamp, Transport};
+use domain::{AuthMethod, ConnectionStatus, OAuthGrant, RegistrationMode, SigningAlgorithm, Timestamp, Transport};
 use ports::AuditKind;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -45,6 +45,17 @@ pub(crate) fn registration_mode_schema() -> Object {
         RegistrationMode::ALL.map(RegistrationMode::as_str),
         "How the service identifies itself to the authorization server.",
     )
+}
+
+pub(crate) fn grant_schema() -> Object {
+    string_enum(
+        OAuthGrant::ALL.map(OAuthGrant::as_str),
+        "How the connection is authorized (default authorization_code).",
+    )
+}
+
+pub(crate) fn signing_algorithm_schema() -> Object {
+    string_enum(SigningAlgorithm::ALL.map(SigningAlgorithm::as_str), "The algorithm of `private_key_pem`.")
 }
 
 pub(crate) fn auth_method_schema() -> Object {

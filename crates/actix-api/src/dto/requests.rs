@@ -82,10 +82,33 @@ pub(crate) struct ServerConfigBody {
     /// How the service identifies itself to a custom server's authorization server: `auto` (the
     /// default: a Client ID Metadata Document where supported, else dynamic registration, falling
     /// back to registration when the document's client is refused), `cimd` or `dcr` only.
-    /// `preregistered` needs a catalog entry's client.
+    /// `preregistered` needs a client: a catalog entry's, or one given here with `client_id`.
     #[serde(default)]
     #[schema(schema_with = super::registration_mode_schema)]
     pub client_registration: Option<String>,
+    /// A custom server only: `client_credentials` connects at once with the client credentials
+    /// grant (no user, no browser), which needs `client_id` with its secret or key.
+    #[serde(default)]
+    #[schema(schema_with = super::grant_schema)]
+    pub grant_type: Option<String>,
+    /// A custom server only: a client registered at its authorization server out of band, used
+    /// ahead of a metadata document or a registration. Needs `client_secret`, or
+    /// `private_key_pem` and `signing_algorithm`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Write-only: the client's secret (`client_secret_basic` where the server takes it, else
+    /// `client_secret_post`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub client_secret: Option<SecretString>,
+    /// Write-only: the client's private key in PEM (PKCS #8, or PKCS #1 for RSA), for
+    /// `private_key_jwt` (RFC 7523).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub private_key_pem: Option<SecretString>,
+    #[serde(default)]
+    #[schema(schema_with = super::signing_algorithm_schema)]
+    pub signing_algorithm: Option<String>,
     /// Reconnect this `expired` or `failed` OAuth connection of `server_name` in place: it keeps
     /// its `ref_id` and goes back to `pending_oauth` with a new `auth_url`.
     #[serde(default)]

@@ -4,6 +4,10 @@
 //! is. One per issuer key, each naming that key's redirect URI (RFC 9700 §4.4.2); the shared one
 //! names `/assets/oauth/callback`. No key: an authorization server calls it. Served only when the
 //! public base URL is https; otherwise `NOT_FOUND`.
+//!
+//! `GET /oauth/jwks.json`: the public halves of the service's signing keys (RFC 7517), which the
+//! documents name as `jwks_uri` and an operator registers for a `private_key_jwt` client; the
+//! key that signs and, through a rotation's overlap, the previous ones. Always served.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -23,6 +27,10 @@ pub(crate) fn per_issuer<D: Deps>() -> Endpoint {
     Endpoint::public(__path_client_metadata_per_issuer, client_metadata_per_issuer::<D>)
 }
 
+pub(crate) fn jwks<D: Deps>() -> Endpoint {
+    Endpoint::public(__path_jwks_document, jwks_document::<D>)
+}
+
 /// A public web client whose `client_id` is the document's own URL.
 #[derive(Debug, Serialize, ToSchema)]
 struct ClientMetadataDocument {
@@ -37,6 +45,9 @@ struct ClientMetadataDocument {
     token_endpoint_auth_method: &'static str,
     #[schema(example = "web")]
     application_type: &'static str,
+    /// Where the service's public signing keys are.
+    #[schema(example = "https://directory.example/oauth/jwks.json")]
+    jwks_uri: String,
 }
 
 /// The service's OAuth Client ID Metadata Document.
@@ -76,8 +87,21 @@ fn document_response<D: Deps>(state: &ApiState<D>, key: Option<&str>) -> Result<
         response_types: doc.response_types.to_vec(),
         token_endpoint_auth_method: doc.token_endpoint_auth_method,
         application_type: doc.application_type,
+        jwks_uri: doc.jwks_uri,
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
         .json(body))
+}
+
+/// The service's public signing keys, as a JWK Set.
+#[utoipa::path(get, path = "/oauth/jwks.json", tag = "oauth", responses(
+    (status = 200, description = "`{\"keys\": [...]}`: EC P-256 public keys (`kty`, `crv`, `x`, `y`), each with \
+        its `kid` (its RFC 7638 thumbprint), `use: sig` and `alg: ES256`; empty when the service has no \
+        signing key.", body = Object),
+))]
+async fn jwks_document<D: Deps>(state: web::Data<ApiState<D>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .json(&state.jwks)
 }

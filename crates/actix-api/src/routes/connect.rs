@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
-use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps};
-use domain::{Label, Owner, RegistrationMode, ServerName, Transport};
+use app::{ConnectOutcome, ConnectRequest, CustomServer, Deps, GivenClientParts};
+use domain::{Label, OAuthGrant, Owner, RegistrationMode, ServerName, SigningAlgorithm, Transport};
 
 use crate::dto::{ConnectBody, ConnectResponse, ServerConfigBody};
 use crate::endpoint::Endpoint;
@@ -86,6 +86,11 @@ async fn reconnect_in_place<D: Deps>(
         || config.transport.is_some()
         || config.display_name.is_some()
         || config.client_registration.is_some()
+        || config.grant_type.is_some()
+        || config.client_id.is_some()
+        || config.client_secret.is_some()
+        || config.private_key_pem.is_some()
+        || config.signing_algorithm.is_some()
     {
         return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
     }
@@ -100,41 +105,38 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
         ServerName::parse(&body.server_name).map_err(|e| ApiError::validation("server_name", e.to_string()))?;
     let custom = match config.url {
         // Only a custom server, named by its URL, takes these; a catalog server has its own.
-        None if config.transport.is_some() => {
-            return Err(ApiError::validation(
-                "server_config.transport",
-                "server_config.transport: only with server_config.url",
-            ));
+        None => {
+            let only_custom = [
+                ("transport", config.transport.is_some()),
+                ("display_name", config.display_name.is_some()),
+                ("client_registration", config.client_registration.is_some()),
+                ("grant_type", config.grant_type.is_some()),
+                ("client_id", config.client_id.is_some()),
+                ("client_secret", config.client_secret.is_some()),
+                ("private_key_pem", config.private_key_pem.is_some()),
+                ("signing_algorithm", config.signing_algorithm.is_some()),
+            ];
+            if let Some((name, _)) = only_custom.into_iter().find(|(_, given)| *given) {
+                return Err(ApiError::validation(
+                    format!("server_config.{name}"),
+                    format!("server_config.{name}: only with server_config.url (a catalog entry has its own)"),
+                ));
+            }
+            None
         }
-        None if config.display_name.is_some() => {
-            return Err(ApiError::validation(
-                "server_config.display_name",
-                "server_config.display_name: only with server_config.url",
-            ));
-        }
-        None if config.client_registration.is_some() => {
-            return Err(ApiError::validation(
-                "server_config.client_registration",
-                "server_config.client_registration: only with server_config.url (a catalog entry has its own)",
-            ));
-        }
-        None => None,
         Some(url) => Some(CustomServer {
             url,
-            transport: config
-                .transport
-                .as_deref()
-                .map(Transport::parse)
-                .transpose()
-                .map_err(|e| ApiError::validation("server_config.transport", e.to_string()))?,
+            transport: parse_field(config.transport, "transport", Transport::parse)?,
             display_name: config.display_name,
-            registration: config
-                .client_registration
-                .as_deref()
-                .map(RegistrationMode::parse)
-                .transpose()
-                .map_err(|e| ApiError::validation("server_config.client_registration", e.to_string()))?
+            registration: parse_field(config.client_registration, "client_registration", RegistrationMode::parse)?
                 .unwrap_or_default(),
+            grant: parse_field(config.grant_type, "grant_type", OAuthGrant::parse)?.unwrap_or_default(),
+            client: GivenClientParts {
+                client_id: config.client_id,
+                client_secret: config.client_secret,
+                private_key_pem: config.private_key_pem,
+                signing_algorithm: parse_field(config.signing_algorithm, "signing_algorithm", SigningAlgorithm::parse)?,
+            },
         }),
     };
     if body.return_to.as_deref().is_some_and(str::is_empty) {
@@ -155,4 +157,17 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
         return_to: body.return_to,
         browser: None,
     })
+}
+
+/// `server_config.<name>` read with `parse`, when given.
+fn parse_field<T>(
+    value: Option<String>,
+    name: &str,
+    parse: fn(&str) -> Result<T, domain::ParseError>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .as_deref()
+        .map(parse)
+        .transpose()
+        .map_err(|e| ApiError::validation(format!("server_config.{name}"), e.to_string()))
 }

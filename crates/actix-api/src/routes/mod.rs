@@ -49,6 +49,7 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         callback::browser_per_issuer::<D>(),
         client_metadata::document::<D>(),
         client_metadata::per_issuer::<D>(),
+        client_metadata::jwks::<D>(),
     ]
 }
 

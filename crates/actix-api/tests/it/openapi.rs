@@ -94,7 +94,7 @@ async fn key_requirement_matches_the_document(exposure: Exposure) -> Vec<String>
 }
 
 #[actix_web::test]
-async fn only_health_the_browser_callback_and_the_client_metadata_answer_without_a_key_by_default() {
+async fn only_health_the_browser_callback_the_client_metadata_and_the_public_keys_answer_without_a_key_by_default() {
     let keyless = key_requirement_matches_the_document(Exposure::default()).await;
     assert_eq!(
         keyless,
@@ -105,7 +105,8 @@ async fn only_health_the_browser_callback_and_the_client_metadata_answer_without
             "get /health/live",
             "get /health/ready",
             "get /oauth/client-metadata.json",
-            "get /oauth/client-metadata/{key}.json"
+            "get /oauth/client-metadata/{key}.json",
+            "get /oauth/jwks.json"
         ]
     );
 }

@@ -141,6 +141,8 @@ fn rediscoverable(mocks: &mut Mocks) {
         let redirect_uri = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(issuer));
         Ok(Some(public_registration(issuer, client_id, redirect_uri)))
     });
+    // The binding it had: a client of its own would be kept (none here).
+    mocks.registrations.expect_authorization_of().returning(|_| Ok(None));
 }
 
 #[tokio::test]

@@ -52,6 +52,8 @@ impl<D: Deps> Directory<D> {
                 entry: Some(entry),
                 browser_hash,
                 registration: oauth.registration,
+                given: None,
+                grant: domain::OAuthGrant::AuthorizationCode,
             };
             return self.connect_discovered(target, request.return_to).await;
         }
@@ -92,7 +94,7 @@ impl<D: Deps> Directory<D> {
                 Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::OAuth(oauth) if oauth.grant == domain::OAuthGrant::ClientCredentials => {
-                self.connect_with_client_credentials(new, entry).await
+                self.connect_with_client_credentials(new, oauth.scopes.clone(), None).await
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthSpec, Owner, RegistrationMode, Scopes, ServerName,
-    Transport,
+    AuthMethod, AuthSpec, Connection, Label, NewConnection, OAuthGrant, OAuthSpec, Owner, RegistrationMode, Scopes,
+    ServerName, Transport,
 };
 use ports::{
     AuditKind, AuthorizationDiscovery, Clock, ConnectionStore, DiscoveredAuthorization, DiscoveryErrorKind,
@@ -17,6 +17,7 @@ use ports::{
 };
 
 use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Target, from_discovery};
+use super::own_client::GivenClient;
 use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
 /// Longest custom URL or display name accepted.
@@ -73,11 +74,22 @@ impl<D: Deps> Directory<D> {
         {
             return Err(Error::validation("server_config.display_name", "must be 1 to 200 printable characters"));
         }
-        if custom.registration == RegistrationMode::Preregistered {
-            return Err(Error::validation(
-                "server_config.client_registration",
-                "preregistered needs a client the operator registered, which only a catalog entry names",
-            ));
+        let given = GivenClient::parse(custom.client)?;
+        match &given {
+            Some(given) => self.check_given(given, custom.registration)?,
+            None if custom.registration == RegistrationMode::Preregistered => {
+                return Err(Error::validation(
+                    "server_config.client_registration",
+                    "preregistered needs the client: give server_config.client_id with its secret or key",
+                ));
+            }
+            None if custom.grant == OAuthGrant::ClientCredentials => {
+                return Err(Error::validation(
+                    "server_config.client_id",
+                    "the client credentials grant needs the client: give client_id with its secret or key",
+                ));
+            }
+            None => {}
         }
         self.check_return_to(return_to.as_deref())?;
         let target = Target {
@@ -90,6 +102,8 @@ impl<D: Deps> Directory<D> {
             entry: None,
             browser_hash: None,
             registration: custom.registration,
+            given,
+            grant: custom.grant,
         };
         self.connect_discovered(target, return_to).await
     }
@@ -129,9 +143,14 @@ impl<D: Deps> Directory<D> {
                 return Ok(ConnectOutcome::Connected { ref_id: connection.ref_id });
             }
         };
-        let found = self.authorization_for(&target, guarded).await?;
+        let found = self.authorization_for(&target, guarded, &new.ref_id).await?;
+        if target.grant == OAuthGrant::ClientCredentials {
+            return self
+                .connect_with_client_credentials(new, found.spec.scopes.without("offline_access"), Some(found.binding))
+                .await;
+        }
         let connection = Connection::pending(new, ports.clock.now());
-        let binding = found.binding(&connection.ref_id);
+        let binding = found.binding;
         let (mut flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
         flow.browser_hash = target.browser_hash.clone();
         let created = self.event(&connection, AuditKind::Created, None);
@@ -151,14 +170,22 @@ impl<D: Deps> Directory<D> {
 
     /// The authorization server a protected resource names, who the service is there, and the
     /// authorization request to make (spec §5.1–§5.3).
-    async fn authorization_for(&self, target: &Target<'_>, guarded: Guarded) -> Result<Discovered, Error> {
+    async fn authorization_for(
+        &self,
+        target: &Target<'_>,
+        guarded: Guarded,
+        ref_id: &domain::RefId,
+    ) -> Result<Discovered, Error> {
         let Guarded { resource, at_origin } = guarded;
         let (issuer, pinned) = choose_issuer(target.entry, &resource.authorization_servers)?;
         let metadata = self.server_metadata(&issuer, at_origin).await?;
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));
-        let client_id = self.client_identity(target.entry, &metadata, key.as_deref(), target.registration).await?;
+        let (client_id, own_client) = match &target.given {
+            Some(given) => (given.client_id.clone(), Some(self.seal_given(given, &metadata, ref_id))),
+            None => (self.client_identity(target.entry, &metadata, key.as_deref(), target.registration).await?, None),
+        };
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
             Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
             _ => (Scopes::empty(), BTreeMap::new()),
@@ -179,7 +206,15 @@ impl<D: Deps> Directory<D> {
             iss_required: metadata.iss_parameter_supported,
             redirect_uri: self.settings().callback_uri(key.as_deref()),
         };
-        Ok(Discovered { spec, issuer, client_id, resource: resource.resource, at_origin })
+        let binding = DiscoveredAuthorization {
+            ref_id: ref_id.clone(),
+            issuer,
+            client_id,
+            resource: resource.resource,
+            at_origin,
+            own_client,
+        };
+        Ok(Discovered { spec, binding })
     }
 
     /// A new authorization for a discovered connection that is reconnected in place (issue 6):
@@ -201,11 +236,17 @@ impl<D: Deps> Directory<D> {
             transport: connection.transport,
             entry,
             browser_hash: None,
-            // A custom server's own setting is not kept: a reconnect in place uses `auto`.
+            // A custom server's own setting is not kept: a reconnect in place uses `auto`, or
+            // the client its user gave, which is kept.
             registration: match entry.map(|e| &e.spec.auth) {
                 Some(AuthSpec::OAuth(oauth)) => oauth.registration,
                 _ => RegistrationMode::Auto,
             },
+            given: match self.ports().registrations.authorization_of(&connection.ref_id).await? {
+                Some(binding) => self.open_given(&binding)?,
+                None => None,
+            },
+            grant: OAuthGrant::AuthorizationCode,
         };
         let access = self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?;
         let Some(guarded) = Guarded::of(&target.url, access)? else {
@@ -214,10 +255,9 @@ impl<D: Deps> Directory<D> {
                 "the server no longer asks for authorization; connect it anew",
             ));
         };
-        let found = self.authorization_for(&target, guarded).await?;
-        let binding = found.binding(&connection.ref_id);
+        let found = self.authorization_for(&target, guarded, &connection.ref_id).await?;
         let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
-        Ok((flow, auth_url, binding))
+        Ok((flow, auth_url, found.binding))
     }
 }
 
@@ -283,23 +323,7 @@ impl Guarded {
 /// How to authorize at a discovered server: the request, and what the connection is bound to.
 struct Discovered {
     spec: FlowSpec,
-    issuer: String,
-    client_id: String,
-    resource: String,
-    /// Found without protected resource metadata: the issuer is the server's origin.
-    at_origin: bool,
-}
-
-impl Discovered {
-    fn binding(&self, ref_id: &domain::RefId) -> DiscoveredAuthorization {
-        DiscoveredAuthorization {
-            ref_id: ref_id.clone(),
-            issuer: self.issuer.clone(),
-            client_id: self.client_id.clone(),
-            resource: self.resource.clone(),
-            at_origin: self.at_origin,
-        }
-    }
+    binding: DiscoveredAuthorization,
 }
 
 #[cfg(test)]

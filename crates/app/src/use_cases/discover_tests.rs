@@ -22,8 +22,7 @@ fn custom() -> ConnectRequest {
         custom: Some(CustomServer {
             url: "https://Docs.Example/mcp".into(),
             transport: None,
-            display_name: None,
-            registration: Default::default(),
+            ..CustomServer::default()
         }),
         return_to: None,
         browser: None,

@@ -18,13 +18,28 @@ use super::{connection_aad, flow_aad};
 use crate::{CatalogEntry, Deps, Directory, Error, flow};
 
 /// A user-supplied MCP server that is not in the catalog (custom server).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomServer {
     pub url: String,
     pub transport: Option<Transport>,
     pub display_name: Option<String>,
     /// `server_config.client_registration` (issue 18 §2).
     pub registration: domain::RegistrationMode,
+    /// `server_config.grant_type` (issue 18 §3): a user at a browser, or the client alone.
+    pub grant: domain::OAuthGrant,
+    /// `server_config.client_id` and its secret or key: a client its user registered at the
+    /// server's authorization server, used ahead of a metadata document or a registration.
+    pub client: GivenClientParts,
+}
+
+/// A custom server's own client as given (`server_config.client_id`, `client_secret`,
+/// `private_key_pem`, `signing_algorithm`), checked by [`super::own_client::GivenClient::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct GivenClientParts {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub private_key_pem: Option<SecretString>,
+    pub signing_algorithm: Option<domain::SigningAlgorithm>,
 }
 
 /// What `POST /assets/connect` asks for, already parsed.
@@ -67,6 +82,10 @@ pub(crate) struct Target<'a> {
     pub browser_hash: Option<String>,
     /// How the client is found at the authorization server (issue 18 §2).
     pub registration: domain::RegistrationMode,
+    /// A custom server's own client, when its user gave one.
+    pub given: Option<super::own_client::GivenClient>,
+    /// How the connection is authorized.
+    pub grant: domain::OAuthGrant,
 }
 
 /// What an authorization request is made of, however its server was found.
@@ -189,6 +208,7 @@ pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Erro
         token_endpoint: Some(url),
         client_id: Some(client_id),
         token_endpoint_auth_method,
+        issuer,
         ..
     }) = &entry.spec.auth
     else {
@@ -197,7 +217,8 @@ pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Erro
     Ok(TokenEndpoint {
         url: url.clone(),
         auth: *token_endpoint_auth_method,
-        client: ClientCredentials { client_id: client_id.clone(), client_secret: entry.client_secret.clone() },
+        client: ClientCredentials::with_secret(client_id.clone(), entry.client_secret.clone()),
+        issuer: issuer.clone(),
     })
 }
 

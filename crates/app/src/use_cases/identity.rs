@@ -223,7 +223,12 @@ impl<D: Deps> Directory<D> {
         let metadata = self.server_metadata(&binding.issuer, binding.at_origin).await?;
         let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
         Ok(TokenTarget {
-            endpoint: TokenEndpoint { url: metadata.token_endpoint, auth, client },
+            endpoint: TokenEndpoint {
+                url: metadata.token_endpoint,
+                auth,
+                client,
+                issuer: Some(binding.issuer.clone()),
+            },
             revocation_endpoint: metadata.revocation_endpoint,
             resource: Some(binding.resource),
             registration,
@@ -243,17 +248,21 @@ impl<D: Deps> Directory<D> {
         connection: &Connection,
         binding: &DiscoveredAuthorization,
     ) -> Result<(ClientCredentials, TokenEndpointAuth, Option<(String, String)>), Error> {
+        if let Some(given) = self.open_given(binding)? {
+            let auth = binding.own_client.as_ref().map_or(TokenEndpointAuth::ClientSecretBasic, |own| own.auth);
+            return Ok((given.credentials(), auth, None));
+        }
         let client_id = binding.client_id.clone();
         if let Some(entry) = self.catalog().get(&connection.server_name) {
             if let AuthSpec::OAuth(oauth) = &entry.spec.auth {
                 if oauth.client_id.as_deref() == Some(&client_id) {
-                    let credentials = ClientCredentials { client_id, client_secret: entry.client_secret.clone() };
+                    let credentials = ClientCredentials::with_secret(client_id, entry.client_secret.clone());
                     return Ok((credentials, oauth.token_endpoint_auth_method, None));
                 }
             }
         }
         if self.settings().is_client_metadata_url(&client_id, &binding.issuer) {
-            return Ok((ClientCredentials { client_id, client_secret: None }, TokenEndpointAuth::None, None));
+            return Ok((ClientCredentials::with_secret(client_id, None), TokenEndpointAuth::None, None));
         }
         let stored = self.ports().registrations.client_registration(&binding.issuer, &client_id).await?;
         let Some(stored) = stored else {
@@ -264,7 +273,7 @@ impl<D: Deps> Directory<D> {
             None => None,
         };
         let registration = Some((stored.issuer, client_id.clone()));
-        Ok((ClientCredentials { client_id, client_secret: secret }, stored.auth, registration))
+        Ok((ClientCredentials::with_secret(client_id, secret), stored.auth, registration))
     }
 }
 
@@ -281,6 +290,8 @@ pub struct ClientMetadata {
     pub response_types: [&'static str; 1],
     pub token_endpoint_auth_method: &'static str,
     pub application_type: &'static str,
+    /// Where the service publishes its signing keys.
+    pub jwks_uri: String,
 }
 
 impl<D: Deps> Directory<D> {
@@ -301,6 +312,7 @@ impl<D: Deps> Directory<D> {
             response_types: ["code"],
             token_endpoint_auth_method: TokenEndpointAuth::None.as_str(),
             application_type: "web",
+            jwks_uri: settings.jwks_uri(),
         })
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod flow_parts;
 pub(crate) mod healing;
 pub(crate) mod identity;
 pub(crate) mod listing;
+pub(crate) mod own_client;
 mod queries;
 pub(crate) mod sessions;
 
@@ -29,6 +30,12 @@ pub(crate) fn connection_aad(ref_id: &RefId, field: &str) -> String {
 /// Associated data of a flow's sealed PKCE verifier.
 pub(crate) fn flow_aad(state_hash: &str) -> String {
     format!("flows/{state_hash}/pkce_verifier")
+}
+
+/// Associated data of the sealed secret or private key of a custom server's own client, kept
+/// with the connection's authorization server binding.
+pub(crate) fn binding_aad(ref_id: &RefId) -> String {
+    format!("authorizations/{ref_id}/client_secret")
 }
 
 /// Associated data of a registration's sealed client secret.

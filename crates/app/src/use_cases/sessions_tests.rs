@@ -113,12 +113,7 @@ async fn a_session_connects_as_its_owner_and_only_to_the_servers_it_allows() {
 #[tokio::test]
 async fn a_session_never_connects_a_custom_server_even_when_it_allows_any() {
     let directory = Mocks::new().directory();
-    let custom = CustomServer {
-        url: "https://mcp.example/mcp".into(),
-        transport: None,
-        display_name: None,
-        registration: Default::default(),
-    };
+    let custom = CustomServer { url: "https://mcp.example/mcp".into(), ..CustomServer::default() };
     let request = ConnectRequest { api_key: None, custom: Some(custom), ..connect_to("my-server") };
 
     let error = directory.connect_in_session(&session(None), request).await.unwrap_err();

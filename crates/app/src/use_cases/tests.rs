@@ -414,6 +414,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
             client_id: "c".into(),
             resource,
             at_origin: false,
+            own_client: None,
         }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));

@@ -37,7 +37,8 @@ pub fn endpoint(url: String, auth: TokenEndpointAuth, id: &str, secret_: Option<
     TokenEndpoint {
         url,
         auth,
-        client: ClientCredentials { client_id: id.to_owned(), client_secret: secret_.map(secret) },
+        client: ClientCredentials::with_secret(id.to_owned(), secret_.map(secret)),
+        issuer: None,
     }
 }
 

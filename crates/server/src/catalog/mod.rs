@@ -248,10 +248,17 @@ fn check_grant(oauth: OAuthSpec) -> Result<OAuthSpec, FieldError> {
                 .into(),
         ));
     }
-    if oauth.token_endpoint_auth_method == TokenEndpointAuth::None || oauth.client_secret_env.is_none() {
+    let proves_itself = match oauth.token_endpoint_auth_method {
+        TokenEndpointAuth::PrivateKeyJwt => true,
+        TokenEndpointAuth::None => false,
+        _ => oauth.client_secret_env.is_some(),
+    };
+    if !proves_itself {
         return Err((
             "oauth.client_secret_env",
-            "is required for oauth_client_credentials, with client_secret_basic or client_secret_post".into(),
+            "is required for oauth_client_credentials, with client_secret_basic or client_secret_post (or use \
+             private_key_jwt, signed with the service's key)"
+                .into(),
         ));
     }
     Ok(oauth)

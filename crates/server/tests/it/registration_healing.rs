@@ -115,7 +115,7 @@ async fn a_client_registration_the_service_does_not_know_or_cannot_honour_is_a_v
     let app = Spawn::default().start().await;
     for (body, expect) in [
         (custom(&resource, Some("sometimes")), "auto, preregistered, cimd, dcr"),
-        (custom(&resource, Some("preregistered")), "catalog entry"),
+        (custom(&resource, Some("preregistered")), "give server_config.client_id"),
         (
             json!({"server_name": "acme", "server_config": {"client_registration": "dcr"}}),
             "only with server_config.url",

@@ -1,8 +1,8 @@
 //! Client registrations per issuer and redirect URI (found again by client id), and the
 //! authorization server of discovered connections.
 
-use domain::{Timestamp, TokenEndpointAuth};
-use ports::{ClientRegistration, DiscoveredAuthorization, StoredSecrets};
+use domain::{SigningAlgorithm, Timestamp, TokenEndpointAuth};
+use ports::{ClientRegistration, DiscoveredAuthorization, OwnClient, StoredSecrets};
 
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
@@ -30,6 +30,7 @@ fn binding(n: u8, issuer: &str) -> DiscoveredAuthorization {
         client_id: format!("client-{n}"),
         resource: format!("https://mcp{n}.example/mcp"),
         at_origin: false,
+        own_client: None,
     }
 }
 
@@ -136,8 +137,9 @@ pub async fn a_registration_is_deleted_only_while_it_is_the_client_named<S: Cont
     assert_eq!(store.add_registration(&newer).await.expect("re-register"), newer);
 }
 
-/// A connection's authorization server reads back (whether it is a server's origin, too), is replaced by a second binding, and goes away with the connection; other
-/// connections keep theirs.
+/// A connection's authorization server reads back (whether it is a server's origin, too, and the
+/// sealed client its user gave), is replaced by a second binding, and goes away with the
+/// connection, that client's secret with it; other connections keep theirs.
 pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: ContractStore>(store: S) {
     let (doomed, kept) = (fixtures::pending_connection(1, T0), fixtures::pending_connection(2, T0));
     store.insert(&doomed, &StoredSecrets::default(), None, &[]).await.expect("insert");
@@ -149,7 +151,17 @@ pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: Co
 
     let moved = DiscoveredAuthorization { issuer: "https://mcp1.example".into(), at_origin: true, ..first };
     store.bind_authorization(&moved).await.expect("rebind");
-    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved));
+    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved.clone()));
+    for (auth, algorithm) in
+        [(TokenEndpointAuth::PrivateKeyJwt, Some(SigningAlgorithm::Rs256)), (TokenEndpointAuth::ClientSecretPost, None)]
+    {
+        let sealed = fixtures::sealed(&format!("authorizations/{}/client_secret", doomed.ref_id));
+        let own = DiscoveredAuthorization { own_client: Some(OwnClient { auth, sealed, algorithm }), ..moved.clone() };
+        store.bind_authorization(&own).await.expect("rebind with its own client");
+        assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(own));
+    }
+    store.bind_authorization(&moved).await.expect("rebind without a client of its own");
+    assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved), "its client is gone");
 
     store
         .delete(&fixtures::seed_owner(), &doomed.ref_id, &fixtures::disconnected(&doomed.ref_id))

@@ -3,8 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use domain::{ConnectionStatus, RefId, TokenEndpointAuth};
-use ports::{ClientRegistration, Sealed, SealedEntry, SealedField, SecretsUpdate, StoredSecrets};
+use domain::{ConnectionStatus, RefId, SigningAlgorithm, TokenEndpointAuth};
+use ports::{
+    ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, SealedEntry, SealedField, SecretsUpdate,
+    StoredSecrets,
+};
 
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
@@ -67,6 +70,12 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
             }
         }
         store.insert(&connection, &secrets, None, &[]).await.expect("insert");
+        // Every other connection has a client its user gave; the others' bindings hold no secret.
+        let binding = binding_of(&connection.ref_id, n % 2 == 0);
+        if let Some(own) = &binding.own_client {
+            expected.push((SealedField::BindingClientSecret, entry(&key, own.sealed.clone())));
+        }
+        store.bind_authorization(&binding).await.expect("bind");
     }
     let pending = fixtures::pending_connection(20, T0);
     store.insert(&pending, &StoredSecrets::default(), None, &[]).await.expect("insert pending");
@@ -244,6 +253,39 @@ pub async fn a_client_secret_is_replaced_in_its_registration<S: ContractStore>(s
     assert!(!store.replace_sealed(field, &key, &old, &rekeyed).await.expect("replace again"));
     let stored = store.client_registration(&registered.issuer, &registered.client_id).await.expect("read");
     assert_eq!(stored, Some(ClientRegistration { client_secret: Some(rekeyed), ..registered }));
+}
+
+/// The secret of a client given for one connection is replaced in its binding, which keeps every
+/// other field.
+pub async fn a_given_clients_secret_is_replaced_in_its_binding<S: ContractStore>(store: S) {
+    let connection = fixtures::connected_oauth_connection(4);
+    store.insert(&connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
+    let bound = binding_of(&connection.ref_id, true);
+    store.bind_authorization(&bound).await.expect("bind");
+    let own = bound.own_client.clone().expect("its own client");
+    let rekeyed = fixtures::sealed("rekeyed/binding");
+    let (field, key) = (SealedField::BindingClientSecret, connection.ref_id.as_str());
+    assert!(store.replace_sealed(field, key, &own.sealed, &rekeyed).await.expect("replace"));
+    assert!(!store.replace_sealed(field, key, &own.sealed, &rekeyed).await.expect("replace again"));
+    let stored = store.authorization_of(&connection.ref_id).await.expect("read");
+    let own_client = Some(OwnClient { sealed: rekeyed, ..own });
+    assert_eq!(stored, Some(DiscoveredAuthorization { own_client, ..bound }));
+}
+
+/// A discovered connection's binding, with a client its user gave (a sealed private key) or not.
+fn binding_of(ref_id: &RefId, given: bool) -> DiscoveredAuthorization {
+    DiscoveredAuthorization {
+        ref_id: ref_id.clone(),
+        issuer: "https://as.example".into(),
+        client_id: "given-client".into(),
+        resource: "https://mcp.example/mcp".into(),
+        at_origin: false,
+        own_client: given.then(|| OwnClient {
+            auth: TokenEndpointAuth::PrivateKeyJwt,
+            sealed: fixtures::sealed(&format!("authorizations/{ref_id}/client_secret")),
+            algorithm: Some(SigningAlgorithm::Es256),
+        }),
+    }
 }
 
 /// Twenty re-encryptions of one value at once: exactly one swap happens.

@@ -10,7 +10,9 @@ fn connection_field(secrets: &mut StoredSecrets, field: SealedField) -> Option<&
         SealedField::ConnectionApiKey => Some(&mut secrets.api_key),
         SealedField::ConnectionAccessToken => Some(&mut secrets.access_token),
         SealedField::ConnectionRefreshToken => Some(&mut secrets.refresh_token),
-        SealedField::FlowPkceVerifier | SealedField::RegistrationClientSecret => None,
+        SealedField::FlowPkceVerifier | SealedField::RegistrationClientSecret | SealedField::BindingClientSecret => {
+            None
+        }
     }
 }
 
@@ -28,6 +30,17 @@ fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
             .registrations
             .iter()
             .filter_map(|(key, r)| Some(SealedEntry { key: key.clone(), sealed: r.client_secret.clone()? }))
+            .collect();
+    }
+    if field == SealedField::BindingClientSecret {
+        let live = |ref_id: &domain::RefId| state.connections.contains_key(ref_id);
+        return state
+            .bindings
+            .iter()
+            .filter(|(ref_id, _)| live(ref_id))
+            .filter_map(|(ref_id, b)| {
+                Some(SealedEntry { key: ref_id.as_str().to_owned(), sealed: b.own_client.as_ref()?.sealed.clone() })
+            })
             .collect();
     }
     state
@@ -72,6 +85,10 @@ impl RekeyStore for MemoryStore {
             state.flows.get_mut(key).map(|f| &mut f.pkce_verifier)
         } else if field == SealedField::RegistrationClientSecret {
             state.registrations.get_mut(key).and_then(|r| r.client_secret.as_mut())
+        } else if field == SealedField::BindingClientSecret {
+            let live: Vec<_> = state.connections.keys().filter(|r| r.as_str() == key).cloned().collect();
+            let bound = state.bindings.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key && live.contains(ref_id));
+            bound.and_then(|(_, b)| b.own_client.as_mut()).map(|own| &mut own.sealed)
         } else {
             let connection = state.connections.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key);
             match connection.and_then(|(_, (_, secrets))| connection_field(secrets, field)) {

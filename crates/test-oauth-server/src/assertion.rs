@@ -1,0 +1,100 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3), checked the way an
+//! authorization server must: the assertion's signature by a key of the client's JWK Set (by its
+//! `kid`, else the only key of the assertion's algorithm), `iss` = `sub` = the client, an `aud`
+//! that is this server (its issuer or the endpoint's URL), an `exp` in the future, and a `jti`
+//! never seen before.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+
+use crate::config::{ClientAuth, TestClient};
+use crate::grants::{Form, OAuthFailure};
+use crate::state::State;
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    jti: String,
+}
+
+impl State {
+    /// The client a `client_assertion` proves, or why it proves nothing.
+    pub(crate) fn authenticate_assertion(&mut self, form: &Form) -> Result<TestClient, OAuthFailure> {
+        if form.get("client_assertion_type").map(String::as_str) != Some(ASSERTION_TYPE) {
+            return Err(OAuthFailure::client("client_assertion_type is not jwt-bearer"));
+        }
+        let jwt = form.get("client_assertion").ok_or_else(|| OAuthFailure::client("no client_assertion"))?;
+        let header = decode_header(jwt).map_err(|_| OAuthFailure::client("the assertion is not a JWT"))?;
+        let unverified: Claims = unverified_claims(jwt)?;
+        let client = self.client(&unverified.sub).ok_or_else(|| OAuthFailure::client("unknown client"))?;
+        if client.auth != ClientAuth::PrivateKeyJwt {
+            return Err(OAuthFailure::client("wrong client authentication method"));
+        }
+        if form.get("client_id").is_some_and(|id| *id != client.client_id) {
+            return Err(OAuthFailure::client("client_id is not the assertion's subject"));
+        }
+        let set: JwkSet = client
+            .jwks
+            .clone()
+            .and_then(|jwks| serde_json::from_value(jwks).ok())
+            .ok_or_else(|| OAuthFailure::client("the client has no keys"))?;
+        // Without a `kid`, only a client with a single key is unambiguous.
+        let jwk = match &header.kid {
+            Some(kid) => set.find(kid),
+            None if set.keys.len() == 1 => set.keys.first(),
+            None => None,
+        }
+        .ok_or_else(|| OAuthFailure::client("no key of the client is the assertion's"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|_| OAuthFailure::client("the client's key does not load"))?;
+        let mut validation = Validation::new(header.alg);
+        let issuer = self.issuer.clone();
+        validation.set_audience(&[issuer.clone(), format!("{issuer}/token"), format!("{issuer}/revoke")]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = 0;
+        let claims = decode::<Claims>(jwt, &key, &validation)
+            .map_err(|e| OAuthFailure::client(&format!("the assertion does not verify: {e}")))?
+            .claims;
+        if claims.iss != client.client_id || claims.sub != client.client_id {
+            return Err(OAuthFailure::client("iss and sub must both be the client id"));
+        }
+        if !self.seen_assertions.insert(claims.jti) {
+            return Err(OAuthFailure::client("the assertion's jti was used before"));
+        }
+        Ok(client)
+    }
+}
+
+/// The claims before verification: only to find whose keys verify them.
+fn unverified_claims(jwt: &str) -> Result<Claims, OAuthFailure> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).ok_or_else(|| OAuthFailure::client("the assertion is not a JWT"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| OAuthFailure::client("the assertion is not a JWT"))?;
+    serde_json::from_slice(&bytes).map_err(|_| OAuthFailure::client("the assertion lacks iss, sub or jti"))
+}
+
+/// A new private key in PEM for `algorithm` (`ES256` or `RS256`) and the JWK Set of its public
+/// half, for harnesses whose client signs assertions.
+pub(crate) fn generate_key(algorithm: &str) -> Option<(String, serde_json::Value)> {
+    use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
+    let (pem, key, algorithm) = match algorithm {
+        "ES256" => {
+            let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).ok()?.serialize_pem();
+            let key = EncodingKey::from_ec_pem(pem.as_bytes()).ok()?;
+            (pem, key, Algorithm::ES256)
+        }
+        "RS256" => {
+            let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).ok()?.serialize_pem();
+            let key = EncodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
+            (pem, key, Algorithm::RS256)
+        }
+        _ => return None,
+    };
+    let jwk = Jwk::from_encoding_key(&key, algorithm).ok()?;
+    Some((pem, serde_json::json!({"keys": [jwk]})))
+}

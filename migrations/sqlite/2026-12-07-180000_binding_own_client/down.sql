@@ -1,0 +1,3 @@
+ALTER TABLE discovered_authorizations DROP COLUMN signing_algorithm;
+ALTER TABLE discovered_authorizations DROP COLUMN client_secret;
+ALTER TABLE discovered_authorizations DROP COLUMN client_auth;
