@@ -42,11 +42,12 @@ impl State {
             .clone()
             .and_then(|jwks| serde_json::from_value(jwks).ok())
             .ok_or_else(|| OAuthFailure::client("the client has no keys"))?;
-        // Without a `kid`, only a client with a single key is unambiguous.
+        // A `kid` names its key; without one (or with one the client's single, unnamed key cannot
+        // contradict), only a client with a single key is unambiguous.
+        let single = (set.keys.len() == 1).then(|| set.keys.first()).flatten();
         let jwk = match &header.kid {
-            Some(kid) => set.find(kid),
-            None if set.keys.len() == 1 => set.keys.first(),
-            None => None,
+            Some(kid) => set.find(kid).or(single.filter(|k| k.common.key_id.is_none())),
+            None => single,
         }
         .ok_or_else(|| OAuthFailure::client("no key of the client is the assertion's"))?;
         let key = DecodingKey::from_jwk(jwk).map_err(|_| OAuthFailure::client("the client's key does not load"))?;
@@ -95,6 +96,7 @@ pub(crate) fn generate_key(algorithm: &str) -> Option<(String, serde_json::Value
         }
         _ => return None,
     };
-    let jwk = Jwk::from_encoding_key(&key, algorithm).ok()?;
+    let mut jwk = Jwk::from_encoding_key(&key, algorithm).ok()?;
+    jwk.common.key_id = Some(jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256));
     Some((pem, serde_json::json!({"keys": [jwk]})))
 }

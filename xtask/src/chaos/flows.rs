@@ -12,6 +12,13 @@ pub(crate) const OAUTH_SERVER: &str = "acme";
 pub(crate) const KEYED_SERVER: &str = "keyed";
 /// The environment variable the catalog names for the OAuth client secret.
 pub(crate) const CLIENT_SECRET_ENV: &str = "CHAOS_ACME_CLIENT_SECRET";
+/// The catalog entry with no user: the client credentials grant, signed with the service's key.
+pub(crate) const MACHINE_SERVER: &str = "machine";
+/// Its client at the test authorization server (which knows the service key's public half).
+pub(crate) const SIGNED_CLIENT: &str = "chaos-signed";
+/// Clients given with a custom server's connect: with a secret, and with a private key.
+pub(crate) const GIVEN_CLIENT: &str = "chaos-given";
+pub(crate) const OWN_KEY_CLIENT: &str = "chaos-own-key";
 
 /// The catalog every chaos service starts with.
 pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {
@@ -27,7 +34,13 @@ pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {
             "token_endpoint": format!("{auth_base}/token"),
             "revocation_endpoint": format!("{auth_base}/revoke"),
             "client_id": "test-client", "client_secret_env": CLIENT_SECRET_ENV,
-            "scopes": ["read", "write"], "send_resource": true } }
+            "scopes": ["read", "write"], "send_resource": true } },
+        { "server_name": MACHINE_SERVER, "display_name": "Machine", "transport": "streamable_http",
+          "url": "https://machine.example/mcp", "auth_method": "oauth_client_credentials",
+          "oauth": {
+            "discovery": false, "issuer": auth_base, "token_endpoint": format!("{auth_base}/token"),
+            "revocation_endpoint": format!("{auth_base}/revoke"), "client_id": SIGNED_CLIENT,
+            "token_endpoint_auth_method": "private_key_jwt", "scopes": ["read"], "send_resource": true } }
     ]})
 }
 

@@ -1,6 +1,7 @@
 //! The leak scan: a full run on each backend with the run's distinctive secrets (every route,
 //! both callbacks, a refresh, a disconnect, a connection made on the hosted connect page with
-//! its session token and browser nonce), then a search of every log line of every service
+//! its session token and browser nonce, connections with no user whose clients prove themselves
+//! with the service's signing key, a given client secret and a given private key), then a search of every log line of every service
 //! this chaos run started, every response body it received (credentials answers excepted), the
 //! SQLite files and a `pg_dump` of every PostgreSQL database, for each secret in plaintext.
 
@@ -34,8 +35,9 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let posted = client.post("/assets/callback", &json!(query));
     let denied = client.browse(&format!("{}/assets/oauth/callback?error=access_denied&state=unknown", client.base));
     let on_page = flows::connect_on_page(&client);
+    let machines = own_clients(run, &client)?;
     let listed = client.get("/assets/connections");
-    for ref_id in [&keyed, &by_get, &by_post] {
+    for ref_id in [&keyed, &by_get, &by_post].into_iter().chain(&machines) {
         client.get(&format!("/assets/connections/{ref_id}"));
         client.delete(&format!("/assets/connections/{ref_id}"));
     }
@@ -45,6 +47,41 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
         bail!("the run did not go through: {statuses:?}, denied callback {}", denied.status);
     }
     on_page
+}
+
+/// Connections with no user whose clients hold secrets: the catalog's, signing with the service
+/// key, and a custom server's (the authorization server's own origin) with a given secret and
+/// with a given private key; each read once.
+fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
+    let custom = |client_id: &str, credential: serde_json::Value| {
+        let mut config = json!({"url": format!("{}/mcp", run.auth.base), "grant_type": "client_credentials", "client_id": client_id});
+        if let (Some(config), Some(credential)) = (config.as_object_mut(), credential.as_object()) {
+            config.extend(credential.clone());
+        }
+        json!({"server_name": "chaos-custom", "server_config": config})
+    };
+    let bodies = [
+        json!({"server_name": flows::MACHINE_SERVER}),
+        custom(flows::GIVEN_CLIENT, json!({"client_secret": run.secrets.given_client_secret})),
+        custom(
+            flows::OWN_KEY_CLIENT,
+            json!({"private_key_pem": run.secrets.own_client_key, "signing_algorithm": "ES256"}),
+        ),
+    ];
+    let mut made = Vec::new();
+    for body in bodies {
+        let reply = client.post("/assets/connect", &body);
+        let ref_id = match (reply.status, reply.body["ref_id"].as_str()) {
+            (200, Some(ref_id)) if reply.body["status"] == "connected" => ref_id.to_owned(),
+            _ => bail!("a connection with its own client did not connect: {} {}", reply.status, reply.body),
+        };
+        let served = flows::credentials(client, &ref_id);
+        if served.status != 200 {
+            bail!("its credentials answered {}", served.status);
+        }
+        made.push(ref_id);
+    }
+    Ok(made)
 }
 
 /// The query parameters of a URL.

@@ -86,6 +86,12 @@ pub(crate) struct Secrets {
     pub client_secret: String,
     /// Every API key the run stores starts with this.
     pub api_key_prefix: String,
+    /// The secret of a client given with a custom server's connect.
+    pub given_client_secret: String,
+    /// The service's signing key (`AD_SIGNING_KEY`) and a custom server's own client's private
+    /// key, both PEM, made by the test authorization server, which knows their public halves.
+    pub signing_key: String,
+    pub own_client_key: String,
 }
 
 impl Secrets {
@@ -98,6 +104,9 @@ impl Secrets {
             encryption_key: base64::engine::general_purpose::URL_SAFE.encode(&bytes[16..48]),
             client_secret: format!("chaosClientSecret{}", hex(&bytes[48..64])),
             api_key_prefix: format!("chaosApiKey{}", hex(&bytes[64..80])),
+            given_client_secret: format!("chaosGivenSecret{}", hex(&bytes[80..96])),
+            signing_key: String::new(),
+            own_client_key: String::new(),
         })
     }
 
@@ -108,8 +117,16 @@ impl Secrets {
             ("encryption key", self.encryption_key.clone()),
             ("client secret", self.client_secret.clone()),
             ("API key", self.api_key_prefix.clone()),
+            ("given client secret", self.given_client_secret.clone()),
+            ("service signing key", pem_body(&self.signing_key)),
+            ("own client's private key", pem_body(&self.own_client_key)),
         ]
     }
+}
+
+/// The first base64 line of a PEM: what any copy of the key, however escaped, contains.
+fn pem_body(pem: &str) -> String {
+    pem.lines().find(|l| !l.starts_with("-----")).unwrap_or(pem).to_owned()
 }
 
 /// What every scenario shares: the directories, the secrets, the authorization server and the
@@ -165,6 +182,7 @@ impl Run {
             ("AD_DATA_DIR", data.display().to_string()),
             ("ENGINE_API_KEY", s.engine_key.clone()),
             ("AD_ENCRYPTION_KEY", s.encryption_key.clone()),
+            ("AD_SIGNING_KEY", s.signing_key.clone()),
             ("CATALOG_PATH", self.dir.join("catalog.json").display().to_string()),
             ("OAUTH_REDIRECT_BASE_URL", format!("http://127.0.0.1:{port}")),
             ("AD_ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
@@ -245,9 +263,12 @@ fn prepare(dir: &str, profile: &str, examples: u32) -> Result<Run> {
     let (cluster, _) = Cluster::ensure_in("chaos-pg", true)?;
     let binaries = target.join(profile);
     let rest = (|| {
-        let secrets = Secrets::generate()?;
+        let mut secrets = Secrets::generate()?;
         let bodies = BodyLog::create(&dir.join("bodies.txt"), &dir.join("credentials.txt"))?;
         let auth = AuthServer::start(&binaries.join("test-oauth-server"), &secrets.client_secret)?;
+        secrets.signing_key = auth.add_keyed_client(flows::SIGNED_CLIENT)?;
+        secrets.own_client_key = auth.add_keyed_client(flows::OWN_KEY_CLIENT)?;
+        auth.add_client(flows::GIVEN_CLIENT, &secrets.given_client_secret)?;
         write_catalog(&dir, &auth.base)?;
         Ok((secrets, bodies, auth))
     })();

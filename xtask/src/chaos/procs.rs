@@ -207,6 +207,25 @@ impl AuthServer {
         Ok(all.filter_map(|v| v.as_str().map(str::to_owned)).collect())
     }
 
+    /// Adds a `client_secret_basic` client.
+    pub(crate) fn add_client(&self, client_id: &str, secret: &str) -> Result<()> {
+        self.clients(&json!({"client_id": client_id, "client_secret": secret})).map(drop)
+    }
+
+    /// Adds a `private_key_jwt` client with a new ES256 key; the private key, in PEM.
+    pub(crate) fn add_keyed_client(&self, client_id: &str) -> Result<String> {
+        let reply = self.clients(&json!({"client_id": client_id, "generate_key": "ES256"}))?;
+        reply["private_key_pem"].as_str().map(str::to_owned).context("no private key in the answer")
+    }
+
+    fn clients(&self, body: &Value) -> Result<Value> {
+        let reply = self.admin.post("/clients", body);
+        if reply.status != 201 {
+            bail!("the test authorization server did not add the client ({})", reply.status);
+        }
+        Ok(reply.body)
+    }
+
     /// Access tokens issued from now on live this long.
     pub(crate) fn set_token_lifetime(&self, seconds: u64) -> Result<()> {
         self.configure(&json!({"access_token_lifetime_seconds": seconds}))
