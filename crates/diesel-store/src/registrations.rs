@@ -121,11 +121,16 @@ impl BindingRow {
         let bad = |e: ParseError| corrupt("discovered_authorizations", &self.ref_id, e);
         let own_client = match (self.client_auth, self.client_secret) {
             (None, None) => None,
-            (Some(auth), Some(sealed)) => Some(OwnClient {
-                auth: TokenEndpointAuth::parse(&auth).map_err(bad)?,
-                sealed: Sealed(sealed),
-                algorithm: self.signing_algorithm.as_deref().map(SigningAlgorithm::parse).transpose().map_err(bad)?,
-            }),
+            (Some(auth), Some(sealed)) => {
+                let auth = TokenEndpointAuth::parse(&auth).map_err(bad)?;
+                let algorithm =
+                    self.signing_algorithm.as_deref().map(SigningAlgorithm::parse).transpose().map_err(bad)?;
+                // A key signs (`private_key_jwt`, with its algorithm); a secret is sent (without one).
+                if (auth == TokenEndpointAuth::PrivateKeyJwt) != algorithm.is_some() {
+                    return Err(bad(ParseError::new("signing_algorithm", "does not match the client's method")));
+                }
+                Some(OwnClient { auth, sealed: Sealed(sealed), algorithm })
+            }
             _ => {
                 return Err(bad(ParseError::new(
                     "client_secret",

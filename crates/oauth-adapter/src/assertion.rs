@@ -118,7 +118,7 @@ pub(crate) fn assertion_params(
     let claims = Claims {
         iss: client_id,
         sub: client_id,
-        aud: endpoint.issuer.as_deref().unwrap_or(&endpoint.url),
+        aud: endpoint.audience.as_deref().unwrap_or(&endpoint.url),
         iat: now,
         exp: now + LIFETIME_SECONDS,
         jti: jti(),
@@ -130,14 +130,16 @@ pub(crate) fn assertion_params(
         }
         None => {
             let own = own.current.as_ref().ok_or_else(|| {
-                OAuthError::Blocked("private_key_jwt needs a signing key, and the service has none".to_owned())
+                OAuthError::ClientAuthentication(
+                    "private_key_jwt needs a signing key, and the service has none".to_owned(),
+                )
             })?;
             let mut header = Header::new(Algorithm::ES256);
             header.kid = Some(own.kid.clone());
             jsonwebtoken::encode(&header, &claims, &own.key)
         }
     }
-    .map_err(|_| OAuthError::Blocked("the client assertion could not be signed".to_owned()))?;
+    .map_err(|_| OAuthError::ClientAuthentication("the client assertion could not be signed".to_owned()))?;
     Ok([("client_assertion_type", ASSERTION_TYPE.to_owned()), ("client_assertion", jwt)])
 }
 
@@ -149,7 +151,7 @@ fn client_key(given: &ClientKey) -> Result<(EncodingKey, Algorithm), OAuthError>
         SigningAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem).map(|k| (k, Algorithm::RS256)),
     };
     parsed.map_err(|_| {
-        OAuthError::Blocked(format!(
+        OAuthError::ClientAuthentication(format!(
             "the client's private key is not a {} private key in PEM",
             given.algorithm.as_str()
         ))
@@ -160,9 +162,9 @@ fn client_key(given: &ClientKey) -> Result<(EncodingKey, Algorithm), OAuthError>
 /// cannot sign, an EC key of another curve say, is found here and not at the first token call).
 pub(crate) fn check_client_key(given: &ClientKey) -> Result<(), OAuthError> {
     let (key, algorithm) = client_key(given)?;
-    jsonwebtoken::encode(&Header::new(algorithm), &serde_json::json!({}), &key)
-        .map(|_| ())
-        .map_err(|_| OAuthError::Blocked(format!("the client's private key cannot sign {}", given.algorithm.as_str())))
+    jsonwebtoken::encode(&Header::new(algorithm), &serde_json::json!({}), &key).map(|_| ()).map_err(|_| {
+        OAuthError::ClientAuthentication(format!("the client's private key cannot sign {}", given.algorithm.as_str()))
+    })
 }
 
 /// 128 random bits, base64url: unique per assertion.

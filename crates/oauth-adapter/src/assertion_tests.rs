@@ -10,7 +10,7 @@ fn endpoint(issuer: Option<&str>, private_key: Option<ClientKey>) -> TokenEndpoi
         url: "https://as.example/token".to_owned(),
         auth: domain::TokenEndpointAuth::PrivateKeyJwt,
         client: ClientCredentials { client_id: "client-7".to_owned(), client_secret: None, private_key },
-        issuer: issuer.map(str::to_owned),
+        audience: issuer.map(str::to_owned),
     }
 }
 
@@ -104,7 +104,7 @@ fn a_client_key_signs_with_its_own_algorithm_and_a_bad_one_is_refused_without_be
 #[test]
 fn a_client_with_no_key_of_its_own_cannot_sign_when_the_service_has_none() {
     let err = assertion_params(&endpoint(None, None), &SigningKeys::default()).unwrap_err();
-    assert!(matches!(err, OAuthError::Blocked(m) if m.contains("no")));
+    assert!(matches!(err, OAuthError::ClientAuthentication(m) if m.contains("no")));
 }
 
 #[test]

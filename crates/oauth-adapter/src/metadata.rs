@@ -204,14 +204,18 @@ pub fn default_endpoints(origin: &str) -> AuthServerMetadata {
 pub fn decode_registration(body: &[u8], request: &RegistrationRequest) -> Decoded<RegisteredClient> {
     let doc = Doc::parse(body, "registration response")?;
     let client_id = doc.required("client_id")?.to_owned();
+    // The service registers with a secret or none; a server that answers `private_key_jwt` made a
+    // client whose keys it was never given.
     let auth = match doc.string("token_endpoint_auth_method")? {
         None => request.auth,
         Some(method) => TokenEndpointAuth::parse(method)
-            .map_err(|_| "`token_endpoint_auth_method` is not one this client supports".to_owned())?,
+            .ok()
+            .filter(|m| *m != TokenEndpointAuth::PrivateKeyJwt)
+            .ok_or_else(|| "`token_endpoint_auth_method` is not one this client supports".to_owned())?,
     };
     let client_secret =
         doc.string("client_secret")?.filter(|s| !s.is_empty()).map(|s| SecretString::from(s.to_owned()));
-    if auth != TokenEndpointAuth::None && client_secret.is_none() {
+    if auth.uses_secret() && client_secret.is_none() {
         return Err("`client_secret` is missing for a confidential client".to_owned());
     }
     if let Some(uris) = doc.strings("redirect_uris")? {

@@ -138,6 +138,10 @@ fn a_registration_answer_keeps_the_redirect_uri_and_has_a_secret_when_confidenti
     let secret_in_message = json!({"client_id": "c", "client_secret": "s-leak", "client_secret_expires_at": "s-leak"});
     let err = decode_registration(secret_in_message.to_string().as_bytes(), &request()).unwrap_err();
     assert!(!err.contains("s-leak"), "{err}");
+    // A client that would have to sign with keys the service never gave it is no use.
+    let keyed = json!({"client_id": "c", "client_secret": "s", "token_endpoint_auth_method": "private_key_jwt"});
+    let err = decode_registration(keyed.to_string().as_bytes(), &request()).unwrap_err();
+    assert!(err.contains("token_endpoint_auth_method"), "{err}");
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

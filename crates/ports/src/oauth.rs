@@ -33,9 +33,9 @@ pub struct TokenEndpoint {
     pub url: String,
     pub auth: TokenEndpointAuth,
     pub client: ClientCredentials,
-    /// The authorization server's issuer, when known: the `aud` of a client assertion (else the
-    /// token endpoint's URL is).
-    pub issuer: Option<String>,
+    /// The `aud` of a client assertion: the authorization server's issuer when known, else its
+    /// token endpoint's URL; kept as is when `url` is the revocation endpoint's. `None`: `url`.
+    pub audience: Option<String>,
 }
 
 /// Everything that goes into an authorization URL (the app builds the URL itself).
@@ -96,6 +96,9 @@ pub enum OAuthError {
     /// The URL is not allowed (SSRF rules: not https, or a private address).
     #[error("the address is not allowed: {0}")]
     Blocked(String),
+    /// The client cannot prove itself: its private key does not sign, or it has none.
+    #[error("the client cannot authenticate: {0}")]
+    ClientAuthentication(String),
 }
 
 impl OAuthError {

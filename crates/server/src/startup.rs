@@ -286,8 +286,12 @@ pub(crate) fn signing_keys(config: &Config) -> Result<SigningKeys, StartupError>
         (None, RunMode::Production) => None,
     };
     SigningKeys::new(current.as_ref(), &s.previous_signing_keys).map_err(|e| {
-        let name = if e.position == 1 && current.is_some() { "AD_SIGNING_KEY" } else { "AD_SIGNING_KEYS_PREVIOUS" };
-        StartupError::Keys(format!("{name}: {e}"))
+        let which = match (current.is_some(), e.position) {
+            (true, 1) => "AD_SIGNING_KEY".to_owned(),
+            (true, n) => format!("AD_SIGNING_KEYS_PREVIOUS, key {} of the list", n - 1),
+            (false, n) => format!("AD_SIGNING_KEYS_PREVIOUS, key {n} of the list"),
+        };
+        StartupError::Keys(format!("{which}: not an EC P-256 private key in PKCS #8 PEM"))
     })
 }
 

@@ -3,8 +3,8 @@
 //! on a port of its own. Tests in the same process use [`TestAuthServer`]'s methods instead.
 //!
 //! - `GET /counters`: `{"token_requests","code_exchanges","refreshes","refresh_reuses","revocations"}`.
-//! - `GET /issued`: `{"codes":[…],"access_tokens":[…],"refresh_tokens":[…],"id_tokens":[…]}`, for
-//!   leak scans.
+//! - `GET /issued`: `{"codes":[…],"access_tokens":[…],"refresh_tokens":[…],"id_tokens":[…],
+//!   "client_assertions":[…]}` (the `private_key_jwt` assertions it accepted), for leak scans.
 //! - `POST /configure` with `{"access_token_lifetime_seconds": N | null, "token_delay_ms": N}`
 //!   (the delay is optional and stays as it was when absent).
 //! - `POST /clients` with `{"client_id", "client_secret"}` adds a `client_secret_basic` client;
@@ -49,6 +49,7 @@ async fn issued(server: web::Data<Arc<TestAuthServer>>) -> HttpResponse {
     let id_tokens = &state.id_tokens;
     HttpResponse::Ok().json(json!({
         "codes": codes, "access_tokens": access, "refresh_tokens": refresh, "id_tokens": id_tokens,
+        "client_assertions": state.assertions,
     }))
 }
 

@@ -1,8 +1,8 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3), checked the way an
 //! authorization server must: the assertion's signature by a key of the client's JWK Set (by its
-//! `kid`, else the only key of the assertion's algorithm), `iss` = `sub` = the client, an `aud`
-//! that is this server (its issuer or the endpoint's URL), an `exp` in the future, and a `jti`
-//! never seen before.
+//! `kid`, else its only key), `iss` = `sub` = the client, an `aud` that is this server (its issuer
+//! or its token endpoint's URL, at every endpoint), an `exp` in the future, and a `jti` never seen
+//! before.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
@@ -53,7 +53,8 @@ impl State {
         let key = DecodingKey::from_jwk(jwk).map_err(|_| OAuthFailure::client("the client's key does not load"))?;
         let mut validation = Validation::new(header.alg);
         let issuer = self.issuer.clone();
-        validation.set_audience(&[issuer.clone(), format!("{issuer}/token"), format!("{issuer}/revoke")]);
+        // The issuer or the token endpoint, at every endpoint (what the service sends).
+        validation.set_audience(&[issuer.clone(), format!("{issuer}/token")]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         validation.leeway = 0;
         let claims = decode::<Claims>(jwt, &key, &validation)
@@ -65,6 +66,7 @@ impl State {
         if !self.seen_assertions.insert(claims.jti) {
             return Err(OAuthFailure::client("the assertion's jti was used before"));
         }
+        self.assertions.push(jwt.clone());
         Ok(client)
     }
 }

@@ -128,6 +128,8 @@ pub(crate) struct State {
     pub id_tokens: Vec<String>,
     /// The `jti` of every client assertion accepted: a replay is refused.
     pub seen_assertions: HashSet<String>,
+    /// Every client assertion accepted, for leak scans.
+    pub assertions: Vec<String>,
 }
 
 impl State {
@@ -149,6 +151,7 @@ impl State {
             registrations: Vec::new(),
             id_tokens: Vec::new(),
             seen_assertions: HashSet::new(),
+            assertions: Vec::new(),
         }
     }
 

@@ -114,6 +114,7 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
         let kind = match t.split('-').next() {
             Some("at") => "access token",
             Some("rt") => "refresh token",
+            _ if t.starts_with("ey") => "id token or client assertion",
             _ => "authorization code",
         };
         (kind, t.clone())

@@ -202,7 +202,7 @@ impl AuthServer {
     /// Every code and token it issued.
     pub(crate) fn issued(&self) -> Result<Vec<String>> {
         let body = self.admin.get("/issued").body;
-        let lists = ["codes", "access_tokens", "refresh_tokens", "id_tokens"];
+        let lists = ["codes", "access_tokens", "refresh_tokens", "id_tokens", "client_assertions"];
         let all = lists.iter().flat_map(|l| body[l].as_array().cloned().unwrap_or_default());
         Ok(all.filter_map(|v| v.as_str().map(str::to_owned)).collect())
     }

@@ -106,9 +106,15 @@ pub(crate) struct ServerConfigBody {
     #[serde(default)]
     #[schema(value_type = Option<String>, write_only)]
     pub private_key_pem: Option<SecretString>,
+    /// The algorithm of `private_key_pem`: `ES256` or `RS256`.
     #[serde(default)]
     #[schema(schema_with = super::signing_algorithm_schema)]
     pub signing_algorithm: Option<String>,
+    /// The issuer of the authorization server `client_id` is registered at: its credentials are
+    /// sent there only. Needed when the MCP server names several.
+    #[serde(default)]
+    #[schema(example = "https://auth.example")]
+    pub issuer: Option<String>,
     /// Reconnect this `expired` or `failed` OAuth connection of `server_name` in place: it keeps
     /// its `ref_id` and goes back to `pending_oauth` with a new `auth_url`.
     #[serde(default)]

@@ -91,6 +91,7 @@ async fn reconnect_in_place<D: Deps>(
         || config.client_secret.is_some()
         || config.private_key_pem.is_some()
         || config.signing_algorithm.is_some()
+        || config.issuer.is_some()
     {
         return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
     }
@@ -115,6 +116,7 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
                 ("client_secret", config.client_secret.is_some()),
                 ("private_key_pem", config.private_key_pem.is_some()),
                 ("signing_algorithm", config.signing_algorithm.is_some()),
+                ("issuer", config.issuer.is_some()),
             ];
             if let Some((name, _)) = only_custom.into_iter().find(|(_, given)| *given) {
                 return Err(ApiError::validation(
@@ -136,6 +138,7 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
                 client_secret: config.client_secret,
                 private_key_pem: config.private_key_pem,
                 signing_algorithm: parse_field(config.signing_algorithm, "signing_algorithm", SigningAlgorithm::parse)?,
+                issuer: config.issuer,
             },
         }),
     };

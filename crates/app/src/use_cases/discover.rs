@@ -135,6 +135,13 @@ impl<D: Deps> Directory<D> {
         };
         let guarded = match Guarded::of(&target.url, access)? {
             Some(guarded) => guarded,
+            None if target.given.is_some() || target.grant == OAuthGrant::ClientCredentials => {
+                // Refused rather than dropped: what the caller gave would be used for nothing.
+                return Err(Error::validation(
+                    "server_config.client_id",
+                    "the MCP server asks for no authorization: connect it without a client or grant_type",
+                ));
+            }
             None => {
                 new.auth_method = AuthMethod::None;
                 let connection = Connection::connected(new, ports.clock.now());
@@ -177,7 +184,7 @@ impl<D: Deps> Directory<D> {
         ref_id: &domain::RefId,
     ) -> Result<Discovered, Error> {
         let Guarded { resource, at_origin } = guarded;
-        let (issuer, pinned) = choose_issuer(target.entry, &resource.authorization_servers)?;
+        let (issuer, pinned) = choose_issuer(target, &resource.authorization_servers)?;
         let metadata = self.server_metadata(&issuer, at_origin).await?;
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
@@ -242,6 +249,7 @@ impl<D: Deps> Directory<D> {
                 Some(AuthSpec::OAuth(oauth)) => oauth.registration,
                 _ => RegistrationMode::Auto,
             },
+            // Kept, and pinned to the issuer it was first bound to.
             given: match self.ports().registrations.authorization_of(&connection.ref_id).await? {
                 Some(binding) => self.open_given(&binding)?,
                 None => None,
@@ -264,25 +272,40 @@ impl<D: Deps> Directory<D> {
 /// The authorization server to use of those a protected resource lists. A catalog entry that
 /// pins its `oauth.issuer` (as it must when it names a pre-registered client, whose secret would
 /// otherwise go to whichever server the resource names) gets that one or none: a resource that
-/// does not list it fails before anything is sent anywhere. Otherwise RFC 9728 §7.6 leaves the
-/// choice to the client: the first listed. Returns the issuer and whether it was pinned.
-fn choose_issuer(entry: Option<&CatalogEntry>, listed: &[String]) -> Result<(String, bool), Error> {
-    let pinned = match entry.map(|e| &e.spec.auth) {
-        Some(AuthSpec::OAuth(OAuthSpec { issuer: Some(pinned), .. })) => pinned,
-        _ => {
-            let first = listed.first().cloned().ok_or_else(|| Error::internal("a protected resource lists no server"));
-            return first.map(|issuer| (issuer, false));
-        }
+/// does not list it fails before anything is sent anywhere. So does a client its user gave, pinned
+/// to the issuer they named (`server_config.issuer`) or, on a reconnect, to the one it was first
+/// bound to: an MCP server that later names another server never gets that client's secret sent
+/// there. Given with no issuer named, it needs a resource that lists exactly one. Otherwise RFC
+/// 9728 §7.6 leaves the choice to the client: the first listed. Returns the issuer and whether a
+/// catalog entry pinned it (which keeps the shared redirect URI its operator registered).
+fn choose_issuer(target: &Target<'_>, listed: &[String]) -> Result<(String, bool), Error> {
+    let refused =
+        |message: &str| Error::Provider { step: DiscoveryStep::ServerMetadata.as_str(), message: message.to_owned() };
+    let catalog_pin = match target.entry.map(|e| &e.spec.auth) {
+        Some(AuthSpec::OAuth(OAuthSpec { issuer: Some(pinned), .. })) => Some(pinned),
+        _ => None,
     };
-    if listed.iter().any(|issuer| issuer == pinned) {
-        return Ok((pinned.clone(), true));
+    let given = target.given.as_ref();
+    match (catalog_pin, given.and_then(|g| g.issuer.as_ref())) {
+        (Some(pinned), _) if listed.contains(pinned) => Ok((pinned.clone(), true)),
+        (Some(_), _) => Err(refused(
+            "the MCP server does not name the authorization server this catalog entry is pinned to \
+             (`oauth.issuer`), so nothing was sent to the server it names",
+        )),
+        (None, Some(pinned)) if listed.contains(pinned) => Ok((pinned.clone(), false)),
+        (None, Some(_)) => Err(refused(
+            "the MCP server does not name the authorization server the client was given for, so its \
+             credentials were sent nowhere",
+        )),
+        (None, None) if given.is_some() && listed.len() != 1 => Err(refused(
+            "the MCP server names several authorization servers: say which one the client is registered \
+             at with server_config.issuer",
+        )),
+        (None, None) => listed
+            .first()
+            .map(|issuer| (issuer.clone(), false))
+            .ok_or_else(|| Error::internal("a protected resource lists no server")),
     }
-    Err(Error::Provider {
-        step: DiscoveryStep::ServerMetadata.as_str(),
-        message: "the MCP server does not name the authorization server this catalog entry is pinned to \
-                  (`oauth.issuer`), so nothing was sent to the server it names"
-            .into(),
-    })
 }
 
 /// What a server that asks for authorization published about it.

@@ -6,7 +6,7 @@ use ports::{
     AuthServerMetadata, ClientRegistration, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
     RegisteredClient, ResourceAccess, Sealed,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::test_support::{Mocks, NOW, owner};
 use crate::{ConnectOutcome, ConnectRequest, CustomServer, Error};
@@ -206,4 +206,57 @@ async fn the_resource_of_a_server_without_metadata_is_its_url_without_the_query(
         panic!("a pending flow");
     };
     assert!(!auth_url.contains("tenant"), "{auth_url}");
+}
+
+/// Issue 18 §3: a custom server's client credentials connection is stored, then bound; when the
+/// binding cannot be stored, the connection is removed again and the token it got is revoked,
+/// so nothing usable stays behind at either end.
+#[tokio::test]
+async fn a_client_credentials_connection_whose_binding_fails_is_removed_and_its_token_revoked() {
+    let mut mocks = Mocks::new();
+    mocks.discovery.expect_probe().returning(|_, _| {
+        Ok(ResourceAccess::Protected(ProtectedResource {
+            resource: "https://docs.example/mcp".into(),
+            authorization_servers: vec![ISSUER.into()],
+            scopes_supported: None,
+            challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
+        }))
+    });
+    let with_revocation = AuthServerMetadata { revocation_endpoint: Some(format!("{ISSUER}/revoke")), ..metadata() };
+    mocks.discovery.expect_authorization_server().returning(move |_| Ok(with_revocation.clone()));
+    mocks.oauth.expect_client_credentials().times(1).returning(|endpoint, scopes, _| {
+        assert_eq!((endpoint.client.client_id.as_str(), endpoint.auth), ("given", TokenEndpointAuth::ClientSecretPost));
+        assert!(!scopes.contains("offline_access"), "no refresh token to ask for");
+        Ok(ports::TokenSet {
+            access_token: SecretString::from("at-minted"),
+            refresh_token: None,
+            expires_in: Some(3600),
+            scopes: None,
+            account: None,
+        })
+    });
+    mocks.connections.expect_insert().times(1).returning(|c, _, flow, _| {
+        assert_eq!((c.status(), flow.is_none()), (ConnectionStatus::Connected, true));
+        Ok(())
+    });
+    mocks.registrations.expect_bind_authorization().times(1).returning(|binding| {
+        assert!(binding.own_client.is_some(), "the given client is kept with the binding");
+        Err(ports::StoreError::Unavailable("the database went away".into()))
+    });
+    mocks.connections.expect_delete().times(1).returning(|_, _, _| Ok(None));
+    mocks.oauth.expect_revoke().times(1).returning(|endpoint, token, _| {
+        assert_eq!((endpoint.url.as_str(), token.expose_secret()), ("https://as.example/revoke", "at-minted"));
+        Ok(())
+    });
+    let mut request = custom();
+    if let Some(custom) = request.custom.as_mut() {
+        custom.grant = domain::OAuthGrant::ClientCredentials;
+        custom.client = crate::GivenClientParts {
+            client_id: Some("given".into()),
+            client_secret: Some(SecretString::from("given-secret")),
+            ..crate::GivenClientParts::default()
+        };
+    }
+    let err = mocks.directory().connect(request).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
 }

@@ -40,6 +40,8 @@ pub struct GivenClientParts {
     pub client_secret: Option<SecretString>,
     pub private_key_pem: Option<SecretString>,
     pub signing_algorithm: Option<domain::SigningAlgorithm>,
+    /// The authorization server the client is registered at: its credentials go there only.
+    pub issuer: Option<String>,
 }
 
 /// What `POST /assets/connect` asks for, already parsed.
@@ -218,7 +220,7 @@ pub(crate) fn token_endpoint(entry: &CatalogEntry) -> Result<TokenEndpoint, Erro
         url: url.clone(),
         auth: *token_endpoint_auth_method,
         client: ClientCredentials::with_secret(client_id.clone(), entry.client_secret.clone()),
-        issuer: issuer.clone(),
+        audience: Some(issuer.clone().unwrap_or_else(|| url.clone())),
     })
 }
 

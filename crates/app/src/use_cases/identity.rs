@@ -227,7 +227,7 @@ impl<D: Deps> Directory<D> {
                 url: metadata.token_endpoint,
                 auth,
                 client,
-                issuer: Some(binding.issuer.clone()),
+                audience: Some(binding.issuer.clone()),
             },
             revocation_endpoint: metadata.revocation_endpoint,
             resource: Some(binding.resource),
@@ -248,9 +248,8 @@ impl<D: Deps> Directory<D> {
         connection: &Connection,
         binding: &DiscoveredAuthorization,
     ) -> Result<(ClientCredentials, TokenEndpointAuth, Option<(String, String)>), Error> {
-        if let Some(given) = self.open_given(binding)? {
-            let auth = binding.own_client.as_ref().map_or(TokenEndpointAuth::ClientSecretBasic, |own| own.auth);
-            return Ok((given.credentials(), auth, None));
+        if let (Some(own), Some(given)) = (&binding.own_client, self.open_given(binding)?) {
+            return Ok((given.credentials(), own.auth, None));
         }
         let client_id = binding.client_id.clone();
         if let Some(entry) = self.catalog().get(&connection.server_name) {

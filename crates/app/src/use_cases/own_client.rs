@@ -7,7 +7,8 @@
 
 use domain::{RegistrationMode, TokenEndpointAuth};
 use ports::{
-    AuthServerMetadata, Cipher, ClientCredentials, ClientKey, DiscoveredAuthorization, OAuthClient, OwnClient,
+    AuthServerMetadata, Cipher, ClientCredentials, ClientKey, DiscoveredAuthorization, OAuthClient, OAuthError,
+    OwnClient,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -32,23 +33,27 @@ pub(crate) enum GivenCredential {
 pub(crate) struct GivenClient {
     pub client_id: String,
     pub credential: GivenCredential,
+    /// The only authorization server its credentials may be sent to, when known (named with
+    /// the connect, or the one a reconnected connection was bound to).
+    pub issuer: Option<String>,
 }
 
 fn invalid(field: &'static str, message: &str) -> Error {
     Error::validation(field, message.to_owned())
 }
 
+/// Not blank, at most `max` characters, none of them a control or bidirectional formatting one.
 fn printable(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control)
+    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(domain::text::is_hidden_control)
 }
 
 impl GivenClient {
     /// The client `parts` name, if any: a client id with exactly one of a secret or a private
     /// key (which needs its algorithm); every other mix is refused, naming the field at fault.
     pub(crate) fn parse(parts: GivenClientParts) -> Result<Option<Self>, Error> {
-        let GivenClientParts { client_id, client_secret, private_key_pem, signing_algorithm } = parts;
+        let GivenClientParts { client_id, client_secret, private_key_pem, signing_algorithm, issuer } = parts;
         let Some(client_id) = client_id else {
-            if client_secret.is_some() || private_key_pem.is_some() || signing_algorithm.is_some() {
+            if client_secret.is_some() || private_key_pem.is_some() || signing_algorithm.is_some() || issuer.is_some() {
                 return Err(invalid("server_config.client_id", "is required with a client secret or private key"));
             }
             return Ok(None);
@@ -89,7 +94,11 @@ impl GivenClient {
                 ));
             }
         };
-        Ok(Some(Self { client_id, credential }))
+        let not_a_url = |i: &str| !(i.starts_with("https://") || i.starts_with("http://")) || i.len() > 2048;
+        if issuer.as_deref().is_some_and(not_a_url) {
+            return Err(invalid("server_config.issuer", "must be the authorization server's issuer, an http(s) URL"));
+        }
+        Ok(Some(Self { client_id, credential, issuer }))
     }
 }
 
@@ -105,10 +114,10 @@ impl<D: Deps> Directory<D> {
             ));
         }
         if let GivenCredential::Key(key) = &given.credential {
-            self.ports()
-                .oauth
-                .check_client_key(key)
-                .map_err(|e| Error::validation("server_config.private_key_pem", e.to_string()))?;
+            self.ports().oauth.check_client_key(key).map_err(|e| match e {
+                OAuthError::ClientAuthentication(why) => Error::validation("server_config.private_key_pem", why),
+                other => Error::validation("server_config.private_key_pem", other.to_string()),
+            })?;
         }
         Ok(())
     }
@@ -149,7 +158,8 @@ impl<D: Deps> Directory<D> {
             Some(algorithm) => GivenCredential::Key(ClientKey { pem: opened, algorithm }),
             None => GivenCredential::Secret(opened),
         };
-        Ok(Some(GivenClient { client_id: binding.client_id.clone(), credential }))
+        let issuer = Some(binding.issuer.clone());
+        Ok(Some(GivenClient { client_id: binding.client_id.clone(), credential, issuer }))
     }
 }
 
@@ -162,5 +172,71 @@ impl GivenClient {
                 ClientCredentials { client_id: self.client_id, client_secret: None, private_key: Some(key) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::SigningAlgorithm;
+
+    use super::*;
+
+    fn parts(client_id: Option<&str>, secret: Option<&str>, pem: Option<&str>, alg: bool) -> GivenClientParts {
+        let secret_of = |s: &str| SecretString::from(s.to_owned());
+        GivenClientParts {
+            client_id: client_id.map(str::to_owned),
+            client_secret: secret.map(secret_of),
+            private_key_pem: pem.map(secret_of),
+            signing_algorithm: alg.then_some(SigningAlgorithm::Es256),
+            issuer: None,
+        }
+    }
+
+    fn field_of(parts: GivenClientParts) -> &'static str {
+        match GivenClient::parse(parts) {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_client_is_whole_with_exactly_one_secret_or_one_key_and_its_algorithm() {
+        assert!(GivenClient::parse(parts(None, None, None, false)).unwrap().is_none(), "no client at all");
+        let secret = GivenClient::parse(parts(Some("c"), Some("s"), None, false)).unwrap().unwrap();
+        assert!(matches!(secret.credential, GivenCredential::Secret(_)));
+        let key = GivenClient::parse(parts(Some("c"), None, Some("pem"), true)).unwrap().unwrap();
+        assert!(matches!(key.credential, GivenCredential::Key(ClientKey { algorithm: SigningAlgorithm::Es256, .. })));
+    }
+
+    #[test]
+    fn every_partial_or_mixed_client_is_refused_naming_the_field_at_fault() {
+        let cases = [
+            (parts(None, Some("s"), None, false), "server_config.client_id"),
+            (parts(None, None, None, true), "server_config.client_id"),
+            (parts(Some("c"), None, None, false), "server_config.client_id"),
+            (parts(Some("c"), Some("s"), Some("pem"), true), "server_config.private_key_pem"),
+            (parts(Some("c"), Some("s"), None, true), "server_config.signing_algorithm"),
+            (parts(Some("c"), None, Some("pem"), false), "server_config.signing_algorithm"),
+            (parts(Some("  "), Some("s"), None, false), "server_config.client_id"),
+            (parts(Some("c\u{202e}"), Some("s"), None, false), "server_config.client_id"),
+            (parts(Some(&"c".repeat(256)), Some("s"), None, false), "server_config.client_id"),
+            (parts(Some("c"), Some(&"s".repeat(4097)), None, false), "server_config.client_secret"),
+            (parts(Some("c"), None, Some(&"k".repeat(16 * 1024 + 1)), true), "server_config.private_key_pem"),
+        ];
+        for (given, field) in cases {
+            assert_eq!(field_of(given), field);
+        }
+        let not_an_issuer =
+            GivenClientParts { issuer: Some("as.example".into()), ..parts(Some("c"), Some("s"), None, false) };
+        assert_eq!(field_of(not_an_issuer), "server_config.issuer");
+        let issuer_alone =
+            GivenClientParts { issuer: Some("https://as.example".into()), ..parts(None, None, None, false) };
+        assert_eq!(field_of(issuer_alone), "server_config.client_id");
+    }
+
+    #[test]
+    fn lengths_are_counted_in_characters() {
+        let id = "é".repeat(255);
+        assert!(GivenClient::parse(parts(Some(&id), Some("s"), None, false)).unwrap().is_some());
     }
 }

@@ -38,7 +38,7 @@ pub fn endpoint(url: String, auth: TokenEndpointAuth, id: &str, secret_: Option<
         url,
         auth,
         client: ClientCredentials::with_secret(id.to_owned(), secret_.map(secret)),
-        issuer: None,
+        audience: None,
     }
 }
 

@@ -130,7 +130,9 @@ async fn a_certified_provider_accepts_the_assertions_the_service_key_signs_for_a
     let published = oauth_adapter::SigningKeys::new(Some(&pem), &[]).unwrap().jwks();
     let client =
         machine_client("directory", json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": published}));
-    let provider = CertifiedProvider::start(&json!({"scopes": ["read", "write"], "clients": [client]}));
+    // Tokens that live 30 s: inside the credentials route's margin, so each read renews.
+    let provider =
+        CertifiedProvider::start(&json!({"scopes": ["read", "write"], "clients": [client], "access_token_ttl": 30}));
     let mut catalog = test_catalog();
     catalog["servers"].as_array_mut().unwrap().push(json!({
         "server_name": "machine", "display_name": "Machine", "transport": "streamable_http",
@@ -151,9 +153,10 @@ async fn a_certified_provider_accepts_the_assertions_the_service_key_signs_for_a
         (Some("directory"), Some("private_key_jwt"))
     );
     let ref_id = created["ref_id"].as_str().unwrap();
-    // Renewed (a new assertion, a new jti: the provider refuses one it has seen) and revoked.
-    let bearer = bearer_of(&app, ref_id).await;
-    assert!(bearer.len() > "Bearer ".len());
+    // Renewed twice (a new assertion each time: the provider refuses a jti it has seen), revoked.
+    let (first, second) = (bearer_of(&app, ref_id).await, bearer_of(&app, ref_id).await);
+    assert_ne!(first, second, "each read minted a new token");
+    assert_eq!(provider.wait_for("grant.success", 3).await.len(), 3);
     disconnect(&app, ref_id).await;
     let revoked = provider.wait_for("revocation.success", 1).await;
     assert_eq!(revoked[0]["client_auth_used"], "private_key_jwt", "{revoked:?}");

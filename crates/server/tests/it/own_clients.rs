@@ -31,6 +31,11 @@ async fn servers(clients: Vec<TestClient>) -> (TestAuthServer, TestResourceServe
     (auth, resource)
 }
 
+/// The background refresher off the tests' way (they count token calls exactly).
+fn quiet(spawn: Spawn) -> Spawn {
+    spawn.var("REFRESH_INTERVAL_SECONDS", "3600")
+}
+
 /// A new private key in PEM for `algorithm`, and the JWK Set of its public half.
 fn key_pair(algorithm: Algorithm) -> (String, Value) {
     let (pem, key) = match algorithm {
@@ -80,7 +85,7 @@ async fn a_custom_servers_own_client_serves_its_flow_refreshes_and_revocation_an
     backend: Backend,
 ) {
     let (auth, resource) = servers(vec![TestClient::basic("given-client", SECRET)]).await;
-    let app = on(Spawn::default(), &database(backend).await).start().await;
+    let app = quiet(on(Spawn::default(), &database(backend).await)).start().await;
     let alice = Who { key: &app.key, user: Some("alice") };
     let body = custom(&resource, json!({"client_id": "given-client", "client_secret": SECRET}));
 
@@ -116,7 +121,7 @@ async fn a_custom_servers_own_private_key_signs_each_token_call_and_a_reconnect_
     for algorithm in [Algorithm::ES256, Algorithm::RS256] {
         let (pem, jwks) = key_pair(algorithm);
         let (auth, resource) = servers(vec![TestClient::private_key_jwt("key-client", jwks)]).await;
-        let app = on(Spawn::default(), &database(backend).await).start().await;
+        let app = quiet(on(Spawn::default(), &database(backend).await)).start().await;
         let who = Who { key: &app.key, user: None };
         let name = format!("{algorithm:?}");
         let body =
@@ -138,8 +143,14 @@ async fn a_custom_servers_own_private_key_signs_each_token_call_and_a_reconnect_
         assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
         auth.configure(|c| c.token_failure = None);
         let again = json!({"server_name": "my-docs", "server_config": {"ref_id": ref_id}});
-        let reconnected = app.connect(again).await;
-        assert!(reconnected["auth_url"].as_str().unwrap().contains("client_id=key-client"), "{reconnected}");
+        let (same, client_id) = connect_through(&app, who, again).await;
+        assert_eq!((same, client_id.as_str()), (ref_id.clone(), "key-client"));
+        let last = calls_of(&auth, "key-client").pop().unwrap();
+        assert_eq!(
+            last,
+            ("authorization_code".into(), Some(ClientAuth::PrivateKeyJwt), None),
+            "signed with the kept key"
+        );
         let logs = captured_logs();
         let body_of_the_key = pem.lines().nth(1).unwrap();
         assert!(!logs.contains(body_of_the_key), "the private key is never logged");
@@ -151,7 +162,7 @@ async fn a_custom_server_connects_at_once_with_the_client_credentials_grant_and_
     auth.configure(|c| {
         c.metadata_overrides.insert("token_endpoint_auth_methods_supported".into(), json!(["client_secret_post"]));
     });
-    let app = on(Spawn::default(), &database(backend).await).start().await;
+    let app = quiet(on(Spawn::default(), &database(backend).await)).start().await;
     let body = custom(
         &resource,
         json!({"grant_type": "client_credentials", "client_id": "machine-client", "client_secret": SECRET}),
@@ -297,4 +308,36 @@ async fn a_malformed_own_client_is_refused_naming_its_field_and_nothing_is_store
     let listed: Vec<Value> = app.get("/assets/connections").await.json().await.unwrap();
     assert!(listed.is_empty(), "nothing stored: {listed:?}");
     assert!(auth.token_requests().is_empty());
+}
+
+async fn a_given_client_is_sent_only_to_the_authorization_server_it_is_pinned_to(backend: Backend) {
+    let (auth, resource) = servers(vec![TestClient::basic("given-client", SECRET)]).await;
+    let elsewhere = TestAuthServer::start(TestAuthConfig { clients: Vec::new(), ..TestAuthConfig::default() }).await;
+    let app = quiet(on(Spawn::default(), &database(backend).await)).start().await;
+    let who = Who { key: &app.key, user: None };
+    let client = json!({"client_id": "given-client", "client_secret": SECRET});
+
+    // Two servers named and none chosen: refused before anything is sent.
+    resource
+        .configure(|c| c.authorization_servers_override = Some(vec![elsewhere.issuer().into(), auth.issuer().into()]));
+    let several = app.post_json("/assets/connect", &custom(&resource, client.clone())).await;
+    assert_error(several, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+    let mut pinned = client.clone();
+    pinned["issuer"] = json!(auth.issuer());
+    let (ref_id, _) = connect_through(&app, who, custom(&resource, pinned)).await;
+
+    // The MCP server now names only another server: the reconnect sends the client nowhere.
+    auth.configure(|c| c.token_failure = Some(test_oauth_server::Failure::InvalidGrant));
+    assert_eq!(app.get(&format!("/assets/connections/{ref_id}/credentials")).await.status(), StatusCode::UNAUTHORIZED);
+    resource.configure(|c| c.authorization_servers_override = Some(vec![elsewhere.issuer().into()]));
+    let again = json!({"server_name": "my-docs", "server_config": {"ref_id": ref_id}});
+    let moved = app.post_json("/assets/connect", &again).await;
+    let error = assert_error(moved, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+    assert!(error["message"].as_str().unwrap().contains("sent nowhere"), "{error}");
+    assert!(elsewhere.token_requests().is_empty() && elsewhere.authorize_requests().is_empty(), "nothing went there");
+}
+
+on_both_backends! {
+    a_given_client_is_sent_only_to_the_authorization_server_it_is_pinned_to
+        => a_given_client_stays_pinned_on_sqlite, a_given_client_stays_pinned_on_postgres;
 }
