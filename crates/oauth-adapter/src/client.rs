@@ -122,7 +122,7 @@ impl Authenticated {
     }
 }
 
-fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
+pub(crate) fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
     let scopes = response
         .scopes()
         .map(|granted| Scopes::from_tokens(granted.iter().map(|s| s.as_str())))
@@ -229,6 +229,30 @@ impl OAuthClient for OAuthAdapter {
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError> {
         let auth = Authenticated::for_call(endpoint, &self.keys)?;
         crate::revoke::revoke(&self.http, endpoint, token, hint, &auth.fields(), self.revoke_timeout).await
+    }
+
+    async fn exchange_identity(
+        &self,
+        idp: &TokenEndpoint,
+        subject_token: &SecretString,
+        audience: &str,
+        resource: &str,
+        scopes: &Scopes,
+    ) -> Result<SecretString, OAuthError> {
+        let auth = Authenticated::for_call(idp, &self.keys)?;
+        let exchange = crate::exchange::Exchange { subject_token, audience, resource, scopes };
+        crate::exchange::exchange_identity(&self.http, idp, &auth.fields(), exchange).await
+    }
+
+    async fn jwt_bearer(
+        &self,
+        endpoint: &TokenEndpoint,
+        assertion: &SecretString,
+        scopes: &Scopes,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError> {
+        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        crate::exchange::jwt_bearer(&self.http, endpoint, &auth.fields(), assertion, scopes, resource.as_deref()).await
     }
 
     fn check_client_key(&self, key: &ClientKey) -> Result<(), OAuthError> {

@@ -15,6 +15,8 @@ mod challenge;
 mod client;
 mod discovery;
 mod errors;
+mod exchange;
+mod form;
 mod guard;
 mod http;
 mod metadata;

@@ -140,6 +140,27 @@ pub trait OAuthClient: Send + Sync + 'static {
     /// RFC 7009 revocation, bounded by a short timeout.
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError>;
 
+    /// RFC 8693 at an enterprise identity provider (`idp`, as the service's client there): the
+    /// Identity Assertion JWT Authorization Grant (ID-JAG) the user's ID token `subject_token`
+    /// gets for the authorization server `audience` and the MCP server `resource`.
+    async fn exchange_identity(
+        &self,
+        idp: &TokenEndpoint,
+        subject_token: &SecretString,
+        audience: &str,
+        resource: &str,
+        scopes: &Scopes,
+    ) -> Result<SecretString, OAuthError>;
+
+    /// RFC 7523 §2.1 at `endpoint`: the token the ID-JAG `assertion` gets.
+    async fn jwt_bearer(
+        &self,
+        endpoint: &TokenEndpoint,
+        assertion: &SecretString,
+        scopes: &Scopes,
+        resource: Option<String>,
+    ) -> Result<TokenSet, OAuthError>;
+
     /// Whether `key` can sign `private_key_jwt` assertions: checked when a client is given one, so
     /// a bad key is refused at connect and not at the first token call.
     fn check_client_key(&self, key: &ClientKey) -> Result<(), OAuthError>;

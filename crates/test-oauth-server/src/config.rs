@@ -181,6 +181,14 @@ pub struct TestAuthConfig {
     pub id_token_claims: Option<serde_json::Value>,
     /// Refreshes answer an `id_token` too (OIDC leaves it to the provider; most send none).
     pub id_token_on_refresh: bool,
+    /// As an enterprise identity provider: the token exchange issues ID-JAGs naming this client
+    /// (the MCP client's id at the MCP server's authorization server). `None`: it issues none.
+    pub id_jag_client_id: Option<String>,
+    /// The identity provider's policy refuses every exchange (`invalid_grant`).
+    pub id_jag_denied: bool,
+    /// As an MCP server's authorization server: the `jwt-bearer` grant takes ID-JAGs of this
+    /// identity provider (and the metadata lists the grant).
+    pub trusted_idp: Option<crate::identity::TrustedIdp>,
 }
 
 impl Default for TestAuthConfig {
@@ -214,6 +222,9 @@ impl Default for TestAuthConfig {
             consent_page: false,
             id_token_claims: None,
             id_token_on_refresh: false,
+            id_jag_client_id: None,
+            id_jag_denied: false,
+            trusted_idp: None,
         }
     }
 }

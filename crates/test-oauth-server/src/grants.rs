@@ -94,10 +94,12 @@ impl State {
             Some("authorization_code") => self.exchange_code(client, form),
             Some("refresh_token") => self.refresh_grant(client, form),
             Some("client_credentials") => self.client_credentials_grant(client, form),
+            Some(crate::identity::TOKEN_EXCHANGE) => self.token_exchange(client, form),
+            Some(crate::identity::JWT_BEARER) => self.jwt_bearer_grant(client, form),
             _ => Err(OAuthFailure::new(
                 400,
                 "unsupported_grant_type",
-                "only authorization_code, refresh_token and client_credentials",
+                "only authorization_code, refresh_token, client_credentials, token exchange and jwt-bearer",
             )),
         }
     }
@@ -179,7 +181,7 @@ impl State {
     }
 
     /// Mints tokens for `grant`; `keep_refresh` is the refresh token that stays (no rotation).
-    fn issue(&mut self, grant: Grant, keep_refresh: Option<String>) -> Value {
+    pub(crate) fn issue(&mut self, grant: Grant, keep_refresh: Option<String>) -> Value {
         let lifetime = self.config.access_token_lifetime;
         let access_token = random_token("at-");
         self.access.insert(

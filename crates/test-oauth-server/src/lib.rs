@@ -14,6 +14,7 @@ pub mod admin;
 mod assertion;
 mod config;
 mod grants;
+mod identity;
 mod meta;
 mod resource;
 mod routes;
@@ -26,6 +27,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
 pub use config::{ClientAuth, Failure, IssMode, TestAuthConfig, TestClient, WRONG_ISSUER};
+pub use identity::{ID_JAG, ID_TOKEN, JWT_BEARER, TOKEN_EXCHANGE, TrustedIdp};
 pub use resource::{MetadataAt, ResourceConfig, ResourceCounters, TestResourceServer};
 pub use state::{AuthorizeRecord, Counters, Revocation, TokenInfo, TokenKind, TokenRecord};
 
@@ -187,6 +189,23 @@ impl TestAuthServer {
     pub fn start_resource(&self, config: ResourceConfig) -> TestResourceServer {
         TestResourceServer::start(self.state.clone(), self.base_url.clone(), config)
             .expect("the test resource server binds a loopback port")
+    }
+
+    /// An ID token of this server (as an enterprise identity provider) for `subject`, issued to
+    /// the client `client_id`, valid for `lifetime`: what a user's single sign-on gave the engine.
+    pub fn sign_in(&self, subject: &str, client_id: &str, lifetime: std::time::Duration) -> String {
+        lock(&self.state).sign_in(subject, client_id, lifetime)
+    }
+
+    /// This server's public keys (a JWK Set): what an authorization server that trusts its ID-JAGs
+    /// is given ([`TrustedIdp`]).
+    pub fn jwks(&self) -> serde_json::Value {
+        lock(&self.state).key.jwks.clone()
+    }
+
+    /// The subjects of the ID-JAGs this server took for tokens, oldest first.
+    pub fn jag_subjects(&self) -> Vec<String> {
+        lock(&self.state).jag_subjects.clone()
     }
 
     /// Forgets every client `/register` created, as a server that expired them would.

@@ -22,7 +22,7 @@ pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
         "revocation_endpoint": format!("{issuer}/revoke"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": grant_types(&st.config),
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
@@ -142,4 +142,17 @@ pub(crate) async fn legacy_mcp(state: web::Data<Shared>, req: HttpRequest) -> Ht
     }
     let challenge = st.config.legacy_mcp_challenge.clone();
     HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, challenge)).finish()
+}
+
+/// The grants it takes: the code flow's, the client credentials grant, and the token exchange
+/// (an identity provider's) or `jwt-bearer` (an MCP server's that trusts one) when configured.
+fn grant_types(config: &crate::config::TestAuthConfig) -> Vec<&'static str> {
+    let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if config.id_jag_client_id.is_some() {
+        grants.push(crate::identity::TOKEN_EXCHANGE);
+    }
+    if config.trusted_idp.is_some() {
+        grants.push(crate::identity::JWT_BEARER);
+    }
+    grants
 }

@@ -74,6 +74,9 @@ pub struct Counters {
     pub client_credentials: u64,
     /// Calls of this server's own `/mcp` (a server of the 2025-03-26 revision) that it answered.
     pub legacy_mcp_answered: u64,
+    /// ID-JAGs issued (as an identity provider) and taken for tokens (as an MCP server's).
+    pub token_exchanges: u64,
+    pub jwt_bearer: u64,
 }
 
 /// The authorization a set of tokens descends from; rotation keeps the family.
@@ -130,6 +133,10 @@ pub(crate) struct State {
     pub seen_assertions: HashSet<String>,
     /// Every client assertion accepted, for leak scans.
     pub assertions: Vec<String>,
+    /// The key its ID tokens and ID-JAGs are signed with.
+    pub key: crate::identity::ServerKey,
+    /// The subject of every ID-JAG taken for a token.
+    pub jag_subjects: Vec<String>,
 }
 
 impl State {
@@ -152,6 +159,8 @@ impl State {
             id_tokens: Vec::new(),
             seen_assertions: HashSet::new(),
             assertions: Vec::new(),
+            key: crate::identity::ServerKey::generate(),
+            jag_subjects: Vec::new(),
         }
     }
 

@@ -34,14 +34,26 @@ pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {
             "token_endpoint": format!("{auth_base}/token"),
             "revocation_endpoint": format!("{auth_base}/revoke"),
             "client_id": "test-client", "client_secret_env": CLIENT_SECRET_ENV,
-            "scopes": ["read", "write"], "send_resource": true } },
+            "scopes": ["read", "write"], "send_resource": true } }
+    ]})
+}
+
+/// The catalog of the leak scan: [`catalog`] and a client credentials entry that signs with the
+/// service's key (its connect calls the authorization server at once, which the Schemathesis
+/// services, shut in a loopback-only namespace, cannot reach).
+pub(crate) fn leaks_catalog(auth_base: &str) -> serde_json::Value {
+    let mut catalog = catalog(auth_base);
+    let machine = json!(
         { "server_name": MACHINE_SERVER, "display_name": "Machine", "transport": "streamable_http",
           "url": "https://machine.example/mcp", "auth_method": "oauth_client_credentials",
           "oauth": {
             "discovery": false, "issuer": auth_base, "token_endpoint": format!("{auth_base}/token"),
             "revocation_endpoint": format!("{auth_base}/revoke"), "client_id": SIGNED_CLIENT,
-            "token_endpoint_auth_method": "private_key_jwt", "scopes": ["read"], "send_resource": true } }
-    ]})
+            "token_endpoint_auth_method": "private_key_jwt", "scopes": ["read"], "send_resource": true } });
+    if let Some(servers) = catalog["servers"].as_array_mut() {
+        servers.push(machine);
+    }
+    catalog
 }
 
 fn ref_id(reply: &Reply) -> Result<String> {

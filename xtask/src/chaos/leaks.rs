@@ -18,7 +18,8 @@ use super::{Backend, Outcome, Run, flows};
 /// Exercises every route with secrets in play; the hosted page's secrets it made.
 fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let name = if backend == Backend::Postgres { "leaks-postgres" } else { "leaks-sqlite" };
-    let spec = run.service(name, backend)?;
+    let catalog = run.dir.join(super::LEAKS_CATALOG).display().to_string();
+    let spec = run.service(name, backend)?.var("CATALOG_PATH", catalog);
     let service = Service::start(&spec)?;
     let client = run.client(&spec, Duration::from_secs(15));
     let keyed = flows::connect_with_key(&client, &format!("{}leak", run.secrets.api_key_prefix))?;

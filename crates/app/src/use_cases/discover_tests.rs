@@ -29,6 +29,16 @@ fn custom() -> ConnectRequest {
     }
 }
 
+/// `https://docs.example/mcp`, guarded by [`ISSUER`], whose challenge asks for `read`.
+fn protected() -> ResourceAccess {
+    ResourceAccess::Protected(ProtectedResource {
+        resource: "https://docs.example/mcp".into(),
+        authorization_servers: vec![ISSUER.into()],
+        scopes_supported: None,
+        challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
+    })
+}
+
 fn metadata() -> AuthServerMetadata {
     AuthServerMetadata {
         issuer: ISSUER.into(),
@@ -77,14 +87,7 @@ async fn a_registration_for_the_shared_redirect_uri_is_kept_and_another_is_made_
     // deleted.
     let own = format!("http://127.0.0.1:8000/assets/oauth/callback/{}", crate::issuer_key(ISSUER));
     let mut mocks = Mocks::new();
-    mocks.discovery.expect_probe().returning(|_, _| {
-        Ok(ResourceAccess::Protected(ProtectedResource {
-            resource: "https://docs.example/mcp".into(),
-            authorization_servers: vec![ISSUER.into()],
-            scopes_supported: None,
-            challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
-        }))
-    });
+    mocks.discovery.expect_probe().returning(|_, _| Ok(protected()));
     mocks.discovery.expect_authorization_server().returning(|_| Ok(metadata()));
     let stale = ClientRegistration {
         issuer: ISSUER.into(),
@@ -214,14 +217,7 @@ async fn the_resource_of_a_server_without_metadata_is_its_url_without_the_query(
 #[tokio::test]
 async fn a_client_credentials_connection_whose_binding_fails_is_removed_and_its_token_revoked() {
     let mut mocks = Mocks::new();
-    mocks.discovery.expect_probe().returning(|_, _| {
-        Ok(ResourceAccess::Protected(ProtectedResource {
-            resource: "https://docs.example/mcp".into(),
-            authorization_servers: vec![ISSUER.into()],
-            scopes_supported: None,
-            challenge_scope: Some(Scopes::parse_delimited("read").unwrap()),
-        }))
-    });
+    mocks.discovery.expect_probe().returning(|_, _| Ok(protected()));
     let with_revocation = AuthServerMetadata { revocation_endpoint: Some(format!("{ISSUER}/revoke")), ..metadata() };
     mocks.discovery.expect_authorization_server().returning(move |_| Ok(with_revocation.clone()));
     mocks.oauth.expect_client_credentials().times(1).returning(|endpoint, scopes, _| {

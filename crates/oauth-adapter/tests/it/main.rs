@@ -4,5 +4,6 @@
 mod discovery;
 mod failures;
 mod flows;
+mod identity;
 mod legacy_servers;
 mod support;
