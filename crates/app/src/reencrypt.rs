@@ -12,7 +12,7 @@ use domain::RefId;
 use ports::{Cipher, RekeyStore, SealedEntry, SealedField};
 
 use crate::Error;
-use crate::use_cases::{binding_aad, connection_aad, flow_aad, registration_aad};
+use crate::use_cases::{binding_aad, connection_aad, flow_aad, idp_aad, registration_aad};
 
 /// What a re-encryption did, field by field added up. Names no secret and no record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,6 +115,7 @@ fn associated_data(field: SealedField, key: &str) -> Option<String> {
         // `issuer client_id`: an issuer holds no whitespace, so the first space ends it.
         SealedField::RegistrationClientSecret => key.split_once(' ').map(|(issuer, _)| registration_aad(issuer)),
         SealedField::BindingClientSecret => RefId::parse(key).ok().map(|ref_id| binding_aad(&ref_id)),
+        SealedField::BindingIdpClientSecret => RefId::parse(key).ok().map(|ref_id| idp_aad(&ref_id)),
     }
 }
 

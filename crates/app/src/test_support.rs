@@ -227,6 +227,7 @@ pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthSe
         iss_parameter_supported: promises_iss,
         client_id_metadata_document_supported: false,
         default_endpoints: false,
+        grant_types_supported: None,
     }
 }
 

@@ -11,7 +11,7 @@
 use diesel::dsl::{And, Eq, Filter, Find, IsNotNull, IsNull, Lt, Select, Values};
 use diesel::prelude::*;
 use domain::{ParseError, RefId, SigningAlgorithm, Timestamp, TokenEndpointAuth};
-use ports::{ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, StoreError};
+use ports::{BoundIdentityProvider, ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, StoreError};
 
 use crate::corrupt;
 use crate::schema::{client_registrations, discovered_authorizations};
@@ -83,7 +83,8 @@ impl RegistrationRow {
 columns! {
     /// The columns of a [`BindingRow`], in its order.
     BindingColumns, BINDING = discovered_authorizations(
-        ref_id, issuer, client_id, resource, at_origin, client_auth, client_secret, signing_algorithm
+        ref_id, issuer, client_id, resource, at_origin, client_auth, client_secret, signing_algorithm, idp_issuer,
+        idp_token_endpoint, idp_client_id, idp_client_secret
     )
 }
 
@@ -100,6 +101,10 @@ pub struct BindingRow {
     client_auth: Option<String>,
     client_secret: Option<Vec<u8>>,
     signing_algorithm: Option<String>,
+    idp_issuer: Option<String>,
+    idp_token_endpoint: Option<String>,
+    idp_client_id: Option<String>,
+    idp_client_secret: Option<Vec<u8>>,
 }
 
 impl BindingRow {
@@ -113,6 +118,10 @@ impl BindingRow {
             client_auth: b.own_client.as_ref().map(|c| c.auth.as_str().to_owned()),
             client_secret: b.own_client.as_ref().map(|c| c.sealed.0.clone()),
             signing_algorithm: b.own_client.as_ref().and_then(|c| c.algorithm).map(|a| a.as_str().to_owned()),
+            idp_issuer: b.identity_provider.as_ref().map(|p| p.issuer.clone()),
+            idp_token_endpoint: b.identity_provider.as_ref().map(|p| p.token_endpoint.clone()),
+            idp_client_id: b.identity_provider.as_ref().map(|p| p.client_id.clone()),
+            idp_client_secret: b.identity_provider.as_ref().and_then(|p| p.client_secret.as_ref()).map(|s| s.0.clone()),
         }
     }
 
@@ -138,6 +147,16 @@ impl BindingRow {
                 )));
             }
         };
+        let identity_provider = match (self.idp_issuer, self.idp_token_endpoint, self.idp_client_id) {
+            (None, None, None) if self.idp_client_secret.is_none() => None,
+            (Some(issuer), Some(token_endpoint), Some(client_id)) => Some(BoundIdentityProvider {
+                issuer,
+                token_endpoint,
+                client_id,
+                client_secret: self.idp_client_secret.map(Sealed),
+            }),
+            _ => return Err(bad(ParseError::new("idp_issuer", "an identity provider without all of its fields"))),
+        };
         Ok(DiscoveredAuthorization {
             ref_id,
             issuer: self.issuer,
@@ -145,6 +164,7 @@ impl BindingRow {
             resource: self.resource,
             at_origin: self.at_origin,
             own_client,
+            identity_provider,
         })
     }
 }

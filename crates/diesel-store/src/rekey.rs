@@ -19,6 +19,7 @@ fn location(field: SealedField) -> (&'static str, &'static str, &'static str) {
         SealedField::FlowPkceVerifier => ("oauth_flows", "state_hash", "pkce_verifier"),
         SealedField::RegistrationClientSecret => ("client_registrations", "registration_key", "client_secret"),
         SealedField::BindingClientSecret => ("discovered_authorizations", "ref_id", "client_secret"),
+        SealedField::BindingIdpClientSecret => ("discovered_authorizations", "ref_id", "idp_client_secret"),
     }
 }
 

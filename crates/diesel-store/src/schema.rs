@@ -90,6 +90,12 @@ diesel::table! {
         client_auth -> Nullable<Text>,
         client_secret -> Nullable<Binary>,
         signing_algorithm -> Nullable<Text>,
+        /// An identity provider given with the connect (identity assertion grant): its issuer,
+        /// token endpoint, the service's client id and sealed secret there. NULL otherwise.
+        idp_issuer -> Nullable<Text>,
+        idp_token_endpoint -> Nullable<Text>,
+        idp_client_id -> Nullable<Text>,
+        idp_client_secret -> Nullable<Binary>,
     }
 }
 

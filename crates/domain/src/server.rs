@@ -168,23 +168,32 @@ pub enum OAuthGrant {
     /// No user: the client's own credentials (RFC 6749 §4.4), minted again before expiry
     /// (catalog `auth_method: "oauth_client_credentials"`).
     ClientCredentials,
+    /// No browser: the user's ID token from their enterprise identity provider, exchanged there
+    /// for an ID-JAG that the MCP server's authorization server takes (RFC 8693, RFC 7523; the MCP
+    /// enterprise-managed authorization extension), exchanged again before expiry.
+    IdentityAssertion,
 }
 
 impl OAuthGrant {
-    pub const ALL: [Self; 2] = [Self::AuthorizationCode, Self::ClientCredentials];
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::ClientCredentials, Self::IdentityAssertion];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
+            Self::IdentityAssertion => "identity_assertion",
         }
     }
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        Self::ALL
-            .into_iter()
-            .find(|g| g.as_str() == input)
-            .ok_or_else(|| ParseError::new("grant_type", "must be authorization_code or client_credentials"))
+        Self::ALL.into_iter().find(|g| g.as_str() == input).ok_or_else(|| {
+            ParseError::new("grant_type", "must be authorization_code, client_credentials or identity_assertion")
+        })
+    }
+
+    /// Whether the service renews the token itself, with no user and no refresh token.
+    pub fn renews_alone(self) -> bool {
+        self != Self::AuthorizationCode
     }
 }
 

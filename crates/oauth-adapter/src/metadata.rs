@@ -176,6 +176,7 @@ pub fn decode_server(body: &[u8], expected_issuer: &str) -> Decoded<AuthServerMe
         iss_parameter_supported: doc.flag("authorization_response_iss_parameter_supported")?,
         client_id_metadata_document_supported: doc.flag("client_id_metadata_document_supported")?,
         default_endpoints: false,
+        grant_types_supported: doc.strings("grant_types_supported")?,
     })
 }
 
@@ -196,6 +197,7 @@ pub fn default_endpoints(origin: &str) -> AuthServerMetadata {
         iss_parameter_supported: false,
         client_id_metadata_document_supported: false,
         default_endpoints: true,
+        grant_types_supported: None,
     }
 }
 

@@ -117,9 +117,19 @@ pub struct AuthServerMetadata {
     /// The server publishes no metadata: these are the 2025-03-26 revision's default endpoints
     /// at an MCP server's origin (`/authorize`, `/token`, `/register`).
     pub default_endpoints: bool,
+    /// `grant_types_supported`, when the server says (RFC 8414: else the code and implicit grants).
+    pub grant_types_supported: Option<Vec<String>>,
 }
 
 impl AuthServerMetadata {
+    /// The RFC 7523 grant an ID-JAG is presented with (issue 18 §4).
+    pub const JWT_BEARER: &'static str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+    /// Whether the server lists the `jwt-bearer` grant: it takes identity assertions.
+    pub fn takes_jwt_bearer(&self) -> bool {
+        self.grant_types_supported.as_ref().is_some_and(|grants| grants.iter().any(|g| g == Self::JWT_BEARER))
+    }
+
     /// Whether the token endpoint accepts `method`, with RFC 8414's default when it is silent.
     pub fn accepts_auth_method(&self, method: TokenEndpointAuth) -> bool {
         match &self.token_endpoint_auth_methods_supported {

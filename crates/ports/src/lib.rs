@@ -33,7 +33,9 @@ pub use oauth::{
 pub use page::{ConnectionPosition, ConnectionQuery, StatusCounts, UserQuery, UserSummary};
 pub use pool::{PoolStats, PoolStatus};
 pub use refresh::{DueStats, DueWindow, Lease, RefreshQueue, RetryState};
-pub use registration::{ClientRegistration, DiscoveredAuthorization, OwnClient, RegistrationStore};
+pub use registration::{
+    BoundIdentityProvider, ClientRegistration, DiscoveredAuthorization, OwnClient, RegistrationStore,
+};
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use session::ConnectSessionStore;
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};

@@ -38,6 +38,21 @@ pub struct DiscoveredAuthorization {
     /// The client given with a custom server's connect, when it was (else the client is the
     /// catalog's, a metadata document's or a registration's, found by `client_id`).
     pub own_client: Option<OwnClient>,
+    /// The identity provider an identity assertion connection's ID token is exchanged at, when
+    /// it was given with the connect.
+    pub identity_provider: Option<BoundIdentityProvider>,
+}
+
+/// An enterprise identity provider given with a connect (`server_config.identity_assertion`):
+/// where the user's ID token is exchanged for an ID-JAG, as which client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundIdentityProvider {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub client_id: String,
+    /// The service's client secret there, sealed with `authorizations/<ref_id>/idp_client_secret`;
+    /// `None` for a public client.
+    pub client_secret: Option<Sealed>,
 }
 
 /// A client given with a custom server's connect (`server_config.client_id` with a secret or a

@@ -23,17 +23,21 @@ pub enum SealedField {
     /// `discovered_authorizations.client_secret` (a custom server's own client's secret or
     /// private key), keyed by `ref_id`.
     BindingClientSecret,
+    /// `discovered_authorizations.idp_client_secret` (the service's secret at an identity
+    /// provider given with a connect), keyed by `ref_id`.
+    BindingIdpClientSecret,
 }
 
 impl SealedField {
     /// Every field that holds a sealed value, in the order the re-encryption walks them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::ConnectionApiKey,
         Self::ConnectionAccessToken,
         Self::ConnectionRefreshToken,
         Self::FlowPkceVerifier,
         Self::RegistrationClientSecret,
         Self::BindingClientSecret,
+        Self::BindingIdpClientSecret,
     ];
 
     /// `record.field`, for logs and reports (names no value).
@@ -45,6 +49,7 @@ impl SealedField {
             Self::FlowPkceVerifier => "oauth_flows.pkce_verifier",
             Self::RegistrationClientSecret => "client_registrations.client_secret",
             Self::BindingClientSecret => "discovered_authorizations.client_secret",
+            Self::BindingIdpClientSecret => "discovered_authorizations.idp_client_secret",
         }
     }
 }

@@ -24,6 +24,7 @@ fn binding() -> DiscoveredAuthorization {
         resource: "https://mcp6.example/mcp".into(),
         at_origin: false,
         own_client: None,
+        identity_provider: None,
     }
 }
 

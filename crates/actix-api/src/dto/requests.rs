@@ -115,11 +115,51 @@ pub(crate) struct ServerConfigBody {
     #[serde(default)]
     #[schema(example = "https://auth.example")]
     pub issuer: Option<String>,
+    /// The user's identity assertion (issue 18 §4): a connection with no browser, whose ID token
+    /// the identity provider exchanges for an ID-JAG the MCP server's authorization server takes.
+    #[serde(default)]
+    pub identity_assertion: Option<IdentityAssertionBody>,
     /// Reconnect this `expired` or `failed` OAuth connection of `server_name` in place: it keeps
     /// its `ref_id` and goes back to `pending_oauth` with a new `auth_url`.
     #[serde(default)]
     #[schema(example = "conn-3k4l5m6n7o8p9q2r3s4t5u6v7w")]
     pub ref_id: Option<String>,
+}
+
+/// `server_config.identity_assertion`: the user's ID token from their enterprise identity
+/// provider, and that provider (where the service exchanges it, as which client).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IdentityAssertionBody {
+    /// Write-only: the user's OpenID Connect ID token, issued to `idp_client_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub id_token: Option<SecretString>,
+    #[serde(default)]
+    #[schema(example = "https://idp.example")]
+    pub idp_issuer: Option<String>,
+    #[serde(default)]
+    #[schema(example = "https://idp.example/oauth2/token")]
+    pub idp_token_endpoint: Option<String>,
+    /// The service's client id at the identity provider.
+    #[serde(default)]
+    pub idp_client_id: Option<String>,
+    /// Write-only: that client's secret (none for a public client).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub idp_client_secret: Option<SecretString>,
+}
+
+impl From<IdentityAssertionBody> for app::IdentityAssertionParts {
+    fn from(b: IdentityAssertionBody) -> Self {
+        Self {
+            id_token: b.id_token,
+            idp_issuer: b.idp_issuer,
+            idp_token_endpoint: b.idp_token_endpoint,
+            idp_client_id: b.idp_client_id,
+            idp_client_secret: b.idp_client_secret,
+        }
+    }
 }
 
 /// `POST /assets/callback` body and `GET /assets/oauth/callback` query: what the provider

@@ -92,6 +92,7 @@ async fn reconnect_in_place<D: Deps>(
         || config.private_key_pem.is_some()
         || config.signing_algorithm.is_some()
         || config.issuer.is_some()
+        || config.identity_assertion.is_some()
     {
         return Err(ApiError::validation("server_config.ref_id", "reconnecting takes no other server_config field"));
     }
@@ -159,6 +160,7 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
         custom,
         return_to: body.return_to,
         browser: None,
+        identity_assertion: config.identity_assertion.map(Into::into),
     })
 }
 

@@ -18,6 +18,22 @@ pub(crate) enum Renewal<'a> {
     RefreshToken(&'a SecretString),
     /// By making the client credentials grant again, for these scopes (issue 18 §3).
     ClientCredentials(&'a domain::Scopes),
+    /// By exchanging the user's ID token `subject` at their identity provider `idp` for an
+    /// ID-JAG for the authorization server `audience`, then the ID-JAG for a token (issue 18 §4).
+    IdentityAssertion {
+        subject: &'a SecretString,
+        idp: &'a TokenEndpoint,
+        audience: &'a str,
+        scopes: &'a domain::Scopes,
+    },
+}
+
+impl Renewal<'_> {
+    /// Whether the token's life is the only one the service has (no refresh token): an answer
+    /// that states none counts as [`crate::use_cases::flow_parts::UNSTATED_LIFETIME_SECONDS`].
+    pub(crate) fn renews_alone(&self) -> bool {
+        !matches!(self, Self::RefreshToken(_))
+    }
 }
 
 use super::backoff;
@@ -225,6 +241,17 @@ impl<D: Deps> Directory<D> {
         let result = match renewal {
             Renewal::RefreshToken(token) => oauth.refresh(endpoint, token, resource).await,
             Renewal::ClientCredentials(scopes) => oauth.client_credentials(endpoint, scopes, resource).await,
+            Renewal::IdentityAssertion { subject, idp, audience, scopes } => {
+                let resource = resource.unwrap_or_default();
+                match oauth.exchange_identity(idp, subject, audience, &resource, scopes).await {
+                    // The ID token renews it: a refresh token the server adds is not kept.
+                    Ok(jag) => oauth.jwt_bearer(endpoint, &jag, scopes, Some(resource)).await.map(|mut tokens| {
+                        tokens.refresh_token = None;
+                        tokens
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
         };
         if let Some(state) = breakers.record(server, self.ports().clock.now(), server_failed(&result)) {
             self.breaker_changed(server, state);

@@ -41,11 +41,12 @@ impl<D: Deps> Directory<D> {
             ));
         }
         let entry = self.catalog().get(server_name);
-        if self.uses_client_credentials(&connection) {
+        if connection.grant.renews_alone() {
             // No user to send anywhere: the service makes the grant itself, at a new connect.
             return Err(Error::validation(
                 FIELD,
-                "a client credentials connection is not reconnected; connect it anew",
+                "a connection made with no browser (client credentials, identity assertion) is not \
+                 reconnected; connect it anew",
             ));
         }
         let (flow, auth_url, binding) = match entry.map(|e| (e, &e.spec.auth)) {

@@ -1,19 +1,28 @@
-//! Connections with no user (issue 18 §3): a catalog entry with `auth_method:
-//! "oauth_client_credentials"`, or a custom server with `server_config.grant_type:
-//! "client_credentials"` and its own client, connects at once with the client credentials grant (RFC 6749
-//! §4.4) at its token endpoint, with its scopes and, where the entry sends it, the RFC 8707
-//! `resource`; the answer is `connected`. There is no refresh token: the grant is made again
-//! before the token expires, by the scheduler (the row's `grant_type` makes it due as a refresh
+//! Connections made with no browser: the client credentials grant (issue 18 §3: a catalog entry
+//! with `auth_method: "oauth_client_credentials"`, or a custom server with
+//! `server_config.grant_type: "client_credentials"` and its own client) and the identity
+//! assertion grant (§4: a user's ID token exchanged at their identity provider for an ID-JAG;
+//! `identity_assertion.rs`). Either connects at once, at the token endpoint with the entry's
+//! scopes and, where it is sent, the RFC 8707 `resource`; the answer is `connected`. There is no
+//! refresh token: the service mints again before the token expires, by the scheduler (the row's
+//! `grant_type`, or for an identity assertion its stored ID token, makes it due as a refresh
 //! token would) as by the credentials route (`credentials::refresh_locked`). A refusal that says
-//! the client is no longer granted tokens expires the connection.
+//! the client or the user is no longer granted tokens expires the connection.
 
 use domain::{Connection, NewConnection, OAuthGrant, Scopes};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, DiscoveredAuthorization, RegistrationStore, StoredSecrets};
 
 use super::connection_aad;
 use super::flow_parts::{ConnectOutcome, UNSTATED_LIFETIME_SECONDS, expiry};
+use super::identity_assertion::UserAssertion;
 use crate::lifecycle::Renewal;
 use crate::{Deps, Directory, Error};
+
+/// How a connection with no browser gets its tokens.
+pub(crate) enum Minting {
+    ClientCredentials,
+    IdentityAssertion(UserAssertion),
+}
 
 impl<D: Deps> Directory<D> {
     /// Whether `connection` was made with the client credentials grant (kept with it, so an
@@ -22,39 +31,71 @@ impl<D: Deps> Directory<D> {
         connection.grant == OAuthGrant::ClientCredentials
     }
 
-    /// `POST /assets/connect` for a client credentials entry, or a custom server whose
-    /// `server_config.grant_type` says so (bound by `binding` to the authorization server
-    /// discovery found): the grant for `scopes` first, then the connection, stored `connected`
-    /// with its token; nothing is kept when the grant or the binding fails.
-    pub(crate) async fn connect_with_client_credentials(
+    /// `POST /assets/connect` for a connection minted with no browser, bound by `binding` to the
+    /// authorization server discovery found (none for a catalog entry's fixed endpoints): the
+    /// grant for `scopes` first, then the connection, stored `connected` with its token (and, for
+    /// an identity assertion, the ID token that renews it); nothing is kept, and the token is
+    /// revoked, when the grant, the connection or the binding fails.
+    pub(crate) async fn connect_without_browser(
         &self,
         new: NewConnection,
         scopes: Scopes,
         binding: Option<DiscoveredAuthorization>,
+        minting: Minting,
     ) -> Result<ConnectOutcome, Error> {
         let ports = self.ports();
         let mut connection = Connection::pending(new, ports.clock.now());
-        connection.grant = OAuthGrant::ClientCredentials;
+        let mut binding = binding;
+        connection.grant = match &minting {
+            Minting::ClientCredentials => OAuthGrant::ClientCredentials,
+            Minting::IdentityAssertion(assertion) => {
+                if let Some(binding) = binding.as_mut() {
+                    binding.identity_provider = Some(self.seal_idp(assertion, &connection.ref_id));
+                }
+                OAuthGrant::IdentityAssertion
+            }
+        };
         let target = match &binding {
             Some(binding) => self.discovered_target(&connection, Some(binding.clone())).await?,
             None => self.token_target(&connection).await?,
         };
-        let renewal = Renewal::ClientCredentials(&scopes);
+        let renewal = match (&minting, &target.identity_provider) {
+            (Minting::ClientCredentials, _) => Renewal::ClientCredentials(&scopes),
+            (Minting::IdentityAssertion(assertion), Some(idp)) => Renewal::IdentityAssertion {
+                subject: &assertion.id_token,
+                idp,
+                audience: target.issuer.as_deref().unwrap_or_default(),
+                scopes: &scopes,
+            },
+            (Minting::IdentityAssertion(_), None) => {
+                return Err(Error::internal("an identity assertion connection without its identity provider"));
+            }
+        };
+        let step =
+            if matches!(minting, Minting::ClientCredentials) { "client credentials" } else { "identity assertion" };
         let tokens =
             self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await.map_err(|e| {
                 // The server's own words go to the log only; the answer names a fixed reason.
                 let (message, providers_words) = crate::refusal::token_failure(&e);
                 tracing::warn!(server = %connection.server_name, reason = providers_words.as_deref().unwrap_or(&message),
-                "the client credentials grant failed");
-                Error::Provider { step: "client credentials", message }
+                    "the {step} grant failed");
+                Error::Provider { step, message }
             })?;
         let now = ports.clock.now();
         let granted = tokens.scopes.clone().unwrap_or(scopes);
         connection
             .complete_authorization(granted, expiry(now, tokens.expires_in.or(Some(UNSTATED_LIFETIME_SECONDS))), now)
             .map_err(|e| Error::internal(e.to_string()))?;
-        let sealed = ports.cipher.seal(&tokens.access_token, &connection_aad(&connection.ref_id, "access_token"));
-        let secrets = StoredSecrets { access_token: Some(sealed), ..StoredSecrets::default() };
+        let seal = |value, field| ports.cipher.seal(value, &connection_aad(&connection.ref_id, field));
+        let secrets = StoredSecrets {
+            access_token: Some(seal(&tokens.access_token, "access_token")),
+            // An identity assertion connection keeps the user's ID token: what renews it.
+            refresh_token: match &minting {
+                Minting::IdentityAssertion(assertion) => Some(seal(&assertion.id_token, "refresh_token")),
+                Minting::ClientCredentials => None,
+            },
+            ..StoredSecrets::default()
+        };
         let stored = ports.connections.insert(&connection, &secrets, None, &self.created_connected(&connection)).await;
         let bound = match (&stored, &binding) {
             (Ok(()), Some(binding)) => ports.registrations.bind_authorization(binding).await,

@@ -2,8 +2,10 @@ use domain::{AuthSpec, Connection, NewConnection, OAuthSpec};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, StoredSecrets};
 use secrecy::ExposeSecret;
 
+use super::client_credentials::Minting;
 use super::connection_aad;
 use super::flow_parts::{ConnectOutcome, ConnectRequest, Target};
+use super::identity_assertion::UserAssertion;
 use crate::{Deps, Directory, Error, flow};
 
 /// Longest API key accepted; longer values are certainly not keys.
@@ -17,12 +19,13 @@ fn no_api_key() -> Error {
 impl<D: Deps> Directory<D> {
     /// Starts a connection to a catalog server (spec §2.1).
     pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
+        let assertion = request.identity_assertion.map(UserAssertion::parse).transpose()?;
         let Some(entry) = self.catalog().get(&request.server_name) else {
             return match request.custom {
                 Some(_) if request.api_key.is_some() => Err(no_api_key()),
                 Some(custom) => {
                     let target = (request.owner, request.server_name, request.label);
-                    self.connect_custom(target, custom, request.return_to).await
+                    self.connect_custom(target, custom, assertion, request.return_to).await
                 }
                 None => Err(Error::ServerNotFound),
             };
@@ -39,6 +42,15 @@ impl<D: Deps> Directory<D> {
             return Err(Error::server_unavailable(reason));
         }
         let browser_hash = request.browser.as_ref().map(|nonce| flow::state_hash(nonce.expose_secret()));
+        let discovered = matches!(&entry.spec.auth, AuthSpec::OAuth(OAuthSpec { discovery: true, .. }));
+        if assertion.is_some() && !discovered {
+            // The identity assertion grant needs the authorization server's issuer (the ID-JAG's
+            // audience) and its resource: what discovery finds.
+            return Err(Error::validation(
+                "server_config.identity_assertion",
+                "this server is not connected through discovery, so it takes no identity assertion",
+            ));
+        }
         if let (AuthSpec::OAuth(oauth @ OAuthSpec { discovery: true, .. }), Some(url)) =
             (&entry.spec.auth, &entry.spec.url)
         {
@@ -53,7 +65,8 @@ impl<D: Deps> Directory<D> {
                 browser_hash,
                 registration: oauth.registration,
                 given: None,
-                grant: domain::OAuthGrant::AuthorizationCode,
+                grant: oauth.grant,
+                assertion,
             };
             return self.connect_discovered(target, request.return_to).await;
         }
@@ -94,7 +107,7 @@ impl<D: Deps> Directory<D> {
                 Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
             }
             AuthSpec::OAuth(oauth) if oauth.grant == domain::OAuthGrant::ClientCredentials => {
-                self.connect_with_client_credentials(new, oauth.scopes.clone(), None).await
+                self.connect_without_browser(new, oauth.scopes.clone(), None, Minting::ClientCredentials).await
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::{AuthSpec, Connection, ConnectionStatus, Owner, RefId};
+use domain::{AuthSpec, Connection, ConnectionStatus, OAuthGrant, Owner, RefId};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -149,6 +149,15 @@ impl<D: Deps> Directory<D> {
         };
         let renewal = match &refresh_token {
             _ if self.uses_client_credentials(&connection) => Renewal::ClientCredentials(&connection.scopes),
+            Some(subject) if connection.grant == OAuthGrant::IdentityAssertion => Renewal::IdentityAssertion {
+                subject,
+                idp: target.identity_provider.as_ref().ok_or_else(|| Error::Provider {
+                    step: "token refresh",
+                    message: "the connection's identity provider is not recorded".into(),
+                })?,
+                audience: target.issuer.as_deref().unwrap_or_default(),
+                scopes: &connection.scopes,
+            },
             Some(token) => Renewal::RefreshToken(token),
             None if connection.expires_at.is_some_and(|at| at > now) => return Ok(RefreshOutcome::AlreadyFresh),
             None => return self.expire(connection, "the access token expired and there is no refresh token").await,
@@ -157,9 +166,9 @@ impl<D: Deps> Directory<D> {
             Ok(tokens) => {
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
-                let expires_in = match renewal {
-                    Renewal::ClientCredentials(_) => tokens.expires_in.or(Some(UNSTATED_LIFETIME_SECONDS)),
-                    Renewal::RefreshToken(_) => tokens.expires_in,
+                let expires_in = match renewal.renews_alone() {
+                    true => tokens.expires_in.or(Some(UNSTATED_LIFETIME_SECONDS)),
+                    false => tokens.expires_in,
                 };
                 connection
                     .record_refresh(tokens.scopes.clone(), expiry(now, expires_in), now)
@@ -174,10 +183,17 @@ impl<D: Deps> Directory<D> {
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(OAuthError::Rejected { code, .. }) if renewal_refused(&renewal, &code) => {
-                // The server no longer grants this client tokens: nothing to retry (a fixed
-                // reason; the server's own code is one of four known words).
-                let reason =
-                    format!("the authorization server no longer grants this client tokens ({code}); connect it anew");
+                // The server no longer grants this client (or this user) tokens: nothing to retry
+                // (a fixed reason; the server's own code is one of a few known words).
+                let reason = match renewal {
+                    Renewal::IdentityAssertion { .. } => format!(
+                        "the identity provider or the authorization server no longer grants this user tokens \
+                         ({code}); connect it anew with a fresh ID token"
+                    ),
+                    _ => format!(
+                        "the authorization server no longer grants this client tokens ({code}); connect it anew"
+                    ),
+                };
                 self.expire(connection, &reason).await
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
@@ -223,9 +239,18 @@ pub(crate) fn ensure_usable(connection: &Connection) -> Result<(), Error> {
     }
 }
 
-/// Whether `code` refuses a client credentials renewal for good (RFC 6749 §5.2: the client is
-/// unknown or may not use the grant, or its scope is refused).
+/// Whether `code` refuses a renewal the service makes alone for good (RFC 6749 §5.2: the client
+/// is unknown or may not use the grant, its scope or, for an identity assertion, the ID token or
+/// the provider's policy is refused; RFC 8707's `invalid_target`).
 fn renewal_refused(renewal: &Renewal<'_>, code: &str) -> bool {
-    matches!(renewal, Renewal::ClientCredentials(_))
-        && matches!(code, "invalid_client" | "unauthorized_client" | "invalid_scope" | "invalid_grant")
+    renewal.renews_alone()
+        && matches!(
+            code,
+            "invalid_client"
+                | "unauthorized_client"
+                | "invalid_scope"
+                | "invalid_grant"
+                | "access_denied"
+                | "invalid_target"
+        )
 }

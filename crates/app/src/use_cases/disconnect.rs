@@ -98,8 +98,14 @@ impl<D: Deps> Directory<D> {
         let open = |sealed: &Option<Sealed>, field: &str| {
             sealed.as_ref().map(|s| self.ports().cipher.open(s, &connection_aad(&connection.ref_id, field)))
         };
+        // An identity assertion connection's "refresh token" is the user's ID token: the
+        // authorization server never issued it, so it is not sent there.
+        let refresh_token = match connection.grant {
+            domain::OAuthGrant::IdentityAssertion => None,
+            _ => open(&secrets.refresh_token, "refresh_token"),
+        };
         let tokens = [
-            (open(&secrets.refresh_token, "refresh_token"), TokenHint::RefreshToken),
+            (refresh_token, TokenHint::RefreshToken),
             (open(&secrets.access_token, "access_token"), TokenHint::AccessToken),
         ];
         let tokens: Vec<_> =

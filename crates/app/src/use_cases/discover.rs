@@ -16,7 +16,9 @@ use ports::{
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
 };
 
+use super::client_credentials::Minting;
 use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Target, from_discovery};
+use super::identity_assertion::{self, UserAssertion};
 use super::own_client::GivenClient;
 use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
@@ -60,6 +62,7 @@ impl<D: Deps> Directory<D> {
         &self,
         (owner, server_name, label): (Owner, ServerName, Option<Label>),
         custom: CustomServer,
+        assertion: Option<UserAssertion>,
         return_to: Option<String>,
     ) -> Result<ConnectOutcome, Error> {
         let url = canonical_url(&custom.url)?;
@@ -83,10 +86,11 @@ impl<D: Deps> Directory<D> {
                     "preregistered needs the client: give server_config.client_id with its secret or key",
                 ));
             }
-            None if custom.grant == OAuthGrant::ClientCredentials => {
+            None if custom.grant.renews_alone() || assertion.is_some() => {
                 return Err(Error::validation(
                     "server_config.client_id",
-                    "the client credentials grant needs the client: give client_id with its secret or key",
+                    "a connection with no browser needs the client registered at the server's authorization \
+                     server: give client_id with its secret or key",
                 ));
             }
             None => {}
@@ -104,6 +108,7 @@ impl<D: Deps> Directory<D> {
             registration: custom.registration,
             given,
             grant: custom.grant,
+            assertion,
         };
         self.connect_discovered(target, return_to).await
     }
@@ -135,11 +140,12 @@ impl<D: Deps> Directory<D> {
         };
         let guarded = match Guarded::of(&target.url, access)? {
             Some(guarded) => guarded,
-            None if target.given.is_some() || target.grant == OAuthGrant::ClientCredentials => {
+            None if target.given.is_some() || target.assertion.is_some() || target.grant.renews_alone() => {
                 // Refused rather than dropped: what the caller gave would be used for nothing.
                 return Err(Error::validation(
-                    "server_config.client_id",
-                    "the MCP server asks for no authorization: connect it without a client or grant_type",
+                    "server_config",
+                    "the MCP server asks for no authorization: connect it without a client, grant_type or \
+                     identity_assertion",
                 ));
             }
             None => {
@@ -151,10 +157,18 @@ impl<D: Deps> Directory<D> {
             }
         };
         let found = self.authorization_for(&target, guarded, &new.ref_id).await?;
-        if target.grant == OAuthGrant::ClientCredentials {
-            return self
-                .connect_with_client_credentials(new, found.spec.scopes.without("offline_access"), Some(found.binding))
-                .await;
+        let scopes = found.spec.scopes.clone().without("offline_access");
+        match (found.grant, target.assertion) {
+            (OAuthGrant::ClientCredentials, _) => {
+                return self
+                    .connect_without_browser(new, scopes, Some(found.binding), Minting::ClientCredentials)
+                    .await;
+            }
+            (OAuthGrant::IdentityAssertion, Some(assertion)) => {
+                let minting = Minting::IdentityAssertion(assertion);
+                return self.connect_without_browser(new, scopes, Some(found.binding), minting).await;
+            }
+            _ => {}
         }
         let connection = Connection::pending(new, ports.clock.now());
         let binding = found.binding;
@@ -189,9 +203,15 @@ impl<D: Deps> Directory<D> {
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));
+        let grant = identity_assertion::grant_for(target, &metadata)?;
+        // An ID-JAG names the client: only one registered beforehand can present it.
+        let registration = match grant {
+            OAuthGrant::IdentityAssertion => RegistrationMode::Preregistered,
+            _ => target.registration,
+        };
         let (client_id, own_client) = match &target.given {
             Some(given) => (given.client_id.clone(), Some(self.seal_given(given, &metadata, ref_id))),
-            None => (self.client_identity(target.entry, &metadata, key.as_deref(), target.registration).await?, None),
+            None => (self.client_identity(target.entry, &metadata, key.as_deref(), registration).await?, None),
         };
         let (catalog_scopes, extra_params) = match target.entry.map(|e| &e.spec.auth) {
             Some(AuthSpec::OAuth(o)) => (o.scopes.clone(), o.extra_authorize_params.clone()),
@@ -220,8 +240,9 @@ impl<D: Deps> Directory<D> {
             resource: resource.resource,
             at_origin,
             own_client,
+            identity_provider: None,
         };
-        Ok(Discovered { spec, binding })
+        Ok(Discovered { spec, binding, grant })
     }
 
     /// A new authorization for a discovered connection that is reconnected in place (issue 6):
@@ -255,6 +276,7 @@ impl<D: Deps> Directory<D> {
                 None => None,
             },
             grant: OAuthGrant::AuthorizationCode,
+            assertion: None,
         };
         let access = self.ports().discovery.probe(&target.url, target.transport).await.map_err(from_discovery)?;
         let Some(guarded) = Guarded::of(&target.url, access)? else {
@@ -347,6 +369,8 @@ impl Guarded {
 struct Discovered {
     spec: FlowSpec,
     binding: DiscoveredAuthorization,
+    /// How the connection is authorized ([`identity_assertion::grant_for`]).
+    grant: OAuthGrant,
 }
 
 #[cfg(test)]

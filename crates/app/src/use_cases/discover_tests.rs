@@ -26,6 +26,7 @@ fn custom() -> ConnectRequest {
         }),
         return_to: None,
         browser: None,
+        identity_assertion: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn metadata() -> AuthServerMetadata {
         iss_parameter_supported: true,
         client_id_metadata_document_supported: false,
         default_endpoints: false,
+        grant_types_supported: None,
     }
 }
 

@@ -58,6 +58,9 @@ pub struct ConnectRequest {
     /// The nonce of the browser an OAuth flow must complete in (one started on the hosted
     /// connect page, whose cookie holds it); `None`: any browser (the engine's flows).
     pub browser: Option<SecretString>,
+    /// `server_config.identity_assertion`: the user's ID token and their identity provider
+    /// (issue 18 §4).
+    pub identity_assertion: Option<super::identity_assertion::IdentityAssertionParts>,
 }
 
 /// The result of a connect.
@@ -88,6 +91,8 @@ pub(crate) struct Target<'a> {
     pub given: Option<super::own_client::GivenClient>,
     /// How the connection is authorized.
     pub grant: domain::OAuthGrant,
+    /// The user's identity assertion, when the connect brought one.
+    pub assertion: Option<super::identity_assertion::UserAssertion>,
 }
 
 /// What an authorization request is made of, however its server was found.

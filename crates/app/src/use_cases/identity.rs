@@ -51,6 +51,8 @@ pub(crate) struct TokenTarget {
     /// The authorization server a discovered connection is bound to (`None` for a catalog
     /// entry's fixed endpoints).
     pub issuer: Option<String>,
+    /// Where an identity assertion connection's ID token is exchanged (issue 18 §4).
+    pub identity_provider: Option<TokenEndpoint>,
 }
 
 fn no_identity(message: &str) -> Error {
@@ -201,6 +203,7 @@ impl<D: Deps> Directory<D> {
             resource: if oauth.send_resource { connection.url.clone() } else { None },
             registration: None,
             issuer: None,
+            identity_provider: None,
         }))
     }
 
@@ -222,6 +225,7 @@ impl<D: Deps> Directory<D> {
         // Its metadata is looked for again (published by now, or gone).
         let metadata = self.server_metadata(&binding.issuer, binding.at_origin).await?;
         let (client, auth, registration) = self.client_credentials(connection, &binding).await?;
+        let identity_provider = self.idp_endpoint(&binding)?;
         Ok(TokenTarget {
             endpoint: TokenEndpoint {
                 url: metadata.token_endpoint,
@@ -233,6 +237,7 @@ impl<D: Deps> Directory<D> {
             resource: Some(binding.resource),
             registration,
             issuer: Some(binding.issuer),
+            identity_provider,
         })
     }
 

@@ -9,6 +9,7 @@ mod discover;
 pub(crate) mod flow_parts;
 pub(crate) mod healing;
 pub(crate) mod identity;
+pub(crate) mod identity_assertion;
 pub(crate) mod listing;
 pub(crate) mod own_client;
 mod queries;
@@ -36,6 +37,12 @@ pub(crate) fn flow_aad(state_hash: &str) -> String {
 /// with the connection's authorization server binding.
 pub(crate) fn binding_aad(ref_id: &RefId) -> String {
     format!("authorizations/{ref_id}/client_secret")
+}
+
+/// Associated data of the sealed secret the service holds at an identity provider given with a
+/// connect (the identity assertion grant).
+pub(crate) fn idp_aad(ref_id: &RefId) -> String {
+    format!("authorizations/{ref_id}/idp_client_secret")
 }
 
 /// Associated data of a registration's sealed client secret.

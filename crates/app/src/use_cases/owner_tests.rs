@@ -51,6 +51,7 @@ async fn a_connection_and_its_events_are_stored_as_the_callers() {
         custom: None,
         return_to: None,
         browser: None,
+        identity_assertion: None,
     };
     mocks.directory().connect(request).await.unwrap();
 }

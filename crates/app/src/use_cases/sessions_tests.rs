@@ -37,6 +37,7 @@ fn connect_to(server: &str) -> ConnectRequest {
         custom: None,
         return_to: None,
         browser: None,
+        identity_assertion: None,
     }
 }
 

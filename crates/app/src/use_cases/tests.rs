@@ -16,6 +16,7 @@ fn request(name: &str) -> ConnectRequest {
         custom: None,
         return_to: None,
         browser: None,
+        identity_assertion: None,
     }
 }
 
@@ -415,6 +416,7 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
             resource,
             at_origin: false,
             own_client: None,
+            identity_provider: None,
         }))
     });
     mocks.discovery.expect_authorization_server().returning(|_| Ok(server_metadata(OTHER, false)));

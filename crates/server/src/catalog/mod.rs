@@ -140,12 +140,18 @@ fn validate(e: FileEntry, env: &dyn Fn(&str) -> Option<String>) -> Result<Server
         return Err(("display_name", "must not be empty".into()));
     }
     let transport = Transport::parse(&e.transport).map_err(|err| ("transport", err.reason))?;
-    // `oauth_client_credentials` is OAuth with the client credentials grant (issue 18 §3).
+    // `oauth_client_credentials` is OAuth with the client credentials grant (issue 18 §3),
+    // `oauth_identity_assertion` with the identity assertion grant (§4).
     let (method, grant) = match e.auth_method.as_str() {
         CLIENT_CREDENTIALS => (AuthMethod::OAuth, OAuthGrant::ClientCredentials),
+        IDENTITY_ASSERTION => (AuthMethod::OAuth, OAuthGrant::IdentityAssertion),
         other => (
-            AuthMethod::parse(other)
-                .map_err(|_| ("auth_method", format!("must be one of oauth, {CLIENT_CREDENTIALS}, api_key, none")))?,
+            AuthMethod::parse(other).map_err(|_| {
+                (
+                    "auth_method",
+                    format!("must be one of oauth, {CLIENT_CREDENTIALS}, {IDENTITY_ASSERTION}, api_key, none"),
+                )
+            })?,
             OAuthGrant::AuthorizationCode,
         ),
     };
@@ -233,10 +239,25 @@ fn validate_oauth(
 
 /// The catalog's name for OAuth with the client credentials grant.
 const CLIENT_CREDENTIALS: &str = "oauth_client_credentials";
+/// The catalog's name for OAuth with the identity assertion grant.
+const IDENTITY_ASSERTION: &str = "oauth_identity_assertion";
 
 /// A client credentials entry needs a confidential client of its own: there is no browser to
 /// register one through, and a public client has no credentials.
 fn check_grant(oauth: OAuthSpec) -> Result<OAuthSpec, FieldError> {
+    if oauth.grant == OAuthGrant::IdentityAssertion {
+        // The ID-JAG's audience and resource are what discovery finds, and it names the client.
+        if !oauth.discovery {
+            return Err(("oauth.discovery", format!("must be true for {IDENTITY_ASSERTION}")));
+        }
+        if oauth.client_id.is_none() {
+            return Err((
+                "oauth.client_id",
+                format!("is required for {IDENTITY_ASSERTION}: the client registered at the authorization server"),
+            ));
+        }
+        return Ok(oauth);
+    }
     if oauth.grant != OAuthGrant::ClientCredentials {
         return Ok(oauth);
     }

@@ -21,6 +21,7 @@ mod errors;
 mod flows_without_oauth;
 mod head;
 mod helpers;
+mod identity_assertion;
 mod key_guard;
 mod key_rotation;
 mod labels;

@@ -2,7 +2,7 @@
 //! authorization server of discovered connections.
 
 use domain::{SigningAlgorithm, Timestamp, TokenEndpointAuth};
-use ports::{ClientRegistration, DiscoveredAuthorization, OwnClient, StoredSecrets};
+use ports::{BoundIdentityProvider, ClientRegistration, DiscoveredAuthorization, OwnClient, StoredSecrets};
 
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
@@ -31,6 +31,7 @@ fn binding(n: u8, issuer: &str) -> DiscoveredAuthorization {
         resource: format!("https://mcp{n}.example/mcp"),
         at_origin: false,
         own_client: None,
+        identity_provider: None,
     }
 }
 
@@ -159,6 +160,18 @@ pub async fn a_discovered_authorization_lives_and_dies_with_its_connection<S: Co
         let own = DiscoveredAuthorization { own_client: Some(OwnClient { auth, sealed, algorithm }), ..moved.clone() };
         store.bind_authorization(&own).await.expect("rebind with its own client");
         assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(own));
+    }
+    let idp = BoundIdentityProvider {
+        issuer: "https://idp.example".into(),
+        token_endpoint: "https://idp.example/token".into(),
+        client_id: "directory".into(),
+        client_secret: Some(fixtures::sealed(&format!("authorizations/{}/idp_client_secret", doomed.ref_id))),
+    };
+    for client_secret in [idp.client_secret.clone(), None] {
+        let provider = BoundIdentityProvider { client_secret, ..idp.clone() };
+        let with_idp = DiscoveredAuthorization { identity_provider: Some(provider), ..moved.clone() };
+        store.bind_authorization(&with_idp).await.expect("rebind with an identity provider");
+        assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(with_idp));
     }
     store.bind_authorization(&moved).await.expect("rebind without a client of its own");
     assert_eq!(store.authorization_of(&doomed.ref_id).await.expect("get"), Some(moved), "its client is gone");

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use domain::{ConnectionStatus, RefId, SigningAlgorithm, TokenEndpointAuth};
 use ports::{
-    ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, SealedEntry, SealedField, SecretsUpdate,
-    StoredSecrets,
+    BoundIdentityProvider, ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, SealedEntry, SealedField,
+    SecretsUpdate, StoredSecrets,
 };
 
 use crate::fixtures::{self, T0};
@@ -74,6 +74,9 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
         let binding = binding_of(&connection.ref_id, n % 2 == 0);
         if let Some(own) = &binding.own_client {
             expected.push((SealedField::BindingClientSecret, entry(&key, own.sealed.clone())));
+        }
+        if let Some(secret) = binding.identity_provider.as_ref().and_then(|p| p.client_secret.clone()) {
+            expected.push((SealedField::BindingIdpClientSecret, entry(&key, secret)));
         }
         store.bind_authorization(&binding).await.expect("bind");
     }
@@ -284,6 +287,12 @@ fn binding_of(ref_id: &RefId, given: bool) -> DiscoveredAuthorization {
             auth: TokenEndpointAuth::PrivateKeyJwt,
             sealed: fixtures::sealed(&format!("authorizations/{ref_id}/client_secret")),
             algorithm: Some(SigningAlgorithm::Es256),
+        }),
+        identity_provider: given.then(|| BoundIdentityProvider {
+            issuer: "https://idp.example".into(),
+            token_endpoint: "https://idp.example/token".into(),
+            client_id: "directory".into(),
+            client_secret: Some(fixtures::sealed(&format!("authorizations/{ref_id}/idp_client_secret"))),
         }),
     }
 }

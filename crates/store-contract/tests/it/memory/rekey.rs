@@ -10,9 +10,19 @@ fn connection_field(secrets: &mut StoredSecrets, field: SealedField) -> Option<&
         SealedField::ConnectionApiKey => Some(&mut secrets.api_key),
         SealedField::ConnectionAccessToken => Some(&mut secrets.access_token),
         SealedField::ConnectionRefreshToken => Some(&mut secrets.refresh_token),
-        SealedField::FlowPkceVerifier | SealedField::RegistrationClientSecret | SealedField::BindingClientSecret => {
-            None
-        }
+        SealedField::FlowPkceVerifier
+        | SealedField::RegistrationClientSecret
+        | SealedField::BindingClientSecret
+        | SealedField::BindingIdpClientSecret => None,
+    }
+}
+
+/// The sealed value of a binding's `field` (a given client's secret, an identity provider's).
+fn binding_secret(binding: &mut ports::DiscoveredAuthorization, field: SealedField) -> Option<&mut Sealed> {
+    match field {
+        SealedField::BindingClientSecret => binding.own_client.as_mut().map(|own| &mut own.sealed),
+        SealedField::BindingIdpClientSecret => binding.identity_provider.as_mut()?.client_secret.as_mut(),
+        _ => None,
     }
 }
 
@@ -32,14 +42,13 @@ fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
             .filter_map(|(key, r)| Some(SealedEntry { key: key.clone(), sealed: r.client_secret.clone()? }))
             .collect();
     }
-    if field == SealedField::BindingClientSecret {
-        let live = |ref_id: &domain::RefId| state.connections.contains_key(ref_id);
-        return state
-            .bindings
-            .iter()
-            .filter(|(ref_id, _)| live(ref_id))
+    if matches!(field, SealedField::BindingClientSecret | SealedField::BindingIdpClientSecret) {
+        let State { connections, bindings, .. } = state;
+        return bindings
+            .iter_mut()
+            .filter(|(ref_id, _)| connections.contains_key(ref_id))
             .filter_map(|(ref_id, b)| {
-                Some(SealedEntry { key: ref_id.as_str().to_owned(), sealed: b.own_client.as_ref()?.sealed.clone() })
+                Some(SealedEntry { key: ref_id.as_str().to_owned(), sealed: binding_secret(b, field)?.clone() })
             })
             .collect();
     }
@@ -85,10 +94,10 @@ impl RekeyStore for MemoryStore {
             state.flows.get_mut(key).map(|f| &mut f.pkce_verifier)
         } else if field == SealedField::RegistrationClientSecret {
             state.registrations.get_mut(key).and_then(|r| r.client_secret.as_mut())
-        } else if field == SealedField::BindingClientSecret {
-            let live: Vec<_> = state.connections.keys().filter(|r| r.as_str() == key).cloned().collect();
-            let bound = state.bindings.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key && live.contains(ref_id));
-            bound.and_then(|(_, b)| b.own_client.as_mut()).map(|own| &mut own.sealed)
+        } else if matches!(field, SealedField::BindingClientSecret | SealedField::BindingIdpClientSecret) {
+            let State { connections, bindings, .. } = &mut *state;
+            let live = |ref_id: &domain::RefId| ref_id.as_str() == key && connections.contains_key(ref_id);
+            bindings.iter_mut().find(|(ref_id, _)| live(ref_id)).and_then(|(_, b)| binding_secret(b, field))
         } else {
             let connection = state.connections.iter_mut().find(|(ref_id, _)| ref_id.as_str() == key);
             match connection.and_then(|(_, (_, secrets))| connection_field(secrets, field)) {

@@ -1,0 +1,217 @@
+//! Enterprise-managed authorization (issue 18 §4; the MCP extension of that name): a connection
+//! made with no browser and no consent page from the user's ID token, which their enterprise
+//! identity provider exchanges (RFC 8693) for an Identity Assertion JWT Authorization Grant
+//! (ID-JAG) that the MCP server's authorization server takes (RFC 7523), as the service's
+//! pre-registered client there.
+//!
+//! The connect gives `server_config.identity_assertion`: the `id_token`, and the identity provider
+//! (`idp_issuer`, `idp_token_endpoint`, `idp_client_id`, `idp_client_secret`). The ID token is kept
+//! sealed in the connection's refresh token column (the credential that renews it: before the
+//! access token expires the service exchanges again), the identity provider with the connection's
+//! authorization server binding, its secret sealed. A refusal of either server (the ID token
+//! expired, the policy changed) expires the connection with its reason.
+
+use domain::OAuthGrant;
+use ports::{
+    AuthServerMetadata, BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, TokenEndpoint,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::flow_parts::Target;
+use super::idp_aad;
+use crate::{Deps, Directory, Error};
+
+/// The longest ID token accepted (they are JWTs of a few kilobytes).
+const MAX_ID_TOKEN: usize = 16 * 1024;
+/// The longest issuer or endpoint URL accepted.
+const MAX_URL: usize = 2048;
+
+const FIELD: &str = "server_config.identity_assertion";
+
+/// `server_config.identity_assertion` as given, checked by [`UserAssertion::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct IdentityAssertionParts {
+    pub id_token: Option<SecretString>,
+    pub idp_issuer: Option<String>,
+    pub idp_token_endpoint: Option<String>,
+    pub idp_client_id: Option<String>,
+    pub idp_client_secret: Option<SecretString>,
+}
+
+/// The identity provider a connect named, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct GivenIdp {
+    issuer: String,
+    token_endpoint: String,
+    client_id: String,
+    client_secret: Option<SecretString>,
+}
+
+/// A user's identity assertion, checked: their ID token and where to exchange it.
+#[derive(Debug, Clone)]
+pub(crate) struct UserAssertion {
+    pub id_token: SecretString,
+    idp: GivenIdp,
+}
+
+fn invalid(field: &'static str, message: &str) -> Error {
+    Error::validation(field, message.to_owned())
+}
+
+fn is_url(value: &str) -> bool {
+    value.len() <= MAX_URL
+        && url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
+}
+
+impl UserAssertion {
+    /// The assertion `parts` make: an ID token, and the identity provider's issuer, token endpoint
+    /// and the service's client id there (its secret when it has one). Every field is named when
+    /// it is missing or malformed; nothing given is repeated.
+    pub(crate) fn parse(parts: IdentityAssertionParts) -> Result<Self, Error> {
+        let id_token = parts
+            .id_token
+            .filter(|t| !t.expose_secret().trim().is_empty() && t.expose_secret().len() <= MAX_ID_TOKEN)
+            .ok_or_else(|| invalid("server_config.identity_assertion.id_token", "is required: the user's ID token"))?;
+        let (Some(issuer), Some(token_endpoint), Some(client_id)) =
+            (parts.idp_issuer, parts.idp_token_endpoint, parts.idp_client_id)
+        else {
+            return Err(invalid(
+                FIELD,
+                "needs the identity provider: idp_issuer, idp_token_endpoint and idp_client_id (with \
+                 idp_client_secret for a confidential client)",
+            ));
+        };
+        if !is_url(&issuer) {
+            return Err(invalid("server_config.identity_assertion.idp_issuer", "must be an http(s) URL"));
+        }
+        if !is_url(&token_endpoint) {
+            return Err(invalid("server_config.identity_assertion.idp_token_endpoint", "must be an http(s) URL"));
+        }
+        if client_id.trim().is_empty()
+            || client_id.chars().count() > 255
+            || client_id.chars().any(domain::text::is_hidden_control)
+        {
+            return Err(invalid(
+                "server_config.identity_assertion.idp_client_id",
+                "must be 1 to 255 printable characters",
+            ));
+        }
+        let client_secret = parts.idp_client_secret;
+        if client_secret.as_ref().is_some_and(|s| s.expose_secret().is_empty() || s.expose_secret().len() > 4096) {
+            return Err(invalid("server_config.identity_assertion.idp_client_secret", "must be 1 to 4096 characters"));
+        }
+        Ok(Self { id_token, idp: GivenIdp { issuer, token_endpoint, client_id, client_secret } })
+    }
+}
+
+/// How a discovered connection is authorized: the grant its target asks for, or, for a connect
+/// that brings an identity assertion, the identity assertion grant when the authorization server
+/// lists `jwt-bearer` among its grants (or the catalog entry or custom server says so).
+pub(crate) fn grant_for(target: &Target<'_>, metadata: &AuthServerMetadata) -> Result<OAuthGrant, Error> {
+    match (target.grant, target.assertion.is_some()) {
+        (OAuthGrant::IdentityAssertion, false) => {
+            Err(invalid(FIELD, "this server is connected with the user's identity assertion: give identity_assertion"))
+        }
+        (OAuthGrant::ClientCredentials, true) => {
+            Err(invalid(FIELD, "the client credentials grant takes no identity assertion"))
+        }
+        (OAuthGrant::AuthorizationCode, true) if !metadata.takes_jwt_bearer() => Err(invalid(
+            FIELD,
+            "the authorization server does not list the jwt-bearer grant: it takes no identity assertion",
+        )),
+        (OAuthGrant::AuthorizationCode, true) => Ok(OAuthGrant::IdentityAssertion),
+        (grant, _) => Ok(grant),
+    }
+}
+
+impl<D: Deps> Directory<D> {
+    /// The binding's record of the identity provider `assertion` names, its secret sealed to the
+    /// connection `ref_id`.
+    pub(crate) fn seal_idp(&self, assertion: &UserAssertion, ref_id: &domain::RefId) -> BoundIdentityProvider {
+        let idp = &assertion.idp;
+        BoundIdentityProvider {
+            issuer: idp.issuer.clone(),
+            token_endpoint: idp.token_endpoint.clone(),
+            client_id: idp.client_id.clone(),
+            client_secret: idp.client_secret.as_ref().map(|s| self.ports().cipher.seal(s, &idp_aad(ref_id))),
+        }
+    }
+
+    /// Where a binding's ID token is exchanged, as which client (Basic with a secret, else a
+    /// public client); `aud` of nothing the service signs, so the issuer.
+    pub(crate) fn idp_endpoint(&self, binding: &DiscoveredAuthorization) -> Result<Option<TokenEndpoint>, Error> {
+        let Some(idp) = &binding.identity_provider else { return Ok(None) };
+        let secret = match &idp.client_secret {
+            Some(sealed) => Some(self.ports().cipher.open(sealed, &idp_aad(&binding.ref_id))?),
+            None => None,
+        };
+        let auth = if secret.is_some() {
+            domain::TokenEndpointAuth::ClientSecretBasic
+        } else {
+            domain::TokenEndpointAuth::None
+        };
+        Ok(Some(TokenEndpoint {
+            url: idp.token_endpoint.clone(),
+            auth,
+            client: ClientCredentials::with_secret(idp.client_id.clone(), secret),
+            audience: Some(idp.issuer.clone()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> IdentityAssertionParts {
+        IdentityAssertionParts {
+            id_token: Some(SecretString::from("eyJ.id.token")),
+            idp_issuer: Some("https://idp.example".into()),
+            idp_token_endpoint: Some("https://idp.example/token".into()),
+            idp_client_id: Some("directory".into()),
+            idp_client_secret: Some(SecretString::from("idp-secret")),
+        }
+    }
+
+    fn field_of(parts: IdentityAssertionParts) -> &'static str {
+        match UserAssertion::parse(parts) {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_assertion_needs_its_id_token_and_the_whole_identity_provider() {
+        assert!(UserAssertion::parse(parts()).is_ok());
+        assert!(UserAssertion::parse(IdentityAssertionParts { idp_client_secret: None, ..parts() }).is_ok());
+        let cases = [
+            (IdentityAssertionParts { id_token: None, ..parts() }, "server_config.identity_assertion.id_token"),
+            (
+                IdentityAssertionParts { id_token: Some(SecretString::from(" ")), ..parts() },
+                "server_config.identity_assertion.id_token",
+            ),
+            (IdentityAssertionParts { idp_issuer: None, ..parts() }, FIELD),
+            (IdentityAssertionParts { idp_token_endpoint: None, ..parts() }, FIELD),
+            (IdentityAssertionParts { idp_client_id: None, ..parts() }, FIELD),
+            (
+                IdentityAssertionParts { idp_issuer: Some("idp.example".into()), ..parts() },
+                "server_config.identity_assertion.idp_issuer",
+            ),
+            (
+                IdentityAssertionParts { idp_token_endpoint: Some("ftp://idp.example".into()), ..parts() },
+                "server_config.identity_assertion.idp_token_endpoint",
+            ),
+            (
+                IdentityAssertionParts { idp_client_id: Some("a\u{7}".into()), ..parts() },
+                "server_config.identity_assertion.idp_client_id",
+            ),
+            (
+                IdentityAssertionParts { idp_client_secret: Some(SecretString::from("")), ..parts() },
+                "server_config.identity_assertion.idp_client_secret",
+            ),
+        ];
+        for (given, field) in cases {
+            assert_eq!(field_of(given), field);
+        }
+    }
+}
