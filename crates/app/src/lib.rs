@@ -22,7 +22,7 @@ pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::disconnect::Forgotten;
 pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer, GivenClientParts};
 pub use use_cases::identity::ClientMetadata;
-pub use use_cases::identity_assertion::IdentityAssertionParts;
+pub use use_cases::identity_assertion::{IdentityAssertionParts, IdentityProviders, TenantIdentityProvider};
 pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 
 pub use use_cases::listing::ConnectionPage;
@@ -100,6 +100,7 @@ struct Inner<D: Deps> {
     listing: use_cases::listing::SharedListing,
     healing: use_cases::healing::Healing,
     metrics: Arc<dyn Metrics>,
+    identity_providers: Arc<IdentityProviders>,
 }
 
 impl<D: Deps> Clone for Directory<D> {
@@ -132,8 +133,24 @@ impl<D: Deps> Directory<D> {
                 listing: Default::default(),
                 healing: Default::default(),
                 metrics,
+                identity_providers: Default::default(),
             }),
         }
+    }
+
+    /// Takes identity assertions of each tenant's users to `providers` when a connect names no
+    /// identity provider of its own (whoever holds `providers` may replace them at any time).
+    ///
+    /// # Panics
+    /// When called on a directory that has been cloned already (it is part of building one).
+    #[must_use]
+    pub fn with_identity_providers(mut self, providers: Arc<IdentityProviders>) -> Self {
+        Arc::get_mut(&mut self.inner).expect("set while the directory is built").identity_providers = providers;
+        self
+    }
+
+    pub(crate) fn identity_providers(&self) -> &IdentityProviders {
+        &self.inner.identity_providers
     }
 
     /// Where the use cases report what happened, for the operator to count.

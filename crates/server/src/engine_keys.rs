@@ -1,6 +1,8 @@
 //! The engine keys the service accepts, and their reload: tenant `default` from the single-key
 //! variables (or the generated development key), and the tenants of `ENGINE_KEYS_FILE`, read
-//! again on `SIGHUP`. A reload that fails keeps the keys in force.
+//! again on `SIGHUP`. A reload that fails keeps the keys in force. The tenants' identity
+//! providers (issue 18 §4: tenant `default`'s from its variables, the others' from the file) are
+//! put in force with them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +14,9 @@ use domain::TenantId;
 use ports::IdSource;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, KeysFileError, RunMode};
+use app::{IdentityProviders, TenantIdentityProvider};
+
+use crate::config::{Config, EnvSnapshot, KeysFileError, RunMode, Tenants};
 use crate::startup::{StartupError, dev_secret};
 
 /// Where the keys come from: tenant `default` as resolved at start (the variables do not change
@@ -21,6 +25,9 @@ use crate::startup::{StartupError, dev_secret};
 struct KeySource {
     default: Option<TenantKeys>,
     file: Option<PathBuf>,
+    default_provider: Option<TenantIdentityProvider>,
+    /// The variables the file's `client_secret_env` names are read from.
+    env: EnvSnapshot,
 }
 
 impl KeySource {
@@ -55,11 +62,20 @@ impl KeySource {
                 .into_iter()
                 .collect(),
         });
-        Ok(Self { default, file: c.keys_file.clone() })
+        Ok(Self {
+            default,
+            file: c.keys_file.clone(),
+            default_provider: config.identity_provider.default.clone(),
+            env: config.env.clone(),
+        })
     }
 
-    fn load(&self) -> Result<Vec<TenantKeys>, KeysFileError> {
-        crate::config::tenants(self.default.clone(), self.file.as_deref())
+    fn load(&self) -> Result<Tenants, KeysFileError> {
+        let mut tenants = crate::config::tenants(self.default.clone(), self.file.as_deref(), &|v| self.env.get(v))?;
+        if let Some(provider) = &self.default_provider {
+            tenants.identity_providers.entry(TenantId::default_tenant()).or_insert_with(|| provider.clone());
+        }
+        Ok(tenants)
     }
 }
 
@@ -68,6 +84,7 @@ impl KeySource {
 #[derive(Debug, Clone)]
 pub struct KeysReloader {
     keys: web::Data<EngineKeys>,
+    providers: Arc<IdentityProviders>,
     source: Arc<KeySource>,
 }
 
@@ -76,8 +93,15 @@ impl KeysReloader {
     pub(crate) fn start(config: &Config) -> Result<Self, StartupError> {
         let source = KeySource::resolve(config)?;
         let tenants = source.load().map_err(|e| StartupError::Keys(e.to_string()))?;
-        tracing::info!(tenants = %summary(&tenants), "engine keys loaded");
-        Ok(Self { keys: web::Data::new(EngineKeys::of_tenants(tenants)), source: Arc::new(source) })
+        tracing::info!(tenants = %summary(&tenants.keys), "engine keys loaded");
+        let providers = Arc::new(IdentityProviders::default());
+        providers.replace(tenants.identity_providers);
+        Ok(Self { keys: web::Data::new(EngineKeys::of_tenants(tenants.keys)), providers, source: Arc::new(source) })
+    }
+
+    /// The identity providers of the tenants, replaced with the keys.
+    pub(crate) fn identity_providers(&self) -> Arc<IdentityProviders> {
+        Arc::clone(&self.providers)
     }
 
     /// The keys the guard checks.
@@ -90,8 +114,9 @@ impl KeysReloader {
     pub fn reload(&self) -> Result<(), KeysFileError> {
         match self.source.load() {
             Ok(tenants) => {
-                let loaded = summary(&tenants);
-                self.keys.replace(tenants);
+                let loaded = summary(&tenants.keys);
+                self.keys.replace(tenants.keys);
+                self.providers.replace(tenants.identity_providers);
                 // Logged once in force: a request after this line meets the new keys.
                 tracing::info!(tenants = %loaded, "engine keys reloaded");
                 Ok(())

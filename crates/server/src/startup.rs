@@ -165,7 +165,8 @@ impl Application {
             registration_retry_seconds: secs(config.oauth.registration_retry),
             refresh: config.refresh.settings(),
         };
-        let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone());
+        let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone())
+            .with_identity_providers(keys.identity_providers());
         let refresher = app::Refresher::new(directory.clone());
         let scheduler = job_probe(refresher.monitor(), "refresh");
         let sweeper = app::SchedulerMonitor::new(config.refresh.interval, std::time::Instant::now());

@@ -7,6 +7,9 @@
 //!   "client_assertions":[…]}` (the `private_key_jwt` assertions it accepted), for leak scans.
 //! - `POST /configure` with `{"access_token_lifetime_seconds": N | null, "token_delay_ms": N}`
 //!   (the delay is optional and stays as it was when absent).
+//! - `POST /identity` with `{"id_jag_client_id"}` makes it its own enterprise identity provider too:
+//!   its token exchange issues ID-JAGs naming that client, which its `jwt-bearer` grant takes;
+//!   `POST /sign-in` with `{"subject", "client_id"}` answers `{"id_token"}` (valid 10 minutes).
 //! - `POST /clients` with `{"client_id", "client_secret"}` adds a `client_secret_basic` client;
 //!   with `{"client_id", "generate_key": "ES256" | "RS256"}` a `private_key_jwt` client whose new
 //!   key pair it makes, answering `{"private_key_pem": …}` (the harness's client signs with it).
@@ -49,7 +52,7 @@ async fn issued(server: web::Data<Arc<TestAuthServer>>) -> HttpResponse {
     let id_tokens = &state.id_tokens;
     HttpResponse::Ok().json(json!({
         "codes": codes, "access_tokens": access, "refresh_tokens": refresh, "id_tokens": id_tokens,
-        "client_assertions": state.assertions,
+        "client_assertions": state.assertions, "id_jags": state.id_jags,
     }))
 }
 
@@ -85,6 +88,31 @@ async fn add_client(server: web::Data<Arc<TestAuthServer>>, body: web::Json<NewC
     HttpResponse::Created().json(json!({"private_key_pem": pem}))
 }
 
+#[derive(Debug, Deserialize)]
+struct Identity {
+    id_jag_client_id: String,
+}
+
+async fn identity(server: web::Data<Arc<TestAuthServer>>, body: web::Json<Identity>) -> HttpResponse {
+    let trusted = crate::TrustedIdp { issuer: server.issuer().to_owned(), jwks: server.jwks() };
+    server.configure(|c| {
+        c.id_jag_client_id = Some(body.id_jag_client_id.clone());
+        c.trusted_idp = Some(trusted);
+    });
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Debug, Deserialize)]
+struct SignIn {
+    subject: String,
+    client_id: String,
+}
+
+async fn sign_in(server: web::Data<Arc<TestAuthServer>>, body: web::Json<SignIn>) -> HttpResponse {
+    let id_token = server.sign_in(&body.subject, &body.client_id, Duration::from_secs(600));
+    HttpResponse::Ok().json(json!({"id_token": id_token}))
+}
+
 /// Serves the side door on `listener` until the returned server is stopped or dropped.
 ///
 /// # Errors
@@ -98,6 +126,8 @@ pub fn serve(server: Arc<TestAuthServer>, listener: TcpListener) -> std::io::Res
             .route("/issued", web::get().to(issued))
             .route("/configure", web::post().to(configure))
             .route("/clients", web::post().to(add_client))
+            .route("/identity", web::post().to(identity))
+            .route("/sign-in", web::post().to(sign_in))
     })
     .workers(1)
     .disable_signals()

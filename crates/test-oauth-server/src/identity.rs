@@ -147,8 +147,10 @@ impl State {
             jag["scope"] = json!(scope);
         }
         self.counters.token_exchanges += 1;
-        let mut answer = json!({"issued_token_type": ID_JAG, "access_token": self.key.sign(ID_JAG_TYP, &jag),
-                                "token_type": "N_A", "expires_in": ID_JAG_SECONDS});
+        let signed = self.key.sign(ID_JAG_TYP, &jag);
+        self.id_jags.push(signed.clone());
+        let mut answer = json!({"issued_token_type": ID_JAG, "access_token": signed, "token_type": "N_A",
+                                "expires_in": ID_JAG_SECONDS});
         if let Some(scope) = field("scope") {
             answer["scope"] = json!(scope);
         }

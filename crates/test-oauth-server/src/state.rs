@@ -137,6 +137,8 @@ pub(crate) struct State {
     pub key: crate::identity::ServerKey,
     /// The subject of every ID-JAG taken for a token.
     pub jag_subjects: Vec<String>,
+    /// Every ID-JAG issued, for leak scans.
+    pub id_jags: Vec<String>,
 }
 
 impl State {
@@ -161,6 +163,7 @@ impl State {
             assertions: Vec::new(),
             key: crate::identity::ServerKey::generate(),
             jag_subjects: Vec::new(),
+            id_jags: Vec::new(),
         }
     }
 

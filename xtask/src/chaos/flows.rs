@@ -19,6 +19,8 @@ pub(crate) const SIGNED_CLIENT: &str = "chaos-signed";
 /// Clients given with a custom server's connect: with a secret, and with a private key.
 pub(crate) const GIVEN_CLIENT: &str = "chaos-given";
 pub(crate) const OWN_KEY_CLIENT: &str = "chaos-own-key";
+/// The service's client at the test server playing an enterprise identity provider too.
+pub(crate) const IDP_CLIENT: &str = "chaos-idp-client";
 
 /// The catalog every chaos service starts with.
 pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {

@@ -50,9 +50,11 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     on_page
 }
 
-/// Connections with no user whose clients hold secrets: the catalog's, signing with the service
-/// key, and a custom server's (the authorization server's own origin) with a given secret and
-/// with a given private key; each read once.
+/// Connections with no browser whose clients hold secrets: the catalog's, signing with the
+/// service key; a custom server's (the authorization server's own origin) with a given secret and
+/// with a given private key; and one made with a user's ID token (the server being its own
+/// identity provider), whose ID token, ID-JAGs and identity provider secret are in play; each
+/// read once.
 fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
     let custom = |client_id: &str, credential: serde_json::Value| {
         let mut config = json!({"url": format!("{}/mcp", run.auth.base), "grant_type": "client_credentials", "client_id": client_id});
@@ -61,6 +63,15 @@ fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
         }
         json!({"server_name": "chaos-custom", "server_config": config})
     };
+    let base = &run.auth.base;
+    let assertion = json!({
+        "id_token": run.auth.sign_in("chaos-user", flows::IDP_CLIENT)?, "idp_issuer": base,
+        "idp_token_endpoint": format!("{base}/token"), "idp_client_id": flows::IDP_CLIENT,
+        "idp_client_secret": run.secrets.idp_client_secret,
+    });
+    let mut enterprise = custom(flows::GIVEN_CLIENT, json!({"client_secret": run.secrets.given_client_secret}));
+    enterprise["server_config"]["grant_type"] = json!("identity_assertion");
+    enterprise["server_config"]["identity_assertion"] = assertion;
     let bodies = [
         json!({"server_name": flows::MACHINE_SERVER}),
         custom(flows::GIVEN_CLIENT, json!({"client_secret": run.secrets.given_client_secret})),
@@ -68,6 +79,7 @@ fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
             flows::OWN_KEY_CLIENT,
             json!({"private_key_pem": run.secrets.own_client_key, "signing_algorithm": "ES256"}),
         ),
+        enterprise,
     ];
     let mut made = Vec::new();
     for body in bodies {

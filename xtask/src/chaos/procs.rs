@@ -202,7 +202,7 @@ impl AuthServer {
     /// Every code and token it issued.
     pub(crate) fn issued(&self) -> Result<Vec<String>> {
         let body = self.admin.get("/issued").body;
-        let lists = ["codes", "access_tokens", "refresh_tokens", "id_tokens", "client_assertions"];
+        let lists = ["codes", "access_tokens", "refresh_tokens", "id_tokens", "client_assertions", "id_jags"];
         let all = lists.iter().flat_map(|l| body[l].as_array().cloned().unwrap_or_default());
         Ok(all.filter_map(|v| v.as_str().map(str::to_owned)).collect())
     }
@@ -216,6 +216,21 @@ impl AuthServer {
     pub(crate) fn add_keyed_client(&self, client_id: &str) -> Result<String> {
         let reply = self.clients(&json!({"client_id": client_id, "generate_key": "ES256"}))?;
         reply["private_key_pem"].as_str().map(str::to_owned).context("no private key in the answer")
+    }
+
+    /// Makes the server its own enterprise identity provider, whose ID-JAGs name `client_id`.
+    pub(crate) fn be_identity_provider(&self, client_id: &str) -> Result<()> {
+        let reply = self.admin.post("/identity", &json!({"id_jag_client_id": client_id}));
+        if reply.status != 204 {
+            bail!("the test authorization server did not become an identity provider ({})", reply.status);
+        }
+        Ok(())
+    }
+
+    /// An ID token for `subject`, issued to `client_id`.
+    pub(crate) fn sign_in(&self, subject: &str, client_id: &str) -> Result<String> {
+        let reply = self.admin.post("/sign-in", &json!({"subject": subject, "client_id": client_id}));
+        reply.body["id_token"].as_str().map(str::to_owned).context("no ID token in the answer")
     }
 
     fn clients(&self, body: &Value) -> Result<Value> {

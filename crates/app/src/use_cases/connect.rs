@@ -19,7 +19,9 @@ fn no_api_key() -> Error {
 impl<D: Deps> Directory<D> {
     /// Starts a connection to a catalog server (spec §2.1).
     pub async fn connect(&self, request: ConnectRequest) -> Result<ConnectOutcome, Error> {
-        let assertion = request.identity_assertion.map(UserAssertion::parse).transpose()?;
+        let tenant_provider = || self.identity_providers().of(&request.owner.tenant);
+        let assertion =
+            request.identity_assertion.map(|parts| UserAssertion::parse(parts, tenant_provider())).transpose()?;
         let Some(entry) = self.catalog().get(&request.server_name) else {
             return match request.custom {
                 Some(_) if request.api_key.is_some() => Err(no_api_key()),

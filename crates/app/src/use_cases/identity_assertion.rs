@@ -11,7 +11,10 @@
 //! authorization server binding, its secret sealed. A refusal of either server (the ID token
 //! expired, the policy changed) expires the connection with its reason.
 
-use domain::OAuthGrant;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use domain::{OAuthGrant, TenantId};
 use ports::{
     AuthServerMetadata, BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, TokenEndpoint,
 };
@@ -38,7 +41,36 @@ pub struct IdentityAssertionParts {
     pub idp_client_secret: Option<SecretString>,
 }
 
-/// The identity provider a connect named, checked.
+/// An identity provider the operator configured for a tenant (its users' ID tokens are
+/// exchanged there when their connect names none).
+#[derive(Debug, Clone)]
+pub struct TenantIdentityProvider {
+    pub issuer: String,
+    pub token_endpoint: String,
+    /// The service's client id there.
+    pub client_id: String,
+    /// That client's secret (none for a public client).
+    pub client_secret: Option<SecretString>,
+}
+
+/// Every tenant's configured identity provider, replaced whole when the configuration is read
+/// again.
+#[derive(Debug, Default)]
+pub struct IdentityProviders {
+    by_tenant: RwLock<Arc<HashMap<TenantId, TenantIdentityProvider>>>,
+}
+
+impl IdentityProviders {
+    pub fn replace(&self, providers: HashMap<TenantId, TenantIdentityProvider>) {
+        *self.by_tenant.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(providers);
+    }
+
+    pub(crate) fn of(&self, tenant: &TenantId) -> Option<TenantIdentityProvider> {
+        self.by_tenant.read().unwrap_or_else(PoisonError::into_inner).get(tenant).cloned()
+    }
+}
+
+/// The identity provider a connect uses, checked.
 #[derive(Debug, Clone)]
 pub(crate) struct GivenIdp {
     issuer: String,
@@ -65,20 +97,34 @@ fn is_url(value: &str) -> bool {
 
 impl UserAssertion {
     /// The assertion `parts` make: an ID token, and the identity provider's issuer, token endpoint
-    /// and the service's client id there (its secret when it has one). Every field is named when
-    /// it is missing or malformed; nothing given is repeated.
-    pub(crate) fn parse(parts: IdentityAssertionParts) -> Result<Self, Error> {
+    /// and the service's client id there (its secret when it has one), or, when `parts` names none
+    /// of them, the tenant's configured provider. Every field is named when it is missing or
+    /// malformed; nothing given is repeated.
+    pub(crate) fn parse(parts: IdentityAssertionParts, tenant: Option<TenantIdentityProvider>) -> Result<Self, Error> {
         let id_token = parts
             .id_token
             .filter(|t| !t.expose_secret().trim().is_empty() && t.expose_secret().len() <= MAX_ID_TOKEN)
             .ok_or_else(|| invalid("server_config.identity_assertion.id_token", "is required: the user's ID token"))?;
+        let names_none = parts.idp_issuer.is_none()
+            && parts.idp_token_endpoint.is_none()
+            && parts.idp_client_id.is_none()
+            && parts.idp_client_secret.is_none();
+        if let (true, Some(configured)) = (names_none, tenant) {
+            let idp = GivenIdp {
+                issuer: configured.issuer,
+                token_endpoint: configured.token_endpoint,
+                client_id: configured.client_id,
+                client_secret: configured.client_secret,
+            };
+            return Ok(Self { id_token, idp });
+        }
         let (Some(issuer), Some(token_endpoint), Some(client_id)) =
             (parts.idp_issuer, parts.idp_token_endpoint, parts.idp_client_id)
         else {
             return Err(invalid(
                 FIELD,
                 "needs the identity provider: idp_issuer, idp_token_endpoint and idp_client_id (with \
-                 idp_client_secret for a confidential client)",
+                 idp_client_secret for a confidential client), or one the operator configured for the tenant",
             ));
         };
         if !is_url(&issuer) {
@@ -174,7 +220,7 @@ mod tests {
     }
 
     fn field_of(parts: IdentityAssertionParts) -> &'static str {
-        match UserAssertion::parse(parts) {
+        match UserAssertion::parse(parts, None) {
             Err(Error::Validation { field, .. }) => field,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -182,8 +228,8 @@ mod tests {
 
     #[test]
     fn an_assertion_needs_its_id_token_and_the_whole_identity_provider() {
-        assert!(UserAssertion::parse(parts()).is_ok());
-        assert!(UserAssertion::parse(IdentityAssertionParts { idp_client_secret: None, ..parts() }).is_ok());
+        assert!(UserAssertion::parse(parts(), None).is_ok());
+        assert!(UserAssertion::parse(IdentityAssertionParts { idp_client_secret: None, ..parts() }, None).is_ok());
         let cases = [
             (IdentityAssertionParts { id_token: None, ..parts() }, "server_config.identity_assertion.id_token"),
             (
@@ -213,5 +259,21 @@ mod tests {
         for (given, field) in cases {
             assert_eq!(field_of(given), field);
         }
+    }
+
+    #[test]
+    fn a_connect_that_names_no_provider_takes_the_tenants_and_one_that_names_a_part_names_it_all() {
+        let configured = TenantIdentityProvider {
+            issuer: "https://tenant-idp.example".into(),
+            token_endpoint: "https://tenant-idp.example/token".into(),
+            client_id: "directory-at-tenant".into(),
+            client_secret: None,
+        };
+        let token_only = IdentityAssertionParts { id_token: Some(SecretString::from("eyJ.t")), ..Default::default() };
+        let assertion = UserAssertion::parse(token_only.clone(), Some(configured.clone())).unwrap();
+        assert_eq!(assertion.idp.client_id, "directory-at-tenant");
+        assert_eq!(field_of(token_only.clone()), FIELD, "no provider anywhere");
+        let partial = IdentityAssertionParts { idp_issuer: Some("https://idp.example".into()), ..token_only };
+        assert!(matches!(UserAssertion::parse(partial, Some(configured)), Err(Error::Validation { field: FIELD, .. })));
     }
 }

@@ -9,6 +9,17 @@
 //! ]
 //! ```
 //!
+//! A tenant may name its enterprise identity provider (issue 18 §4), where its users' ID tokens
+//! are exchanged when a connect names none; the secret comes from the variable it names:
+//!
+//! ```toml
+//! [tenants.identity_provider]
+//! issuer = "https://idp.acme.example"
+//! token_endpoint = "https://idp.acme.example/oauth2/token"
+//! client_id = "asset-directory"
+//! client_secret_env = "ACME_IDP_CLIENT_SECRET"
+//! ```
+//!
 //! A key with `previous` is being retired, with its own overlap (defaults as
 //! `KEY_ROTATION_MIN/MAX_OVERLAP_SECONDS`: 0 and 300, the maximum raised to the minimum).
 //! Unknown fields are refused. Tenant `default` comes from the single-key variables, so the
@@ -16,12 +27,14 @@
 //! a hash listed twice (in one tenant or two) are refused. Every error names the tenant or the
 //! position in the file, never a hash nor any other value of the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use actix_api::{KeyRotation, TenantKeys};
+use app::TenantIdentityProvider;
 use domain::TenantId;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Why the keys file cannot be used: one line naming the file and the problem.
@@ -43,6 +56,8 @@ struct File {
 struct Tenant {
     name: String,
     keys: Vec<Key>,
+    #[serde(default)]
+    identity_provider: Option<FileIdentityProvider>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +76,24 @@ struct Overlap {
     max_overlap_seconds: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIdentityProvider {
+    issuer: String,
+    token_endpoint: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret_env: Option<String>,
+}
+
+/// What the keys file (with the variables for tenant `default`) puts in force: every tenant's
+/// keys, and the identity providers tenants name.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    pub keys: Vec<TenantKeys>,
+    pub identity_providers: HashMap<TenantId, TenantIdentityProvider>,
+}
+
 fn default_max_overlap() -> u64 {
     300
 }
@@ -72,22 +105,27 @@ enum Format {
 }
 
 /// Every tenant's keys: tenant `default` from the variables (when they give a key), then the
-/// file's tenants (when there is a file), checked together.
-pub fn tenants(default: Option<TenantKeys>, file: Option<&Path>) -> Result<Vec<TenantKeys>, KeysFileError> {
-    let Some(path) = file else { return Ok(default.into_iter().collect()) };
+/// file's tenants (when there is a file), checked together; and the identity providers the
+/// file's tenants name, their secrets read from `env`.
+pub fn tenants(
+    default: Option<TenantKeys>,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Tenants, KeysFileError> {
+    let Some(path) = file else { return Ok(Tenants { keys: default.into_iter().collect(), ..Tenants::default() }) };
     let refuse = |reason: String| KeysFileError { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot be read ({})", e.kind())))?;
-    let from_file = parse(&text, format_of(path)).map_err(refuse)?;
+    let from_file = parse(&text, format_of(path), env).map_err(refuse)?;
     let mut all: Vec<TenantKeys> = default.into_iter().collect();
-    if all.iter().any(|d| from_file.iter().any(|t| t.tenant == d.tenant)) {
+    if all.iter().any(|d| from_file.keys.iter().any(|t| t.tenant == d.tenant)) {
         return Err(refuse(format!(
             "tenant `{}` is also given by ENGINE_KEY_HASH or ENGINE_API_KEY; name it in one place",
             TenantId::DEFAULT
         )));
     }
-    all.extend(from_file);
+    all.extend(from_file.keys);
     distinct_hashes(&all).map_err(refuse)?;
-    Ok(all)
+    Ok(Tenants { keys: all, identity_providers: from_file.identity_providers })
 }
 
 /// The format of `path` by its extension, `None` to try both.
@@ -100,7 +138,7 @@ fn format_of(path: &Path) -> Option<Format> {
 }
 
 /// The tenants of a file's text, in `format` (or whichever of the two it is).
-fn parse(text: &str, format: Option<Format>) -> Result<Vec<TenantKeys>, String> {
+fn parse(text: &str, format: Option<Format>, env: &dyn Fn(&str) -> Option<String>) -> Result<Tenants, String> {
     let file = match format {
         Some(format) => read(text, format)?,
         None => read(text, Format::Json).or_else(|json| {
@@ -111,15 +149,45 @@ fn parse(text: &str, format: Option<Format>) -> Result<Vec<TenantKeys>, String> 
         return Err("lists no tenants".into());
     }
     let mut seen = BTreeMap::new();
-    let mut out = Vec::with_capacity(file.tenants.len());
-    for (i, tenant) in file.tenants.into_iter().enumerate() {
+    let mut out = Tenants::default();
+    for (i, mut tenant) in file.tenants.into_iter().enumerate() {
+        let provider = tenant.identity_provider.take();
         let keys = tenant_keys(i + 1, tenant)?;
         if seen.insert(keys.tenant.clone(), ()).is_some() {
             return Err(format!("tenant `{}` is listed twice", keys.tenant));
         }
-        out.push(keys);
+        if let Some(provider) = provider {
+            out.identity_providers.insert(keys.tenant.clone(), identity_provider(&keys.tenant, provider, env)?);
+        }
+        out.keys.push(keys);
     }
     Ok(out)
+}
+
+/// A tenant's identity provider, its secret read from the variable it names.
+fn identity_provider(
+    tenant: &TenantId,
+    p: FileIdentityProvider,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TenantIdentityProvider, String> {
+    let is_url = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+    if !is_url(&p.issuer) || !is_url(&p.token_endpoint) || p.client_id.trim().is_empty() {
+        return Err(format!(
+            "tenant `{tenant}`: identity_provider needs an http(s) issuer and token_endpoint and a client_id"
+        ));
+    }
+    let client_secret = match &p.client_secret_env {
+        None => None,
+        Some(var) => Some(env(var).filter(|s| !s.is_empty()).map(SecretString::from).ok_or_else(|| {
+            format!("tenant `{tenant}`: identity_provider.client_secret_env names a variable that is not set")
+        })?),
+    };
+    Ok(TenantIdentityProvider {
+        issuer: p.issuer,
+        token_endpoint: p.token_endpoint,
+        client_id: p.client_id,
+        client_secret,
+    })
 }
 
 /// The `position`th tenant of the file, its name and hashes checked.

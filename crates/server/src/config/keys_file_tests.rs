@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use secrecy::ExposeSecret;
+
 use super::*;
 
 fn digest(key: &str) -> [u8; 32] {
@@ -22,7 +24,7 @@ fn file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
 
 fn load(name: &str, text: &str) -> Result<Vec<TenantKeys>, KeysFileError> {
     let (_dir, path) = file(name, text);
-    tenants(None, Some(&path))
+    tenants(None, Some(&path), &|_| None).map(|t| t.keys)
 }
 
 /// The refusal of `text`, checked to repeat none of the file's hashes.
@@ -169,22 +171,48 @@ fn a_tenant_without_keys_and_a_value_of_the_wrong_type_are_refused() {
 fn the_default_tenant_comes_from_the_variables_or_the_file_but_not_both() {
     let default = TenantKeys { tenant: TenantId::default_tenant(), current: vec![digest("d")], previous: vec![] };
     let (_dir, path) = file("keys.toml", &toml_of_two_tenants());
-    let all = tenants(Some(default.clone()), Some(&path)).unwrap();
+    let all = tenants(Some(default.clone()), Some(&path), &|_| None).unwrap().keys;
     let names: Vec<_> = all.iter().map(|t| t.tenant.as_str()).collect();
     assert_eq!(names, ["default", "acme", "beta"]);
 
     let (_dir, named) = file("keys.json", &one_tenant_json("default", serde_json::json!([{"hash": hash("a1")}])));
-    assert_eq!(tenants(None, Some(&named)).unwrap()[0].tenant.as_str(), "default");
-    let both = tenants(Some(default.clone()), Some(&named)).unwrap_err().to_string();
+    assert_eq!(tenants(None, Some(&named), &|_| None).unwrap().keys[0].tenant.as_str(), "default");
+    let both = tenants(Some(default.clone()), Some(&named), &|_| None).unwrap_err().to_string();
     assert!(both.contains("tenant `default` is also given by ENGINE_KEY_HASH or ENGINE_API_KEY"), "{both}");
 
     let (_dir, same) = file("keys.json", &one_tenant_json("acme", serde_json::json!([{"hash": hash("d")}])));
-    let shared = tenants(Some(default), Some(&same)).unwrap_err().to_string();
+    let shared = tenants(Some(default), Some(&same), &|_| None).unwrap_err().to_string();
     assert!(shared.ends_with("tenants `default` and `acme` list the same key hash"), "{shared}");
 }
 
 #[test]
 fn a_missing_file_is_refused_naming_its_path() {
-    let reason = tenants(None, Some(Path::new("/nonexistent/keys.toml"))).unwrap_err().to_string();
+    let reason = tenants(None, Some(Path::new("/nonexistent/keys.toml")), &|_| None).unwrap_err().to_string();
     assert_eq!(reason, "ENGINE_KEYS_FILE /nonexistent/keys.toml: cannot be read (entity not found)");
+}
+
+#[test]
+fn a_tenant_may_name_its_identity_provider_whose_secret_comes_from_the_variable_it_names() {
+    let with = format!(
+        "{}\n[tenants.identity_provider]\nissuer = \"https://idp.acme.example\"\n\
+         token_endpoint = \"https://idp.acme.example/token\"\nclient_id = \"directory\"\n\
+         client_secret_env = \"ACME_IDP_SECRET\"\n",
+        toml_of_two_tenants()
+    );
+    let (_dir, path) = file("keys.toml", &with);
+    let env = |name: &str| (name == "ACME_IDP_SECRET").then(|| "idp-secret-distinct".to_owned());
+    let loaded = tenants(None, Some(&path), &env).unwrap();
+    assert_eq!(loaded.identity_providers.len(), 1);
+    let (tenant, provider) = loaded.identity_providers.iter().next().unwrap();
+    assert_eq!((tenant.as_str(), provider.client_id.as_str()), ("beta", "directory"), "the tenant it is under");
+    assert_eq!(
+        provider.client_secret.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(),
+        Some("idp-secret-distinct")
+    );
+
+    let unset = tenants(None, Some(&path), &|_| None).unwrap_err().to_string();
+    assert!(unset.contains("client_secret_env") && unset.contains("beta"), "{unset}");
+    let not_a_url = with.replace("https://idp.acme.example/token", "idp.acme.example/token");
+    let (_dir, path) = file("keys.toml", &not_a_url);
+    assert!(tenants(None, Some(&path), &env).unwrap_err().to_string().contains("identity_provider"));
 }

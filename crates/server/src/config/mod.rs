@@ -3,7 +3,8 @@
 //!
 //! One struct per concern, each in its own file with the variables it reads and their defaults:
 //! [`HttpConfig`], [`DatabaseConfig`], [`SecretsConfig`] (encryption keys), [`EngineKeyConfig`],
-//! [`OAuthConfig`], [`CatalogConfig`], [`RefreshConfig`], [`LogConfig`], [`SessionConfig`]. This module reads
+//! [`OAuthConfig`], [`CatalogConfig`], [`RefreshConfig`], [`LogConfig`], [`SessionConfig`],
+//! [`IdentityProviderConfig`] (tenant `default`'s enterprise identity provider). This module reads
 //! `AD_ENV`, layers the sources, builds every concern and runs the production checks.
 //!
 //! Values stay text until their setting parses them as its declared type (`Source`): secrets
@@ -14,6 +15,7 @@ mod catalog;
 mod database;
 mod engine_key;
 mod http;
+mod identity_provider;
 mod keys_file;
 mod logging;
 mod oauth;
@@ -30,7 +32,8 @@ pub use catalog::{CatalogConfig, EnvSnapshot};
 pub use database::DatabaseConfig;
 pub use engine_key::EngineKeyConfig;
 pub use http::{HttpConfig, worker_threads};
-pub use keys_file::{KeysFileError, tenants};
+pub use identity_provider::IdentityProviderConfig;
+pub use keys_file::{KeysFileError, Tenants, tenants};
 pub use logging::LogConfig;
 pub use oauth::OAuthConfig;
 pub use refresh::RefreshConfig;
@@ -71,6 +74,7 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub log: LogConfig,
     pub sessions: SessionConfig,
+    pub identity_provider: IdentityProviderConfig,
 }
 
 /// The variables [`Config`] reads itself rather than through a concern.
@@ -87,6 +91,7 @@ const CONCERNS: &[&[&str]] = &[
     RefreshConfig::VARIABLES,
     LogConfig::VARIABLES,
     SessionConfig::VARIABLES,
+    IdentityProviderConfig::VARIABLES,
     OWN_VARIABLES,
 ];
 
@@ -136,6 +141,7 @@ impl Config {
             catalog: CatalogConfig::read(source)?,
             refresh: RefreshConfig::read(source, oauth.outbound_timeout)?,
             sessions: SessionConfig::read(source)?,
+            identity_provider: IdentityProviderConfig::read(source)?,
             http,
             oauth,
             log,

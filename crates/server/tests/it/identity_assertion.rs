@@ -217,3 +217,27 @@ async fn a_malformed_or_refused_assertion_is_an_error_that_stores_nothing() {
     assert!(listed.is_empty(), "{listed:?}");
     assert_eq!(s.auth.counters().jwt_bearer, 0);
 }
+
+/// The operator's identity provider for tenant `default` (its variables): a connect that names
+/// none brings only the user's ID token.
+#[tokio::test]
+async fn a_connect_that_names_no_identity_provider_uses_the_one_the_operator_configured_for_the_tenant() {
+    let s = servers().await;
+    let mut catalog = test_catalog();
+    catalog["servers"].as_array_mut().unwrap().push(s.entry("enterprise", "oauth_identity_assertion"));
+    let app = Spawn::default()
+        .var(SECRET_VAR, "mcp-secret")
+        .var("IDENTITY_PROVIDER_ISSUER", s.idp.issuer())
+        .var("IDENTITY_PROVIDER_TOKEN_ENDPOINT", &s.idp.token_endpoint())
+        .var("IDENTITY_PROVIDER_CLIENT_ID", "directory")
+        .var("IDENTITY_PROVIDER_CLIENT_SECRET", IDP_SECRET)
+        .catalog(catalog)
+        .start()
+        .await;
+    let id_token = s.idp.sign_in("dee", "directory", Duration::from_secs(600));
+    let body = json!({"server_name": "enterprise", "server_config": {"identity_assertion": {"id_token": id_token}}});
+    let created = app.connect(body).await;
+    assert_eq!(created["status"], "connected", "{created}");
+    assert_eq!(s.auth.jag_subjects(), ["dee"]);
+    assert!(!captured_logs().contains(IDP_SECRET));
+}
