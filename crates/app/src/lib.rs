@@ -22,7 +22,7 @@ pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::disconnect::Forgotten;
 pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer, GivenClientParts};
 pub use use_cases::identity::ClientMetadata;
-pub use use_cases::identity_assertion::{IdentityAssertionParts, IdentityProviders, TenantIdentityProvider};
+pub use use_cases::identity_assertion::{IdentityAssertionParts, IdentityProvider, IdentityProviders};
 pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 
 pub use use_cases::listing::ConnectionPage;

@@ -176,7 +176,8 @@ pub fn decode_server(body: &[u8], expected_issuer: &str) -> Decoded<AuthServerMe
         iss_parameter_supported: doc.flag("authorization_response_iss_parameter_supported")?,
         client_id_metadata_document_supported: doc.flag("client_id_metadata_document_supported")?,
         default_endpoints: false,
-        grant_types_supported: doc.strings("grant_types_supported")?,
+        // A hint only: a malformed value is no reason to refuse a server every other grant works with.
+        grant_types_supported: doc.strings("grant_types_supported").ok().flatten(),
     })
 }
 

@@ -14,7 +14,7 @@ use domain::TenantId;
 use ports::IdSource;
 use secrecy::ExposeSecret;
 
-use app::{IdentityProviders, TenantIdentityProvider};
+use app::{IdentityProvider, IdentityProviders};
 
 use crate::config::{Config, EnvSnapshot, KeysFileError, RunMode, Tenants};
 use crate::startup::{StartupError, dev_secret};
@@ -25,7 +25,7 @@ use crate::startup::{StartupError, dev_secret};
 struct KeySource {
     default: Option<TenantKeys>,
     file: Option<PathBuf>,
-    default_provider: Option<TenantIdentityProvider>,
+    default_provider: Option<IdentityProvider>,
     /// The variables the file's `client_secret_env` names are read from.
     env: EnvSnapshot,
 }

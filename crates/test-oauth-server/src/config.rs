@@ -184,8 +184,11 @@ pub struct TestAuthConfig {
     /// As an enterprise identity provider: the token exchange issues ID-JAGs naming this client
     /// (the MCP client's id at the MCP server's authorization server). `None`: it issues none.
     pub id_jag_client_id: Option<String>,
-    /// The identity provider's policy refuses every exchange (`invalid_grant`).
+    /// The identity provider's policy refuses every exchange (`invalid_grant`), repeating the
+    /// subject token in its description as a careless provider would.
     pub id_jag_denied: bool,
+    /// The `jwt-bearer` grant answers a refresh token too (which a client should not keep).
+    pub refresh_token_with_jwt_bearer: bool,
     /// As an MCP server's authorization server: the `jwt-bearer` grant takes ID-JAGs of this
     /// identity provider (and the metadata lists the grant).
     pub trusted_idp: Option<crate::identity::TrustedIdp>,
@@ -224,6 +227,7 @@ impl Default for TestAuthConfig {
             id_token_on_refresh: false,
             id_jag_client_id: None,
             id_jag_denied: false,
+            refresh_token_with_jwt_bearer: false,
             trusted_idp: None,
         }
     }

@@ -137,7 +137,7 @@ impl State {
         let claims = verified(subject_token, &self.key.jwks, &self.issuer, &client.client_id)
             .map_err(|why| invalid_grant(&format!("the subject token: {why}")))?;
         if self.config.id_jag_denied {
-            return Err(invalid_grant("the administrator's policy does not allow this MCP server"));
+            return Err(invalid_grant(&format!("the policy does not allow this MCP server for {subject_token}")));
         }
         let iat = now();
         let mut jag = json!({"iss": self.issuer, "sub": claims["sub"], "aud": audience, "resource": resource,
@@ -190,6 +190,7 @@ impl State {
             audience: Some(claims.resource),
         };
         self.jag_subjects.push(claims.sub);
-        Ok(self.issue(grant, Some(String::new())))
+        let keep = (!self.config.refresh_token_with_jwt_bearer).then(String::new);
+        Ok(self.issue(grant, keep))
     }
 }

@@ -43,7 +43,20 @@ impl ConnectBody {
         // two equal keys: a duplicate field is refused.
         match raw.0.get().trim_start().as_bytes().first() {
             Some(b'n') => Ok(ServerConfigBody::default()),
-            Some(b'{') => serde_json::from_str(raw.0.get()).map_err(|e| body_error(&e, Some("server_config"))),
+            Some(b'{') => {
+                let mut reader = serde_json::Deserializer::from_str(raw.0.get());
+                serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+                    let within = |name: &str| {
+                        e.path()
+                            .iter()
+                            .next()
+                            .is_some_and(|s| matches!(s, serde_path_to_error::Segment::Map { key } if key == name))
+                    };
+                    let parent =
+                        if within("identity_assertion") { "server_config.identity_assertion" } else { "server_config" };
+                    body_error(e.inner(), Some(parent))
+                })
+            }
             _ => Err(ApiError::validation("server_config", "server_config: must be an object or null")),
         }
     }
@@ -87,7 +100,8 @@ pub(crate) struct ServerConfigBody {
     #[schema(schema_with = super::registration_mode_schema)]
     pub client_registration: Option<String>,
     /// A custom server only: `client_credentials` connects at once with the client credentials
-    /// grant (no user, no browser), which needs `client_id` with its secret or key.
+    /// grant (no user, no browser), `identity_assertion` with the user's `identity_assertion`;
+    /// either needs `client_id` with its secret or key.
     #[serde(default)]
     #[schema(schema_with = super::grant_schema)]
     pub grant_type: Option<String>,

@@ -23,10 +23,11 @@ pub(crate) struct ServerDto {
     transport: &'static str,
     #[schema(schema_with = super::auth_method_schema)]
     auth_method: &'static str,
-    /// OAuth servers only: `authorization_code` (a user authorizes in a browser) or
-    /// `client_credentials` (no user: the connect answers `connected` at once).
+    /// OAuth servers only: `authorization_code` (a user authorizes in a browser),
+    /// `client_credentials` (no user: the connect answers `connected` at once) or
+    /// `identity_assertion` (the connect brings the user's ID token: `connected` at once).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, pattern = "^(authorization_code|client_credentials)$")]
+    #[schema(schema_with = super::grant_schema)]
     grant_type: Option<&'static str>,
     /// `available`, or `unavailable` (with `status_reason`) when the entry cannot work, e.g.
     /// its client secret is not configured.

@@ -194,7 +194,9 @@ async fn open_session<D: Deps>(
 /// The session's servers of the catalog that can be connected now, in catalog order.
 fn servers_of<'a, D: Deps>(state: &'a ApiState<D>, session: &ConnectSession) -> Vec<&'a app::CatalogEntry> {
     let catalog = state.directory.catalog().entries();
-    catalog.iter().filter(|e| e.is_available() && session.allows(&e.spec.name)).collect()
+    // An identity assertion entry needs the user's ID token, which only the engine holds.
+    let needs_an_id_token = |e: &app::CatalogEntry| matches!(&e.spec.auth, domain::AuthSpec::OAuth(o) if o.grant == domain::OAuthGrant::IdentityAssertion);
+    catalog.iter().filter(|e| e.is_available() && session.allows(&e.spec.name) && !needs_an_id_token(e)).collect()
 }
 
 /// The page's CSRF token: derived from the session token (which no other site can read), so it

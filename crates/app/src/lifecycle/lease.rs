@@ -18,14 +18,9 @@ pub(crate) enum Renewal<'a> {
     RefreshToken(&'a SecretString),
     /// By making the client credentials grant again, for these scopes (issue 18 §3).
     ClientCredentials(&'a domain::Scopes),
-    /// By exchanging the user's ID token `subject` at their identity provider `idp` for an
-    /// ID-JAG for the authorization server `audience`, then the ID-JAG for a token (issue 18 §4).
-    IdentityAssertion {
-        subject: &'a SecretString,
-        idp: &'a TokenEndpoint,
-        audience: &'a str,
-        scopes: &'a domain::Scopes,
-    },
+    /// By presenting an ID-JAG, which the user's ID token got at their identity provider, for
+    /// these scopes (issue 18 §4; `Directory::id_jag` makes it).
+    JwtBearer(&'a SecretString, &'a domain::Scopes),
 }
 
 impl Renewal<'_> {
@@ -230,29 +225,31 @@ impl<D: Deps> Directory<D> {
         renewal: Renewal<'_>,
         resource: Option<String>,
     ) -> Result<TokenSet, OAuthError> {
+        let oauth = &self.ports().oauth;
+        let call = async {
+            match renewal {
+                Renewal::RefreshToken(token) => oauth.refresh(endpoint, token, resource).await,
+                Renewal::ClientCredentials(scopes) => oauth.client_credentials(endpoint, scopes, resource).await,
+                Renewal::JwtBearer(jag, scopes) => oauth.jwt_bearer(endpoint, jag, scopes, resource).await,
+            }
+        };
+        self.through_breaker(&endpoint.url, call).await
+    }
+
+    /// `call` to the server at `server` (a token endpoint: one authorization server, or an
+    /// identity provider), through that server's circuit breaker.
+    pub(crate) async fn through_breaker<T>(
+        &self,
+        server: &str,
+        call: impl Future<Output = Result<T, OAuthError>>,
+    ) -> Result<T, OAuthError> {
         let breakers = &self.inner.lifecycle.breakers;
-        let server = endpoint.url.as_str();
         match breakers.admit(server, self.ports().clock.now()) {
             Admission::Refused => return Err(OAuthError::Unavailable(BREAKER_OPEN.to_owned())),
             Admission::Go(Some(state)) => self.breaker_changed(server, state),
             Admission::Go(None) => {}
         }
-        let oauth = &self.ports().oauth;
-        let result = match renewal {
-            Renewal::RefreshToken(token) => oauth.refresh(endpoint, token, resource).await,
-            Renewal::ClientCredentials(scopes) => oauth.client_credentials(endpoint, scopes, resource).await,
-            Renewal::IdentityAssertion { subject, idp, audience, scopes } => {
-                let resource = resource.unwrap_or_default();
-                match oauth.exchange_identity(idp, subject, audience, &resource, scopes).await {
-                    // The ID token renews it: a refresh token the server adds is not kept.
-                    Ok(jag) => oauth.jwt_bearer(endpoint, &jag, scopes, Some(resource)).await.map(|mut tokens| {
-                        tokens.refresh_token = None;
-                        tokens
-                    }),
-                    Err(e) => Err(e),
-                }
-            }
-        };
+        let result = call.await;
         if let Some(state) = breakers.record(server, self.ports().clock.now(), server_failed(&result)) {
             self.breaker_changed(server, state);
         }

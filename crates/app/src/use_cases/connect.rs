@@ -2,9 +2,8 @@ use domain::{AuthSpec, Connection, NewConnection, OAuthSpec};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, FlowEvent, IdSource, StoredSecrets};
 use secrecy::ExposeSecret;
 
-use super::client_credentials::Minting;
 use super::connection_aad;
-use super::flow_parts::{ConnectOutcome, ConnectRequest, Target};
+use super::flow_parts::{ConnectOutcome, ConnectRequest, Minting, Target};
 use super::identity_assertion::UserAssertion;
 use crate::{Deps, Directory, Error, flow};
 

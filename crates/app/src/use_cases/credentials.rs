@@ -147,23 +147,35 @@ impl<D: Deps> Directory<D> {
             Some(sealed) => Some(ports.cipher.open(sealed, &connection_aad(ref_id, "refresh_token"))?),
             None => None,
         };
+        let jag: SecretString;
         let renewal = match &refresh_token {
             _ if self.uses_client_credentials(&connection) => Renewal::ClientCredentials(&connection.scopes),
-            Some(subject) if connection.grant == OAuthGrant::IdentityAssertion => Renewal::IdentityAssertion {
-                subject,
-                idp: target.identity_provider.as_ref().ok_or_else(|| Error::Provider {
-                    step: "token refresh",
-                    message: "the connection's identity provider is not recorded".into(),
-                })?,
-                audience: target.issuer.as_deref().unwrap_or_default(),
-                scopes: &connection.scopes,
-            },
+            // An identity assertion's stored credential is the user's ID token: exchanged first.
+            Some(subject) if connection.grant == OAuthGrant::IdentityAssertion => {
+                match self.id_jag(&target, subject, &connection.scopes).await {
+                    Ok(issued) => {
+                        jag = issued;
+                        Renewal::JwtBearer(&jag, &connection.scopes)
+                    }
+                    Err(OAuthError::Rejected { code, .. }) if refused_for_good(&code) => {
+                        let reason = format!(
+                            "the identity provider no longer grants this user access to the server ({code}); \
+                             connect it anew with a fresh ID token"
+                        );
+                        return self.expire(connection, &reason).await;
+                    }
+                    Err(e) => return Err(self.renewal_failed(&connection, &e, "identity provider").await),
+                }
+            }
             Some(token) => Renewal::RefreshToken(token),
             None if connection.expires_at.is_some_and(|at| at > now) => return Ok(RefreshOutcome::AlreadyFresh),
             None => return self.expire(connection, "the access token expired and there is no refresh token").await,
         };
         match self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await {
-            Ok(tokens) => {
+            Ok(mut tokens) => {
+                if matches!(renewal, Renewal::JwtBearer(..)) {
+                    self.drop_added_refresh_token(&connection, &target, &mut tokens).await;
+                }
                 let update = self.seal_tokens(&connection, &tokens);
                 let now = ports.clock.now();
                 let expires_in = match renewal.renews_alone() {
@@ -186,9 +198,9 @@ impl<D: Deps> Directory<D> {
                 // The server no longer grants this client (or this user) tokens: nothing to retry
                 // (a fixed reason; the server's own code is one of a few known words).
                 let reason = match renewal {
-                    Renewal::IdentityAssertion { .. } => format!(
-                        "the identity provider or the authorization server no longer grants this user tokens \
-                         ({code}); connect it anew with a fresh ID token"
+                    Renewal::JwtBearer(..) => format!(
+                        "the authorization server refused the identity assertion ({code}); connect it anew with a \
+                         fresh ID token"
                     ),
                     _ => format!(
                         "the authorization server no longer grants this client tokens ({code}); connect it anew"
@@ -206,17 +218,18 @@ impl<D: Deps> Directory<D> {
             }
             Err(e) => {
                 self.heal_rejected_client(&connection, &target, &e).await;
-                // A refusal's code is the token endpoint's own text: fixed words in the answer.
-                let (message, providers_words) = crate::refusal::token_failure(&e);
-                self.audit(
-                    &connection,
-                    AuditKind::RefreshFailed,
-                    Some(providers_words.unwrap_or_else(|| message.clone())),
-                )
-                .await;
-                Err(Error::Provider { step: "token refresh", message })
+                Err(self.renewal_failed(&connection, &e, "authorization server").await)
             }
         }
+    }
+
+    /// A renewal that failed at `at` and may succeed later: recorded with the server's own words,
+    /// answered in fixed ones (a refusal's code is the server's own text).
+    async fn renewal_failed(&self, connection: &Connection, e: &OAuthError, at: &str) -> Error {
+        let (message, providers_words) = crate::refusal::token_failure(e);
+        let detail = providers_words.unwrap_or_else(|| message.clone());
+        self.audit(connection, AuditKind::RefreshFailed, Some(format!("{at}: {detail}"))).await;
+        Error::Provider { step: "token refresh", message }
     }
 
     pub(crate) async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
@@ -243,14 +256,18 @@ pub(crate) fn ensure_usable(connection: &Connection) -> Result<(), Error> {
 /// is unknown or may not use the grant, its scope or, for an identity assertion, the ID token or
 /// the provider's policy is refused; RFC 8707's `invalid_target`).
 fn renewal_refused(renewal: &Renewal<'_>, code: &str) -> bool {
-    renewal.renews_alone()
-        && matches!(
-            code,
-            "invalid_client"
-                | "unauthorized_client"
-                | "invalid_scope"
-                | "invalid_grant"
-                | "access_denied"
-                | "invalid_target"
-        )
+    renewal.renews_alone() && refused_for_good(code)
+}
+
+/// The refusals of a server minting for the service alone that no retry changes.
+fn refused_for_good(code: &str) -> bool {
+    matches!(
+        code,
+        "invalid_client"
+            | "unauthorized_client"
+            | "invalid_scope"
+            | "invalid_grant"
+            | "access_denied"
+            | "invalid_target"
+    )
 }

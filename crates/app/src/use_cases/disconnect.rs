@@ -203,9 +203,11 @@ struct Deleted {
 }
 
 impl Deleted {
-    /// How many tokens it holds to revoke.
+    /// How many tokens it holds to revoke (an identity assertion's stored ID token is none).
     fn tokens(&self) -> u64 {
-        u64::from(self.secrets.access_token.is_some()) + u64::from(self.secrets.refresh_token.is_some())
+        let refresh =
+            self.secrets.refresh_token.is_some() && self.connection.grant != domain::OAuthGrant::IdentityAssertion;
+        u64::from(self.secrets.access_token.is_some()) + u64::from(refresh)
     }
 
     /// Revokes its tokens; answers how many it tried to revoke.

@@ -16,8 +16,7 @@ use ports::{
     DiscoveryStep, IdSource, PendingFlow, ProtectedResource, RegistrationStore, ResourceAccess, StoredSecrets,
 };
 
-use super::client_credentials::Minting;
-use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Target, from_discovery};
+use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Minting, Target, from_discovery};
 use super::identity_assertion::{self, UserAssertion};
 use super::own_client::GivenClient;
 use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
@@ -142,8 +141,13 @@ impl<D: Deps> Directory<D> {
             Some(guarded) => guarded,
             None if target.given.is_some() || target.assertion.is_some() || target.grant.renews_alone() => {
                 // Refused rather than dropped: what the caller gave would be used for nothing.
+                let field = match (&target.given, &target.assertion) {
+                    (Some(_), _) => "server_config.client_id",
+                    (None, Some(_)) => "server_config.identity_assertion",
+                    (None, None) => "server_config.grant_type",
+                };
                 return Err(Error::validation(
-                    "server_config",
+                    field,
                     "the MCP server asks for no authorization: connect it without a client, grant_type or \
                      identity_assertion",
                 ));

@@ -63,6 +63,12 @@ pub struct ConnectRequest {
     pub identity_assertion: Option<super::identity_assertion::IdentityAssertionParts>,
 }
 
+/// How a connection with no browser gets its tokens (`without_browser.rs`).
+pub(crate) enum Minting {
+    ClientCredentials,
+    IdentityAssertion(super::identity_assertion::UserAssertion),
+}
+
 /// The result of a connect.
 #[derive(Debug)]
 pub enum ConnectOutcome {

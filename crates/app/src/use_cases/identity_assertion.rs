@@ -14,15 +14,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use domain::{OAuthGrant, TenantId};
+use domain::{Connection, OAuthGrant, Scopes, TenantId};
 use ports::{
-    AuthServerMetadata, BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, TokenEndpoint,
+    AuthServerMetadata, BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, OAuthError,
+    TokenEndpoint, TokenHint, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
 use super::flow_parts::Target;
+use super::identity::TokenTarget;
 use super::idp_aad;
 use crate::{Deps, Directory, Error};
+use ports::OAuthClient;
 
 /// The longest ID token accepted (they are JWTs of a few kilobytes).
 const MAX_ID_TOKEN: usize = 16 * 1024;
@@ -41,10 +44,10 @@ pub struct IdentityAssertionParts {
     pub idp_client_secret: Option<SecretString>,
 }
 
-/// An identity provider the operator configured for a tenant (its users' ID tokens are
-/// exchanged there when their connect names none).
+/// An enterprise identity provider: where a user's ID token is exchanged for ID-JAGs, as which
+/// client. Given with a connect, or configured by the operator for a tenant.
 #[derive(Debug, Clone)]
-pub struct TenantIdentityProvider {
+pub struct IdentityProvider {
     pub issuer: String,
     pub token_endpoint: String,
     /// The service's client id there.
@@ -57,33 +60,24 @@ pub struct TenantIdentityProvider {
 /// again.
 #[derive(Debug, Default)]
 pub struct IdentityProviders {
-    by_tenant: RwLock<Arc<HashMap<TenantId, TenantIdentityProvider>>>,
+    by_tenant: RwLock<Arc<HashMap<TenantId, IdentityProvider>>>,
 }
 
 impl IdentityProviders {
-    pub fn replace(&self, providers: HashMap<TenantId, TenantIdentityProvider>) {
+    pub fn replace(&self, providers: HashMap<TenantId, IdentityProvider>) {
         *self.by_tenant.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(providers);
     }
 
-    pub(crate) fn of(&self, tenant: &TenantId) -> Option<TenantIdentityProvider> {
+    pub(crate) fn of(&self, tenant: &TenantId) -> Option<IdentityProvider> {
         self.by_tenant.read().unwrap_or_else(PoisonError::into_inner).get(tenant).cloned()
     }
-}
-
-/// The identity provider a connect uses, checked.
-#[derive(Debug, Clone)]
-pub(crate) struct GivenIdp {
-    issuer: String,
-    token_endpoint: String,
-    client_id: String,
-    client_secret: Option<SecretString>,
 }
 
 /// A user's identity assertion, checked: their ID token and where to exchange it.
 #[derive(Debug, Clone)]
 pub(crate) struct UserAssertion {
     pub id_token: SecretString,
-    idp: GivenIdp,
+    idp: IdentityProvider,
 }
 
 fn invalid(field: &'static str, message: &str) -> Error {
@@ -100,7 +94,7 @@ impl UserAssertion {
     /// and the service's client id there (its secret when it has one), or, when `parts` names none
     /// of them, the tenant's configured provider. Every field is named when it is missing or
     /// malformed; nothing given is repeated.
-    pub(crate) fn parse(parts: IdentityAssertionParts, tenant: Option<TenantIdentityProvider>) -> Result<Self, Error> {
+    pub(crate) fn parse(parts: IdentityAssertionParts, tenant: Option<IdentityProvider>) -> Result<Self, Error> {
         let id_token = parts
             .id_token
             .filter(|t| !t.expose_secret().trim().is_empty() && t.expose_secret().len() <= MAX_ID_TOKEN)
@@ -109,13 +103,7 @@ impl UserAssertion {
             && parts.idp_token_endpoint.is_none()
             && parts.idp_client_id.is_none()
             && parts.idp_client_secret.is_none();
-        if let (true, Some(configured)) = (names_none, tenant) {
-            let idp = GivenIdp {
-                issuer: configured.issuer,
-                token_endpoint: configured.token_endpoint,
-                client_id: configured.client_id,
-                client_secret: configured.client_secret,
-            };
+        if let (true, Some(idp)) = (names_none, tenant) {
             return Ok(Self { id_token, idp });
         }
         let (Some(issuer), Some(token_endpoint), Some(client_id)) =
@@ -146,7 +134,7 @@ impl UserAssertion {
         if client_secret.as_ref().is_some_and(|s| s.expose_secret().is_empty() || s.expose_secret().len() > 4096) {
             return Err(invalid("server_config.identity_assertion.idp_client_secret", "must be 1 to 4096 characters"));
         }
-        Ok(Self { id_token, idp: GivenIdp { issuer, token_endpoint, client_id, client_secret } })
+        Ok(Self { id_token, idp: IdentityProvider { issuer, token_endpoint, client_id, client_secret } })
     }
 }
 
@@ -168,9 +156,60 @@ pub(crate) fn grant_for(target: &Target<'_>, metadata: &AuthServerMetadata) -> R
         (OAuthGrant::AuthorizationCode, true) => Ok(OAuthGrant::IdentityAssertion),
         (grant, _) => Ok(grant),
     }
+    .and_then(|grant| match grant {
+        // An ID-JAG names the client: only one registered beforehand can present it.
+        OAuthGrant::IdentityAssertion if target.given.is_none() && !names_a_client(target) => Err(invalid(
+            FIELD,
+            "the identity assertion grant needs the client registered at the authorization server beforehand, \
+             and this server names none",
+        )),
+        grant => Ok(grant),
+    })
+}
+
+/// Whether the catalog entry of `target` names a pre-registered client.
+fn names_a_client(target: &Target<'_>) -> bool {
+    matches!(target.entry.map(|e| &e.spec.auth), Some(domain::AuthSpec::OAuth(o)) if o.client_id.is_some())
 }
 
 impl<D: Deps> Directory<D> {
+    /// The ID-JAG the user's ID token `subject` gets at the identity provider of `target` for its
+    /// authorization server and resource, through that provider's own circuit breaker (a flaky
+    /// provider pauses exchanges there, not the authorization server's other refreshes).
+    pub(crate) async fn id_jag(
+        &self,
+        target: &TokenTarget,
+        subject: &SecretString,
+        scopes: &Scopes,
+    ) -> Result<SecretString, OAuthError> {
+        let idp = target.identity_provider.as_ref().ok_or_else(|| {
+            OAuthError::InvalidResponse("the connection's identity provider is not recorded".to_owned())
+        })?;
+        let audience = target.issuer.as_deref().unwrap_or_default();
+        let resource = target.resource.as_deref().unwrap_or_default();
+        let call = self.ports().oauth.exchange_identity(idp, subject, audience, resource, scopes);
+        self.through_breaker(&idp.url, call).await
+    }
+
+    /// Drops a refresh token the authorization server added to an identity assertion's token (the
+    /// ID token renews it: renewing with a refresh token would keep a user the identity provider
+    /// has since refused), revoking it there so it does not stay live, unheld.
+    pub(crate) async fn drop_added_refresh_token(
+        &self,
+        connection: &Connection,
+        target: &TokenTarget,
+        tokens: &mut TokenSet,
+    ) {
+        let Some(added) = tokens.refresh_token.take() else { return };
+        let Some(url) = target.revocation_endpoint.clone() else {
+            tracing::warn!(ref_id = %connection.ref_id, "a refresh token added to an identity assertion's token cannot be revoked: no revocation endpoint");
+            return;
+        };
+        let endpoint = TokenEndpoint { url, ..target.endpoint.clone() };
+        let why = "added to an identity assertion's token, which the ID token renews";
+        self.revoke_tokens(connection, &endpoint, vec![(Ok(added), TokenHint::RefreshToken)], Some(why)).await;
+    }
+
     /// The binding's record of the identity provider `assertion` names, its secret sealed to the
     /// connection `ref_id`.
     pub(crate) fn seal_idp(&self, assertion: &UserAssertion, ref_id: &domain::RefId) -> BoundIdentityProvider {
@@ -263,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_connect_that_names_no_provider_takes_the_tenants_and_one_that_names_a_part_names_it_all() {
-        let configured = TenantIdentityProvider {
+        let configured = IdentityProvider {
             issuer: "https://tenant-idp.example".into(),
             token_endpoint: "https://tenant-idp.example/token".into(),
             client_id: "directory-at-tenant".into(),
@@ -275,5 +314,48 @@ mod tests {
         assert_eq!(field_of(token_only.clone()), FIELD, "no provider anywhere");
         let partial = IdentityAssertionParts { idp_issuer: Some("https://idp.example".into()), ..token_only };
         assert!(matches!(UserAssertion::parse(partial, Some(configured)), Err(Error::Validation { field: FIELD, .. })));
+    }
+
+    fn target(grant: OAuthGrant, assertion: bool, given: bool) -> Target<'static> {
+        let given_parts = crate::GivenClientParts {
+            client_id: Some("c".into()),
+            client_secret: Some(SecretString::from("s")),
+            ..Default::default()
+        };
+        Target {
+            owner: crate::test_support::owner(),
+            server_name: domain::ServerName::parse("s").unwrap(),
+            label: None,
+            display_name: None,
+            url: "https://mcp.example/mcp".into(),
+            transport: domain::Transport::StreamableHttp,
+            entry: None,
+            browser_hash: None,
+            registration: domain::RegistrationMode::Auto,
+            given: given.then(|| crate::use_cases::own_client::GivenClient::parse(given_parts).unwrap().unwrap()),
+            grant,
+            assertion: assertion.then(|| UserAssertion::parse(parts(), None).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_grant_is_the_one_asked_for_or_the_assertion_the_server_takes_with_a_client_registered_beforehand() {
+        let takes = AuthServerMetadata {
+            grant_types_supported: Some(vec![AuthServerMetadata::JWT_BEARER.into()]),
+            ..crate::test_support::server_metadata("https://as.example", true)
+        };
+        let takes_none = crate::test_support::server_metadata("https://as.example", true);
+        use OAuthGrant::{AuthorizationCode as Code, ClientCredentials as Machine, IdentityAssertion as Assertion};
+        let ok = |grant, assertion, given, metadata: &AuthServerMetadata| {
+            grant_for(&target(grant, assertion, given), metadata).ok()
+        };
+        assert_eq!(ok(Code, false, false, &takes), Some(Code), "no assertion: a browser");
+        assert_eq!(ok(Code, true, true, &takes), Some(Assertion), "the server lists jwt-bearer");
+        assert_eq!(ok(Code, true, true, &takes_none), None, "it does not");
+        assert_eq!(ok(Assertion, true, true, &takes_none), Some(Assertion), "asked for: tried");
+        assert_eq!(ok(Assertion, false, true, &takes), None, "asked for without one");
+        assert_eq!(ok(Machine, true, true, &takes), None, "client credentials take none");
+        assert_eq!(ok(Machine, false, true, &takes), Some(Machine));
+        assert_eq!(ok(Code, true, false, &takes), None, "no client registered beforehand");
     }
 }

@@ -1,7 +1,6 @@
 //! One module per use case. Each is a method on [`crate::Directory`].
 
 pub(crate) mod callback;
-mod client_credentials;
 mod connect;
 pub(crate) mod credentials;
 pub(crate) mod disconnect;
@@ -14,6 +13,7 @@ pub(crate) mod listing;
 pub(crate) mod own_client;
 mod queries;
 pub(crate) mod sessions;
+mod without_browser;
 
 use domain::{Connection, Owner, RefId};
 use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};

@@ -68,7 +68,9 @@ async fn the_identity_provider_refuses_another_clients_id_token_and_what_its_pol
     let err = adapter().exchange_identity(&idp_endpoint, &own, auth.issuer(), RESOURCE, &none).await.unwrap_err();
     let OAuthError::Rejected { code, description } = err else { panic!("a rejection") };
     assert_eq!(code, "invalid_grant");
-    assert!(!description.unwrap_or_default().contains(own.expose_secret()), "the ID token is never repeated");
+    let description = description.unwrap_or_default();
+    assert!(description.contains("[redacted]"), "the provider repeated it: {description}");
+    assert!(!description.contains(own.expose_secret()), "the ID token is never repeated");
 }
 
 #[tokio::test]

@@ -243,7 +243,9 @@ const CLIENT_CREDENTIALS: &str = "oauth_client_credentials";
 const IDENTITY_ASSERTION: &str = "oauth_identity_assertion";
 
 /// A client credentials entry needs a confidential client of its own: there is no browser to
-/// register one through, and a public client has no credentials.
+/// register one through, and a public client has no credentials. An identity assertion entry
+/// needs discovery (the ID-JAG's audience and resource) and its pre-registered client (the
+/// identity provider names it in the ID-JAG).
 fn check_grant(oauth: OAuthSpec) -> Result<OAuthSpec, FieldError> {
     if oauth.grant == OAuthGrant::IdentityAssertion {
         // The ID-JAG's audience and resource are what discovery finds, and it names the client.

@@ -184,3 +184,24 @@ fn a_client_credentials_entry_needs_a_confidential_client_and_fixed_endpoints() 
     let unknown = client_credentials_entry("").replace("oauth_client_credentials", "oauth_device_code");
     assert!(err(&unknown).contains("auth_method"), "{}", err(&unknown));
 }
+
+/// A discovery entry with the identity assertion grant, with `oauth` members added.
+fn identity_assertion_entry(oauth: &str) -> String {
+    format!(
+        r#"{{"servers":[{{"server_name":"e","display_name":"E","transport":"streamable_http",
+        "url":"https://e.example/mcp","auth_method":"oauth_identity_assertion","oauth":{{"discovery":true{oauth}}}}}]}}"#
+    )
+}
+
+#[test]
+fn an_identity_assertion_entry_needs_discovery_and_its_preregistered_client() {
+    let whole = identity_assertion_entry(r#","issuer":"https://as.example","client_id":"c","client_secret_env":"S""#);
+    let catalog = parse(&whole, "t", &|_| Some("s".into())).unwrap();
+    let AuthSpec::OAuth(o) = &catalog.entries()[0].spec.auth else { panic!() };
+    assert_eq!(o.grant, OAuthGrant::IdentityAssertion);
+    let static_endpoints =
+        whole.replace(r#""discovery":true"#, r#""discovery":false,"token_endpoint":"https://as.example/token""#);
+    for (text, field) in [(identity_assertion_entry(""), "oauth.client_id"), (static_endpoints, "oauth.discovery")] {
+        assert!(err(&text).contains(field), "{field}: {}", err(&text));
+    }
+}

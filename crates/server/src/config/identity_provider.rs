@@ -2,7 +2,7 @@
 //! tokens are exchanged for ID-JAGs when a connect names no provider. Other tenants name theirs
 //! in `ENGINE_KEYS_FILE`.
 
-use app::TenantIdentityProvider;
+use app::IdentityProvider;
 
 use super::{ConfigError, Source, invalid};
 
@@ -14,7 +14,7 @@ use super::{ConfigError, Source, invalid};
 /// - `IDENTITY_PROVIDER_CLIENT_SECRET`: that client's secret (none for a public client).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityProviderConfig {
-    pub default: Option<TenantIdentityProvider>,
+    pub default: Option<IdentityProvider>,
 }
 
 impl IdentityProviderConfig {
@@ -33,12 +33,21 @@ impl IdentityProviderConfig {
         let default = match (issuer, token_endpoint, client_id) {
             (None, None, None) if client_secret.is_none() => None,
             (Some(issuer), Some(token_endpoint), Some(client_id)) => {
-                Some(TenantIdentityProvider { issuer, token_endpoint, client_id, client_secret })
+                let is_url = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+                for (name, value) in
+                    [("IDENTITY_PROVIDER_ISSUER", &issuer), ("IDENTITY_PROVIDER_TOKEN_ENDPOINT", &token_endpoint)]
+                {
+                    if !is_url(value) {
+                        return Err(invalid(name, "must be an http(s) URL"));
+                    }
+                }
+                Some(IdentityProvider { issuer, token_endpoint, client_id, client_secret })
             }
             _ => {
                 return Err(invalid(
                     "IDENTITY_PROVIDER_ISSUER",
-                    "IDENTITY_PROVIDER_ISSUER, _TOKEN_ENDPOINT and _CLIENT_ID go together",
+                    "IDENTITY_PROVIDER_ISSUER, _TOKEN_ENDPOINT and _CLIENT_ID go together (a client secret \
+                     needs them too)",
                 ));
             }
         };

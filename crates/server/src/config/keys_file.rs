@@ -32,7 +32,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use actix_api::{KeyRotation, TenantKeys};
-use app::TenantIdentityProvider;
+use app::IdentityProvider;
 use domain::TenantId;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -91,7 +91,7 @@ struct FileIdentityProvider {
 #[derive(Debug, Default)]
 pub struct Tenants {
     pub keys: Vec<TenantKeys>,
-    pub identity_providers: HashMap<TenantId, TenantIdentityProvider>,
+    pub identity_providers: HashMap<TenantId, IdentityProvider>,
 }
 
 fn default_max_overlap() -> u64 {
@@ -169,7 +169,7 @@ fn identity_provider(
     tenant: &TenantId,
     p: FileIdentityProvider,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<TenantIdentityProvider, String> {
+) -> Result<IdentityProvider, String> {
     let is_url = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
     if !is_url(&p.issuer) || !is_url(&p.token_endpoint) || p.client_id.trim().is_empty() {
         return Err(format!(
@@ -177,17 +177,18 @@ fn identity_provider(
         ));
     }
     let client_secret = match &p.client_secret_env {
+        // The service's own settings (keys, its engine key) are never sent to a provider.
+        Some(var) if super::variables().any(|own| own == var) => {
+            return Err(format!(
+                "tenant `{tenant}`: identity_provider.client_secret_env names one of the service's own settings"
+            ));
+        }
         None => None,
         Some(var) => Some(env(var).filter(|s| !s.is_empty()).map(SecretString::from).ok_or_else(|| {
             format!("tenant `{tenant}`: identity_provider.client_secret_env names a variable that is not set")
         })?),
     };
-    Ok(TenantIdentityProvider {
-        issuer: p.issuer,
-        token_endpoint: p.token_endpoint,
-        client_id: p.client_id,
-        client_secret,
-    })
+    Ok(IdentityProvider { issuer: p.issuer, token_endpoint: p.token_endpoint, client_id: p.client_id, client_secret })
 }
 
 /// The `position`th tenant of the file, its name and hashes checked.

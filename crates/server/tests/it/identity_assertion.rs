@@ -87,11 +87,13 @@ async fn an_id_token_connects_at_once_renews_by_exchanging_again_and_stays_on_th
     assert_eq!((s.idp.counters().token_exchanges, s.auth.counters().jwt_bearer), (1, 1));
     assert!(s.auth.authorize_requests().is_empty() && s.idp.authorize_requests().is_empty());
 
-    // The token works at the MCP server; near expiry the ID token is exchanged again.
+    // The token works at the MCP server; near expiry the ID token is exchanged again, each time.
     let bearer = bearer_of(&app, ref_id).await;
     assert_eq!(call_mcp(&s.resource.mcp_url(), &bearer).await, StatusCode::OK);
-    assert_eq!((s.idp.counters().token_exchanges, s.auth.counters().jwt_bearer), (2, 2), "renewed by a new exchange");
-    assert_eq!(s.auth.jag_subjects(), ["ada", "ada"]);
+    let again = bearer_of(&app, ref_id).await;
+    assert_ne!(bearer, again);
+    assert_eq!((s.idp.counters().token_exchanges, s.auth.counters().jwt_bearer), (3, 3), "renewed by new exchanges");
+    assert_eq!(s.auth.jag_subjects(), ["ada", "ada", "ada"]);
 
     let gone = app.delete(&format!("/assets/connections/{ref_id}")).await;
     assert_eq!(gone.status(), StatusCode::OK);
@@ -119,7 +121,43 @@ async fn a_refusal_of_the_identity_provider_expires_the_connection_with_its_reas
     assert!(connection["status_reason"].as_str().unwrap().contains("identity provider"), "{connection}");
 }
 
+async fn an_expired_id_token_ends_the_connection_at_its_next_renewal(backend: Backend) {
+    let s = servers().await;
+    let app = s.app(backend).await;
+    let mut assertion = s.assertion("ada");
+    assertion["id_token"] = json!(s.idp.sign_in("ada", "directory", Duration::from_secs(1)));
+    let body = json!({"server_name": "enterprise", "server_config": {"identity_assertion": assertion}});
+    let ref_id = app.connect(body).await["ref_id"].as_str().unwrap().to_owned();
+    // A wait for the ID token's one second to pass, not a measure of anything.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refused = app.get(&format!("/assets/connections/{ref_id}/credentials")).await;
+    assert_error(refused, StatusCode::UNAUTHORIZED, "MCP_TOKEN_EXPIRED").await;
+    let connection: Value = app.get(&format!("/assets/connections/{ref_id}")).await.json().await.unwrap();
+    assert_eq!(connection["status"], "expired");
+    assert!(connection["status_reason"].as_str().unwrap().contains("identity provider"), "{connection}");
+    assert_eq!(s.auth.counters().jwt_bearer, 1, "nothing was presented after the refusal");
+}
+
+async fn a_refresh_token_the_authorization_server_adds_is_revoked_and_never_used(backend: Backend) {
+    let s = servers().await;
+    s.auth.configure(|c| c.refresh_token_with_jwt_bearer = true);
+    let app = s.app(backend).await;
+    let body = json!({"server_name": "enterprise", "server_config": {"identity_assertion": s.assertion("ada")}});
+    let ref_id = app.connect(body).await["ref_id"].as_str().unwrap().to_owned();
+    bearer_of(&app, &ref_id).await;
+    let revoked_refresh =
+        s.auth.revocations().iter().filter(|r| r.kind == test_oauth_server::TokenKind::Refresh).count();
+    assert_eq!(revoked_refresh, 2, "the one added at connect and the one added at the renewal");
+    let refreshes = s.auth.token_requests().iter().filter(|r| r.grant_type.as_deref() == Some("refresh_token")).count();
+    assert_eq!(refreshes, 0, "renewed by the ID token only");
+    assert_eq!(s.idp.counters().token_exchanges, 2);
+}
+
 on_both_backends! {
+    an_expired_id_token_ends_the_connection_at_its_next_renewal
+        => an_expired_id_token_expires_on_sqlite, an_expired_id_token_expires_on_postgres;
+    a_refresh_token_the_authorization_server_adds_is_revoked_and_never_used
+        => an_added_refresh_token_is_revoked_on_sqlite, an_added_refresh_token_is_revoked_on_postgres;
     an_id_token_connects_at_once_renews_by_exchanging_again_and_stays_on_the_directorys_side
         => an_identity_assertion_connects_on_sqlite, an_identity_assertion_connects_on_postgres;
     a_refusal_of_the_identity_provider_expires_the_connection_with_its_reason
@@ -240,4 +278,45 @@ async fn a_connect_that_names_no_identity_provider_uses_the_one_the_operator_con
     assert_eq!(created["status"], "connected", "{created}");
     assert_eq!(s.auth.jag_subjects(), ["dee"]);
     assert!(!captured_logs().contains(IDP_SECRET));
+}
+
+/// Each tenant has its own identity provider: acme's (from the keys file) takes acme's users'
+/// ID tokens; beta, which names none, gets a refusal, never acme's provider nor its secret.
+#[tokio::test]
+async fn a_tenant_without_an_identity_provider_never_borrows_another_tenants() {
+    use crate::tenants::{ACME_KEY, BETA_KEY, keys_file, keys_toml};
+    let s = servers().await;
+    let mut catalog = test_catalog();
+    catalog["servers"].as_array_mut().unwrap().push(s.entry("enterprise", "oauth_identity_assertion"));
+    let mut toml = keys_toml(&[("acme", &[ACME_KEY], &[]), ("beta", &[BETA_KEY], &[])]);
+    toml = toml.replacen(
+        "\n\n[[tenants]]\nname = \"beta\"",
+        &format!(
+            "\n[tenants.identity_provider]\nissuer = \"{}\"\ntoken_endpoint = \"{}\"\nclient_id = \"directory\"\n\
+             client_secret_env = \"ACME_IDP_SECRET\"\n\n[[tenants]]\nname = \"beta\"",
+            s.idp.issuer(),
+            s.idp.token_endpoint()
+        ),
+        1,
+    );
+    let (_dir, path) = keys_file(&toml);
+    let app = Spawn::default()
+        .var("ENGINE_KEYS_FILE", &path.display().to_string())
+        .var("ACME_IDP_SECRET", IDP_SECRET)
+        .var(SECRET_VAR, "mcp-secret")
+        .catalog(catalog)
+        .start()
+        .await;
+    let connect = |key: &'static str| {
+        let id_token = s.idp.sign_in("eve", "directory", Duration::from_secs(600));
+        let body =
+            json!({"server_name": "enterprise", "server_config": {"identity_assertion": {"id_token": id_token}}});
+        app.client.post(app.url("/assets/connect")).header("X-Engine-Key", key).json(&body).send()
+    };
+    let acme: Value = connect(ACME_KEY).await.unwrap().json().await.unwrap();
+    assert_eq!(acme["status"], "connected", "{acme}");
+    let beta = connect(BETA_KEY).await.unwrap();
+    let error = assert_error(beta, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
+    assert_eq!(error["details"]["field"], "server_config.identity_assertion");
+    assert_eq!(s.idp.counters().token_exchanges, 1, "beta's user was never exchanged at acme's provider");
 }

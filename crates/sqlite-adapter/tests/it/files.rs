@@ -58,6 +58,19 @@ fn seal_stand_in(plaintext: &str) -> Sealed {
     Sealed(plaintext.bytes().rev().map(|b| b ^ 0x5A).collect())
 }
 
+/// Every file of the database's directory, one after another.
+fn database_files(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list the directory") {
+        match std::fs::read(entry.expect("an entry").path()) {
+            Ok(content) => bytes.extend(content),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("read a database file: {e}"),
+        }
+    }
+    bytes
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
@@ -80,15 +93,16 @@ async fn the_file_holds_the_sealed_bytes_given_and_never_the_plaintext() {
     drop(store);
 
     // The database file and, if a connection left one, its write-ahead log. The writer thread
-    // may still be closing its connection, which removes the log: a file gone between the
-    // listing and the read held nothing more.
+    // may still be closing its connection, which checkpoints the log into the database and
+    // removes it: a read between the two sees neither copy, so the files are read again until
+    // the closing is over (a bounded wait, not a measure of time).
     let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).expect("list the directory") {
-        match std::fs::read(entry.expect("an entry").path()) {
-            Ok(content) => bytes.extend(content),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("read a database file: {e}"),
+    for _ in 0..100 {
+        bytes = database_files(dir.path());
+        if sealed.iter().all(|s| contains(&bytes, &s.0)) {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     for (plaintext, sealed) in plaintexts.iter().zip(&sealed) {
         assert!(contains(&bytes, &sealed.0), "the sealed bytes are stored as given");

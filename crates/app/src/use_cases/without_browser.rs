@@ -13,16 +13,9 @@ use domain::{Connection, NewConnection, OAuthGrant, Scopes};
 use ports::{AuditKind, Cipher, Clock, ConnectionStore, DiscoveredAuthorization, RegistrationStore, StoredSecrets};
 
 use super::connection_aad;
-use super::flow_parts::{ConnectOutcome, UNSTATED_LIFETIME_SECONDS, expiry};
-use super::identity_assertion::UserAssertion;
+use super::flow_parts::{ConnectOutcome, Minting, UNSTATED_LIFETIME_SECONDS, expiry};
 use crate::lifecycle::Renewal;
 use crate::{Deps, Directory, Error};
-
-/// How a connection with no browser gets its tokens.
-pub(crate) enum Minting {
-    ClientCredentials,
-    IdentityAssertion(UserAssertion),
-}
 
 impl<D: Deps> Directory<D> {
     /// Whether `connection` was made with the client credentials grant (kept with it, so an
@@ -59,28 +52,34 @@ impl<D: Deps> Directory<D> {
             Some(binding) => self.discovered_target(&connection, Some(binding.clone())).await?,
             None => self.token_target(&connection).await?,
         };
-        let renewal = match (&minting, &target.identity_provider) {
-            (Minting::ClientCredentials, _) => Renewal::ClientCredentials(&scopes),
-            (Minting::IdentityAssertion(assertion), Some(idp)) => Renewal::IdentityAssertion {
-                subject: &assertion.id_token,
-                idp,
-                audience: target.issuer.as_deref().unwrap_or_default(),
-                scopes: &scopes,
-            },
-            (Minting::IdentityAssertion(_), None) => {
-                return Err(Error::internal("an identity assertion connection without its identity provider"));
-            }
-        };
         let step =
             if matches!(minting, Minting::ClientCredentials) { "client credentials" } else { "identity assertion" };
-        let tokens =
-            self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await.map_err(|e| {
-                // The server's own words go to the log only; the answer names a fixed reason.
-                let (message, providers_words) = crate::refusal::token_failure(&e);
-                tracing::warn!(server = %connection.server_name, reason = providers_words.as_deref().unwrap_or(&message),
-                    "the {step} grant failed");
-                Error::Provider { step, message }
-            })?;
+        let failed = |e: &ports::OAuthError, at: &str| {
+            // The server's own words go to the log only; the answer names a fixed reason.
+            let (message, providers_words) = crate::refusal::token_failure(e);
+            tracing::warn!(server = %connection.server_name, reason = providers_words.as_deref().unwrap_or(&message),
+                "the {step} grant failed at the {at}");
+            Error::Provider { step, message: format!("{at}: {message}") }
+        };
+        let jag = match &minting {
+            Minting::ClientCredentials => None,
+            Minting::IdentityAssertion(assertion) => Some(
+                self.id_jag(&target, &assertion.id_token, &scopes)
+                    .await
+                    .map_err(|e| failed(&e, "identity provider"))?,
+            ),
+        };
+        let renewal = match &jag {
+            None => Renewal::ClientCredentials(&scopes),
+            Some(jag) => Renewal::JwtBearer(jag, &scopes),
+        };
+        let mut tokens = self
+            .refresh_at_provider(&target.endpoint, renewal, target.resource.clone())
+            .await
+            .map_err(|e| failed(&e, "authorization server"))?;
+        if jag.is_some() {
+            self.drop_added_refresh_token(&connection, &target, &mut tokens).await;
+        }
         let now = ports.clock.now();
         let granted = tokens.scopes.clone().unwrap_or(scopes);
         connection
