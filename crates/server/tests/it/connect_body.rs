@@ -32,6 +32,8 @@ async fn an_unknown_field_at_either_level_is_refused_naming_it_and_nothing_is_st
     let reconnect =
         json!({"server_name": "keyed", "server_config": {"ref_id": "conn-aaaaaaaaaaaaaaaaaaaaaaaaaa", "foo": 1}});
     refused(&app, reconnect, "server_config.foo", "conn-aaaa").await;
+    let deeper = json!({"server_name": "keyed", "server_config": {"identity_assertion": {"id_token": "eyJ-7Qx", "idtoken": "eyJ-8Qx"}}});
+    refused(&app, deeper, "server_config.identity_assertion.idtoken", "eyJ-").await;
     nothing_stored(&app).await;
 }
 
