@@ -217,7 +217,7 @@ pub(crate) fn fake_cipher() -> MockCipher {
 pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthServerMetadata {
     ports::AuthServerMetadata {
         issuer: issuer.into(),
-        authorization_endpoint: format!("{issuer}/authorize"),
+        authorization_endpoint: Some(format!("{issuer}/authorize")),
         token_endpoint: format!("{issuer}/token"),
         revocation_endpoint: None,
         registration_endpoint: None,
@@ -228,6 +228,7 @@ pub(crate) fn server_metadata(issuer: &str, promises_iss: bool) -> ports::AuthSe
         client_id_metadata_document_supported: false,
         default_endpoints: false,
         grant_types_supported: None,
+        response_types_supported: None,
     }
 }
 

@@ -148,25 +148,20 @@ pub fn decode_resource(body: &[u8], expected: &str) -> Decoded<ResourceDocument>
     })
 }
 
-/// RFC 8414 §3.3: `issuer` must be identical to the issuer used; the endpoints must be URLs; and
-/// MCP refuses a server without PKCE `S256`.
+/// RFC 8414 §3.3: `issuer` must be identical to the issuer used, and the endpoints must be URLs.
+/// What a code flow needs besides (PKCE `S256`, which MCP requires, and an authorization endpoint)
+/// is checked by the code flow ([`AuthServerMetadata::code_flow`]): a server that mints tokens
+/// for clients alone publishes none of it.
 pub fn decode_server(body: &[u8], expected_issuer: &str) -> Decoded<AuthServerMetadata> {
     let doc = Doc::parse(body, "authorization server metadata")?;
     if doc.required("issuer")? != expected_issuer {
         return Err("its `issuer` is not the issuer it was fetched for".to_owned());
     }
     let methods = doc.strings("code_challenge_methods_supported")?.unwrap_or_default();
-    if !methods.iter().any(|m| m == "S256") {
-        return Err("it does not support PKCE with S256 (`code_challenge_methods_supported`)".to_owned());
-    }
-    if let Some(types) = doc.strings("response_types_supported")? {
-        if !types.iter().any(|t| t == "code") {
-            return Err("it does not support the authorization code flow (`response_types_supported`)".to_owned());
-        }
-    }
     Ok(AuthServerMetadata {
         issuer: expected_issuer.to_owned(),
-        authorization_endpoint: doc.required_url("authorization_endpoint")?,
+        authorization_endpoint: doc.url("authorization_endpoint")?,
+        response_types_supported: doc.strings("response_types_supported")?,
         token_endpoint: doc.required_url("token_endpoint")?,
         revocation_endpoint: doc.url("revocation_endpoint")?,
         registration_endpoint: doc.url("registration_endpoint")?,
@@ -188,7 +183,8 @@ pub fn decode_server(body: &[u8], expected_issuer: &str) -> Decoded<AuthServerMe
 pub fn default_endpoints(origin: &str) -> AuthServerMetadata {
     AuthServerMetadata {
         issuer: origin.to_owned(),
-        authorization_endpoint: format!("{origin}/authorize"),
+        authorization_endpoint: Some(format!("{origin}/authorize")),
+        response_types_supported: None,
         token_endpoint: format!("{origin}/token"),
         revocation_endpoint: None,
         registration_endpoint: Some(format!("{origin}/register")),

@@ -103,7 +103,8 @@ pub enum ResourceAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthServerMetadata {
     pub issuer: String,
-    pub authorization_endpoint: String,
+    /// `None` for a server that offers no code flow (one that only mints for clients, say).
+    pub authorization_endpoint: Option<String>,
     pub token_endpoint: String,
     pub revocation_endpoint: Option<String>,
     pub registration_endpoint: Option<String>,
@@ -119,11 +120,26 @@ pub struct AuthServerMetadata {
     pub default_endpoints: bool,
     /// `grant_types_supported`, when the server says (RFC 8414: else the code and implicit grants).
     pub grant_types_supported: Option<Vec<String>>,
+    /// `response_types_supported`, when the server says.
+    pub response_types_supported: Option<Vec<String>>,
 }
 
 impl AuthServerMetadata {
     /// The RFC 7523 grant an ID-JAG is presented with (issue 18 §4).
     pub const JWT_BEARER: &'static str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+    /// The authorization endpoint of a server that can take a user through the authorization
+    /// code flow the way MCP requires it (PKCE with `S256`), or why it cannot. Only code flows
+    /// ask: a server that mints for clients alone need not publish one.
+    pub fn code_flow(&self) -> Result<&str, &'static str> {
+        if !self.code_challenge_methods_supported.iter().any(|m| m == "S256") {
+            return Err("it does not support PKCE with S256 (`code_challenge_methods_supported`)");
+        }
+        if self.response_types_supported.as_ref().is_some_and(|types| !types.iter().any(|t| t == "code")) {
+            return Err("it does not support the authorization code flow (`response_types_supported`)");
+        }
+        self.authorization_endpoint.as_deref().ok_or("`authorization_endpoint` is missing")
+    }
 
     /// Whether the server lists the `jwt-bearer` grant: it takes identity assertions.
     pub fn takes_jwt_bearer(&self) -> bool {

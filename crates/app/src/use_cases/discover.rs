@@ -161,7 +161,7 @@ impl<D: Deps> Directory<D> {
             }
         };
         let found = self.authorization_for(&target, guarded, &new.ref_id).await?;
-        let scopes = found.spec.scopes.clone().without("offline_access");
+        let scopes = found.scopes.clone().without("offline_access");
         match (found.grant, target.assertion) {
             (OAuthGrant::ClientCredentials, _) => {
                 return self
@@ -176,7 +176,7 @@ impl<D: Deps> Directory<D> {
         }
         let connection = Connection::pending(new, ports.clock.now());
         let binding = found.binding;
-        let (mut flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        let (mut flow, auth_url) = self.build_flow(code_flow(found.spec)?, &connection.ref_id, return_to)?;
         flow.browser_hash = target.browser_hash.clone();
         let created = self.event(&connection, AuditKind::Created, None);
         ports.connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
@@ -227,15 +227,26 @@ impl<D: Deps> Directory<D> {
             catalog_scopes,
             metadata.scopes_supported.as_ref(),
         );
-        let spec = FlowSpec {
-            authorization_endpoint: metadata.authorization_endpoint.clone(),
-            client_id: client_id.clone(),
-            scopes,
-            resource: Some(resource.resource.clone()),
-            extra_params,
-            issuer: Some(metadata.issuer.clone()),
-            iss_required: metadata.iss_parameter_supported,
-            redirect_uri: self.settings().callback_uri(key.as_deref()),
+        // Only a user at a browser goes to the authorization endpoint; a server that mints for
+        // clients alone need not have one (nor PKCE).
+        let spec = match grant {
+            OAuthGrant::AuthorizationCode => Some(FlowSpec {
+                authorization_endpoint: metadata
+                    .code_flow()
+                    .map_err(|why| Error::Provider {
+                        step: DiscoveryStep::ServerMetadata.as_str(),
+                        message: why.into(),
+                    })?
+                    .to_owned(),
+                client_id: client_id.clone(),
+                scopes: scopes.clone(),
+                resource: Some(resource.resource.clone()),
+                extra_params,
+                issuer: Some(metadata.issuer.clone()),
+                iss_required: metadata.iss_parameter_supported,
+                redirect_uri: self.settings().callback_uri(key.as_deref()),
+            }),
+            OAuthGrant::ClientCredentials | OAuthGrant::IdentityAssertion => None,
         };
         let binding = DiscoveredAuthorization {
             ref_id: ref_id.clone(),
@@ -246,7 +257,7 @@ impl<D: Deps> Directory<D> {
             own_client,
             identity_provider: None,
         };
-        Ok(Discovered { spec, binding, grant })
+        Ok(Discovered { spec, scopes, binding, grant })
     }
 
     /// A new authorization for a discovered connection that is reconnected in place (issue 6):
@@ -290,7 +301,7 @@ impl<D: Deps> Directory<D> {
             ));
         };
         let found = self.authorization_for(&target, guarded, &connection.ref_id).await?;
-        let (flow, auth_url) = self.build_flow(found.spec, &connection.ref_id, return_to)?;
+        let (flow, auth_url) = self.build_flow(code_flow(found.spec)?, &connection.ref_id, return_to)?;
         Ok((flow, auth_url, found.binding))
     }
 }
@@ -371,10 +382,17 @@ impl Guarded {
 
 /// How to authorize at a discovered server: the request, and what the connection is bound to.
 struct Discovered {
-    spec: FlowSpec,
+    /// The authorization request, for a code flow.
+    spec: Option<FlowSpec>,
+    scopes: Scopes,
     binding: DiscoveredAuthorization,
     /// How the connection is authorized ([`identity_assertion::grant_for`]).
     grant: OAuthGrant,
+}
+
+/// The authorization request of a code flow ([`Discovered::spec`]).
+fn code_flow(spec: Option<FlowSpec>) -> Result<FlowSpec, Error> {
+    spec.ok_or_else(|| Error::internal("a code flow without its authorization request"))
 }
 
 #[cfg(test)]

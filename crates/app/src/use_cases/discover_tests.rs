@@ -43,7 +43,7 @@ fn protected() -> ResourceAccess {
 fn metadata() -> AuthServerMetadata {
     AuthServerMetadata {
         issuer: ISSUER.into(),
-        authorization_endpoint: format!("{ISSUER}/authorize"),
+        authorization_endpoint: Some(format!("{ISSUER}/authorize")),
         token_endpoint: format!("{ISSUER}/token"),
         revocation_endpoint: None,
         registration_endpoint: Some(format!("{ISSUER}/register")),
@@ -54,6 +54,7 @@ fn metadata() -> AuthServerMetadata {
         client_id_metadata_document_supported: false,
         default_endpoints: false,
         grant_types_supported: None,
+        response_types_supported: None,
     }
 }
 
@@ -153,7 +154,7 @@ async fn a_server_without_metadata_is_authorized_at_its_origin_and_bound_to_it_w
             assert_eq!(origin, "https://docs.example", "the MCP server's origin, nothing of its path");
             Ok(AuthServerMetadata {
                 issuer: origin.into(),
-                authorization_endpoint: format!("{origin}/authorize"),
+                authorization_endpoint: Some(format!("{origin}/authorize")),
                 token_endpoint: format!("{origin}/token"),
                 registration_endpoint: Some(format!("{origin}/register")),
                 default_endpoints,

@@ -52,7 +52,7 @@ async fn an_origin_without_metadata_gets_the_default_endpoints_of_the_2025_03_26
     let metadata = discovery().origin_authorization_server(origin).await.unwrap();
     assert!(metadata.default_endpoints);
     assert_eq!(metadata.issuer, origin);
-    assert_eq!(metadata.authorization_endpoint, format!("{origin}/authorize"));
+    assert_eq!(metadata.authorization_endpoint, Some(format!("{origin}/authorize")));
     assert_eq!(metadata.token_endpoint, format!("{origin}/token"));
     assert_eq!(metadata.registration_endpoint, Some(format!("{origin}/register")));
     assert_eq!(metadata.revocation_endpoint, None);
@@ -109,15 +109,20 @@ async fn a_server_that_challenges_with_another_scheme_only_is_not_taken_for_an_o
 
 #[tokio::test]
 async fn metadata_an_origin_publishes_is_checked_and_never_replaced_by_the_defaults() {
-    for (key, value) in
-        [("issuer", json!("https://attacker.example")), ("code_challenge_methods_supported", json!(["plain"]))]
-    {
-        let mut config = TestAuthConfig::default();
-        config.metadata_overrides.insert(key.to_owned(), value);
-        let auth = TestAuthServer::start(config).await;
-        let err = discovery().origin_authorization_server(auth.issuer()).await.unwrap_err();
-        assert_eq!((err.step, err.kind), (DiscoveryStep::ServerMetadata, DiscoveryErrorKind::Invalid), "{key}: {err}");
-    }
+    let mut config = TestAuthConfig::default();
+    config.metadata_overrides.insert("issuer".to_owned(), json!("https://attacker.example"));
+    let auth = TestAuthServer::start(config).await;
+    let err = discovery().origin_authorization_server(auth.issuer()).await.unwrap_err();
+    assert_eq!((err.step, err.kind), (DiscoveryStep::ServerMetadata, DiscoveryErrorKind::Invalid), "{err}");
+
+    // Metadata without PKCE S256 is what the origin says: kept (a code flow then refuses it),
+    // never swapped for the defaults, which would promise S256.
+    let mut config = TestAuthConfig::default();
+    config.metadata_overrides.insert("code_challenge_methods_supported".to_owned(), json!(["plain"]));
+    let auth = TestAuthServer::start(config).await;
+    let found = discovery().origin_authorization_server(auth.issuer()).await.unwrap();
+    assert!(!found.default_endpoints);
+    assert!(found.code_flow().unwrap_err().contains("S256"));
 }
 
 #[tokio::test]

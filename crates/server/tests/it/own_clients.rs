@@ -341,3 +341,28 @@ on_both_backends! {
     a_given_client_is_sent_only_to_the_authorization_server_it_is_pinned_to
         => a_given_client_stays_pinned_on_sqlite, a_given_client_stays_pinned_on_postgres;
 }
+
+/// A server that mints for clients alone publishes no authorization endpoint and no PKCE: the
+/// client credentials grant connects there; a user's code flow is refused, naming why.
+#[tokio::test]
+async fn a_server_that_only_mints_for_clients_takes_the_client_credentials_grant_and_no_user() {
+    let (auth, resource) = servers(vec![TestClient::basic("machine-client", SECRET)]).await;
+    auth.configure(|c| {
+        for field in ["authorization_endpoint", "code_challenge_methods_supported", "response_types_supported"] {
+            c.metadata_overrides.insert(field.into(), Value::Null);
+        }
+    });
+    let app = quiet(Spawn::default()).start().await;
+    let machine = custom(
+        &resource,
+        json!({"grant_type": "client_credentials", "client_id": "machine-client", "client_secret": SECRET}),
+    );
+    let created = app.connect(machine).await;
+    assert_eq!(created["status"], "connected", "{created}");
+
+    let user = custom(&resource, json!({"client_id": "machine-client", "client_secret": SECRET}));
+    let refused = app.post_json("/assets/connect", &user).await;
+    let error = assert_error(refused, StatusCode::BAD_GATEWAY, "MCP_CONNECTION_FAILED").await;
+    assert_eq!(error["details"]["step"], "authorization server metadata", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("S256"), "{error}");
+}
