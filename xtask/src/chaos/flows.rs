@@ -19,8 +19,10 @@ pub(crate) const SIGNED_CLIENT: &str = "chaos-signed";
 /// Clients given with a custom server's connect: with a secret, and with a private key.
 pub(crate) const GIVEN_CLIENT: &str = "chaos-given";
 pub(crate) const OWN_KEY_CLIENT: &str = "chaos-own-key";
-/// The service's client at the test server playing an enterprise identity provider too.
+/// The service's client at the test server playing an enterprise identity provider too: given
+/// with a connect, and configured for tenant `default`.
 pub(crate) const IDP_CLIENT: &str = "chaos-idp-client";
+pub(crate) const TENANT_IDP_CLIENT: &str = "chaos-tenant-idp-client";
 
 /// The catalog every chaos service starts with.
 pub(crate) fn catalog(auth_base: &str) -> serde_json::Value {

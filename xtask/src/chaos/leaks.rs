@@ -19,7 +19,14 @@ use super::{Backend, Outcome, Run, flows};
 fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let name = if backend == Backend::Postgres { "leaks-postgres" } else { "leaks-sqlite" };
     let catalog = run.dir.join(super::LEAKS_CATALOG).display().to_string();
-    let spec = run.service(name, backend)?.var("CATALOG_PATH", catalog);
+    let base = &run.auth.base;
+    let spec = run
+        .service(name, backend)?
+        .var("CATALOG_PATH", catalog)
+        .var("IDENTITY_PROVIDER_ISSUER", base.clone())
+        .var("IDENTITY_PROVIDER_TOKEN_ENDPOINT", format!("{base}/token"))
+        .var("IDENTITY_PROVIDER_CLIENT_ID", flows::TENANT_IDP_CLIENT)
+        .var("IDENTITY_PROVIDER_CLIENT_SECRET", run.secrets.tenant_idp_client_secret.clone());
     let service = Service::start(&spec)?;
     let client = run.client(&spec, Duration::from_secs(15));
     let keyed = flows::connect_with_key(&client, &format!("{}leak", run.secrets.api_key_prefix))?;
@@ -72,6 +79,10 @@ fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
     let mut enterprise = custom(flows::GIVEN_CLIENT, json!({"client_secret": run.secrets.given_client_secret}));
     enterprise["server_config"]["grant_type"] = json!("identity_assertion");
     enterprise["server_config"]["identity_assertion"] = assertion;
+    // Naming no provider: tenant `default`'s configured one.
+    let mut tenants = enterprise.clone();
+    let id_token = run.auth.sign_in("chaos-tenant-user", flows::TENANT_IDP_CLIENT)?;
+    tenants["server_config"]["identity_assertion"] = json!({"id_token": id_token});
     let bodies = [
         json!({"server_name": flows::MACHINE_SERVER}),
         custom(flows::GIVEN_CLIENT, json!({"client_secret": run.secrets.given_client_secret})),
@@ -80,6 +91,7 @@ fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
             json!({"private_key_pem": run.secrets.own_client_key, "signing_algorithm": "ES256"}),
         ),
         enterprise,
+        tenants,
     ];
     let mut made = Vec::new();
     for body in bodies {

@@ -88,8 +88,10 @@ pub(crate) struct Secrets {
     pub api_key_prefix: String,
     /// The secret of a client given with a custom server's connect.
     pub given_client_secret: String,
-    /// The service's client secret at the identity provider of an identity assertion.
+    /// The service's client secret at the identity provider of an identity assertion, given with
+    /// a connect, and the one tenant `default`'s configured provider holds.
     pub idp_client_secret: String,
+    pub tenant_idp_client_secret: String,
     /// The service's signing key (`AD_SIGNING_KEY`) and a custom server's own client's private
     /// key, both PEM, made by the test authorization server, which knows their public halves.
     pub signing_key: String,
@@ -98,7 +100,7 @@ pub(crate) struct Secrets {
 
 impl Secrets {
     fn generate() -> Result<Self> {
-        let mut bytes = [0u8; 112];
+        let mut bytes = [0u8; 128];
         std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         Ok(Self {
@@ -108,6 +110,7 @@ impl Secrets {
             api_key_prefix: format!("chaosApiKey{}", hex(&bytes[64..80])),
             given_client_secret: format!("chaosGivenSecret{}", hex(&bytes[80..96])),
             idp_client_secret: format!("chaosIdpSecret{}", hex(&bytes[96..112])),
+            tenant_idp_client_secret: format!("chaosTenantIdpSecret{}", hex(&bytes[112..128])),
             signing_key: String::new(),
             own_client_key: String::new(),
         })
@@ -122,6 +125,7 @@ impl Secrets {
             ("API key", self.api_key_prefix.clone()),
             ("given client secret", self.given_client_secret.clone()),
             ("identity provider client secret", self.idp_client_secret.clone()),
+            ("tenant identity provider client secret", self.tenant_idp_client_secret.clone()),
             ("service signing key", pem_body(&self.signing_key)),
             ("own client's private key", pem_body(&self.own_client_key)),
         ]
@@ -274,6 +278,7 @@ fn prepare(dir: &str, profile: &str, examples: u32) -> Result<Run> {
         secrets.own_client_key = auth.add_keyed_client(flows::OWN_KEY_CLIENT)?;
         auth.add_client(flows::GIVEN_CLIENT, &secrets.given_client_secret)?;
         auth.add_client(flows::IDP_CLIENT, &secrets.idp_client_secret)?;
+        auth.add_client(flows::TENANT_IDP_CLIENT, &secrets.tenant_idp_client_secret)?;
         auth.be_identity_provider(flows::GIVEN_CLIENT)?;
         write_catalog(&dir, &auth.base)?;
         Ok((secrets, bodies, auth))
