@@ -20,9 +20,10 @@ pub use redirect::{is_issuer_key, issuer_key};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
 pub use use_cases::disconnect::Forgotten;
-pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer, GivenClientParts};
+pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::identity::ClientMetadata;
 pub use use_cases::identity_assertion::{IdentityAssertionParts, IdentityProvider, IdentityProviders};
+pub use use_cases::own_client::GivenClientParts;
 pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 
 pub use use_cases::listing::ConnectionPage;

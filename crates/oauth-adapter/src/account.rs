@@ -10,9 +10,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::Account;
+use domain::{Account, Scopes};
 use oauth2::basic::BasicTokenType;
-use oauth2::{ExtraTokenFields, StandardTokenResponse};
+use oauth2::{ExtraTokenFields, StandardTokenResponse, TokenResponse};
+use ports::{OAuthError, TokenSet};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,6 +73,29 @@ fn jwt_claims(token: &str) -> Option<Value> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object)
+}
+
+/// The port's token set of a token response (any grant's).
+pub(crate) fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
+    let scopes = response
+        .scopes()
+        .map(|granted| Scopes::from_tokens(granted.iter().map(|s| s.as_str())))
+        .transpose()
+        .map_err(|e| OAuthError::InvalidResponse(format!("the granted scope is invalid: {e}")))?;
+    let access_token = response.access_token().secret();
+    if access_token.is_empty() {
+        return Err(OAuthError::InvalidResponse("not an OAuth token response: the access token is empty".to_owned()));
+    }
+    Ok(TokenSet {
+        access_token: SecretString::from(access_token.clone()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone()))
+            .filter(|t| !t.expose_secret().is_empty()),
+        expires_in: response.expires_in().map(|d| d.as_secs()),
+        scopes,
+        account: response.extra_fields().account(),
+    })
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use domain::{Scopes, TokenEndpointAuth};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
     AuthType, AuthorizationCode, Client, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
-    StandardRevocableToken, TokenResponse, TokenUrl,
+    StandardRevocableToken, TokenUrl,
 };
 use ports::{ClientKey, OAuthClient, OAuthError, TokenEndpoint, TokenHint, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::account::AccountTokenResponse;
+use crate::account::{AccountTokenResponse, token_set};
 use crate::assertion::{SigningKeys, assertion_params};
 use crate::errors::{Redactor, map_request_error};
 use crate::http::SafeHttp;
@@ -120,28 +120,6 @@ impl Authenticated {
         let assertion = self.assertion.iter().flatten().map(|(_, value)| value);
         others.iter().copied().chain(endpoint.client.client_secret.as_ref()).chain(assertion).collect()
     }
-}
-
-pub(crate) fn token_set(response: AccountTokenResponse) -> Result<TokenSet, OAuthError> {
-    let scopes = response
-        .scopes()
-        .map(|granted| Scopes::from_tokens(granted.iter().map(|s| s.as_str())))
-        .transpose()
-        .map_err(|e| OAuthError::InvalidResponse(format!("the granted scope is invalid: {e}")))?;
-    let access_token = response.access_token().secret();
-    if access_token.is_empty() {
-        return Err(OAuthError::InvalidResponse("not an OAuth token response: the access token is empty".to_owned()));
-    }
-    Ok(TokenSet {
-        access_token: SecretString::from(access_token.clone()),
-        refresh_token: response
-            .refresh_token()
-            .map(|t| SecretString::from(t.secret().clone()))
-            .filter(|t| !t.expose_secret().is_empty()),
-        expires_in: response.expires_in().map(|d| d.as_secs()),
-        scopes,
-        account: response.extra_fields().account(),
-    })
 }
 
 #[async_trait]

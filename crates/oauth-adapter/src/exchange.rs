@@ -10,7 +10,7 @@ use ports::{OAuthError, TokenEndpoint, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::account::AccountTokenResponse;
+use crate::account::{AccountTokenResponse, token_set};
 use crate::form::{FormCall, post};
 use crate::http::SafeHttp;
 
@@ -87,5 +87,5 @@ pub(crate) async fn jwt_bearer(
     let body = post(http, call, "token endpoint").await?;
     let response: AccountTokenResponse = serde_json::from_slice(&body)
         .map_err(|_| OAuthError::InvalidResponse("not an OAuth token response".to_owned()))?;
-    crate::client::token_set(response)
+    token_set(response)
 }

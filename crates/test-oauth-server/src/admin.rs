@@ -78,7 +78,7 @@ async fn add_client(server: web::Data<Arc<TestAuthServer>>, body: web::Json<NewC
     let body = body.into_inner();
     let (client, pem) = match (body.client_secret, body.generate_key.as_deref()) {
         (Some(secret), None) => (TestClient::basic(&body.client_id, &secret), None),
-        (None, Some(algorithm)) => match crate::assertion::generate_key(algorithm) {
+        (None, Some(algorithm)) => match crate::keys::generate_key(algorithm) {
             Some((pem, jwks)) => (TestClient::private_key_jwt(&body.client_id, jwks), Some(pem)),
             None => return HttpResponse::BadRequest().body("generate_key: ES256 or RS256"),
         },

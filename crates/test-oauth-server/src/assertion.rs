@@ -80,25 +80,3 @@ fn unverified_claims(jwt: &str) -> Result<Claims, OAuthFailure> {
         .map_err(|_| OAuthFailure::client("the assertion is not a JWT"))?;
     serde_json::from_slice(&bytes).map_err(|_| OAuthFailure::client("the assertion lacks iss, sub or jti"))
 }
-
-/// A new private key in PEM for `algorithm` (`ES256` or `RS256`) and the JWK Set of its public
-/// half, for harnesses whose client signs assertions.
-pub(crate) fn generate_key(algorithm: &str) -> Option<(String, serde_json::Value)> {
-    use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
-    let (pem, key, algorithm) = match algorithm {
-        "ES256" => {
-            let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).ok()?.serialize_pem();
-            let key = EncodingKey::from_ec_pem(pem.as_bytes()).ok()?;
-            (pem, key, Algorithm::ES256)
-        }
-        "RS256" => {
-            let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).ok()?.serialize_pem();
-            let key = EncodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
-            (pem, key, Algorithm::RS256)
-        }
-        _ => return None,
-    };
-    let mut jwk = Jwk::from_encoding_key(&key, algorithm).ok()?;
-    jwk.common.key_id = Some(jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256));
-    Some((pem, serde_json::json!({"keys": [jwk]})))
-}

@@ -32,6 +32,14 @@ impl ClientAuth {
     }
 }
 
+/// An identity provider whose ID-JAGs an MCP authorization server accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIdp {
+    pub issuer: String,
+    /// Its public keys (a JWK Set).
+    pub jwks: serde_json::Value,
+}
+
 /// A client the server knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestClient {
@@ -191,7 +199,7 @@ pub struct TestAuthConfig {
     pub refresh_token_with_jwt_bearer: bool,
     /// As an MCP server's authorization server: the `jwt-bearer` grant takes ID-JAGs of this
     /// identity provider (and the metadata lists the grant).
-    pub trusted_idp: Option<crate::identity::TrustedIdp>,
+    pub trusted_idp: Option<TrustedIdp>,
 }
 
 impl Default for TestAuthConfig {

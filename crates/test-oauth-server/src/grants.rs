@@ -18,6 +18,11 @@ pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(120);
 
 pub(crate) type Form = HashMap<String, String>;
 
+/// The grant types of enterprise-managed authorization: the token exchange an identity provider
+/// answers with an ID-JAG, and the grant an MCP server's authorization server takes it with.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// An OAuth error answer.
 #[derive(Debug)]
 pub(crate) struct OAuthFailure {
@@ -94,8 +99,8 @@ impl State {
             Some("authorization_code") => self.exchange_code(client, form),
             Some("refresh_token") => self.refresh_grant(client, form),
             Some("client_credentials") => self.client_credentials_grant(client, form),
-            Some(crate::identity::TOKEN_EXCHANGE) => self.token_exchange(client, form),
-            Some(crate::identity::JWT_BEARER) => self.jwt_bearer_grant(client, form),
+            Some(TOKEN_EXCHANGE) => self.token_exchange(client, form),
+            Some(JWT_BEARER) => self.jwt_bearer_grant(client, form),
             _ => Err(OAuthFailure::new(
                 400,
                 "unsupported_grant_type",

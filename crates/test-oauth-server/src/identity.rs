@@ -14,7 +14,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -23,50 +23,11 @@ use crate::grants::{Form, OAuthFailure, random_token};
 use crate::state::Grant;
 use crate::state::State;
 
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
 pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 /// How long an ID-JAG lives: it is exchanged at once.
 const ID_JAG_SECONDS: u64 = 300;
-
-/// An identity provider whose ID-JAGs an MCP authorization server accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedIdp {
-    pub issuer: String,
-    /// Its public keys (a JWK Set).
-    pub jwks: Value,
-}
-
-/// The server's own ES256 key: it signs ID tokens and ID-JAGs.
-pub(crate) struct ServerKey {
-    encoding: EncodingKey,
-    kid: String,
-    pub(crate) jwks: Value,
-}
-
-impl std::fmt::Debug for ServerKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerKey").field("kid", &self.kid).finish_non_exhaustive()
-    }
-}
-
-impl ServerKey {
-    pub(crate) fn generate() -> Self {
-        let (pem, jwks) = crate::assertion::generate_key("ES256").expect("a P-256 key is generated");
-        let encoding = EncodingKey::from_ec_pem(pem.as_bytes()).expect("the generated key reads");
-        let kid = jwks["keys"][0]["kid"].as_str().unwrap_or_default().to_owned();
-        Self { encoding, kid, jwks }
-    }
-
-    fn sign(&self, typ: &str, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        encode(&header, claims, &self.encoding).expect("claims of JSON values sign")
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()

@@ -15,6 +15,7 @@ mod assertion;
 mod config;
 mod grants;
 mod identity;
+mod keys;
 mod meta;
 mod resource;
 mod routes;
@@ -26,8 +27,9 @@ use std::sync::{Arc, Mutex};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
-pub use config::{ClientAuth, Failure, IssMode, TestAuthConfig, TestClient, WRONG_ISSUER};
-pub use identity::{ID_JAG, ID_TOKEN, JWT_BEARER, TOKEN_EXCHANGE, TrustedIdp};
+pub use config::{ClientAuth, Failure, IssMode, TestAuthConfig, TestClient, TrustedIdp, WRONG_ISSUER};
+pub use grants::{JWT_BEARER, TOKEN_EXCHANGE};
+pub use identity::{ID_JAG, ID_TOKEN};
 pub use resource::{MetadataAt, ResourceConfig, ResourceCounters, TestResourceServer};
 pub use state::{AuthorizeRecord, Counters, Revocation, TokenInfo, TokenKind, TokenRecord};
 

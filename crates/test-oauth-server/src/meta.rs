@@ -149,10 +149,10 @@ pub(crate) async fn legacy_mcp(state: web::Data<Shared>, req: HttpRequest) -> Ht
 fn grant_types(config: &crate::config::TestAuthConfig) -> Vec<&'static str> {
     let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
     if config.id_jag_client_id.is_some() {
-        grants.push(crate::identity::TOKEN_EXCHANGE);
+        grants.push(crate::grants::TOKEN_EXCHANGE);
     }
     if config.trusted_idp.is_some() {
-        grants.push(crate::identity::JWT_BEARER);
+        grants.push(crate::grants::JWT_BEARER);
     }
     grants
 }

@@ -134,7 +134,7 @@ pub(crate) struct State {
     /// Every client assertion accepted, for leak scans.
     pub assertions: Vec<String>,
     /// The key its ID tokens and ID-JAGs are signed with.
-    pub key: crate::identity::ServerKey,
+    pub key: crate::keys::ServerKey,
     /// The subject of every ID-JAG taken for a token.
     pub jag_subjects: Vec<String>,
     /// Every ID-JAG issued, for leak scans.
@@ -161,7 +161,7 @@ impl State {
             id_tokens: Vec::new(),
             seen_assertions: HashSet::new(),
             assertions: Vec::new(),
-            key: crate::identity::ServerKey::generate(),
+            key: crate::keys::ServerKey::generate(),
             jag_subjects: Vec::new(),
             id_jags: Vec::new(),
         }

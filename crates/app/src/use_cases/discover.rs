@@ -17,7 +17,7 @@ use ports::{
 };
 
 use super::flow_parts::{ConnectOutcome, CustomServer, FlowSpec, Minting, Target, from_discovery};
-use super::identity_assertion::{self, UserAssertion};
+use super::identity_assertion::UserAssertion;
 use super::own_client::GivenClient;
 use crate::{CatalogEntry, Deps, Directory, Error, issuer_key};
 
@@ -207,7 +207,7 @@ impl<D: Deps> Directory<D> {
         // A server chosen by the resource gets its own redirect URI (RFC 9700 §4.4.2); a pinned
         // one keeps the shared URI its operator registered.
         let key = (!pinned).then(|| issuer_key(&issuer));
-        let grant = identity_assertion::grant_for(target, &metadata)?;
+        let grant = grant_for(target, &metadata)?;
         // An ID-JAG names the client: only one registered beforehand can present it.
         let registration = match grant {
             OAuthGrant::IdentityAssertion => RegistrationMode::Preregistered,
@@ -345,6 +345,44 @@ fn choose_issuer(target: &Target<'_>, listed: &[String]) -> Result<(String, bool
     }
 }
 
+/// The field an identity assertion comes in.
+const ASSERTION: &str = "server_config.identity_assertion";
+
+/// How a discovered connection is authorized: the grant its target asks for, or, for a connect
+/// that brings an identity assertion, the identity assertion grant when the authorization server
+/// lists `jwt-bearer` among its grants (or the catalog entry or custom server says so).
+pub(crate) fn grant_for(target: &Target<'_>, metadata: &ports::AuthServerMetadata) -> Result<OAuthGrant, Error> {
+    match (target.grant, target.assertion.is_some()) {
+        (OAuthGrant::IdentityAssertion, false) => Err(Error::validation(
+            ASSERTION,
+            "this server is connected with the user's identity assertion: give identity_assertion",
+        )),
+        (OAuthGrant::ClientCredentials, true) => {
+            Err(Error::validation(ASSERTION, "the client credentials grant takes no identity assertion"))
+        }
+        (OAuthGrant::AuthorizationCode, true) if !metadata.takes_jwt_bearer() => Err(Error::validation(
+            ASSERTION,
+            "the authorization server does not list the jwt-bearer grant: it takes no identity assertion",
+        )),
+        (OAuthGrant::AuthorizationCode, true) => Ok(OAuthGrant::IdentityAssertion),
+        (grant, _) => Ok(grant),
+    }
+    .and_then(|grant| match grant {
+        // An ID-JAG names the client: only one registered beforehand can present it.
+        OAuthGrant::IdentityAssertion if target.given.is_none() && !names_a_client(target) => Err(Error::validation(
+            ASSERTION,
+            "the identity assertion grant needs the client registered at the authorization server beforehand, \
+             and this server names none",
+        )),
+        grant => Ok(grant),
+    })
+}
+
+/// Whether the catalog entry of `target` names a pre-registered client.
+fn names_a_client(target: &Target<'_>) -> bool {
+    matches!(target.entry.map(|e| &e.spec.auth), Some(AuthSpec::OAuth(o)) if o.client_id.is_some())
+}
+
 /// What a server that asks for authorization published about it.
 struct Guarded {
     resource: ProtectedResource,
@@ -386,7 +424,7 @@ struct Discovered {
     spec: Option<FlowSpec>,
     scopes: Scopes,
     binding: DiscoveredAuthorization,
-    /// How the connection is authorized ([`identity_assertion::grant_for`]).
+    /// How the connection is authorized ([`grant_for`]).
     grant: OAuthGrant,
 }
 
@@ -431,5 +469,58 @@ mod tests {
             assert!(canonical_url(bad).is_err(), "{bad}");
         }
         assert!(canonical_url(&format!("https://x.example/{}", "a".repeat(MAX_URL_LEN))).is_err());
+    }
+
+    fn assertion_parts() -> crate::IdentityAssertionParts {
+        crate::IdentityAssertionParts {
+            id_token: Some(secrecy::SecretString::from("eyJ.id.token")),
+            idp_issuer: Some("https://idp.example".into()),
+            idp_token_endpoint: Some("https://idp.example/token".into()),
+            idp_client_id: Some("directory".into()),
+            idp_client_secret: None,
+        }
+    }
+
+    fn target(grant: OAuthGrant, assertion: bool, given: bool) -> Target<'static> {
+        let given_parts = crate::GivenClientParts {
+            client_id: Some("c".into()),
+            client_secret: Some(secrecy::SecretString::from("s")),
+            ..Default::default()
+        };
+        Target {
+            owner: crate::test_support::owner(),
+            server_name: ServerName::parse("s").unwrap(),
+            label: None,
+            display_name: None,
+            url: "https://mcp.example/mcp".into(),
+            transport: Transport::StreamableHttp,
+            entry: None,
+            browser_hash: None,
+            registration: RegistrationMode::Auto,
+            given: given.then(|| GivenClient::parse(given_parts).unwrap().unwrap()),
+            grant,
+            assertion: assertion.then(|| UserAssertion::parse(assertion_parts(), None).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_grant_is_the_one_asked_for_or_the_assertion_the_server_takes_with_a_client_registered_beforehand() {
+        let takes = ports::AuthServerMetadata {
+            grant_types_supported: Some(vec![ports::AuthServerMetadata::JWT_BEARER.into()]),
+            ..crate::test_support::server_metadata("https://as.example", true)
+        };
+        let takes_none = crate::test_support::server_metadata("https://as.example", true);
+        use OAuthGrant::{AuthorizationCode as Code, ClientCredentials as Machine, IdentityAssertion as Assertion};
+        let ok = |grant, assertion, given, metadata: &ports::AuthServerMetadata| {
+            grant_for(&target(grant, assertion, given), metadata).ok()
+        };
+        assert_eq!(ok(Code, false, false, &takes), Some(Code), "no assertion: a browser");
+        assert_eq!(ok(Code, true, true, &takes), Some(Assertion), "the server lists jwt-bearer");
+        assert_eq!(ok(Code, true, true, &takes_none), None, "it does not");
+        assert_eq!(ok(Assertion, true, true, &takes_none), Some(Assertion), "asked for: tried");
+        assert_eq!(ok(Assertion, false, true, &takes), None, "asked for without one");
+        assert_eq!(ok(Machine, true, true, &takes), None, "client credentials take none");
+        assert_eq!(ok(Machine, false, true, &takes), Some(Machine));
+        assert_eq!(ok(Code, true, false, &takes), None, "no client registered beforehand");
     }
 }

@@ -29,19 +29,7 @@ pub struct CustomServer {
     pub grant: domain::OAuthGrant,
     /// `server_config.client_id` and its secret or key: a client its user registered at the
     /// server's authorization server, used ahead of a metadata document or a registration.
-    pub client: GivenClientParts,
-}
-
-/// A custom server's own client as given (`server_config.client_id`, `client_secret`,
-/// `private_key_pem`, `signing_algorithm`), checked by [`super::own_client::GivenClient::parse`].
-#[derive(Debug, Clone, Default)]
-pub struct GivenClientParts {
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub private_key_pem: Option<SecretString>,
-    pub signing_algorithm: Option<domain::SigningAlgorithm>,
-    /// The authorization server the client is registered at: its credentials go there only.
-    pub issuer: Option<String>,
+    pub client: super::own_client::GivenClientParts,
 }
 
 /// What `POST /assets/connect` asks for, already parsed.

@@ -14,18 +14,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use domain::{Connection, OAuthGrant, Scopes, TenantId};
-use ports::{
-    AuthServerMetadata, BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, OAuthError,
-    TokenEndpoint, TokenHint, TokenSet,
-};
+use domain::TenantId;
+use ports::{BoundIdentityProvider, Cipher, ClientCredentials, DiscoveredAuthorization, TokenEndpoint};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::flow_parts::Target;
-use super::identity::TokenTarget;
 use super::idp_aad;
 use crate::{Deps, Directory, Error};
-use ports::OAuthClient;
 
 /// The longest ID token accepted (they are JWTs of a few kilobytes).
 const MAX_ID_TOKEN: usize = 16 * 1024;
@@ -138,78 +132,7 @@ impl UserAssertion {
     }
 }
 
-/// How a discovered connection is authorized: the grant its target asks for, or, for a connect
-/// that brings an identity assertion, the identity assertion grant when the authorization server
-/// lists `jwt-bearer` among its grants (or the catalog entry or custom server says so).
-pub(crate) fn grant_for(target: &Target<'_>, metadata: &AuthServerMetadata) -> Result<OAuthGrant, Error> {
-    match (target.grant, target.assertion.is_some()) {
-        (OAuthGrant::IdentityAssertion, false) => {
-            Err(invalid(FIELD, "this server is connected with the user's identity assertion: give identity_assertion"))
-        }
-        (OAuthGrant::ClientCredentials, true) => {
-            Err(invalid(FIELD, "the client credentials grant takes no identity assertion"))
-        }
-        (OAuthGrant::AuthorizationCode, true) if !metadata.takes_jwt_bearer() => Err(invalid(
-            FIELD,
-            "the authorization server does not list the jwt-bearer grant: it takes no identity assertion",
-        )),
-        (OAuthGrant::AuthorizationCode, true) => Ok(OAuthGrant::IdentityAssertion),
-        (grant, _) => Ok(grant),
-    }
-    .and_then(|grant| match grant {
-        // An ID-JAG names the client: only one registered beforehand can present it.
-        OAuthGrant::IdentityAssertion if target.given.is_none() && !names_a_client(target) => Err(invalid(
-            FIELD,
-            "the identity assertion grant needs the client registered at the authorization server beforehand, \
-             and this server names none",
-        )),
-        grant => Ok(grant),
-    })
-}
-
-/// Whether the catalog entry of `target` names a pre-registered client.
-fn names_a_client(target: &Target<'_>) -> bool {
-    matches!(target.entry.map(|e| &e.spec.auth), Some(domain::AuthSpec::OAuth(o)) if o.client_id.is_some())
-}
-
 impl<D: Deps> Directory<D> {
-    /// The ID-JAG the user's ID token `subject` gets at the identity provider of `target` for its
-    /// authorization server and resource, through that provider's own circuit breaker (a flaky
-    /// provider pauses exchanges there, not the authorization server's other refreshes).
-    pub(crate) async fn id_jag(
-        &self,
-        target: &TokenTarget,
-        subject: &SecretString,
-        scopes: &Scopes,
-    ) -> Result<SecretString, OAuthError> {
-        let idp = target.identity_provider.as_ref().ok_or_else(|| {
-            OAuthError::InvalidResponse("the connection's identity provider is not recorded".to_owned())
-        })?;
-        let audience = target.issuer.as_deref().unwrap_or_default();
-        let resource = target.resource.as_deref().unwrap_or_default();
-        let call = self.ports().oauth.exchange_identity(idp, subject, audience, resource, scopes);
-        self.through_breaker(&idp.url, call).await
-    }
-
-    /// Drops a refresh token the authorization server added to an identity assertion's token (the
-    /// ID token renews it: renewing with a refresh token would keep a user the identity provider
-    /// has since refused), revoking it there so it does not stay live, unheld.
-    pub(crate) async fn drop_added_refresh_token(
-        &self,
-        connection: &Connection,
-        target: &TokenTarget,
-        tokens: &mut TokenSet,
-    ) {
-        let Some(added) = tokens.refresh_token.take() else { return };
-        let Some(url) = target.revocation_endpoint.clone() else {
-            tracing::warn!(ref_id = %connection.ref_id, "a refresh token added to an identity assertion's token cannot be revoked: no revocation endpoint");
-            return;
-        };
-        let endpoint = TokenEndpoint { url, ..target.endpoint.clone() };
-        let why = "added to an identity assertion's token, which the ID token renews";
-        self.revoke_tokens(connection, &endpoint, vec![(Ok(added), TokenHint::RefreshToken)], Some(why)).await;
-    }
-
     /// The binding's record of the identity provider `assertion` names, its secret sealed to the
     /// connection `ref_id`.
     pub(crate) fn seal_idp(&self, assertion: &UserAssertion, ref_id: &domain::RefId) -> BoundIdentityProvider {
@@ -314,48 +237,5 @@ mod tests {
         assert_eq!(field_of(token_only.clone()), FIELD, "no provider anywhere");
         let partial = IdentityAssertionParts { idp_issuer: Some("https://idp.example".into()), ..token_only };
         assert!(matches!(UserAssertion::parse(partial, Some(configured)), Err(Error::Validation { field: FIELD, .. })));
-    }
-
-    fn target(grant: OAuthGrant, assertion: bool, given: bool) -> Target<'static> {
-        let given_parts = crate::GivenClientParts {
-            client_id: Some("c".into()),
-            client_secret: Some(SecretString::from("s")),
-            ..Default::default()
-        };
-        Target {
-            owner: crate::test_support::owner(),
-            server_name: domain::ServerName::parse("s").unwrap(),
-            label: None,
-            display_name: None,
-            url: "https://mcp.example/mcp".into(),
-            transport: domain::Transport::StreamableHttp,
-            entry: None,
-            browser_hash: None,
-            registration: domain::RegistrationMode::Auto,
-            given: given.then(|| crate::use_cases::own_client::GivenClient::parse(given_parts).unwrap().unwrap()),
-            grant,
-            assertion: assertion.then(|| UserAssertion::parse(parts(), None).unwrap()),
-        }
-    }
-
-    #[test]
-    fn the_grant_is_the_one_asked_for_or_the_assertion_the_server_takes_with_a_client_registered_beforehand() {
-        let takes = AuthServerMetadata {
-            grant_types_supported: Some(vec![AuthServerMetadata::JWT_BEARER.into()]),
-            ..crate::test_support::server_metadata("https://as.example", true)
-        };
-        let takes_none = crate::test_support::server_metadata("https://as.example", true);
-        use OAuthGrant::{AuthorizationCode as Code, ClientCredentials as Machine, IdentityAssertion as Assertion};
-        let ok = |grant, assertion, given, metadata: &AuthServerMetadata| {
-            grant_for(&target(grant, assertion, given), metadata).ok()
-        };
-        assert_eq!(ok(Code, false, false, &takes), Some(Code), "no assertion: a browser");
-        assert_eq!(ok(Code, true, true, &takes), Some(Assertion), "the server lists jwt-bearer");
-        assert_eq!(ok(Code, true, true, &takes_none), None, "it does not");
-        assert_eq!(ok(Assertion, true, true, &takes_none), Some(Assertion), "asked for: tried");
-        assert_eq!(ok(Assertion, false, true, &takes), None, "asked for without one");
-        assert_eq!(ok(Machine, true, true, &takes), None, "client credentials take none");
-        assert_eq!(ok(Machine, false, true, &takes), Some(Machine));
-        assert_eq!(ok(Code, true, false, &takes), None, "no client registered beforehand");
     }
 }

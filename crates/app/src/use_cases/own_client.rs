@@ -13,13 +13,24 @@ use ports::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::binding_aad;
-use super::flow_parts::GivenClientParts;
 use crate::{Deps, Directory, Error};
 
 /// Longest client id, secret and PEM accepted: far beyond any real one.
 const MAX_CLIENT_ID: usize = 255;
 const MAX_SECRET: usize = 4096;
 const MAX_PEM: usize = 16 * 1024;
+
+/// A custom server's own client as given (`server_config.client_id`, `client_secret`,
+/// `private_key_pem`, `signing_algorithm`), checked by [`GivenClient::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct GivenClientParts {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub private_key_pem: Option<SecretString>,
+    pub signing_algorithm: Option<domain::SigningAlgorithm>,
+    /// The authorization server the client is registered at: its credentials go there only.
+    pub issuer: Option<String>,
+}
 
 /// What proves a given client's identity.
 #[derive(Debug, Clone)]

@@ -10,10 +10,15 @@
 //! the client or the user is no longer granted tokens expires the connection.
 
 use domain::{Connection, NewConnection, OAuthGrant, Scopes};
-use ports::{AuditKind, Cipher, Clock, ConnectionStore, DiscoveredAuthorization, RegistrationStore, StoredSecrets};
+use ports::{
+    AuditKind, Cipher, Clock, ConnectionStore, DiscoveredAuthorization, OAuthClient, OAuthError, RegistrationStore,
+    StoredSecrets, TokenEndpoint, TokenHint, TokenSet,
+};
+use secrecy::SecretString;
 
 use super::connection_aad;
 use super::flow_parts::{ConnectOutcome, Minting, UNSTATED_LIFETIME_SECONDS, expiry};
+use super::identity::TokenTarget;
 use crate::lifecycle::Renewal;
 use crate::{Deps, Directory, Error};
 
@@ -54,7 +59,7 @@ impl<D: Deps> Directory<D> {
         };
         let step =
             if matches!(minting, Minting::ClientCredentials) { "client credentials" } else { "identity assertion" };
-        let failed = |e: &ports::OAuthError, at: &str| {
+        let failed = |e: &OAuthError, at: &str| {
             // The server's own words go to the log only; the answer names a fixed reason.
             let (message, providers_words) = crate::refusal::token_failure(e);
             tracing::warn!(server = %connection.server_name, reason = providers_words.as_deref().unwrap_or(&message),
@@ -111,5 +116,42 @@ impl<D: Deps> Directory<D> {
             return Err(e.into());
         }
         Ok(ConnectOutcome::Connected { ref_id: connection.ref_id })
+    }
+
+    /// The ID-JAG the user's ID token `subject` gets at the identity provider of `target` for its
+    /// authorization server and resource, through that provider's own circuit breaker (a flaky
+    /// provider pauses exchanges there, not the authorization server's other refreshes).
+    pub(crate) async fn id_jag(
+        &self,
+        target: &TokenTarget,
+        subject: &SecretString,
+        scopes: &Scopes,
+    ) -> Result<SecretString, OAuthError> {
+        let idp = target.identity_provider.as_ref().ok_or_else(|| {
+            OAuthError::InvalidResponse("the connection's identity provider is not recorded".to_owned())
+        })?;
+        let audience = target.issuer.as_deref().unwrap_or_default();
+        let resource = target.resource.as_deref().unwrap_or_default();
+        let call = self.ports().oauth.exchange_identity(idp, subject, audience, resource, scopes);
+        self.through_breaker(&idp.url, call).await
+    }
+
+    /// Drops a refresh token the authorization server added to an identity assertion's token (the
+    /// ID token renews it: renewing with a refresh token would keep a user the identity provider
+    /// has since refused), revoking it there so it does not stay live, unheld.
+    pub(crate) async fn drop_added_refresh_token(
+        &self,
+        connection: &Connection,
+        target: &TokenTarget,
+        tokens: &mut TokenSet,
+    ) {
+        let Some(added) = tokens.refresh_token.take() else { return };
+        let Some(url) = target.revocation_endpoint.clone() else {
+            tracing::warn!(ref_id = %connection.ref_id, "a refresh token added to an identity assertion's token cannot be revoked: no revocation endpoint");
+            return;
+        };
+        let endpoint = TokenEndpoint { url, ..target.endpoint.clone() };
+        let why = "added to an identity assertion's token, which the ID token renews";
+        self.revoke_tokens(connection, &endpoint, vec![(Ok(added), TokenHint::RefreshToken)], Some(why)).await;
     }
 }
