@@ -33,6 +33,12 @@ pub fn cleaned(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Whether `text` is not blank, holds at most `max_chars` characters and none of them hidden
+/// ([`is_hidden_control`]): what an identifier a caller gives must be.
+pub fn is_printable(text: &str, max_chars: usize) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= max_chars && !text.chars().any(is_hidden_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +60,13 @@ mod tests {
         assert_eq!(cleaned("éééé", 4), "éééé");
         assert_eq!(cleaned("ééééé", 4), "éééé…");
         assert_eq!(cleaned("\u{202E}abc", 3), "abc", "removed characters do not count");
+    }
+
+    #[test]
+    fn a_printable_identifier_is_not_blank_not_too_long_and_hides_nothing() {
+        assert!(is_printable("client-7", 255) && is_printable(&"é".repeat(3), 3));
+        for bad in ["", "  ", "a\u{7}", "a\u{202E}b", "abcd"] {
+            assert!(!is_printable(bad, 3), "{bad:?}");
+        }
     }
 }

@@ -90,29 +90,31 @@ fn parse_url(url: &str, what: &str) -> Result<Url, OAuthError> {
     Url::parse(url).map_err(|_| OAuthError::Blocked(format!("the {what} is not a valid URL")))
 }
 
-/// What authenticates one call beyond oauth2's own handling: a new client assertion for a
-/// `private_key_jwt` client, nothing for the others.
+/// What a token call sends beyond oauth2's own handling: the RFC 8707 `resource`, and a new
+/// client assertion for a `private_key_jwt` client.
 struct Authenticated {
+    resource: Option<String>,
     assertion: Option<[(&'static str, SecretString); 2]>,
 }
 
 impl Authenticated {
-    fn for_call(endpoint: &TokenEndpoint, keys: &SigningKeys) -> Result<Self, OAuthError> {
+    fn for_call(endpoint: &TokenEndpoint, keys: &SigningKeys, resource: Option<String>) -> Result<Self, OAuthError> {
         if endpoint.auth != TokenEndpointAuth::PrivateKeyJwt {
-            return Ok(Self { assertion: None });
+            return Ok(Self { resource, assertion: None });
         }
         let [(type_name, kind), (name, jwt)] = assertion_params(endpoint, keys)?;
-        Ok(Self { assertion: Some([(type_name, SecretString::from(kind)), (name, SecretString::from(jwt))]) })
+        Ok(Self { resource, assertion: Some([(type_name, SecretString::from(kind)), (name, SecretString::from(jwt))]) })
     }
 
-    /// The form fields to add to the request.
+    /// The client assertion's form fields, for the hand-written calls.
     fn fields(&self) -> Vec<(&'static str, &SecretString)> {
         self.assertion.iter().flatten().map(|(name, value)| (*name, value)).collect()
     }
 
-    /// [`Self::fields`] as oauth2 takes them.
+    /// The `resource` and [`Self::fields`], as oauth2 takes extra parameters.
     fn params(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
-        self.fields().into_iter().map(|(name, value)| (name, value.expose_secret().to_owned()))
+        let resource = self.resource.iter().map(|r| ("resource", r.clone()));
+        resource.chain(self.fields().into_iter().map(|(name, value)| (name, value.expose_secret().to_owned())))
     }
 
     /// Every secret a call handles, for scrubbing server messages.
@@ -140,10 +142,7 @@ impl OAuthClient for OAuthAdapter {
             .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose_secret().to_owned()))
             .set_redirect_uri(Cow::Owned(redirect));
-        if let Some(resource) = resource {
-            request = request.add_extra_param("resource", resource);
-        }
-        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        let auth = Authenticated::for_call(endpoint, &self.keys, resource)?;
         for (name, value) in auth.params() {
             request = request.add_extra_param(name, value);
         }
@@ -164,10 +163,7 @@ impl OAuthClient for OAuthAdapter {
         let client = client_for(endpoint).set_token_uri(TokenUrl::from_url(token_url));
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = client.exchange_refresh_token(&token);
-        if let Some(resource) = resource {
-            request = request.add_extra_param("resource", resource);
-        }
-        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        let auth = Authenticated::for_call(endpoint, &self.keys, resource)?;
         for (name, value) in auth.params() {
             request = request.add_extra_param(name, value);
         }
@@ -190,10 +186,7 @@ impl OAuthClient for OAuthAdapter {
         if !scopes.is_empty() {
             request = request.add_scopes(scopes.iter().map(|s| Scope::new(s.to_owned())));
         }
-        if let Some(resource) = resource {
-            request = request.add_extra_param("resource", resource);
-        }
-        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        let auth = Authenticated::for_call(endpoint, &self.keys, resource)?;
         for (name, value) in auth.params() {
             request = request.add_extra_param(name, value);
         }
@@ -205,7 +198,7 @@ impl OAuthClient for OAuthAdapter {
     }
 
     async fn revoke(&self, endpoint: &TokenEndpoint, token: &SecretString, hint: TokenHint) -> Result<(), OAuthError> {
-        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        let auth = Authenticated::for_call(endpoint, &self.keys, None)?;
         crate::revoke::revoke(&self.http, endpoint, token, hint, &auth.fields(), self.revoke_timeout).await
     }
 
@@ -217,7 +210,7 @@ impl OAuthClient for OAuthAdapter {
         resource: &str,
         scopes: &Scopes,
     ) -> Result<SecretString, OAuthError> {
-        let auth = Authenticated::for_call(idp, &self.keys)?;
+        let auth = Authenticated::for_call(idp, &self.keys, None)?;
         let exchange = crate::exchange::Exchange { subject_token, audience, resource, scopes };
         crate::exchange::exchange_identity(&self.http, idp, &auth.fields(), exchange).await
     }
@@ -229,7 +222,7 @@ impl OAuthClient for OAuthAdapter {
         scopes: &Scopes,
         resource: Option<String>,
     ) -> Result<TokenSet, OAuthError> {
-        let auth = Authenticated::for_call(endpoint, &self.keys)?;
+        let auth = Authenticated::for_call(endpoint, &self.keys, None)?;
         crate::exchange::jwt_bearer(&self.http, endpoint, &auth.fields(), assertion, scopes, resource.as_deref()).await
     }
 

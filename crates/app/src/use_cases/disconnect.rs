@@ -98,14 +98,8 @@ impl<D: Deps> Directory<D> {
         let open = |sealed: &Option<Sealed>, field: &str| {
             sealed.as_ref().map(|s| self.ports().cipher.open(s, &connection_aad(&connection.ref_id, field)))
         };
-        // An identity assertion connection's "refresh token" is the user's ID token: the
-        // authorization server never issued it, so it is not sent there.
-        let refresh_token = match connection.grant {
-            domain::OAuthGrant::IdentityAssertion => None,
-            _ => open(&secrets.refresh_token, "refresh_token"),
-        };
         let tokens = [
-            (refresh_token, TokenHint::RefreshToken),
+            (open(revocable_refresh_token(connection, secrets), "refresh_token"), TokenHint::RefreshToken),
             (open(&secrets.access_token, "access_token"), TokenHint::AccessToken),
         ];
         let tokens: Vec<_> =
@@ -203,15 +197,24 @@ struct Deleted {
 }
 
 impl Deleted {
-    /// How many tokens it holds to revoke (an identity assertion's stored ID token is none).
+    /// How many tokens it holds to revoke.
     fn tokens(&self) -> u64 {
-        let refresh =
-            self.secrets.refresh_token.is_some() && self.connection.grant != domain::OAuthGrant::IdentityAssertion;
+        let refresh = revocable_refresh_token(&self.connection, &self.secrets).is_some();
         u64::from(self.secrets.access_token.is_some()) + u64::from(refresh)
     }
 
     /// Revokes its tokens; answers how many it tried to revoke.
     async fn revoke<D: Deps>(self, directory: &Directory<D>) -> u64 {
         directory.revoke_all(&self.connection, self.binding, &self.secrets).await
+    }
+}
+
+/// The stored refresh token of `connection` that its authorization server issued. An identity
+/// assertion connection's column holds the user's ID token instead: that server never issued it,
+/// so it is never sent there.
+fn revocable_refresh_token<'a>(connection: &Connection, secrets: &'a StoredSecrets) -> &'a Option<Sealed> {
+    match connection.grant {
+        domain::OAuthGrant::IdentityAssertion => &None,
+        _ => &secrets.refresh_token,
     }
 }

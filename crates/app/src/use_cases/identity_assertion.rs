@@ -23,8 +23,6 @@ use crate::{Deps, Directory, Error};
 
 /// The longest ID token accepted (they are JWTs of a few kilobytes).
 const MAX_ID_TOKEN: usize = 16 * 1024;
-/// The longest issuer or endpoint URL accepted.
-const MAX_URL: usize = 2048;
 
 const FIELD: &str = "server_config.identity_assertion";
 
@@ -78,11 +76,6 @@ fn invalid(field: &'static str, message: &str) -> Error {
     Error::validation(field, message.to_owned())
 }
 
-fn is_url(value: &str) -> bool {
-    value.len() <= MAX_URL
-        && url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
-}
-
 impl UserAssertion {
     /// The assertion `parts` make: an ID token, and the identity provider's issuer, token endpoint
     /// and the service's client id there (its secret when it has one), or, when `parts` names none
@@ -109,16 +102,13 @@ impl UserAssertion {
                  idp_client_secret for a confidential client), or one the operator configured for the tenant",
             ));
         };
-        if !is_url(&issuer) {
+        if !super::is_http_url(&issuer) {
             return Err(invalid("server_config.identity_assertion.idp_issuer", "must be an http(s) URL"));
         }
-        if !is_url(&token_endpoint) {
+        if !super::is_http_url(&token_endpoint) {
             return Err(invalid("server_config.identity_assertion.idp_token_endpoint", "must be an http(s) URL"));
         }
-        if client_id.trim().is_empty()
-            || client_id.chars().count() > 255
-            || client_id.chars().any(domain::text::is_hidden_control)
-        {
+        if !domain::text::is_printable(&client_id, 255) {
             return Err(invalid(
                 "server_config.identity_assertion.idp_client_id",
                 "must be 1 to 255 printable characters",

@@ -50,6 +50,12 @@ pub(crate) fn registration_aad(issuer: &str) -> String {
     format!("registrations/{issuer}/client_secret")
 }
 
+/// Whether `value` is an absolute http(s) URL with a host, of a length a URL has: what an issuer or
+/// endpoint a caller gives must be.
+pub(crate) fn is_http_url(value: &str) -> bool {
+    value.len() <= 2048 && url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
+}
+
 impl<D: Deps> Directory<D> {
     /// An audit event about `connection`, happening now; a store write records it with the
     /// change it describes.

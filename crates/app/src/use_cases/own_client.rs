@@ -53,11 +53,6 @@ fn invalid(field: &'static str, message: &str) -> Error {
     Error::validation(field, message.to_owned())
 }
 
-/// Not blank, at most `max` characters, none of them a control or bidirectional formatting one.
-fn printable(value: &str, max: usize) -> bool {
-    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(domain::text::is_hidden_control)
-}
-
 impl GivenClient {
     /// The client `parts` name, if any: a client id with exactly one of a secret or a private
     /// key (which needs its algorithm); every other mix is refused, naming the field at fault.
@@ -69,7 +64,7 @@ impl GivenClient {
             }
             return Ok(None);
         };
-        if !printable(&client_id, MAX_CLIENT_ID) {
+        if !domain::text::is_printable(&client_id, MAX_CLIENT_ID) {
             return Err(invalid("server_config.client_id", "must be 1 to 255 printable characters"));
         }
         let credential = match (client_secret, private_key_pem, signing_algorithm) {
@@ -82,7 +77,7 @@ impl GivenClient {
             (Some(_), None, Some(_)) => {
                 return Err(invalid("server_config.signing_algorithm", "goes with a private key, not a client secret"));
             }
-            (Some(secret), None, None) if printable(secret.expose_secret(), MAX_SECRET) => {
+            (Some(secret), None, None) if domain::text::is_printable(secret.expose_secret(), MAX_SECRET) => {
                 GivenCredential::Secret(secret)
             }
             (Some(_), None, None) => {
@@ -105,8 +100,7 @@ impl GivenClient {
                 ));
             }
         };
-        let not_a_url = |i: &str| !(i.starts_with("https://") || i.starts_with("http://")) || i.len() > 2048;
-        if issuer.as_deref().is_some_and(not_a_url) {
+        if issuer.as_deref().is_some_and(|i| !super::is_http_url(i)) {
             return Err(invalid("server_config.issuer", "must be the authorization server's issuer, an http(s) URL"));
         }
         Ok(Some(Self { client_id, credential, issuer }))

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use app::{Catalog, CatalogEntry};
+
+use crate::config::check_url;
 use domain::{
     ApiKeySpec, AuthMethod, AuthSpec, OAuthGrant, OAuthSpec, RegistrationMode, Scopes, ServerName, ServerSpec,
     TokenEndpointAuth, Transport,
@@ -313,13 +315,6 @@ fn registration_mode(o: &FileOAuth) -> Result<RegistrationMode, FieldError> {
                 .into(),
         )),
         mode => Ok(mode),
-    }
-}
-
-fn check_url(url: &str) -> Result<(), String> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
-        _ => Err("must be an absolute http(s) URL".into()),
     }
 }
 

@@ -33,13 +33,10 @@ impl IdentityProviderConfig {
         let default = match (issuer, token_endpoint, client_id) {
             (None, None, None) if client_secret.is_none() => None,
             (Some(issuer), Some(token_endpoint), Some(client_id)) => {
-                let is_url = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
                 for (name, value) in
                     [("IDENTITY_PROVIDER_ISSUER", &issuer), ("IDENTITY_PROVIDER_TOKEN_ENDPOINT", &token_endpoint)]
                 {
-                    if !is_url(value) {
-                        return Err(invalid(name, "must be an http(s) URL"));
-                    }
+                    super::check_url(value).map_err(|why| invalid(name, why))?;
                 }
                 Some(IdentityProvider { issuer, token_endpoint, client_id, client_secret })
             }

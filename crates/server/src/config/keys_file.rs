@@ -170,8 +170,8 @@ fn identity_provider(
     p: FileIdentityProvider,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<IdentityProvider, String> {
-    let is_url = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-    if !is_url(&p.issuer) || !is_url(&p.token_endpoint) || p.client_id.trim().is_empty() {
+    let urls = super::check_url(&p.issuer).and(super::check_url(&p.token_endpoint));
+    if urls.is_err() || p.client_id.trim().is_empty() {
         return Err(format!(
             "tenant `{tenant}`: identity_provider needs an http(s) issuer and token_endpoint and a client_id"
         ));

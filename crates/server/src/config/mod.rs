@@ -165,6 +165,14 @@ impl Config {
     }
 }
 
+/// Whether `url` is an absolute http(s) URL with a host (catalog endpoints, identity providers).
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
+        _ => Err("must be an absolute http(s) URL".into()),
+    }
+}
+
 /// Why the `AD_CONFIG` file could not be read. A syntax error says where, not what: the
 /// parser's own message quotes the line, which may hold a secret.
 fn unreadable_file(error: config::ConfigError) -> ConfigError {
