@@ -28,12 +28,15 @@ pub enum ErrorCode {
     ReconnectInProgress,
     McpConnectionFailed,
     McpTokenExpired,
+    InsufficientScope,
+    StepUpLimit,
+    McpUpstreamTimeout,
     ServiceUnavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidKey,
         Self::KeyRotationPending,
         Self::InvalidRequest,
@@ -51,6 +54,9 @@ impl ErrorCode {
         Self::ReconnectInProgress,
         Self::McpConnectionFailed,
         Self::McpTokenExpired,
+        Self::InsufficientScope,
+        Self::StepUpLimit,
+        Self::McpUpstreamTimeout,
         Self::ServiceUnavailable,
         Self::Internal,
     ];
@@ -115,6 +121,22 @@ impl ErrorCode {
             Self::McpTokenExpired => {
                 ("MCP_TOKEN_EXPIRED", 401, "refresh failed for good; reconnect with `/assets/connect`")
             }
+            Self::InsufficientScope => (
+                "INSUFFICIENT_SCOPE",
+                403,
+                "the MCP server asks for scopes the connection lacks (a scope challenge through the proxy); \
+                 `details.required_scopes` names them, `details.reauthorize` how to ask the user",
+            ),
+            Self::StepUpLimit => (
+                "STEP_UP_LIMIT",
+                409,
+                "`STEP_UP_MAX_ATTEMPTS` reauthorizations for more scopes in a row already; connect it anew",
+            ),
+            Self::McpUpstreamTimeout => (
+                "MCP_UPSTREAM_TIMEOUT",
+                504,
+                "the MCP server did not begin its answer in time, or its stream stayed silent too long",
+            ),
             Self::ServiceUnavailable => {
                 ("SERVICE_UNAVAILABLE", 503, "the database is down or the pool exhausted (with `Retry-After`)")
             }

@@ -30,7 +30,7 @@ use crate::caller::END_USER_HEADER;
 use utoipa_actix_web::OpenApiFactory;
 
 use crate::key_guard::require_engine_key;
-use crate::openapi::{ENGINE_KEY_SCHEME, PAGE_SESSION_SCHEME, SESSION_SCHEME};
+use crate::openapi::{ENGINE_KEY_SCHEME, PAGE_SESSION_SCHEME, PROXY_TOKEN_SCHEME, SESSION_SCHEME};
 use crate::routes::method_not_allowed;
 use crate::session_guard::require_engine_key_or_session;
 
@@ -48,7 +48,8 @@ pub(crate) struct Endpoint {
     /// The `HEAD` twins of the `GET` routes, added at registration unless `head` is off.
     head_routes: Vec<ActixRoute>,
     head: bool,
-    /// Whether a connect session's bearer token may stand in for `X-Engine-Key`.
+    /// Whether a bearer token (a connect session's, or on the proxy routes a proxy token) may
+    /// stand in for `X-Engine-Key`; the handler's extractor checks which.
     sessions: bool,
 }
 
@@ -146,13 +147,24 @@ impl Endpoint {
 
     /// Also accepts `Authorization: Bearer <session_token>` instead of `X-Engine-Key`
     /// (`POST /assets/connect` only: `crate::session_guard`). The document says so.
-    pub(crate) fn accepting_sessions(mut self) -> Self {
+    pub(crate) fn accepting_sessions(self) -> Self {
+        self.accepting_bearer(SESSION_SCHEME)
+    }
+
+    /// Also accepts `Authorization: Bearer <proxy token>` instead of `X-Engine-Key` (the MCP
+    /// proxy's routes: `crate::routes::proxy`, which checks the token is this connection's).
+    pub(crate) fn accepting_proxy_tokens(self) -> Self {
+        self.accepting_bearer(PROXY_TOKEN_SCHEME)
+    }
+
+    /// A bearer token of `scheme` stands in for `X-Engine-Key`; the handler's extractor checks it.
+    fn accepting_bearer(mut self, scheme: &str) -> Self {
         self.sessions = true;
         for item in self.paths.paths.values_mut() {
             for operation in operations_mut(item) {
                 operation.security = Some(vec![
                     SecurityRequirement::new(ENGINE_KEY_SCHEME, Vec::<String>::new()),
-                    SecurityRequirement::new(SESSION_SCHEME, Vec::<String>::new()),
+                    SecurityRequirement::new(scheme, Vec::<String>::new()),
                 ]);
             }
         }

@@ -50,6 +50,21 @@ pub struct ErrorDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub status: Option<&'static str>,
+    /// `INSUFFICIENT_SCOPE`: `required_scopes` and `reauthorize`, boxed (rare, and it would
+    /// double every error's size).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub scope_challenge: Option<Box<ScopeChallenge>>,
+}
+
+/// The details of a scope challenge.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopeChallenge {
+    /// The scopes the MCP server asked for.
+    pub required_scopes: Vec<String>,
+    /// How to ask the user for them (`method`, `path`, `body`), or `null` when no longer offered
+    /// (`STEP_UP_MAX_ATTEMPTS` reached, or a connection no user authorized).
+    #[schema(value_type = Option<Object>)]
+    pub reauthorize: serde_json::Value,
 }
 
 impl ApiError {
@@ -137,6 +152,26 @@ impl From<app::Error> for ApiError {
                 error
             }
             E::TokenExpired => Self::new(ErrorCode::McpTokenExpired, e.to_string()),
+            E::InsufficientScope { ref ref_id, ref required, reauthorize } => {
+                let mut error = Self::new(ErrorCode::InsufficientScope, e.to_string());
+                error.details.scope_challenge = Some(Box::new(ScopeChallenge {
+                    required_scopes: required.iter().map(str::to_owned).collect(),
+                    reauthorize: match reauthorize {
+                        true => serde_json::json!({
+                            "method": "POST",
+                            "path": format!("/assets/connections/{ref_id}/reauthorize"),
+                            "body": {"scopes": required.iter().collect::<Vec<_>>()},
+                        }),
+                        false => serde_json::Value::Null,
+                    },
+                }));
+                error
+            }
+            E::StepUpLimit(_) => Self::new(ErrorCode::StepUpLimit, e.to_string()),
+            E::UpstreamTimeout(_) => {
+                tracing::warn!(error = %e, "MCP server timeout");
+                Self::new(ErrorCode::McpUpstreamTimeout, e.to_string())
+            }
             E::Provider { step, .. } => {
                 tracing::warn!(error = %e, "provider failure");
                 let mut error = Self::new(ErrorCode::McpConnectionFailed, e.to_string());

@@ -21,6 +21,7 @@ mod key_guard;
 mod metrics;
 mod openapi;
 mod paging;
+mod proxy_wire;
 mod request_id;
 mod request_span;
 mod routes;

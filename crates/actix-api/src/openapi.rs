@@ -21,6 +21,8 @@ pub(crate) const ENGINE_KEY_SCHEME: &str = "engine_key";
 pub(crate) const SESSION_SCHEME: &str = "connect_session";
 /// The hosted connect page's session cookie (set by its first visit, `connect_url`).
 pub(crate) const PAGE_SESSION_SCHEME: &str = "connect_page_session";
+/// The bearer scheme of a connection's proxy token (accepted by that connection's proxy routes).
+pub(crate) const PROXY_TOKEN_SCHEME: &str = "proxy_token";
 
 /// The document, serialized once per worker.
 #[derive(Debug)]
@@ -41,6 +43,7 @@ pub(crate) struct OpenApiJson(pub(crate) String);
     tags(
         (name = "catalog", description = "The MCP servers the engine can connect to."),
         (name = "connections", description = "The user's connections and their credentials."),
+        (name = "proxy", description = "The MCP proxy: calls to a connection's MCP server, its credential added by the service."),
         (name = "oauth", description = "Completing OAuth authorizations."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
         (name = "users", description = "The tenant's users, for operators: their connections, and forgetting them."),
@@ -73,6 +76,18 @@ pub(crate) fn document(endpoints: &[Endpoint]) -> OpenApi {
                 .description(Some(
                     "A connect session's `session_token` (`POST /assets/connect-sessions`): starts \
                      connections as the session's user, only to the servers it allows.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        PROXY_TOKEN_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A connection's proxy token (`proxy.token` of `…/credentials`, `adp_…`): that connection's \
+                     proxy routes only, until it expires (`PROXY_TOKEN_TTL_SECONDS`).",
                 ))
                 .build(),
         ),

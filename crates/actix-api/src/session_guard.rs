@@ -56,6 +56,11 @@ pub(crate) async fn require_engine_key_or_session(
     }
 }
 
+/// The bearer token the guard set aside on `req`, taken (the proxy routes: a proxy token).
+pub(crate) fn take_bearer(req: &HttpRequest) -> Option<SecretString> {
+    req.extensions_mut().remove::<PresentedSession>().map(|PresentedSession(token)| token)
+}
+
 fn invalid_session() -> ApiError {
     ApiError::new(ErrorCode::InvalidKey, "missing, unknown or expired connect session token")
 }

@@ -40,6 +40,16 @@ pub enum Error {
     /// `MCP_CONNECTION_FAILED`: an authorization server or MCP server failed; `step` names where.
     #[error("{step} failed: {message}")]
     Provider { step: &'static str, message: String },
+    /// `INSUFFICIENT_SCOPE`: the MCP server asks for scopes the connection's token lacks (a
+    /// scope challenge); `reauthorize` says whether asking the user again is still offered.
+    #[error("the MCP server needs scopes the connection was not granted")]
+    InsufficientScope { ref_id: domain::RefId, required: domain::Scopes, reauthorize: bool },
+    /// `STEP_UP_LIMIT`: the MCP server asked for more scopes too many times in a row.
+    #[error("the MCP server asked for more scopes {0} times in a row; connect it anew")]
+    StepUpLimit(u32),
+    /// `MCP_UPSTREAM_TIMEOUT`: the MCP server did not answer in time (the message names its host).
+    #[error("{0}")]
+    UpstreamTimeout(String),
     /// `SERVICE_UNAVAILABLE`.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

@@ -15,7 +15,7 @@ mod use_cases;
 
 pub use catalog::{Availability, Catalog, CatalogEntry};
 pub use error::Error;
-pub use lifecycle::{RefreshSettings, Refresher, RoundReport, SchedulerHealth, SchedulerMonitor};
+pub use lifecycle::{Reauthorization, RefreshSettings, Refresher, RoundReport, SchedulerHealth, SchedulerMonitor};
 pub use redirect::{is_issuer_key, issuer_key};
 pub use use_cases::callback::{CallbackFailure, CallbackInput, CallbackOutcome};
 pub use use_cases::credentials::{Credential, RefreshOutcome};
@@ -24,6 +24,8 @@ pub use use_cases::flow_parts::{ConnectOutcome, ConnectRequest, CustomServer};
 pub use use_cases::identity::ClientMetadata;
 pub use use_cases::identity_assertion::{IdentityAssertionParts, IdentityProvider, IdentityProviders};
 pub use use_cases::own_client::GivenClientParts;
+pub use use_cases::proxy::{Proxied, ProxyFailure, ProxyRequest, ProxyTarget};
+pub use use_cases::proxy_token::{PROXY_TOKEN_PREFIX, ProxyToken};
 pub use use_cases::sessions::{MAX_ALLOWED_SERVERS, OpenedSession, SessionRequest};
 
 pub use use_cases::listing::ConnectionPage;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use ports::{
     AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowStore, IdSource,
-    Metrics, NoMetrics, OAuthClient, RefreshQueue, RegistrationStore,
+    McpUpstream, Metrics, NoMetrics, OAuthClient, RefreshQueue, RegistrationStore,
 };
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
@@ -48,6 +50,7 @@ pub trait Deps: Send + Sync + 'static {
     type Registrations: RegistrationStore;
     type Leases: RefreshQueue;
     type Sessions: ConnectSessionStore;
+    type Upstream: McpUpstream;
 }
 
 /// Settings the use cases need (the server builds them from its configuration).
@@ -69,6 +72,26 @@ pub struct Settings {
     /// At most one registration fallback per issuer within this many seconds
     /// (`REGISTRATION_RETRY_SECONDS`, see `use_cases::healing`).
     pub registration_retry_seconds: i64,
+    /// The MCP proxy (issue 16): see [`ProxySettings`].
+    pub proxy: ProxySettings,
+}
+
+/// The MCP proxy's settings.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Life of a proxy token, in seconds (`PROXY_TOKEN_TTL_SECONDS`).
+    pub token_ttl_seconds: i64,
+    /// Whether a connect that does not say is exportable (`CREDENTIALS_EXPORTABLE`).
+    pub exportable_by_default: bool,
+    /// Scope challenges in a row a connection may meet with a reauthorization offered
+    /// (`STEP_UP_MAX_ATTEMPTS`).
+    pub step_up_max_attempts: u32,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self { token_ttl_seconds: 900, exportable_by_default: true, step_up_max_attempts: 2 }
+    }
 }
 
 /// The ports, bundled by value.
@@ -85,6 +108,7 @@ pub struct Ports<D: Deps> {
     pub registrations: D::Registrations,
     pub leases: D::Leases,
     pub sessions: D::Sessions,
+    pub upstream: D::Upstream,
 }
 
 /// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.
@@ -102,6 +126,7 @@ struct Inner<D: Deps> {
     healing: use_cases::healing::Healing,
     metrics: Arc<dyn Metrics>,
     identity_providers: Arc<IdentityProviders>,
+    proxy: use_cases::proxy::ProxyState,
 }
 
 impl<D: Deps> Clone for Directory<D> {
@@ -135,6 +160,7 @@ impl<D: Deps> Directory<D> {
                 healing: Default::default(),
                 metrics,
                 identity_providers: Default::default(),
+                proxy: Default::default(),
             }),
         }
     }

@@ -34,6 +34,11 @@ impl Settings {
         self.redirect_base_url.trim_end_matches('/')
     }
 
+    /// The service's public base URL, without a trailing `/` (the MCP proxy's URLs start with it).
+    pub fn public_base_url(&self) -> &str {
+        self.base()
+    }
+
     /// The shared redirect URI: `<base>/assets/oauth/callback`.
     pub fn redirect_uri(&self) -> String {
         self.callback_uri(None)

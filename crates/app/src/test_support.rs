@@ -29,6 +29,7 @@ pub(crate) fn api_key_spec(name: &str) -> ServerSpec {
         url: Some(format!("https://{name}.example/mcp")),
         description: None,
         auth: AuthSpec::ApiKey(ApiKeySpec { header: "X-Api-Key".into(), scheme: None }),
+        exportable: true,
     }
 }
 
@@ -54,6 +55,7 @@ pub(crate) fn oauth_spec(name: &str, issuer: &str) -> ServerSpec {
             registration: domain::RegistrationMode::Auto,
             grant: domain::OAuthGrant::AuthorizationCode,
         }),
+        exportable: true,
     }
 }
 
@@ -71,6 +73,7 @@ impl Deps for MockDeps {
     type Registrations = MockRegistrationStore;
     type Leases = MockRefreshQueue;
     type Sessions = MockConnectSessionStore;
+    type Upstream = ports::mocks::MockMcpUpstream;
 }
 
 /// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
@@ -137,6 +140,7 @@ impl Mocks {
             credential_refresh_margin_seconds: 60,
             refresh,
             registration_retry_seconds: 3_600,
+            proxy: Default::default(),
         };
         let ports = Ports::<MockDeps> {
             connections: self.connections,
@@ -150,6 +154,7 @@ impl Mocks {
             registrations: self.registrations,
             leases: self.leases,
             sessions: self.sessions,
+            upstream: ports::mocks::MockMcpUpstream::new(),
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }

@@ -18,7 +18,7 @@ columns! {
     /// The columns of a [`ConnectionRow`], in its order (it reads them by position).
     ConnectionColumns, CONNECTION = connections(
         ref_id, tenant_id, user_id, server_name, label, account, display_name, url, transport, auth_method, status, status_reason,
-        scopes, grant_type, expires_at, created_at, updated_at,
+        scopes, grant_type, expires_at, created_at, updated_at, exportable, last_used_at,
     )
 }
 
@@ -42,6 +42,8 @@ pub struct ConnectionRow {
     expires_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    exportable: bool,
+    last_used_at: Option<i64>,
 }
 
 impl ConnectionRow {
@@ -58,6 +60,7 @@ impl ConnectionRow {
             url: self.url,
             transport: Transport::parse(&self.transport).map_err(corrupt)?,
             auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
+            exportable: true,
         };
         let account = self.account.as_deref().map(Account::parse).transpose().map_err(corrupt)?;
         let mut connection = Connection::restore(
@@ -71,6 +74,8 @@ impl ConnectionRow {
         );
         connection.account = account;
         connection.grant = OAuthGrant::parse(&self.grant_type).map_err(corrupt)?;
+        connection.exportable = self.exportable;
+        connection.last_used_at = self.last_used_at.map(Timestamp::from_unix);
         Ok(connection)
     }
 }
@@ -121,6 +126,7 @@ pub struct NewConnectionRow<'a> {
     pub label: Option<&'a str>,
     pub account: Option<&'a str>,
     pub grant_type: &'a str,
+    pub exportable: bool,
     pub display_name: Option<&'a str>,
     pub url: Option<&'a str>,
     pub transport: &'static str,
@@ -153,6 +159,7 @@ impl<'a> NewConnectionRow<'a> {
             label: c.label.as_ref().map(Label::as_str),
             account: c.account.as_ref().map(Account::as_str),
             grant_type: c.grant.as_str(),
+            exportable: c.exportable,
             display_name: c.display_name.as_deref(),
             url: c.url.as_deref(),
             transport: c.transport.as_str(),
@@ -426,6 +433,18 @@ pub fn pending_before(updated_before: Timestamp) -> PendingBefore {
         .filter(connections::updated_at.lt(updated_before.unix()))
         .select(CONNECTION)
         .order((connections::updated_at.asc(), connections::ref_id.asc()))
+}
+
+/// The type of [`mark_used`].
+pub type MarkUsed<'a> = diesel::dsl::Update<
+    Filter<connections::table, diesel::dsl::EqAny<connections::ref_id, &'a [String]>>,
+    Eq<connections::last_used_at, Option<i64>>,
+>;
+
+/// Sets `last_used_at` of the connections `ref_ids` (any owner's: the proxy's batched write).
+pub fn mark_used(ref_ids: &[String], at: Timestamp) -> MarkUsed<'_> {
+    diesel::update(connections::table.filter(connections::ref_id.eq_any(ref_ids)))
+        .set(connections::last_used_at.eq(Some(at.unix())))
 }
 
 /// The type of [`insert`].

@@ -28,6 +28,9 @@ diesel::table! {
         account -> Nullable<Text>,
         tenant_id -> Text,
         user_id -> Text,
+        /// Whether `…/credentials` may hand out the upstream secret (issue 16).
+        exportable -> Bool,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

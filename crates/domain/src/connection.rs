@@ -68,6 +68,11 @@ pub struct Connection {
     pub url: Option<String>,
     pub transport: Transport,
     pub auth_method: AuthMethod,
+    /// Whether `…/credentials` may hand out the upstream secret; `false`: only through the MCP
+    /// proxy (issue 16). Set when it is made, never changed.
+    pub exportable: bool,
+    /// When the MCP proxy last carried a call of it (written in batches, so a little behind).
+    pub last_used_at: Option<Timestamp>,
     status: ConnectionStatus,
     status_reason: Option<String>,
     pub scopes: Scopes,
@@ -88,6 +93,8 @@ pub struct NewConnection {
     pub url: Option<String>,
     pub transport: Transport,
     pub auth_method: AuthMethod,
+    /// Whether `…/credentials` may hand out the upstream secret (`false`: only the MCP proxy).
+    pub exportable: bool,
 }
 
 impl Connection {
@@ -113,6 +120,8 @@ impl Connection {
             url: new.url,
             transport: new.transport,
             auth_method: new.auth_method,
+            exportable: new.exportable,
+            last_used_at: None,
             status,
             status_reason: None,
             scopes: Scopes::empty(),
@@ -254,6 +263,7 @@ mod tests {
             url: Some("https://mcp.linear.app/mcp".into()),
             transport: Transport::StreamableHttp,
             auth_method,
+            exportable: true,
         }
     }
 

@@ -262,6 +262,8 @@ pub struct ServerSpec {
     pub url: Option<String>,
     pub description: Option<String>,
     pub auth: AuthSpec,
+    /// `false`: the catalog forces every connection of it to be non-exportable (issue 16).
+    pub exportable: bool,
 }
 
 #[cfg(test)]

@@ -97,12 +97,24 @@ pub struct SafeHttp {
 
 impl SafeHttp {
     pub fn new(config: &HttpConfig) -> Result<Self, HttpBuildError> {
+        Self::build(config, Some(config.request_timeout))
+    }
+
+    /// The same guarded client with no bound on a whole exchange, for answers that stream for as
+    /// long as the client reads them (the MCP proxy bounds the first byte and each pause itself).
+    pub fn for_streams(config: &HttpConfig) -> Result<Self, HttpBuildError> {
+        Self::build(config, None)
+    }
+
+    fn build(config: &HttpConfig, request_timeout: Option<Duration>) -> Result<Self, HttpBuildError> {
         let mut builder = reqwest::Client::builder()
             .redirect(Policy::none())
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
             .no_proxy()
             .user_agent(concat!("asset-directory/", env!("CARGO_PKG_VERSION")));
+        if let Some(timeout) = request_timeout {
+            builder = builder.timeout(timeout);
+        }
         if !config.allow_private_networks {
             builder = builder.https_only(true).dns_resolver(PublicOnlyResolver);
         }
@@ -157,12 +169,12 @@ impl SafeHttp {
     }
 }
 
-fn host_of(url: Option<&Url>) -> String {
+pub(crate) fn host_of(url: Option<&Url>) -> String {
     url.and_then(Url::host_str).map_or_else(|| "the server".to_owned(), str::to_owned)
 }
 
 /// Turns a reqwest failure into an [`HttpError`], finding a [`Blocked`] raised by the resolver.
-fn classify_failure(err: reqwest::Error, host: String) -> HttpError {
+pub(crate) fn classify_failure(err: reqwest::Error, host: String) -> HttpError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         if let Some(blocked) = e.downcast_ref::<Blocked>() {

@@ -6,6 +6,7 @@
 //! (only `https` to public addresses, checked on the URL and again on every resolved address)
 //! unless private networks are allowed. [`DiscoveryAdapter`] reuses it for MCP authorization
 //! discovery (probe, RFC 9728 and RFC 8414 metadata, strictly decoded) and RFC 7591 registration.
+//! [`UpstreamAdapter`] is the MCP proxy's outbound half over the same guard, streaming answers.
 //! No token, code, verifier or client secret ever reaches a log line or an error message.
 
 mod account;
@@ -22,6 +23,7 @@ mod http;
 mod metadata;
 mod revoke;
 mod transport;
+mod upstream;
 mod wellknown;
 
 pub use address::{AddressClass, classify};
@@ -31,3 +33,4 @@ pub use client::{DEFAULT_REVOKE_TIMEOUT, OAuthAdapter};
 pub use discovery::{DEFAULT_METADATA_TTL, DiscoveryAdapter};
 pub use guard::{Blocked, PublicOnlyResolver, check_resolved, check_url};
 pub use http::{HttpBuildError, HttpConfig, HttpError, SafeHttp};
+pub use upstream::UpstreamAdapter;

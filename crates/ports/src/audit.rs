@@ -24,10 +24,13 @@ pub enum AuditKind {
     /// The authorization server no longer knows the client this connection used: it is
     /// forgotten, and the next connect registers a new one.
     ClientForgotten,
+    /// A connected connection's user was asked to grant more scopes (a scope challenge of its
+    /// MCP server, issue 16); its token keeps serving until the callback replaces it.
+    StepUp,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 13] = [
         Self::Created,
         Self::Connected,
         Self::Failed,
@@ -40,6 +43,7 @@ impl AuditKind {
         Self::Disconnected,
         Self::RegistrationFallback,
         Self::ClientForgotten,
+        Self::StepUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +60,7 @@ impl AuditKind {
             Self::Disconnected => "disconnected",
             Self::RegistrationFallback => "registration_fallback",
             Self::ClientForgotten => "client_forgotten",
+            Self::StepUp => "step_up",
         }
     }
 

@@ -18,6 +18,7 @@ mod registration;
 mod rekey;
 mod session;
 mod store;
+mod upstream;
 
 pub use audit::{AuditEvent, AuditKind, AuditLog};
 pub use cipher::{Cipher, CipherError, Sealed};
@@ -39,6 +40,7 @@ pub use registration::{
 pub use rekey::{RekeyStore, SealedEntry, SealedField};
 pub use session::ConnectSessionStore;
 pub use store::{ConnectionStore, FlowStore, PendingFlow, SecretsUpdate, StoreError, StoredSecrets};
+pub use upstream::{McpUpstream, UpstreamBody, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
 
 /// A boxed error from an adapter's infrastructure, kept as the `source` of a port error so the
 /// full chain can be logged for 5xx answers.
@@ -56,4 +58,5 @@ pub mod mocks {
     pub use crate::registration::MockRegistrationStore;
     pub use crate::session::MockConnectSessionStore;
     pub use crate::store::{MockConnectionStore, MockFlowStore};
+    pub use crate::upstream::MockMcpUpstream;
 }

@@ -143,6 +143,11 @@ pub trait ConnectionStore: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Option<StoredSecrets>, StoreError>;
 
+    /// Notes that the MCP proxy carried calls of `ref_ids` (of any owner: the background's
+    /// batched write) at `at`; an id no longer stored is skipped. Not a change of the connection:
+    /// no event, no status, `updated_at` unchanged.
+    async fn mark_used_any(&self, ref_ids: &[RefId], at: Timestamp) -> Result<(), StoreError>;
+
     /// Checks the database answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -164,6 +164,16 @@ impl ConnectionStore for PgStore {
         .await
     }
 
+    async fn mark_used_any(&self, ref_ids: &[RefId], at: Timestamp) -> Result<(), StoreError> {
+        let keys: Vec<String> = ref_ids.iter().map(|r| r.as_str().to_owned()).collect();
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            connections::mark_used(&keys, at).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| Box::pin(diesel::sql_query("SELECT 1").execute(conn))).await?;
         Ok(())

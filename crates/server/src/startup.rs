@@ -11,7 +11,7 @@ use actix_web::{HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
-use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp, SigningKeys};
+use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp, SigningKeys, UpstreamAdapter};
 use ports::{
     AuditLog, Clock, ConnectSessionStore, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore,
 };
@@ -73,6 +73,7 @@ where
     type Registrations = S;
     type Leases = S;
     type Sessions = S;
+    type Upstream = UpstreamAdapter;
 }
 
 /// A built, bound, not yet running service.
@@ -134,12 +135,14 @@ impl Application {
             if config.http.metrics_tenant_labels { ApiMetrics::with_tenant_labels() } else { ApiMetrics::new() };
         let metrics = Arc::new(metrics.with_pool(Arc::new(store.clone())));
         let timeout = config.oauth.outbound_timeout;
-        let http = SafeHttp::new(&HttpConfig {
+        let outbound = HttpConfig {
             allow_private_networks: config.oauth.allow_private_networks,
             connect_timeout: timeout.min(HttpConfig::default().connect_timeout),
             request_timeout: timeout,
-        })
-        .map_err(|e| StartupError::Http(e.to_string()))?;
+        };
+        let http = SafeHttp::new(&outbound).map_err(|e| StartupError::Http(e.to_string()))?;
+        let streams = SafeHttp::for_streams(&outbound).map_err(|e| StartupError::Http(e.to_string()))?;
+        let upstream = UpstreamAdapter::new(streams, config.proxy.first_byte_timeout, config.proxy.idle_timeout);
         let revoke_timeout = timeout.min(oauth_adapter::DEFAULT_REVOKE_TIMEOUT);
         let ports = Ports::<ServiceDeps<S>> {
             connections: store.clone(),
@@ -155,6 +158,7 @@ impl Application {
             registrations: store.clone(),
             leases: store.clone(),
             sessions: store,
+            upstream,
         };
         let settings = Settings {
             redirect_base_url: config.oauth.redirect_base_url.clone(),
@@ -164,6 +168,7 @@ impl Application {
             credential_refresh_margin_seconds: 60,
             registration_retry_seconds: secs(config.oauth.registration_retry),
             refresh: config.refresh.settings(),
+            proxy: config.proxy.settings(),
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone())
             .with_identity_providers(keys.identity_providers());
@@ -174,6 +179,7 @@ impl Application {
         let mut background = vec![
             tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval, sweeper)),
             tokio::spawn(refresher.run()),
+            tokio::spawn(record_proxy_use(directory.clone())),
         ];
         // Without a keys file SIGHUP keeps its default action, as before tenants existed.
         if keys.has_file() {
@@ -259,6 +265,20 @@ async fn sweep_flows<D: Deps>(directory: Directory<D>, every: Duration, monitor:
             Ok(0) => {}
             Ok(n) => tracing::info!(failed = n, "pending authorizations expired"),
             Err(e) => tracing::warn!(error = %e, "could not sweep expired authorizations"),
+        }
+    }
+}
+
+/// How often the proxy's use of connections is written (`last_used_at`): a batch per period
+/// instead of a write per proxied call.
+const PROXY_USE_EVERY: Duration = Duration::from_secs(5);
+
+async fn record_proxy_use<D: Deps>(directory: Directory<D>) {
+    let mut ticker = tokio::time::interval(PROXY_USE_EVERY);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = directory.flush_proxy_use().await {
+            tracing::warn!(error = %e, "could not record when connections were last used");
         }
     }
 }

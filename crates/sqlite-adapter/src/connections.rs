@@ -122,6 +122,11 @@ impl ConnectionStore for SqliteStore {
         .await
     }
 
+    async fn mark_used_any(&self, ref_ids: &[RefId], at: Timestamp) -> Result<(), StoreError> {
+        let keys: Vec<String> = ref_ids.iter().map(|r| r.as_str().to_owned()).collect();
+        self.write(move |conn| connections::mark_used(&keys, at).execute(conn).map(drop)).await
+    }
+
     async fn delete(
         &self,
         owner: &Owner,

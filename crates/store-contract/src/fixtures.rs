@@ -49,6 +49,7 @@ fn new_connection(n: u8, transport: Transport, auth_method: AuthMethod) -> NewCo
         url: None,
         transport,
         auth_method,
+        exportable: true,
     }
 }
 
@@ -58,6 +59,7 @@ pub fn full_connection(n: u8) -> Connection {
     new.label = Some(Label::parse(&format!("Work account «{n}»")).expect("a valid label"));
     new.display_name = Some(format!("Custom server «{n}»"));
     new.url = Some(format!("https://mcp{n}.example/v1/mcp?tenant=a&x=1"));
+    new.exportable = false;
     let mut connection = Connection::restore(
         new,
         ConnectionStatus::Expired,

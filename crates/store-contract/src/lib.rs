@@ -101,6 +101,7 @@ macro_rules! contract_tests {
             binding_an_unknown_connection_fails_and_stores_nothing,
             registrations_outlive_connections,
             a_connection_reads_back_with_every_field,
+            marking_connections_used_sets_only_their_last_used_at,
             every_status_auth_method_and_transport_is_stored,
             an_unknown_ref_id_reads_as_nothing,
             connections_are_listed_oldest_first,

@@ -10,9 +10,10 @@ mod sessions;
 
 mod users;
 
-pub(crate) use requests::{CallbackParams, ConnectBody, ServerConfigBody};
+pub(crate) use requests::{CallbackParams, ConnectBody, ReauthorizeBody, ServerConfigBody};
 pub(crate) use responses::{
-    CallbackResponse, ConnectResponse, ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ServerDto,
+    CallbackResponse, ConnectResponse, ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ProxyAccess,
+    ReauthorizeResponse, ServerDto,
 };
 pub(crate) use sessions::{SessionBody, SessionResponse};
 

@@ -31,6 +31,35 @@ pub(crate) struct ConnectBody {
     #[serde(default)]
     #[schema(example = "https://app.example/done")]
     pub return_to: Option<String>,
+    /// `false`: `…/credentials` never hands out this connection's upstream secret, only its proxy
+    /// token (the MCP proxy). Default from `CREDENTIALS_EXPORTABLE` (`true`); a catalog entry
+    /// may force `false`.
+    #[serde(default)]
+    pub exportable: Option<bool>,
+}
+
+/// `POST /assets/connections/{ref_id}/reauthorize`. A field it does not list is refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReauthorizeBody {
+    /// Scopes to ask for besides those the connection holds (e.g. a scope challenge's
+    /// `details.required_scopes`).
+    #[serde(default)]
+    #[schema(example = json!(["write"]))]
+    pub scopes: Option<Vec<String>>,
+    /// Where the browser goes once the consent ends (as for `POST /assets/connect`).
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+impl ReauthorizeBody {
+    pub(crate) fn scopes(&self) -> Result<Option<domain::Scopes>, ApiError> {
+        self.scopes
+            .as_ref()
+            .map(|scopes| domain::Scopes::from_tokens(scopes.iter()))
+            .transpose()
+            .map_err(|e| ApiError::validation("scopes", format!("scopes: {}", e.reason)))
+    }
 }
 
 impl ConnectBody {

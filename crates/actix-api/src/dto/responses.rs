@@ -81,6 +81,11 @@ pub(crate) struct ConnectionDto {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// When the MCP proxy last carried a call of it (written every few seconds); `null` if never.
+    #[schema(format = DateTime, required = true)]
+    last_used_at: Option<String>,
+    /// `false`: its upstream secret is reachable only through the MCP proxy.
+    exportable: bool,
     /// Why a connection is `failed` or `expired`.
     #[serde(skip_serializing_if = "Option::is_none")]
     status_reason: Option<String>,
@@ -107,6 +112,8 @@ impl From<&Connection> for ConnectionDto {
             expires_at: c.expires_at.map(rfc3339),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            last_used_at: c.last_used_at.map(rfc3339),
+            exportable: c.exportable,
             status_reason: c.status_reason().map(str::to_owned),
             display_name: c.display_name.clone(),
             label: c.label.as_ref().map(|l| l.as_str().to_owned()),
@@ -125,6 +132,17 @@ pub(crate) struct ConnectResponse {
     /// Where to send the user's browser (OAuth only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_url: Option<String>,
+}
+
+/// `POST /assets/connections/{ref_id}/reauthorize`: the consent to send the user to.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReauthorizeResponse {
+    pub ref_id: String,
+    /// The connection's status meanwhile: `connected` (more scopes; its token serves on until
+    /// the callback) or `pending_oauth` (an `expired` or `failed` one reconnected in place).
+    #[schema(value_type = String, pattern = "^(connected|pending_oauth)$")]
+    pub status: &'static str,
+    pub auth_url: String,
 }
 
 /// A completed OAuth flow.
@@ -161,16 +179,36 @@ pub(crate) struct CredentialsResponse {
     pub url: Option<String>,
     #[schema(schema_with = super::transport_schema)]
     pub transport: &'static str,
-    /// Header name → value, e.g. `{"Authorization": "Bearer …"}`; empty for servers without auth.
+    /// Header name → value, e.g. `{"Authorization": "Bearer …"}`; empty for servers without auth
+    /// and for a connection that is not `exportable`.
     pub headers: BTreeMap<String, String>,
     #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
+    /// `false`: the upstream secret never leaves the service; call through `proxy`.
+    pub exportable: bool,
+    /// The MCP proxy for this connection (`null` for a stdio server).
+    #[schema(required = true)]
+    pub proxy: Option<ProxyAccess>,
+}
+
+/// Where and how an MCP client reaches the connection's server through the proxy.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProxyAccess {
+    /// `…/mcp` (Streamable HTTP) or `…/sse` (legacy HTTP+SSE), under `REDIRECT_BASE_URL`.
+    pub url: String,
+    /// A bearer token for this connection's proxy routes only (`adp_…`).
+    pub token: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
 }
 
 impl fmt::Debug for CredentialsResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&String> = self.headers.keys().collect();
-        f.debug_struct("CredentialsResponse").field("ref_id", &self.ref_id).field("headers", &names).finish()
+        f.debug_struct("CredentialsResponse")
+            .field("ref_id", &self.ref_id)
+            .field("headers", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,8 +252,15 @@ mod tests {
             transport: "sse",
             headers: BTreeMap::from([("Authorization".to_owned(), "Bearer sk-distinctive".to_owned())]),
             expires_at: None,
+            exportable: true,
+            proxy: Some(ProxyAccess {
+                url: "https://ad.example/assets/connections/conn-x/sse".into(),
+                token: "adp_distinctive".into(),
+                expires_at: "2026-12-07T00:00:00Z".into(),
+            }),
         };
         let shown = format!("{response:?}");
         assert!(shown.contains("Authorization") && !shown.contains("sk-distinctive"), "{shown}");
+        assert!(!shown.contains("adp_distinctive"), "{shown}");
     }
 }

@@ -10,6 +10,9 @@
 //! | `ad_token_refreshes_total` | counter | `outcome`: `refreshed`, `already_fresh`, `expired`, `failed`, `skipped` |
 //! | `ad_circuit_breaker_state` | gauge | `issuer` (scheme, host, port and path only); 0 closed, 1 half-open, 2 open |
 //! | `ad_token_refresh_backlog`, `ad_token_refresh_backlog_oldest_seconds` | gauge | — |
+//! | `ad_proxy_requests_total` | counter | `server` (a catalog name, or `custom`), `outcome`: `ok`, `upstream_4xx`, `upstream_5xx`, `unreachable`, `timeout`, `token_expired`, `insufficient_scope`, `refused` |
+//! | `ad_proxy_bytes_total` | counter | `direction`: `in` (from clients), `out` (to them) |
+//! | `ad_proxy_open_streams` | gauge | — |
 //!
 //! With [`ApiMetrics::with_tenant_labels`] (`METRICS_TENANT_LABELS=true`), the request metrics
 //! and `ad_oauth_flows_total` also carry `tenant`: the engine key's tenant, or the empty value
@@ -20,6 +23,7 @@
 //! `ref_id`, a query string or a secret can never become a label.
 
 mod http;
+mod proxy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +34,7 @@ use ports::{BreakerState, FlowEvent, HealingStep, PoolStats, RefreshEvent};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub(crate) use http::record;
+pub(crate) use proxy::{ProxyMetrics, ProxyOutcome};
 
 /// The content type of [`ApiMetrics::render`].
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -48,6 +53,7 @@ pub struct ApiMetrics {
     backlog_oldest: IntGauge,
     pool: Option<PoolGauges>,
     tenant_labels: bool,
+    pub(crate) proxy: ProxyMetrics,
 }
 
 struct PoolGauges {
@@ -145,7 +151,9 @@ impl ApiMetrics {
         for step in HealingStep::ALL {
             healing.with_label_values(&[step.as_str()]);
         }
+        let proxy = ProxyMetrics::register(&registry);
         Self {
+            proxy,
             registry,
             requests,
             latency,

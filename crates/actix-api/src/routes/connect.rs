@@ -161,6 +161,7 @@ fn parse(owner: Owner, body: ConnectBody, config: ServerConfigBody) -> Result<Co
         return_to: body.return_to,
         browser: None,
         identity_assertion: config.identity_assertion.map(Into::into),
+        exportable: body.exportable,
     })
 }
 

@@ -176,6 +176,7 @@ async fn start<D: Deps>(
         // An OAuth flow completes only in this browser, whose cookie holds the nonce.
         browser: Some(nonce.clone()),
         identity_assertion: None,
+        exportable: None,
     };
     Ok((state.directory.connect_in_session(session, request).await?, server_name))
 }

@@ -123,6 +123,7 @@ mod tests {
             url: Some("https://tricky.example/mcp".into()),
             description: Some("\"quoted\" & <b>bold</b>".into()),
             auth: AuthSpec::ApiKey(ApiKeySpec { header: "X-Api-Key".into(), scheme: None }),
+            exportable: true,
         };
         let entry = CatalogEntry::resolve(spec, |_| None);
         let notice = Notice::Failed("<img src=x>");

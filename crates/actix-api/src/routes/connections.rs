@@ -13,7 +13,7 @@ use domain::{Connection, Owner};
 use secrecy::ExposeSecret;
 
 use super::parse_ref_id;
-use crate::dto::{ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, rfc3339};
+use crate::dto::{ConnectionDto, CredentialsResponse, DisconnectResponse, EventDto, ProxyAccess, rfc3339};
 use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::paging::{self, ConnectionListParams};
@@ -143,8 +143,21 @@ async fn get_credentials<D: Deps>(
 ) -> Result<HttpResponse, ApiError> {
     let credential = state.directory.credentials(&owner, &parse_ref_id(&path)?).await?;
     let c = &credential.connection;
-    let headers: BTreeMap<String, String> =
-        credential.headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect();
+    // A connection that is not exportable hands out only its proxy token.
+    let headers: BTreeMap<String, String> = match c.exportable {
+        true => {
+            credential.headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect()
+        }
+        false => BTreeMap::new(),
+    };
+    let proxy = proxy_path(c).map(|route| {
+        let issued = state.directory.issue_proxy_token(c);
+        ProxyAccess {
+            url: format!("{}/assets/connections/{}/{route}", state.directory.settings().public_base_url(), c.ref_id),
+            token: issued.token.expose_secret().to_owned(),
+            expires_at: rfc3339(issued.expires_at),
+        }
+    });
     let body = CredentialsResponse {
         ref_id: c.ref_id.to_string(),
         server_name: c.server_name.to_string(),
@@ -152,8 +165,19 @@ async fn get_credentials<D: Deps>(
         transport: c.transport.as_str(),
         headers,
         expires_at: c.expires_at.map(rfc3339),
+        exportable: c.exportable,
+        proxy,
     };
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
+}
+
+/// The proxy route of `connection`'s transport: `mcp`, `sse`, or none for a stdio server.
+fn proxy_path(connection: &Connection) -> Option<&'static str> {
+    match connection.transport {
+        domain::Transport::StreamableHttp => Some("mcp"),
+        domain::Transport::Sse => Some("sse"),
+        domain::Transport::Stdio => None,
+    }
 }
 
 /// The connection's audit history, oldest first.
@@ -191,6 +215,7 @@ mod tests {
                     url: None,
                     transport: Transport::StreamableHttp,
                     auth_method: AuthMethod::ApiKey,
+                    exportable: true,
                 };
                 Connection::connected(new, Timestamp::from_unix(1_800_000_000))
             })

@@ -12,6 +12,7 @@ pub(crate) mod connections;
 pub(crate) mod health;
 mod html;
 pub(crate) mod operations;
+pub(crate) mod proxy;
 pub(crate) mod servers;
 pub(crate) mod users;
 
@@ -37,6 +38,10 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         connections::one::<D>(),
         connections::credentials::<D>(),
         connections::events::<D>(),
+        proxy::mcp::<D>(),
+        proxy::sse::<D>(),
+        proxy::messages::<D>(),
+        proxy::reauthorize::<D>(),
         users::list::<D>(),
         users::one::<D>(),
         users::connections::<D>(),

@@ -35,6 +35,7 @@ impl Deps for MockDeps {
     type Registrations = MockRegistrationStore;
     type Leases = MockRefreshQueue;
     type Sessions = MockConnectSessionStore;
+    type Upstream = ports::mocks::MockMcpUpstream;
 }
 
 /// A directory whose database answers `ping` as `database_up` says and is otherwise empty.
@@ -73,6 +74,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         registrations: MockRegistrationStore::new(),
         leases: MockRefreshQueue::new(),
         sessions: MockConnectSessionStore::new(),
+        upstream: ports::mocks::MockMcpUpstream::new(),
     };
     let open = ServerSpec {
         name: ServerName::parse("open").unwrap(),
@@ -81,6 +83,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         url: Some("https://open.example/mcp".into()),
         description: None,
         auth: AuthSpec::None,
+        exportable: true,
     };
     let settings = Settings {
         // https, so the client metadata document is offered (and routed) like every other endpoint.
@@ -91,6 +94,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         credential_refresh_margin_seconds: 60,
         refresh: app::RefreshSettings::default(),
         registration_retry_seconds: 3_600,
+        proxy: Default::default(),
     };
     Directory::with_metrics(ports, Catalog::new(vec![CatalogEntry::resolve(open, |_| None)]), settings, metrics)
 }

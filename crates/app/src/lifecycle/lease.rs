@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use domain::RefId;
+use domain::{Owner, RefId};
 use ports::{
-    BreakerState, Clock, Lease, OAuthClient, OAuthError, RefreshEvent, RefreshQueue, RetryState, TokenEndpoint,
-    TokenSet,
+    BreakerState, Clock, ConnectionStore, Lease, OAuthClient, OAuthError, RefreshEvent, RefreshQueue, RetryState,
+    Sealed, TokenEndpoint, TokenSet,
 };
 use secrecy::SecretString;
 
@@ -61,6 +61,10 @@ enum Leased {
     Busy,
 }
 
+/// The margin of a refresh after a refusal: a token that lives less than this (ten years) is
+/// renewed, so the refresh happens however fresh the refused token looked.
+const REFUSED_MARGIN: i64 = 10 * 365 * 24 * 3600;
+
 /// How often a waiting credentials call looks whether the holder has finished.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -91,12 +95,48 @@ impl<D: Deps> Directory<D> {
         }
     }
 
+    /// After an MCP server refused the access token `refused` (a `401` at the proxy): refreshes,
+    /// however fresh the token looks, unless another caller has replaced it by the time this one
+    /// holds the lock, so callers refused together cause one refresh.
+    pub(crate) async fn refresh_rejected(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        refused: Option<&Sealed>,
+    ) -> Result<RefreshOutcome, Error> {
+        let replaced = Some((owner, refused));
+        match self.refresh_under_lock(ref_id, REFUSED_MARGIN, Mode::OnDemand, replaced).await? {
+            Attempt::Done(outcome) => Ok(outcome),
+            Attempt::Busy => Err(Error::Provider {
+                step: "token refresh",
+                message: "another replica is still refreshing this token".into(),
+            }),
+        }
+    }
+
     /// The in-process lock, then [`Directory::refresh_leased`]; reports the outcome.
     pub(crate) async fn refresh_with(&self, ref_id: &RefId, margin: i64, mode: Mode) -> Result<Attempt, Error> {
+        self.refresh_under_lock(ref_id, margin, mode, None).await
+    }
+
+    /// [`Directory::refresh_with`]; with `refused`, first whether the stored token is still the
+    /// one an MCP server refused (otherwise it is fresh already).
+    async fn refresh_under_lock(
+        &self,
+        ref_id: &RefId,
+        margin: i64,
+        mode: Mode,
+        refused: Option<(&Owner, Option<&Sealed>)>,
+    ) -> Result<Attempt, Error> {
         let lock = self.inner.refresh_locks.lock_for(ref_id);
         let attempt = {
             let _guard = lock.lock().await;
-            self.refresh_leased(ref_id, margin, mode).await
+            match refused {
+                Some((owner, refused)) if self.replaced_since(owner, ref_id, refused).await? => {
+                    Ok(Attempt::Done(RefreshOutcome::AlreadyFresh))
+                }
+                _ => self.refresh_leased(ref_id, margin, mode).await,
+            }
         };
         drop(lock);
         self.inner.refresh_locks.forget_idle();
@@ -133,6 +173,12 @@ impl<D: Deps> Directory<D> {
             tracing::warn!(%ref_id, error = %e, "could not release a refresh lease");
         }
         outcome.map(Attempt::Done)
+    }
+
+    /// Whether the access token stored now is another than `refused`.
+    async fn replaced_since(&self, owner: &Owner, ref_id: &RefId, refused: Option<&Sealed>) -> Result<bool, Error> {
+        let stored = self.ports().connections.secrets(owner, ref_id).await?.ok_or(Error::ConnectionNotFound)?;
+        Ok(stored.access_token.as_ref() != refused)
     }
 
     /// Takes the connection's lease; an on-demand caller waits while another replica holds it.

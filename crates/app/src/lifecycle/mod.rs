@@ -19,6 +19,7 @@ mod heartbeat;
 mod lease;
 mod reconnect;
 mod scheduler;
+mod step_up;
 
 #[cfg(test)]
 mod reconnect_tests;
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub use heartbeat::{SchedulerHealth, SchedulerMonitor};
 pub(crate) use lease::Renewal;
 pub use scheduler::{Refresher, RoundReport};
+pub use step_up::Reauthorization;
 
 /// How the lifecycle behaves (the server builds it from `REFRESH_*` settings).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -54,12 +54,12 @@ impl<D: Deps> Directory<D> {
                 if let Availability::Unavailable(reason) = &entry.availability {
                     return Err(Error::server_unavailable(reason));
                 }
-                let (flow, auth_url) = self.start_flow(entry, oauth, ref_id, return_to)?;
+                let (flow, auth_url) = self.start_flow(entry, oauth, ref_id, return_to, None)?;
                 (flow, auth_url, None)
             }
             // A custom server, or a catalog entry found through discovery: discover again.
             None | Some((_, AuthSpec::OAuth(_))) => {
-                let (flow, auth_url, binding) = self.rediscover(&connection, entry, return_to).await?;
+                let (flow, auth_url, binding) = self.rediscover(&connection, entry, return_to, None).await?;
                 (flow, auth_url, Some(binding))
             }
             Some(_) => return Err(Error::validation(FIELD, "the server no longer uses OAuth; connect it anew")),

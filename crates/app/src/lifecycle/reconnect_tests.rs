@@ -121,6 +121,7 @@ fn rediscoverable(mocks: &mut Mocks) {
         url: Some("https://docs.example/mcp".into()),
         transport: Transport::StreamableHttp,
         auth_method: AuthMethod::OAuth,
+        exportable: true,
     };
     let expired = Connection::restore(new, ConnectionStatus::Expired, None, Scopes::empty(), None, NOW, NOW);
     mocks.connections.expect_get().returning(move |_, _| Ok(Some(expired.clone())));

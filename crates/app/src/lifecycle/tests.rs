@@ -30,6 +30,7 @@ pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,
         auth_method: AuthMethod::OAuth,
+        exportable: true,
     };
     Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(expires_in)), NOW, NOW)
 }

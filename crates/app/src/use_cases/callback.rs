@@ -1,7 +1,7 @@
 use domain::{Connection, ConnectionStatus, Owner, Timestamp};
 use ports::{
-    AuditKind, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowEvent, FlowStore, OAuthClient, PendingFlow,
-    SecretsUpdate, TokenSet,
+    AuditKind, AuditLog, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowEvent, FlowStore, OAuthClient,
+    PendingFlow, SecretsUpdate, TokenSet,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -102,6 +102,9 @@ impl<D: Deps> Directory<D> {
         let now = ports.clock.now();
         let mut connection = match connection {
             Some(c) if c.status() == ConnectionStatus::PendingOAuth => c,
+            // Connected and asked for more scopes since it last connected (`lifecycle::step_up`):
+            // nothing below fails it, its token serving on until this callback replaces it.
+            Some(c) if c.status() == ConnectionStatus::Connected && self.awaits_step_up(&c).await => c,
             _ => return Err(fail(Error::InvalidState)),
         };
         if flow.expires_at < now {
@@ -190,17 +193,39 @@ impl<D: Deps> Directory<D> {
         let now = self.ports().clock.now();
         let update = self.seal_tokens(&connection, &tokens);
         let scopes = tokens.scopes.clone().unwrap_or_else(|| flow.scopes.clone());
-        connection
-            .complete_authorization(scopes, expiry(now, tokens.expires_in), now)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let was = connection.status();
+        let (changed, detail) = match was {
+            ConnectionStatus::Connected => {
+                (connection.record_refresh(Some(scopes), expiry(now, tokens.expires_in), now), Some("more scopes"))
+            }
+            _ => (connection.complete_authorization(scopes, expiry(now, tokens.expires_in), now), None),
+        };
+        changed.map_err(|e| Error::internal(e.to_string()))?;
         connection.grant_account(tokens.account.clone());
-        let connected = self.event(&connection, AuditKind::Connected, None);
-        if !self.ports().connections.update(&connection, ConnectionStatus::PendingOAuth, &update, &connected).await? {
+        let connected = self.event(&connection, AuditKind::Connected, detail.map(str::to_owned));
+        // A step-up replaces a token the refresh may be renewing: not while it does.
+        let lock = self.inner.refresh_locks.lock_for(&connection.ref_id);
+        let _renewals = lock.lock().await;
+        if !self.ports().connections.update(&connection, was, &update, &connected).await? {
             // Disconnected (or changed) while the code was exchanged: the tokens are stored nowhere.
             self.revoke_unstored(&connection, target, tokens).await;
             return Err(Error::ConnectionNotFound);
         }
         Ok(CallbackOutcome { connection, return_to: flow.return_to.clone() })
+    }
+
+    /// Whether a consent for more scopes was started for `connection` since it last connected: a
+    /// flow of a connected connection completes only then (an older flow left behind does not).
+    async fn awaits_step_up(&self, connection: &Connection) -> bool {
+        let events = match self.ports().audit.events(&connection.owner, &connection.ref_id).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(ref_id = %connection.ref_id, error = %e, "could not read the connection's history");
+                return false;
+            }
+        };
+        let last = events.iter().rev().find(|e| matches!(e.kind, AuditKind::StepUp | AuditKind::Connected));
+        last.is_some_and(|e| e.kind == AuditKind::StepUp)
     }
 
     /// Marks a pending connection `failed`; losing a race (it changed meanwhile) is fine.

@@ -21,11 +21,13 @@ impl<D: Deps> Directory<D> {
         let tenant_provider = || self.identity_providers().of(&request.owner.tenant);
         let assertion =
             request.identity_assertion.map(|parts| UserAssertion::parse(parts, tenant_provider())).transpose()?;
-        let Some(entry) = self.catalog().get(&request.server_name) else {
+        let entry = self.catalog().get(&request.server_name);
+        let exportable = self.exportable(request.exportable, entry)?;
+        let Some(entry) = entry else {
             return match request.custom {
                 Some(_) if request.api_key.is_some() => Err(no_api_key()),
                 Some(custom) => {
-                    let target = (request.owner, request.server_name, request.label);
+                    let target = (request.owner, request.server_name, request.label, exportable);
                     self.connect_custom(target, custom, assertion, request.return_to).await
                 }
                 None => Err(Error::ServerNotFound),
@@ -56,6 +58,7 @@ impl<D: Deps> Directory<D> {
             (&entry.spec.auth, &entry.spec.url)
         {
             let target = Target {
+                exportable,
                 owner: request.owner,
                 server_name: entry.spec.name.clone(),
                 label: request.label,
@@ -81,6 +84,7 @@ impl<D: Deps> Directory<D> {
             url: entry.spec.url.clone(),
             transport: entry.spec.transport,
             auth_method: entry.spec.auth.method(),
+            exportable,
         };
         let now = self.ports().clock.now();
         match &entry.spec.auth {
@@ -112,13 +116,31 @@ impl<D: Deps> Directory<D> {
             }
             AuthSpec::OAuth(oauth) => {
                 let connection = Connection::pending(new, now);
-                let (mut flow, auth_url) = self.start_flow(entry, oauth, &connection.ref_id, request.return_to)?;
+                let (mut flow, auth_url) =
+                    self.start_flow(entry, oauth, &connection.ref_id, request.return_to, None)?;
                 flow.browser_hash = browser_hash;
                 let created = self.event(&connection, AuditKind::Created, None);
                 self.ports().connections.insert(&connection, &StoredSecrets::default(), Some(flow), &[created]).await?;
                 self.metrics().oauth_flow(FlowEvent::Started, &connection.owner.tenant);
                 Ok(ConnectOutcome::PendingOAuth { ref_id: connection.ref_id, auth_url })
             }
+        }
+    }
+}
+
+impl<D: Deps> Directory<D> {
+    /// Whether a new connection is exportable: as the connect says, else `CREDENTIALS_EXPORTABLE`;
+    /// a catalog entry that forces `false` refuses a connect that asks for `true`.
+    fn exportable(&self, asked: Option<bool>, entry: Option<&crate::CatalogEntry>) -> Result<bool, Error> {
+        let forced = entry.is_some_and(|e| !e.spec.exportable);
+        match asked {
+            Some(true) if forced => Err(Error::validation(
+                "exportable",
+                "this catalog server's credentials never leave the service: connect it with exportable false, \
+                 or leave it out, and call it through the proxy",
+            )),
+            Some(asked) => Ok(asked),
+            None => Ok(!forced && self.settings().proxy.exportable_by_default),
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct Credential {
     pub connection: Connection,
     /// Header name and secret value pairs to send (none for servers without auth).
     pub headers: Vec<(String, SecretString)>,
+    /// The sealed access token the headers carry: which token an MCP server refused, so that of
+    /// callers refused at once only one refreshes (`Directory::refresh_rejected`).
+    pub(crate) sealed_token: Option<ports::Sealed>,
 }
 
 /// One lock per connection being refreshed in this process, so concurrent callers wait for a
@@ -67,10 +70,10 @@ impl<D: Deps> Directory<D> {
             let (connection, secrets) = self.load_with_secrets(owner, ref_id).await?;
             ensure_usable(&connection)?;
             let headers = self.headers_for(&connection, &secrets)?;
-            return Ok(Credential { connection, headers });
+            return Ok(Credential { connection, headers, sealed_token: secrets.access_token });
         }
         let headers = self.headers_for(&connection, &secrets)?;
-        Ok(Credential { connection, headers })
+        Ok(Credential { connection, headers, sealed_token: secrets.access_token })
     }
 
     async fn load_with_secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<(Connection, StoredSecrets), Error> {

@@ -59,7 +59,7 @@ impl<D: Deps> Directory<D> {
     /// `POST /assets/connect` for a name that is not in the catalog, with `server_config.url`.
     pub(crate) async fn connect_custom(
         &self,
-        (owner, server_name, label): (Owner, ServerName, Option<Label>),
+        (owner, server_name, label, exportable): (Owner, ServerName, Option<Label>, bool),
         custom: CustomServer,
         assertion: Option<UserAssertion>,
         return_to: Option<String>,
@@ -96,6 +96,7 @@ impl<D: Deps> Directory<D> {
         }
         self.check_return_to(return_to.as_deref())?;
         let target = Target {
+            exportable,
             owner,
             server_name,
             label,
@@ -136,6 +137,7 @@ impl<D: Deps> Directory<D> {
             url: Some(target.url.clone()),
             transport: target.transport,
             auth_method: AuthMethod::OAuth,
+            exportable: target.exportable,
         };
         let guarded = match Guarded::of(&target.url, access)? {
             Some(guarded) => guarded,
@@ -268,9 +270,11 @@ impl<D: Deps> Directory<D> {
         connection: &Connection,
         entry: Option<&CatalogEntry>,
         return_to: Option<String>,
+        scopes: Option<&Scopes>,
     ) -> Result<(PendingFlow, String, DiscoveredAuthorization), Error> {
         let url = connection.url.clone().ok_or_else(|| Error::internal("a discovered connection has no URL"))?;
         let target = Target {
+            exportable: connection.exportable,
             owner: connection.owner.clone(),
             server_name: connection.server_name.clone(),
             label: connection.label.clone(),
@@ -301,7 +305,11 @@ impl<D: Deps> Directory<D> {
             ));
         };
         let found = self.authorization_for(&target, guarded, &connection.ref_id).await?;
-        let (flow, auth_url) = self.build_flow(code_flow(found.spec)?, &connection.ref_id, return_to)?;
+        let mut spec = code_flow(found.spec)?;
+        if let Some(scopes) = scopes {
+            spec.scopes = scopes.clone();
+        }
+        let (flow, auth_url) = self.build_flow(spec, &connection.ref_id, return_to)?;
         Ok((flow, auth_url, found.binding))
     }
 }
@@ -488,6 +496,7 @@ mod tests {
             ..Default::default()
         };
         Target {
+            exportable: true,
             owner: crate::test_support::owner(),
             server_name: ServerName::parse("s").unwrap(),
             label: None,

@@ -27,6 +27,7 @@ fn custom() -> ConnectRequest {
         return_to: None,
         browser: None,
         identity_assertion: None,
+        exportable: None,
     }
 }
 

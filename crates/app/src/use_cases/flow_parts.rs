@@ -49,6 +49,8 @@ pub struct ConnectRequest {
     /// `server_config.identity_assertion`: the user's ID token and their identity provider
     /// (issue 18 §4).
     pub identity_assertion: Option<super::identity_assertion::IdentityAssertionParts>,
+    /// `exportable` of the connect body (`None`: `CREDENTIALS_EXPORTABLE`); issue 16.
+    pub exportable: Option<bool>,
 }
 
 /// How a connection with no browser gets its tokens (`without_browser.rs`).
@@ -68,6 +70,8 @@ pub enum ConnectOutcome {
 
 /// A server to connect to through discovery.
 pub(crate) struct Target<'a> {
+    /// Whether the new connection's `…/credentials` may hand out its secret (issue 16).
+    pub exportable: bool,
     pub owner: Owner,
     pub server_name: ServerName,
     pub label: Option<Label>,
@@ -131,6 +135,7 @@ impl<D: Deps> Directory<D> {
         oauth: &OAuthSpec,
         ref_id: &RefId,
         return_to: Option<String>,
+        scopes: Option<&Scopes>,
     ) -> Result<(PendingFlow, String), Error> {
         let (Some(endpoint), Some(client_id)) = (&oauth.authorization_endpoint, &oauth.client_id) else {
             return Err(Error::internal("an available OAuth entry lacks its endpoint or client id"));
@@ -138,7 +143,7 @@ impl<D: Deps> Directory<D> {
         let spec = FlowSpec {
             authorization_endpoint: endpoint.clone(),
             client_id: client_id.clone(),
-            scopes: oauth.scopes.clone(),
+            scopes: scopes.unwrap_or(&oauth.scopes).clone(),
             resource: if oauth.send_resource { entry.spec.url.clone() } else { None },
             extra_params: oauth.extra_authorize_params.clone(),
             issuer: oauth.issuer.clone(),

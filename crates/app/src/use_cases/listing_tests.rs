@@ -21,6 +21,7 @@ fn connections(count: u8) -> Vec<Connection> {
                     url: None,
                     transport: Transport::StreamableHttp,
                     auth_method: AuthMethod::ApiKey,
+                    exportable: true,
                 },
                 NOW,
             )

@@ -11,6 +11,8 @@ pub(crate) mod identity;
 pub(crate) mod identity_assertion;
 pub(crate) mod listing;
 pub(crate) mod own_client;
+pub(crate) mod proxy;
+pub(crate) mod proxy_token;
 mod queries;
 pub(crate) mod sessions;
 mod without_browser;

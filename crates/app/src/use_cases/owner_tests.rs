@@ -52,6 +52,7 @@ async fn a_connection_and_its_events_are_stored_as_the_callers() {
         return_to: None,
         browser: None,
         identity_assertion: None,
+        exportable: None,
     };
     mocks.directory().connect(request).await.unwrap();
 }

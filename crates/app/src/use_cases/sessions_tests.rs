@@ -38,6 +38,7 @@ fn connect_to(server: &str) -> ConnectRequest {
         return_to: None,
         browser: None,
         identity_assertion: None,
+        exportable: None,
     }
 }
 

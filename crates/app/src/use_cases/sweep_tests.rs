@@ -19,6 +19,7 @@ fn connection(id: u8, status: ConnectionStatus, waiting_for: i64) -> Connection 
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,
         auth_method: AuthMethod::OAuth,
+        exportable: true,
     };
     let since = NOW.plus_seconds(-waiting_for);
     Connection::restore(new, status, None, Scopes::empty(), None, since, since)

@@ -17,6 +17,7 @@ fn request(name: &str) -> ConnectRequest {
         return_to: None,
         browser: None,
         identity_assertion: None,
+        exportable: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn oauth_connection(status: ConnectionStatus) -> Connection {
         url: Some("https://acme.example/mcp".into()),
         transport: Transport::StreamableHttp,
         auth_method: AuthMethod::OAuth,
+        exportable: true,
     };
     Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(3600)), NOW, NOW)
 }
@@ -143,6 +145,11 @@ async fn a_flow_whose_connection_is_gone_or_no_longer_pending_is_invalid_state_a
         mocks.flows.expect_take_flow_with_connection().times(1).return_once(move |_, _, _| Ok(taken));
         mocks.connections.expect_update().never();
         mocks.oauth.expect_exchange_code().never();
+        // Connected, and no consent for more scopes started since: a flow left behind.
+        let history =
+            connection.iter().flat_map(|c| [audit_event(c, AuditKind::Created), audit_event(c, AuditKind::Connected)]);
+        let history: Vec<_> = history.collect();
+        mocks.audit.expect_events().returning(move |_, _| Ok(history.clone()));
         let err =
             mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
         assert!(matches!(err.error, Error::InvalidState), "{connection:?}: {:?}", err.error);
@@ -430,4 +437,15 @@ async fn a_flow_whose_connection_is_bound_to_another_authorization_server_exchan
     });
     let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
     assert!(matches!(err.error, Error::Provider { step: "token exchange", .. }), "{:?}", err.error);
+}
+
+fn audit_event(connection: &Connection, kind: AuditKind) -> ports::AuditEvent {
+    ports::AuditEvent {
+        ref_id: connection.ref_id.clone(),
+        owner: connection.owner.clone(),
+        server_name: connection.server_name.clone(),
+        kind,
+        detail: None,
+        at: domain::Timestamp::from_unix(1_000),
+    }
 }

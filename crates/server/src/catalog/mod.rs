@@ -47,6 +47,14 @@ struct FileEntry {
     oauth: Option<FileOAuth>,
     #[serde(default)]
     api_key: Option<FileApiKey>,
+    /// Extension (issue 16): `false` makes every connection of this server non-exportable, its
+    /// secret reachable only through the MCP proxy.
+    #[serde(default = "exportable_by_default")]
+    exportable: bool,
+}
+
+fn exportable_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,7 +186,15 @@ fn validate(e: FileEntry, env: &dyn Fn(&str) -> Option<String>) -> Result<Server
             AuthSpec::OAuth(check_grant(validate_oauth(o, env, grant)?)?)
         }
     };
-    Ok(ServerSpec { name, display_name: e.display_name, transport, url: e.url, description: e.description, auth })
+    Ok(ServerSpec {
+        name,
+        display_name: e.display_name,
+        transport,
+        url: e.url,
+        description: e.description,
+        auth,
+        exportable: e.exportable,
+    })
 }
 
 fn validate_oauth(

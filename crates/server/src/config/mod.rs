@@ -19,6 +19,7 @@ mod identity_provider;
 mod keys_file;
 mod logging;
 mod oauth;
+mod proxy;
 mod refresh;
 mod secrets;
 mod sessions;
@@ -36,6 +37,7 @@ pub use identity_provider::IdentityProviderConfig;
 pub use keys_file::{KeysFileError, Tenants, tenants};
 pub use logging::LogConfig;
 pub use oauth::OAuthConfig;
+pub use proxy::ProxyConfig;
 pub use refresh::RefreshConfig;
 pub use secrets::SecretsConfig;
 pub use sessions::SessionConfig;
@@ -74,6 +76,7 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub log: LogConfig,
     pub sessions: SessionConfig,
+    pub proxy: ProxyConfig,
     pub identity_provider: IdentityProviderConfig,
 }
 
@@ -91,6 +94,7 @@ const CONCERNS: &[&[&str]] = &[
     RefreshConfig::VARIABLES,
     LogConfig::VARIABLES,
     SessionConfig::VARIABLES,
+    ProxyConfig::VARIABLES,
     IdentityProviderConfig::VARIABLES,
     OWN_VARIABLES,
 ];
@@ -141,6 +145,7 @@ impl Config {
             catalog: CatalogConfig::read(source)?,
             refresh: RefreshConfig::read(source, oauth.outbound_timeout)?,
             sessions: SessionConfig::read(source)?,
+            proxy: ProxyConfig::read(source)?,
             identity_provider: IdentityProviderConfig::read(source)?,
             http,
             oauth,

@@ -37,6 +37,7 @@ mod page_binding;
 mod postgres;
 mod protocol_garbage;
 mod provider_words;
+mod proxy;
 mod raw_http;
 mod refresh;
 mod registration_healing;

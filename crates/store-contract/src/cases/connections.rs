@@ -172,3 +172,30 @@ pub async fn a_connection_and_its_secrets_read_back_together<S: ContractStore>(s
         Some((refreshed, expected))
     );
 }
+
+/// The proxy's batched note of use sets `last_used_at` of the connections it names, of any
+/// owner, skips ids no longer stored, and changes nothing else (no event, same `updated_at`).
+pub async fn marking_connections_used_sets_only_their_last_used_at<S: ContractStore>(store: S) {
+    let mine = fixtures::connected_oauth_connection(1);
+    let theirs = fixtures::owned_by(&fixtures::owner("acme", "bob"), fixtures::connected_oauth_connection(2));
+    let untouched = fixtures::connected_oauth_connection(3);
+    for connection in [&mine, &theirs, &untouched] {
+        store.insert(connection, &StoredSecrets::default(), None, &[]).await.expect("insert");
+    }
+    let at = T0.plus_seconds(42);
+    let named = [mine.ref_id.clone(), theirs.ref_id.clone(), fixtures::ref_id(99)];
+    store.mark_used_any(&named, at).await.expect("mark used");
+
+    let seed = fixtures::seed_owner();
+    let mine_now = store.get(&seed, &mine.ref_id).await.expect("get").expect("stored");
+    let theirs_now = store.get(&theirs.owner, &theirs.ref_id).await.expect("get").expect("stored");
+    let untouched_now = store.get(&seed, &untouched.ref_id).await.expect("get").expect("stored");
+    assert_eq!(mine_now.last_used_at, Some(at));
+    assert_eq!(theirs_now.last_used_at, Some(at), "any owner's: the background's write");
+    assert_eq!(untouched_now, untouched, "a connection not named is not touched");
+    let mut expected = mine.clone();
+    expected.last_used_at = Some(at);
+    assert_eq!(mine_now, expected, "nothing else changes, updated_at included");
+    assert!(store.events(&seed, &mine.ref_id).await.expect("events").is_empty(), "no event");
+    assert!(store.get(&seed, &fixtures::ref_id(99)).await.expect("get").is_none(), "never inserts");
+}

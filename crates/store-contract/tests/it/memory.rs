@@ -258,6 +258,16 @@ impl ConnectionStore for MemoryStore {
         Ok(removed)
     }
 
+    async fn mark_used_any(&self, ref_ids: &[RefId], at: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for ref_id in ref_ids {
+            if let Some((connection, _)) = state.connections.get_mut(ref_id) {
+                connection.last_used_at = Some(at);
+            }
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

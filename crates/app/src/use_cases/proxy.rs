@@ -1,0 +1,259 @@
+//! The MCP proxy's use case (issue 16): a call of the engine (or of an MCP client holding a proxy
+//! token) forwarded to the connection's MCP server with the credential added, which never leaves.
+//!
+//! The credential is the one `credentials` hands out, refreshed ahead of expiry on the same
+//! single-flight path. A `401` from the server refreshes once (of callers refused together, only
+//! one refreshes: `refresh_rejected`) and sends the request once more; a second `401` expires the
+//! connection as a refresh refused for good does. A `403` scope challenge becomes
+//! `INSUFFICIENT_SCOPE`, with a reauthorization offered while the connection has had fewer than
+//! `step_up_max_attempts` in a row (`lifecycle::reauthorize` counts them; a call that passes
+//! resets the count). Every other answer, `5xx` included, is the server's own and passes as it came.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use domain::{AuthMethod, Connection, Owner, RefId, Scopes, Transport};
+use ports::{Clock, ConnectionStore, McpUpstream, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
+use url::Url;
+
+use super::credentials::Credential;
+use crate::{Deps, Directory, Error, RefreshOutcome};
+
+/// Where on the connection's server a call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyTarget {
+    /// The Streamable HTTP endpoint: the connection's URL (`…/mcp`).
+    Streamable,
+    /// The legacy SSE stream: the connection's URL (`…/sse`).
+    SseStream,
+    /// A legacy SSE message: the path and query the server's `endpoint` event named, on the
+    /// server's own origin (`…/messages`).
+    SseMessage(String),
+}
+
+/// One call through the proxy. The headers are those the edge lets pass; the body is kept
+/// whole so the call can be sent again after a refresh.
+#[derive(Debug, Clone)]
+pub struct ProxyRequest {
+    pub method: UpstreamMethod,
+    pub target: ProxyTarget,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// The server's answer and the connection it came through.
+#[derive(Debug)]
+pub struct Proxied {
+    pub connection: Connection,
+    pub response: UpstreamResponse,
+}
+
+/// A call that got no answer to pass on, and the server of its connection when it was found
+/// (for the metrics).
+#[derive(Debug)]
+pub struct ProxyFailure {
+    pub server_name: Option<domain::ServerName>,
+    pub error: Error,
+}
+
+impl From<Error> for ProxyFailure {
+    fn from(error: Error) -> Self {
+        Self { server_name: None, error }
+    }
+}
+
+/// What the proxy remembers per replica: the connections used since the last batched write, and
+/// the reauthorizations for more scopes started in a row per connection.
+#[derive(Debug, Default)]
+pub(crate) struct ProxyState {
+    used: Mutex<HashSet<RefId>>,
+    step_ups: Mutex<HashMap<RefId, u32>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<D: Deps> Directory<D> {
+    /// Forwards `request` to the MCP server of `owner`'s connection `ref_id`.
+    pub async fn proxy(&self, owner: &Owner, ref_id: &RefId, request: ProxyRequest) -> Result<Proxied, ProxyFailure> {
+        let credential = self.credentials(owner, ref_id).await?;
+        let server_name = Some(credential.connection.server_name.clone());
+        self.proxy_with(owner, ref_id, credential, request).await.map_err(|error| ProxyFailure { server_name, error })
+    }
+
+    async fn proxy_with(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        credential: Credential,
+        request: ProxyRequest,
+    ) -> Result<Proxied, Error> {
+        let url = upstream_url(&credential.connection, &request.target)?;
+        let response = self.forward(&credential, &url, &request).await?;
+        let response = match response.status {
+            401 if credential.connection.auth_method == AuthMethod::OAuth => {
+                // Dropping the refused answer closes it before the call is made again.
+                drop(response);
+                self.after_refusal(owner, ref_id, &credential, &url, &request).await?
+            }
+            _ => response,
+        };
+        let connection = credential.connection;
+        if response.status == 403 {
+            if let Some(asked) = &response.insufficient_scope {
+                return Err(self.scope_challenge(&connection, asked));
+            }
+        }
+        self.note_use(&connection.ref_id);
+        Ok(Proxied { connection, response })
+    }
+
+    /// The second try after a `401`: one refresh (unless a sibling's replaced the refused token
+    /// already), the call again, and a second `401` ends the connection.
+    async fn after_refusal(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        refused: &Credential,
+        url: &str,
+        request: &ProxyRequest,
+    ) -> Result<UpstreamResponse, Error> {
+        if self.refresh_rejected(owner, ref_id, refused.sealed_token.as_ref()).await? == RefreshOutcome::Expired {
+            return Err(Error::TokenExpired);
+        }
+        let credential = self.credentials(owner, ref_id).await?;
+        let response = self.forward(&credential, url, request).await?;
+        if response.status == 401 {
+            drop(response);
+            let reason = "the MCP server refused the token again after a refresh; reconnect";
+            self.expire(credential.connection, reason).await?;
+            return Err(Error::TokenExpired);
+        }
+        Ok(response)
+    }
+
+    async fn forward(
+        &self,
+        credential: &Credential,
+        url: &str,
+        request: &ProxyRequest,
+    ) -> Result<UpstreamResponse, Error> {
+        let outbound = UpstreamRequest {
+            method: request.method,
+            url: url.to_owned(),
+            headers: request.headers.clone(),
+            credential: credential.headers.clone(),
+            body: request.body.clone(),
+        };
+        self.ports().upstream.forward(outbound).await.map_err(|e| match e {
+            UpstreamError::Timeout(message) => Error::UpstreamTimeout(message),
+            UpstreamError::Blocked(message) | UpstreamError::Unreachable(message) => {
+                Error::Provider { step: "MCP server", message }
+            }
+        })
+    }
+
+    /// `INSUFFICIENT_SCOPE` for a challenge asking `asked`.
+    fn scope_challenge(&self, connection: &Connection, asked: &str) -> Error {
+        // The server's words: only scope tokens pass (a malformed challenge asks for nothing known).
+        let required = Scopes::parse_delimited(asked).unwrap_or_else(|_| Scopes::empty());
+        let reauthorize = connection.auth_method == AuthMethod::OAuth
+            && !connection.grant.renews_alone()
+            && self.step_ups_in_a_row(&connection.ref_id) < self.settings().proxy.step_up_max_attempts;
+        Error::InsufficientScope { ref_id: connection.ref_id.clone(), required, reauthorize }
+    }
+
+    /// The reauthorizations for more scopes started for `ref_id` since a call last passed.
+    pub(crate) fn step_ups_in_a_row(&self, ref_id: &RefId) -> u32 {
+        locked(&self.inner.proxy.step_ups).get(ref_id).copied().unwrap_or(0)
+    }
+
+    /// Counts a reauthorization for more scopes of `ref_id`.
+    pub(crate) fn count_step_up(&self, ref_id: &RefId) {
+        let mut step_ups = locked(&self.inner.proxy.step_ups);
+        let count = step_ups.entry(ref_id.clone()).or_default();
+        *count = count.saturating_add(1);
+    }
+
+    fn note_use(&self, ref_id: &RefId) {
+        {
+            let mut step_ups = locked(&self.inner.proxy.step_ups);
+            if !step_ups.is_empty() {
+                step_ups.remove(ref_id);
+            }
+        }
+        let mut used = locked(&self.inner.proxy.used);
+        if !used.contains(ref_id) {
+            used.insert(ref_id.clone());
+        }
+    }
+
+    /// Writes `last_used_at` of the connections the proxy carried calls of since the last time
+    /// (the background's, every few seconds); returns how many.
+    pub async fn flush_proxy_use(&self) -> Result<usize, Error> {
+        let used: Vec<RefId> = std::mem::take(&mut *locked(&self.inner.proxy.used)).into_iter().collect();
+        if used.is_empty() {
+            return Ok(0);
+        }
+        let now = self.ports().clock.now();
+        self.ports().connections.mark_used_any(&used, now).await?;
+        Ok(used.len())
+    }
+}
+
+/// The URL a call goes to: the connection's own for the endpoint and the SSE stream, or a path
+/// on its origin for a legacy message; a transport the route does not speak is refused.
+pub(crate) fn upstream_url(connection: &Connection, target: &ProxyTarget) -> Result<String, Error> {
+    let wrong = |message: &str| Error::validation("transport", message.to_owned());
+    let expected = match target {
+        ProxyTarget::Streamable => Transport::StreamableHttp,
+        ProxyTarget::SseStream | ProxyTarget::SseMessage(_) => Transport::Sse,
+    };
+    match (connection.transport, expected) {
+        (Transport::Stdio, _) => {
+            return Err(wrong("a stdio server runs next to the engine and is not proxied"));
+        }
+        (Transport::Sse, Transport::StreamableHttp) => {
+            return Err(wrong("the server speaks the legacy HTTP+SSE transport: use …/sse and …/messages"));
+        }
+        (Transport::StreamableHttp, Transport::Sse) => {
+            return Err(wrong("the server speaks Streamable HTTP: use …/mcp"));
+        }
+        _ => {}
+    }
+    let base = connection.url.as_deref().ok_or_else(|| wrong("the connection has no server URL"))?;
+    match target {
+        ProxyTarget::Streamable | ProxyTarget::SseStream => Ok(base.to_owned()),
+        ProxyTarget::SseMessage(path) => same_origin(base, path),
+    }
+}
+
+/// `path` (a path and query, as a legacy server's `endpoint` event names) on `base`'s origin.
+fn same_origin(base: &str, path: &str) -> Result<String, Error> {
+    let refuse = || Error::validation("endpoint", "not a path on the MCP server's origin");
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+        return Err(refuse());
+    }
+    let base = Url::parse(base).map_err(|_| Error::internal("a stored server URL does not parse"))?;
+    let joined = base.join(path).map_err(|_| refuse())?;
+    if joined.origin() != base.origin() {
+        return Err(refuse());
+    }
+    Ok(joined.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_legacy_message_goes_only_to_the_servers_own_origin() {
+        let base = "https://mcp.example.com/v1/sse";
+        assert_eq!(same_origin(base, "/messages?sessionId=a").unwrap(), "https://mcp.example.com/messages?sessionId=a");
+        for foreign in ["//evil.example/x", "https://evil.example/x", "messages", "/\\evil.example", ""] {
+            assert!(same_origin(base, foreign).is_err(), "{foreign}");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `ports::McpUpstream` over the guarded client: the MCP proxy's outbound half (issue 16).
+//!
+//! The first byte of an answer must come within `first_byte` (a server that accepts and never
+//! answers is a `504`), and an answer's body may pause at most `idle` between chunks; a body
+//! that flows is never cut. The body is handed on chunk by chunk as the client reads it, so a
+//! slow client slows the read from the server (backpressure) and a client that goes away drops
+//! the body, which closes the exchange with the server.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ports::{McpUpstream, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
+use url::Url;
+
+use crate::challenge;
+use crate::http::{HttpError, SafeHttp, classify_failure, host_of};
+
+/// The proxy's client of MCP servers.
+#[derive(Debug, Clone)]
+pub struct UpstreamAdapter {
+    http: SafeHttp,
+    first_byte: Duration,
+    idle: Duration,
+}
+
+impl UpstreamAdapter {
+    /// Over `http` (built with [`SafeHttp::for_streams`]: no bound on a whole exchange).
+    pub fn new(http: SafeHttp, first_byte: Duration, idle: Duration) -> Self {
+        Self { http, first_byte, idle }
+    }
+}
+
+#[async_trait]
+impl McpUpstream for UpstreamAdapter {
+    async fn forward(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let url =
+            Url::parse(&request.url).map_err(|_| UpstreamError::Unreachable("the server URL is invalid".into()))?;
+        let host = host_of(Some(&url));
+        let method = match request.method {
+            UpstreamMethod::Get => reqwest::Method::GET,
+            UpstreamMethod::Post => reqwest::Method::POST,
+            UpstreamMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.http.request(method, url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        for (name, secret) in &request.credential {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| UpstreamError::Unreachable("the credential's header name is invalid".into()))?;
+            let mut value = HeaderValue::try_from(secret.expose_secret())
+                .map_err(|_| UpstreamError::Unreachable("the credential is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            builder = builder.header(name, value);
+        }
+        if request.method == UpstreamMethod::Post {
+            builder = builder.body(request.body);
+        }
+        let response = match tokio::time::timeout(self.first_byte, self.http.send(builder)).await {
+            Err(_) => return Err(UpstreamError::Timeout(format!("{host} did not answer in time"))),
+            Ok(Err(e)) => return Err(translate(e)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect::<Vec<_>>();
+        let insufficient_scope = (status == 403).then(|| scope_challenge(&response)).flatten();
+        let body = body_stream(response, self.idle, host);
+        Ok(UpstreamResponse { status, headers, insufficient_scope, body: Box::pin(body) })
+    }
+}
+
+/// The scopes a `403`'s `Bearer` challenge with `error="insufficient_scope"` asks for.
+fn scope_challenge(response: &reqwest::Response) -> Option<String> {
+    response.headers().get_all(reqwest::header::WWW_AUTHENTICATE).iter().find_map(|value| {
+        let challenges = challenge::parse(value.to_str().ok()?).ok()?;
+        challenges
+            .iter()
+            .find(|c| c.is("Bearer") && c.param("error") == Some("insufficient_scope"))
+            .map(|c| c.param("scope").unwrap_or_default().to_owned())
+    })
+}
+
+/// The body, chunk by chunk, each within `idle` of the one before.
+fn body_stream(
+    response: reqwest::Response,
+    idle: Duration,
+    host: String,
+) -> impl futures_core::Stream<Item = Result<Bytes, UpstreamError>> + Send {
+    futures_util::stream::unfold(Some(response), move |state| {
+        let host = host.clone();
+        async move {
+            let mut response = state?;
+            match tokio::time::timeout(idle, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some(response))),
+                Ok(Ok(None)) => None,
+                Ok(Err(e)) => Some((Err(translate(classify_failure(e, host))), None)),
+                Err(_) => Some((Err(UpstreamError::Timeout(format!("{host} sent nothing for too long"))), None)),
+            }
+        }
+    })
+}
+
+fn translate(error: HttpError) -> UpstreamError {
+    match error {
+        HttpError::Blocked(blocked) => UpstreamError::Blocked(blocked.to_string()),
+        HttpError::Timeout { host } => UpstreamError::Timeout(format!("{host} did not answer in time")),
+        other => UpstreamError::Unreachable(other.to_string()),
+    }
+}
