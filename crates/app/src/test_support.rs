@@ -89,6 +89,7 @@ pub(crate) struct Mocks {
     pub leases: MockRefreshQueue,
     /// Sweeps nothing unless a test replaces it.
     pub sessions: MockConnectSessionStore,
+    pub upstream: ports::mocks::MockMcpUpstream,
 }
 
 impl Mocks {
@@ -104,6 +105,7 @@ impl Mocks {
             registrations: MockRegistrationStore::new(),
             leases: granting_leases(),
             sessions: sweeping_no_sessions(),
+            upstream: ports::mocks::MockMcpUpstream::new(),
         }
     }
 
@@ -154,7 +156,7 @@ impl Mocks {
             registrations: self.registrations,
             leases: self.leases,
             sessions: self.sessions,
-            upstream: ports::mocks::MockMcpUpstream::new(),
+            upstream: self.upstream,
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }

@@ -12,11 +12,17 @@ use crate::oauth_flow::{spawn_with_auth, start_flow};
 /// `HEAD` (see below).
 const CALLBACK: &str = "/assets/oauth/callback";
 
+/// The MCP proxy's streams, whose `GET` opens a stream at the connection's server: no `HEAD`
+/// either (a probe must not call the server).
+const PROXY_STREAMS: [&str; 2] = ["/assets/connections/{ref_id}/mcp", "/assets/connections/{ref_id}/sse"];
+
 /// Every path the OpenAPI document serves `GET` on, its `{ref_id}` filled in with `ref_id`.
 async fn get_paths(app: &TestApp, ref_id: &str) -> Vec<String> {
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     let paths = doc["paths"].as_object().expect("the document has paths");
-    let served = paths.iter().filter(|(p, item)| item.get("get").is_some() && !p.starts_with(CALLBACK));
+    let served = paths.iter().filter(|(p, item)| {
+        item.get("get").is_some() && !p.starts_with(CALLBACK) && !PROXY_STREAMS.contains(&p.as_str())
+    });
     served.map(|(p, _)| p.replace("{ref_id}", ref_id)).collect()
 }
 
@@ -87,4 +93,17 @@ async fn head_on_the_oauth_redirect_target_is_refused_and_leaves_the_flow_to_the
     assert_eq!(done.status(), StatusCode::OK, "the probe did not spend the state");
     let done: Value = done.json().await.unwrap();
     assert_eq!((done["ref_id"].as_str(), done["status"].as_str()), (Some(ref_id.as_str()), Some("connected")));
+}
+
+#[tokio::test]
+async fn head_on_the_proxys_streams_is_refused_and_never_reaches_the_server() {
+    let app = spawn_app().await;
+    let created = app.connect(json!({"server_name": "open"})).await;
+    let ref_id = created["ref_id"].as_str().unwrap();
+    for path in PROXY_STREAMS {
+        let path = path.replace("{ref_id}", ref_id);
+        let (status, headers, _) = send(&app, Method::HEAD, &path, Some(&app.key)).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "HEAD {path}");
+        assert!(headers[ALLOW].to_str().unwrap().contains("GET") && !headers[ALLOW].to_str().unwrap().contains("HEAD"));
+    }
 }
