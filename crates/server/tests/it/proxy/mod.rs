@@ -340,18 +340,7 @@ async fn a_server_that_dies_mid_stream_ends_the_clients_stream_and_the_next_call
     });
     let app = spawn_proxy(&up, None, &[]).await;
     let ref_id = connect_keyed(&app).await;
-    let url = app.url(&format!("/assets/connections/{ref_id}/mcp"));
-    let mut answer = app.client.get(&url).header("X-Engine-Key", ENGINE_KEY).send().await.unwrap();
-    let mut received = String::new();
-    let ended_badly = loop {
-        match answer.chunk().await {
-            Ok(Some(chunk)) => received.push_str(&String::from_utf8_lossy(&chunk)),
-            Ok(None) => break false,
-            Err(_) => break true,
-        }
-    };
-    assert!(ended_badly, "the client sees the stream broken, not a clean end: {received}");
-    assert_eq!(received.matches("data: ").count(), 3, "{received}");
+    assert_eq!(read_stream(&app, &ref_id).await, (3, false), "three events, then broken, not a clean end");
     assert_eq!(post_mcp(&app, &ref_id, &[]).await.status(), StatusCode::OK);
 }
 
@@ -447,4 +436,32 @@ async fn the_proxy_counts_calls_by_server_and_outcome_and_notes_when_a_connectio
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(used.is_string(), "last_used_at is written within a few seconds");
+}
+
+/// The events of a `GET …/mcp` stream, and whether it ended cleanly.
+async fn read_stream(app: &TestApp, ref_id: &str) -> (usize, bool) {
+    let url = app.url(&format!("/assets/connections/{ref_id}/mcp"));
+    let mut answer = app.client.get(&url).header("X-Engine-Key", ENGINE_KEY).send().await.unwrap();
+    let mut received = String::new();
+    loop {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => received.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(None) => return (received.matches("data: ").count(), true),
+            Err(_) => return (received.matches("data: ").count(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_flows_is_never_cut_and_a_silent_one_is_closed_after_the_idle_timeout() {
+    let up = Upstream::start(None).await;
+    let app = spawn_proxy(&up, None, &[("PROXY_IDLE_TIMEOUT_SECONDS", "1")]).await;
+    let ref_id = connect_keyed(&app).await;
+    up.configure(|b| {
+        b.events = Some(4);
+        b.interval_ms = 500;
+    });
+    assert_eq!(read_stream(&app, &ref_id).await, (4, true), "2 s in all, but never 1 s silent");
+    up.configure(|b| b.interval_ms = 3_000);
+    assert_eq!(read_stream(&app, &ref_id).await, (1, false), "closed in the first silence");
 }
