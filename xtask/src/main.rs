@@ -9,6 +9,7 @@ mod db;
 mod deps;
 mod e2e;
 mod node_packages;
+mod python_packages;
 mod shell;
 mod test;
 mod tidy;

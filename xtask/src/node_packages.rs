@@ -13,13 +13,15 @@ use crate::shell;
 const PACKAGES: &[(&str, &str)] = &[
     // The certified OpenID provider the OAuth client's interoperability tests run against.
     ("oidc-provider", "9.13.3"),
+    // The official MCP TypeScript SDK: the MCP server and client of the proxy's tests (issue 16),
+    // and the schema library its tools are declared with.
+    ("@modelcontextprotocol/sdk", "1.32.2"),
+    ("zod", "4.6.7"),
 ];
 
 /// Where they are installed (`…/node_modules` is what the tests are given).
 pub(crate) fn prefix() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| shell::workspace_root().join("target"), PathBuf::from)
-        .join("test-packages/node")
+    shell::test_packages().join("node")
 }
 
 /// Installs every package that is missing or at another version; returns the `node_modules`

@@ -12,6 +12,14 @@ pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
+/// `target/test-packages` (under `CARGO_TARGET_DIR` when it is set): where `cargo xtask test`
+/// installs the packages of other languages the tests run.
+pub(crate) fn test_packages() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("test-packages")
+}
+
 fn echo(cmd: &Command) {
     let mut line = cmd.get_program().to_string_lossy().into_owned();
     for arg in cmd.get_args() {

@@ -1,7 +1,7 @@
 //! A real OAuth 2 authorization server over loopback HTTP, for black-box tests of the Asset
 //! Directory. It speaks the protocol for real — `/authorize` with automatic consent and an
 //! RFC 9207 `iss`, `/token` with PKCE S256, client authentication, refresh-token rotation and
-//! reuse detection, RFC 7009 `/revoke`, RFC 8414 metadata and RFC 7591 registration — and lets a
+//! reuse detection, RFC 7009 `/revoke`, RFC 7662 `/introspect`, RFC 8414 metadata and RFC 7591 registration — and lets a
 //! test switch on failures (500, garbage, a hang, 429, `invalid_grant`, a redirect) and read back
 //! what it saw (counters, requests, revocations, whether a token still works). It can also start
 //! an MCP-style protected resource ([`TestResourceServer`]) with RFC 9728 metadata that accepts
@@ -15,6 +15,7 @@ mod assertion;
 mod config;
 mod grants;
 mod identity;
+mod introspection;
 mod keys;
 mod meta;
 mod resource;
@@ -66,6 +67,7 @@ impl TestAuthServer {
                 .route("/authorize", web::get().to(routes::authorize))
                 .route("/token", web::post().to(routes::token))
                 .route("/revoke", web::post().to(routes::revoke))
+                .route("/introspect", web::post().to(introspection::introspect))
                 .route("/redirected", web::to(routes::redirected))
                 .route("/.well-known/oauth-authorization-server", web::get().to(meta::metadata))
                 .route("/register", web::post().to(meta::register))
@@ -109,6 +111,11 @@ impl TestAuthServer {
 
     pub fn revocation_endpoint(&self) -> String {
         format!("{}/revoke", self.base_url)
+    }
+
+    /// RFC 7662 token introspection, for a confidential client of this server.
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/introspect", self.base_url)
     }
 
     pub fn registration_endpoint(&self) -> String {

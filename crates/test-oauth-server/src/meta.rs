@@ -20,6 +20,7 @@ pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "grant_types_supported": grant_types(&st.config),
@@ -29,6 +30,8 @@ pub(crate) async fn metadata(state: web::Data<Shared>) -> HttpResponse {
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "revocation_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "scopes_supported": st.config.scopes_supported,
         "authorization_response_iss_parameter_supported": st.config.advertise_iss,
         "client_id_metadata_document_supported": st.config.accept_client_id_urls,

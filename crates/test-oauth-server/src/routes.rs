@@ -133,7 +133,7 @@ fn bounce(to: &str, params: &BTreeMap<String, String>) -> HttpResponse {
 }
 
 /// The Basic credentials of a request, form-decoded as RFC 6749 §2.3.1 encodes them.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;

@@ -55,6 +55,8 @@ pub struct TokenInfo {
     pub scope: String,
     /// The `resource` the grant was bound to (RFC 8707), i.e. the token's audience.
     pub audience: Option<String>,
+    /// When an access token expires (`None`: a refresh token, or one issued without a lifetime).
+    pub expires_at: Option<Instant>,
 }
 
 /// Counters tests assert on.
@@ -77,6 +79,8 @@ pub struct Counters {
     /// ID-JAGs issued (as an identity provider) and taken for tokens (as an MCP server's).
     pub token_exchanges: u64,
     pub jwt_bearer: u64,
+    /// `POST /introspect` requests from an authenticated client, whatever the token.
+    pub introspections: u64,
 }
 
 /// The authorization a set of tokens descends from; rotation keeps the family.
@@ -192,11 +196,11 @@ impl State {
     }
 
     pub(crate) fn token_info(&self, token: &str) -> Option<TokenInfo> {
-        let (kind, grant, usable) = if let Some(a) = self.access.get(token) {
+        let (kind, grant, usable, expires_at) = if let Some(a) = self.access.get(token) {
             let fresh = a.expires_at.is_none_or(|t| Instant::now() < t);
-            (TokenKind::Access, &a.grant, !a.revoked && fresh)
+            (TokenKind::Access, &a.grant, !a.revoked && fresh, a.expires_at)
         } else if let Some(r) = self.refresh.get(token) {
-            (TokenKind::Refresh, &r.grant, !r.revoked && !r.retired)
+            (TokenKind::Refresh, &r.grant, !r.revoked && !r.retired, None)
         } else {
             return None;
         };
@@ -206,6 +210,7 @@ impl State {
             client_id: grant.client_id.clone(),
             scope: grant.scope.clone(),
             audience: grant.audience.clone(),
+            expires_at,
         })
     }
 

@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use test_oauth_server::{ResourceConfig, TestAuthConfig, TestAuthServer, TestResourceServer};
 
-use crate::helpers::{Spawn, TestApp, assert_error, bearer_of, captured_logs, test_catalog};
+use crate::helpers::{Spawn, TestApp, assert_error, bearer_of, captured_logs, node_modules, test_catalog};
 
 const SECRET: &str = "certified-secret-8c2f71";
 
@@ -34,16 +34,7 @@ struct CertifiedProvider {
 
 impl CertifiedProvider {
     fn start(config: &Value) -> Self {
-        let modules = std::env::var_os("AD_TEST_NODE_MODULES").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-packages/node/node_modules"),
-            PathBuf::from,
-        );
-        assert!(
-            modules.join("oidc-provider").exists(),
-            "{} has no oidc-provider: `cargo xtask test` installs it (npm install oidc-provider into \
-             target/test-packages/node)",
-            modules.display()
-        );
+        let modules = node_modules("oidc-provider");
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(config.to_string().as_bytes()).unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc_provider.mjs");

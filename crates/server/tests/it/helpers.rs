@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::{Client, Response, StatusCode};
@@ -38,6 +39,36 @@ fn init_logs() {
 
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.get().expect("logs captured").lock().unwrap()).into_owned()
+}
+
+/// The `node_modules` of the npm packages `cargo xtask test` installs (`AD_TEST_NODE_MODULES`, or
+/// where it installs them by default), checked to hold `package`.
+pub fn node_modules(package: &str) -> PathBuf {
+    let modules = std::env::var_os("AD_TEST_NODE_MODULES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-packages/node/node_modules"),
+        PathBuf::from,
+    );
+    assert!(
+        modules.join(package).exists(),
+        "{} has no {package}: `cargo xtask test` installs it (npm install into target/test-packages/node)",
+        modules.display()
+    );
+    modules
+}
+
+/// The Python of the virtual environment `cargo xtask test` makes for the PyPI packages the tests
+/// run (`AD_TEST_PYTHON`, or where it makes it by default).
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("AD_TEST_PYTHON").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-packages/python/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "no {}: `cargo xtask test` makes it (a virtual environment in target/test-packages/python)",
+        python.display()
+    );
+    python
 }
 
 pub const ENGINE_KEY: &str = "engine-key-for-tests-7Yq2";

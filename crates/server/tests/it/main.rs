@@ -27,6 +27,7 @@ mod key_rotation;
 mod labels;
 mod legacy_servers;
 mod lists;
+mod mcp_sdk;
 mod messages;
 mod mix_up;
 mod oauth_flow;

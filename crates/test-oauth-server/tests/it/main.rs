@@ -2,5 +2,6 @@
 //! Asset Directory's black-box tests rely on it to enforce.
 
 mod authorize;
+mod introspection;
 mod support;
 mod tokens;
