@@ -203,6 +203,10 @@ impl Application {
         let (served, guarded) = (state.clone(), keys.keys());
         let server = HttpServer::new(move || actix_api::app(served.clone(), guarded.clone()))
             .workers(crate::config::worker_threads())
+            // A client that closes its side has gone: its answer (a proxied stream above all) is
+            // dropped at once, which closes the call to the MCP server, rather than written on
+            // until a write fails (a resuming client would meet its old stream still open).
+            .h1_allow_half_closed(false)
             .listen(listener)
             .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
             .shutdown_timeout(10)

@@ -10,6 +10,7 @@
 //! an authorization server started on that runtime keeps answering while a client runs.
 
 mod straight;
+mod through_proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -173,6 +174,7 @@ impl Scenario {
 /// How a client run went: its exit status and its JSON lines, one per step.
 #[derive(Debug)]
 pub struct ClientRun {
+    pub scenario: Scenario,
     pub status: ExitStatus,
     pub lines: Vec<Value>,
     pub stderr: String,
@@ -198,6 +200,31 @@ impl ClientRun {
     pub fn transcript(&self) -> String {
         let lines: Vec<String> = self.lines.iter().map(Value::to_string).collect();
         format!("{}\n{}\nstderr: {}", self.status, lines.join("\n"), self.stderr)
+    }
+}
+
+impl ClientRun {
+    /// The line of step `name`, which the run must have reached.
+    fn must_step(&self, name: &str) -> &Value {
+        self.step(name).unwrap_or_else(|| panic!("no step {name}: {}", self.transcript()))
+    }
+
+    /// What its scenario must show: for Streamable HTTP, notifications on the POST and on the
+    /// GET stream and the session deleted; for a resume, two notifications of five, the stream
+    /// dropped, the other three after `Last-Event-ID`; for legacy SSE, the echo.
+    pub fn shows_its_scenario(&self) {
+        match self.scenario {
+            Scenario::Streamable => {
+                assert_eq!(self.must_step("tools/call notify")["notifications"], json!([1, 2, 3]));
+                assert_eq!(self.must_step("standalone GET stream")["notifications"], json!([1, 2]));
+                assert_eq!(self.must_step("terminateSession")["status_after"], 404);
+            }
+            Scenario::Resume => {
+                assert_eq!(self.must_step("disconnect")["received"], json!([1, 2]));
+                assert_eq!(self.must_step("resumed")["received"], json!([1, 2, 3, 4, 5]));
+            }
+            Scenario::Sse => assert_eq!(self.must_step("tools/call echo")["text"], "hello"),
+        }
     }
 }
 
@@ -232,6 +259,7 @@ pub async fn run_client(
         .expect("the client starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     ClientRun {
+        scenario,
         status: output.status,
         lines: stdout
             .lines()

@@ -49,7 +49,7 @@ async fn spawn_proxy(up: &Upstream, auth: Option<&TestAuthServer>, vars: &[(&str
     spawn.start().await
 }
 
-async fn connect_oauth(app: &TestApp, body: Value) -> String {
+pub(crate) async fn connect_oauth(app: &TestApp, body: Value) -> String {
     let (ref_id, callback) = start_flow(app, body).await;
     assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
     ref_id
