@@ -182,7 +182,9 @@ async fn a_custom_server_connects_at_once_with_the_client_credentials_grant_and_
     let ref_id = created["ref_id"].as_str().unwrap();
     assert_eq!(call_mcp(&resource.mcp_url(), &bearer_of(&app, ref_id).await).await, StatusCode::OK);
     let grants: Vec<_> = calls_of(&auth, "machine-client").into_iter().filter(|(_, _, e)| e.is_none()).collect();
-    assert_eq!(grants.len(), 2, "minted at connect, and again before expiry: {grants:?}");
+    // The scheduler's first round runs as the service starts; on a slow machine it may come after
+    // the connect and mint once more, as it should for a token due that soon.
+    assert!((2..=3).contains(&grants.len()), "minted at connect, and again before expiry: {grants:?}");
     assert!(
         grants
             .iter()
