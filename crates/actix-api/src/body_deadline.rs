@@ -42,6 +42,11 @@ impl BodyTimedOut {
     pub(crate) fn caused(error: &PayloadError) -> bool {
         matches!(error, PayloadError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Self>()))
     }
+
+    /// The answer to it: `408 REQUEST_TIMEOUT` (the connection is closed after it).
+    pub(crate) fn answer() -> crate::ApiError {
+        crate::ApiError::new(crate::ErrorCode::RequestTimeout, "the request body did not arrive in time")
+    }
 }
 
 /// The middleware: puts the request's body, if it has one, behind a deadline of `timeout`

@@ -36,9 +36,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => too_large(),
         JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
-        JsonPayloadError::Payload(e) if BodyTimedOut::caused(e) => {
-            ApiError::new(ErrorCode::RequestTimeout, "the request body did not arrive in time")
-        }
+        JsonPayloadError::Payload(e) if BodyTimedOut::caused(e) => BodyTimedOut::answer(),
         JsonPayloadError::ContentType => ApiError::invalid_request("Content-Type must be application/json"),
         JsonPayloadError::Deserialize(e) => body_error(e, None),
         _ => ApiError::invalid_request("the request body could not be read"),

@@ -3,8 +3,6 @@
 //! never learns the server's address.
 
 use actix_web::http::header::HeaderMap;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::{Bytes, BytesMut};
 use url::Url;
 
@@ -12,9 +10,11 @@ use url::Url;
 /// cookies, the caller's `Authorization` and `X-Engine-Key`, `X-End-User-Id`, `Host`.
 const TO_SERVER: [&str; 5] = ["accept", "content-type", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
 
-/// The server's headers that reach the client: the transport's, and `Retry-After` of a `429` or
-/// `503`. Never a cookie, a challenge of the server's own authorization, or a hop-by-hop header.
-const TO_CLIENT: [&str; 4] = ["content-type", "mcp-session-id", "mcp-protocol-version", "retry-after"];
+/// The server's headers that reach the client: the transport's, `Retry-After` of a `429` or
+/// `503`, and `Content-Encoding` (the body passes as it came). Never a cookie, a challenge of the
+/// server's own authorization, or a hop-by-hop header.
+const TO_CLIENT: [&str; 5] =
+    ["content-type", "content-encoding", "mcp-session-id", "mcp-protocol-version", "retry-after"];
 
 /// The client's headers that may pass to the server, as text (a value that is not is dropped).
 pub(crate) fn to_server(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -33,12 +33,6 @@ pub(crate) fn to_client(name: &str) -> bool {
 /// The query parameter of the proxy's `…/messages` that carries where the server wants them.
 pub(crate) const ENDPOINT_PARAM: &str = "endpoint";
 
-/// The path and query on the server's origin a `…/messages?endpoint=…` names.
-pub(crate) fn decode_endpoint(encoded: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-    String::from_utf8(bytes).ok()
-}
-
 /// Why a legacy SSE stream cannot be passed on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RewriteError {
@@ -52,15 +46,17 @@ pub(crate) enum RewriteError {
 const MAX_HELD: usize = 64 * 1024;
 
 /// Rewrites the first `endpoint` event of a legacy SSE stream; then passes bytes through.
-pub(crate) struct EndpointRewriter {
+pub(crate) struct EndpointRewriter<S> {
     server_url: Url,
     held: Option<BytesMut>,
+    /// Seals the path and query the server named (`Directory::seal_endpoint`).
+    seal: S,
 }
 
-impl EndpointRewriter {
+impl<S: Fn(&str) -> String> EndpointRewriter<S> {
     /// For the stream of the server at `server_url` (the connection's SSE URL).
-    pub(crate) fn new(server_url: Url) -> Self {
-        Self { server_url, held: Some(BytesMut::new()) }
+    pub(crate) fn new(server_url: Url, seal: S) -> Self {
+        Self { server_url, held: Some(BytesMut::new()), seal }
     }
 
     /// What to send the client for `chunk`: nothing while the endpoint event is incomplete.
@@ -74,7 +70,7 @@ impl EndpointRewriter {
                 Some(data) => {
                     let rest = held.split();
                     self.held = None;
-                    out.extend_from_slice(rewrite(&self.server_url, &data)?.as_bytes());
+                    out.extend_from_slice(rewrite(&self.server_url, &data, &self.seal)?.as_bytes());
                     out.extend_from_slice(&rest);
                     return Ok(out.freeze());
                 }
@@ -89,8 +85,8 @@ impl EndpointRewriter {
 }
 
 /// The `endpoint` event naming the proxy's `messages` (relative to the proxy's `…/sse`) instead
-/// of `data`, a URL on `server_url`'s origin.
-fn rewrite(server_url: &Url, data: &str) -> Result<String, RewriteError> {
+/// of `data`, a URL on `server_url`'s origin, which `seal` makes opaque.
+fn rewrite(server_url: &Url, data: &str, seal: impl Fn(&str) -> String) -> Result<String, RewriteError> {
     let named = server_url.join(data.trim()).map_err(|_| RewriteError::ForeignEndpoint)?;
     if named.origin() != server_url.origin() {
         return Err(RewriteError::ForeignEndpoint);
@@ -100,8 +96,7 @@ fn rewrite(server_url: &Url, data: &str) -> Result<String, RewriteError> {
         path.push('?');
         path.push_str(query);
     }
-    let encoded = URL_SAFE_NO_PAD.encode(path.as_bytes());
-    Ok(format!("event: endpoint\ndata: messages?{ENDPOINT_PARAM}={encoded}\n\n"))
+    Ok(format!("event: endpoint\ndata: messages?{ENDPOINT_PARAM}={}\n\n", seal(&path)))
 }
 
 /// The end (past the blank line) of the first whole event in `held`.
@@ -135,12 +130,13 @@ fn endpoint_data(event: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn rewriter() -> EndpointRewriter {
-        EndpointRewriter::new(Url::parse("https://mcp.example.com/v1/sse").unwrap())
+    /// A stand-in for the cipher: hex, so a test can read what was sealed.
+    fn rewriter() -> EndpointRewriter<fn(&str) -> String> {
+        EndpointRewriter::new(Url::parse("https://mcp.example.com/v1/sse").unwrap(), |path| hex::encode(path))
     }
 
     #[test]
-    fn the_endpoint_event_names_the_proxys_messages_and_keeps_the_servers_path_opaque() {
+    fn the_endpoint_event_names_the_proxys_messages_and_seals_the_servers_path() {
         let mut r = rewriter();
         let out = r
             .feed(Bytes::from_static(b": ping\n\nevent: endpoint\ndata: /messages?sessionId=abc\n\nevent: message\n"))
@@ -149,7 +145,7 @@ mod tests {
         assert!(text.starts_with(": ping\n\nevent: endpoint\ndata: messages?endpoint="), "{text}");
         assert!(!text.contains("mcp.example.com") && !text.contains("sessionId"), "{text}");
         let encoded = text.split("endpoint=").nth(1).unwrap().split('\n').next().unwrap();
-        assert_eq!(decode_endpoint(encoded).as_deref(), Some("/messages?sessionId=abc"));
+        assert_eq!(hex::decode(encoded).unwrap(), b"/messages?sessionId=abc");
         assert!(text.ends_with("event: message\n"), "what followed passes: {text}");
         // Then bytes pass untouched.
         assert_eq!(r.feed(Bytes::from_static(b"data: x\n\n")).unwrap(), Bytes::from_static(b"data: x\n\n"));

@@ -201,6 +201,22 @@ impl<D: Deps> Directory<D> {
         &self.inner.healing
     }
 
+    /// Runs `work` on its own task to its end, even when the caller's future is dropped (a
+    /// client that hangs up drops its request's): what a provider has done (a refresh token
+    /// rotated, a code redeemed) is stored, never lost halfway.
+    pub(crate) async fn to_completion<R, F>(&self, work: impl FnOnce(Self) -> F) -> R
+    where
+        F: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        match tokio::spawn(work(self.clone())).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down, and this caller with it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Whether the database answers.
     pub async fn check_database(&self) -> Result<(), Error> {
         Ok(self.ports().connections.ping().await?)

@@ -144,7 +144,8 @@ async fn get_credentials<D: Deps>(
     let credential = state.directory.credentials(&owner, &parse_ref_id(&path)?).await?;
     let c = &credential.connection;
     // A connection that is not exportable hands out only its proxy token.
-    let headers: BTreeMap<String, String> = match c.exportable {
+    let exportable = state.directory.exports_secret(c);
+    let headers: BTreeMap<String, String> = match exportable {
         true => {
             credential.headers.iter().map(|(name, value)| (name.clone(), value.expose_secret().to_owned())).collect()
         }
@@ -165,7 +166,7 @@ async fn get_credentials<D: Deps>(
         transport: c.transport.as_str(),
         headers,
         expires_at: c.expires_at.map(rfc3339),
-        exportable: c.exportable,
+        exportable,
         proxy,
     };
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))

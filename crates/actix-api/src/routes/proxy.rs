@@ -19,6 +19,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::parse_ref_id;
+use crate::body_deadline::BodyTimedOut;
 use crate::caller::END_USER_HEADER;
 use crate::dto::{ReauthorizeBody, ReauthorizeResponse};
 use crate::endpoint::Endpoint;
@@ -191,8 +192,10 @@ async fn post_messages<D: Deps>(
 ) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<MessagesQuery>::from_query(req.query_string())
         .map_err(|_| ApiError::invalid_request("the query does not parse"))?;
-    let missing = || ApiError::validation(ENDPOINT_PARAM, "endpoint: the value the stream's endpoint event gave");
-    let path = query.endpoint.as_deref().and_then(proxy_wire::decode_endpoint).ok_or_else(missing)?;
+    let missing = || ApiError::validation(ENDPOINT_PARAM, "endpoint: the value this connection's stream gave");
+    let ref_id = parse_ref_id(req.match_info().get("ref_id").unwrap_or_default())?;
+    let path = query.endpoint.as_deref().and_then(|sealed| state.directory.open_endpoint(&ref_id, sealed));
+    let path = path.ok_or_else(missing)?;
     let body = read_body(payload).await?;
     forward(&state, &req, caller.0, UpstreamMethod::Post, ProxyTarget::SseMessage(path), body).await
 }
@@ -230,7 +233,10 @@ async fn post_reauthorize<D: Deps>(
 async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
+        let chunk = chunk.map_err(|e| match BodyTimedOut::caused(&e) {
+            true => BodyTimedOut::answer(),
+            false => ApiError::invalid_request("the request body could not be read"),
+        })?;
         if body.len() + chunk.len() > MAX_PROXY_BODY_BYTES {
             return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than 4 MiB"));
         }
@@ -272,7 +278,10 @@ async fn forward<D: Deps>(
     let open = metrics.stream_opened();
     let proxy_metrics = state.metrics.clone();
     let mut rewriter = match (rewrite, connection.url.as_deref().map(Url::parse)) {
-        (true, Some(Ok(url))) if (200..300).contains(&response.status) => Some(EndpointRewriter::new(url)),
+        (true, Some(Ok(url))) if (200..300).contains(&response.status) => {
+            let (directory, ref_id) = (state.directory.clone(), connection.ref_id.clone());
+            Some(EndpointRewriter::new(url, move |path: &str| directory.seal_endpoint(&ref_id, path)))
+        }
         _ => None,
     };
     let stream = response.body.map(move |chunk| {

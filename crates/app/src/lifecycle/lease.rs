@@ -65,6 +65,10 @@ enum Leased {
 /// renewed, so the refresh happens however fresh the refused token looked.
 const REFUSED_MARGIN: i64 = 10 * 365 * 24 * 3600;
 
+/// The token an MCP server refused and whose it is, when a refresh is for that (a `401` at the
+/// proxy): of callers refused together, only the first refreshes.
+type Refused<'a> = Option<(&'a Owner, Option<&'a Sealed>)>;
+
 /// How often a waiting credentials call looks whether the holder has finished.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -120,13 +124,30 @@ impl<D: Deps> Directory<D> {
     }
 
     /// [`Directory::refresh_with`]; with `refused`, first whether the stored token is still the
-    /// one an MCP server refused (otherwise it is fresh already).
+    /// one an MCP server refused (otherwise it is fresh already). Runs to its end on its own task:
+    /// a caller that goes away must not drop a refresh between the provider's answer and the
+    /// store (a rotated refresh token would be lost with the grant).
     async fn refresh_under_lock(
         &self,
         ref_id: &RefId,
         margin: i64,
         mode: Mode,
-        refused: Option<(&Owner, Option<&Sealed>)>,
+        refused: Refused<'_>,
+    ) -> Result<Attempt, Error> {
+        let (ref_id, refused) = (ref_id.clone(), refused.map(|(o, s)| (o.clone(), s.cloned())));
+        self.to_completion(move |dir| async move {
+            let refused = refused.as_ref().map(|(o, s)| (o, s.as_ref()));
+            dir.refresh_attempt(&ref_id, margin, mode, refused).await
+        })
+        .await
+    }
+
+    async fn refresh_attempt(
+        &self,
+        ref_id: &RefId,
+        margin: i64,
+        mode: Mode,
+        refused: Refused<'_>,
     ) -> Result<Attempt, Error> {
         let lock = self.inner.refresh_locks.lock_for(ref_id);
         let attempt = {
@@ -135,7 +156,7 @@ impl<D: Deps> Directory<D> {
                 Some((owner, refused)) if self.replaced_since(owner, ref_id, refused).await? => {
                     Ok(Attempt::Done(RefreshOutcome::AlreadyFresh))
                 }
-                _ => self.refresh_leased(ref_id, margin, mode).await,
+                _ => self.refresh_leased(ref_id, margin, mode, refused).await,
             }
         };
         drop(lock);
@@ -155,16 +176,30 @@ impl<D: Deps> Directory<D> {
         attempt
     }
 
-    async fn refresh_leased(&self, ref_id: &RefId, margin: i64, mode: Mode) -> Result<Attempt, Error> {
+    async fn refresh_leased(
+        &self,
+        ref_id: &RefId,
+        margin: i64,
+        mode: Mode,
+        refused: Refused<'_>,
+    ) -> Result<Attempt, Error> {
         let lease = match self.take_lease(ref_id, margin, mode).await? {
             Leased::Held(lease) => lease,
             Leased::Fresh => return Ok(Attempt::Done(RefreshOutcome::AlreadyFresh)),
             Leased::Busy => return Ok(Attempt::Busy),
         };
-        let outcome = if mode == Mode::Scheduled && !self.stale_or_expiring(ref_id, margin).await? {
-            Ok(RefreshOutcome::AlreadyFresh)
-        } else {
-            self.refresh_locked(ref_id, margin).await
+        // A refused token another replica replaced while this one waited for the lease is fresh.
+        let replaced = match refused {
+            Some((owner, refused)) => self.replaced_since(owner, ref_id, refused).await,
+            None => Ok(false),
+        };
+        let outcome = match replaced {
+            Ok(true) => Ok(RefreshOutcome::AlreadyFresh),
+            Err(e) => Err(e),
+            Ok(false) if mode == Mode::Scheduled && !self.stale_or_expiring(ref_id, margin).await? => {
+                Ok(RefreshOutcome::AlreadyFresh)
+            }
+            Ok(false) => self.refresh_locked(ref_id, margin).await,
         };
         let retry = self.retry_state(ref_id, &outcome, lease.failures).await;
         let owner = &self.inner.lifecycle.owner;
@@ -204,6 +239,34 @@ impl<D: Deps> Directory<D> {
                 return Ok(Leased::Busy);
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Takes `ref_id`'s refresh lease, waiting (up to the refresh's own bound) while another
+    /// replica holds it; `false` when it is still held elsewhere then. For a change of the tokens
+    /// that must not race a refresh (a step-up's); give it back with [`Directory::let_lease_go`].
+    pub(crate) async fn wait_for_lease(&self, ref_id: &RefId) -> Result<bool, Error> {
+        let settings = &self.settings().refresh;
+        let give_up = tokio::time::Instant::now() + settings.lease_wait;
+        loop {
+            let now = self.ports().clock.now();
+            let until = now.plus_seconds(settings.lease_seconds);
+            if self.ports().leases.try_lease(ref_id, &self.inner.lifecycle.owner, now, until).await?.is_some() {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                tracing::warn!(%ref_id, "a refresh elsewhere still holds the lease; going on without it");
+                return Ok(false);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Gives back a lease [`Directory::wait_for_lease`] took (a lapse does it too, later).
+    pub(crate) async fn let_lease_go(&self, ref_id: &RefId) {
+        let owner = &self.inner.lifecycle.owner;
+        if let Err(e) = self.ports().leases.release(ref_id, owner, RetryState::CLEAR).await {
+            tracing::warn!(%ref_id, error = %e, "could not release a refresh lease");
         }
     }
 

@@ -5,7 +5,7 @@
 //! or `failed` connection is reconnected in place instead (`reconnect.rs`).
 
 use domain::{AuthMethod, AuthSpec, ConnectionStatus, Owner, RefId, Scopes};
-use ports::{AuditKind, FlowEvent, FlowStore, RegistrationStore};
+use ports::{AuditKind, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
 
@@ -70,19 +70,34 @@ impl<D: Deps> Directory<D> {
                 // The token serving now is the bound server's: a consent at another would leave
                 // the connection's refresh at one server and its new token from another.
                 let bound = self.ports().registrations.authorization_of(ref_id).await?;
-                if bound.is_some_and(|b| b.issuer != found.issuer) {
+                let same = |b: &ports::DiscoveredAuthorization| {
+                    (&b.issuer, &b.client_id, &b.resource) == (&found.issuer, &found.client_id, &found.resource)
+                };
+                if bound.is_some_and(|b| !same(&b)) {
                     return Err(Error::Provider {
                         step: "server metadata",
-                        message: "the MCP server now names another authorization server; reconnect it anew".into(),
+                        message:
+                            "the MCP server's authorization (server, client or resource) changed; reconnect it anew"
+                                .into(),
                     });
                 }
                 (flow, auth_url)
             }
             Some(_) => return Err(Error::validation("ref_id", "the server no longer uses OAuth; connect it anew")),
         };
+        // The flow first; then the `step_up` event, written with the connection still connected
+        // (it is what lets the callback complete a flow of a connected connection).
         self.ports().flows.put_flow(&flow).await?;
+        let step_up = self.event(&connection, AuditKind::StepUp, Some(format!("scopes {}", wanted.to_delimited())));
+        let recorded =
+            self.ports().connections.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &step_up);
+        if !recorded.await? {
+            if let Err(e) = self.ports().flows.take_flow(&flow.state_hash).await {
+                tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost step-up");
+            }
+            return Err(Error::ReconnectInProgress(self.load(owner, ref_id).await?.status()));
+        }
         self.count_step_up(ref_id);
-        self.audit(&connection, AuditKind::StepUp, Some(format!("scopes {}", wanted.to_delimited()))).await;
         self.metrics().oauth_flow(FlowEvent::Started, &connection.owner.tenant);
         Ok(Reauthorization { ref_id: ref_id.clone(), auth_url, status: ConnectionStatus::Connected })
     }

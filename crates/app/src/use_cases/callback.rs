@@ -61,7 +61,9 @@ impl<D: Deps> Directory<D> {
     /// Completes an OAuth flow (spec §5.3): consumes the state exactly once, checks `iss`,
     /// exchanges the code with the PKCE verifier and stores the tokens sealed.
     pub async fn complete_callback(&self, input: CallbackInput) -> Result<CallbackOutcome, CallbackFailure> {
-        let result = self.run_callback(input).await;
+        // On its own task: a browser that goes away must not drop the callback between the code's
+        // exchange and the store.
+        let result = self.to_completion(move |dir| async move { dir.run_callback(input).await }).await;
         match &result {
             Ok(done) => self.metrics().oauth_flow(FlowEvent::Completed, &done.connection.owner.tenant),
             // A failure that names no tenant had no flow of a connection (an unknown or replayed
@@ -191,9 +193,22 @@ impl<D: Deps> Directory<D> {
         target: &TokenTarget,
     ) -> Result<CallbackOutcome, Error> {
         let now = self.ports().clock.now();
+        let was = connection.status();
+        if was == ConnectionStatus::Connected
+            && let (Some(held), Some(signed_in)) = (&connection.account, &tokens.account)
+            && held != signed_in
+        {
+            // More scopes for this connection, not another account behind the same ref id.
+            self.revoke_unstored(&connection, target, tokens).await;
+            return Err(Error::Provider {
+                step: "token exchange",
+                message: "the user signed in as another account than the connection's; nothing changed".into(),
+            });
+        }
         let update = self.seal_tokens(&connection, &tokens);
         let scopes = tokens.scopes.clone().unwrap_or_else(|| flow.scopes.clone());
-        let was = connection.status();
+        let more_scopes = scopes.iter().any(|s| !connection.scopes.contains(s))
+            && connection.scopes.iter().all(|s| scopes.contains(s));
         let (changed, detail) = match was {
             ConnectionStatus::Connected => {
                 (connection.record_refresh(Some(scopes), expiry(now, tokens.expires_in), now), Some("more scopes"))
@@ -203,10 +218,21 @@ impl<D: Deps> Directory<D> {
         changed.map_err(|e| Error::internal(e.to_string()))?;
         connection.grant_account(tokens.account.clone());
         let connected = self.event(&connection, AuditKind::Connected, detail.map(str::to_owned));
-        // A step-up replaces a token the refresh may be renewing: not while it does.
+        // A step-up replaces a token a refresh may be renewing, here or in another replica: not
+        // while one does (its lock, then its lease).
         let lock = self.inner.refresh_locks.lock_for(&connection.ref_id);
         let _renewals = lock.lock().await;
-        if !self.ports().connections.update(&connection, was, &update, &connected).await? {
+        let leased = was == ConnectionStatus::Connected && self.wait_for_lease(&connection.ref_id).await?;
+        let stored = self.ports().connections.update(&connection, was, &update, &connected).await;
+        if leased {
+            self.let_lease_go(&connection.ref_id).await;
+        }
+        let stored = stored?;
+        if stored && more_scopes {
+            // Granted what was asked: a later challenge is a new one, not the same one again.
+            self.clear_step_ups(&connection.ref_id);
+        }
+        if !stored {
             // Disconnected (or changed) while the code was exchanged: the tokens are stored nowhere.
             self.revoke_unstored(&connection, target, tokens).await;
             return Err(Error::ConnectionNotFound);

@@ -76,6 +76,12 @@ impl<D: Deps> Directory<D> {
         Ok(Credential { connection, headers, sealed_token: secrets.access_token })
     }
 
+    /// Whether `…/credentials` may hand out `connection`'s upstream secret: it was made
+    /// exportable, and its catalog entry (if it has one) does not forbid it now (issue 16).
+    pub fn exports_secret(&self, connection: &Connection) -> bool {
+        connection.exportable && self.catalog().get(&connection.server_name).is_none_or(|entry| entry.spec.exportable)
+    }
+
     async fn load_with_secrets(&self, owner: &Owner, ref_id: &RefId) -> Result<(Connection, StoredSecrets), Error> {
         self.ports().connections.get_with_secrets(owner, ref_id).await?.ok_or(Error::ConnectionNotFound)
     }

@@ -71,6 +71,9 @@ pub(crate) struct ProxyState {
     step_ups: Mutex<HashMap<RefId, u32>>,
 }
 
+/// Connections one `last_used_at` write names at most.
+const USED_PER_WRITE: usize = 1_000;
+
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -177,6 +180,11 @@ impl<D: Deps> Directory<D> {
         *count = count.saturating_add(1);
     }
 
+    /// Starts the count of `ref_id`'s reauthorizations for more scopes again.
+    pub(crate) fn clear_step_ups(&self, ref_id: &RefId) {
+        locked(&self.inner.proxy.step_ups).remove(ref_id);
+    }
+
     fn note_use(&self, ref_id: &RefId) {
         {
             let mut step_ups = locked(&self.inner.proxy.step_ups);
@@ -194,11 +202,15 @@ impl<D: Deps> Directory<D> {
     /// (the background's, every few seconds); returns how many.
     pub async fn flush_proxy_use(&self) -> Result<usize, Error> {
         let used: Vec<RefId> = std::mem::take(&mut *locked(&self.inner.proxy.used)).into_iter().collect();
-        if used.is_empty() {
-            return Ok(0);
-        }
         let now = self.ports().clock.now();
-        self.ports().connections.mark_used_any(&used, now).await?;
+        // A bounded statement each (the databases bound a statement's parameters); what is not
+        // written is noted again, for the next time.
+        for (written, batch) in used.chunks(USED_PER_WRITE).enumerate() {
+            if let Err(e) = self.ports().connections.mark_used_any(batch, now).await {
+                locked(&self.inner.proxy.used).extend(used[written * USED_PER_WRITE..].iter().cloned());
+                return Err(e.into());
+            }
+        }
         Ok(used.len())
     }
 }

@@ -1,4 +1,5 @@
-//! Proxy tokens (issue 16): what an MCP client that can only be given a URL and a bearer token
+//! Proxy tokens (issue 16), and the legacy SSE endpoints the proxy hands its clients, sealed the
+//! same way. A proxy token is what an MCP client that can only be given a URL and a bearer token
 //! presents to the proxy. Stateless: the token is its claims (tenant, user, connection, expiry)
 //! sealed by the service's cipher, so it opens only here, only unchanged, and rotates with the
 //! encryption keys (a token sealed under a previous key opens while that key is kept). Nothing is
@@ -63,4 +64,27 @@ impl<D: Deps> Directory<D> {
         }
         Some(Owner::new(TenantId::parse(tenant).ok()?, UserId::parse(user).ok()?))
     }
+
+    /// The path and query a legacy SSE server's `endpoint` event named for `ref_id`, sealed: what
+    /// the client gets back in `…/messages?endpoint=`, so it can only post where the server said.
+    pub fn seal_endpoint(&self, ref_id: &RefId, path: &str) -> String {
+        let sealed = self.ports().cipher.seal(&SecretString::from(path.to_owned()), &endpoint_aad(ref_id));
+        URL_SAFE_NO_PAD.encode(&sealed.0)
+    }
+
+    /// The path and query [`Directory::seal_endpoint`] sealed for `ref_id`; `None` for anything
+    /// else (another connection's, altered, made up).
+    pub fn open_endpoint(&self, ref_id: &RefId, sealed: &str) -> Option<String> {
+        if sealed.len() > 8 * 1024 {
+            return None;
+        }
+        let sealed = Sealed(URL_SAFE_NO_PAD.decode(sealed).ok()?);
+        let path = self.ports().cipher.open(&sealed, &endpoint_aad(ref_id)).ok()?;
+        Some(path.expose_secret().to_owned())
+    }
+}
+
+/// The associated data of a sealed legacy SSE endpoint: bound to its connection.
+fn endpoint_aad(ref_id: &RefId) -> String {
+    format!("sse_endpoint/v1/{ref_id}")
 }

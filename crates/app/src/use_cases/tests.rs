@@ -449,3 +449,27 @@ fn audit_event(connection: &Connection, kind: AuditKind) -> ports::AuditEvent {
         at: domain::Timestamp::from_unix(1_000),
     }
 }
+
+#[tokio::test]
+async fn a_consent_for_more_scopes_as_another_account_changes_nothing_and_its_tokens_are_revoked() {
+    let mut mocks = Mocks::new();
+    let mut connected = oauth_connection(ConnectionStatus::Connected);
+    connected.account = Account::from_provider("ada@example.com");
+    let history = vec![audit_event(&connected, AuditKind::Connected), audit_event(&connected, AuditKind::StepUp)];
+    mocks.audit.expect_events().returning(move |_, _| Ok(history.clone()));
+    let taken = Some((flow(600), Some(connected)));
+    mocks.flows.expect_take_flow_with_connection().return_once(move |_, _, _| Ok(taken));
+    mocks.oauth.expect_exchange_code().times(1).returning(|_, _, _, _, _| {
+        Ok(TokenSet {
+            access_token: SecretString::from("at-mallory"),
+            refresh_token: Some(SecretString::from("rt-mallory")),
+            expires_in: Some(3600),
+            scopes: None,
+            account: Account::from_provider("mallory@example.com"),
+        })
+    });
+    mocks.connections.expect_update().never();
+    mocks.oauth.expect_revoke().times(2).returning(|_, _, _| Ok(()));
+    let err = mocks.directory().complete_callback(callback("s", "c", Some("https://as.example"))).await.unwrap_err();
+    assert!(matches!(err.error, Error::Provider { step: "token exchange", .. }), "{:?}", err.error);
+}

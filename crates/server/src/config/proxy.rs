@@ -9,7 +9,7 @@ use super::{ConfigError, Source};
 /// - `PROXY_TOKEN_TTL_SECONDS`: life of the proxy token `…/credentials` hands out (default
 ///   `900`, at least `1`);
 /// - `PROXY_FIRST_BYTE_TIMEOUT_MS`: how long an MCP server may take to begin its answer (default
-///   `30000`); a timeout is `504 MCP_UPSTREAM_TIMEOUT`;
+///   `60000`, the SDKs' own request timeout); a timeout is `504 MCP_UPSTREAM_TIMEOUT`;
 /// - `PROXY_IDLE_TIMEOUT_SECONDS`: how long an answer's stream may stay silent before it is
 ///   closed (default `300`); a stream that flows is never cut;
 /// - `CREDENTIALS_EXPORTABLE`: whether a connect that does not say is exportable, i.e. its
@@ -38,7 +38,7 @@ impl ProxyConfig {
         Ok(Self {
             token_ttl: Duration::from_secs(source.number::<u64>("PROXY_TOKEN_TTL_SECONDS")?.unwrap_or(900).max(1)),
             first_byte_timeout: Duration::from_millis(
-                source.number::<u64>("PROXY_FIRST_BYTE_TIMEOUT_MS")?.unwrap_or(30_000).max(1),
+                source.number::<u64>("PROXY_FIRST_BYTE_TIMEOUT_MS")?.unwrap_or(60_000).max(1),
             ),
             idle_timeout: Duration::from_secs(
                 source.number::<u64>("PROXY_IDLE_TIMEOUT_SECONDS")?.unwrap_or(300).max(1),

@@ -14,10 +14,26 @@ use upstream::Upstream;
 use crate::helpers::{ENGINE_KEY, Spawn, TestApp, assert_error, test_catalog};
 use crate::oauth_flow::{CLIENT_SECRET, start_flow, status_of};
 
-/// A service whose catalog reaches `up`: `keyed-up` (API key in `X-Api-Key`), `legacy-up` (the
-/// legacy SSE transport, a bearer key), `acme-up` (OAuth at `auth`), and `locked-up` (OAuth, not
-/// exportable).
+/// A service whose catalog reaches `up` ([`proxy_catalog`]).
 async fn spawn_proxy(up: &Upstream, auth: Option<&TestAuthServer>, vars: &[(&str, &str)]) -> TestApp {
+    spawn_with(proxy_catalog(up, auth), vars, None).await
+}
+
+async fn spawn_with(catalog: Value, vars: &[(&str, &str)], data: Option<Arc<tempfile::TempDir>>) -> TestApp {
+    let mut spawn = Spawn::default().catalog(catalog).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
+    if let Some(data) = data {
+        spawn = spawn.data_dir(data);
+    }
+    for (name, value) in vars {
+        spawn = spawn.var(name, value);
+    }
+    spawn.start().await
+}
+
+/// The test catalog and `keyed-up` (API key in `X-Api-Key`), `legacy-up` (the legacy SSE
+/// transport, a bearer key), and with `auth` `acme-up` (OAuth) and `locked-up` (OAuth, not
+/// exportable), all reaching `up`.
+fn proxy_catalog(up: &Upstream, auth: Option<&TestAuthServer>) -> Value {
     let mut catalog = test_catalog();
     let servers = catalog["servers"].as_array_mut().unwrap();
     servers.push(json!({
@@ -42,11 +58,7 @@ async fn spawn_proxy(up: &Upstream, auth: Option<&TestAuthServer>, vars: &[(&str
                 } }));
         }
     }
-    let mut spawn = Spawn::default().catalog(catalog).var("ACME_CLIENT_SECRET", CLIENT_SECRET);
-    for (name, value) in vars {
-        spawn = spawn.var(name, value);
-    }
-    spawn.start().await
+    catalog
 }
 
 pub(crate) async fn connect_oauth(app: &TestApp, body: Value) -> String {
@@ -279,26 +291,55 @@ async fn an_upstream_5xx_passes_as_it_came_and_an_unreachable_one_is_502() {
 }
 
 #[tokio::test]
-async fn a_server_that_never_answers_is_a_504_and_does_not_hold_up_other_connections() {
+async fn a_server_that_never_answers_is_a_504_and_does_not_hold_up_calls_to_another() {
     let hanging = Upstream::start(None).await;
     hanging.configure(|b| b.hang = true);
-    let app = spawn_proxy(&hanging, None, &[("PROXY_FIRST_BYTE_TIMEOUT_MS", "1500")]).await;
+    let healthy = Upstream::start(None).await;
+    let mut catalog = proxy_catalog(&hanging, None);
+    catalog["servers"].as_array_mut().unwrap().push(json!({
+        "server_name": "healthy-up", "display_name": "Healthy", "transport": "streamable_http",
+        "url": format!("{}/mcp", healthy.url), "auth_method": "api_key",
+        "api_key": { "header": "X-Api-Key", "scheme": null } }));
+    let app = spawn_with(catalog, &[("PROXY_FIRST_BYTE_TIMEOUT_MS", "3000")], None).await;
     let stuck = connect_keyed(&app).await;
+    let fine = app.connect(json!({"server_name": "healthy-up", "server_config": {"api_key": "k"}})).await;
+    let fine = fine["ref_id"].as_str().unwrap().to_owned();
     let calls: Vec<_> = (0..20)
         .map(|_| {
             let (app, stuck) = (app.clone(), stuck.clone());
             tokio::spawn(async move { post_mcp(&app, &stuck, &[]).await })
         })
         .collect();
-    // Meanwhile another connection of the same service is served (an API key server, `open`).
-    let fine = app.connect(json!({"server_name": "legacy-up", "server_config": {"api_key": "k"}})).await;
-    let fine = fine["ref_id"].as_str().unwrap();
-    for _ in 0..5 {
-        assert_eq!(app.get(&format!("/assets/connections/{fine}/credentials")).await.status(), StatusCode::OK);
+    while hanging.seen().headers.len() < 20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Twenty calls wait on the silent server; the healthy one is answered meanwhile.
+    for _ in 0..10 {
+        assert_eq!(post_mcp(&app, &fine, &[]).await.status(), StatusCode::OK);
+    }
+    assert!(calls.iter().all(|call| !call.is_finished()), "the silent server's calls are still waiting");
     for call in calls {
         assert_error(call.await.unwrap(), StatusCode::GATEWAY_TIMEOUT, "MCP_UPSTREAM_TIMEOUT").await;
     }
+}
+
+#[tokio::test]
+async fn a_catalog_entry_made_non_exportable_later_stops_handing_out_its_existing_connections_secret() {
+    let up = Upstream::start(None).await;
+    let app = spawn_proxy(&up, None, &[]).await;
+    let ref_id = connect_keyed(&app).await;
+    assert_eq!(credentials(&app, &ref_id).await["headers"]["X-Api-Key"], "up-key-5Jd8");
+    let data = app.stop().await;
+    let mut catalog = proxy_catalog(&up, None);
+    for entry in catalog["servers"].as_array_mut().unwrap() {
+        if entry["server_name"] == "keyed-up" {
+            entry["exportable"] = json!(false);
+        }
+    }
+    let app = spawn_with(catalog, &[], Some(data)).await;
+    let given = credentials(&app, &ref_id).await;
+    assert_eq!((given["headers"].clone(), given["exportable"].clone()), (json!({}), json!(false)), "{given}");
+    assert_eq!(post_mcp(&app, &ref_id, &[]).await.status(), StatusCode::OK, "still served through the proxy");
 }
 
 #[tokio::test]
@@ -399,22 +440,21 @@ async fn the_legacy_sse_endpoint_names_the_proxy_and_its_messages_reach_the_serv
     assert!(relayed.contains("\"method\":\"ping\""), "{relayed}");
     let seen = up.seen().headers;
     assert!(seen.iter().all(|h| h.iter().any(|(n, v)| n == "authorization" && v == "Bearer legacy-key")));
-    // An endpoint of another origin never gets the credential.
-    let foreign = base64_url("//evil.example/steal");
-    let refused = app
-        .client
-        .post(app.url(&format!("/assets/connections/{ref_id}/messages?endpoint={foreign}")))
-        .header("X-Engine-Key", ENGINE_KEY)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
-}
-
-fn base64_url(text: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    // Only where the server said: a path the client makes up (on the server's origin or not), or
+    // another connection's endpoint, never gets the credential.
+    let before = up.seen().headers.len();
+    let other = app.connect(json!({"server_name": "legacy-up", "server_config": {"api_key": "k2"}})).await;
+    let elsewhere = messages.as_str().replace(ref_id, other["ref_id"].as_str().unwrap());
+    let made_up = ["/other", "/messages?sessionId=legacy-1", "//evil.example/steal"].map(|path| {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(path);
+        app.url(&format!("/assets/connections/{ref_id}/messages?endpoint={encoded}"))
+    });
+    for target in made_up.iter().chain([&elsewhere]) {
+        let refused = app.client.post(target).header("X-Engine-Key", ENGINE_KEY).body("{}").send().await.unwrap();
+        assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
+    }
+    assert_eq!(up.seen().headers.len(), before, "nothing reached the server");
 }
 
 #[tokio::test]
@@ -464,4 +504,51 @@ async fn a_stream_that_flows_is_never_cut_and_a_silent_one_is_closed_after_the_i
     assert_eq!(read_stream(&app, &ref_id).await, (4, true), "2 s in all, but never 1 s silent");
     up.configure(|b| b.interval_ms = 3_000);
     assert_eq!(read_stream(&app, &ref_id).await, (1, false), "closed in the first silence");
+}
+
+#[tokio::test]
+async fn a_consent_that_grants_more_scopes_starts_the_step_up_count_again_for_an_engine_without_the_proxy() {
+    let (auth, up) = auth_and_upstream().await;
+    let app = spawn_proxy(&up, Some(&auth), &[("STEP_UP_MAX_ATTEMPTS", "2")]).await;
+    let ref_id = connect_oauth(&app, json!({"server_name": "acme-up"})).await;
+    let path = format!("/assets/connections/{ref_id}/reauthorize");
+    let consent = |scopes: Value| {
+        let (app, path) = (app.clone(), path.clone());
+        async move {
+            let started = app.post_json(&path, &json!({"scopes": scopes})).await;
+            let started: Value = started.json().await.unwrap();
+            let answer = app.client.get(started["auth_url"].as_str().unwrap()).send().await.unwrap();
+            let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+            assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+        }
+    };
+    consent(json!(["admin"])).await; // new scopes granted: counts from zero again
+    consent(json!(["admin"])).await; // nothing new: one in a row
+    assert_eq!(app.post_json(&path, &json!({})).await.status(), StatusCode::OK, "the second in a row");
+    assert_error(app.post_json(&path, &json!({})).await, StatusCode::CONFLICT, "STEP_UP_LIMIT").await;
+}
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_during_a_refresh_loses_nothing_the_provider_rotated() {
+    let auth = TestAuthServer::start(TestAuthConfig {
+        access_token_lifetime: Some(Duration::from_secs(30)),
+        ..TestAuthConfig::default()
+    })
+    .await;
+    let up = Upstream::start(None).await;
+    let app = spawn_proxy(&up, Some(&auth), &[]).await;
+    let ref_id = connect_oauth(&app, json!({"server_name": "acme-up"})).await;
+    auth.configure(|c| c.token_delay = Duration::from_millis(1_500));
+    // Every credentials call refreshes (the token lives less than the 60 s margin); this caller
+    // hangs up while the provider is still answering.
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let url = app.url(&format!("/assets/connections/{ref_id}/credentials"));
+    assert!(impatient.get(&url).header("X-Engine-Key", ENGINE_KEY).send().await.is_err());
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    auth.configure(|c| c.token_delay = Duration::ZERO);
+    assert_eq!(auth.counters().refreshes, 1, "the provider rotated the refresh token");
+    let given = credentials(&app, &ref_id).await;
+    assert!(given["headers"]["Authorization"].is_string(), "{given}");
+    assert_eq!(status_of(&app, &ref_id).await, "connected");
+    assert_eq!(auth.counters().refresh_reuses, 0, "the rotated refresh token was stored, not lost");
 }
