@@ -18,8 +18,11 @@ mod leaks;
 mod load;
 mod outage;
 mod procs;
+mod proxy;
+mod proxy_streams;
 pub(crate) mod schemathesis;
 mod tenants;
+mod upstream;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,6 +71,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("tenant-race", tenants::cross_tenant_race),
     ("schemathesis-sqlite", |run| schemathesis::scenario(run, Backend::Sqlite)),
     ("schemathesis-postgres", |run| schemathesis::scenario(run, Backend::Postgres)),
+    ("proxy-streams", proxy_streams::upstream_killed),
+    ("proxy-silent", proxy::silent_upstream),
+    ("proxy-401", proxy::refused_at_once),
     ("leaks", leaks::scan),
 ];
 
@@ -224,7 +230,8 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(unknown) = args.iter().find(|a| !names.contains(&a.as_str())) {
         bail!("unknown scenario `{unknown}`; the scenarios are: {}", names.join(", "));
     }
-    shell::run(Command::new(env!("CARGO")).args(["build", "--release", "-p", "server", "-p", "test-oauth-server"]))?;
+    let packages = ["-p", "server", "-p", "test-oauth-server", "-p", "bench-support"];
+    shell::run(Command::new(env!("CARGO")).args(["build", "--release"]).args(packages))?;
     let examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
     execute(&prepare("chaos", "release", examples)?, args)
 }
