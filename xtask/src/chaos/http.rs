@@ -118,6 +118,15 @@ impl Client {
         self.send("DELETE", &self.url(path), None)
     }
 
+    /// A POST of a JSON body with `Authorization: Bearer {token}` instead of the engine key (an
+    /// MCP client given a proxy token).
+    pub(crate) fn post_as(&self, path: &str, token: &str, body: &Value) -> Reply {
+        let (started, url) = (Instant::now(), self.url(path));
+        let request = self.agent.post(&url).header("Authorization", format!("Bearer {token}"));
+        let outcome = request.content_type("application/json").send(body.to_string());
+        self.reply(&url, started, outcome)
+    }
+
     /// A GET of an event stream with the engine key, bounded by `limit` in all: a `200`'s body to
     /// read as it comes, or the answer (kept like any other) when it is not a `200`.
     pub(crate) fn open_stream(&self, path: &str, limit: Duration) -> Result<ureq::BodyReader<'static>, Box<Reply>> {

@@ -304,9 +304,5 @@ fn prepare(dir: &str, profile: &str, examples: u32) -> Result<Run> {
 
 fn write_catalog(dir: &Path, auth_base: &str) -> Result<()> {
     std::fs::write(dir.join("catalog.json"), flows::catalog(auth_base).to_string())?;
-    std::fs::write(dir.join(LEAKS_CATALOG), flows::leaks_catalog(auth_base).to_string())?;
     Ok(())
 }
-
-/// The leak scan's catalog file, beside `catalog.json`.
-pub(crate) const LEAKS_CATALOG: &str = "catalog-leaks.json";
