@@ -1,7 +1,8 @@
 //! `cargo xtask chaos [SCENARIO…]`: the service (release build) against faults and hostile
 //! input, each scenario printing PASS or FAIL with its counts; the command fails on any FAIL.
 //!
-//! One run builds the service and the test authorization server, starts a PostgreSQL cluster of
+//! One run builds the service, the test authorization server and the MCP server the proxy
+//! scenarios hurt (`chaos-upstream`, in `crates/bench-support`), starts a PostgreSQL cluster of
 //! its own in `target/chaos-pg/` (durable, so a crash loses only what was never acknowledged;
 //! never the `db up` cluster, which other work may be using), and runs the scenarios one after
 //! another, each on a fresh database and a service of its own. Everything is on loopback and

@@ -149,13 +149,21 @@ pub(crate) fn upstream_killed(run: &Run) -> Result<Outcome> {
         pass,
         format!(
             "{flowing}/{STREAMS} streams flowing (refused: {refused:?}; gauge {}, upstream {}); upstream SIGKILLed: \
-             {ended}/{flowing} client streams ended ({clean} with a clean last chunk), the last {} ms after the kill \
-             (bound {} ms); ad_proxy_open_streams 0 after {}; /health {health}; while down {down_ok}/{CALLS} calls \
+             {ended}/{flowing} client streams ended ({clean} with a clean last chunk), {} (bound {} ms); \
+             ad_proxy_open_streams 0 after {}; /health {health}; while down {down_ok}/{CALLS} calls \
              502 MCP_CONNECTION_FAILED [{}], a new stream {}; upstream back: {back_ok}/{CALLS} × 200 [{}], \
              {again}/5 new streams flowing; service {}",
             gauge_open.map_or("?".into(), |g| g.to_string()),
             upstream_open.map_or("?".into(), |g| g.to_string()),
-            slowest.as_millis(),
+            if ended == flowing {
+                format!("the last {} ms after the kill", slowest.as_millis())
+            } else {
+                format!(
+                    "{} still open {} s after the kill",
+                    flowing - ended,
+                    (END_BOUND + Duration::from_secs(5)).as_secs()
+                )
+            },
             END_BOUND.as_millis(),
             gauge_zero.map_or("never".into(), |t| format!("{} ms", t.as_millis())),
             statuses_of(&down),
