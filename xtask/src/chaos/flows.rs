@@ -66,8 +66,13 @@ fn ref_id(reply: &Reply) -> Result<String> {
 
 /// `POST /assets/connect` for an API-key server; the connection's `ref_id`.
 pub(crate) fn connect_with_key(client: &Client, api_key: &str) -> Result<String> {
+    connect_keyed_to(client, KEYED_SERVER, api_key)
+}
+
+/// `POST /assets/connect` for the API-key catalog server `server_name`; the `ref_id`.
+pub(crate) fn connect_keyed_to(client: &Client, server_name: &str, api_key: &str) -> Result<String> {
     let reply =
-        client.post("/assets/connect", &json!({"server_name": KEYED_SERVER, "server_config": {"api_key": api_key}}));
+        client.post("/assets/connect", &json!({"server_name": server_name, "server_config": {"api_key": api_key}}));
     if reply.status != 200 {
         bail!("connect answered {} {}", reply.status, reply.body);
     }
@@ -77,7 +82,12 @@ pub(crate) fn connect_with_key(client: &Client, api_key: &str) -> Result<String>
 /// Starts an OAuth connection and lets the test authorization server consent: the `ref_id` and
 /// the callback URL (with `code` and `state`) the browser would be sent to.
 pub(crate) fn start_oauth(client: &Client) -> Result<(String, String)> {
-    let reply = client.post("/assets/connect", &json!({"server_name": OAUTH_SERVER}));
+    start_oauth_to(client, OAUTH_SERVER)
+}
+
+/// [`start_oauth`] for the OAuth catalog server `server_name`.
+fn start_oauth_to(client: &Client, server_name: &str) -> Result<(String, String)> {
+    let reply = client.post("/assets/connect", &json!({"server_name": server_name}));
     if reply.status != 200 {
         bail!("connect answered {} {}", reply.status, reply.body);
     }
@@ -89,7 +99,12 @@ pub(crate) fn start_oauth(client: &Client) -> Result<(String, String)> {
 
 /// A connected OAuth connection.
 pub(crate) fn connect_oauth(client: &Client) -> Result<String> {
-    let (ref_id, callback) = start_oauth(client)?;
+    connect_oauth_to(client, OAUTH_SERVER)
+}
+
+/// [`connect_oauth`] for the OAuth catalog server `server_name`.
+pub(crate) fn connect_oauth_to(client: &Client, server_name: &str) -> Result<String> {
+    let (ref_id, callback) = start_oauth_to(client, server_name)?;
     let done = client.browse(&callback);
     if done.status != 200 || done.body["status"] != "connected" {
         bail!("the callback answered {} {}", done.status, done.body);

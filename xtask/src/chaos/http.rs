@@ -118,6 +118,26 @@ impl Client {
         self.send("DELETE", &self.url(path), None)
     }
 
+    /// A POST of a JSON body with `Authorization: Bearer {token}` instead of the engine key (an
+    /// MCP client given a proxy token).
+    pub(crate) fn post_as(&self, path: &str, token: &str, body: &Value) -> Reply {
+        let (started, url) = (Instant::now(), self.url(path));
+        let request = self.agent.post(&url).header("Authorization", format!("Bearer {token}"));
+        let outcome = request.content_type("application/json").send(body.to_string());
+        self.reply(&url, started, outcome)
+    }
+
+    /// A GET of an event stream with the engine key, bounded by `limit` in all: a `200`'s body to
+    /// read as it comes, or the answer (kept like any other) when it is not a `200`.
+    pub(crate) fn open_stream(&self, path: &str, limit: Duration) -> Result<ureq::BodyReader<'static>, Box<Reply>> {
+        let (started, url) = (Instant::now(), self.url(path));
+        let request = self.agent.get(&url).header("X-Engine-Key", &self.key).header("Accept", "text/event-stream");
+        match request.config().timeout_global(Some(limit)).build().call() {
+            Ok(response) if response.status() == 200 => Ok(response.into_body().into_reader()),
+            outcome => Err(Box::new(self.reply(&url, started, outcome))),
+        }
+    }
+
     /// A GET of an absolute URL without the engine key (a browser following a redirect).
     pub(crate) fn browse(&self, url: &str) -> Reply {
         let started = Instant::now();

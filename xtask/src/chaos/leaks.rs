@@ -1,9 +1,12 @@
 //! The leak scan: a full run on each backend with the run's distinctive secrets (every route,
 //! both callbacks, a refresh, a disconnect, a connection made on the hosted connect page with
 //! its session token and browser nonce, connections with no user whose clients prove themselves
-//! with the service's signing key, a given client secret and a given private key), then a search of every log line of every service
-//! this chaos run started, every response body it received (credentials answers excepted), the
-//! SQLite files and a `pg_dump` of every PostgreSQL database, for each secret in plaintext.
+//! with the service's signing key, a given client secret and a given private key, and calls
+//! through the MCP proxy with the engine key and with proxy tokens, succeeding and failing), then
+//! a search of every log line of every service this chaos run started, every response body it
+//! received (credentials answers excepted; `/metrics` included), the SQLite files and a `pg_dump`
+//! of every PostgreSQL database, for each secret in plaintext. The proxy tokens searched for are
+//! every one a credentials answer handed out.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,13 +15,24 @@ use aho_corasick::AhoCorasick;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use super::procs::Service;
+use super::http::Client;
+use super::procs::{Service, free_port};
+use super::proxy::{self, UP_KEYED, UP_OAUTH, catalog_with};
+use super::upstream::Upstream;
 use super::{Backend, Outcome, Run, flows};
+
+/// A catalog server behind the proxy with nothing listening at its address.
+const UP_DEAD: &str = "up-dead";
+/// How every proxy token begins (`app::PROXY_TOKEN_PREFIX`).
+const PROXY_TOKEN_PREFIX: &str = "adp_";
 
 /// Exercises every route with secrets in play; the hosted page's secrets it made.
 fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let name = if backend == Backend::Postgres { "leaks-postgres" } else { "leaks-sqlite" };
-    let catalog = run.dir.join(super::LEAKS_CATALOG).display().to_string();
+    let mut up = Upstream::start(run, name)?;
+    let (keyed_up, oauth_up) = ((UP_KEYED, flows::KEYED_SERVER, up.url()), (UP_OAUTH, flows::OAUTH_SERVER, up.url()));
+    let dead_up = (UP_DEAD, flows::KEYED_SERVER, format!("http://127.0.0.1:{}/mcp", free_port()?));
+    let catalog = catalog_with(run, name, flows::leaks_catalog(&run.auth.base), &[keyed_up, oauth_up, dead_up])?;
     let base = &run.auth.base;
     let spec = run
         .service(name, backend)?
@@ -44,14 +58,17 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let denied = client.browse(&format!("{}/assets/oauth/callback?error=access_denied&state=unknown", client.base));
     let on_page = flows::connect_on_page(&client);
     let machines = own_clients(run, &client)?;
+    let proxied = through_proxy(run, &client, &up)?;
     let listed = client.get("/assets/connections");
-    for ref_id in [&keyed, &by_get, &by_post].into_iter().chain(&machines) {
+    for ref_id in [&keyed, &by_get, &by_post].into_iter().chain(&machines).chain(&proxied) {
         client.get(&format!("/assets/connections/{ref_id}"));
         client.delete(&format!("/assets/connections/{ref_id}"));
     }
+    let metrics = client.get("/metrics").status;
     service.stop()?;
-    let statuses = [served.status, refreshed.status, posted.status, listed.status];
-    if statuses != [200, 200, 200, 200] || denied.status != 400 {
+    up.kill()?;
+    let statuses = [served.status, refreshed.status, posted.status, listed.status, metrics];
+    if statuses != [200; 5] || denied.status != 400 {
         bail!("the run did not go through: {statuses:?}, denied callback {}", denied.status);
     }
     on_page
@@ -62,7 +79,7 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
 /// with a given private key; and one made with a user's ID token (the server being its own
 /// identity provider), whose ID token, ID-JAGs and identity provider secret are in play; each
 /// read once.
-fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
+fn own_clients(run: &Run, client: &Client) -> Result<Vec<String>> {
     let custom = |client_id: &str, credential: serde_json::Value| {
         let mut config = json!({"url": format!("{}/mcp", run.auth.base), "grant_type": "client_credentials", "client_id": client_id});
         if let (Some(config), Some(credential)) = (config.as_object_mut(), credential.as_object()) {
@@ -109,6 +126,50 @@ fn own_clients(run: &Run, client: &super::http::Client) -> Result<Vec<String>> {
     Ok(made)
 }
 
+/// Calls through the MCP proxy with secrets in play, succeeding and failing: an API-key server's
+/// and an OAuth server's connections, each called with the engine key and with its proxy token
+/// (and that token on the other's route), an event stream read and dropped, the OAuth server
+/// refusing the current access token (a refresh and a retry), a server that is down. The
+/// connections it made.
+fn through_proxy(run: &Run, client: &Client, up: &Upstream) -> Result<Vec<String>> {
+    let key = format!("{}proxied", run.secrets.api_key_prefix);
+    let keyed = flows::connect_keyed_to(client, UP_KEYED, &key)?;
+    let oauth = flows::connect_oauth_to(client, UP_OAUTH)?;
+    let dead = flows::connect_keyed_to(client, UP_DEAD, &key)?;
+    let mut statuses = Vec::new();
+    for (ref_id, other) in [(&keyed, &oauth), (&oauth, &keyed)] {
+        let served = flows::credentials(client, ref_id);
+        let token = served.body["proxy"]["token"].as_str().context("no proxy token in the credentials")?;
+        statuses.push((200, proxy::call(client, ref_id, 1).status));
+        statuses.push((200, client.post_as(&proxy::mcp_path(ref_id), token, &proxy::tool_call(2)).status));
+        statuses.push((401, client.post_as(&proxy::mcp_path(other), token, &proxy::tool_call(3)).status));
+    }
+    let mut stream = client
+        .open_stream(&proxy::mcp_path(&keyed), Duration::from_secs(10))
+        .map_err(|r| anyhow::anyhow!("the stream answered {}", r.status))?;
+    std::io::Read::read(&mut stream, &mut [0u8; 512])?;
+    drop(stream);
+    let access = flows::authorization(&flows::credentials(client, &oauth))
+        .unwrap_or_default()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    up.refuse(&access)?;
+    statuses.push((200, proxy::call(client, &oauth, 4).status));
+    statuses.push((502, proxy::call(client, &dead, 5).status));
+    if statuses.iter().any(|(expected, got)| expected != got) {
+        bail!("the proxy calls did not go as planned: (expected, got) {statuses:?}");
+    }
+    Ok(vec![keyed, oauth, dead])
+}
+
+/// Every proxy token (`adp_…`) in `text`.
+fn proxy_tokens(text: &str) -> Vec<String> {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(PROXY_TOKEN_PREFIX)
+        .map(|(at, _)| text[at..].chars().take_while(|c| token_char(*c)).collect::<String>())
+        .collect()
+}
+
 /// The query parameters of a URL.
 fn url_query(url: &str) -> Vec<(String, String)> {
     url::Url::parse(url).map(|u| u.query_pairs().into_owned().collect()).unwrap_or_default()
@@ -134,6 +195,12 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
         secrets.push(("connect session token", page.session_token));
         secrets.push(("browser nonce", page.browser_nonce));
     }
+    let handed_out = std::fs::read_to_string(run.dir.join("credentials.txt"))?;
+    let proxy_tokens: std::collections::BTreeSet<String> = proxy_tokens(&handed_out).into_iter().collect();
+    if proxy_tokens.is_empty() {
+        bail!("no proxy token in any credentials answer");
+    }
+    secrets.extend(proxy_tokens.iter().map(|t| ("proxy token", t.clone())));
     let issued = run.auth.issued()?;
     secrets.extend(issued.iter().map(|t| {
         let kind = match t.split('-').next() {
@@ -169,7 +236,9 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
     search("response bodies", &std::fs::read(run.dir.join("bodies.txt"))?);
     // The control: credentials answers carry API keys and access tokens by contract, in the
     // encoding they would leak in. A scan that finds none there would find none anywhere.
-    let control = matcher.find_iter(&std::fs::read(run.dir.join("credentials.txt"))?).count();
+    let found: Vec<_> = matcher.find_iter(&std::fs::read(run.dir.join("credentials.txt"))?).collect();
+    let control = found.len();
+    let control_proxy = found.iter().filter(|m| secrets[m.pattern().as_usize()].0 == "proxy token").count();
     for file in &sqlite {
         search(&file.display().to_string(), &std::fs::read(file)?);
     }
@@ -178,13 +247,15 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
     }
     let total: usize = hits.values().sum();
     Ok(Outcome::new(
-        total == 0 && control > 0,
+        total == 0 && control > 0 && control_proxy > 0,
         format!(
-            "{} secrets ({} issued by the authorization server, API keys by prefix) searched in {lines} log lines \
-             ({} files), {bodies} response bodies, {} SQLite files, {} pg_dumps ({:.1} MiB in all): {total} hits{}; \
-             control: {control} found in {credentials} credentials answers",
+            "{} secrets ({} issued by the authorization server, {} proxy tokens, API keys by prefix) searched in \
+             {lines} log lines ({} files), {bodies} response bodies (proxy answers, its errors and /metrics among \
+             them), {} SQLite files, {} pg_dumps ({:.1} MiB in all): {total} hits{}; control: {control} found in \
+             {credentials} credentials answers, {control_proxy} of them proxy tokens",
             secrets.len(),
             issued.len(),
+            proxy_tokens.len(),
             logs.len(),
             sqlite.len(),
             databases.len(),

@@ -106,16 +106,26 @@ pub(crate) fn tally<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> (usize
 
 /// A status histogram such as `200×812 503×40`, for FAIL messages.
 pub(crate) fn statuses<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> String {
+    statuses_of(samples.into_iter().map(|s| &s.reply))
+}
+
+/// [`statuses`] of answers.
+pub(crate) fn statuses_of<'a>(replies: impl IntoIterator<Item = &'a Reply>) -> String {
     let mut counts = std::collections::BTreeMap::<u16, usize>::new();
-    for s in samples {
-        *counts.entry(s.reply.status).or_default() += 1;
+    for r in replies {
+        *counts.entry(r.status).or_default() += 1;
     }
     counts.iter().map(|(s, n)| format!("{s}×{n}")).collect::<Vec<_>>().join(" ")
 }
 
 /// The `q` quantile (0..=1) of the latencies, in milliseconds.
 pub(crate) fn quantile_ms(samples: &[&Sample], q: f64) -> f64 {
-    let mut ms: Vec<f64> = samples.iter().map(|s| s.reply.elapsed.as_secs_f64() * 1000.0).collect();
+    quantile_ms_of(samples.iter().map(|s| &s.reply), q)
+}
+
+/// [`quantile_ms`] of answers.
+pub(crate) fn quantile_ms_of<'a>(replies: impl IntoIterator<Item = &'a Reply>, q: f64) -> f64 {
+    let mut ms: Vec<f64> = replies.into_iter().map(|r| r.elapsed.as_secs_f64() * 1000.0).collect();
     if ms.is_empty() {
         return 0.0;
     }

@@ -1,7 +1,8 @@
 //! `cargo xtask chaos [SCENARIO…]`: the service (release build) against faults and hostile
 //! input, each scenario printing PASS or FAIL with its counts; the command fails on any FAIL.
 //!
-//! One run builds the service and the test authorization server, starts a PostgreSQL cluster of
+//! One run builds the service, the test authorization server and the MCP server the proxy
+//! scenarios hurt (`chaos-upstream`, in `crates/bench-support`), starts a PostgreSQL cluster of
 //! its own in `target/chaos-pg/` (durable, so a crash loses only what was never acknowledged;
 //! never the `db up` cluster, which other work may be using), and runs the scenarios one after
 //! another, each on a fresh database and a service of its own. Everything is on loopback and
@@ -18,8 +19,11 @@ mod leaks;
 mod load;
 mod outage;
 mod procs;
+mod proxy;
+mod proxy_streams;
 pub(crate) mod schemathesis;
 mod tenants;
+mod upstream;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("tenant-race", tenants::cross_tenant_race),
     ("schemathesis-sqlite", |run| schemathesis::scenario(run, Backend::Sqlite)),
     ("schemathesis-postgres", |run| schemathesis::scenario(run, Backend::Postgres)),
+    ("proxy-streams", proxy_streams::upstream_killed),
+    ("proxy-silent", proxy::silent_upstream),
+    ("proxy-401", proxy::refused_at_once),
     ("leaks", leaks::scan),
 ];
 
@@ -224,7 +231,8 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(unknown) = args.iter().find(|a| !names.contains(&a.as_str())) {
         bail!("unknown scenario `{unknown}`; the scenarios are: {}", names.join(", "));
     }
-    shell::run(Command::new(env!("CARGO")).args(["build", "--release", "-p", "server", "-p", "test-oauth-server"]))?;
+    let packages = ["-p", "server", "-p", "test-oauth-server", "-p", "bench-support"];
+    shell::run(Command::new(env!("CARGO")).args(["build", "--release"]).args(packages))?;
     let examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
     execute(&prepare("chaos", "release", examples)?, args)
 }
@@ -297,9 +305,5 @@ fn prepare(dir: &str, profile: &str, examples: u32) -> Result<Run> {
 
 fn write_catalog(dir: &Path, auth_base: &str) -> Result<()> {
     std::fs::write(dir.join("catalog.json"), flows::catalog(auth_base).to_string())?;
-    std::fs::write(dir.join(LEAKS_CATALOG), flows::leaks_catalog(auth_base).to_string())?;
     Ok(())
 }
-
-/// The leak scan's catalog file, beside `catalog.json`.
-pub(crate) const LEAKS_CATALOG: &str = "catalog-leaks.json";

@@ -61,7 +61,7 @@ pub(crate) fn free_port() -> Result<u16> {
 
 /// A started process killed when dropped.
 #[derive(Debug)]
-struct Owned(Child);
+pub(crate) struct Owned(pub Child);
 
 impl Drop for Owned {
     fn drop(&mut self) {
@@ -133,6 +133,11 @@ impl Service {
         }
         service.kill()?;
         bail!("the service did not listen within 60 s; see {}", log.display())
+    }
+
+    /// Whether it is still running (it has not exited).
+    pub(crate) fn running(&mut self) -> Result<bool> {
+        Ok(self.child.0.try_wait()?.is_none())
     }
 
     /// SIGKILL, then reaps the process.
