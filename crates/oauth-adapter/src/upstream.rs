@@ -16,20 +16,35 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::challenge;
-use crate::http::{HttpError, SafeHttp, classify_failure, host_of};
+use thread_local::ThreadLocal;
 
-/// The proxy's client of MCP servers.
-#[derive(Debug, Clone)]
+use crate::http::{HttpBuildError, HttpConfig, HttpError, SafeHttp, classify_failure, host_of};
+
+/// The proxy's client of MCP servers: a guarded client per thread, so a call taken by one HTTP
+/// worker goes out on connections that worker's runtime drives (one shared client's pooled
+/// connections were driven by whichever thread opened them: a wake-up of another core per call,
+/// 97–100 µs of service CPU per call against 76–82 µs).
+#[derive(Debug)]
 pub struct UpstreamAdapter {
-    http: SafeHttp,
+    config: HttpConfig,
+    clients: ThreadLocal<SafeHttp>,
     first_byte: Duration,
     idle: Duration,
 }
 
 impl UpstreamAdapter {
-    /// Over `http` (built with [`SafeHttp::for_streams`]: no bound on a whole exchange).
-    pub fn new(http: SafeHttp, first_byte: Duration, idle: Duration) -> Self {
-        Self { http, first_byte, idle }
+    /// Calls under `config` (its whole-exchange bound unused: [`SafeHttp::for_streams`]); checks
+    /// that such a client can be built.
+    pub fn new(config: HttpConfig, first_byte: Duration, idle: Duration) -> Result<Self, HttpBuildError> {
+        let clients = ThreadLocal::new();
+        clients.get_or_try(|| SafeHttp::for_streams(&config))?;
+        Ok(Self { config, clients, first_byte, idle })
+    }
+
+    fn http(&self) -> Result<&SafeHttp, UpstreamError> {
+        self.clients
+            .get_or_try(|| SafeHttp::for_streams(&self.config))
+            .map_err(|_| UpstreamError::Unreachable("the outbound HTTP client could not be built".into()))
     }
 }
 
@@ -44,7 +59,8 @@ impl McpUpstream for UpstreamAdapter {
             UpstreamMethod::Post => reqwest::Method::POST,
             UpstreamMethod::Delete => reqwest::Method::DELETE,
         };
-        let mut builder = self.http.request(method, url);
+        let http = self.http()?;
+        let mut builder = http.request(method, url);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -59,7 +75,7 @@ impl McpUpstream for UpstreamAdapter {
         if request.method == UpstreamMethod::Post {
             builder = builder.body(request.body);
         }
-        let response = match tokio::time::timeout(self.first_byte, self.http.send(builder)).await {
+        let response = match tokio::time::timeout(self.first_byte, http.send(builder)).await {
             Err(_) => return Err(UpstreamError::Timeout(format!("{host} did not answer in time"))),
             Ok(Err(e)) => return Err(translate(e)),
             Ok(Ok(response)) => response,
@@ -71,8 +87,9 @@ impl McpUpstream for UpstreamAdapter {
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect::<Vec<_>>();
         let insufficient_scope = (status == 403).then(|| scope_challenge(&response)).flatten();
+        let content_length = response.content_length();
         let body = body_stream(response, self.idle, host);
-        Ok(UpstreamResponse { status, headers, insufficient_scope, body: Box::pin(body) })
+        Ok(UpstreamResponse { status, headers, insufficient_scope, content_length, body: Box::pin(body) })
     }
 }
 

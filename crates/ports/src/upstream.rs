@@ -41,6 +41,8 @@ pub struct UpstreamResponse {
     /// The scopes a `403` asks for in a `Bearer` challenge with `error="insufficient_scope"`
     /// (MCP authorization, scope challenges), space-separated as sent.
     pub insufficient_scope: Option<String>,
+    /// The body's length, when the server stated it.
+    pub content_length: Option<u64>,
     pub body: UpstreamBody,
 }
 

@@ -141,8 +141,8 @@ impl Application {
             request_timeout: timeout,
         };
         let http = SafeHttp::new(&outbound).map_err(|e| StartupError::Http(e.to_string()))?;
-        let streams = SafeHttp::for_streams(&outbound).map_err(|e| StartupError::Http(e.to_string()))?;
-        let upstream = UpstreamAdapter::new(streams, config.proxy.first_byte_timeout, config.proxy.idle_timeout);
+        let upstream = UpstreamAdapter::new(outbound, config.proxy.first_byte_timeout, config.proxy.idle_timeout)
+            .map_err(|e| StartupError::Http(e.to_string()))?;
         let revoke_timeout = timeout.min(oauth_adapter::DEFAULT_REVOKE_TIMEOUT);
         let ports = Ports::<ServiceDeps<S>> {
             connections: store.clone(),
@@ -207,6 +207,10 @@ impl Application {
             // dropped at once, which closes the call to the MCP server, rather than written on
             // until a write fails (a resuming client would meet its old stream still open).
             .h1_allow_half_closed(false)
+            // A proxied answer is written in several small pieces (head, chunks, end); with
+            // Nagle's algorithm a piece after the first waits for the client's delayed ACK (some
+            // 40 ms: the p99 of proxied calls at half the peak was 44 ms, 2.5 ms without it).
+            .tcp_nodelay(true)
             .listen(listener)
             .map_err(|source| StartupError::Listen { addr: addr.to_string(), source })?
             .shutdown_timeout(10)

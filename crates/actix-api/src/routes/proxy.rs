@@ -275,6 +275,8 @@ async fn forward<D: Deps>(
         answer.append_header((name.as_str(), value.as_str()));
     }
     answer.insert_header(("Cache-Control", "no-store"));
+    // A length the server stated is kept (no chunked framing), unless the body is rewritten.
+    let length = response.content_length.filter(|_| !rewrite);
     let open = metrics.stream_opened();
     let proxy_metrics = state.metrics.clone();
     let mut rewriter = match (rewrite, connection.url.as_deref().map(Url::parse)) {
@@ -294,7 +296,10 @@ async fn forward<D: Deps>(
         proxy_metrics.proxy.bytes_out(chunk.len());
         Ok::<_, StreamEnded>(chunk)
     });
-    Ok(answer.streaming(stream))
+    match length {
+        Some(length) => Ok(answer.body(actix_web::body::SizedStream::new(length, stream))),
+        None => Ok(answer.streaming(stream)),
+    }
 }
 
 /// Why an answer's stream ended early: the client sees the connection close.

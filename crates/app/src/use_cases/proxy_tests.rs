@@ -99,6 +99,7 @@ async fn an_upstream_answer_passes_as_it_came_and_the_connection_is_noted_as_use
             status: 503,
             headers: Vec::new(),
             insufficient_scope: None,
+            content_length: None,
             body: Box::pin(empty_body()),
         })
     });
