@@ -22,6 +22,7 @@ const USAGE: &str = "\
                  the service against ceilings of the same machine (oha, pgbench); writes docs/benchmarks.md
   bench scale [--scale-rows N]
                  only the scale scenario (default 1,000,000 connections); writes target/bench/scale-results.json
+  bench proxy    only the MCP proxy's scenarios (tools/call, 5,000 held streams); writes target/bench/proxy-results.json
   browser        install headless Chromium and chromedriver (apt-get) if missing; `test` does it first
   ci             fmt --check, clippy -D warnings, deps, test, then schemathesis (few examples)
   deps           check the dependency rule of ARCHITECTURE.md

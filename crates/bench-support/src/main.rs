@@ -8,14 +8,20 @@
 //! - `flows --base URL --server NAME --workers N --seconds S [--rate R]`: complete OAuth flows
 //!   (connect, follow `auth_url` to the provider, callback, which makes the service exchange the code)
 //!   by N concurrent workers for S seconds, at most R flow starts per second when given; prints one
-//!   JSON object with the counts and latencies.
+//!   JSON object with the counts and latencies;
+//! - `mcp-upstream --listen ADDR [--every-ms N]`: a trivial MCP server, the far end of the MCP
+//!   proxy's scenarios and their ceiling (`tools/call` answered at once, event streams held open);
+//! - `streams --url URL [--count N] [--opening N] [--hold S]`: N event streams held open at once
+//!   through the proxy; prints one JSON line when they are open and one when they were held.
 //!
 //! The engine key comes from `BENCH_ENGINE_KEY` so that it never shows in an echoed command line.
 //! Every loop here is bounded in count or time, and every address is the caller's (loopback).
 
 mod ceiling;
 mod flows;
+mod mcp_upstream;
 mod seed;
+mod streams;
 
 use std::collections::HashMap;
 
@@ -23,12 +29,15 @@ use anyhow::{Context, Result, bail};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) = args.split_first().context("usage: bench-support <ceiling|seed|flows> [--name value]…")?;
+    let (command, rest) =
+        args.split_first().context("usage: bench-support <ceiling|seed|flows|mcp-upstream|streams> [--name value]…")?;
     let options = Options::parse(rest)?;
     match command.as_str() {
         "ceiling" => ceiling::serve(&options.get("listen")?),
         "seed" => runtime()?.block_on(seed::run(&options)),
         "flows" => runtime()?.block_on(flows::run(&options)),
+        "mcp-upstream" => mcp_upstream::serve(&options),
+        "streams" => runtime()?.block_on(streams::run(&options)),
         other => bail!("unknown command `{other}`"),
     }
 }

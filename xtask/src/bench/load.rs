@@ -30,11 +30,12 @@ pub(crate) struct Measured {
     pub p99_ms: f64,
 }
 
-/// One request to repeat.
+/// One request to repeat: a `GET`, or a `POST` of `body` when there is one.
 #[derive(Debug)]
 pub(crate) struct Request<'a> {
     pub url: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a str>,
 }
 
 impl Tool {
@@ -98,6 +99,9 @@ fn oha(path: &Path, request: &Request<'_>, seconds: u32, rate: Option<f64>) -> R
     for (name, value) in request.headers {
         cmd.args(["-H", &format!("{name}: {value}")]);
     }
+    if let Some(body) = request.body {
+        cmd.args(["-m", "POST", "-d", body]);
+    }
     let out = shell::read(cmd.arg(request.url))?;
     let report: Value = serde_json::from_str(&out).context("oha printed no JSON")?;
     let failures: u64 = report["statusCodeDistribution"]
@@ -137,6 +141,10 @@ fn wrk(request: &Request<'_>, seconds: u32) -> Result<Measured> {
     for (name, value) in request.headers {
         cmd.args(["-H", &format!("{name}: {value}")]);
     }
+    let script = request.body.map(wrk_post_script).transpose()?;
+    if let Some(script) = &script {
+        cmd.arg("-s").arg(script);
+    }
     let out = shell::read(cmd.arg(request.url))?;
     if let Some(line) = out.lines().find(|l| l.contains("Non-2xx")) {
         bail!("requests to {} failed: {}", request.url, line.trim());
@@ -151,6 +159,15 @@ fn wrk(request: &Request<'_>, seconds: u32) -> Result<Measured> {
         p50_ms: wrk_duration_ms(&value_after("50%")?)?,
         p99_ms: wrk_duration_ms(&value_after("99%")?)?,
     })
+}
+
+/// A wrk script that makes every request a `POST` of `body` (wrk takes a method and a body only
+/// from a script), written under the system's temporary directory.
+fn wrk_post_script(body: &str) -> Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!("xtask-bench-post-{}.lua", std::process::id()));
+    let quoted = serde_json::to_string(body)?;
+    std::fs::write(&path, format!("wrk.method = \"POST\"\nwrk.body = {quoted}\n"))?;
+    Ok(path)
 }
 
 /// wrk's `635.91us`, `1.04ms`, `2.00s` in milliseconds.

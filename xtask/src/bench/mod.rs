@@ -1,4 +1,4 @@
-//! `cargo xtask bench [scale] [--seconds N] [--half-seconds N] [--scale-rows N]`: the service
+//! `cargo xtask bench [scale|proxy] [--seconds N] [--half-seconds N] [--scale-rows N]`: the service
 //! measured against the limits
 //! of the same machine, in the same run, so that every figure is a ratio that survives a noisy
 //! or different machine.
@@ -10,10 +10,13 @@
 //!    database of their own on the same server, measured before and again after the service;
 //!    a ratio divides by the mean of the two, so a drift of the machine's load during the run
 //!    shows (the two figures are printed) and weighs on both sides.
+//!    With them, `tools/call` sent straight to a trivial MCP server (`bench-support
+//!    mcp-upstream`, started once for the whole run), the ceiling of the MCP proxy.
 //! 3. The service, on PostgreSQL (a fresh database) and on SQLite (a fresh file): `GET
 //!    /assets/servers`, `GET /assets/connections` with 100 stored connections, their credentials
-//!    (read + decrypt), each with oha over 32 connections; complete OAuth flows with the driver.
-//!    Each: a 1 s warm-up, the peak, then half the peak's rate for the latency there; the
+//!    (read + decrypt), each with oha over 32 connections; complete OAuth flows with the driver;
+//!    the MCP proxy (`proxy.rs`): `tools/call` through it, and 5,000 event streams held at once
+//!    (`bench proxy` runs only these, with their ceiling). Each: a 1 s warm-up, the peak, then half the peak's rate for the latency there; the
 //!    service's memory (`VmRSS` when idle, `VmHWM` reset per scenario).
 //! 4. The scale scenario (`scale.rs`): many connections, users and tenants seeded in SQL, at
 //!    sizes growing from 10,000 rows to `--scale-rows` (1,000,000 by default). `bench scale`
@@ -27,6 +30,7 @@
 mod load;
 mod pg;
 mod procs;
+mod proxy;
 mod report;
 mod scale;
 mod service;
@@ -39,6 +43,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{db, shell};
 use load::Request;
+use procs::Proc;
 use report::{PGBENCH_N, PGBENCH_S, Row, TRIVIAL};
 
 /// The databases a run creates on the PostgreSQL server (and drops at its end).
@@ -57,6 +62,9 @@ pub(crate) struct Run {
     half_seconds: u32,
     engine_key: String,
     auth_url: String,
+    /// The trivial MCP server's base URL (its endpoint is `/mcp`, behind the proxy's catalog
+    /// server).
+    mcp_base: String,
 }
 
 /// What the command line asks for.
@@ -64,13 +72,32 @@ pub(crate) struct Run {
 struct Options {
     seconds: u32,
     half_seconds: u32,
-    /// Only the scale scenario (`bench scale`).
-    only_scale: bool,
+    part: Part,
     scale_rows: u64,
 }
 
+/// Which scenarios a run measures: all, or one part alone with its own ceilings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    All,
+    /// `bench scale`: the scale scenario, with `pgbench`.
+    Scale,
+    /// `bench proxy`: the MCP proxy's scenarios on both backends, with `tools/call` straight.
+    Proxy,
+}
+
+impl Part {
+    fn measures_scale(self) -> bool {
+        self != Self::Proxy
+    }
+
+    fn measures_proxy(self) -> bool {
+        self != Self::Scale
+    }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let Options { seconds, half_seconds, only_scale, scale_rows } = options(args)?;
+    let Options { seconds, half_seconds, part, scale_rows } = options(args)?;
     let root = shell::workspace_root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -93,24 +120,32 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let tool = load::Tool::find(&root)?;
     let pg = pg::Tools::find()?;
     let started = machine_state();
+    let open_files = procs::raise_open_files();
+    eprintln!("bench: at most {open_files} open files per process");
     let (_auth, auth_url) = procs::auth_server(&release.join("test-oauth-server"))?;
-    let run = Run { out, release, tool, seconds, half_seconds, engine_key: engine_key()?, auth_url };
+    let (mcp, mcp_base) = proxy::start_server(&release, &out)?;
+    let run = Run { out, release, tool, seconds, half_seconds, engine_key: engine_key()?, auth_url, mcp_base };
+    let mcp = part.measures_proxy().then_some(&mcp);
 
-    let before = ceilings(&run, &pg, &database.url)?;
+    let before = ceilings(&run, &pg, &database.url, part, mcp)?;
     let mut measured = Vec::new();
-    if !only_scale {
-        let service_url = pg.fresh_database(&database.url, SERVICE_DATABASE)?;
-        measured.extend(service::measure(&run, "postgres", &service_url)?);
-        let sqlite_url = format!("sqlite://{}", run.out.join("sqlite.db").display());
-        for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
-            let _ = std::fs::remove_file(run.out.join(stale));
+    if part != Part::Scale {
+        for (backend, url) in
+            [("postgres", pg.fresh_database(&database.url, SERVICE_DATABASE)?), ("sqlite", sqlite_url(&run))]
+        {
+            if part == Part::Proxy {
+                measured.extend(proxy::measure(&run, &mut service::start(&run, backend, &url)?)?);
+            } else {
+                measured.extend(service::measure(&run, backend, &url)?);
+            }
         }
-        measured.extend(service::measure(&run, "sqlite", &sqlite_url)?);
     }
-    let scale_url = pg.fresh_database(&database.url, SCALE_DATABASE)?;
-    let baseline_url = pg.fresh_database(&database.url, SCALE_BASE_DATABASE)?;
-    measured.extend(scale::measure(&run, &pg, (&scale_url, &baseline_url), scale_rows)?);
-    let after = ceilings(&run, &pg, &database.url)?;
+    if part.measures_scale() {
+        let scale_url = pg.fresh_database(&database.url, SCALE_DATABASE)?;
+        let baseline_url = pg.fresh_database(&database.url, SCALE_BASE_DATABASE)?;
+        measured.extend(scale::measure(&run, &pg, (&scale_url, &baseline_url), scale_rows)?);
+    }
+    let after = ceilings(&run, &pg, &database.url, part, mcp)?;
     for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE, SCALE_BASE_DATABASE] {
         pg.drop_database(&database.url, name)?;
     }
@@ -149,26 +184,44 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     let body = about + &report::render(&rows, &checks);
     writeln!(std::io::stdout(), "\n{body}")?;
-    if only_scale {
+    match part {
+        Part::All => {
+            report::write_json(&run.out.join("results.json"), &rows)?;
+            report::write_doc(&root.join("docs/benchmarks.md"), &body)?;
+            eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
+        }
         // A partial run (often a small one, to try the scenario) leaves the document's table alone.
-        report::write_json(&run.out.join("scale-results.json"), &rows)?;
-        eprintln!("bench: wrote target/bench/scale-results.json");
-    } else {
-        report::write_json(&run.out.join("results.json"), &rows)?;
-        report::write_doc(&root.join("docs/benchmarks.md"), &body)?;
-        eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
+        Part::Scale | Part::Proxy => {
+            let name = if part == Part::Scale { "scale-results.json" } else { "proxy-results.json" };
+            report::write_json(&run.out.join(name), &rows)?;
+            eprintln!("bench: wrote target/bench/{name}");
+        }
     }
     database.stop()
 }
 
-/// `scale` (only the scale scenario), `--seconds N` (the peak, default 8), `--half-seconds N`
-/// (half the peak, default 5) and `--scale-rows N` (default 1,000,000).
+/// A fresh SQLite file for the service.
+fn sqlite_url(run: &Run) -> String {
+    for stale in ["sqlite.db", "sqlite.db-wal", "sqlite.db-shm"] {
+        let _ = std::fs::remove_file(run.out.join(stale));
+    }
+    format!("sqlite://{}", run.out.join("sqlite.db").display())
+}
+
+/// `scale` (only the scale scenario), `proxy` (only the MCP proxy's), `--seconds N` (the peak,
+/// default 8), `--half-seconds N` (half the peak, default 5) and `--scale-rows N` (default
+/// 1,000,000).
 fn options(args: &[String]) -> Result<Options> {
-    let mut options = Options { seconds: 8, half_seconds: 5, only_scale: false, scale_rows: 1_000_000 };
+    let mut options = Options { seconds: 8, half_seconds: 5, part: Part::All, scale_rows: 1_000_000 };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        if flag == "scale" {
-            options.only_scale = true;
+        let part = match flag.as_str() {
+            "scale" => Some(Part::Scale),
+            "proxy" => Some(Part::Proxy),
+            _ => None,
+        };
+        if let Some(part) = part {
+            options.part = part;
             continue;
         }
         let value = args.next().with_context(|| format!("{flag} needs a value"))?;
@@ -178,7 +231,7 @@ fn options(args: &[String]) -> Result<Options> {
             "--half-seconds" => options.half_seconds = seconds()?,
             "--scale-rows" => options.scale_rows = scale::rows_of(value)?,
             other => bail!(
-                "unknown option `{other}`; usage: cargo xtask bench [scale] [--seconds N] [--half-seconds N] \
+                "unknown option `{other}`; usage: cargo xtask bench [scale|proxy] [--seconds N] [--half-seconds N] \
                  [--scale-rows N]"
             ),
         }
@@ -201,13 +254,19 @@ fn machine_state() -> String {
     format!("{cores} cores, load average {one_minute}")
 }
 
-/// The three ceilings, in the order of the table.
-fn ceilings(run: &Run, pg: &pg::Tools, server_url: &str) -> Result<Vec<Row>> {
-    Ok(vec![
-        trivial_ceiling(run)?,
-        pgbench_ceiling(run, pg, server_url, PGBENCH_S, "-S")?,
-        pgbench_ceiling(run, pg, server_url, PGBENCH_N, "-N")?,
-    ])
+/// The ceilings of `part`, in the order of the table: the trivial handler and `pgbench`, and
+/// `tools/call` straight to the trivial MCP server `mcp` when the MCP proxy is measured.
+fn ceilings(run: &Run, pg: &pg::Tools, server_url: &str, part: Part, mcp: Option<&Proc>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    if part.measures_scale() {
+        rows.push(trivial_ceiling(run)?);
+        rows.push(pgbench_ceiling(run, pg, server_url, PGBENCH_S, "-S")?);
+        rows.push(pgbench_ceiling(run, pg, server_url, PGBENCH_N, "-N")?);
+    }
+    if let Some(mcp) = mcp {
+        rows.push(proxy::ceiling(run, mcp)?);
+    }
+    Ok(rows)
 }
 
 /// The trivial handler under the same load as the service's routes.
@@ -215,25 +274,31 @@ fn trivial_ceiling(run: &Run) -> Result<Row> {
     let port = procs::free_port()?;
     let mut cmd = Command::new(run.release.join("bench-support"));
     cmd.args(["ceiling", "--listen", &format!("127.0.0.1:{port}")]);
-    let mut ceiling = procs::Proc::spawn("the ceiling handler", &mut cmd, &run.out.join("ceiling.log"))?;
+    let mut ceiling = Proc::spawn("the ceiling handler", &mut cmd, &run.out.join("ceiling.log"))?;
     ceiling.wait_ready(port, "/")?;
     let url = format!("http://127.0.0.1:{port}/");
-    let request = Request { url: &url, headers: &[] };
-    run.tool.measure(&request, 1, None)?;
-    let peak = run.tool.measure(&request, run.seconds, None)?;
+    http_ceiling(run, TRIVIAL, &Request { url: &url, headers: &[], body: None }, &ceiling)
+}
+
+/// `request` to a ceiling's server under the same load as the service's routes: a warm-up, the
+/// peak, half the peak; the server's peak memory over them.
+pub(crate) fn http_ceiling(run: &Run, scenario: &str, request: &Request<'_>, server: &Proc) -> Result<Row> {
+    server.reset_peak();
+    run.tool.measure(request, 1, None)?;
+    let peak = run.tool.measure(request, run.seconds, None)?;
     let half = if run.tool.limits_rate() {
-        Some(run.tool.measure(&request, run.half_seconds, Some(peak.rps / 2.0))?)
+        Some(run.tool.measure(request, run.half_seconds, Some(peak.rps / 2.0))?)
     } else {
         None
     };
     Ok(Row {
-        scenario: TRIVIAL.into(),
+        scenario: scenario.into(),
         backend: "-".into(),
         rps: Some(peak.rps),
         p50_ms: Some(peak.p50_ms),
         p99_ms: Some(peak.p99_ms),
         p99_half_ms: half.map(|h| h.p99_ms),
-        rss_mib: Some(ceiling.memory_mib("VmHWM")?),
+        rss_mib: Some(server.memory_mib("VmHWM")?),
         ..Row::default()
     })
 }
@@ -255,7 +320,7 @@ fn pgbench_ceiling(run: &Run, pg: &pg::Tools, server_url: &str, scenario: &str, 
 
 #[cfg(test)]
 mod tests {
-    use super::{Options, options};
+    use super::{Options, Part, options};
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_owned).collect()
@@ -264,9 +329,17 @@ mod tests {
     #[test]
     fn the_scale_scenario_alone_takes_its_row_count_and_defaults_to_a_million() {
         let only = options(&args("scale --scale-rows 100000 --seconds 3")).unwrap();
-        assert_eq!(only, Options { seconds: 3, half_seconds: 5, only_scale: true, scale_rows: 100_000 });
+        assert_eq!(only, Options { seconds: 3, half_seconds: 5, part: Part::Scale, scale_rows: 100_000 });
         let full = options(&[]).unwrap();
-        assert!(!full.only_scale && full.scale_rows == 1_000_000);
+        assert!(full.part == Part::All && full.scale_rows == 1_000_000);
         assert!(options(&args("--scale-rows 10")).is_err() && options(&args("--rows 10")).is_err());
+    }
+
+    #[test]
+    fn the_proxy_scenarios_alone_are_asked_by_name_and_measure_no_scale() {
+        let only = options(&args("proxy --seconds 4 --half-seconds 3")).unwrap();
+        assert_eq!(only, Options { seconds: 4, half_seconds: 3, part: Part::Proxy, scale_rows: 1_000_000 });
+        assert!(only.part.measures_proxy() && !only.part.measures_scale());
+        assert!(!Part::Scale.measures_proxy() && Part::All.measures_proxy() && Part::All.measures_scale());
     }
 }

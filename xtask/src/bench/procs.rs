@@ -1,5 +1,6 @@
 //! The processes a bench run starts (the service, the test authorization server, the ceiling
-//! handler), their ports, readiness and memory.
+//! handler, the trivial MCP server, the stream holder), their ports, readiness, memory and
+//! open-file limits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -43,6 +44,25 @@ impl Proc {
         Ok(Self { name, child })
     }
 
+    /// Starts `cmd` with its standard error appended to `log` and its standard output read line
+    /// by line (for a program that reports as it goes).
+    pub(crate) fn spawn_reading(
+        name: &'static str,
+        cmd: &mut Command,
+        log: &Path,
+    ) -> Result<(Self, mpsc::Receiver<String>)> {
+        let err = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        eprintln!("$ {:?} (its output read as it comes; errors in {})", cmd.get_program(), log.display());
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        let lines = lines_of(child.stdout.take().context("no standard output")?);
+        Ok((Self { name, child }, lines))
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -76,6 +96,14 @@ impl Proc {
         Ok(kib / 1024.0)
     }
 
+    /// The soft limit of the files the process may have open (`ulimit -n`), sockets included.
+    pub(crate) fn open_files_limit(&self) -> Result<u64> {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid()))?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files")).context("no open-files limit")?;
+        let soft = line["Max open files".len()..].split_whitespace().next().context("no value")?;
+        Ok(if soft == "unlimited" { u64::MAX } else { soft.parse()? })
+    }
+
     /// Resets the high-water mark `VmHWM` to the current resident size (Linux's `clear_refs`
     /// value 5), so the next reading is the peak of what follows. Returns whether it worked.
     pub(crate) fn reset_peak(&self) -> bool {
@@ -105,6 +133,32 @@ fn http_status(port: u16, path: &str) -> Result<u16> {
     Ok(line.split_whitespace().nth(1).context("no status")?.parse()?)
 }
 
+/// The lines `from` gives, read on a thread of their own until it ends, so a pipe never fills.
+fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Raises this process's soft limit of open files to its hard limit, which the processes it
+/// starts inherit: the proxy's stream scenario holds two sockets per stream in the service.
+/// Returns the limit now in force.
+pub(crate) fn raise_open_files() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current != maximum {
+        if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: maximum, maximum }) {
+            eprintln!("bench: cannot raise the open-files limit to the hard limit: {e}");
+            return current.unwrap_or(u64::MAX);
+        }
+    }
+    maximum.unwrap_or(u64::MAX)
+}
+
 /// Starts the test authorization server (it binds a free port itself) and returns it with its
 /// base URL, read from the line it prints at start.
 pub(crate) fn auth_server(binary: &Path) -> Result<(Proc, String)> {
@@ -117,13 +171,8 @@ pub(crate) fn auth_server(binary: &Path) -> Result<(Proc, String)> {
         .context("cannot start the test authorization server")?;
     let stderr = child.stderr.take().context("no standard error")?;
     let proc = Proc { name: "the test authorization server", child };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            // The first line is the one wanted; the rest is drained so the pipe never fills.
-            let _ = tx.send(line);
-        }
-    });
+    // The first line is the one wanted; the rest is drained so the pipe never fills.
+    let rx = lines_of(stderr);
     let first = rx.recv_timeout(Duration::from_secs(30)).context("the test authorization server printed nothing")?;
     let url = first
         .split_whitespace()

@@ -17,10 +17,19 @@ pub(crate) const SCALE_FLOWS: &str = "scale: OAuth flows";
 /// The same flows on a database of 100 rows, measured alternately with [`SCALE_FLOWS`].
 pub(crate) const SCALE_FLOWS_BASE: &str = "scale: OAuth flows, baseline";
 pub(crate) const SCALE_ROUND: &str = "scale: refresh scan finding no due token (EXPLAIN ANALYZE ms as p50)";
+pub(crate) const PROXY_CALLS: &str = "MCP proxy: tools/call through …/{ref_id}/mcp";
+/// The same calls sent straight to the MCP server at half the proxy's peak rate, right after
+/// the proxy's: the p99 the proxy adds is the difference of the two.
+pub(crate) const PROXY_STRAIGHT_HALF: &str =
+    "MCP proxy: the same tools/call straight to the server, at ½ the proxy's peak";
+pub(crate) const PROXY_STREAMS: &str = "MCP proxy: 5,000 event streams held at once (GET …/mcp)";
+/// The event streams [`PROXY_STREAMS`] holds open at once.
+pub(crate) const PROXY_STREAM_COUNT: u64 = 5000;
 pub(crate) const IDLE: &str = "idle, after seeding";
 pub(crate) const TRIVIAL: &str = "trivial actix-web handler";
 pub(crate) const PGBENCH_S: &str = "pgbench -S (8 clients)";
 pub(crate) const PGBENCH_N: &str = "pgbench -N (8 clients)";
+pub(crate) const MCP_STRAIGHT: &str = "trivial MCP server, tools/call sent straight";
 
 /// Where `docs/benchmarks.md` keeps the generated part.
 const BEGIN: &str = "<!-- cargo xtask bench: begin -->";
@@ -39,8 +48,12 @@ pub(crate) struct Row {
     pub ceiling_rps: Option<f64>,
     pub ratio: Option<f64>,
     pub rss_mib: Option<f64>,
-    /// What the figures do not say (the scale round's plan: `index scan` or not).
+    /// What the figures do not say (the scale round's plan: `index scan` or not; who counted
+    /// the proxy's streams).
     pub note: Option<String>,
+    /// Event streams open at once through the proxy: the least of the counts of the client, of
+    /// the MCP server and of the service's `ad_proxy_open_streams`, taken while they were held.
+    pub held: Option<u64>,
 }
 
 /// The ceiling a scenario is divided by, if it has one.
@@ -49,6 +62,7 @@ pub(crate) fn ceiling_of(scenario: &str) -> Option<&'static str> {
         SERVERS => Some(TRIVIAL),
         CONNECTIONS | CREDENTIALS | SCALE_CONNECTIONS | SCALE_CREDENTIALS => Some(PGBENCH_S),
         FLOWS | SCALE_FLOWS | SCALE_FLOWS_BASE => Some(PGBENCH_N),
+        PROXY_CALLS => Some(MCP_STRAIGHT),
         _ => None,
     }
 }
@@ -85,6 +99,7 @@ impl Row {
             "rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
             "p99_half_ms": round(self.p99_half_ms, 3), "ceiling": self.ceiling,
             "ceiling_rps": round(self.ceiling_rps, 1), "ratio": round(self.ratio, 3), "rss_mib": round(self.rss_mib, 1), "note": self.note,
+            "streams_held": self.held,
         })
     }
 }
@@ -99,13 +114,14 @@ pub(crate) struct Check {
 /// Every target of the issue that the rows allow to check.
 pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
     let mut out = Vec::new();
-    let ratio_targets: [(&str, Option<&str>, f64); 6] = [
+    let ratio_targets: [(&str, Option<&str>, f64); 7] = [
         (SERVERS, None, 0.8),
         (CONNECTIONS, Some("postgres"), 0.5),
         (CREDENTIALS, None, 0.4),
         (FLOWS, None, 0.25),
         (SCALE_CONNECTIONS, None, 0.5),
         (SCALE_CREDENTIALS, None, 0.4),
+        (PROXY_CALLS, None, 0.7),
     ];
     for (scenario, backend, min) in ratio_targets {
         for row in rows.iter().filter(|r| r.scenario == scenario && backend.is_none_or(|b| r.backend == b)) {
@@ -116,6 +132,7 @@ pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
         }
     }
     out.extend(scale_checks(rows));
+    out.extend(proxy_checks(rows));
     let latency_targets = [SERVERS, CONNECTIONS, CREDENTIALS, SCALE_CONNECTIONS, SCALE_CREDENTIALS];
     for row in rows.iter().filter(|r| latency_targets.contains(&r.scenario.as_str())) {
         if let Some(p99) = row.p99_half_ms {
@@ -126,7 +143,11 @@ pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
     }
     for row in rows.iter().filter(|r| !r.backend.is_empty() && r.backend != "-") {
         let Some(rss) = row.rss_mib else { continue };
-        let (limit, what) = if row.scenario == IDLE { (30.0, "idle RSS") } else { (100.0, "peak RSS") };
+        let (limit, what) = match row.scenario.as_str() {
+            IDLE => (30.0, "idle RSS"),
+            PROXY_STREAMS => (150.0, "peak RSS"),
+            _ => (100.0, "peak RSS"),
+        };
         let text = format!("{what} on {} during {}: {rss:.1} MiB (target < {limit} MiB)", row.backend, row.scenario);
         out.push(Check { pass: rss < limit, text });
     }
@@ -154,6 +175,35 @@ fn scale_checks(rows: &[Row]) -> Vec<Check> {
             let text = format!("{SCALE_FLOWS} on {}: ratio {ratio:.2} (target ≥ {small:.2}, {how})", row.backend);
             out.push(Check { pass: ratio >= small, text });
         }
+    }
+    out
+}
+
+/// The MCP proxy's own targets: the p99 it adds at half its peak under 2 ms (against the same
+/// calls sent straight at the same rate, same backend), and [`PROXY_STREAM_COUNT`] streams
+/// counted open at once by all three who can count them.
+fn proxy_checks(rows: &[Row]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.scenario == PROXY_CALLS) {
+        let straight = rows.iter().find(|r| r.scenario == PROXY_STRAIGHT_HALF && r.backend == row.backend);
+        if let (Some(through), Some(straight)) = (row.p99_half_ms, straight.and_then(|r| r.p99_half_ms)) {
+            let added = through - straight;
+            let text = format!(
+                "{PROXY_CALLS} on {}: p99 added at half the peak {added:.2} ms (through the proxy {through:.2} ms, \
+                 straight {straight:.2} ms) (target < 2 ms)",
+                row.backend
+            );
+            out.push(Check { pass: added < 2.0, text });
+        }
+    }
+    for row in rows.iter().filter(|r| r.scenario == PROXY_STREAMS) {
+        let held = row.held.unwrap_or(0);
+        let counted = row.note.as_deref().unwrap_or("not counted");
+        let text = format!(
+            "{PROXY_STREAMS} on {}: {held} open at once ({counted}) (target {PROXY_STREAM_COUNT})",
+            row.backend
+        );
+        out.push(Check { pass: held >= PROXY_STREAM_COUNT, text });
     }
     out
 }
@@ -267,6 +317,44 @@ mod tests {
         assert_eq!(checks.len(), 1);
         assert!(checks[0].pass, "0.29 against the baseline's 0.28, not the earlier run's 0.30: {}", checks[0].text);
         assert!(checks[0].text.contains("measured alternately"), "{}", checks[0].text);
+    }
+
+    #[test]
+    fn the_proxy_passes_at_seven_tenths_of_straight_calls_adding_under_2_ms_and_holding_every_stream() {
+        let straight = row(MCP_STRAIGHT, "-", 1000.0);
+        let half = |backend: &str, p99: f64| Row { p99_half_ms: Some(p99), ..row(PROXY_STRAIGHT_HALF, backend, 0.0) };
+        let calls = |backend: &str, rps: f64, p99: f64| Row {
+            p99_half_ms: Some(p99),
+            ..row(PROXY_CALLS, backend, rps).against(&straight)
+        };
+        let streams = |backend: &str, held: u64, rss: f64| Row {
+            held: Some(held),
+            rss_mib: Some(rss),
+            note: Some("client 5000, MCP server 5000, ad_proxy_open_streams 5000".into()),
+            ..row(PROXY_STREAMS, backend, 0.0)
+        };
+        let rows = [
+            calls("postgres", 700.0, 3.1),
+            half("postgres", 1.5),
+            calls("sqlite", 690.0, 4.0),
+            half("sqlite", 1.9),
+            streams("postgres", PROXY_STREAM_COUNT, 140.0),
+            streams("sqlite", PROXY_STREAM_COUNT - 1, 151.0),
+        ];
+        let checks = checks(&rows);
+        let verdict = |needle: &str| {
+            let found: Vec<_> = checks.iter().filter(|c| c.text.contains(needle)).collect();
+            assert_eq!(found.len(), 1, "{needle}: {checks:?}");
+            found[0].pass
+        };
+        assert!(verdict("on postgres: 0.70 of trivial MCP server"));
+        assert!(!verdict("on sqlite: 0.69 of trivial MCP server"));
+        assert!(verdict("p99 added at half the peak 1.60 ms"), "3.1 through, 1.5 straight");
+        assert!(!verdict("p99 added at half the peak 2.10 ms"), "4.0 through, 1.9 straight");
+        assert!(verdict("on postgres: 5000 open at once"));
+        assert!(!verdict("on sqlite: 4999 open at once"));
+        assert!(verdict("peak RSS on postgres during MCP proxy: 5,000"), "140 MiB is under the streams' 150");
+        assert!(!verdict("peak RSS on sqlite during MCP proxy: 5,000"));
     }
 
     #[test]

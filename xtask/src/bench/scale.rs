@@ -69,8 +69,12 @@ pub(crate) fn measure(
         for (scenario, path) in reads {
             let url = format!("{}{path}", service.base);
             let headers = [("X-Engine-Key", run.engine_key.as_str()), ("X-End-User-Id", USER)];
-            let mut row =
-                service::http_scenario(run, &mut service, scenario, &Request { url: &url, headers: &headers })?;
+            let mut row = service::http_scenario(
+                run,
+                &mut service,
+                scenario,
+                &Request { url: &url, headers: &headers, body: None },
+            )?;
             row.backend = format!("postgres, {size} rows");
             out.push(row);
         }

@@ -1,5 +1,6 @@
 //! The service under load on one backend: started in release mode on a fresh database, seeded
-//! with 100 API-key connections, then measured route by route and on complete OAuth flows.
+//! with 100 API-key connections, then measured route by route, on complete OAuth flows and
+//! through the MCP proxy (`proxy.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -7,10 +8,10 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::Run;
 use super::load::Request;
 use super::procs::{Proc, free_port};
 use super::report::{CONNECTIONS, CREDENTIALS, FLOWS, IDLE, Row, SERVERS};
+use super::{Run, proxy};
 use crate::shell;
 
 /// Stored connections the listing returns.
@@ -23,15 +24,15 @@ const CLIENT_SECRET: &str = "test-secret";
 /// A service being measured, and how to call it.
 #[derive(Debug)]
 pub(crate) struct Service {
-    proc: Proc,
+    pub(crate) proc: Proc,
     pub(crate) base: String,
-    backend: &'static str,
+    pub(crate) backend: &'static str,
 }
 
 /// Every row of one backend: the idle memory and each scenario (without their ceilings yet).
 pub(crate) fn measure(run: &Run, backend: &'static str, database_url: &str) -> Result<Vec<Row>> {
     let mut service = start(run, backend, database_url)?;
-    let ref_id = seed(run, &service)?;
+    let ref_id = seed(run, &service, "keyed", SEEDED)?;
     std::thread::sleep(std::time::Duration::from_secs(1));
     let idle = service.proc.memory_mib("VmRSS")?;
     let mut rows = vec![Row { scenario: IDLE.into(), backend: backend.into(), rss_mib: Some(idle), ..Row::default() }];
@@ -42,10 +43,11 @@ pub(crate) fn measure(run: &Run, backend: &'static str, database_url: &str) -> R
     ];
     for (scenario, path) in reads {
         let url = format!("{}{path}", service.base);
-        let request = Request { url: &url, headers: &[("X-Engine-Key", &run.engine_key)] };
+        let request = Request { url: &url, headers: &[("X-Engine-Key", &run.engine_key)], body: None };
         rows.push(http_scenario(run, &mut service, scenario, &request)?);
     }
     rows.push(flows(run, &mut service)?);
+    rows.extend(proxy::measure(run, &mut service)?);
     Ok(rows)
 }
 
@@ -58,7 +60,7 @@ pub(crate) fn start(run: &Run, backend: &'static str, database_url: &str) -> Res
     }
     std::fs::create_dir_all(&data)?;
     let catalog = data.join("catalog.json");
-    std::fs::write(&catalog, catalog_json(&run.auth_url).to_string())?;
+    std::fs::write(&catalog, catalog_json(&run.auth_url, &format!("{}/mcp", run.mcp_base)).to_string())?;
     let mut cmd = Command::new(run.release.join("asset-directory"));
     cmd.env_remove("AD_CONFIG")
         .env("AD_ENV", "development")
@@ -78,8 +80,9 @@ pub(crate) fn start(run: &Run, backend: &'static str, database_url: &str) -> Res
 }
 
 /// One API-key server for the stored connections and credentials, one OAuth server that is a
-/// pre-registered client of the test authorization server.
-fn catalog_json(auth: &str) -> Value {
+/// pre-registered client of the test authorization server, and the MCP proxy's server (the
+/// run's trivial MCP server at `mcp`, its key in `X-Api-Key`).
+fn catalog_json(auth: &str, mcp: &str) -> Value {
     json!({ "servers": [
         { "server_name": "keyed", "display_name": "Keyed", "transport": "streamable_http",
           "url": "https://keyed.example/mcp", "auth_method": "api_key",
@@ -91,20 +94,22 @@ fn catalog_json(auth: &str) -> Value {
                      "token_endpoint": format!("{auth}/token"),
                      "revocation_endpoint": format!("{auth}/revoke"),
                      "client_id": "test-client", "client_secret_env": "BENCH_CLIENT_SECRET",
-                     "scopes": ["read"], "send_resource": true } }
+                     "scopes": ["read"], "send_resource": true } },
+        { "server_name": proxy::SERVER, "display_name": "Bench MCP", "transport": "streamable_http",
+          "url": mcp, "auth_method": "api_key", "api_key": { "header": "X-Api-Key", "scheme": null } }
     ]})
 }
 
-fn support(run: &Run) -> Command {
+pub(crate) fn support(run: &Run) -> Command {
     let mut cmd = Command::new(run.release.join("bench-support"));
     cmd.env("BENCH_ENGINE_KEY", &run.engine_key);
     cmd
 }
 
-/// Stores [`SEEDED`] API-key connections; returns the `ref_id` of one.
-fn seed(run: &Run, service: &Service) -> Result<String> {
+/// Stores `count` API-key connections to `server`; returns the `ref_id` of one.
+pub(crate) fn seed(run: &Run, service: &Service, server: &str, count: u32) -> Result<String> {
     let mut cmd = support(run);
-    cmd.args(["seed", "--base", &service.base, "--server", "keyed", "--count", &SEEDED.to_string()]);
+    cmd.args(["seed", "--base", &service.base, "--server", server, "--count", &count.to_string()]);
     shell::read(&mut cmd).context("seeding the connections")
 }
 
@@ -133,7 +138,7 @@ pub(crate) fn http_scenario(run: &Run, service: &mut Service, scenario: &str, re
 
 /// Resets the high-water mark of memory, so that `VmHWM` later is the peak of one scenario.
 /// Where Linux refuses, the mark covers the process's whole life, which bounds it from above.
-fn reset_peak_rss(service: &Service) {
+pub(crate) fn reset_peak_rss(service: &Service) {
     if !service.proc.reset_peak() {
         eprintln!("bench: cannot reset VmHWM; the peak RSS covers the whole life of the service");
     }
