@@ -53,18 +53,32 @@ pub struct ErrorDetails {
     /// `INSUFFICIENT_SCOPE`: `required_scopes` and `reauthorize`, boxed (rare, and it would
     /// double every error's size).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ScopeChallengeFields)]
     pub scope_challenge: Option<Box<ScopeChallenge>>,
 }
 
 /// The details of a scope challenge.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ScopeChallenge {
     /// The scopes the MCP server asked for.
     pub required_scopes: Vec<String>,
     /// How to ask the user for them (`method`, `path`, `body`), or `null` when no longer offered
     /// (`STEP_UP_MAX_ATTEMPTS` reached, or a connection no user authorized).
-    #[schema(value_type = Option<Object>)]
     pub reauthorize: serde_json::Value,
+}
+
+/// How the document shows [`ScopeChallenge`] among the details: fields present only with
+/// `INSUFFICIENT_SCOPE` (the flattened, boxed field would otherwise read as an object or `null`
+/// that every other error's details fail).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ScopeChallengeFields {
+    /// `INSUFFICIENT_SCOPE`: the scopes the MCP server asked for.
+    required_scopes: Option<Vec<String>>,
+    /// `INSUFFICIENT_SCOPE`: how to ask the user for them (`method`, `path`, `body`), or `null`
+    /// when no longer offered (`STEP_UP_MAX_ATTEMPTS` reached, or a connection no user authorized).
+    #[schema(value_type = Option<Object>)]
+    reauthorize: Option<serde_json::Value>,
 }
 
 impl ApiError {
