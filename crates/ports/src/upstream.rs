@@ -52,13 +52,6 @@ impl std::fmt::Debug for UpstreamResponse {
     }
 }
 
-impl UpstreamResponse {
-    /// The value of the header `name` (any case), the first when sent more than once.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
 /// Why an MCP server gave no answer. Messages name the host at most, never a body or a header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {

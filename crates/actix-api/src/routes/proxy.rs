@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use app::{Deps, Proxied, ProxyFailure, ProxyRequest, ProxyTarget};
 use bytes::{Bytes, BytesMut};
-use domain::Owner;
+use domain::{Owner, RefId};
 use futures_util::StreamExt;
 use ports::{UpstreamError, UpstreamMethod};
 use serde::Deserialize;
@@ -32,6 +32,52 @@ use crate::{ApiError, ApiState, Caller, ErrorCode};
 
 /// Largest request body the proxy takes (kept whole, to be sent again after a refresh).
 pub const MAX_PROXY_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The answers of every proxy route that are not the MCP server's own (its own `4xx` and `5xx`
+/// pass as they came).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum Refusals {
+    /// `INVALID_KEY` (neither the engine key nor this connection's proxy token), or
+    /// `MCP_TOKEN_EXPIRED`: the server refused the token again after a refresh; reconnect.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// `INSUFFICIENT_SCOPE`: the server asked for more scopes; `details.reauthorize`.
+    #[response(status = 403)]
+    InsufficientScope(ErrorBody),
+    /// `CONNECTION_NOT_FOUND`.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// `CONNECTION_NOT_READY`: a `pending_oauth` or `failed` connection.
+    #[response(status = 409)]
+    NotReady(ErrorBody),
+    /// `VALIDATION_ERROR`: another transport's route (or a stdio server), a malformed
+    /// `X-End-User-Id`, or on `…/messages` an `endpoint` this connection's stream did not give.
+    #[response(status = 422)]
+    Validation(ErrorBody),
+    /// `MCP_CONNECTION_FAILED`: the server unreachable or the connection reset, or the refresh
+    /// failed.
+    #[response(status = 502)]
+    Failed(ErrorBody),
+    /// `MCP_UPSTREAM_TIMEOUT`: no first byte within `PROXY_FIRST_BYTE_TIMEOUT_MS`.
+    #[response(status = 504)]
+    Timeout(ErrorBody),
+}
+
+/// The answers of a proxy route that reads a body, besides [`Refusals`].
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum BodyRefusals {
+    /// `INVALID_REQUEST`: the body could not be read.
+    #[response(status = 400)]
+    Unreadable(ErrorBody),
+    /// `REQUEST_TIMEOUT`: the body stalled (the connection is closed).
+    #[response(status = 408)]
+    Stalled(ErrorBody),
+    /// `PAYLOAD_TOO_LARGE`: over 4 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+}
 
 pub(crate) fn mcp<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_post_mcp, post_mcp::<D>)
@@ -53,16 +99,20 @@ pub(crate) fn reauthorize<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_post_reauthorize, post_reauthorize::<D>)
 }
 
-/// Whom a proxy call acts for: the engine (its key and `X-End-User-Id`), or the owner a proxy
-/// token of this very connection names.
-struct ProxyCaller(Owner);
+/// Whom a proxy call acts for, and on which connection: the engine (its key and
+/// `X-End-User-Id`), or the owner a proxy token of this very connection names.
+struct ProxyCaller {
+    owner: Owner,
+    ref_id: RefId,
+}
 
 impl ProxyCaller {
     async fn of<D: Deps>(req: HttpRequest) -> Result<Self, ApiError> {
-        let Some(token) = take_bearer(&req) else {
-            return Caller::extract(&req).await.map(|Caller(owner)| Self(owner));
-        };
         let refused = || ApiError::new(ErrorCode::InvalidKey, "missing, unknown or expired proxy token");
+        let Some(token) = take_bearer(&req) else {
+            let Caller(owner) = Caller::extract(&req).await?;
+            return Ok(Self { owner, ref_id: parse_ref_id(req.match_info().get("ref_id").unwrap_or_default())? });
+        };
         if req.headers().contains_key(END_USER_HEADER) {
             return Err(ApiError::validation(
                 END_USER_HEADER,
@@ -72,12 +122,17 @@ impl ProxyCaller {
         let state = req.app_data::<web::Data<ApiState<D>>>().ok_or_else(ApiError::internal)?;
         // A malformed ref id cannot be the token's: refused as any other connection's would be.
         let ref_id = parse_ref_id(req.match_info().get("ref_id").unwrap_or_default()).map_err(|_| refused())?;
-        state.directory.proxy_token_owner(&token, &ref_id).map(Self).ok_or_else(refused)
+        let owner = state.directory.proxy_token_owner(&token, &ref_id).ok_or_else(refused)?;
+        Ok(Self { owner, ref_id })
     }
 }
 
 /// [`ProxyCaller`] for the endpoints of `Directory<D>`.
-struct ProxyCallerFor<D>(Owner, std::marker::PhantomData<fn() -> D>);
+struct ProxyCallerFor<D> {
+    owner: Owner,
+    ref_id: RefId,
+    _deps: std::marker::PhantomData<fn() -> D>,
+}
 
 impl<D: Deps> FromRequest for ProxyCallerFor<D> {
     type Error = ApiError;
@@ -85,7 +140,10 @@ impl<D: Deps> FromRequest for ProxyCallerFor<D> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { ProxyCaller::of::<D>(req).await.map(|c| Self(c.0, std::marker::PhantomData)) })
+        Box::pin(async move {
+            let ProxyCaller { owner, ref_id } = ProxyCaller::of::<D>(req).await?;
+            Ok(Self { owner, ref_id, _deps: std::marker::PhantomData })
+        })
     }
 }
 
@@ -94,17 +152,8 @@ impl<D: Deps> FromRequest for ProxyCallerFor<D> {
     params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
     request_body(content = String, content_type = "application/json", description = "A JSON-RPC message, passed as it is."),
     responses(
-        (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled", body = ErrorBody),
-        (status = 400, description = "`INVALID_REQUEST`: a body that could not be read", body = ErrorBody),
         (status = 200, description = "The MCP server's answer as it came (any status of its own passes too)."),
-        (status = 401, description = "`INVALID_KEY`, or `MCP_TOKEN_EXPIRED`: reconnect", body = ErrorBody),
-        (status = 403, description = "`INSUFFICIENT_SCOPE`: `details.reauthorize`", body = ErrorBody),
-        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = ErrorBody),
-        (status = 422, description = "`VALIDATION_ERROR`: a stdio or legacy SSE server", body = ErrorBody),
-        (status = 502, description = "`MCP_CONNECTION_FAILED`: unreachable, reset, or the refresh failed", body = ErrorBody),
-        (status = 504, description = "`MCP_UPSTREAM_TIMEOUT`", body = ErrorBody),
+        Refusals, BodyRefusals,
     ))]
 async fn post_mcp<D: Deps>(
     state: web::Data<ApiState<D>>,
@@ -113,55 +162,37 @@ async fn post_mcp<D: Deps>(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
-    forward(&state, &req, caller.0, UpstreamMethod::Post, ProxyTarget::Streamable, body).await
+    forward(&state, &req, caller, UpstreamMethod::Post, ProxyTarget::Streamable, body).await
 }
 
 /// Streamable HTTP: the server's stream of messages (resumed with `Last-Event-ID`).
 #[utoipa::path(get, path = "/assets/connections/{ref_id}/mcp", tag = "proxy",
     params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
     responses(
-        (status = 422, description = "`VALIDATION_ERROR`: another transport's route, or a malformed `X-End-User-Id`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = ErrorBody),
-        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
-        (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled", body = ErrorBody),
-        (status = 403, description = "`INSUFFICIENT_SCOPE`: `details.reauthorize`", body = ErrorBody),
-        (status = 400, description = "`INVALID_REQUEST`: a body that could not be read", body = ErrorBody),
         (status = 200, description = "The MCP server's `text/event-stream`, streamed as it comes."),
-        (status = 401, description = "`INVALID_KEY`, or `MCP_TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
-        (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
-        (status = 504, description = "`MCP_UPSTREAM_TIMEOUT`", body = ErrorBody),
+        Refusals,
     ))]
 async fn get_mcp<D: Deps>(
     state: web::Data<ApiState<D>>,
     req: HttpRequest,
     caller: ProxyCallerFor<D>,
 ) -> Result<HttpResponse, ApiError> {
-    forward(&state, &req, caller.0, UpstreamMethod::Get, ProxyTarget::Streamable, Bytes::new()).await
+    forward(&state, &req, caller, UpstreamMethod::Get, ProxyTarget::Streamable, Bytes::new()).await
 }
 
 /// Streamable HTTP: ends the session `Mcp-Session-Id` names.
 #[utoipa::path(delete, path = "/assets/connections/{ref_id}/mcp", tag = "proxy",
     params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
     responses(
-        (status = 422, description = "`VALIDATION_ERROR`: another transport's route, or a malformed `X-End-User-Id`", body = ErrorBody),
-        (status = 401, description = "`INVALID_KEY`, or `MCP_TOKEN_EXPIRED`: reconnect", body = ErrorBody),
-        (status = 504, description = "`MCP_UPSTREAM_TIMEOUT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = ErrorBody),
-        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
-        (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled", body = ErrorBody),
-        (status = 403, description = "`INSUFFICIENT_SCOPE`: `details.reauthorize`", body = ErrorBody),
-        (status = 400, description = "`INVALID_REQUEST`: a body that could not be read", body = ErrorBody),
         (status = 200, description = "The MCP server's answer."),
-        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
-        (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
+        Refusals,
     ))]
 async fn delete_mcp<D: Deps>(
     state: web::Data<ApiState<D>>,
     req: HttpRequest,
     caller: ProxyCallerFor<D>,
 ) -> Result<HttpResponse, ApiError> {
-    forward(&state, &req, caller.0, UpstreamMethod::Delete, ProxyTarget::Streamable, Bytes::new()).await
+    forward(&state, &req, caller, UpstreamMethod::Delete, ProxyTarget::Streamable, Bytes::new()).await
 }
 
 /// Legacy HTTP+SSE: the server's event stream; its `endpoint` event names this proxy's
@@ -169,24 +200,15 @@ async fn delete_mcp<D: Deps>(
 #[utoipa::path(get, path = "/assets/connections/{ref_id}/sse", tag = "proxy",
     params(("ref_id" = String, Path, description = "The connection's id (`conn-…`).")),
     responses(
-        (status = 401, description = "`INVALID_KEY`, or `MCP_TOKEN_EXPIRED`: reconnect", body = ErrorBody),
-        (status = 504, description = "`MCP_UPSTREAM_TIMEOUT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = ErrorBody),
-        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
-        (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled", body = ErrorBody),
-        (status = 403, description = "`INSUFFICIENT_SCOPE`: `details.reauthorize`", body = ErrorBody),
-        (status = 400, description = "`INVALID_REQUEST`: a body that could not be read", body = ErrorBody),
         (status = 200, description = "The server's `text/event-stream`, its `endpoint` event rewritten."),
-        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
-        (status = 422, description = "`VALIDATION_ERROR`: not a legacy SSE server", body = ErrorBody),
-        (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
+        Refusals,
     ))]
 async fn get_sse<D: Deps>(
     state: web::Data<ApiState<D>>,
     req: HttpRequest,
     caller: ProxyCallerFor<D>,
 ) -> Result<HttpResponse, ApiError> {
-    forward(&state, &req, caller.0, UpstreamMethod::Get, ProxyTarget::SseStream, Bytes::new()).await
+    forward(&state, &req, caller, UpstreamMethod::Get, ProxyTarget::SseStream, Bytes::new()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,17 +224,8 @@ struct MessagesQuery {
     ),
     request_body(content = String, content_type = "application/json", description = "A JSON-RPC message."),
     responses(
-        (status = 401, description = "`INVALID_KEY`, or `MCP_TOKEN_EXPIRED`: reconnect", body = ErrorBody),
-        (status = 504, description = "`MCP_UPSTREAM_TIMEOUT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = ErrorBody),
-        (status = 409, description = "`CONNECTION_NOT_READY`", body = ErrorBody),
-        (status = 408, description = "`REQUEST_TIMEOUT`: the body stalled", body = ErrorBody),
-        (status = 403, description = "`INSUFFICIENT_SCOPE`: `details.reauthorize`", body = ErrorBody),
-        (status = 400, description = "`INVALID_REQUEST`: a body that could not be read", body = ErrorBody),
         (status = 202, description = "The MCP server's answer (its own status)."),
-        (status = 404, description = "`CONNECTION_NOT_FOUND`", body = ErrorBody),
-        (status = 422, description = "`VALIDATION_ERROR`: no `endpoint`, or not a path of the server's origin", body = ErrorBody),
-        (status = 502, description = "`MCP_CONNECTION_FAILED`", body = ErrorBody),
+        Refusals, BodyRefusals,
     ))]
 async fn post_messages<D: Deps>(
     state: web::Data<ApiState<D>>,
@@ -223,11 +236,10 @@ async fn post_messages<D: Deps>(
     let query = web::Query::<MessagesQuery>::from_query(req.query_string())
         .map_err(|_| ApiError::invalid_request("the query does not parse"))?;
     let missing = || ApiError::validation(ENDPOINT_PARAM, "endpoint: the value this connection's stream gave");
-    let ref_id = parse_ref_id(req.match_info().get("ref_id").unwrap_or_default())?;
-    let path = query.endpoint.as_deref().and_then(|sealed| state.directory.open_endpoint(&ref_id, sealed));
+    let path = query.endpoint.as_deref().and_then(|sealed| state.directory.open_endpoint(&caller.ref_id, sealed));
     let path = path.ok_or_else(missing)?;
     let body = read_body(payload).await?;
-    forward(&state, &req, caller.0, UpstreamMethod::Post, ProxyTarget::SseMessage(path), body).await
+    forward(&state, &req, caller, UpstreamMethod::Post, ProxyTarget::SseMessage(path), body).await
 }
 
 /// Asks the user to grant the connection more scopes: the union of those it holds and
@@ -280,12 +292,11 @@ async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
 async fn forward<D: Deps>(
     state: &ApiState<D>,
     req: &HttpRequest,
-    owner: Owner,
+    ProxyCallerFor { owner, ref_id, .. }: ProxyCallerFor<D>,
     method: UpstreamMethod,
     target: ProxyTarget,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let ref_id = parse_ref_id(req.match_info().get("ref_id").unwrap_or_default())?;
     let metrics = &state.metrics.proxy;
     metrics.bytes_in(body.len());
     let rewrite = target == ProxyTarget::SseStream;
