@@ -8,11 +8,11 @@
 //! refresh that rotated a token) wins and is left alone. Every write stands alone: the walk can be
 //! interrupted at any point and run again, and a second run finds nothing left to do.
 
-use domain::RefId;
+use domain::{RefId, WebhookId};
 use ports::{Cipher, RekeyStore, SealedEntry, SealedField};
 
 use crate::Error;
-use crate::use_cases::{binding_aad, connection_aad, flow_aad, idp_aad, registration_aad};
+use crate::use_cases::{binding_aad, connection_aad, flow_aad, idp_aad, registration_aad, webhook_aad};
 
 /// What a re-encryption did, field by field added up. Names no secret and no record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +116,8 @@ fn associated_data(field: SealedField, key: &str) -> Option<String> {
         SealedField::RegistrationClientSecret => key.split_once(' ').map(|(issuer, _)| registration_aad(issuer)),
         SealedField::BindingClientSecret => RefId::parse(key).ok().map(|ref_id| binding_aad(&ref_id)),
         SealedField::BindingIdpClientSecret => RefId::parse(key).ok().map(|ref_id| idp_aad(&ref_id)),
+        SealedField::WebhookSecret => WebhookId::parse(key).ok().map(|id| webhook_aad(&id, "secret")),
+        SealedField::WebhookPreviousSecret => WebhookId::parse(key).ok().map(|id| webhook_aad(&id, "previous_secret")),
     }
 }
 

@@ -2,15 +2,18 @@
 
 use diesel::dsl::{And, Asc, Eq, Filter, Order, Select, Values};
 use diesel::prelude::*;
-use domain::{Owner, ParseError, RefId, ServerName, Timestamp};
-use ports::{AuditEvent, AuditKind, StoreError};
+use domain::{EventId, EventType, Owner, ParseError, ReasonCode, RefId, ServerName, Standing, Timestamp};
+use ports::{AuditEvent, AuditKind, Notice, StoreError};
 
 use crate::corrupt;
 use crate::schema::audit_events;
 
 columns! {
     /// The columns of an [`AuditRow`], in its order.
-    AuditColumns, AUDIT = audit_events(ref_id, tenant_id, user_id, server_name, kind, detail, at)
+    AuditColumns, AUDIT = audit_events(
+        ref_id, tenant_id, user_id, server_name, kind, detail, at,
+        event_id, event_type, event_standing, event_previous, event_reason
+    )
 }
 
 /// One audit event as stored.
@@ -23,6 +26,11 @@ pub struct AuditRow {
     kind: String,
     detail: Option<String>,
     at: i64,
+    event_id: Option<String>,
+    event_type: Option<String>,
+    event_standing: Option<String>,
+    event_previous: Option<String>,
+    event_reason: Option<String>,
 }
 
 impl AuditRow {
@@ -34,9 +42,33 @@ impl AuditRow {
             server_name: ServerName::parse(&self.server_name).map_err(corrupt)?,
             kind: AuditKind::parse(&self.kind)
                 .ok_or_else(|| corrupt(ParseError::new("kind", "is not an audit event kind")))?,
-            detail: self.detail,
+            detail: self.detail.clone(),
             at: Timestamp::from_unix(self.at),
+            notice: self.notice().map_err(corrupt)?,
         })
+    }
+
+    /// The lifecycle event the row announced, if any.
+    fn notice(&self) -> Result<Option<Notice>, ParseError> {
+        let Some(id) = &self.event_id else { return Ok(None) };
+        let standing = |field, value: &Option<String>| {
+            value.as_deref().and_then(Standing::parse).ok_or_else(|| ParseError::new(field, "is not a standing"))
+        };
+        Ok(Some(Notice {
+            id: EventId::parse(id)?,
+            kind: EventType::parse(self.event_type.as_deref().unwrap_or_default())?,
+            standing: standing("event_standing", &self.event_standing)?,
+            previous: self
+                .event_previous
+                .is_some()
+                .then(|| standing("event_previous", &self.event_previous))
+                .transpose()?,
+            reason: self
+                .event_reason
+                .as_deref()
+                .and_then(ReasonCode::parse)
+                .ok_or_else(|| ParseError::new("event_reason", "is not a reason code"))?,
+        }))
     }
 }
 
@@ -51,6 +83,11 @@ pub struct NewAuditRow<'a> {
     pub kind: &'static str,
     pub detail: Option<&'a str>,
     pub at: i64,
+    pub event_id: Option<&'a str>,
+    pub event_type: Option<&'static str>,
+    pub event_standing: Option<&'static str>,
+    pub event_previous: Option<&'static str>,
+    pub event_reason: Option<&'static str>,
 }
 
 impl<'a> NewAuditRow<'a> {
@@ -63,6 +100,11 @@ impl<'a> NewAuditRow<'a> {
             kind: e.kind.as_str(),
             detail: e.detail.as_deref(),
             at: e.at.unix(),
+            event_id: e.notice.as_ref().map(|n| n.id.as_str()),
+            event_type: e.notice.as_ref().map(|n| n.kind.as_str()),
+            event_standing: e.notice.as_ref().map(|n| n.standing.as_str()),
+            event_previous: e.notice.as_ref().and_then(|n| n.previous.map(Standing::as_str)),
+            event_reason: e.notice.as_ref().map(|n| n.reason.as_str()),
         }
     }
 }

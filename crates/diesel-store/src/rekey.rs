@@ -20,6 +20,8 @@ fn location(field: SealedField) -> (&'static str, &'static str, &'static str) {
         SealedField::RegistrationClientSecret => ("client_registrations", "registration_key", "client_secret"),
         SealedField::BindingClientSecret => ("discovered_authorizations", "ref_id", "client_secret"),
         SealedField::BindingIdpClientSecret => ("discovered_authorizations", "ref_id", "idp_client_secret"),
+        SealedField::WebhookSecret => ("webhooks", "id", "secret"),
+        SealedField::WebhookPreviousSecret => ("webhooks", "id", "previous_secret"),
     }
 }
 

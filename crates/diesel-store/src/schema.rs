@@ -61,6 +61,13 @@ diesel::table! {
         at -> BigInt,
         tenant_id -> Text,
         user_id -> Text,
+        /// The lifecycle event this change announced (issue 17), all NULL when none; a trigger
+        /// copies it into `events`.
+        event_id -> Nullable<Text>,
+        event_type -> Nullable<Text>,
+        event_standing -> Nullable<Text>,
+        event_previous -> Nullable<Text>,
+        event_reason -> Nullable<Text>,
     }
 }
 
@@ -114,11 +121,68 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Lifecycle events, written by a trigger on `audit_events` (PostgreSQL's `txid` column is
+    /// left out: only its feed query names it).
+    events (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        tenant_id -> Text,
+        user_id -> Text,
+        ref_id -> Text,
+        server_name -> Text,
+        event_type -> Text,
+        standing -> Text,
+        previous -> Nullable<Text>,
+        reason -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        /// The event types it takes, each between spaces; NULL: every type.
+        events -> Nullable<Text>,
+        secret -> Binary,
+        previous_secret -> Nullable<Binary>,
+        previous_until -> Nullable<BigInt>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One event's delivery to one endpoint, queued by a trigger on `events`.
+    deliveries (webhook_id, seq) {
+        webhook_id -> Text,
+        seq -> BigInt,
+        ref_id -> Text,
+        state -> Text,
+        attempts -> Integer,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        next_at -> BigInt,
+        retry_from -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> BigInt,
+    }
+}
+
 diesel::joinable!(oauth_flows -> connections (ref_id));
+diesel::joinable!(deliveries -> webhooks (webhook_id));
+diesel::joinable!(deliveries -> events (seq));
 diesel::allow_tables_to_appear_in_same_query!(
     connections,
     oauth_flows,
     audit_events,
     client_registrations,
-    discovered_authorizations
+    discovered_authorizations,
+    events,
+    webhooks,
+    deliveries
 );

@@ -15,6 +15,53 @@ impl ParseError {
     }
 }
 
+/// The lowercase base32 alphabet of every random id (`conn-…`, `evt_…`, `wh_…`).
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+/// 16 bytes in base32: 26 characters.
+const BODY_LEN: usize = 26;
+
+/// `prefix` and 16 random bytes in lowercase base32 (130 bits, of which 128 are random).
+pub(crate) fn random_id(prefix: &str, bytes: [u8; 16]) -> String {
+    let mut id = String::with_capacity(prefix.len() + BODY_LEN);
+    id.push_str(prefix);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            id.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        id.push(char::from(ALPHABET[((acc << (5 - bits)) & 31) as usize]));
+    }
+    id
+}
+
+/// `input` when it is `prefix` and 26 characters of the alphabet; `field: what` otherwise (the
+/// input itself is never repeated).
+pub(crate) fn parse_random_id(
+    input: &str,
+    prefix: &str,
+    field: &'static str,
+    what: &'static str,
+) -> Result<String, ParseError> {
+    let body =
+        input.strip_prefix(prefix).ok_or_else(|| ParseError::new(field, format!("must start with `{prefix}`")))?;
+    if body.len() != BODY_LEN || !body.bytes().all(in_alphabet) {
+        return Err(ParseError::new(field, what));
+    }
+    Ok(input.to_owned())
+}
+
+/// Whether `b` is in [`ALPHABET`], by range rather than by search: every stored connection is
+/// parsed again when it is read, a hundred per listing.
+fn in_alphabet(b: u8) -> bool {
+    b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)
+}
+
 /// The public handle of a connection: `conn-` followed by 26 lowercase base32 characters
 /// (130 bits from the id source, of which 128 are random).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,41 +69,14 @@ pub struct RefId(String);
 
 impl RefId {
     pub const PREFIX: &'static str = "conn-";
-    const BODY_LEN: usize = 26;
-    const ALPHABET: &'static [u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
     /// Builds a ref id from 16 random bytes (the id source's job is to make them unpredictable).
     pub fn from_random(bytes: [u8; 16]) -> Self {
-        let mut body = String::with_capacity(Self::BODY_LEN);
-        let mut acc: u32 = 0;
-        let mut bits = 0;
-        for b in bytes {
-            acc = (acc << 8) | u32::from(b);
-            bits += 8;
-            while bits >= 5 {
-                bits -= 5;
-                body.push(char::from(Self::ALPHABET[((acc >> bits) & 31) as usize]));
-            }
-        }
-        if bits > 0 {
-            body.push(char::from(Self::ALPHABET[((acc << (5 - bits)) & 31) as usize]));
-        }
-        Self(format!("{}{body}", Self::PREFIX))
+        Self(random_id(Self::PREFIX, bytes))
     }
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let body =
-            input.strip_prefix(Self::PREFIX).ok_or_else(|| ParseError::new("ref_id", "must start with `conn-`"))?;
-        if body.len() != Self::BODY_LEN || !body.bytes().all(Self::in_alphabet) {
-            return Err(ParseError::new("ref_id", "is not a connection reference"));
-        }
-        Ok(Self(input.to_owned()))
-    }
-
-    /// Whether `b` is in [`RefId::ALPHABET`], by range rather than by search: every stored
-    /// connection is parsed again when it is read, a hundred per listing.
-    fn in_alphabet(b: u8) -> bool {
-        b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)
+        parse_random_id(input, Self::PREFIX, "ref_id", "is not a connection reference").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -217,7 +237,7 @@ mod tests {
     #[test]
     fn the_ref_id_alphabet_check_accepts_exactly_the_alphabet() {
         for b in 0..=u8::MAX {
-            assert_eq!(RefId::in_alphabet(b), RefId::ALPHABET.contains(&b), "byte {b}");
+            assert_eq!(in_alphabet(b), ALPHABET.contains(&b), "byte {b}");
         }
     }
 

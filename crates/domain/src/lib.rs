@@ -6,6 +6,7 @@
 //! and from their own representations.
 
 mod connection;
+mod event;
 mod ids;
 mod owner;
 mod scopes;
@@ -15,6 +16,7 @@ pub mod text;
 mod time;
 
 pub use connection::{Connection, ConnectionStatus, NewConnection, TransitionError};
+pub use event::{EventId, EventType, ReasonCode, Standing, WebhookId};
 pub use ids::{Account, Label, ParseError, RefId, ServerName};
 pub use owner::{Owner, TenantId, UserId};
 pub use scopes::Scopes;

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use domain::{Owner, RefId, ServerName, Timestamp};
 
-use crate::StoreError;
+use crate::{Notice, StoreError};
 
 /// What happened to a connection. Never carries a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub struct AuditEvent {
     /// token.
     pub detail: Option<String>,
     pub at: Timestamp,
+    /// The lifecycle event this change announces to the engine, written with it (issue 17).
+    pub notice: Option<Notice>,
 }
 
 /// The append-only audit log (spec §7). Events outlive the connection they describe.

@@ -1,4 +1,4 @@
-use domain::{RefId, Timestamp};
+use domain::{EventId, RefId, Timestamp, WebhookId};
 use secrecy::SecretString;
 
 /// The wall clock. Use cases never read the system time themselves, so tests can move time.
@@ -15,4 +15,10 @@ pub trait IdSource: Send + Sync + 'static {
     /// 256 random bits as 43 characters of unpadded base64url: OAuth `state` values and PKCE
     /// verifiers (RFC 7636 allows exactly this alphabet and length).
     fn secret_token(&self) -> SecretString;
+    /// A fresh event id (`evt_` + 128 random bits).
+    fn event_id(&self) -> EventId;
+    /// A fresh webhook endpoint id (`wh_` + 128 random bits).
+    fn webhook_id(&self) -> WebhookId;
+    /// A Standard Webhooks signing secret: `whsec_` and 32 random bytes in standard base64.
+    fn signing_secret(&self) -> SecretString;
 }

@@ -9,6 +9,7 @@ mod audit;
 mod cipher;
 mod clock;
 mod discovery;
+mod events;
 mod metrics;
 mod oauth;
 mod page;
@@ -26,6 +27,10 @@ pub use clock::{Clock, IdSource};
 pub use discovery::{
     AuthServerMetadata, AuthorizationDiscovery, DiscoveryError, DiscoveryErrorKind, DiscoveryStep, ProtectedResource,
     RegisteredClient, RegistrationRequest, ResourceAccess,
+};
+pub use events::{
+    AttemptOutcome, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, LifecycleEvent, Notice, SendError,
+    Webhook, WebhookMessage, WebhookSender,
 };
 pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{
@@ -53,6 +58,7 @@ pub mod mocks {
     pub use crate::cipher::MockCipher;
     pub use crate::clock::{MockClock, MockIdSource};
     pub use crate::discovery::MockAuthorizationDiscovery;
+    pub use crate::events::{MockEventStore, MockWebhookSender};
     pub use crate::oauth::MockOAuthClient;
     pub use crate::refresh::MockRefreshQueue;
     pub use crate::registration::MockRegistrationStore;

@@ -26,11 +26,15 @@ pub enum SealedField {
     /// `discovered_authorizations.idp_client_secret` (the service's secret at an identity
     /// provider given with a connect), keyed by `ref_id`.
     BindingIdpClientSecret,
+    /// `webhooks.secret` (an endpoint's signing secret), keyed by its id.
+    WebhookSecret,
+    /// `webhooks.previous_secret` (the one a rotation keeps signing for a while), keyed by its id.
+    WebhookPreviousSecret,
 }
 
 impl SealedField {
     /// Every field that holds a sealed value, in the order the re-encryption walks them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::ConnectionApiKey,
         Self::ConnectionAccessToken,
         Self::ConnectionRefreshToken,
@@ -38,6 +42,8 @@ impl SealedField {
         Self::RegistrationClientSecret,
         Self::BindingClientSecret,
         Self::BindingIdpClientSecret,
+        Self::WebhookSecret,
+        Self::WebhookPreviousSecret,
     ];
 
     /// `record.field`, for logs and reports (names no value).
@@ -50,6 +56,8 @@ impl SealedField {
             Self::RegistrationClientSecret => "client_registrations.client_secret",
             Self::BindingClientSecret => "discovered_authorizations.client_secret",
             Self::BindingIdpClientSecret => "discovered_authorizations.idp_client_secret",
+            Self::WebhookSecret => "webhooks.secret",
+            Self::WebhookPreviousSecret => "webhooks.previous_secret",
         }
     }
 }

@@ -184,6 +184,7 @@ pub fn event(ref_id: &RefId, kind: AuditKind, detail: Option<&str>, at: Timestam
         kind,
         detail: detail.map(str::to_owned),
         at,
+        notice: None,
     }
 }
 

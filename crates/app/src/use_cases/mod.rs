@@ -17,7 +17,7 @@ mod queries;
 pub(crate) mod sessions;
 mod without_browser;
 
-use domain::{Connection, Owner, RefId};
+use domain::{Connection, Owner, RefId, WebhookId};
 use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
 
 use crate::{Deps, Directory, Error};
@@ -47,6 +47,12 @@ pub(crate) fn idp_aad(ref_id: &RefId) -> String {
     format!("authorizations/{ref_id}/idp_client_secret")
 }
 
+/// Associated data of a webhook endpoint's sealed signing secret `field` (`secret` or
+/// `previous_secret`).
+pub(crate) fn webhook_aad(id: &WebhookId, field: &str) -> String {
+    format!("webhooks/{id}/{field}")
+}
+
 /// Associated data of a registration's sealed client secret.
 pub(crate) fn registration_aad(issuer: &str) -> String {
     format!("registrations/{issuer}/client_secret")
@@ -69,6 +75,7 @@ impl<D: Deps> Directory<D> {
             kind,
             detail,
             at: self.ports().clock.now(),
+            notice: None,
         }
     }
 

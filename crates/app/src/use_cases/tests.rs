@@ -447,6 +447,7 @@ fn audit_event(connection: &Connection, kind: AuditKind) -> ports::AuditEvent {
         kind,
         detail: None,
         at: domain::Timestamp::from_unix(1_000),
+        notice: None,
     }
 }
 

@@ -13,7 +13,9 @@ fn connection_field(secrets: &mut StoredSecrets, field: SealedField) -> Option<&
         SealedField::FlowPkceVerifier
         | SealedField::RegistrationClientSecret
         | SealedField::BindingClientSecret
-        | SealedField::BindingIdpClientSecret => None,
+        | SealedField::BindingIdpClientSecret
+        | SealedField::WebhookSecret
+        | SealedField::WebhookPreviousSecret => None,
     }
 }
 

@@ -1,0 +1,10 @@
+DROP TRIGGER events_queue_deliveries;
+DROP TRIGGER audit_events_announce;
+DROP TABLE deliveries;
+DROP TABLE webhooks;
+DROP TABLE events;
+ALTER TABLE audit_events DROP COLUMN event_reason;
+ALTER TABLE audit_events DROP COLUMN event_previous;
+ALTER TABLE audit_events DROP COLUMN event_standing;
+ALTER TABLE audit_events DROP COLUMN event_type;
+ALTER TABLE audit_events DROP COLUMN event_id;
