@@ -17,6 +17,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // and the schema library its tools are declared with.
     ("@modelcontextprotocol/sdk", "1.32.2"),
     ("zod", "4.6.7"),
+    // The Standard Webhooks reference library: the TypeScript webhook receiver of the lifecycle
+    // events' tests and docs example (issue 17).
+    ("standardwebhooks", "1.3.0"),
 ];
 
 /// Where they are installed (`…/node_modules` is what the tests are given).

@@ -14,6 +14,9 @@ use crate::shell;
 const PACKAGES: &[(&str, &str)] = &[
     // The official MCP Python SDK: a client of the proxy's tests (issue 16). 2.x has another API.
     ("mcp", "1.30.0"),
+    // The Standard Webhooks reference library: the Python webhook receiver of the lifecycle
+    // events' tests and docs example (issue 17).
+    ("standardwebhooks", "1.3.0"),
 ];
 
 /// Makes the virtual environment if it is missing and installs every package that is missing or

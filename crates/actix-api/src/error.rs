@@ -152,6 +152,7 @@ impl From<app::Error> for ApiError {
             E::InvalidRequest(message) => Self::invalid_request(message),
             E::ServerNotFound => Self::new(ErrorCode::ServerNotFound, e.to_string()),
             E::ConnectionNotFound => Self::connection_not_found(),
+            E::WebhookNotFound | E::DeliveryNotFound => Self::new(ErrorCode::NotFound, e.to_string()),
             E::InvalidState => Self::new(ErrorCode::InvalidState, e.to_string()),
             E::IssuerMismatch => Self::new(ErrorCode::IssuerMismatch, e.to_string()),
             E::AccessDenied => Self::new(ErrorCode::OAuthAccessDenied, e.to_string()),

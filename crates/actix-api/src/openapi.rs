@@ -47,6 +47,7 @@ pub(crate) struct OpenApiJson(pub(crate) String);
         (name = "oauth", description = "Completing OAuth authorizations."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
         (name = "users", description = "The tenant's users, for operators: their connections, and forgetting them."),
+        (name = "events", description = "Lifecycle events: signed webhooks and the event feed (docs/events.md)."),
     ),
 )]
 struct Base;

@@ -54,6 +54,95 @@ pub(crate) struct UserListParams {
     cursor: Option<String>,
 }
 
+/// The query of the event feed.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters `feed_query` reads
+pub(crate) struct FeedParams {
+    /// Where to start: the `next_cursor` of the previous page (opaque); absent: the oldest event
+    /// kept.
+    after: Option<String>,
+    /// How many events a page holds: 1 to 500, 100 when absent.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// Seconds to wait for an event when there is none after the cursor yet: 0 to 30, 0 when
+    /// absent.
+    #[param(minimum = 0, maximum = 30)]
+    wait: Option<u32>,
+}
+
+/// A feed read as asked: the cursor's position, the limit, the seconds to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FeedQuery {
+    pub after: Option<i64>,
+    pub limit: u32,
+    pub wait_seconds: u32,
+}
+
+/// The longest `wait` of a feed read.
+pub(crate) const MAX_WAIT_SECONDS: u32 = 30;
+
+/// The feed query `req` asks for.
+pub(crate) fn feed_query(req: &HttpRequest) -> Result<FeedQuery, ApiError> {
+    let mut query = FeedQuery { after: None, limit: DEFAULT_LIMIT, wait_seconds: 0 };
+    for (name, value) in parameters(req, &["after", "limit", "wait"])? {
+        match name {
+            "limit" => query.limit = limit(&value)?,
+            "wait" => {
+                query.wait_seconds = value.parse().ok().filter(|n| *n <= MAX_WAIT_SECONDS).ok_or_else(|| {
+                    ApiError::validation("wait", format!("wait: must be a whole number from 0 to {MAX_WAIT_SECONDS}"))
+                })?
+            }
+            _ => {
+                query.after = Some(
+                    position(&value)
+                        .map_err(|_| ApiError::validation("after", "after: is not a cursor the feed gave out"))?,
+                )
+            }
+        }
+    }
+    Ok(query)
+}
+
+/// The query of an endpoint's deliveries.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters `delivery_query` reads
+pub(crate) struct DeliveryListParams {
+    /// How many deliveries a page holds: 1 to 500, 100 when absent.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// Where the page starts: the `cursor` of the previous answer's `Link` header (opaque).
+    cursor: Option<String>,
+}
+
+/// The deliveries `req` asks for: before which event (`None`: from the newest), how many.
+pub(crate) fn delivery_query(req: &HttpRequest) -> Result<(Option<i64>, u32), ApiError> {
+    let (mut before, mut page) = (None, DEFAULT_LIMIT);
+    for (name, value) in parameters(req, &["limit", "cursor"])? {
+        match name {
+            "limit" => page = limit(&value)?,
+            _ => before = Some(position(&value).map_err(|_| bad_cursor())?),
+        }
+    }
+    Ok((before, page))
+}
+
+/// An event's position in a cursor.
+fn position(value: &str) -> Result<i64, ApiError> {
+    open_cursor(value)?.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad_cursor)
+}
+
+/// The cursor of the event at `seq`.
+pub(crate) fn event_cursor(seq: i64) -> String {
+    seal_cursor(&seq.to_string())
+}
+
+/// The `Link` header value of the deliveries before the event at `seq`.
+pub(crate) fn next_deliveries(req: &HttpRequest, limit: u32, seq: i64) -> String {
+    link(&format!("{}?limit={limit}&cursor={}", req.path(), event_cursor(seq)))
+}
+
 /// The parameters of `req`'s query among `known`, each at most once; any other is refused.
 fn parameters<'a>(req: &'a HttpRequest, known: &[&'static str]) -> Result<Vec<(&'static str, Cow<'a, str>)>, ApiError> {
     let mut found: Vec<(&'static str, Cow<'a, str>)> = Vec::new();

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod error;
+pub mod events;
 mod flow;
 mod lifecycle;
 mod redirect;
@@ -33,8 +34,8 @@ pub use use_cases::listing::ConnectionPage;
 use std::sync::Arc;
 
 use ports::{
-    AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowStore, IdSource,
-    McpUpstream, Metrics, NoMetrics, OAuthClient, RefreshQueue, RegistrationStore,
+    AuditLog, AuthorizationDiscovery, Cipher, Clock, ConnectSessionStore, ConnectionStore, EventStore, FlowStore,
+    IdSource, McpUpstream, Metrics, NoMetrics, OAuthClient, RefreshQueue, RegistrationStore, WebhookSender,
 };
 
 /// The concrete port implementations a [`Directory`] runs on, chosen by the composition root.
@@ -51,6 +52,8 @@ pub trait Deps: Send + Sync + 'static {
     type Leases: RefreshQueue;
     type Sessions: ConnectSessionStore;
     type Upstream: McpUpstream;
+    type Events: EventStore;
+    type Webhooks: WebhookSender;
 }
 
 /// Settings the use cases need (the server builds them from its configuration).
@@ -74,6 +77,8 @@ pub struct Settings {
     pub registration_retry_seconds: i64,
     /// The MCP proxy (issue 16): see [`ProxySettings`].
     pub proxy: ProxySettings,
+    /// Lifecycle events and their webhooks (issue 17).
+    pub events: events::EventSettings,
 }
 
 /// The MCP proxy's settings.
@@ -109,6 +114,8 @@ pub struct Ports<D: Deps> {
     pub leases: D::Leases,
     pub sessions: D::Sessions,
     pub upstream: D::Upstream,
+    pub events: D::Events,
+    pub webhooks: D::Webhooks,
 }
 
 /// The Asset Directory's use cases. Cheap to clone; every clone shares the same ports.
@@ -195,6 +202,11 @@ impl<D: Deps> Directory<D> {
 
     pub(crate) fn ports(&self) -> &Ports<D> {
         &self.inner.ports
+    }
+
+    /// This replica's name on the leases it takes (refreshes, webhook deliveries).
+    pub(crate) fn replica(&self) -> &str {
+        self.inner.lifecycle.owner()
     }
 
     pub(crate) fn healing(&self) -> &use_cases::healing::Healing {

@@ -12,7 +12,8 @@ use domain::{RefId, WebhookId};
 use ports::{Cipher, RekeyStore, SealedEntry, SealedField};
 
 use crate::Error;
-use crate::use_cases::{binding_aad, connection_aad, flow_aad, idp_aad, registration_aad, webhook_aad};
+use crate::events::webhook_aad;
+use crate::use_cases::{binding_aad, connection_aad, flow_aad, idp_aad, registration_aad};
 
 /// What a re-encryption did, field by field added up. Names no secret and no record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -74,6 +74,8 @@ impl Deps for MockDeps {
     type Leases = MockRefreshQueue;
     type Sessions = MockConnectSessionStore;
     type Upstream = ports::mocks::MockMcpUpstream;
+    type Events = ports::mocks::MockEventStore;
+    type Webhooks = ports::mocks::MockWebhookSender;
 }
 
 /// Mocks with harmless defaults for the clock, ids, cipher and audit log; the test sets up the
@@ -90,6 +92,10 @@ pub(crate) struct Mocks {
     /// Sweeps nothing unless a test replaces it.
     pub sessions: MockConnectSessionStore,
     pub upstream: ports::mocks::MockMcpUpstream,
+    pub events: ports::mocks::MockEventStore,
+    pub webhooks: ports::mocks::MockWebhookSender,
+    /// The events' settings (defaults unless a test changes them).
+    pub event_settings: crate::events::EventSettings,
 }
 
 impl Mocks {
@@ -106,6 +112,9 @@ impl Mocks {
             leases: granting_leases(),
             sessions: sweeping_no_sessions(),
             upstream: ports::mocks::MockMcpUpstream::new(),
+            events: ports::mocks::MockEventStore::new(),
+            webhooks: ports::mocks::MockWebhookSender::new(),
+            event_settings: Default::default(),
         }
     }
 
@@ -130,6 +139,12 @@ impl Mocks {
         let mut ids = MockIdSource::new();
         ids.expect_ref_id().returning(|| domain::RefId::from_random([1; 16]));
         ids.expect_secret_token().returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
+        let event_ids = std::sync::atomic::AtomicU8::new(0);
+        ids.expect_event_id().returning(move || {
+            domain::EventId::from_random([event_ids.fetch_add(1, std::sync::atomic::Ordering::SeqCst); 16])
+        });
+        ids.expect_webhook_id().returning(|| domain::WebhookId::from_random([9; 16]));
+        ids.expect_signing_secret().returning(|| SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
         let catalog = Catalog::new(vec![
             CatalogEntry::resolve(api_key_spec("exa"), |_| None),
             CatalogEntry::resolve(oauth_spec("acme", "https://as.example"), |_| Some("client-secret".into())),
@@ -143,6 +158,7 @@ impl Mocks {
             refresh,
             registration_retry_seconds: 3_600,
             proxy: Default::default(),
+            events: self.event_settings,
         };
         let ports = Ports::<MockDeps> {
             connections: self.connections,
@@ -157,6 +173,8 @@ impl Mocks {
             leases: self.leases,
             sessions: self.sessions,
             upstream: self.upstream,
+            events: self.events,
+            webhooks: self.webhooks,
         };
         Directory::with_metrics(ports, catalog, settings, metrics)
     }

@@ -24,6 +24,7 @@ mod metadata;
 mod revoke;
 mod transport;
 mod upstream;
+mod webhook;
 mod wellknown;
 
 pub use address::{AddressClass, classify};
@@ -34,3 +35,4 @@ pub use discovery::{DEFAULT_METADATA_TTL, DiscoveryAdapter};
 pub use guard::{Blocked, PublicOnlyResolver, check_resolved, check_url};
 pub use http::{HttpBuildError, HttpConfig, HttpError, SafeHttp};
 pub use upstream::UpstreamAdapter;
+pub use webhook::{WebhookAdapter, sign};

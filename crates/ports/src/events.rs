@@ -143,6 +143,23 @@ pub enum AttemptOutcome {
     Postponed { next_at: Timestamp },
 }
 
+impl AttemptOutcome {
+    /// Every [`AttemptOutcome::name`], for metrics.
+    pub const NAMES: [&'static str; 5] = ["delivered", "retry", "failed", "gone", "postponed"];
+
+    /// The outcome's word, for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        let [delivered, retry, failed, gone, postponed] = Self::NAMES;
+        match self {
+            Self::Delivered { .. } => delivered,
+            Self::Retry { .. } => retry,
+            Self::Failed { .. } => failed,
+            Self::Gone { .. } => gone,
+            Self::Postponed { .. } => postponed,
+        }
+    }
+}
+
 /// The events, webhook endpoints and deliveries a store holds.
 ///
 /// Everything a request reaches is scoped by its tenant (and, for the feed, its user when one is

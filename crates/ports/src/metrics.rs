@@ -133,6 +133,9 @@ pub trait Metrics: Send + Sync + 'static {
     /// audit event and the log: custom servers name any issuer, too many for labels). Does
     /// nothing unless an implementation exports it.
     fn registration_healing(&self, _step: HealingStep) {}
+
+    /// A webhook delivery attempt ended (one of `AttemptOutcome::NAMES`).
+    fn webhook_attempt(&self, _outcome: &'static str) {}
 }
 
 /// Counts nothing: for tests and for a `Directory` built without metrics.

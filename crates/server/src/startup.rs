@@ -11,9 +11,12 @@ use actix_web::{HttpServer, web};
 use app::{Deps, Directory, Ports, Settings};
 use crypto_adapter::{Keyring, OsRandom};
 use domain::Timestamp;
-use oauth_adapter::{DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp, SigningKeys, UpstreamAdapter};
+use oauth_adapter::{
+    DiscoveryAdapter, HttpConfig, OAuthAdapter, SafeHttp, SigningKeys, UpstreamAdapter, WebhookAdapter,
+};
 use ports::{
-    AuditLog, Clock, ConnectSessionStore, ConnectionStore, FlowStore, PoolStats, RefreshQueue, RegistrationStore,
+    AuditLog, Clock, ConnectSessionStore, ConnectionStore, EventStore, FlowStore, PoolStats, RefreshQueue,
+    RegistrationStore,
 };
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
@@ -60,7 +63,14 @@ impl<S> std::fmt::Debug for ServiceDeps<S> {
 
 impl<S> Deps for ServiceDeps<S>
 where
-    S: ConnectionStore + FlowStore + AuditLog + RegistrationStore + RefreshQueue + ConnectSessionStore + Clone,
+    S: ConnectionStore
+        + FlowStore
+        + AuditLog
+        + RegistrationStore
+        + RefreshQueue
+        + ConnectSessionStore
+        + EventStore
+        + Clone,
 {
     type Connections = S;
     type Flows = S;
@@ -74,6 +84,8 @@ where
     type Leases = S;
     type Sessions = S;
     type Upstream = UpstreamAdapter;
+    type Events = S;
+    type Webhooks = WebhookAdapter;
 }
 
 /// A built, bound, not yet running service.
@@ -128,6 +140,7 @@ impl Application {
             + RegistrationStore
             + RefreshQueue
             + ConnectSessionStore
+            + EventStore
             + PoolStats
             + Clone,
     {
@@ -143,6 +156,8 @@ impl Application {
         let http = SafeHttp::new(&outbound).map_err(|e| StartupError::Http(e.to_string()))?;
         let upstream = UpstreamAdapter::new(outbound, config.proxy.first_byte_timeout, config.proxy.idle_timeout)
             .map_err(|e| StartupError::Http(e.to_string()))?;
+        let webhooks = WebhookAdapter::new(&HttpConfig { request_timeout: config.events.timeout, ..outbound })
+            .map_err(|e| StartupError::Http(e.to_string()))?;
         let revoke_timeout = timeout.min(oauth_adapter::DEFAULT_REVOKE_TIMEOUT);
         let ports = Ports::<ServiceDeps<S>> {
             connections: store.clone(),
@@ -157,8 +172,10 @@ impl Application {
             discovery: DiscoveryAdapter::new(http),
             registrations: store.clone(),
             leases: store.clone(),
-            sessions: store,
+            sessions: store.clone(),
             upstream,
+            events: store,
+            webhooks,
         };
         let settings = Settings {
             redirect_base_url: config.oauth.redirect_base_url.clone(),
@@ -169,6 +186,7 @@ impl Application {
             registration_retry_seconds: secs(config.oauth.registration_retry),
             refresh: config.refresh.settings(),
             proxy: config.proxy.settings(),
+            events: config.events.settings(),
         };
         let directory = Directory::with_metrics(ports, catalog, settings, metrics.clone())
             .with_identity_providers(keys.identity_providers());
@@ -180,6 +198,7 @@ impl Application {
             tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval, sweeper)),
             tokio::spawn(refresher.run()),
             tokio::spawn(record_proxy_use(directory.clone())),
+            tokio::spawn(app::events::Dispatcher::new(directory.clone()).run()),
         ];
         // Without a keys file SIGHUP keeps its default action, as before tenants existed.
         if keys.has_file() {

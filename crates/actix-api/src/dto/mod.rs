@@ -9,6 +9,7 @@ mod responses;
 mod sessions;
 
 mod users;
+mod webhooks;
 
 pub(crate) use requests::{CallbackParams, ConnectBody, ReauthorizeBody, ServerConfigBody};
 pub(crate) use responses::{
@@ -18,20 +19,13 @@ pub(crate) use responses::{
 pub(crate) use sessions::{SessionBody, SessionResponse};
 
 pub(crate) use users::{ForgetResponse, UserDto};
+pub(crate) use webhooks::{DeliveryDto, EventPageDto, WebhookBody, WebhookDto, WebhookPatch, WebhookWithSecret};
 
-use domain::{AuthMethod, ConnectionStatus, OAuthGrant, RegistrationMode, SigningAlgorithm, Timestamp, Transport};
+use domain::{AuthMethod, ConnectionStatus, OAuthGrant, RegistrationMode, SigningAlgorithm, Transport};
 use ports::AuditKind;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-/// RFC 3339 UTC, e.g. `2026-05-27T10:00:00Z`.
-pub(crate) fn rfc3339(t: Timestamp) -> String {
-    OffsetDateTime::from_unix_timestamp(t.unix())
-        .ok()
-        .and_then(|d| d.format(&Rfc3339).ok())
-        .unwrap_or_else(|| t.unix().to_string())
-}
+pub(crate) use app::events::rfc3339;
 
 fn string_enum<const N: usize>(values: [&'static str; N], description: &str) -> Object {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).description(Some(description)).build()
@@ -72,14 +66,4 @@ pub(crate) fn connection_status_schema() -> Object {
 
 pub(crate) fn audit_kind_schema() -> Object {
     string_enum(AuditKind::ALL.map(AuditKind::as_str), "What happened to the connection.")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(Timestamp::from_unix(1_780_000_000)), "2026-05-28T20:26:40Z");
-    }
 }

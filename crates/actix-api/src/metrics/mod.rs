@@ -49,6 +49,7 @@ pub struct ApiMetrics {
     refreshes: IntCounterVec,
     breakers: IntGaugeVec,
     healing: IntCounterVec,
+    webhooks: IntCounterVec,
     backlog: IntGauge,
     backlog_oldest: IntGauge,
     pool: Option<PoolGauges>,
@@ -122,7 +123,15 @@ impl ApiMetrics {
             &["step"],
         )
         .expect("a valid metric definition");
-        for metric in [&requests, &flows, &refreshes, &healing] {
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "ad_webhook_attempts_total",
+                "Webhook delivery attempts, by outcome (delivered, retry, failed, gone, postponed).",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric definition");
+        for metric in [&requests, &flows, &refreshes, &healing, &webhooks] {
             registry.register(Box::new(metric.clone())).expect("each metric is registered once");
         }
         registry.register(Box::new(latency.clone())).expect("each metric is registered once");
@@ -151,6 +160,9 @@ impl ApiMetrics {
         for step in HealingStep::ALL {
             healing.with_label_values(&[step.as_str()]);
         }
+        for outcome in ports::AttemptOutcome::NAMES {
+            webhooks.with_label_values(&[outcome]);
+        }
         let proxy = ProxyMetrics::register(&registry);
         Self {
             proxy,
@@ -161,6 +173,7 @@ impl ApiMetrics {
             refreshes,
             breakers,
             healing,
+            webhooks,
             backlog,
             backlog_oldest,
             pool: None,
@@ -243,6 +256,10 @@ impl ports::Metrics for ApiMetrics {
 
     fn registration_healing(&self, step: HealingStep) {
         self.healing.with_label_values(&[step.as_str()]).inc();
+    }
+
+    fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhooks.with_label_values(&[outcome]).inc();
     }
 
     fn refresh_backlog(&self, due: u64, oldest_due_seconds: u64) {

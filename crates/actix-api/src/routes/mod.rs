@@ -9,12 +9,14 @@ pub(crate) mod connect_page;
 mod connect_page_view;
 mod connect_sessions;
 pub(crate) mod connections;
+pub(crate) mod events;
 pub(crate) mod health;
 mod html;
 pub(crate) mod operations;
 pub(crate) mod proxy;
 pub(crate) mod servers;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -45,6 +47,12 @@ pub(crate) fn endpoints<D: Deps>(exposure: Exposure) -> Vec<Endpoint> {
         users::list::<D>(),
         users::one::<D>(),
         users::connections::<D>(),
+        events::feed::<D>(),
+        webhooks::collection::<D>(),
+        webhooks::one::<D>(),
+        webhooks::rotate::<D>(),
+        webhooks::deliveries::<D>(),
+        webhooks::retry::<D>(),
         connect::connect::<D>(),
         connect_sessions::open::<D>(),
         connect_page::page::<D>(),

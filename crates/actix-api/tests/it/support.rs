@@ -36,6 +36,8 @@ impl Deps for MockDeps {
     type Leases = MockRefreshQueue;
     type Sessions = MockConnectSessionStore;
     type Upstream = ports::mocks::MockMcpUpstream;
+    type Events = ports::mocks::MockEventStore;
+    type Webhooks = ports::mocks::MockWebhookSender;
 }
 
 /// A directory whose database answers `ping` as `database_up` says and is otherwise empty.
@@ -75,6 +77,8 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         leases: MockRefreshQueue::new(),
         sessions: MockConnectSessionStore::new(),
         upstream: ports::mocks::MockMcpUpstream::new(),
+        events: ports::mocks::MockEventStore::new(),
+        webhooks: ports::mocks::MockWebhookSender::new(),
     };
     let open = ServerSpec {
         name: ServerName::parse("open").unwrap(),
@@ -95,6 +99,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         refresh: app::RefreshSettings::default(),
         registration_retry_seconds: 3_600,
         proxy: Default::default(),
+        events: Default::default(),
     };
     Directory::with_metrics(ports, Catalog::new(vec![CatalogEntry::resolve(open, |_| None)]), settings, metrics)
 }

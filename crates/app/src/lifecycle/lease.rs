@@ -199,7 +199,7 @@ impl<D: Deps> Directory<D> {
             Ok(false) if mode == Mode::Scheduled && !self.stale_or_expiring(ref_id, margin).await? => {
                 Ok(RefreshOutcome::AlreadyFresh)
             }
-            Ok(false) => self.refresh_locked(ref_id, margin).await,
+            Ok(false) => self.refresh_locked(ref_id, margin, lease.failures).await,
         };
         let retry = self.retry_state(ref_id, &outcome, lease.failures).await;
         let owner = &self.inner.lifecycle.owner;

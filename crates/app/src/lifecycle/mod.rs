@@ -13,8 +13,8 @@
 //! - The [`Refresher`] claims due tokens every interval and refreshes them with bounded
 //!   concurrency.
 
-mod backoff;
-mod breaker;
+pub(crate) mod backoff;
+pub(crate) mod breaker;
 mod heartbeat;
 mod lease;
 mod reconnect;
@@ -88,6 +88,10 @@ pub(crate) struct Lifecycle {
 }
 
 impl Lifecycle {
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub(crate) fn new(settings: &RefreshSettings) -> Self {
         // Seeded from the operating system's randomness once per thread, then varied per call.
         let random = RandomState::new().hash_one(std::process::id());

@@ -4,7 +4,7 @@
 //! serving until the callback replaces it in place (same `ref_id`; `callback.rs`). An `expired`
 //! or `failed` connection is reconnected in place instead (`reconnect.rs`).
 
-use domain::{AuthMethod, AuthSpec, ConnectionStatus, Owner, RefId, Scopes};
+use domain::{AuthMethod, AuthSpec, ConnectionStatus, EventType, Owner, ReasonCode, RefId, Scopes, Standing};
 use ports::{AuditKind, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
@@ -89,6 +89,9 @@ impl<D: Deps> Directory<D> {
         // (it is what lets the callback complete a flow of a connected connection).
         self.ports().flows.put_flow(&flow).await?;
         let step_up = self.event(&connection, AuditKind::StepUp, Some(format!("scopes {}", wanted.to_delimited())));
+        let connected = Standing::Status(ConnectionStatus::Connected);
+        let (kind, why) = (EventType::ReauthorizationRequired, ReasonCode::InsufficientScope);
+        let step_up = self.announcing(step_up, kind, Some(connected), connected, why);
         let recorded =
             self.ports().connections.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &step_up);
         if !recorded.await? {

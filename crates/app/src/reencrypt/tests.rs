@@ -120,6 +120,9 @@ fn store_sealed_by(old: &ToyCipher, per_field: u8) -> MemoryRekey {
             let key = match field {
                 SealedField::FlowPkceVerifier => format!("{:064x}", u128::from(n) * 7919),
                 SealedField::RegistrationClientSecret => format!("https://auth{n}.example client-{n}"),
+                SealedField::WebhookSecret | SealedField::WebhookPreviousSecret => {
+                    domain::WebhookId::from_random([n; 16]).as_str().to_owned()
+                }
                 _ => ref_id(n),
             };
             let aad = associated_data(field, &key).unwrap();

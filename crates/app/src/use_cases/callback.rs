@@ -1,4 +1,4 @@
-use domain::{Connection, ConnectionStatus, Owner, Timestamp};
+use domain::{Connection, ConnectionStatus, EventType, Owner, ReasonCode, Standing, Timestamp};
 use ports::{
     AuditKind, AuditLog, Cipher, Clock, ConnectSessionStore, ConnectionStore, FlowEvent, FlowStore, OAuthClient,
     PendingFlow, SecretsUpdate, TokenSet,
@@ -130,8 +130,12 @@ impl<D: Deps> Directory<D> {
             Answer::Refused { error, description } => {
                 self.heal_refused_authorization(&connection, error).await;
                 let detail = refusal::audit_detail(error, description);
+                let why = match error {
+                    "access_denied" => ReasonCode::ConsentDenied,
+                    _ => ReasonCode::AuthorizationFailed,
+                };
                 let error = refusal::error(error);
-                self.fail_connection_noting(&mut connection, &error.to_string(), detail, now).await;
+                self.fail_connection_noting(&mut connection, &error.to_string(), detail, why, now).await;
                 return Err(fail(error));
             }
         };
@@ -140,7 +144,10 @@ impl<D: Deps> Directory<D> {
             Err(ExchangeFailure { error, providers_words }) => {
                 let now = ports.clock.now();
                 match providers_words {
-                    Some(words) => self.fail_connection_noting(&mut connection, &error.to_string(), words, now).await,
+                    Some(words) => {
+                        let why = ReasonCode::AuthorizationFailed;
+                        self.fail_connection_noting(&mut connection, &error.to_string(), words, why, now).await
+                    }
                     None => self.fail_connection(&mut connection, &error.to_string(), now).await,
                 }
                 Err(fail(error))
@@ -218,6 +225,8 @@ impl<D: Deps> Directory<D> {
         changed.map_err(|e| Error::internal(e.to_string()))?;
         connection.grant_account(tokens.account.clone());
         let connected = self.event(&connection, AuditKind::Connected, detail.map(str::to_owned));
+        let why = if was == ConnectionStatus::Connected { ReasonCode::ScopesGranted } else { ReasonCode::Authorized };
+        let connected = self.announcing_connected(connected, Some(was), why);
         // A step-up replaces a token a refresh may be renewing, here or in another replica: not
         // while one does (its lock, then its lease).
         let lock = self.inner.refresh_locks.lock_for(&connection.ref_id);
@@ -256,16 +265,26 @@ impl<D: Deps> Directory<D> {
 
     /// Marks a pending connection `failed`; losing a race (it changed meanwhile) is fine.
     async fn fail_connection(&self, connection: &mut Connection, reason: &str, now: Timestamp) {
-        self.fail_connection_noting(connection, reason, reason.to_owned(), now).await;
+        self.fail_connection_noting(connection, reason, reason.to_owned(), ReasonCode::AuthorizationFailed, now).await;
     }
 
     /// [`Self::fail_connection`] with `detail` in the `failed` event instead of the reason: the
     /// provider's own words, which only the audit trail keeps.
-    async fn fail_connection_noting(&self, connection: &mut Connection, reason: &str, detail: String, now: Timestamp) {
+    async fn fail_connection_noting(
+        &self,
+        connection: &mut Connection,
+        reason: &str,
+        detail: String,
+        why: ReasonCode,
+        now: Timestamp,
+    ) {
         if connection.fail(reason, now).is_err() {
             return;
         }
         let failed = self.event(connection, AuditKind::Failed, Some(detail));
+        let (was, failed_now) =
+            (Standing::Status(ConnectionStatus::PendingOAuth), Standing::Status(connection.status()));
+        let failed = self.announcing(failed, EventType::Failed, Some(was), failed_now, why);
         match self
             .ports()
             .connections

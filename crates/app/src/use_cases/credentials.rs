@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::{AuthSpec, Connection, ConnectionStatus, OAuthGrant, Owner, RefId};
-use ports::{AuditKind, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
+use domain::{AuthSpec, Connection, ConnectionStatus, EventType, OAuthGrant, Owner, ReasonCode, RefId, Standing};
+use ports::{AuditKind, AuditLog, Cipher, Clock, ConnectionStore, OAuthError, SecretsUpdate, StoredSecrets};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::connection_aad;
@@ -118,7 +118,16 @@ impl<D: Deps> Directory<D> {
     /// The refresh itself, by a caller that holds the connection's lock and lease (see
     /// `lifecycle`): unless fresh by now, call the provider and store the answer. Found by ref
     /// id alone (the scheduler knows no owner); later reads are scoped by the owner found.
-    pub(crate) async fn refresh_locked(&self, ref_id: &RefId, margin: i64) -> Result<RefreshOutcome, Error> {
+    ///
+    /// `failures` is how many refreshes failed in a row before this one (the lease's count): the
+    /// one that reaches `EVENT_REFRESH_FAILING_AFTER` announces `refresh_failing`, a success after
+    /// that `recovered`.
+    pub(crate) async fn refresh_locked(
+        &self,
+        ref_id: &RefId,
+        margin: i64,
+        failures: u32,
+    ) -> Result<RefreshOutcome, Error> {
         let ports = self.ports();
         let connection = self.load_any(ref_id).await?;
         let owner = connection.owner.clone();
@@ -134,7 +143,7 @@ impl<D: Deps> Directory<D> {
         let target = match self.token_target(&connection).await {
             Ok(target) => target,
             Err(e) => match super::identity::needs_reconnect(&e) {
-                Some(reason) => return self.expire(connection, reason).await,
+                Some(reason) => return self.expire(connection, reason, ReasonCode::ClientRejected).await,
                 None => return Err(e),
             },
         };
@@ -171,14 +180,17 @@ impl<D: Deps> Directory<D> {
                             "the identity provider no longer grants this user access to the server ({code}); \
                              connect it anew with a fresh ID token"
                         );
-                        return self.expire(connection, &reason).await;
+                        return self.expire(connection, &reason, ReasonCode::ClientRejected).await;
                     }
-                    Err(e) => return Err(self.renewal_failed(&connection, &e, "identity provider").await),
+                    Err(e) => return Err(self.renewal_failed(&connection, &e, "identity provider", failures).await),
                 }
             }
             Some(token) => Renewal::RefreshToken(token),
             None if connection.expires_at.is_some_and(|at| at > now) => return Ok(RefreshOutcome::AlreadyFresh),
-            None => return self.expire(connection, "the access token expired and there is no refresh token").await,
+            None => {
+                let reason = "the access token expired and there is no refresh token";
+                return self.expire(connection, reason, ReasonCode::NoRefreshToken).await;
+            }
         };
         match self.refresh_at_provider(&target.endpoint, renewal, target.resource.clone()).await {
             Ok(mut tokens) => {
@@ -195,7 +207,12 @@ impl<D: Deps> Directory<D> {
                     .record_refresh(tokens.scopes.clone(), expiry(now, expires_in), now)
                     .map_err(|e| Error::internal(e.to_string()))?;
                 connection.name_account(tokens.account.clone());
-                let refreshed = self.event(&connection, AuditKind::Refreshed, None);
+                let mut refreshed = self.event(&connection, AuditKind::Refreshed, None);
+                if self.recovers(failures) {
+                    let connected = Standing::Status(ConnectionStatus::Connected);
+                    let (kind, why) = (EventType::Recovered, ReasonCode::Refreshed);
+                    refreshed = self.announcing(refreshed, kind, Some(connected), connected, why);
+                }
                 if !ports.connections.update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
                     // Disconnected (or changed) while the provider answered: store nowhere, revoke.
                     self.revoke_unstored(&connection, &target, tokens).await;
@@ -215,7 +232,7 @@ impl<D: Deps> Directory<D> {
                         "the authorization server no longer grants this client tokens ({code}); connect it anew"
                     ),
                 };
-                self.expire(connection, &reason).await
+                self.expire(connection, &reason, ReasonCode::ClientRejected).await
             }
             Err(OAuthError::Rejected { code, .. }) if code == "invalid_grant" => {
                 // A sibling may have rotated the refresh token while we used the old one.
@@ -223,28 +240,46 @@ impl<D: Deps> Directory<D> {
                 if sealed_refresh.is_some() && now_stored.is_some_and(|current| Some(current) != sealed_refresh) {
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }
-                self.expire(connection, "the authorization server rejected the refresh token (invalid_grant)").await
+                let reason = "the authorization server rejected the refresh token (invalid_grant)";
+                self.expire(connection, reason, ReasonCode::InvalidGrant).await
             }
             Err(e) => {
                 self.heal_rejected_client(&connection, &target, &e).await;
-                Err(self.renewal_failed(&connection, &e, "authorization server").await)
+                Err(self.renewal_failed(&connection, &e, "authorization server", failures).await)
             }
         }
     }
 
-    /// A renewal that failed at `at` and may succeed later: recorded with the server's own words,
-    /// answered in fixed ones (a refusal's code is the server's own text).
-    async fn renewal_failed(&self, connection: &Connection, e: &OAuthError, at: &str) -> Error {
+    /// A renewal that failed at `at` and may succeed later, after `failures` in a row: recorded
+    /// with the server's own words, answered in fixed ones (a refusal's code is the server's own
+    /// text); the failure that makes a run long enough announces `refresh_failing`.
+    async fn renewal_failed(&self, connection: &Connection, e: &OAuthError, at: &str, failures: u32) -> Error {
         let (message, providers_words) = crate::refusal::token_failure(e);
         let detail = providers_words.unwrap_or_else(|| message.clone());
-        self.audit(connection, AuditKind::RefreshFailed, Some(format!("{at}: {detail}"))).await;
+        let mut failed = self.event(connection, AuditKind::RefreshFailed, Some(format!("{at}: {detail}")));
+        if self.starts_failing(failures) {
+            let connected = Standing::Status(ConnectionStatus::Connected);
+            let (kind, why) = (EventType::RefreshFailing, ReasonCode::ProviderUnavailable);
+            failed = self.announcing(failed, kind, Some(connected), connected, why);
+        }
+        if let Err(e) = self.ports().audit.record(&failed).await {
+            tracing::warn!(ref_id = %connection.ref_id, error = %e, "the failed refresh was not recorded");
+        }
         Error::Provider { step: "token refresh", message }
     }
 
-    pub(crate) async fn expire(&self, mut connection: Connection, reason: &str) -> Result<RefreshOutcome, Error> {
+    /// Marks the connection `expired` (its tokens cleared), announcing it for `why`.
+    pub(crate) async fn expire(
+        &self,
+        mut connection: Connection,
+        reason: &str,
+        why: ReasonCode,
+    ) -> Result<RefreshOutcome, Error> {
         let now = self.ports().clock.now();
         connection.expire(reason, now).map_err(|e| Error::internal(e.to_string()))?;
         let expired = self.event(&connection, AuditKind::Expired, Some(reason.to_owned()));
+        let (was, now_expired) = (Standing::Status(ConnectionStatus::Connected), Standing::Status(connection.status()));
+        let expired = self.announcing(expired, EventType::Expired, Some(was), now_expired, why);
         self.ports()
             .connections
             .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens, &expired)

@@ -1,9 +1,9 @@
 //! Disconnecting: one connection, or every connection of a user (forgetting them). The local
 //! delete always comes first; revocation at the provider follows, best effort and bounded.
 
-use domain::{Connection, Owner, RefId};
+use domain::{Connection, EventType, Owner, ReasonCode, RefId, Standing};
 use ports::{
-    AuditKind, Cipher, ConnectSessionStore, ConnectionPosition, ConnectionQuery, ConnectionStore,
+    AuditKind, AuditLog, Cipher, ConnectSessionStore, ConnectionPosition, ConnectionQuery, ConnectionStore,
     DiscoveredAuthorization, FlowStore, OAuthClient, RegistrationStore, Sealed, StoredSecrets, TokenEndpoint,
     TokenHint, TokenSet,
 };
@@ -19,7 +19,8 @@ impl<D: Deps> Directory<D> {
     /// first. Of concurrent calls exactly one does it; the others get `ConnectionNotFound`.
     pub async fn disconnect(&self, owner: &Owner, ref_id: &RefId) -> Result<(), Error> {
         let connection = self.load(owner, ref_id).await?;
-        let deleted = self.delete_connection(connection).await?.ok_or(Error::ConnectionNotFound)?;
+        let deleted =
+            self.delete_connection(connection, ReasonCode::UserDisconnected).await?.ok_or(Error::ConnectionNotFound)?;
         deleted.revoke(self).await;
         Ok(())
     }
@@ -41,7 +42,7 @@ impl<D: Deps> Directory<D> {
             query.after = Some(ConnectionPosition { created_at: last.created_at, ref_id: last.ref_id.clone() });
             for connection in page {
                 // A connection disconnected meanwhile by another caller is theirs to revoke.
-                deleted.extend(self.delete_connection(connection).await?);
+                deleted.extend(self.delete_connection(connection, ReasonCode::UserForgotten).await?);
             }
         }
         let connections_deleted = u64::try_from(deleted.len()).unwrap_or(u64::MAX);
@@ -64,9 +65,9 @@ impl<D: Deps> Directory<D> {
         while running.join_next().await.is_some() {}
     }
 
-    /// Deletes `connection` and its secrets, recording `disconnected` with the deletion; `None`
-    /// when another caller deleted it first.
-    async fn delete_connection(&self, connection: Connection) -> Result<Option<Deleted>, Error> {
+    /// Deletes `connection` and its secrets, recording `disconnected` with the deletion (announced
+    /// for `why`); `None` when another caller deleted it first.
+    async fn delete_connection(&self, connection: Connection, why: ReasonCode) -> Result<Option<Deleted>, Error> {
         let ref_id = &connection.ref_id;
         // A discovered connection's authorization server goes with the row: read it first.
         let binding = if self.is_discovered(&connection) {
@@ -78,6 +79,8 @@ impl<D: Deps> Directory<D> {
             None
         };
         let disconnected = self.event(&connection, AuditKind::Disconnected, None);
+        let was = Some(Standing::Status(connection.status()));
+        let disconnected = self.announcing(disconnected, EventType::Disconnected, was, Standing::Disconnected, why);
         let secrets = self.ports().connections.delete(&connection.owner, ref_id, &disconnected).await?;
         Ok(secrets.map(|secrets| Deleted { connection, binding, secrets }))
     }
@@ -119,6 +122,7 @@ impl<D: Deps> Directory<D> {
         tokens: impl IntoIterator<Item = (Result<SecretString, String>, TokenHint)>,
         why: Option<&str>,
     ) {
+        let mut announced = false;
         for (token, hint) in tokens {
             let outcome = match token {
                 Ok(token) => self.ports().oauth.revoke(endpoint, &token, hint).await.map_err(|e| e.to_string()),
@@ -132,7 +136,17 @@ impl<D: Deps> Directory<D> {
                 Ok(()) => self.audit(connection, AuditKind::Revoked, Some(what)).await,
                 Err(reason) => {
                     tracing::warn!(ref_id = %connection.ref_id, hint = hint.as_str(), %reason, "revocation failed");
-                    self.audit(connection, AuditKind::RevocationFailed, Some(format!("{what}: {reason}"))).await;
+                    let mut failed =
+                        self.event(connection, AuditKind::RevocationFailed, Some(format!("{what}: {reason}")));
+                    // A disconnect's revocation (no `why`) announces its first failure; tokens
+                    // of a connection that was never stored with them concern no one.
+                    if why.is_none() && !std::mem::replace(&mut announced, true) {
+                        let (gone, kind) = (Standing::Disconnected, EventType::RevocationFailed);
+                        failed = self.announcing(failed, kind, Some(gone), gone, ReasonCode::RevocationFailed);
+                    }
+                    if let Err(e) = self.ports().audit.record(&failed).await {
+                        tracing::warn!(ref_id = %connection.ref_id, error = %e, "the failed revocation was not recorded");
+                    }
                 }
             }
         }

@@ -17,7 +17,7 @@ mod queries;
 pub(crate) mod sessions;
 mod without_browser;
 
-use domain::{Connection, Owner, RefId, WebhookId};
+use domain::{Connection, Owner, RefId};
 use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
 
 use crate::{Deps, Directory, Error};
@@ -47,12 +47,6 @@ pub(crate) fn idp_aad(ref_id: &RefId) -> String {
     format!("authorizations/{ref_id}/idp_client_secret")
 }
 
-/// Associated data of a webhook endpoint's sealed signing secret `field` (`secret` or
-/// `previous_secret`).
-pub(crate) fn webhook_aad(id: &WebhookId, field: &str) -> String {
-    format!("webhooks/{id}/{field}")
-}
-
 /// Associated data of a registration's sealed client secret.
 pub(crate) fn registration_aad(issuer: &str) -> String {
     format!("registrations/{issuer}/client_secret")
@@ -79,9 +73,13 @@ impl<D: Deps> Directory<D> {
         }
     }
 
-    /// The events of a connection that is usable from its start.
+    /// The events of a connection that is usable from its start (announced `connected`).
     pub(crate) fn created_connected(&self, connection: &Connection) -> [AuditEvent; 2] {
-        [self.event(connection, AuditKind::Created, None), self.event(connection, AuditKind::Connected, None)]
+        let connected = self.event(connection, AuditKind::Connected, None);
+        [
+            self.event(connection, AuditKind::Created, None),
+            self.announcing_connected(connected, None, domain::ReasonCode::Provisioned),
+        ]
     }
 
     /// Appends an event that goes with no change of a stored row (an outcome at the provider).

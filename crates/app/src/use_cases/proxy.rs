@@ -131,7 +131,7 @@ impl<D: Deps> Directory<D> {
         if response.status == 401 {
             drop(response);
             let reason = "the MCP server refused the token again after a refresh; reconnect";
-            self.expire(credential.connection, reason).await?;
+            self.expire(credential.connection, reason, domain::ReasonCode::TokenRejected).await?;
             return Err(Error::TokenExpired);
         }
         Ok(response)

@@ -9,7 +9,7 @@
 //! token would) as by the credentials route (`credentials::refresh_locked`). A refusal that says
 //! the client or the user is no longer granted tokens expires the connection.
 
-use domain::{Connection, NewConnection, OAuthGrant, Scopes};
+use domain::{Connection, EventType, NewConnection, OAuthGrant, ReasonCode, Scopes, Standing};
 use ports::{
     AuditKind, Cipher, Clock, ConnectionStore, DiscoveredAuthorization, OAuthClient, OAuthError, RegistrationStore,
     StoredSecrets, TokenEndpoint, TokenHint, TokenSet,
@@ -108,7 +108,11 @@ impl<D: Deps> Directory<D> {
         if let Err(e) = stored.and(bound) {
             // Kept nowhere usable: the token must not stay live at the server.
             let reason = "undone: the connection or its authorization server binding could not be stored".to_owned();
+            // Announced `connected` with the insert: a receiver must hear that it is gone again.
             let undone = self.event(&connection, AuditKind::Disconnected, Some(reason));
+            let (was, gone) = (Some(Standing::Status(connection.status())), Standing::Disconnected);
+            let why = ReasonCode::AuthorizationFailed;
+            let undone = self.announcing(undone, EventType::Disconnected, was, gone, why);
             if let Err(undo) = ports.connections.delete(&connection.owner, &connection.ref_id, &undone).await {
                 tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
             }

@@ -14,6 +14,7 @@
 mod catalog;
 mod database;
 mod engine_key;
+mod events;
 mod http;
 mod identity_provider;
 mod keys_file;
@@ -32,6 +33,7 @@ use secrecy::SecretString;
 pub use catalog::{CatalogConfig, EnvSnapshot};
 pub use database::DatabaseConfig;
 pub use engine_key::EngineKeyConfig;
+pub use events::EventsConfig;
 pub use http::{HttpConfig, worker_threads};
 pub use identity_provider::IdentityProviderConfig;
 pub use keys_file::{KeysFileError, Tenants, tenants};
@@ -77,6 +79,7 @@ pub struct Config {
     pub log: LogConfig,
     pub sessions: SessionConfig,
     pub proxy: ProxyConfig,
+    pub events: EventsConfig,
     pub identity_provider: IdentityProviderConfig,
 }
 
@@ -95,6 +98,7 @@ const CONCERNS: &[&[&str]] = &[
     LogConfig::VARIABLES,
     SessionConfig::VARIABLES,
     ProxyConfig::VARIABLES,
+    EventsConfig::VARIABLES,
     IdentityProviderConfig::VARIABLES,
     OWN_VARIABLES,
 ];
@@ -146,6 +150,7 @@ impl Config {
             refresh: RefreshConfig::read(source, oauth.outbound_timeout)?,
             sessions: SessionConfig::read(source)?,
             proxy: ProxyConfig::read(source)?,
+            events: EventsConfig::read(source)?,
             identity_provider: IdentityProviderConfig::read(source)?,
             http,
             oauth,

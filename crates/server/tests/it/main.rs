@@ -18,6 +18,7 @@ mod connect_page;
 mod disconnect_races;
 mod discovery;
 mod errors;
+mod events;
 mod flows_without_oauth;
 mod head;
 mod helpers;

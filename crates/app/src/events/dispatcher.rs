@@ -1,0 +1,235 @@
+//! The webhook dispatcher: every replica runs one. A round leases due deliveries in the database
+//! (so one replica sends each attempt), sends them at once, and records each outcome with the
+//! lease it held; a replica that dies only delays its leased deliveries until the leases lapse.
+//!
+//! Order per connection comes from the claim (a later event of a connection is not claimable
+//! while an earlier one is pending), so a round sends at most one delivery per connection and
+//! endpoint. Retries back off exponentially with jitter for `WEBHOOK_RETRY_HOURS`; an endpoint
+//! that keeps failing opens its circuit breaker (the one refreshes use), and its deliveries wait
+//! for the cool-down without an attempt counted. The dispatcher also prunes old events.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use domain::Timestamp;
+use ports::{AttemptOutcome, Cipher, Clock, DueDelivery, EventStore, SendError, WebhookMessage, WebhookSender};
+use secrecy::SecretString;
+
+use super::payload::EventPayload;
+use super::webhook_aad;
+use crate::lifecycle::backoff;
+use crate::lifecycle::breaker::{Admission, Breakers};
+use crate::{Deps, Directory, Error};
+
+/// Events pruned per statement; a round prunes until none is left.
+const PRUNE_BATCH: u32 = 1_000;
+/// Seconds between two prunings.
+const PRUNE_EVERY_SECONDS: u64 = 600;
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub postponed: usize,
+}
+
+/// Sends the deliveries this replica claims.
+pub struct Dispatcher<D: Deps> {
+    directory: Directory<D>,
+    breakers: Arc<Breakers>,
+}
+
+impl<D: Deps> std::fmt::Debug for Dispatcher<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
+}
+
+impl<D: Deps> Dispatcher<D> {
+    pub fn new(directory: Directory<D>) -> Self {
+        let settings = &directory.settings().events;
+        let breakers = Arc::new(Breakers::new(settings.breaker_threshold, settings.breaker_cooldown_seconds));
+        Self { directory, breakers }
+    }
+
+    /// Rounds for ever: at once again after a full batch, else after the poll interval; old
+    /// events pruned every ten minutes.
+    pub async fn run(self) {
+        let settings = self.directory.settings().events.clone();
+        let mut pruned_at: Option<Instant> = None;
+        loop {
+            let full = match self.round().await {
+                Ok(report) => report.claimed >= settings.batch as usize,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook round failed");
+                    false
+                }
+            };
+            if pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS) {
+                pruned_at = Some(Instant::now());
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "pruning old events failed");
+                }
+            }
+            if !full {
+                tokio::time::sleep(settings.poll_interval).await;
+            }
+        }
+    }
+
+    /// Claims what is due and sends it, each delivery on its own task; answers once every
+    /// outcome is recorded.
+    pub async fn round(&self) -> Result<DispatchReport, Error> {
+        let ports = self.directory.ports();
+        let settings = &self.directory.settings().events;
+        let now = ports.clock.now();
+        let owner = self.directory.replica();
+        let claimed =
+            ports.events.claim_deliveries(owner, now, now.plus_seconds(settings.lease_seconds), settings.batch).await?;
+        let mut report = DispatchReport { claimed: claimed.len(), ..DispatchReport::default() };
+        let mut running = tokio::task::JoinSet::new();
+        for due in claimed {
+            let (directory, breakers) = (self.directory.clone(), Arc::clone(&self.breakers));
+            running.spawn(async move { attempt(&directory, &breakers, due).await });
+        }
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok(AttemptOutcome::Delivered { .. }) => report.delivered += 1,
+                Ok(AttemptOutcome::Retry { .. }) => report.retried += 1,
+                Ok(AttemptOutcome::Failed { .. } | AttemptOutcome::Gone { .. }) => report.failed += 1,
+                Ok(AttemptOutcome::Postponed { .. }) => report.postponed += 1,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
+    pub async fn prune(&self) -> Result<u64, Error> {
+        let ports = self.directory.ports();
+        let before = ports.clock.now().plus_seconds(-self.directory.settings().events.retention_seconds);
+        let mut pruned = 0;
+        loop {
+            let deleted = ports.events.prune_events(before, PRUNE_BATCH).await?;
+            pruned += deleted;
+            if deleted < u64::from(PRUNE_BATCH) {
+                return Ok(pruned);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// One delivery attempted by `dispatcher` as a round would.
+    pub(in crate::events) async fn attempt_now<D: Deps>(
+        dispatcher: &Dispatcher<D>,
+        due: DueDelivery,
+    ) -> AttemptOutcome {
+        attempt(&dispatcher.directory, &dispatcher.breakers, due).await
+    }
+}
+
+/// Sends one claimed delivery and records how it ended; the outcome recorded.
+async fn attempt<D: Deps>(directory: &Directory<D>, breakers: &Breakers, due: DueDelivery) -> AttemptOutcome {
+    let ports = directory.ports();
+    let now = ports.clock.now();
+    let endpoint = due.delivery.webhook_id.as_str();
+    let outcome = match breakers.admit(endpoint, now) {
+        Admission::Refused => {
+            let cooldown = directory.settings().events.breaker_cooldown_seconds;
+            AttemptOutcome::Postponed { next_at: now.plus_seconds(cooldown) }
+        }
+        Admission::Go(_) => {
+            let sent = send(directory, &due, now).await;
+            let transient = matches!(&sent, Ok(status) if retried_status(*status))
+                || matches!(sent, Err(SendError::Timeout | SendError::Unreachable(_)));
+            breakers.record(endpoint, ports.clock.now(), transient);
+            judge(directory, &due, sent, ports.clock.now())
+        }
+    };
+    directory.metrics().webhook_attempt(outcome.name());
+    let (webhook, event) = (&due.delivery.webhook_id, &due.delivery.event.id);
+    match ports.events.finish_delivery(webhook, event, directory.replica(), &outcome).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded"),
+        Err(e) => {
+            tracing::warn!(%webhook, %event, error = %e, "a delivery's outcome was not recorded; it is sent again")
+        }
+    }
+    outcome
+}
+
+/// Signs and sends the delivery with the endpoint's secrets (the previous one too while it
+/// overlaps).
+async fn send<D: Deps>(directory: &Directory<D>, due: &DueDelivery, now: Timestamp) -> Result<u16, SendError> {
+    let ports = directory.ports();
+    let id = &due.delivery.webhook_id;
+    let mut secrets: Vec<SecretString> = Vec::with_capacity(2);
+    match ports.cipher.open(&due.secret, &webhook_aad(id, "secret")) {
+        Ok(secret) => secrets.push(secret),
+        Err(e) => {
+            tracing::error!(webhook = %id, error = %e, "a webhook's signing secret does not open");
+            return Err(SendError::Refused("the endpoint's signing secret could not be read".into()));
+        }
+    }
+    if let Some((previous, until)) = &due.previous_secret
+        && *until > now
+        && let Ok(previous) = ports.cipher.open(previous, &webhook_aad(id, "previous_secret"))
+    {
+        secrets.push(previous);
+    }
+    let message = WebhookMessage {
+        url: due.url.clone(),
+        id: due.delivery.event.id.clone(),
+        timestamp: now.unix(),
+        body: EventPayload::from(&due.delivery.event).body(),
+        secrets,
+    };
+    ports.webhooks.send(&message).await
+}
+
+/// What an answer (or its absence) means for the delivery.
+fn judge<D: Deps>(
+    directory: &Directory<D>,
+    due: &DueDelivery,
+    sent: Result<u16, SendError>,
+    now: Timestamp,
+) -> AttemptOutcome {
+    let (status, error) = match sent {
+        Ok(status) if (200..300).contains(&status) => return AttemptOutcome::Delivered { status, at: now },
+        Ok(410) => return AttemptOutcome::Gone { at: now },
+        Ok(status) if retried_status(status) => (Some(status), format!("the receiver answered {status}")),
+        Ok(status) => {
+            let error = format!("the receiver answered {status}, which is not retried");
+            return AttemptOutcome::Failed { status: Some(status), error, at: now };
+        }
+        Err(SendError::Refused(reason)) => return AttemptOutcome::Failed { status: None, error: reason, at: now },
+        Err(e) => (None, e.to_string()),
+    };
+    let settings = &directory.settings().events;
+    let failures = due.delivery.attempts.saturating_add(1);
+    let wait = backoff::delay_seconds(
+        failures,
+        settings.backoff_base_seconds,
+        settings.backoff_max_seconds,
+        backoff::jitter(),
+    );
+    let next_at = now.plus_seconds(wait);
+    if next_at > due.delivery.retry_from.plus_seconds(settings.retry_seconds) {
+        let error = format!("{error}; retried for WEBHOOK_RETRY_HOURS, given up");
+        return AttemptOutcome::Failed { status, error, at: now };
+    }
+    AttemptOutcome::Retry { status, error, next_at }
+}
+
+/// Answers that may change by themselves: a timeout (`408`), `429` and every `5xx`.
+fn retried_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}

@@ -1,0 +1,49 @@
+//! The event feed (`GET /assets/events`): a tenant's events, or one user's, in order after a
+//! cursor, for engines that cannot receive webhooks; a read may wait for the next event.
+
+use std::time::Duration;
+
+use domain::{TenantId, UserId};
+use ports::{EventQuery, EventStore, LifecycleEvent};
+
+use crate::{Deps, Directory, Error};
+
+/// One read of the feed.
+#[derive(Debug, Clone)]
+pub struct FeedRequest {
+    pub tenant: TenantId,
+    /// One user's events only; `None`: the whole tenant's.
+    pub user: Option<UserId>,
+    /// The cursor of the last page read (`EventPage::cursor`); `None` reads from the oldest kept.
+    pub after: Option<i64>,
+    pub limit: u32,
+    /// How long to wait for an event when there is none yet (capped at the configured maximum).
+    pub wait: Duration,
+}
+
+/// A page of events and the cursor to read the next one with.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<LifecycleEvent>,
+    /// The `seq` of the last event listed, or the request's cursor when none was.
+    pub cursor: i64,
+}
+
+impl<D: Deps> Directory<D> {
+    /// The events after the request's cursor, at most its limit; when there are none, waits up to
+    /// `wait` for one (looking again every poll interval) before answering an empty page.
+    pub async fn event_feed(&self, request: FeedRequest) -> Result<EventPage, Error> {
+        let settings = &self.settings().events;
+        let after = request.after.unwrap_or(0);
+        let query = EventQuery { tenant: request.tenant, user: request.user, after, limit: request.limit };
+        let give_up = tokio::time::Instant::now() + request.wait.min(settings.max_wait);
+        loop {
+            let events = self.ports().events.events_after(&query).await?;
+            if !events.is_empty() || tokio::time::Instant::now() >= give_up {
+                let cursor = events.last().map_or(after, |e| e.seq);
+                return Ok(EventPage { events, cursor });
+            }
+            tokio::time::sleep(settings.poll_interval.min(give_up - tokio::time::Instant::now())).await;
+        }
+    }
+}

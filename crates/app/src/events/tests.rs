@@ -1,0 +1,197 @@
+//! The dispatcher's judgement of each answer, its backoff and breaker, its signing secrets; and
+//! the rules of the webhook endpoints. (Event writing and delivery end to end are proven by the
+//! store contract and the server's black-box tests.)
+
+use std::sync::{Arc, Mutex};
+
+use domain::{
+    ConnectionStatus, EventId, EventType, Owner, ReasonCode, RefId, ServerName, Standing, TenantId, WebhookId,
+};
+use ports::{AttemptOutcome, Delivery, DeliveryState, DueDelivery, LifecycleEvent, Sealed, SendError};
+use secrecy::ExposeSecret;
+
+use super::{Dispatcher, NewWebhook, payload::EventPayload, rfc3339};
+use crate::Error;
+use crate::test_support::{Mocks, NOW};
+
+fn webhook_id() -> WebhookId {
+    WebhookId::from_random([3; 16])
+}
+
+fn event(n: u8) -> LifecycleEvent {
+    LifecycleEvent {
+        seq: i64::from(n),
+        id: EventId::from_random([n; 16]),
+        kind: EventType::Expired,
+        at: NOW,
+        ref_id: RefId::from_random([n; 16]),
+        server_name: ServerName::parse("linear").unwrap(),
+        owner: Owner::default_owner(),
+        standing: Standing::Status(ConnectionStatus::Expired),
+        previous: Some(Standing::Status(ConnectionStatus::Connected)),
+        reason: ReasonCode::InvalidGrant,
+    }
+}
+
+fn sealed(field: &str, secret: &str) -> Sealed {
+    Sealed(format!("webhooks/{}/{field}|{secret}", webhook_id()).into_bytes())
+}
+
+fn due(attempts: u32, previous: Option<(Sealed, domain::Timestamp)>) -> DueDelivery {
+    DueDelivery {
+        delivery: Delivery {
+            webhook_id: webhook_id(),
+            event: event(1),
+            state: DeliveryState::Pending,
+            attempts,
+            last_status: None,
+            last_error: None,
+            next_attempt_at: Some(NOW),
+            retry_from: NOW,
+        },
+        url: "https://receiver.example/hooks".into(),
+        secret: sealed("secret", "whsec_current"),
+        previous_secret: previous,
+    }
+}
+
+/// Mocks whose store hands out `claimed` once and records every finish; the sender answers with
+/// `answer` and records the secrets each message was signed with.
+struct Round {
+    finished: Arc<Mutex<Vec<AttemptOutcome>>>,
+    signed_with: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+fn mocks_for(claimed: Vec<DueDelivery>, answer: fn() -> Result<u16, SendError>) -> (Mocks, Round) {
+    let mut mocks = Mocks::new();
+    let round = Round { finished: Arc::default(), signed_with: Arc::default() };
+    let claims = Mutex::new(Some(claimed));
+    mocks
+        .events
+        .expect_claim_deliveries()
+        .returning(move |_, _, _, _| Ok(claims.lock().unwrap().take().unwrap_or_default()));
+    let finished = Arc::clone(&round.finished);
+    mocks.events.expect_finish_delivery().returning(move |_, _, _, outcome| {
+        finished.lock().unwrap().push(outcome.clone());
+        Ok(true)
+    });
+    let signed_with = Arc::clone(&round.signed_with);
+    mocks.webhooks.expect_send().returning(move |message| {
+        signed_with.lock().unwrap().push(message.secrets.iter().map(|s| s.expose_secret().to_owned()).collect());
+        answer()
+    });
+    (mocks, round)
+}
+
+async fn one_round(claimed: Vec<DueDelivery>, answer: fn() -> Result<u16, SendError>) -> (Vec<AttemptOutcome>, Round) {
+    let (mocks, round) = mocks_for(claimed, answer);
+    Dispatcher::new(mocks.directory()).round().await.expect("round");
+    let finished = round.finished.lock().unwrap().clone();
+    (finished, round)
+}
+
+#[tokio::test]
+async fn a_2xx_answer_is_a_delivery() {
+    let (finished, _) = one_round(vec![due(0, None)], || Ok(204)).await;
+    assert_eq!(finished, vec![AttemptOutcome::Delivered { status: 204, at: NOW }]);
+}
+
+#[tokio::test]
+async fn a_5xx_429_or_timeout_is_retried_after_a_backoff_that_grows_with_the_attempts() {
+    for answer in [|| Ok(503), || Ok(429), || Err(SendError::Timeout)] as [fn() -> Result<u16, SendError>; 3] {
+        let (first, _) = one_round(vec![due(0, None)], answer).await;
+        let (later, _) = one_round(vec![due(6, None)], answer).await;
+        let wait = |outcome: &[AttemptOutcome]| match outcome {
+            [AttemptOutcome::Retry { next_at, .. }] => NOW.seconds_until(*next_at),
+            other => panic!("not a retry: {other:?}"),
+        };
+        // Base 5 s: the first retry within 3..=5 s, the seventh within 160..=320 s.
+        assert!((3..=5).contains(&wait(&first)), "{first:?}");
+        assert!((160..=320).contains(&wait(&later)), "{later:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_is_failed_once_its_retry_time_is_spent() {
+    let mut old = due(12, None);
+    old.delivery.retry_from = NOW.plus_seconds(-24 * 3600 + 60);
+    let (finished, _) = one_round(vec![old], || Ok(500)).await;
+    assert!(
+        matches!(&finished[..], [AttemptOutcome::Failed { status: Some(500), error, .. }] if error.contains("given up")),
+        "{finished:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_410_is_gone_and_any_other_4xx_fails_without_retrying() {
+    let (gone, _) = one_round(vec![due(0, None)], || Ok(410)).await;
+    assert_eq!(gone, vec![AttemptOutcome::Gone { at: NOW }]);
+    let (refused, _) = one_round(vec![due(0, None)], || Ok(400)).await;
+    assert!(matches!(&refused[..], [AttemptOutcome::Failed { status: Some(400), .. }]), "{refused:?}");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_opens_its_breaker_and_waits_without_being_called() {
+    let threshold = 5;
+    let claimed: Vec<_> = (0..threshold).map(|_| due(0, None)).collect();
+    let (mocks, round) = mocks_for(claimed, || Err(SendError::Unreachable("refused".into())));
+    let dispatcher = Dispatcher::new(mocks.directory());
+    dispatcher.round().await.expect("failing round");
+    assert_eq!(round.signed_with.lock().unwrap().len(), threshold);
+    // The store hands out nothing more; a further delivery to the same endpoint is postponed.
+    let sent_before = round.signed_with.lock().unwrap().len();
+    let postponed = super::dispatcher::tests_support::attempt_now(&dispatcher, due(0, None)).await;
+    assert!(matches!(postponed, AttemptOutcome::Postponed { next_at } if next_at > NOW), "{postponed:?}");
+    assert_eq!(round.signed_with.lock().unwrap().len(), sent_before, "the open breaker called the endpoint");
+}
+
+#[tokio::test]
+async fn a_rotated_out_secret_signs_too_until_its_overlap_ends() {
+    let during = due(0, Some((sealed("previous_secret", "whsec_previous"), NOW.plus_seconds(60))));
+    let after = due(0, Some((sealed("previous_secret", "whsec_previous"), NOW.plus_seconds(-1))));
+    let (_, round) = one_round(vec![during], || Ok(200)).await;
+    assert_eq!(round.signed_with.lock().unwrap()[0], ["whsec_current", "whsec_previous"]);
+    let (_, round) = one_round(vec![after], || Ok(200)).await;
+    assert_eq!(round.signed_with.lock().unwrap()[0], ["whsec_current"]);
+}
+
+#[test]
+fn the_payload_has_the_documented_fields_and_no_secret() {
+    let json: serde_json::Value = serde_json::from_slice(&EventPayload::from(&event(1)).body()).unwrap();
+    assert_eq!(json["type"], "connection.expired");
+    assert_eq!(json["id"], event(1).id.as_str());
+    assert_eq!(json["created_at"], rfc3339(NOW));
+    let data = json["data"].as_object().unwrap();
+    let keys: Vec<_> = data.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["previous_status", "reason_code", "ref_id", "server_name", "status", "user_id"]);
+    assert_eq!(data["reason_code"], "invalid_grant");
+    assert_eq!(data["previous_status"], "connected");
+}
+
+#[test]
+fn timestamps_are_rfc3339_utc() {
+    assert_eq!(rfc3339(domain::Timestamp::from_unix(1_780_000_000)), "2026-05-28T20:26:40Z");
+}
+
+#[tokio::test]
+async fn an_endpoint_url_must_be_http_and_pass_the_outbound_rule() {
+    let tenant = TenantId::default_tenant();
+    let mut mocks = Mocks::new();
+    mocks.webhooks.expect_check_url().returning(|url| match url.contains("10.0.0.1") {
+        true => Err("resolves to a private address".into()),
+        false => Ok(()),
+    });
+    mocks.events.expect_webhooks().returning(|_| Ok(vec![]));
+    mocks.events.expect_insert_webhook().returning(|_| Ok(()));
+    let directory = mocks.directory();
+    for bad in ["ftp://receiver.example/x", "not a url", "https://10.0.0.1/hooks"] {
+        let new = NewWebhook { url: bad.into(), events: None };
+        let err = directory.create_webhook(&tenant, new).await.unwrap_err();
+        assert!(matches!(err, Error::Validation { field: "url", .. }), "{bad}: {err:?}");
+    }
+    let new = NewWebhook { url: "https://receiver.example/hooks".into(), events: Some(vec![EventType::Expired; 2]) };
+    let made = directory.create_webhook(&tenant, new).await.expect("made");
+    assert_eq!(made.webhook.events, Some(vec![EventType::Expired]));
+    assert!(made.secret.expect("shown once").expose_secret().starts_with("whsec_"));
+    assert_ne!(made.webhook.secret.0, b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "the secret is stored sealed");
+}
