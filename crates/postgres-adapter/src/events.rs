@@ -42,7 +42,8 @@ impl EventStore for PgStore {
     async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
         let seq: Option<i64> = self
             .read(|conn| {
-                let query = events::last_seq(tenant);
+                // Settled too: a feed started there never skips an event a slower transaction commits.
+                let query = events::last_seq(tenant).filter(sql::<Bool>(SETTLED));
                 Box::pin(async move { query.get_result(conn).await })
             })
             .await?;
