@@ -32,12 +32,15 @@ macro_rules! columns {
 
 pub mod audit;
 pub mod connections;
+pub mod deliveries;
+pub mod events;
 pub mod flows;
 pub mod refresh;
 pub mod registrations;
 pub mod rekey;
 pub mod schema;
 pub mod sessions;
+pub mod webhooks;
 
 use domain::ParseError;
 use ports::StoreError;

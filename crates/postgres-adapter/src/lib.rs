@@ -1,5 +1,6 @@
 //! The fleet store of the Asset Directory: every store port (`ConnectionStore`, `FlowStore`,
-//! `AuditLog`, `RekeyStore`, `RefreshQueue`) on PostgreSQL, so several stateless replicas can
+//! `AuditLog`, `RekeyStore`, `RefreshQueue`, `ConnectSessionStore`, `RegistrationStore`,
+//! `EventStore`) on PostgreSQL, so several stateless replicas can
 //! serve one database.
 //!
 //! diesel-async drives PostgreSQL through tokio-postgres (no libpq), behind a deadpool pool whose
@@ -12,12 +13,13 @@
 //! `sslmode=require`, and then the server certificate is verified (against the platform's roots
 //! or an `sslrootcert=<pem file>`). The schema, rows and most queries are `diesel_store`'s, shared
 //! with the SQLite adapter; this crate adds the pool, the execution, the statements only
-//! PostgreSQL has (`recorded`, `flows::TakeWithConnection`), row locks (`FOR UPDATE SKIP LOCKED`)
+//! PostgreSQL has (`recorded`, `flows::TakeWithConnection`, `events::ClaimDeliveries`), row locks (`FOR UPDATE SKIP LOCKED`)
 //! and its error translation. Both run the same contract tests.
 
 mod audit;
 mod connections;
 mod error;
+mod events;
 mod flows;
 mod lanes;
 mod migrations;

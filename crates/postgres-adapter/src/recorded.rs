@@ -41,12 +41,25 @@ fn push_event<'b>(out: &mut AstPass<'_, 'b, Pg>, e: &'b NewAuditRow<'_>) -> Quer
         Text => &e.kind,
         Nullable<Text> => &e.detail,
         BigInt => &e.at,
+        Nullable<Text> => &e.event_id,
+        Nullable<Text> => &e.event_type,
+        Nullable<Text> => &e.event_standing,
+        Nullable<Text> => &e.event_previous,
+        Nullable<Text> => &e.event_reason,
     );
     Ok(())
 }
 
-const INSERT_EVENT: &str =
-    "INSERT INTO audit_events (ref_id, tenant_id, user_id, server_name, kind, detail, at) SELECT ";
+/// The columns of an audit event, its lifecycle event's last (issue 17: a trigger copies those
+/// into `events` and queues its deliveries).
+macro_rules! audit_columns {
+    () => {
+        "ref_id, tenant_id, user_id, server_name, kind, detail, at, \
+         event_id, event_type, event_standing, event_previous, event_reason"
+    };
+}
+
+const INSERT_EVENT: &str = concat!("INSERT INTO audit_events (", audit_columns!(), ") SELECT ");
 
 /// `INSERT` a connection, its pending flow if it has one, and its events, in their order.
 pub(crate) struct InsertConnection<'a> {
@@ -102,10 +115,16 @@ struct EventArrays<'a> {
     kinds: Vec<&'static str>,
     details: Vec<Option<&'a str>>,
     ats: Vec<i64>,
+    event_ids: Vec<Option<&'a str>>,
+    event_types: Vec<Option<&'static str>>,
+    event_standings: Vec<Option<&'static str>>,
+    event_previous: Vec<Option<&'static str>>,
+    event_reasons: Vec<Option<&'static str>>,
 }
 
 impl<'a> EventArrays<'a> {
     fn new(events: &'a [AuditEvent]) -> Self {
+        let rows: Vec<NewAuditRow<'a>> = events.iter().map(NewAuditRow::new).collect();
         Self {
             ref_ids: events.iter().map(|e| e.ref_id.as_str()).collect(),
             tenant_ids: events.iter().map(|e| e.owner.tenant.as_str()).collect(),
@@ -114,6 +133,11 @@ impl<'a> EventArrays<'a> {
             kinds: events.iter().map(|e| e.kind.as_str()).collect(),
             details: events.iter().map(|e| e.detail.as_deref()).collect(),
             ats: events.iter().map(|e| e.at.unix()).collect(),
+            event_ids: rows.iter().map(|r| r.event_id).collect(),
+            event_types: rows.iter().map(|r| r.event_type).collect(),
+            event_standings: rows.iter().map(|r| r.event_standing).collect(),
+            event_previous: rows.iter().map(|r| r.event_previous).collect(),
+            event_reasons: rows.iter().map(|r| r.event_reason).collect(),
         }
     }
 }
@@ -164,10 +188,12 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
         out.push_sql(" FROM inserted WHERE ");
         out.push_bind_param::<Bool, _>(&f.present)?;
         // ORDINALITY keeps the events in their order, and so their ids (the log's order).
-        out.push_sql(
-            ") INSERT INTO audit_events (ref_id, tenant_id, user_id, server_name, kind, detail, at) \
-             SELECT e.ref_id, e.tenant_id, e.user_id, e.server_name, e.kind, e.detail, e.at FROM inserted, unnest(",
-        );
+        out.push_sql(concat!(
+            ") INSERT INTO audit_events (",
+            audit_columns!(),
+            ") SELECT e.ref_id, e.tenant_id, e.user_id, e.server_name, e.kind, e.detail, e.at, e.event_id, \
+             e.event_type, e.event_standing, e.event_previous, e.event_reason FROM inserted, unnest("
+        ));
         binds!(out;
             Array<Text> => &e.ref_ids,
             Array<Text> => &e.tenant_ids,
@@ -176,10 +202,13 @@ impl QueryFragment<Pg> for InsertConnection<'_> {
             Array<Text> => &e.kinds,
             Array<Nullable<Text>> => &e.details,
             Array<BigInt> => &e.ats,
+            Array<Nullable<Text>> => &e.event_ids,
+            Array<Nullable<Text>> => &e.event_types,
+            Array<Nullable<Text>> => &e.event_standings,
+            Array<Nullable<Text>> => &e.event_previous,
+            Array<Nullable<Text>> => &e.event_reasons,
         );
-        out.push_sql(
-            ") WITH ORDINALITY AS e (ref_id, tenant_id, user_id, server_name, kind, detail, at, n) ORDER BY e.n",
-        );
+        out.push_sql(concat!(") WITH ORDINALITY AS e (", audit_columns!(), ", n) ORDER BY e.n"));
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! The embedded default store: the Asset Directory's connections, pending OAuth flows and audit
 //! log in one SQLite file (bundled SQLite, WAL mode), through diesel. [`SqliteStore`]
 //! implements [`ports::ConnectionStore`], [`ports::FlowStore`], [`ports::AuditLog`],
-//! [`ports::RekeyStore`] and [`ports::RefreshQueue`] (the refresh leases).
+//! [`ports::RekeyStore`], [`ports::RefreshQueue`] (the refresh leases),
+//! [`ports::ConnectSessionStore`], [`ports::RegistrationStore`] and [`ports::EventStore`]
+//! (lifecycle events, webhook endpoints and their deliveries).
 //!
 //! The schema, rows and queries are `diesel_store`'s, shared with the PostgreSQL adapter; this
 //! crate adds how they run here. Start-up creates the file's directory, switches the file to WAL
@@ -26,6 +28,7 @@
 mod audit;
 mod connections;
 mod error;
+mod events;
 mod flows;
 mod pool;
 mod refresh;

@@ -1,13 +1,14 @@
-//! Values the cases store: connections in every shape, sealed secrets, flows and audit events.
+//! Values the cases store: connections in every shape, sealed secrets, flows, audit events, the
+//! lifecycle events they announce and webhook endpoints.
 //!
 //! Every value is built from a small number `n`, so a case can make many distinct ones and
 //! compare what the store returns with what it was given.
 
 use domain::{
-    Account, AuthMethod, Connection, ConnectionStatus, Label, NewConnection, Owner, RefId, Scopes, ServerName,
-    TenantId, Timestamp, Transport, UserId,
+    Account, AuthMethod, Connection, ConnectionStatus, EventId, EventType, Label, NewConnection, Owner, ReasonCode,
+    RefId, Scopes, ServerName, Standing, TenantId, Timestamp, Transport, UserId, WebhookId,
 };
-use ports::{AuditEvent, AuditKind, PendingFlow, Sealed, StoredSecrets};
+use ports::{AuditEvent, AuditKind, LifecycleEvent, Notice, PendingFlow, Sealed, StoredSecrets, Webhook};
 
 /// The fixed "now" of the cases: stores never read the clock, so any instant does.
 pub const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
@@ -237,5 +238,81 @@ pub fn full_session(n: u8, owner: &Owner, expires_at: Timestamp) -> domain::Conn
         return_to: Some(format!("https://app.example/done?n={n}&x=1")),
         created_at: expires_at.plus_seconds(-600),
         expires_at,
+    }
+}
+
+/// The `n`-th lifecycle event id.
+pub fn event_id(n: u32) -> EventId {
+    let mut bytes = [0x5A; 16];
+    bytes[..4].copy_from_slice(&n.to_be_bytes());
+    EventId::from_random(bytes)
+}
+
+/// The notice of a `kind` event (the `n`-th id), with where such an event leaves a connection.
+pub fn notice(n: u32, kind: EventType) -> Notice {
+    use ConnectionStatus::{Connected, Expired, Failed, PendingOAuth};
+    let status = Standing::Status;
+    let (standing, previous, reason) = match kind {
+        EventType::Connected => (status(Connected), None, ReasonCode::Authorized),
+        EventType::Failed => (status(Failed), Some(status(PendingOAuth)), ReasonCode::ConsentDenied),
+        EventType::Expired => (status(Expired), Some(status(Connected)), ReasonCode::InvalidGrant),
+        EventType::RefreshFailing => (status(Connected), Some(status(Connected)), ReasonCode::ProviderUnavailable),
+        EventType::Recovered => (status(Connected), Some(status(Connected)), ReasonCode::Refreshed),
+        EventType::ReauthorizationRequired => {
+            (status(PendingOAuth), Some(status(Connected)), ReasonCode::InsufficientScope)
+        }
+        EventType::Disconnected => (Standing::Disconnected, Some(status(Connected)), ReasonCode::UserDisconnected),
+        EventType::RevocationFailed => (Standing::Disconnected, None, ReasonCode::RevocationFailed),
+    };
+    Notice { id: event_id(n), kind, standing, previous, reason }
+}
+
+/// `event` announcing `notice`.
+pub fn announcing(event: AuditEvent, notice: Notice) -> AuditEvent {
+    AuditEvent { notice: Some(notice), ..event }
+}
+
+/// The lifecycle event an audit event with a notice records, with `seq` 0 (the store numbers it).
+pub fn lifecycle(event: &AuditEvent) -> LifecycleEvent {
+    let notice = event.notice.clone().expect("an audit event with a notice");
+    LifecycleEvent {
+        seq: 0,
+        id: notice.id,
+        kind: notice.kind,
+        at: event.at,
+        ref_id: event.ref_id.clone(),
+        server_name: event.server_name.clone(),
+        owner: event.owner.clone(),
+        standing: notice.standing,
+        previous: notice.previous,
+        reason: notice.reason,
+    }
+}
+
+/// `events` with their `seq` set to 0, to compare with [`lifecycle`]'s.
+pub fn unnumbered(events: &[LifecycleEvent]) -> Vec<LifecycleEvent> {
+    events.iter().map(|e| LifecycleEvent { seq: 0, ..e.clone() }).collect()
+}
+
+/// The tenant `name`.
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).expect("a valid tenant")
+}
+
+/// An enabled endpoint of `tenant` taking `events` (`None`: every type), created `n` seconds
+/// after `T0`, with a signing secret and no previous one.
+pub fn webhook(n: u8, tenant: &str, events: Option<Vec<EventType>>) -> Webhook {
+    let at = T0.plus_seconds(i64::from(n));
+    Webhook {
+        id: WebhookId::from_random([n; 16]),
+        tenant: self::tenant(tenant),
+        url: format!("https://hooks{n}.example/in?tenant={tenant}&x=1"),
+        events,
+        secret: sealed(&format!("webhooks/{n}/secret")),
+        previous_secret: None,
+        enabled: true,
+        disabled_reason: None,
+        created_at: at,
+        updated_at: at,
     }
 }

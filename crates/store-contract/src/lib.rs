@@ -9,7 +9,7 @@
 //! async expression that yields a fresh, isolated store: a value of a type implementing
 //! [`ports::ConnectionStore`] + [`ports::FlowStore`] + [`ports::AuditLog`] +
 //! [`ports::RegistrationStore`] + [`ports::RekeyStore`] + [`ports::RefreshQueue`] +
-//! [`ports::ConnectSessionStore`] + `Clone`:
+//! [`ports::ConnectSessionStore`] + [`ports::EventStore`] + `Clone`:
 //!
 //! ```text
 //! mod contract {
@@ -36,7 +36,8 @@
 //!
 //! Orders the contract fixes: `list` and `list_page` are by `created_at`, then `ref_id` in
 //! byte order; `users` by user id in byte order;
-//! `events` is in recording order; an expired flow is one whose `expires_at < now`.
+//! `events` is in recording order; an expired flow is one whose `expires_at < now`; the event
+//! feed is in `seq` order, deliveries newest event first, endpoints oldest first.
 
 pub mod before_account;
 pub mod before_at_origin;
@@ -46,11 +47,21 @@ pub mod fixtures;
 pub mod proxy;
 mod race;
 
-use ports::{AuditLog, ConnectSessionStore, ConnectionStore, FlowStore, RefreshQueue, RegistrationStore, RekeyStore};
+use ports::{
+    AuditLog, ConnectSessionStore, ConnectionStore, EventStore, FlowStore, RefreshQueue, RegistrationStore, RekeyStore,
+};
 
 /// What a store under test must be: every store port, cheap to clone for concurrent callers.
 pub trait ContractStore:
-    ConnectionStore + FlowStore + AuditLog + RegistrationStore + RekeyStore + RefreshQueue + ConnectSessionStore + Clone
+    ConnectionStore
+    + FlowStore
+    + AuditLog
+    + RegistrationStore
+    + RekeyStore
+    + RefreshQueue
+    + ConnectSessionStore
+    + EventStore
+    + Clone
 {
 }
 
@@ -62,6 +73,7 @@ impl<T> ContractStore for T where
         + RekeyStore
         + RefreshQueue
         + ConnectSessionStore
+        + EventStore
         + Clone
 {
 }
@@ -165,6 +177,22 @@ macro_rules! contract_tests {
             a_duplicate_session_token_hash_is_a_conflict_and_keeps_the_first,
             sweeping_sessions_deletes_only_expired_ones,
             deleting_a_users_sessions_leaves_every_other_owners,
+            a_webhook_secret_and_its_previous_one_are_replaced_in_their_endpoint,
+            every_connection_write_and_recorded_event_writes_its_notice_as_an_event,
+            a_refused_write_writes_no_event_and_queues_no_delivery,
+            an_audit_event_without_a_notice_writes_no_event,
+            the_feed_lists_a_tenants_events_in_order_after_its_cursor,
+            random_feed_reads_never_reach_another_tenants_or_users_events,
+            deliveries_are_queued_only_for_enabled_endpoints_of_the_tenant_that_take_the_type,
+            a_later_event_of_a_connection_waits_for_the_earlier_ones_delivery_or_failure,
+            a_claim_takes_due_unleased_deliveries_in_order_up_to_its_limit,
+            of_twenty_concurrent_claimers_no_two_get_the_same_delivery,
+            every_finish_outcome_is_recorded_and_lets_the_lease_go,
+            a_gone_answer_fails_the_delivery_and_disables_its_endpoint,
+            a_settled_delivery_is_retried_on_request_and_no_other,
+            deliveries_are_paged_newest_first_for_the_endpoints_tenant_only,
+            pruning_deletes_old_settled_events_and_keeps_those_with_pending_deliveries,
+            a_webhook_reads_back_with_every_field_and_only_its_tenant_reaches_it,
         }
     };
 }

@@ -6,13 +6,16 @@ use postgres_adapter::{PgStore, migrate, pending_migrations, revert_all_migratio
 
 use crate::support::{FreshDatabase, config, empty_schema, tables, tables_in, url_of};
 
-const STORE_TABLES: [&str; 6] = [
+const STORE_TABLES: [&str; 9] = [
     "audit_events",
     "client_registrations",
     "connect_sessions",
     "connections",
+    "deliveries",
     "discovered_authorizations",
+    "events",
     "oauth_flows",
+    "webhooks",
 ];
 
 fn has_store_tables(tables: &[String]) -> bool {

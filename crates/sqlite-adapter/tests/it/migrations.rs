@@ -36,8 +36,11 @@ async fn migrations_run_up_revert_completely_and_run_up_again() {
         "client_registrations",
         "connect_sessions",
         "connections",
+        "deliveries",
         "discovered_authorizations",
+        "events",
         "oauth_flows",
+        "webhooks",
     ];
 
     conn.run_pending_migrations(MIGRATIONS).expect("up");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use domain::{ConnectionStatus, RefId, SigningAlgorithm, TokenEndpointAuth};
 use ports::{
     BoundIdentityProvider, ClientRegistration, DiscoveredAuthorization, OwnClient, Sealed, SealedEntry, SealedField,
-    SecretsUpdate, StoredSecrets,
+    SecretsUpdate, StoredSecrets, Webhook,
 };
 
 use crate::fixtures::{self, T0};
@@ -104,6 +104,14 @@ pub async fn a_walk_in_batches_visits_every_sealed_value_once_and_skips_empty_on
             }
             store.add_registration(&registered).await.expect("add registration");
         }
+    }
+    for n in 1..=3u8 {
+        let hook = webhook_with_previous(n, n != 2);
+        expected.push((SealedField::WebhookSecret, entry(hook.id.as_str(), hook.secret.clone())));
+        if let Some((sealed, _)) = &hook.previous_secret {
+            expected.push((SealedField::WebhookPreviousSecret, entry(hook.id.as_str(), sealed.clone())));
+        }
+        store.insert_webhook(&hook).await.expect("insert webhook");
     }
 
     for field in SealedField::ALL {
@@ -273,6 +281,28 @@ pub async fn a_given_clients_secret_is_replaced_in_its_binding<S: ContractStore>
     let stored = store.authorization_of(&connection.ref_id).await.expect("read");
     let own_client = Some(OwnClient { sealed: rekeyed, ..own });
     assert_eq!(stored, Some(DiscoveredAuthorization { own_client, ..bound }));
+}
+
+/// The `n`-th endpoint, with a previous secret still signing when `rotated`.
+fn webhook_with_previous(n: u8, rotated: bool) -> Webhook {
+    let previous = rotated.then(|| (fixtures::sealed(&format!("webhooks/{n}/previous_secret")), T0.plus_seconds(60)));
+    Webhook { previous_secret: previous, ..fixtures::webhook(n, "acme", None) }
+}
+
+/// An endpoint's signing secret and its previous one are each replaced in place; the endpoint
+/// keeps every other field.
+pub async fn a_webhook_secret_and_its_previous_one_are_replaced_in_their_endpoint<S: ContractStore>(store: S) {
+    let hook = webhook_with_previous(1, true);
+    store.insert_webhook(&hook).await.expect("insert webhook");
+    let (previous, until) = hook.previous_secret.clone().expect("a previous secret");
+    let (secret, rekeyed_previous) = (fixtures::sealed("rekeyed/secret"), fixtures::every_byte());
+    let key = hook.id.as_str();
+    assert!(store.replace_sealed(SealedField::WebhookSecret, key, &hook.secret, &secret).await.expect("replace"));
+    assert!(!store.replace_sealed(SealedField::WebhookSecret, key, &hook.secret, &secret).await.expect("again"));
+    let field = SealedField::WebhookPreviousSecret;
+    assert!(store.replace_sealed(field, key, &previous, &rekeyed_previous).await.expect("replace previous"));
+    let stored = store.webhook(&hook.tenant, &hook.id).await.expect("webhook");
+    assert_eq!(stored, Some(Webhook { secret, previous_secret: Some((rekeyed_previous, until)), ..hook }));
 }
 
 /// A discovered connection's binding, with a client its user gave (a sealed private key) or not.

@@ -107,3 +107,15 @@ async fn a_store_whose_pages_forget_the_tenant_fails_the_page_cases() {
     let users = cases::a_tenants_users_are_listed_once_with_their_counts_by_status;
     assert!(fails(users(MemoryStore::flawed(Flaw::PagesIgnoreTheTenant))).await);
 }
+
+#[tokio::test]
+async fn a_store_that_drops_notices_fails_the_outbox_case() {
+    let case = cases::every_connection_write_and_recorded_event_writes_its_notice_as_an_event;
+    assert!(fails(case(MemoryStore::flawed(Flaw::DropsNotices))).await);
+}
+
+#[tokio::test]
+async fn a_store_that_claims_out_of_order_fails_the_ordering_case() {
+    let case = cases::a_later_event_of_a_connection_waits_for_the_earlier_ones_delivery_or_failure;
+    assert!(fails(case(MemoryStore::flawed(Flaw::ClaimsOutOfOrder))).await);
+}

@@ -2,6 +2,7 @@
 //! flawed variants of it. It exists to test the suite itself: a correct store must pass every
 //! case, and each flaw must make the case that guards against it fail.
 
+mod events;
 mod refresh;
 mod registrations;
 mod rekey;
@@ -45,6 +46,10 @@ pub enum Flaw {
 
     /// `list_page`, `users` and `delete_flows_of` match the user and forget the tenant.
     PagesIgnoreTheTenant,
+    /// Every write stores its change and audit events but not the lifecycle events they announce.
+    DropsNotices,
+    /// `claim_deliveries` claims a connection's later event while an earlier one is pending.
+    ClaimsOutOfOrder,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +63,7 @@ struct State {
     bindings: BTreeMap<RefId, ports::DiscoveredAuthorization>,
     leases: BTreeMap<RefId, refresh::LeaseState>,
     sessions: BTreeMap<String, domain::ConnectSession>,
+    outbox: events::Outbox,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,6 +89,14 @@ impl MemoryStore {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("no test panics while holding the lock")
+    }
+
+    /// Appends an audit event and, as the triggers do, the lifecycle event it announces.
+    fn append(&self, state: &mut State, event: &AuditEvent) {
+        state.events.push(event.clone());
+        if !self.has(Flaw::DropsNotices) {
+            events::announce(&mut state.outbox, event);
+        }
     }
 
     /// The connection `ref_id` with its secrets, if `owner` owns it.
@@ -115,7 +129,9 @@ impl ConnectionStore for MemoryStore {
         if let Some(flow) = flow {
             state.flows.insert(flow.state_hash.clone(), flow);
         }
-        state.events.extend_from_slice(events);
+        for event in events {
+            self.append(&mut state, event);
+        }
         Ok(())
     }
 
@@ -208,7 +224,7 @@ impl ConnectionStore for MemoryStore {
         let forget_refresh = self.has(Flaw::ForgetsRefreshToken);
         let mut state = self.state();
         if self.has(Flaw::RecordsUnwrittenChanges) {
-            state.events.push(event.clone());
+            self.append(&mut state, event);
         }
         let Some((stored, secrets)) = state.connections.get_mut(&c.ref_id).filter(|(s, _)| s.owner == c.owner) else {
             return Ok(false);
@@ -228,7 +244,7 @@ impl ConnectionStore for MemoryStore {
             SecretsUpdate::ClearTokens => (secrets.access_token, secrets.refresh_token) = (None, None),
         }
         if !self.has(Flaw::RecordsUnwrittenChanges) {
-            state.events.push(event.clone());
+            self.append(&mut state, event);
         }
         Ok(true)
     }
@@ -242,14 +258,14 @@ impl ConnectionStore for MemoryStore {
         let keep_flows = self.has(Flaw::KeepsFlowsOnDelete);
         if self.owned(owner, ref_id).is_none() {
             if self.has(Flaw::RecordsUnwrittenChanges) {
-                self.state().events.push(event.clone());
+                self.append(&mut self.state(), event);
             }
             return Ok(None);
         }
         let mut state = self.state();
         let removed = state.connections.remove(ref_id).map(|(_, s)| s);
         if removed.is_some() || self.has(Flaw::RecordsUnwrittenChanges) {
-            state.events.push(event.clone());
+            self.append(&mut state, event);
         }
         state.leases.remove(ref_id);
         if !keep_flows {
@@ -343,7 +359,7 @@ impl FlowStore for MemoryStore {
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.state().events.push(event.clone());
+        self.append(&mut self.state(), event);
         Ok(())
     }
 

@@ -28,6 +28,15 @@ fn binding_secret(binding: &mut ports::DiscoveredAuthorization, field: SealedFie
     }
 }
 
+/// Where an endpoint holds `field`, if it is one of an endpoint's secrets.
+fn webhook_secret(field: SealedField) -> Option<fn(&mut ports::Webhook) -> Option<&mut Sealed>> {
+    match field {
+        SealedField::WebhookSecret => Some(|w| Some(&mut w.secret)),
+        SealedField::WebhookPreviousSecret => Some(|w| w.previous_secret.as_mut().map(|(sealed, _)| sealed)),
+        _ => None,
+    }
+}
+
 /// Every value of `field`, ordered by key.
 fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
     if field == SealedField::FlowPkceVerifier {
@@ -42,6 +51,14 @@ fn all_of(state: &mut State, field: SealedField) -> Vec<SealedEntry> {
             .registrations
             .iter()
             .filter_map(|(key, r)| Some(SealedEntry { key: key.clone(), sealed: r.client_secret.clone()? }))
+            .collect();
+    }
+    if let Some(secret) = webhook_secret(field) {
+        return state
+            .outbox
+            .webhooks
+            .values_mut()
+            .filter_map(|w| Some(SealedEntry { key: w.id.as_str().to_owned(), sealed: secret(w)?.clone() }))
             .collect();
     }
     if matches!(field, SealedField::BindingClientSecret | SealedField::BindingIdpClientSecret) {
@@ -92,7 +109,9 @@ impl RekeyStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let blind = self.has(Flaw::SwapsWithoutComparing);
         let mut state = self.state();
-        let slot = if field == SealedField::FlowPkceVerifier {
+        let slot = if let Some(secret) = webhook_secret(field) {
+            state.outbox.webhooks.values_mut().find(|w| w.id.as_str() == key).and_then(secret)
+        } else if field == SealedField::FlowPkceVerifier {
             state.flows.get_mut(key).map(|f| &mut f.pkce_verifier)
         } else if field == SealedField::RegistrationClientSecret {
             state.registrations.get_mut(key).and_then(|r| r.client_secret.as_mut())

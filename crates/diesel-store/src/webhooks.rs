@@ -1,0 +1,179 @@
+//! The `webhooks` table: each tenant's endpoints with their sealed signing secrets, and the
+//! queries of `EventStore` over them. An endpoint's filter is stored as its types each between
+//! spaces (` a b `), which the trigger on `events` matches a type against; NULL takes every type.
+
+use std::fmt;
+
+use diesel::dsl::auto_type;
+use diesel::prelude::*;
+use domain::{EventType, ParseError, TenantId, Timestamp, WebhookId};
+use ports::{Sealed, StoreError, Webhook};
+
+use crate::corrupt;
+use crate::schema::webhooks;
+
+/// Why the service disabled an endpoint that answered `410 Gone`.
+pub const GONE: &str = "the endpoint answered 410 Gone";
+
+columns! {
+    /// The columns of a [`WebhookRow`], in its order.
+    WebhookColumns, WEBHOOK = webhooks(
+        id, tenant_id, url, events, secret, previous_secret, previous_until, enabled, disabled_reason, created_at,
+        updated_at,
+    )
+}
+
+/// An endpoint row. `None` is inserted as `NULL`, so the insert's text never varies.
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = webhooks, treat_none_as_default_value = false)]
+pub struct WebhookRow {
+    id: String,
+    tenant_id: String,
+    url: String,
+    events: Option<String>,
+    secret: Vec<u8>,
+    previous_secret: Option<Vec<u8>>,
+    previous_until: Option<i64>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl fmt::Debug for WebhookRow {
+    /// Names the endpoint, never its secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRow").field("id", &self.id).field("tenant_id", &self.tenant_id).finish_non_exhaustive()
+    }
+}
+
+/// The filter as stored: `None` for every type, else each type between spaces.
+pub fn filter_text(events: Option<&[EventType]>) -> Option<String> {
+    events.map(|types| format!(" {} ", types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" ")))
+}
+
+impl WebhookRow {
+    pub fn new(w: &Webhook) -> Self {
+        let (previous_secret, previous_until) = match &w.previous_secret {
+            Some((sealed, until)) => (Some(sealed.0.clone()), Some(until.unix())),
+            None => (None, None),
+        };
+        Self {
+            id: w.id.as_str().to_owned(),
+            tenant_id: w.tenant.as_str().to_owned(),
+            url: w.url.clone(),
+            events: filter_text(w.events.as_deref()),
+            secret: w.secret.0.clone(),
+            previous_secret,
+            previous_until,
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason.clone(),
+            created_at: w.created_at.unix(),
+            updated_at: w.updated_at.unix(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Webhook, StoreError> {
+        let bad = |e| corrupt("webhooks", &self.id, e);
+        let events = match &self.events {
+            Some(text) => {
+                Some(text.split_whitespace().map(EventType::parse).collect::<Result<Vec<_>, _>>().map_err(bad)?)
+            }
+            None => None,
+        };
+        let previous_secret = match (self.previous_secret, self.previous_until) {
+            (Some(sealed), Some(until)) => Some((Sealed(sealed), Timestamp::from_unix(until))),
+            (None, None) => None,
+            _ => return Err(bad(ParseError::new("previous_until", "is set without its secret, or missing"))),
+        };
+        Ok(Webhook {
+            id: WebhookId::parse(&self.id).map_err(bad)?,
+            tenant: TenantId::parse(&self.tenant_id).map_err(bad)?,
+            url: self.url,
+            events,
+            secret: Sealed(self.secret),
+            previous_secret,
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            created_at: Timestamp::from_unix(self.created_at),
+            updated_at: Timestamp::from_unix(self.updated_at),
+        })
+    }
+}
+
+/// `INSERT` an endpoint.
+pub fn insert(row: &WebhookRow) -> diesel::dsl::Values<diesel::dsl::insert_into<webhooks::table>, &WebhookRow> {
+    diesel::insert_into(webhooks::table).values(row)
+}
+
+/// The endpoints of `tenant`: `id` alone, or all.
+#[auto_type]
+fn of_tenant(tenant: &TenantId) -> _ {
+    let tenant: String = tenant.as_str().to_owned();
+    webhooks::table.filter(webhooks::tenant_id.eq(tenant))
+}
+
+/// `tenant`'s endpoint `id`.
+#[auto_type]
+pub fn find(tenant: &TenantId, id: &WebhookId) -> _ {
+    let id: String = id.as_str().to_owned();
+    let mine: of_tenant = of_tenant(tenant);
+    let columns: WebhookColumns = WEBHOOK;
+    mine.filter(webhooks::id.eq(id)).select(columns)
+}
+
+/// `tenant`'s endpoints, oldest first.
+#[auto_type]
+pub fn all_of(tenant: &TenantId) -> _ {
+    let mine: of_tenant = of_tenant(tenant);
+    let columns: WebhookColumns = WEBHOOK;
+    mine.order((webhooks::created_at.asc(), webhooks::id.asc())).select(columns)
+}
+
+/// `UPDATE` the endpoint's url, filter, secrets and state, if it is its tenant's.
+#[auto_type]
+pub fn update(webhook: &Webhook) -> _ {
+    let row: WebhookRow = WebhookRow::new(webhook);
+    let id: String = row.id;
+    let url: String = row.url;
+    let events: Option<String> = row.events;
+    let secret: Vec<u8> = row.secret;
+    let previous_secret: Option<Vec<u8>> = row.previous_secret;
+    let previous_until: Option<i64> = row.previous_until;
+    let enabled: bool = row.enabled;
+    let disabled_reason: Option<String> = row.disabled_reason;
+    let updated_at: i64 = row.updated_at;
+    let mine: of_tenant = of_tenant(&webhook.tenant);
+    diesel::dsl::update(mine.filter(webhooks::id.eq(id))).set((
+        webhooks::url.eq(url),
+        webhooks::events.eq(events),
+        webhooks::secret.eq(secret),
+        webhooks::previous_secret.eq(previous_secret),
+        webhooks::previous_until.eq(previous_until),
+        webhooks::enabled.eq(enabled),
+        webhooks::disabled_reason.eq(disabled_reason),
+        webhooks::updated_at.eq(updated_at),
+    ))
+}
+
+/// `DELETE` `tenant`'s endpoint `id` (its deliveries go by `ON DELETE CASCADE`).
+#[auto_type]
+pub fn delete(tenant: &TenantId, id: &WebhookId) -> _ {
+    let id: String = id.as_str().to_owned();
+    let mine: of_tenant = of_tenant(tenant);
+    diesel::dsl::delete(mine.filter(webhooks::id.eq(id)))
+}
+
+/// Disables the endpoint `id` because it answered `410 Gone` at `at`.
+#[auto_type]
+pub fn disable_gone(id: &WebhookId, at: Timestamp) -> _ {
+    let id: String = id.as_str().to_owned();
+    let at: i64 = at.unix();
+    let reason: &'static str = GONE;
+    let false_: bool = false;
+    diesel::dsl::update(webhooks::table.filter(webhooks::id.eq(id))).set((
+        webhooks::enabled.eq(false_),
+        webhooks::disabled_reason.eq(reason),
+        webhooks::updated_at.eq(at),
+    ))
+}

@@ -1,0 +1,229 @@
+//! `EventStore` on PostgreSQL. The triggers of the migration write each event with the audit row
+//! that announces it and queue its deliveries, in the statement of the change (`recorded`).
+//!
+//! Writers commit concurrently here, so an event's `seq` can become visible after a greater one:
+//! the feed lists only events whose writing transaction (`txid`) is older than every transaction
+//! still running. A claim is one statement whose candidate query locks the deliveries it picks
+//! with `FOR UPDATE OF deliveries SKIP LOCKED`, so concurrent dispatchers take disjoint ones.
+
+use async_trait::async_trait;
+use diesel::QueryResult;
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
+use diesel_store::events::{self, EventRow};
+use diesel_store::webhooks::{self, WebhookRow};
+use domain::{EventId, TenantId, Timestamp, WebhookId};
+use ports::{AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, LifecycleEvent, StoreError, Webhook};
+
+use crate::PgStore;
+use crate::error::from_diesel;
+
+/// Only events of transactions older than every one still running: none of a lower `seq` can
+/// still commit after them.
+const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
+
+#[async_trait]
+impl EventStore for PgStore {
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let rows: Vec<EventRow> = self
+            .read(|conn| {
+                let feed = events::feed(query).filter(sql::<Bool>(SETTLED));
+                Box::pin(async move { feed.load(conn).await })
+            })
+            .await?;
+        rows.into_iter().map(EventRow::into_domain).collect()
+    }
+
+    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let seq: Option<i64> = self
+            .read(|conn| {
+                // Settled too: a feed started there never skips an event a slower transaction commits.
+                let query = events::last_seq(tenant).filter(sql::<Bool>(SETTLED));
+                Box::pin(async move { query.get_result(conn).await })
+            })
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let seqs: Vec<i64> = events::prunable(before, limit).load(&mut conn).await.map_err(from_diesel)?;
+            if seqs.is_empty() {
+                return Ok(0);
+            }
+            let deleted = events::prune(seqs).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        let row = WebhookRow::new(webhook);
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            webhooks::insert(&row).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        let row: Option<WebhookRow> = self
+            .read(|conn| {
+                let query = webhooks::find(tenant, id);
+                Box::pin(async move { query.get_result(conn).await.optional() })
+            })
+            .await?;
+        row.map(WebhookRow::into_domain).transpose()
+    }
+
+    async fn webhooks(&self, tenant: &TenantId) -> Result<Vec<Webhook>, StoreError> {
+        let rows: Vec<WebhookRow> = self
+            .read(|conn| {
+                let query = webhooks::all_of(tenant);
+                Box::pin(async move { query.load(conn).await })
+            })
+            .await?;
+        rows.into_iter().map(WebhookRow::into_domain).collect()
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let written = webhooks::update(webhook).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(written == 1)
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let deleted = webhooks::delete(tenant, id).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows: Vec<(DeliveryRow, EventRow)> = self
+            .read(|conn| {
+                let query = deliveries::page(tenant, webhook, before_seq, limit);
+                Box::pin(async move { query.load(conn).await })
+            })
+            .await?;
+        rows.into_iter().map(|(delivery, event)| delivery.into_domain(event)).collect()
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        event: &EventId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let written =
+                deliveries::retry(tenant, webhook, event, now).execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(written == 1)
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let claim = ClaimDeliveries { candidates: deliveries::claimable(now, limit), owner, until: lease_until.unix() };
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let picked: Vec<(String, i64)> = claim.load(&mut conn).await.map_err(from_diesel)?;
+            if picked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let seqs = picked.iter().map(|(_, seq)| *seq).collect();
+            let rows: Vec<DueRow> =
+                deliveries::leased(owner.to_owned(), seqs).load(&mut conn).await.map_err(from_diesel)?;
+            deliveries::claimed(rows, &picked, now)
+        })
+        .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        webhook: &WebhookId,
+        event: &EventId,
+        owner: &str,
+        outcome: &AttemptOutcome,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let written = conn
+                .transaction(async |tx| {
+                    let written = match deliveries::finish(webhook, event, owner, outcome) {
+                        Finish::Attempt(attempt) => attempt.execute(tx).await?,
+                        Finish::Postpone(postpone) => postpone.execute(tx).await?,
+                    };
+                    if let (1, AttemptOutcome::Gone { at }) = (written, outcome) {
+                        webhooks::disable_gone(webhook, *at).execute(tx).await?;
+                    }
+                    QueryResult::Ok(written)
+                })
+                .await
+                .map_err(from_diesel)?;
+            Ok(written == 1)
+        })
+        .await
+    }
+}
+
+/// The claim as one statement (diesel has no `WITH … UPDATE … FROM`, nor `FOR UPDATE OF`): the
+/// shared candidate query locks the deliveries it picks (not their endpoints) with
+/// `FOR UPDATE OF deliveries SKIP LOCKED` in a common table expression, and the outer `UPDATE`
+/// leases exactly those, returning `(webhook_id, seq)`. Cached by its text.
+struct ClaimDeliveries<'a> {
+    candidates: deliveries::claimable,
+    owner: &'a str,
+    until: i64,
+}
+
+impl QueryId for ClaimDeliveries<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for ClaimDeliveries<'_> {
+    type SqlType = (Text, BigInt);
+}
+
+impl QueryFragment<Pg> for ClaimDeliveries<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH picked AS (");
+        <deliveries::claimable as QueryFragment<Pg>>::walk_ast(&self.candidates, out.reborrow())?;
+        out.push_sql(" FOR UPDATE OF deliveries SKIP LOCKED) UPDATE deliveries SET lease_owner = ");
+        out.push_bind_param::<Text, _>(&self.owner)?;
+        out.push_sql(", lease_until = ");
+        out.push_bind_param::<BigInt, _>(&self.until)?;
+        out.push_sql(
+            " FROM picked WHERE deliveries.webhook_id = picked.webhook_id AND deliveries.seq = picked.seq \
+             RETURNING deliveries.webhook_id, deliveries.seq",
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! [`EventStore`] for [`SqliteStore`]. The triggers of the migration write each event with the
+//! audit row that announces it and queue its deliveries, inside the writer's savepoint of the
+//! change; here are the feed, the endpoints and the dispatcher's deliveries. SQLite's one writer
+//! commits events in `seq` order, so the feed needs no more than `seq > after`, and a claim (its
+//! candidates read and leased in one write) is atomic without row locks.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
+use diesel_store::events::{self, EventRow};
+use diesel_store::webhooks::{self, WebhookRow};
+use domain::{EventId, TenantId, Timestamp, WebhookId};
+use ports::{AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, LifecycleEvent, StoreError, Webhook};
+
+use crate::SqliteStore;
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let query = query.clone();
+        let rows: Vec<EventRow> = self.read(move |conn| events::feed(&query).load(conn)).await?;
+        rows.into_iter().map(EventRow::into_domain).collect()
+    }
+
+    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let tenant = tenant.clone();
+        let seq: Option<i64> = self.read(move |conn| events::last_seq(&tenant).get_result(conn)).await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let deleted = self
+            .write(move |conn| {
+                let seqs: Vec<i64> = events::prunable(before, limit).load(conn)?;
+                if seqs.is_empty() {
+                    return Ok(0);
+                }
+                events::prune(seqs).execute(conn)
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        let row = WebhookRow::new(webhook);
+        self.write(move |conn| webhooks::insert(&row).execute(conn)).await.map(drop)
+    }
+
+    async fn webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        let row: Option<WebhookRow> =
+            self.read(move |conn| webhooks::find(&tenant, &id).get_result(conn).optional()).await?;
+        row.map(WebhookRow::into_domain).transpose()
+    }
+
+    async fn webhooks(&self, tenant: &TenantId) -> Result<Vec<Webhook>, StoreError> {
+        let tenant = tenant.clone();
+        let rows: Vec<WebhookRow> = self.read(move |conn| webhooks::all_of(&tenant).load(conn)).await?;
+        rows.into_iter().map(WebhookRow::into_domain).collect()
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
+        let webhook = webhook.clone();
+        let written = self.write(move |conn| webhooks::update(&webhook).execute(conn)).await?;
+        Ok(written == 1)
+    }
+
+    async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        let deleted = self.write(move |conn| webhooks::delete(&tenant, &id).execute(conn)).await?;
+        Ok(deleted == 1)
+    }
+
+    async fn deliveries(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let (tenant, webhook) = (tenant.clone(), webhook.clone());
+        let rows: Vec<(DeliveryRow, EventRow)> =
+            self.read(move |conn| deliveries::page(&tenant, &webhook, before_seq, limit).load(conn)).await?;
+        rows.into_iter().map(|(delivery, event)| delivery.into_domain(event)).collect()
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        event: &EventId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (tenant, webhook, event) = (tenant.clone(), webhook.clone(), event.clone());
+        let written = self.write(move |conn| deliveries::retry(&tenant, &webhook, &event, now).execute(conn)).await?;
+        Ok(written == 1)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let owner = owner.to_owned();
+        let (picked, rows) = self
+            .write(move |conn| {
+                let picked: Vec<(String, i64)> = deliveries::claimable(now, limit).load(conn)?;
+                if picked.is_empty() {
+                    return Ok((picked, Vec::new()));
+                }
+                for (webhook, seq) in &picked {
+                    deliveries::lease(webhook.clone(), *seq, owner.clone(), lease_until).execute(conn)?;
+                }
+                let seqs = picked.iter().map(|(_, seq)| *seq).collect();
+                let rows: Vec<DueRow> = deliveries::leased(owner, seqs).load(conn)?;
+                Ok((picked, rows))
+            })
+            .await?;
+        deliveries::claimed(rows, &picked, now)
+    }
+
+    async fn finish_delivery(
+        &self,
+        webhook: &WebhookId,
+        event: &EventId,
+        owner: &str,
+        outcome: &AttemptOutcome,
+    ) -> Result<bool, StoreError> {
+        let (webhook, event, owner, outcome) = (webhook.clone(), event.clone(), owner.to_owned(), outcome.clone());
+        let written = self
+            .write(move |conn| {
+                let written = match deliveries::finish(&webhook, &event, &owner, &outcome) {
+                    Finish::Attempt(attempt) => attempt.execute(conn)?,
+                    Finish::Postpone(postpone) => postpone.execute(conn)?,
+                };
+                if let (1, AttemptOutcome::Gone { at }) = (written, &outcome) {
+                    webhooks::disable_gone(&webhook, *at).execute(conn)?;
+                }
+                Ok(written)
+            })
+            .await?;
+        Ok(written == 1)
+    }
+}
