@@ -19,7 +19,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // `bytes` and `futures-core`: the MCP proxy's bodies (`ports::McpUpstream`), vocabulary
     // crates with no I/O and no runtime.
     ("ports", &["domain", "async-trait", "secrecy", "thiserror", "mockall", "bytes", "futures-core"]),
-    ("app", &["domain", "ports", "secrecy", "thiserror", "tracing", "url", "sha2", "hex", "base64", "tokio", "bytes"]),
+    // `serde`, `serde_json` and `time`: the one JSON form of a lifecycle event (`app::events::payload`),
+    // which the feed and the webhook bodies share.
+    (
+        "app",
+        &[
+            "domain",
+            "ports",
+            "secrecy",
+            "thiserror",
+            "tracing",
+            "url",
+            "sha2",
+            "hex",
+            "base64",
+            "tokio",
+            "bytes",
+            "serde",
+            "serde_json",
+            "time",
+        ],
+    ),
     ("diesel-store", &["domain", "ports", "diesel"]),
 ];
 

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     ValidationError,
     ServerNotFound,
     ConnectionNotFound,
+    WebhookNotFound,
+    DeliveryNotFound,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -36,13 +38,15 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidKey,
         Self::KeyRotationPending,
         Self::InvalidRequest,
         Self::ValidationError,
         Self::ServerNotFound,
         Self::ConnectionNotFound,
+        Self::WebhookNotFound,
+        Self::DeliveryNotFound,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
@@ -91,6 +95,10 @@ impl ErrorCode {
             }
             Self::ServerNotFound => ("SERVER_NOT_FOUND", 404, "unknown `server_name` without a custom `url`"),
             Self::ConnectionNotFound => ("CONNECTION_NOT_FOUND", 404, "unknown or malformed `ref_id`"),
+            Self::WebhookNotFound => ("WEBHOOK_NOT_FOUND", 404, "unknown or malformed webhook endpoint id"),
+            Self::DeliveryNotFound => {
+                ("DELIVERY_NOT_FOUND", 404, "no delivered or failed delivery of that event to the endpoint")
+            }
             Self::NotFound => ("NOT_FOUND", 404, "no such route"),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", 405, "the route exists, the method does not"),
             Self::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", 413, "a body over 64 KiB"),

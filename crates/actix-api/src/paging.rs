@@ -13,7 +13,7 @@ use actix_web::HttpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{ConnectionStatus, RefId, ServerName, TenantId, Timestamp, UserId};
-use ports::{ConnectionPosition, ConnectionQuery, UserQuery};
+use ports::{ConnectionPosition, ConnectionQuery, FeedPosition, UserQuery};
 use utoipa::IntoParams;
 
 use crate::ApiError;
@@ -74,7 +74,7 @@ pub(crate) struct FeedParams {
 /// A feed read as asked: the cursor's position, the limit, the seconds to wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FeedQuery {
-    pub after: Option<i64>,
+    pub after: Option<FeedPosition>,
     pub limit: u32,
     pub wait_seconds: u32,
 }
@@ -93,15 +93,19 @@ pub(crate) fn feed_query(req: &HttpRequest) -> Result<FeedQuery, ApiError> {
                     ApiError::validation("wait", format!("wait: must be a whole number from 0 to {MAX_WAIT_SECONDS}"))
                 })?
             }
-            _ => {
-                query.after = Some(
-                    position(&value)
-                        .map_err(|_| ApiError::validation("after", "after: is not a cursor the feed gave out"))?,
-                )
-            }
+            _ => query.after = Some(feed_position(&value)?),
         }
     }
     Ok(query)
+}
+
+/// The feed position in a cursor `event_cursor` made.
+fn feed_position(value: &str) -> Result<FeedPosition, ApiError> {
+    let refused = || ApiError::validation("after", "after: is not a cursor the feed gave out");
+    let text = open_cursor(value).map_err(|_| refused())?;
+    let (txid, seq) = text.split_once('.').ok_or_else(refused)?;
+    let number = |n: &str| n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(refused);
+    Ok(FeedPosition { txid: number(txid)?, seq: number(seq)? })
 }
 
 /// The query of an endpoint's deliveries.
@@ -128,19 +132,19 @@ pub(crate) fn delivery_query(req: &HttpRequest) -> Result<(Option<i64>, u32), Ap
     Ok((before, page))
 }
 
-/// An event's position in a cursor.
+/// A delivery's event (`seq`) in a cursor.
 fn position(value: &str) -> Result<i64, ApiError> {
     open_cursor(value)?.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad_cursor)
 }
 
-/// The cursor of the event at `seq`.
-pub(crate) fn event_cursor(seq: i64) -> String {
-    seal_cursor(&seq.to_string())
+/// The feed's cursor at `position`: `<txid>.<seq>`, sealed.
+pub(crate) fn event_cursor(position: FeedPosition) -> String {
+    seal_cursor(&format!("{}.{}", position.txid, position.seq))
 }
 
 /// The `Link` header value of the deliveries before the event at `seq`.
 pub(crate) fn next_deliveries(req: &HttpRequest, limit: u32, seq: i64) -> String {
-    link(&format!("{}?limit={limit}&cursor={}", req.path(), event_cursor(seq)))
+    link(&format!("{}?limit={limit}&cursor={}", req.path(), seal_cursor(&seq.to_string())))
 }
 
 /// The parameters of `req`'s query among `known`, each at most once; any other is refused.

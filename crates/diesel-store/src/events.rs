@@ -66,13 +66,14 @@ impl EventRow {
 }
 
 /// The query's events in `seq` order: the tenant's (one user's when it names one) after its
-/// cursor, at most its limit. PostgreSQL adds its own filter on the writing transaction.
+/// cursor's `seq`, at most its limit. For a store with one writer, whose `seq` order is its
+/// commit order; PostgreSQL's feed is its own statement (`postgres-adapter`).
 #[auto_type]
 pub fn feed(query: &EventQuery) -> _ {
     let tenant: String = query.tenant.as_str().to_owned();
     let user: String = query.user.as_ref().map_or_else(String::new, |u| u.as_str().to_owned());
     let every_user: AsExprOf<bool, Bool> = query.user.is_none().into_sql::<Bool>();
-    let after: i64 = query.after;
+    let after: i64 = query.after.seq;
     let limit: i64 = i64::from(query.limit);
     let columns: EventColumns = EVENT;
     events::table
@@ -82,14 +83,6 @@ pub fn feed(query: &EventQuery) -> _ {
         .order(events::seq.asc())
         .limit(limit)
         .select(columns)
-}
-
-/// The greatest `seq` of `tenant`'s events (`NULL` when none).
-#[auto_type]
-pub fn last_seq(tenant: &TenantId) -> _ {
-    let tenant: String = tenant.as_str().to_owned();
-    let greatest: diesel::helper_types::max<events::seq> = diesel::dsl::max(events::seq);
-    events::table.filter(events::tenant_id.eq(tenant)).select(greatest)
 }
 
 /// Up to `limit` events recorded before `before` that no pending delivery waits on, oldest

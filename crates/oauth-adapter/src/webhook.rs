@@ -80,7 +80,8 @@ impl WebhookSender for WebhookAdapter {
         // Names are judged again at every connection (rebinding); this answers early.
         let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port)).await.map(Iterator::collect).unwrap_or_default();
+        let addrs: Vec<_> =
+            tokio::net::lookup_host((host.as_str(), port)).await.map(Iterator::collect).unwrap_or_default();
         check_resolved(&host, &addrs).map_err(|blocked| blocked.to_string())
     }
 }

@@ -43,14 +43,27 @@ pub struct LifecycleEvent {
     pub reason: ReasonCode,
 }
 
+/// Where an event stands in the feed: ordered by its writing transaction, then by `seq`.
+///
+/// Where writers commit concurrently (PostgreSQL), a `seq` can become visible after a greater
+/// one, so the feed orders by the writing transaction's id first: it lists only events of
+/// transactions older than every one still running, and one that commits later has a greater
+/// `txid` than any listed, so a cursor never passes it. A store with one writer orders by `seq`
+/// alone (its `txid` is always 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeedPosition {
+    pub txid: i64,
+    pub seq: i64,
+}
+
 /// Which events a feed read lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventQuery {
     pub tenant: TenantId,
     /// One user's events only; `None`: every user's of the tenant.
     pub user: Option<UserId>,
-    /// Only events with a greater `seq`.
-    pub after: i64,
+    /// Only events after this position (the default: from the first).
+    pub after: FeedPosition,
     pub limit: u32,
 }
 
@@ -169,13 +182,9 @@ impl AttemptOutcome {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
-    /// The query's events in `seq` order. On a store where writers commit concurrently, only
-    /// events no earlier-numbered write can still join: a cursor never skips one.
-    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError>;
-
-    /// The greatest `seq` of the tenant's events so far (0 when none): where a feed started now
-    /// begins.
-    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError>;
+    /// The query's events in feed order with their positions: only events no write still under
+    /// way can precede, so a cursor never skips one.
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError>;
 
     /// Deletes up to `limit` events recorded before `before`, with their settled deliveries (a
     /// pending one keeps its event); returns how many events it deleted.

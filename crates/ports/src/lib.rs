@@ -29,8 +29,8 @@ pub use discovery::{
     RegisteredClient, RegistrationRequest, ResourceAccess,
 };
 pub use events::{
-    AttemptOutcome, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, LifecycleEvent, Notice, SendError,
-    Webhook, WebhookMessage, WebhookSender,
+    AttemptOutcome, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, Notice,
+    SendError, Webhook, WebhookMessage, WebhookSender,
 };
 pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{

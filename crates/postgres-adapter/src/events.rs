@@ -1,14 +1,16 @@
 //! `EventStore` on PostgreSQL. The triggers of the migration write each event with the audit row
 //! that announces it and queue its deliveries, in the statement of the change (`recorded`).
 //!
-//! Writers commit concurrently here, so an event's `seq` can become visible after a greater one:
-//! the feed lists only events whose writing transaction (`txid`) is older than every transaction
-//! still running. A claim is one statement whose candidate query locks the deliveries it picks
+//! Writers commit concurrently here, so an event's `seq` can become visible after a greater one.
+//! The feed ([`FeedAfter`]) lists only events whose writing transaction (`txid`) is older than
+//! every transaction still running, ordered by `(txid, seq)`: a transaction that commits later has
+//! a greater `txid` than every event listed before it did, so a cursor never passes its events.
+//! A claim is one statement whose candidate query locks the deliveries it picks
 //! with `FOR UPDATE OF deliveries SKIP LOCKED`, so concurrent dispatchers take disjoint ones.
 
 use async_trait::async_trait;
+use diesel::Expression;
 use diesel::QueryResult;
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -18,36 +20,23 @@ use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
 use diesel_store::events::{self, EventRow};
 use diesel_store::webhooks::{self, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
-use ports::{AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, LifecycleEvent, StoreError, Webhook};
+use ports::{
+    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, StoreError, Webhook,
+};
 
 use crate::PgStore;
 use crate::error::from_diesel;
 
-/// Only events of transactions older than every one still running: none of a lower `seq` can
-/// still commit after them.
-const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
-
 #[async_trait]
 impl EventStore for PgStore {
-    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError> {
-        let rows: Vec<EventRow> = self
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError> {
+        let rows: Vec<(i64, EventRow)> = self
             .read(|conn| {
-                let feed = events::feed(query).filter(sql::<Bool>(SETTLED));
+                let feed = FeedAfter::new(query);
                 Box::pin(async move { feed.load(conn).await })
             })
             .await?;
-        rows.into_iter().map(EventRow::into_domain).collect()
-    }
-
-    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let seq: Option<i64> = self
-            .read(|conn| {
-                // Settled too: a feed started there never skips an event a slower transaction commits.
-                let query = events::last_seq(tenant).filter(sql::<Bool>(SETTLED));
-                Box::pin(async move { query.get_result(conn).await })
-            })
-            .await?;
-        Ok(seq.unwrap_or(0))
+        rows.into_iter().map(|(txid, row)| Ok((FeedPosition { txid, seq: row.seq() }, row.into_domain()?))).collect()
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
@@ -224,6 +213,60 @@ impl QueryFragment<Pg> for ClaimDeliveries<'_> {
             " FROM picked WHERE deliveries.webhook_id = picked.webhook_id AND deliveries.seq = picked.seq \
              RETURNING deliveries.webhook_id, deliveries.seq",
         );
+        Ok(())
+    }
+}
+
+/// The feed's read: the query's events of settled transactions after its position, in
+/// `(txid, seq)` order, each with its writing transaction's id. Hand-written: diesel knows no
+/// `xid8` and no row comparison. Its text is the same whatever the values.
+struct FeedAfter {
+    tenant: String,
+    every_user: bool,
+    user: String,
+    txid: String,
+    seq: i64,
+    limit: i64,
+}
+
+impl FeedAfter {
+    fn new(query: &EventQuery) -> Self {
+        Self {
+            tenant: query.tenant.as_str().to_owned(),
+            every_user: query.user.is_none(),
+            user: query.user.as_ref().map_or_else(String::new, |u| u.as_str().to_owned()),
+            txid: query.after.txid.to_string(),
+            seq: query.after.seq,
+            limit: i64::from(query.limit),
+        }
+    }
+}
+
+impl QueryId for FeedAfter {
+    type QueryId = FeedAfter;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for FeedAfter {
+    type SqlType = (BigInt, <events::EventColumns as Expression>::SqlType);
+}
+
+impl QueryFragment<Pg> for FeedAfter {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT txid::text::bigint, ");
+        events::EVENT.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM events WHERE tenant_id = ");
+        out.push_bind_param::<Text, _>(&self.tenant)?;
+        out.push_sql(" AND (");
+        out.push_bind_param::<Bool, _>(&self.every_user)?;
+        out.push_sql(" OR user_id = ");
+        out.push_bind_param::<Text, _>(&self.user)?;
+        out.push_sql(") AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND (txid, seq) > (");
+        out.push_bind_param::<Text, _>(&self.txid)?;
+        out.push_sql("::xid8, ");
+        out.push_bind_param::<BigInt, _>(&self.seq)?;
+        out.push_sql(") ORDER BY txid, seq LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
         Ok(())
     }
 }

@@ -10,22 +10,19 @@ use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
 use diesel_store::events::{self, EventRow};
 use diesel_store::webhooks::{self, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
-use ports::{AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, LifecycleEvent, StoreError, Webhook};
+use ports::{
+    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, StoreError, Webhook,
+};
 
 use crate::SqliteStore;
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError> {
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError> {
         let query = query.clone();
         let rows: Vec<EventRow> = self.read(move |conn| events::feed(&query).load(conn)).await?;
-        rows.into_iter().map(EventRow::into_domain).collect()
-    }
-
-    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let tenant = tenant.clone();
-        let seq: Option<i64> = self.read(move |conn| events::last_seq(&tenant).get_result(conn)).await?;
-        Ok(seq.unwrap_or(0))
+        // One writer: `seq` order is commit order, and no transaction id is needed.
+        rows.into_iter().map(|row| Ok((FeedPosition { txid: 0, seq: row.seq() }, row.into_domain()?))).collect()
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {

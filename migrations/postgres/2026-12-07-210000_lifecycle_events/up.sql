@@ -10,8 +10,9 @@ ALTER TABLE audit_events ADD COLUMN event_standing TEXT;
 ALTER TABLE audit_events ADD COLUMN event_previous TEXT;
 ALTER TABLE audit_events ADD COLUMN event_reason TEXT;
 
--- `seq` orders the feed and each connection's deliveries; never reused. `txid` is the writing
--- transaction, so the feed lists only events no still-running transaction can precede.
+-- `seq` orders each connection's deliveries; never reused. `txid` is the writing transaction:
+-- the feed lists only events of transactions older than every running one, by (txid, seq), so a
+-- transaction that commits late (its events numbered before others') is never skipped.
 CREATE TABLE events (
     seq BIGSERIAL PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -26,8 +27,9 @@ CREATE TABLE events (
     created_at BIGINT NOT NULL,
     txid xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
-CREATE INDEX events_of_tenant ON events (tenant_id, seq);
-CREATE INDEX events_of_user ON events (tenant_id, user_id, seq);
+-- The feed's order (postgres-adapter `FeedAfter`): by writing transaction, then `seq`.
+CREATE INDEX events_of_tenant ON events (tenant_id, txid, seq);
+CREATE INDEX events_of_user ON events (tenant_id, user_id, txid, seq);
 CREATE INDEX events_by_age ON events (created_at);
 
 -- `events`: the types it takes, each between spaces (` connection.expired connection.failed `);

@@ -13,7 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::ErrorBody;
 use crate::extract::JsonObject;
 use crate::paging::{self, DeliveryListParams};
-use crate::{ApiError, ApiState, Caller, ErrorCode};
+use crate::{ApiError, ApiState, Caller};
 
 pub(crate) fn collection<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_list_webhooks, list_webhooks::<D>).and(__path_create_webhook, create_webhook::<D>)
@@ -37,13 +37,9 @@ pub(crate) fn retry<D: Deps>() -> Endpoint {
     Endpoint::keyed(__path_retry_delivery, retry_delivery::<D>)
 }
 
-fn no_such_webhook() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such webhook endpoint")
-}
-
 /// A webhook id from the path; a malformed one names no endpoint.
 fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
-    WebhookId::parse(raw).map_err(|_| no_such_webhook())
+    WebhookId::parse(raw).map_err(|_| app::Error::WebhookNotFound.into())
 }
 
 /// Registers an endpoint for the tenant's lifecycle events. The answer carries its signing
@@ -83,7 +79,7 @@ async fn list_webhooks<D: Deps>(
     params(("id" = String, Path, description = "The endpoint's id (`wh_…`).")),
     responses(
         (status = 200, description = "The endpoint; never its secret.", body = WebhookDto),
-        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
 async fn get_webhook<D: Deps>(
@@ -101,7 +97,7 @@ async fn get_webhook<D: Deps>(
     responses(
         (status = 200, description = "Changed.", body = WebhookDto),
         (status = 400, description = "`INVALID_REQUEST`", body = ErrorBody),
-        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = ErrorBody),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_ERROR`: `url` or `events`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
@@ -123,7 +119,7 @@ async fn update_webhook<D: Deps>(
     params(("id" = String, Path, description = "The endpoint's id (`wh_…`).")),
     responses(
         (status = 204, description = "Gone."),
-        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
 async fn delete_webhook<D: Deps>(
@@ -141,7 +137,7 @@ async fn delete_webhook<D: Deps>(
     params(("id" = String, Path, description = "The endpoint's id (`wh_…`).")),
     responses(
         (status = 200, description = "Rotated. The new secret is shown this once.", body = WebhookWithSecret),
-        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
 async fn rotate_secret<D: Deps>(
@@ -159,7 +155,7 @@ async fn rotate_secret<D: Deps>(
     responses(
         (status = 200, description = "One page of deliveries.", body = [DeliveryDto],
             headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page's URL; absent on the last page."))),
-        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_ERROR`: a query parameter (`details.field` names it)", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
@@ -188,8 +184,8 @@ async fn list_deliveries<D: Deps>(
     ),
     responses(
         (status = 202, description = "Queued."),
-        (status = 404, description = "`NOT_FOUND`: no such endpoint, or no delivered or failed delivery of that \
-            event to it (a pending one is on its way already)", body = ErrorBody),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`, or `DELIVERY_NOT_FOUND`: no delivered or failed \
+            delivery of that event to it (a pending one is on its way already)", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ))]
 async fn retry_delivery<D: Deps>(

@@ -60,10 +60,18 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     let mut audit = MockAuditLog::new();
     audit.expect_record().returning(|_| Ok(()));
     audit.expect_events().returning(|_, _| Ok(Vec::new()));
+    // No webhook endpoint and no event, for every tenant.
+    let mut events = ports::mocks::MockEventStore::new();
+    events.expect_events_after().returning(|_| Ok(Vec::new()));
+    events.expect_webhooks().returning(|_| Ok(Vec::new()));
+    events.expect_webhook().returning(|_, _| Ok(None));
+    events.expect_delete_webhook().returning(|_, _| Ok(false));
+    events.expect_retry_delivery().returning(|_, _, _, _| Ok(false));
     let mut clock = MockClock::new();
     clock.expect_now().return_const(Timestamp::from_unix(1_800_000_000));
     let mut ids = MockIdSource::new();
     ids.expect_ref_id().returning(|| domain::RefId::from_random([7; 16]));
+    ids.expect_event_id().returning(|| domain::EventId::from_random([8; 16]));
     let ports = Ports::<MockDeps> {
         connections,
         flows,
@@ -77,7 +85,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
         leases: MockRefreshQueue::new(),
         sessions: MockConnectSessionStore::new(),
         upstream: ports::mocks::MockMcpUpstream::new(),
-        events: ports::mocks::MockEventStore::new(),
+        events,
         webhooks: ports::mocks::MockWebhookSender::new(),
     };
     let open = ServerSpec {

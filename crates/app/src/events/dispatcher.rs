@@ -123,19 +123,6 @@ impl<D: Deps> Dispatcher<D> {
     }
 }
 
-#[cfg(test)]
-pub(super) mod tests_support {
-    use super::*;
-
-    /// One delivery attempted by `dispatcher` as a round would.
-    pub(in crate::events) async fn attempt_now<D: Deps>(
-        dispatcher: &Dispatcher<D>,
-        due: DueDelivery,
-    ) -> AttemptOutcome {
-        attempt(&dispatcher.directory, &dispatcher.breakers, due).await
-    }
-}
-
 /// Sends one claimed delivery and records how it ended; the outcome recorded.
 async fn attempt<D: Deps>(directory: &Directory<D>, breakers: &Breakers, due: DueDelivery) -> AttemptOutcome {
     let ports = directory.ports();
@@ -232,4 +219,17 @@ fn judge<D: Deps>(
 /// Answers that may change by themselves: a timeout (`408`), `429` and every `5xx`.
 fn retried_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// One delivery attempted by `dispatcher` as a round would.
+    pub(in crate::events) async fn attempt_now<D: Deps>(
+        dispatcher: &Dispatcher<D>,
+        due: DueDelivery,
+    ) -> AttemptOutcome {
+        attempt(&dispatcher.directory, &dispatcher.breakers, due).await
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use domain::{TenantId, UserId};
-use ports::{EventQuery, EventStore, LifecycleEvent};
+use ports::{EventQuery, EventStore, FeedPosition, LifecycleEvent};
 
 use crate::{Deps, Directory, Error};
 
@@ -15,7 +15,7 @@ pub struct FeedRequest {
     /// One user's events only; `None`: the whole tenant's.
     pub user: Option<UserId>,
     /// The cursor of the last page read (`EventPage::cursor`); `None` reads from the oldest kept.
-    pub after: Option<i64>,
+    pub after: Option<FeedPosition>,
     pub limit: u32,
     /// How long to wait for an event when there is none yet (capped at the configured maximum).
     pub wait: Duration,
@@ -25,8 +25,8 @@ pub struct FeedRequest {
 #[derive(Debug, Clone)]
 pub struct EventPage {
     pub events: Vec<LifecycleEvent>,
-    /// The `seq` of the last event listed, or the request's cursor when none was.
-    pub cursor: i64,
+    /// The position of the last event listed, or the request's cursor when none was.
+    pub cursor: FeedPosition,
 }
 
 impl<D: Deps> Directory<D> {
@@ -34,14 +34,14 @@ impl<D: Deps> Directory<D> {
     /// `wait` for one (looking again every poll interval) before answering an empty page.
     pub async fn event_feed(&self, request: FeedRequest) -> Result<EventPage, Error> {
         let settings = &self.settings().events;
-        let after = request.after.unwrap_or(0);
+        let after = request.after.unwrap_or_default();
         let query = EventQuery { tenant: request.tenant, user: request.user, after, limit: request.limit };
         let give_up = tokio::time::Instant::now() + request.wait.min(settings.max_wait);
         loop {
-            let events = self.ports().events.events_after(&query).await?;
-            if !events.is_empty() || tokio::time::Instant::now() >= give_up {
-                let cursor = events.last().map_or(after, |e| e.seq);
-                return Ok(EventPage { events, cursor });
+            let listed = self.ports().events.events_after(&query).await?;
+            if !listed.is_empty() || tokio::time::Instant::now() >= give_up {
+                let cursor = listed.last().map_or(after, |(position, _)| *position);
+                return Ok(EventPage { events: listed.into_iter().map(|(_, e)| e).collect(), cursor });
             }
             tokio::time::sleep(settings.poll_interval.min(give_up - tokio::time::Instant::now())).await;
         }

@@ -319,5 +319,5 @@ pub async fn pruning_deletes_old_settled_events_and_keeps_those_with_pending_del
         vec![fixtures::event_id(3), fixtures::event_id(5)]
     );
     assert_eq!(delivered_events(&store, &hook).await, vec![fixtures::event_id(5), fixtures::event_id(3)]);
-    assert_eq!(feed(&store, &fixtures::tenant("globex"), None, 0, 100).await, vec![]);
+    assert_eq!(feed(&store, &fixtures::tenant("globex"), None, 100).await, vec![]);
 }

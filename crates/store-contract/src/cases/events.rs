@@ -2,21 +2,37 @@
 //! event announcing it, and the feed lists a tenant's (or one user's) in order after a cursor.
 
 use domain::{ConnectionStatus, EventType, Owner, Scopes, TenantId, UserId};
-use ports::{AuditEvent, AuditKind, Delivery, DeliveryState, EventQuery, LifecycleEvent, SecretsUpdate, StoredSecrets};
+use ports::{
+    AuditEvent, AuditKind, Delivery, DeliveryState, EventQuery, FeedPosition, LifecycleEvent, SecretsUpdate,
+    StoredSecrets,
+};
 
 use crate::ContractStore;
 use crate::fixtures::{self, T0};
 
-/// Every event of `tenant` (`user`'s only when named) after `after`.
+/// Every event of `tenant` (`user`'s only when named) after `after`, with its position.
+pub(crate) async fn positioned<S: ContractStore>(
+    store: &S,
+    tenant: &TenantId,
+    user: Option<&UserId>,
+    after: FeedPosition,
+    limit: u32,
+) -> Vec<(FeedPosition, LifecycleEvent)> {
+    let query = EventQuery { tenant: tenant.clone(), user: user.cloned(), after, limit };
+    let listed = store.events_after(&query).await.expect("events after");
+    assert!(listed.windows(2).all(|w| w[0].0 < w[1].0), "in feed order: {listed:?}");
+    assert!(listed.iter().all(|(p, _)| *p > after), "after the cursor: {listed:?}");
+    listed
+}
+
+/// Every event of `tenant` (`user`'s only when named) from the first, at most `limit`.
 pub(crate) async fn feed<S: ContractStore>(
     store: &S,
     tenant: &TenantId,
     user: Option<&UserId>,
-    after: i64,
     limit: u32,
 ) -> Vec<LifecycleEvent> {
-    let query = EventQuery { tenant: tenant.clone(), user: user.cloned(), after, limit };
-    store.events_after(&query).await.expect("events after")
+    positioned(store, tenant, user, FeedPosition::default(), limit).await.into_iter().map(|(_, e)| e).collect()
 }
 
 /// Waits until `tenant`'s whole feed lists `count` events, and returns it. A store whose writers
@@ -26,7 +42,7 @@ pub(crate) async fn feed<S: ContractStore>(
 /// a broken store from hanging the suite.
 pub(crate) async fn settled<S: ContractStore>(store: &S, tenant: &TenantId, count: usize) -> Vec<LifecycleEvent> {
     for _ in 0..3_000 {
-        let listed = feed(store, tenant, None, 0, 1_000).await;
+        let listed = feed(store, tenant, None, 1_000).await;
         if listed.len() >= count {
             return listed;
         }
@@ -130,8 +146,7 @@ pub async fn a_refused_write_writes_no_event_and_queues_no_delivery<S: ContractS
     let absent = announced(&alice, 2, 3, EventType::Disconnected, 2);
     assert_eq!(store.delete(&alice, &fixtures::ref_id(2), &absent).await.expect("delete"), None);
 
-    assert_eq!(feed(&store, &alice.tenant, None, 0, 100).await, vec![]);
-    assert_eq!(store.last_seq(&alice.tenant).await.expect("last seq"), 0);
+    assert_eq!(feed(&store, &alice.tenant, None, 100).await, vec![]);
     assert_eq!(store.deliveries(&alice.tenant, &hook.id, None, 100).await.expect("deliveries"), vec![]);
 }
 
@@ -143,17 +158,15 @@ pub async fn an_audit_event_without_a_notice_writes_no_event<S: ContractStore>(s
     let created = fixtures::event_of(&alice, fixtures::event(&connection.ref_id, AuditKind::Created, None, T0));
     store.insert(&connection, &StoredSecrets::default(), None, std::slice::from_ref(&created)).await.expect("insert");
     store.record(&created).await.expect("record");
-    assert_eq!(feed(&store, &alice.tenant, None, 0, 100).await, vec![]);
-    assert_eq!(store.last_seq(&alice.tenant).await.expect("last seq"), 0);
+    assert_eq!(feed(&store, &alice.tenant, None, 100).await, vec![]);
 
     let announced = announce(&store, &alice, 1, 1, EventType::Connected, 1).await;
     let events = settled(&store, &alice.tenant, 1).await;
     assert_eq!(fixtures::unnumbered(&events), vec![fixtures::lifecycle(&announced)]);
-    assert_eq!(store.last_seq(&alice.tenant).await.expect("last seq"), events[0].seq);
 }
 
 /// Pages after a cursor cover a tenant's events once, in order; a user's feed holds only theirs;
-/// no feed holds another tenant's; `last_seq` is the tenant's newest.
+/// no feed holds another tenant's.
 pub async fn the_feed_lists_a_tenants_events_in_order_after_its_cursor<S: ContractStore>(store: S) {
     let owners = [fixtures::owner("acme", "alice"), fixtures::owner("acme", "bob"), fixtures::owner("globex", "alice")];
     let mut recorded: Vec<AuditEvent> = Vec::new();
@@ -169,26 +182,24 @@ pub async fn the_feed_lists_a_tenants_events_in_order_after_its_cursor<S: Contra
     settled(&store, &acme, 8).await;
     settled(&store, &owners[2].tenant, 4).await;
 
-    let (mut paged, mut after) = (Vec::new(), 0);
+    let (mut paged, mut after) = (Vec::new(), FeedPosition::default());
     loop {
-        let page = feed(&store, &acme, None, after, 3).await;
+        let page = positioned(&store, &acme, None, after, 3).await;
         assert!(page.len() <= 3, "at most the limit");
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        paged.extend(page);
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        paged.extend(page.into_iter().map(|(_, e)| e));
     }
     assert_in_seq_order(&paged);
     assert_eq!(fixtures::unnumbered(&paged), of(&|o| o.tenant == acme), "every acme event once, in order");
-    assert_eq!(store.last_seq(&acme).await.expect("last seq"), after);
-    assert_eq!(feed(&store, &acme, None, after, 3).await, vec![], "nothing after the newest");
+    assert_eq!(positioned(&store, &acme, None, after, 3).await, vec![], "nothing after the newest");
 
-    let alices = feed(&store, &acme, Some(&owners[0].user), 0, 100).await;
+    let alices = feed(&store, &acme, Some(&owners[0].user), 100).await;
     assert_eq!(fixtures::unnumbered(&alices), of(&|o| o == &owners[0]), "only Alice's of acme");
-    let globex = feed(&store, &owners[2].tenant, None, 0, 100).await;
+    let globex = feed(&store, &owners[2].tenant, None, 100).await;
     assert_eq!(fixtures::unnumbered(&globex), of(&|o| o == &owners[2]), "only globex's");
     let nobody = fixtures::tenant("initech");
-    assert_eq!(feed(&store, &nobody, None, 0, 100).await, vec![]);
-    assert_eq!(store.last_seq(&nobody).await.expect("last seq"), 0);
+    assert_eq!(feed(&store, &nobody, None, 100).await, vec![]);
 }
 
 /// Random owners (users that share ids across tenants) record random events; random feed reads
@@ -204,26 +215,27 @@ pub async fn random_feed_reads_never_reach_another_tenants_or_users_events<S: Co
         recorded.push(announce(&store, owner, u8::try_from(rng.below(5)).expect("small"), n, kind, i64::from(n)).await);
     }
     // The model: each tenant's whole feed, which must be exactly its recorded events.
-    let mut model: Vec<LifecycleEvent> = Vec::new();
+    let mut model: Vec<(FeedPosition, LifecycleEvent)> = Vec::new();
     for tenant in ["acme", "globex"].map(fixtures::tenant) {
         let theirs: Vec<LifecycleEvent> =
             recorded.iter().filter(|e| e.owner.tenant == tenant).map(fixtures::lifecycle).collect();
         let listed = settled(&store, &tenant, theirs.len()).await;
         assert_eq!(fixtures::unnumbered(&listed), theirs, "{tenant:?}");
-        model.extend(listed);
+        model.extend(positioned(&store, &tenant, None, FeedPosition::default(), 1_000).await);
     }
-    model.sort_by_key(|e| e.seq);
+    model.sort_by_key(|(position, _)| *position);
     for _ in 0..200 {
         let prober = &owners[rng.below(owners.len())];
         let user = (rng.below(2) == 0).then_some(&prober.user);
-        let after = if rng.below(3) == 0 { 0 } else { model[rng.below(model.len())].seq };
+        let after = if rng.below(3) == 0 { FeedPosition::default() } else { model[rng.below(model.len())].0 };
         let limit = u32::try_from(1 + rng.below(12)).expect("small");
-        let expected: Vec<LifecycleEvent> = model
+        let expected: Vec<(FeedPosition, LifecycleEvent)> = model
             .iter()
-            .filter(|e| e.owner.tenant == prober.tenant && user.is_none_or(|u| &e.owner.user == u) && e.seq > after)
+            .filter(|(p, e)| e.owner.tenant == prober.tenant && user.is_none_or(|u| &e.owner.user == u) && *p > after)
             .take(limit as usize)
             .cloned()
             .collect();
-        assert_eq!(feed(&store, &prober.tenant, user, after, limit).await, expected, "{prober:?} {user:?} {after}");
+        let listed = positioned(&store, &prober.tenant, user, after, limit).await;
+        assert_eq!(listed, expected, "{prober:?} {user:?} {after:?}");
     }
 }

@@ -33,6 +33,11 @@ async fn the_feed_lists_the_tenants_events_in_order_a_page_at_a_time(backend: Ba
         made.push(("connection.disconnected".to_owned(), ref_id));
     }
 
+    // PostgreSQL lists an event once no transaction that could precede it still runs.
+    super::wait_until(Duration::from_secs(30), "the feed to list every event", || async {
+        read(&app, "", None).await["events"].as_array().unwrap().len() == made.len()
+    })
+    .await;
     let (mut listed, mut cursor) = (Vec::new(), String::new());
     loop {
         let after = if cursor.is_empty() { String::new() } else { format!("&after={cursor}") };
@@ -90,6 +95,10 @@ async fn a_tenants_feed_never_lists_another_tenants_events() {
     let mine = connect_keyed(&acme, Some("alice")).await;
     connect_keyed(&beta, Some("alice")).await;
 
+    super::wait_until(Duration::from_secs(30), "acme's feed", || async {
+        !read(&acme, "", None).await["events"].as_array().unwrap().is_empty()
+    })
+    .await;
     let page = read(&acme, "", None).await;
     assert_eq!(kinds(page["events"].as_array().unwrap()), [("connection.connected".to_owned(), mine.clone())]);
     let alices = read(&acme, "", Some("alice")).await;

@@ -27,7 +27,7 @@ pub const QUICK: &[(&str, &str)] =
 /// The service on `backend` with [`QUICK`] settings and `vars` on top.
 pub async fn service(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
     let mut spawn = QUICK.iter().chain(vars).fold(Spawn::default(), |spawn, (name, value)| spawn.var(name, value));
-    if backend == Backend::Postgres {
+    if let Backend::Postgres = backend {
         spawn = spawn.var("DATABASE_URL", &fresh_database_url().await);
     }
     spawn.start().await
@@ -57,7 +57,8 @@ pub async fn connect_keyed(app: &TestApp, user: Option<&str>) -> String {
 
 /// Disconnects `ref_id` of `user`.
 pub async fn disconnect(app: &TestApp, ref_id: &str, user: Option<&str>) {
-    let mut request = app.client.delete(app.url(&format!("/assets/connections/{ref_id}"))).header("X-Engine-Key", &app.key);
+    let mut request =
+        app.client.delete(app.url(&format!("/assets/connections/{ref_id}"))).header("X-Engine-Key", &app.key);
     if let Some(user) = user {
         request = request.header("X-End-User-Id", user);
     }
@@ -102,7 +103,8 @@ impl Receiver {
             .expect("python starts");
         let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
         let first = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().next()).await.unwrap();
-        let started: Value = first.and_then(Result::ok).and_then(|l| serde_json::from_str(&l).ok()).expect("receiver.py names its URLs");
+        let started: Value =
+            first.and_then(Result::ok).and_then(|l| serde_json::from_str(&l).ok()).expect("receiver.py names its URLs");
         Self {
             url: started["url"].as_str().unwrap().to_owned(),
             admin: started["admin"].as_str().unwrap().to_owned(),
@@ -125,11 +127,6 @@ impl Receiver {
     /// The statuses it answers next, in order, before its default.
     pub async fn script(&self, statuses: &[u16]) {
         self.put("script", json!(statuses)).await;
-    }
-
-    /// The status it answers once the script is spent (`204` until set).
-    pub async fn default_status(&self, status: u16) {
-        self.put("default", json!(status)).await;
     }
 
     /// Every request so far: `{"id","timestamp","signature","verified","error","event","answered"}`.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, LifecycleEvent,
-    StoreError, Webhook,
+    AttemptOutcome, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
+    LifecycleEvent, StoreError, Webhook,
 };
 
 use super::{Flaw, MemoryStore, State};
@@ -112,21 +112,16 @@ fn outbox(state: &mut State) -> &mut Outbox {
 
 #[async_trait]
 impl EventStore for MemoryStore {
-    async fn events_after(&self, query: &EventQuery) -> Result<Vec<LifecycleEvent>, StoreError> {
+    async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError> {
         let mut state = self.state();
         Ok(outbox(&mut state)
             .events
             .iter()
             .filter(|e| e.owner.tenant == query.tenant && query.user.as_ref().is_none_or(|u| &e.owner.user == u))
-            .filter(|e| e.seq > query.after)
+            .filter(|e| e.seq > query.after.seq)
             .take(query.limit as usize)
-            .cloned()
+            .map(|e| (FeedPosition { txid: 0, seq: e.seq }, e.clone()))
             .collect())
-    }
-
-    async fn last_seq(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let mut state = self.state();
-        Ok(outbox(&mut state).events.iter().filter(|e| &e.owner.tenant == tenant).map(|e| e.seq).max().unwrap_or(0))
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
