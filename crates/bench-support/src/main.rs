@@ -12,7 +12,10 @@
 //! - `mcp-upstream --listen ADDR [--every-ms N]`: a trivial MCP server, the far end of the MCP
 //!   proxy's scenarios and their ceiling (`tools/call` answered at once, event streams held open);
 //! - `streams --url URL [--count N] [--opening N] [--hold S]`: N event streams held open at once
-//!   through the proxy; prints one JSON line when they are open and one when they were held.
+//!   through the proxy; prints one JSON line when they are open and one when they were held;
+//! - `webhook-receiver --listen ADDR --log FILE [--secret S]`: a trivial webhook receiver that
+//!   logs each delivery (time, id, connection, type, signature verdict), for the lifecycle events'
+//!   bench and chaos scenarios.
 //!
 //! The engine key comes from `BENCH_ENGINE_KEY` so that it never shows in an echoed command line.
 //! Every loop here is bounded in count or time, and every address is the caller's (loopback).
@@ -20,6 +23,7 @@
 mod ceiling;
 mod flows;
 mod mcp_upstream;
+mod receiver;
 mod seed;
 mod streams;
 
@@ -29,8 +33,9 @@ use anyhow::{Context, Result, bail};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) =
-        args.split_first().context("usage: bench-support <ceiling|seed|flows|mcp-upstream|streams> [--name value]…")?;
+    let (command, rest) = args
+        .split_first()
+        .context("usage: bench-support <ceiling|seed|flows|mcp-upstream|streams|webhook-receiver> [--name value]…")?;
     let options = Options::parse(rest)?;
     match command.as_str() {
         "ceiling" => ceiling::serve(&options.get("listen")?),
@@ -38,6 +43,7 @@ fn main() -> Result<()> {
         "flows" => runtime()?.block_on(flows::run(&options)),
         "mcp-upstream" => mcp_upstream::serve(&options),
         "streams" => runtime()?.block_on(streams::run(&options)),
+        "webhook-receiver" => receiver::serve(&options),
         other => bail!("unknown command `{other}`"),
     }
 }
