@@ -5,6 +5,7 @@
 mod examples;
 mod feed;
 mod flows;
+mod isolation;
 mod webhooks;
 
 use std::io::{BufRead, BufReader};
