@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use actix_web::HttpRequest;
+use app::events::MAX_WAIT_SECONDS;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{ConnectionStatus, RefId, ServerName, TenantId, Timestamp, UserId};
@@ -78,9 +79,6 @@ pub(crate) struct FeedQuery {
     pub limit: u32,
     pub wait_seconds: u32,
 }
-
-/// The longest `wait` of a feed read.
-pub(crate) const MAX_WAIT_SECONDS: u32 = 30;
 
 /// The feed query `req` asks for.
 pub(crate) fn feed_query(req: &HttpRequest) -> Result<FeedQuery, ApiError> {

@@ -18,10 +18,10 @@ pub enum Error {
     /// `CONNECTION_NOT_FOUND`.
     #[error("no such connection")]
     ConnectionNotFound,
-    /// `NOT_FOUND`: no webhook endpoint by that id for this tenant (issue 17).
+    /// `WEBHOOK_NOT_FOUND`: no webhook endpoint by that id for this tenant (issue 17).
     #[error("no such webhook endpoint")]
     WebhookNotFound,
-    /// `NOT_FOUND`: no settled delivery of that event to that endpoint.
+    /// `DELIVERY_NOT_FOUND`: no settled delivery of that event to that endpoint.
     #[error("no delivered or failed delivery of that event to this endpoint")]
     DeliveryNotFound,
     /// `INVALID_STATE`: the OAuth `state` is unknown, expired or already used.

@@ -12,11 +12,14 @@ use secrecy::ExposeSecret;
 use sha2::Sha256;
 use url::Url;
 
-use crate::guard::check_resolved;
+use crate::guard::{Blocked, check_resolved};
 use crate::http::{HttpBuildError, HttpConfig, HttpError, SafeHttp};
 
 /// How much of a receiver's answer is read (and dropped), so its connection can serve again.
 const ANSWER_LIMIT: usize = 64 * 1024;
+/// How long a registration waits for its URL's name to resolve.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const UNREACHABLE_NAME: &str = "the host name does not resolve";
 
 /// Sends signed webhook requests.
 #[derive(Debug, Clone)]
@@ -77,20 +80,35 @@ impl WebhookSender for WebhookAdapter {
         if self.http.allows_private_networks() {
             return Ok(());
         }
-        // Names are judged again at every connection (rebinding); this answers early.
+        // Names are judged again at every connection (rebinding); this answers early, within a
+        // bound, and never says what a name resolved to (no map of the service's network).
         let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<_> =
-            tokio::net::lookup_host((host.as_str(), port)).await.map(Iterator::collect).unwrap_or_default();
-        check_resolved(&host, &addrs).map_err(|blocked| blocked.to_string())
+        let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host.as_str(), port))).await;
+        let addrs: Vec<_> = match lookup {
+            Ok(Ok(addrs)) => addrs.collect(),
+            _ => return Err(UNREACHABLE_NAME.to_owned()),
+        };
+        check_resolved(&host, &addrs).map_err(|blocked| hidden(&blocked))
     }
 }
 
 fn failure(e: HttpError) -> SendError {
     match e {
         HttpError::Timeout { .. } => SendError::Timeout,
-        HttpError::Blocked(blocked) => SendError::Refused(blocked.to_string()),
+        // A name that resolves to nothing now may resolve later.
+        HttpError::Blocked(Blocked::Unresolvable { .. }) => SendError::Unreachable(UNREACHABLE_NAME.into()),
+        HttpError::Blocked(blocked) => SendError::Refused(hidden(&blocked)),
         other => SendError::Unreachable(Box::new(other)),
+    }
+}
+
+/// What the outbound rule refused, without the address a name resolved to (a tenant could map
+/// the service's network with it); an address the tenant wrote itself is said as written.
+fn hidden(blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::Resolved { host, class, .. } => format!("{host} resolves to a {class} address"),
+        other => other.to_string(),
     }
 }
 
@@ -108,6 +126,17 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(signed.as_deref(), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+    }
+
+    #[test]
+    fn a_refusal_never_says_what_a_name_resolved_to() {
+        let resolved = Blocked::Resolved {
+            host: "db.corp.internal".into(),
+            ip: "10.0.3.7".parse().unwrap(),
+            class: crate::AddressClass::Private,
+        };
+        let said = hidden(&resolved);
+        assert!(said.contains("db.corp.internal") && !said.contains("10.0.3.7"), "{said}");
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub struct DueWindow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub ref_id: RefId,
-    /// Refresh attempts that failed in a row (0 after a success); sizes the next backoff.
+    /// Refresh attempts that failed at the provider in a row (0 after a success); sizes the next
+    /// backoff.
     pub failures: u32,
 }
 

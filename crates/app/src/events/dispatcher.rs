@@ -8,12 +8,14 @@
 //! that keeps failing opens its circuit breaker (the one refreshes use), and its deliveries wait
 //! for the cool-down without an attempt counted. The dispatcher also prunes old events.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use domain::Timestamp;
+use domain::{Timestamp, WebhookId};
 use ports::{AttemptOutcome, Cipher, Clock, DueDelivery, EventStore, SendError, WebhookMessage, WebhookSender};
 use secrecy::SecretString;
+use tokio::task::JoinSet;
 
 use super::payload::EventPayload;
 use super::webhook_aad;
@@ -40,6 +42,32 @@ pub struct DispatchReport {
 pub struct Dispatcher<D: Deps> {
     directory: Directory<D>,
     breakers: Arc<Breakers>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Sends under way per endpoint, in this replica.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<HashMap<WebhookId, usize>>);
+
+impl InFlight {
+    /// Counts a send to `endpoint` in, unless `cap` are under way already.
+    fn enter(&self, endpoint: &WebhookId, cap: usize) -> bool {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(endpoint.clone()).or_default();
+        let admitted = *count < cap;
+        *count += usize::from(admitted);
+        admitted
+    }
+
+    fn leave(&self, endpoint: &WebhookId) {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(endpoint) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(endpoint);
+            }
+        }
+    }
 }
 
 impl<D: Deps> std::fmt::Debug for Dispatcher<D> {
@@ -52,60 +80,84 @@ impl<D: Deps> Dispatcher<D> {
     pub fn new(directory: Directory<D>) -> Self {
         let settings = &directory.settings().events;
         let breakers = Arc::new(Breakers::new(settings.breaker_threshold, settings.breaker_cooldown_seconds));
-        Self { directory, breakers }
+        Self { directory, breakers, in_flight: Arc::default() }
     }
 
-    /// Rounds for ever: at once again after a full batch, else after the poll interval; old
-    /// events pruned every ten minutes.
+    /// Sends for ever, up to `WEBHOOK_CONCURRENCY` at once: claims as many as there are free
+    /// slots (at least a quarter of them, so claims stay batched), again as soon as a quarter is
+    /// free after a full claim, else after the poll interval. A send holds its slot only while it
+    /// runs, so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
+    /// holds at most half of them. Old events are pruned every ten minutes.
     pub async fn run(self) {
         let settings = self.directory.settings().events.clone();
+        let slots = settings.batch.max(1) as usize;
+        let mut running = JoinSet::new();
         let mut pruned_at: Option<Instant> = None;
         loop {
-            let full = match self.round().await {
-                Ok(report) => report.claimed >= settings.batch as usize,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook round failed");
-                    false
-                }
-            };
+            let free = slots - running.len();
+            let full = free * 4 >= slots
+                && match self.start(free, &mut running).await {
+                    Ok(started) => started == free,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                        false
+                    }
+                };
             if pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS) {
                 pruned_at = Some(Instant::now());
                 if let Err(e) = self.prune().await {
                     tracing::warn!(error = %e, "pruning old events failed");
                 }
             }
-            if !full {
-                tokio::time::sleep(settings.poll_interval).await;
+            let deadline = tokio::time::Instant::now() + settings.poll_interval;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => break,
+                    Some(done) = running.join_next() => {
+                        outcome_of(done);
+                        if full && (slots - running.len()) * 4 >= slots {
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Claims what is due and sends it, each delivery on its own task; answers once every
-    /// outcome is recorded.
+    /// Claims what is due (up to a full batch) and sends it, each delivery on its own task;
+    /// answers once every outcome is recorded.
     pub async fn round(&self) -> Result<DispatchReport, Error> {
-        let ports = self.directory.ports();
-        let settings = &self.directory.settings().events;
-        let now = ports.clock.now();
-        let owner = self.directory.replica();
-        let claimed =
-            ports.events.claim_deliveries(owner, now, now.plus_seconds(settings.lease_seconds), settings.batch).await?;
-        let mut report = DispatchReport { claimed: claimed.len(), ..DispatchReport::default() };
-        let mut running = tokio::task::JoinSet::new();
-        for due in claimed {
-            let (directory, breakers) = (self.directory.clone(), Arc::clone(&self.breakers));
-            running.spawn(async move { attempt(&directory, &breakers, due).await });
-        }
+        let mut running = JoinSet::new();
+        let claimed = self.start(self.directory.settings().events.batch as usize, &mut running).await?;
+        let mut report = DispatchReport { claimed, ..DispatchReport::default() };
         while let Some(done) = running.join_next().await {
-            match done {
-                Ok(AttemptOutcome::Delivered { .. }) => report.delivered += 1,
-                Ok(AttemptOutcome::Retry { .. }) => report.retried += 1,
-                Ok(AttemptOutcome::Failed { .. } | AttemptOutcome::Gone { .. }) => report.failed += 1,
-                Ok(AttemptOutcome::Postponed { .. }) => report.postponed += 1,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => {}
+            match outcome_of(done) {
+                Some(AttemptOutcome::Delivered { .. }) => report.delivered += 1,
+                Some(AttemptOutcome::Retry { .. }) => report.retried += 1,
+                Some(AttemptOutcome::Failed { .. } | AttemptOutcome::Gone { .. }) => report.failed += 1,
+                Some(AttemptOutcome::Postponed { .. }) => report.postponed += 1,
+                None => {}
             }
         }
         Ok(report)
+    }
+
+    /// Claims up to `limit` due deliveries and starts sending each on `running`; how many.
+    async fn start(&self, limit: usize, running: &mut JoinSet<AttemptOutcome>) -> Result<usize, Error> {
+        let ports = self.directory.ports();
+        let settings = &self.directory.settings().events;
+        let now = ports.clock.now();
+        let until = now.plus_seconds(settings.lease_seconds);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let claimed = ports.events.claim_deliveries(self.directory.replica(), now, until, limit).await?;
+        let started = claimed.len();
+        let cap = (settings.batch as usize / 2).max(1);
+        for due in claimed {
+            let (directory, breakers, in_flight) =
+                (self.directory.clone(), Arc::clone(&self.breakers), Arc::clone(&self.in_flight));
+            running.spawn(async move { attempt(&directory, &breakers, &in_flight, cap, due).await });
+        }
+        Ok(started)
     }
 
     /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
@@ -123,23 +175,38 @@ impl<D: Deps> Dispatcher<D> {
     }
 }
 
-/// Sends one claimed delivery and records how it ended; the outcome recorded.
-async fn attempt<D: Deps>(directory: &Directory<D>, breakers: &Breakers, due: DueDelivery) -> AttemptOutcome {
+/// Sends one claimed delivery and records how it ended; the outcome recorded. Postponed
+/// without a send (and without an attempt counted) while its endpoint's breaker is open, or while
+/// `cap` sends to it are under way already.
+async fn attempt<D: Deps>(
+    directory: &Directory<D>,
+    breakers: &Breakers,
+    in_flight: &InFlight,
+    cap: usize,
+    due: DueDelivery,
+) -> AttemptOutcome {
     let ports = directory.ports();
     let now = ports.clock.now();
-    let endpoint = due.delivery.webhook_id.as_str();
-    let outcome = match breakers.admit(endpoint, now) {
-        Admission::Refused => {
-            let cooldown = directory.settings().events.breaker_cooldown_seconds;
-            AttemptOutcome::Postponed { next_at: now.plus_seconds(cooldown) }
-        }
-        Admission::Go(_) => {
-            let sent = send(directory, &due, now).await;
-            let transient = matches!(&sent, Ok(status) if retried_status(*status))
-                || matches!(sent, Err(SendError::Timeout | SendError::Unreachable(_)));
-            breakers.record(endpoint, ports.clock.now(), transient);
-            judge(directory, &due, sent, ports.clock.now())
-        }
+    let id = &due.delivery.webhook_id;
+    let endpoint = id.as_str();
+    let outcome = if !in_flight.enter(id, cap) {
+        AttemptOutcome::Postponed { next_at: now.plus_seconds(1) }
+    } else {
+        let outcome = match breakers.admit(endpoint, now) {
+            Admission::Refused => {
+                let cooldown = directory.settings().events.breaker_cooldown_seconds;
+                AttemptOutcome::Postponed { next_at: now.plus_seconds(cooldown) }
+            }
+            Admission::Go(_) => {
+                let sent = send(directory, &due, now).await;
+                let transient = matches!(&sent, Ok(status) if retried_status(*status))
+                    || matches!(sent, Err(SendError::Timeout | SendError::Unreachable(_)));
+                breakers.record(endpoint, ports.clock.now(), transient);
+                judge(directory, &due, sent, ports.clock.now())
+            }
+        };
+        in_flight.leave(id);
+        outcome
     };
     directory.metrics().webhook_attempt(outcome.name());
     let (webhook, event) = (&due.delivery.webhook_id, &due.delivery.event.id);
@@ -151,6 +218,15 @@ async fn attempt<D: Deps>(directory: &Directory<D>, breakers: &Breakers, due: Du
         }
     }
     outcome
+}
+
+/// A finished send's outcome (a panic goes on); `None` when its task was cancelled.
+fn outcome_of(done: Result<AttemptOutcome, tokio::task::JoinError>) -> Option<AttemptOutcome> {
+    match done {
+        Ok(outcome) => Some(outcome),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    }
 }
 
 /// Signs and sends the delivery with the endpoint's secrets (the previous one too while it
@@ -230,6 +306,7 @@ pub(super) mod tests_support {
         dispatcher: &Dispatcher<D>,
         due: DueDelivery,
     ) -> AttemptOutcome {
-        attempt(&dispatcher.directory, &dispatcher.breakers, due).await
+        let cap = dispatcher.directory.settings().events.batch as usize;
+        attempt(&dispatcher.directory, &dispatcher.breakers, &dispatcher.in_flight, cap, due).await
     }
 }

@@ -8,6 +8,9 @@ use ports::{EventQuery, EventStore, FeedPosition, LifecycleEvent};
 
 use crate::{Deps, Directory, Error};
 
+/// The longest `wait` of a feed read, in seconds.
+pub const MAX_WAIT_SECONDS: u32 = 30;
+
 /// One read of the feed.
 #[derive(Debug, Clone)]
 pub struct FeedRequest {
@@ -36,7 +39,8 @@ impl<D: Deps> Directory<D> {
         let settings = &self.settings().events;
         let after = request.after.unwrap_or_default();
         let query = EventQuery { tenant: request.tenant, user: request.user, after, limit: request.limit };
-        let give_up = tokio::time::Instant::now() + request.wait.min(settings.max_wait);
+        let longest = Duration::from_secs(u64::from(MAX_WAIT_SECONDS));
+        let give_up = tokio::time::Instant::now() + request.wait.min(longest);
         loop {
             let listed = self.ports().events.events_after(&query).await?;
             if !listed.is_empty() || tokio::time::Instant::now() >= give_up {

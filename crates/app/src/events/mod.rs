@@ -23,7 +23,7 @@ mod tests;
 use std::time::Duration;
 
 pub use dispatcher::{DispatchReport, Dispatcher};
-pub use feed::{EventPage, FeedRequest};
+pub use feed::{EventPage, FeedRequest, MAX_WAIT_SECONDS};
 pub use payload::{EventData, EventPayload, rfc3339};
 pub use webhooks::{NewWebhook, RegisteredWebhook, WebhookChange};
 
@@ -53,8 +53,6 @@ pub struct EventSettings {
     /// stays open.
     pub breaker_threshold: u32,
     pub breaker_cooldown_seconds: i64,
-    /// The longest `wait` a feed read may ask for.
-    pub max_wait: Duration,
 }
 
 impl Default for EventSettings {
@@ -71,7 +69,6 @@ impl Default for EventSettings {
             backoff_max_seconds: 3600,
             breaker_threshold: 5,
             breaker_cooldown_seconds: 30,
-            max_wait: Duration::from_secs(30),
         }
     }
 }

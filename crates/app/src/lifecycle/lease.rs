@@ -80,6 +80,11 @@ pub(crate) fn is_breaker_skip(error: &Error) -> bool {
     matches!(error, Error::Provider { message, .. } if message.ends_with(BREAKER_OPEN))
 }
 
+/// Whether the call was refused by the authorization server's breaker (not made at all).
+pub(crate) fn is_breaker_refusal(error: &OAuthError) -> bool {
+    matches!(error, OAuthError::Unavailable(message) if message == BREAKER_OPEN)
+}
+
 /// Whether an answer (or its absence) says the authorization server is not working.
 fn server_failed<T>(result: &Result<T, OAuthError>) -> bool {
     matches!(result, Err(e) if e.is_transient() || matches!(e, OAuthError::InvalidResponse(_)))
@@ -313,10 +318,15 @@ impl<D: Deps> Directory<D> {
                 let wait = backoff::delay_seconds(1, cooldown, cooldown, backoff::jitter());
                 RetryState { failures, next_attempt_at: after(wait) }
             }
-            Err(_) => {
-                let failures = failures.saturating_add(1);
+            Err(e) => {
+                // Only a failure at the provider counts (what `refresh_failing` announces); the
+                // service's own (its database down) backs off as much, without counting.
+                let failures = match e {
+                    Error::Provider { .. } => failures.saturating_add(1),
+                    _ => failures,
+                };
                 let wait = backoff::delay_seconds(
-                    failures,
+                    failures.max(1),
                     settings.backoff_base_seconds,
                     settings.backoff_max_seconds,
                     backoff::jitter(),

@@ -32,7 +32,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 pub use heartbeat::{SchedulerHealth, SchedulerMonitor};
-pub(crate) use lease::Renewal;
+pub(crate) use lease::{Renewal, is_breaker_refusal};
 pub use scheduler::{Refresher, RoundReport};
 pub use step_up::Reauthorization;
 

@@ -5,9 +5,13 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::{Account, AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use domain::{
+    Account, AuthMethod, Connection, ConnectionStatus, EventType, NewConnection, RefId, Scopes, ServerName, Transport,
+};
 use ports::mocks::MockRefreshQueue;
-use ports::{BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, StoredSecrets, TokenSet};
+use ports::{
+    BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, SecretsUpdate, StoredSecrets, TokenSet,
+};
 use secrecy::SecretString;
 
 use super::lease::{Attempt, Mode};
@@ -102,7 +106,15 @@ async fn a_transient_failure_backs_off_with_jitter_and_never_expires_the_connect
     let mut mocks = Mocks::new();
     all_due(&mut mocks, 10);
     mocks.oauth.expect_refresh().times(1).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 429".into())));
-    mocks.connections.expect_update().never();
+    // The third failure in a row announces `refresh_failing`, written with the row left as it was.
+    mocks.connections.expect_update().times(1).returning(|c, expected, secrets, event| {
+        assert_eq!(
+            (c.status(), expected, secrets),
+            (ConnectionStatus::Connected, ConnectionStatus::Connected, &SecretsUpdate::Keep)
+        );
+        assert_eq!(event.notice.as_ref().map(|n| n.kind), Some(EventType::RefreshFailing));
+        Ok(true)
+    });
     let released = Arc::new(Mutex::new(Vec::new()));
     mocks.leases = recording_leases(2, released.clone());
     let (dir, _) = build(mocks, Arc::default());
@@ -182,6 +194,36 @@ async fn the_breaker_opens_after_consecutive_failures_and_refuses_without_callin
     assert_eq!(skipped.failures, 1, "a refused call is not a failure of the connection");
     let wait = NOW.seconds_until(skipped.next_attempt_at.expect("retried after the cool-down"));
     assert!((30..=60).contains(&wait), "{wait}");
+}
+
+/// A refresh the open breaker refuses is no failure of the connection's: it announces no
+/// `refresh_failing`, even for a connection one failure short of it (review of issue 17: each
+/// refusal announced it again, under a new id).
+#[tokio::test]
+async fn a_refresh_the_breaker_refuses_announces_no_refresh_failing() {
+    let mut mocks = Mocks::new();
+    all_due(&mut mocks, 10);
+    mocks.oauth.expect_refresh().times(2).returning(|_, _, _| Err(OAuthError::Unavailable("HTTP 502".into())));
+    let mut leases = MockRefreshQueue::new();
+    // Connections 1 and 2 have no failure behind them; connection 3 is one short of the threshold.
+    leases
+        .expect_try_lease()
+        .returning(|r, _, _, _| Ok(Some(Lease { ref_id: r.clone(), failures: if *r == ref_id(3) { 2 } else { 0 } })));
+    leases.expect_release().returning(|_, _, _| Ok(true));
+    mocks.leases = leases;
+    let announced = Arc::new(AtomicUsize::new(0));
+    let counted = announced.clone();
+    mocks.audit = ports::mocks::MockAuditLog::new();
+    mocks.audit.expect_record().returning(move |event| {
+        counted.fetch_add(usize::from(event.notice.is_some()), Ordering::SeqCst);
+        Ok(())
+    });
+    mocks.connections.expect_update().never();
+    let (dir, _) = build(mocks, Arc::default());
+    for n in 1..=3 {
+        assert!(dir.refresh_with(&ref_id(n), 300, Mode::Scheduled).await.is_err());
+    }
+    assert_eq!(announced.load(Ordering::SeqCst), 0, "a refused call announced refresh_failing");
 }
 
 #[tokio::test]

@@ -256,13 +256,20 @@ impl<D: Deps> Directory<D> {
     async fn renewal_failed(&self, connection: &Connection, e: &OAuthError, at: &str, failures: u32) -> Error {
         let (message, providers_words) = crate::refusal::token_failure(e);
         let detail = providers_words.unwrap_or_else(|| message.clone());
-        let mut failed = self.event(connection, AuditKind::RefreshFailed, Some(format!("{at}: {detail}")));
-        if self.starts_failing(failures) {
+        let failed = self.event(connection, AuditKind::RefreshFailed, Some(format!("{at}: {detail}")));
+        // A call the breaker refused is no failure of this connection's (nor counted as one).
+        let recorded = if self.starts_failing(failures) && !crate::lifecycle::is_breaker_refusal(e) {
             let connected = Standing::Status(ConnectionStatus::Connected);
             let (kind, why) = (EventType::RefreshFailing, ReasonCode::ProviderUnavailable);
-            failed = self.announcing(failed, kind, Some(connected), connected, why);
-        }
-        if let Err(e) = self.ports().audit.record(&failed).await {
+            let failed = self.announcing(failed, kind, Some(connected), connected, why);
+            // Written with the row as it was read (still connected), so that it is ordered with
+            // the connection's other changes and never follows a disconnect.
+            let store = &self.ports().connections;
+            store.update(connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &failed).await.map(|_| ())
+        } else {
+            self.ports().audit.record(&failed).await
+        };
+        if let Err(e) = recorded {
             tracing::warn!(ref_id = %connection.ref_id, error = %e, "the failed refresh was not recorded");
         }
         Error::Provider { step: "token refresh", message }

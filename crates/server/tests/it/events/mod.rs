@@ -130,6 +130,16 @@ impl Receiver {
         self.put("script", json!(statuses)).await;
     }
 
+    /// Seconds it thinks before each answer.
+    pub async fn delay(&self, seconds: u64) {
+        self.put("delay", json!(seconds)).await;
+    }
+
+    /// How many requests it has answered (a slow one counts once its answer is sent).
+    pub async fn answered(&self) -> u64 {
+        self.client.get(format!("{}/answered", self.admin)).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Every request so far: `{"id","timestamp","signature","verified","error","event","answered"}`.
     pub async fn received(&self) -> Vec<Value> {
         self.client.get(format!("{}/received", self.admin)).send().await.unwrap().json().await.unwrap()

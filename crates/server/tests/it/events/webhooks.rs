@@ -124,6 +124,29 @@ async fn the_later_events_of_a_connection_wait_for_its_earlier_ones(backend: Bac
     assert!(received.iter().filter(|r| r["answered"] == 503).count() == 2, "{received:?}");
 }
 
+/// A receiver that takes long to answer holds only its own deliveries: another endpoint's next
+/// event arrives while the slow one is still thinking about the first (review of issue 17: a
+/// round waited for its slowest send before it claimed again, for every tenant).
+async fn a_slow_receiver_does_not_hold_up_another_endpoints_deliveries(backend: Backend) {
+    let app = service(backend, &[("WEBHOOK_TIMEOUT_SECONDS", "60")]).await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    let (_, slow_secret) = register(&app, &slow.url, None).await;
+    let (_, fast_secret) = register(&app, &fast.url, None).await;
+    slow.trust(&[&slow_secret]).await;
+    fast.trust(&[&fast_secret]).await;
+    slow.delay(40).await;
+
+    connect_keyed(&app, Some("alice")).await;
+    fast.wait_for(1).await;
+    super::wait_until(std::time::Duration::from_secs(30), "the slow receiver to get its request", || async {
+        !slow.received().await.is_empty()
+    })
+    .await;
+    connect_keyed(&app, Some("bob")).await;
+    fast.wait_for(2).await;
+    assert_eq!(slow.answered().await, 0, "the fast endpoint's second event waited for the slow answer");
+}
+
 /// An endpoint with a filter gets only the types it names; one without gets all.
 async fn a_filter_takes_only_its_event_types(backend: Backend) {
     let app = service(backend, &[]).await;
@@ -236,6 +259,9 @@ on_both_backends! {
     the_later_events_of_a_connection_wait_for_its_earlier_ones =>
         later_events_of_a_connection_wait_for_earlier_ones_on_sqlite,
         later_events_of_a_connection_wait_for_earlier_ones_on_postgres;
+    a_slow_receiver_does_not_hold_up_another_endpoints_deliveries =>
+        a_slow_receiver_does_not_hold_up_another_endpoint_on_sqlite,
+        a_slow_receiver_does_not_hold_up_another_endpoint_on_postgres;
     a_filter_takes_only_its_event_types =>
         a_filter_takes_only_its_event_types_on_sqlite,
         a_filter_takes_only_its_event_types_on_postgres;
