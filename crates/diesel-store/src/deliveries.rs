@@ -269,3 +269,11 @@ pub fn page(tenant: &TenantId, webhook: &WebhookId, before_seq: Option<i64>, lim
         .limit(limit)
         .select((columns, event))
 }
+
+/// `DELETE` the deliveries to the endpoint `webhook`, after [`crate::webhooks::delete()`]
+/// deleted it in the same transaction.
+#[auto_type]
+pub fn of_endpoint(webhook: &WebhookId) -> _ {
+    let webhook: String = webhook.as_str().to_owned();
+    diesel::dsl::delete(deliveries::table.filter(deliveries::webhook_id.eq(webhook)))
+}

@@ -156,7 +156,8 @@ pub fn update(webhook: &Webhook) -> _ {
     ))
 }
 
-/// `DELETE` `tenant`'s endpoint `id` (its deliveries go by `ON DELETE CASCADE`).
+/// `DELETE` `tenant`'s endpoint `id`; when it did, its deliveries go in the same transaction
+/// ([`crate::deliveries::of_endpoint()`]: no foreign key does it, see the migration).
 #[auto_type]
 pub fn delete(tenant: &TenantId, id: &WebhookId) -> _ {
     let id: String = id.as_str().to_owned();

@@ -187,7 +187,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError>;
 
     /// Deletes up to `limit` events recorded before `before`, with their settled deliveries (a
-    /// pending one keeps its event); returns how many events it deleted.
+    /// pending one keeps its event, unless its endpoint is gone); returns how many events it
+    /// deleted.
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 
     async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
@@ -201,7 +202,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// whether it did.
     async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError>;
 
-    /// Deletes the endpoint and its deliveries; whether there was one.
+    /// Deletes the endpoint and its deliveries; whether there was one. A delivery queued to it by
+    /// a change that commits meanwhile is never claimed nor listed.
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError>;
 
     /// The endpoint's deliveries, newest event first, those of events before `before_seq` only

@@ -94,7 +94,16 @@ impl EventStore for PgStore {
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let deleted = webhooks::delete(tenant, id).execute(&mut conn).await.map_err(from_diesel)?;
+            let deleted = conn
+                .transaction(async |tx| {
+                    let deleted = webhooks::delete(tenant, id).execute(tx).await?;
+                    if deleted == 1 {
+                        deliveries::of_endpoint(id).execute(tx).await?;
+                    }
+                    QueryResult::Ok(deleted)
+                })
+                .await
+                .map_err(from_diesel)?;
             Ok(deleted == 1)
         })
         .await

@@ -64,7 +64,15 @@ impl EventStore for SqliteStore {
 
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.clone(), id.clone());
-        let deleted = self.write(move |conn| webhooks::delete(&tenant, &id).execute(conn)).await?;
+        let deleted = self
+            .write(move |conn| {
+                let deleted = webhooks::delete(&tenant, &id).execute(conn)?;
+                if deleted == 1 {
+                    deliveries::of_endpoint(&id).execute(conn)?;
+                }
+                Ok(deleted)
+            })
+            .await?;
         Ok(deleted == 1)
     }
 

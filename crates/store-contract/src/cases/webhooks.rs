@@ -1,9 +1,9 @@
 //! Webhook endpoints (`EventStore`): each reads back as written, and only its tenant reaches it.
 
 use domain::{EventType, WebhookId};
-use ports::{StoreError, Webhook};
+use ports::{AttemptOutcome, StoreError, Webhook};
 
-use super::events::announce;
+use super::events::{announce, feed, settled};
 use crate::ContractStore;
 use crate::fixtures::{self, T0};
 
@@ -63,4 +63,37 @@ pub async fn a_webhook_reads_back_with_every_field_and_only_its_tenant_reaches_i
     store.insert_webhook(&cleared).await.expect("the same id again");
     assert_eq!(store.deliveries(&acme, &cleared.id, None, 10).await.expect("deliveries"), vec![], "they went with it");
     assert_eq!(store.webhooks(&theirs.tenant).await.expect("webhooks"), vec![theirs]);
+}
+
+/// Once its endpoint is deleted, a pending delivery is not claimed nor listed (not even to an
+/// endpoint registered again with the same id), and does not keep its event from pruning; another
+/// endpoint's deliveries go on.
+pub async fn deliveries_of_a_deleted_endpoint_are_neither_claimed_nor_listed_nor_keep_their_event<S: ContractStore>(
+    store: S,
+) {
+    let alice = fixtures::owner("acme", "alice");
+    let (gone, kept) = (fixtures::webhook(1, "acme", None), fixtures::webhook(2, "acme", None));
+    store.insert_webhook(&gone).await.expect("insert webhook");
+    store.insert_webhook(&kept).await.expect("insert webhook");
+    announce(&store, &alice, 1, 1, EventType::Connected, 0).await;
+    announce(&store, &alice, 2, 2, EventType::Connected, 1).await;
+    assert!(store.delete_webhook(&gone.tenant, &gone.id).await.expect("delete"));
+
+    let due = store.claim_deliveries("d", T0.plus_seconds(10), T0.plus_seconds(70), 10).await.expect("claim");
+    let claimed: Vec<_> = due.iter().map(|d| (d.delivery.webhook_id.clone(), d.delivery.event.seq)).collect();
+    assert!(claimed.iter().all(|(id, _)| *id == kept.id), "only the kept endpoint's: {claimed:?}");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(store.deliveries(&gone.tenant, &gone.id, None, 10).await.expect("deliveries"), vec![]);
+    store.insert_webhook(&gone).await.expect("the same id again");
+    assert_eq!(store.deliveries(&gone.tenant, &gone.id, None, 10).await.expect("deliveries"), vec![]);
+    assert!(store.delete_webhook(&gone.tenant, &gone.id).await.expect("delete again"));
+
+    for due in &due {
+        let outcome = AttemptOutcome::Delivered { status: 200, at: T0.plus_seconds(11) };
+        let finished = store.finish_delivery(&kept.id, &due.delivery.event.id, "d", &outcome).await;
+        assert!(finished.expect("finish"));
+    }
+    assert_eq!(settled(&store, &alice.tenant, 2).await.len(), 2);
+    assert_eq!(store.prune_events(T0.plus_seconds(50), 10).await.expect("prune"), 2, "nothing waits on them");
+    assert_eq!(feed(&store, &alice.tenant, None, 100).await, vec![]);
 }

@@ -127,8 +127,13 @@ impl EventStore for MemoryStore {
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let mut state = self.state();
         let outbox = outbox(&mut state);
-        let waited_on =
-            |seq: i64| outbox.deliveries.iter().any(|((_, s), r)| *s == seq && r.state == DeliveryState::Pending);
+        // A pending delivery to a deleted endpoint is never sent, and waits on nothing.
+        let waited_on = |seq: i64| {
+            outbox
+                .deliveries
+                .iter()
+                .any(|((w, s), r)| *s == seq && r.state == DeliveryState::Pending && outbox.webhooks.contains_key(w))
+        };
         let pruned: Vec<i64> = outbox
             .events
             .iter()
