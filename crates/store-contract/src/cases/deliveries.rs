@@ -12,7 +12,7 @@ use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
 
 /// Why an endpoint that answered `410 Gone` was disabled (the stores' fixed phrase).
-const GONE: &str = "the endpoint answered 410 Gone";
+pub(super) const GONE: &str = "the endpoint answered 410 Gone";
 
 fn at(seconds: i64) -> Timestamp {
     T0.plus_seconds(seconds)

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
     AttemptOutcome, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
-    LifecycleEvent, StoreError, Webhook,
+    LifecycleEvent, SecretRotation, StoreError, Webhook, WebhookUpdate,
 };
 
 use super::{Flaw, MemoryStore, State};
@@ -169,13 +169,43 @@ impl EventStore for MemoryStore {
         Ok(all)
     }
 
-    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
+    async fn update_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        update: &WebhookUpdate,
+    ) -> Result<Option<Webhook>, StoreError> {
         let mut state = self.state();
-        let Some(stored) = outbox(&mut state).webhooks.get_mut(&webhook.id).filter(|w| w.tenant == webhook.tenant)
-        else {
+        let Some(stored) = outbox(&mut state).webhooks.get_mut(id).filter(|w| &w.tenant == tenant) else {
+            return Ok(None);
+        };
+        if let Some(url) = &update.url {
+            stored.url.clone_from(url);
+        }
+        if let Some(events) = &update.events {
+            stored.events.clone_from(events);
+        }
+        if let Some(enabled) = update.enabled {
+            (stored.enabled, stored.disabled_reason) = (enabled, None);
+        }
+        stored.updated_at = update.at;
+        Ok(Some(stored.clone()))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        rotation: &SecretRotation,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let webhooks = &mut outbox(&mut state).webhooks;
+        let Some(stored) = webhooks.get_mut(id).filter(|w| &w.tenant == tenant && w.secret == rotation.expected) else {
             return Ok(false);
         };
-        *stored = Webhook { created_at: stored.created_at, ..webhook.clone() };
+        stored.secret = rotation.secret.clone();
+        stored.previous_secret = Some(rotation.previous.clone());
+        stored.updated_at = rotation.at;
         Ok(true)
     }
 
