@@ -16,7 +16,6 @@ use ports::{AttemptOutcome, Delivery, DeliveryState, DueDelivery, Sealed, StoreE
 use crate::corrupt;
 use crate::events::{EVENT, EventColumns, EventRow, seq_of};
 use crate::schema::{deliveries, events, webhooks};
-use crate::webhooks::GONE;
 
 diesel::define_sql_function! {
     /// `COALESCE(a, b)`: `a` unless it is `NULL`.
@@ -175,7 +174,9 @@ pub fn finish(webhook: &WebhookId, event: &EventId, owner: &str, outcome: &Attem
         AttemptOutcome::Failed { status, error, .. } => {
             (DeliveryState::Failed, code(status), Some(error.clone()), None)
         }
-        AttemptOutcome::Gone { .. } => (DeliveryState::Failed, Some(410), Some(GONE.to_owned()), None),
+        AttemptOutcome::Gone { .. } => {
+            (DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON.to_owned()), None)
+        }
     };
     Finish::Attempt(finish_attempt(webhook, event, owner, state.as_str(), status, error, next_at))
 }

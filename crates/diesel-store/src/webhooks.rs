@@ -7,13 +7,10 @@ use std::fmt;
 use diesel::dsl::auto_type;
 use diesel::prelude::*;
 use domain::{EventType, ParseError, TenantId, Timestamp, WebhookId};
-use ports::{Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
+use ports::{AttemptOutcome, Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
 
 use crate::corrupt;
 use crate::schema::webhooks;
-
-/// Why the service disabled an endpoint that answered `410 Gone`.
-pub const GONE: &str = "the endpoint answered 410 Gone";
 
 columns! {
     /// The columns of a [`WebhookRow`], in its order.
@@ -196,7 +193,7 @@ pub fn delete(tenant: &TenantId, id: &WebhookId) -> _ {
 pub fn disable_gone(id: &WebhookId, at: Timestamp) -> _ {
     let id: String = id.as_str().to_owned();
     let at: i64 = at.unix();
-    let reason: &'static str = GONE;
+    let reason: &'static str = AttemptOutcome::GONE_REASON;
     let false_: bool = false;
     diesel::dsl::update(webhooks::table.filter(webhooks::id.eq(id))).set((
         webhooks::enabled.eq(false_),

@@ -181,6 +181,10 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// Why a [`AttemptOutcome::Gone`] failed its delivery (`last_error`) and disabled its endpoint
+    /// (`disabled_reason`): the stores' fixed phrase.
+    pub const GONE_REASON: &'static str = "the endpoint answered 410 Gone";
+
     /// Every [`AttemptOutcome::name`], for metrics.
     pub const NAMES: [&'static str; 5] = ["delivered", "retry", "failed", "gone", "postponed"];
 

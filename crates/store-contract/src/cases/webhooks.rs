@@ -3,7 +3,6 @@
 use domain::{EventType, Timestamp, WebhookId};
 use ports::{AttemptOutcome, Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
 
-use super::deliveries::GONE;
 use super::events::{announce, feed, settled};
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
@@ -145,7 +144,7 @@ pub async fn an_update_writes_only_its_parts_and_keeps_a_gone_disable_and_the_se
     let disabled = Webhook {
         events: Some(vec![EventType::Expired]),
         enabled: false,
-        disabled_reason: Some(GONE.to_owned()),
+        disabled_reason: Some(AttemptOutcome::GONE_REASON.to_owned()),
         updated_at: at(20),
         ..hook.clone()
     };
@@ -168,7 +167,11 @@ pub async fn an_update_writes_only_its_parts_and_keeps_a_gone_disable_and_the_se
 /// from a secret since rotated (or rekeyed) changes nothing; of twenty from the same secret,
 /// exactly one is written.
 pub async fn a_rotation_is_written_only_over_the_secret_it_read<S: ContractStore>(store: S) {
-    let hook = Webhook { enabled: false, disabled_reason: Some(GONE.to_owned()), ..fixtures::webhook(1, "acme", None) };
+    let hook = Webhook {
+        enabled: false,
+        disabled_reason: Some(AttemptOutcome::GONE_REASON.to_owned()),
+        ..fixtures::webhook(1, "acme", None)
+    };
     let acme = hook.tenant.clone();
     store.insert_webhook(&hook).await.expect("insert webhook");
 

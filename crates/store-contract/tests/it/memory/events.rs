@@ -12,8 +12,6 @@ use ports::{
 
 use super::{Flaw, MemoryStore, State};
 
-const GONE: &str = "the endpoint answered 410 Gone";
-
 /// The events, endpoints and deliveries, as the three tables hold them.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
@@ -326,9 +324,10 @@ impl EventStore for MemoryStore {
             }
             AttemptOutcome::Failed { status, error, .. } => attempt(DeliveryState::Failed, *status, Some(error)),
             AttemptOutcome::Gone { at } => {
-                attempt(DeliveryState::Failed, Some(410), Some(GONE));
+                attempt(DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON));
                 let hook = outbox.webhooks.get_mut(webhook).expect("a delivery's endpoint exists");
-                (hook.enabled, hook.disabled_reason, hook.updated_at) = (false, Some(GONE.to_owned()), *at);
+                (hook.enabled, hook.disabled_reason, hook.updated_at) =
+                    (false, Some(AttemptOutcome::GONE_REASON.to_owned()), *at);
             }
             AttemptOutcome::Postponed { next_at } => row.next_at = *next_at,
         }
