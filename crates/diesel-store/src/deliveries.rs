@@ -16,7 +16,6 @@ use ports::{AttemptOutcome, Delivery, DeliveryState, DueDelivery, Sealed, StoreE
 use crate::corrupt;
 use crate::events::{EVENT, EventColumns, EventRow, seq_of};
 use crate::schema::{deliveries, events, webhooks};
-use crate::webhooks::GONE;
 
 diesel::define_sql_function! {
     /// `COALESCE(a, b)`: `a` unless it is `NULL`.
@@ -175,7 +174,9 @@ pub fn finish(webhook: &WebhookId, event: &EventId, owner: &str, outcome: &Attem
         AttemptOutcome::Failed { status, error, .. } => {
             (DeliveryState::Failed, code(status), Some(error.clone()), None)
         }
-        AttemptOutcome::Gone { .. } => (DeliveryState::Failed, Some(410), Some(GONE.to_owned()), None),
+        AttemptOutcome::Gone { .. } => {
+            (DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON.to_owned()), None)
+        }
     };
     Finish::Attempt(finish_attempt(webhook, event, owner, state.as_str(), status, error, next_at))
 }
@@ -268,4 +269,12 @@ pub fn page(tenant: &TenantId, webhook: &WebhookId, before_seq: Option<i64>, lim
         .order(deliveries::seq.desc())
         .limit(limit)
         .select((columns, event))
+}
+
+/// `DELETE` the deliveries to the endpoint `webhook`, after [`crate::webhooks::delete()`]
+/// deleted it in the same transaction.
+#[auto_type]
+pub fn of_endpoint(webhook: &WebhookId) -> _ {
+    let webhook: String = webhook.as_str().to_owned();
+    diesel::dsl::delete(deliveries::table.filter(deliveries::webhook_id.eq(webhook)))
 }

@@ -10,7 +10,7 @@ use domain::{
 use ports::{EventQuery, LifecycleEvent, StoreError};
 
 use crate::corrupt;
-use crate::schema::{deliveries, events};
+use crate::schema::{deliveries, events, webhooks};
 
 columns! {
     /// The columns of an [`EventRow`], in its order.
@@ -100,17 +100,22 @@ pub fn prunable(before: Timestamp, limit: u32) -> _ {
         .select(events::seq)
 }
 
-/// No pending delivery waits on the event.
+/// No pending delivery to an endpoint that still exists waits on the event (one to a deleted
+/// endpoint is never sent: see the migration).
 #[auto_type]
 fn settled() -> _ {
     let pending: &'static str = ports::DeliveryState::Pending.as_str();
-    let waited_on = deliveries::table.filter(deliveries::state.eq(pending)).select(deliveries::seq);
+    let endpoints = webhooks::table.select(webhooks::id);
+    let waited_on = deliveries::table
+        .filter(deliveries::state.eq(pending))
+        .filter(deliveries::webhook_id.eq_any(endpoints))
+        .select(deliveries::seq);
     events::seq.ne_all(waited_on)
 }
 
 /// `DELETE` the events `seqs` ([`prunable()`]'s) that no pending delivery waits on by now (a
-/// manual retry may have made one pending since); their settled deliveries go with them
-/// (`ON DELETE CASCADE`).
+/// manual retry may have made one pending since); their deliveries go with them (`ON DELETE
+/// CASCADE`): settled ones, and pending ones to deleted endpoints.
 #[auto_type]
 pub fn prune(seqs: Vec<i64>) -> _ {
     let settled: settled = settled();

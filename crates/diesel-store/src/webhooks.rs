@@ -7,13 +7,10 @@ use std::fmt;
 use diesel::dsl::auto_type;
 use diesel::prelude::*;
 use domain::{EventType, ParseError, TenantId, Timestamp, WebhookId};
-use ports::{Sealed, StoreError, Webhook};
+use ports::{AttemptOutcome, Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
 
 use crate::corrupt;
 use crate::schema::webhooks;
-
-/// Why the service disabled an endpoint that answered `410 Gone`.
-pub const GONE: &str = "the endpoint answered 410 Gone";
 
 columns! {
     /// The columns of a [`WebhookRow`], in its order.
@@ -130,33 +127,60 @@ pub fn all_of(tenant: &TenantId) -> _ {
     mine.order((webhooks::created_at.asc(), webhooks::id.asc())).select(columns)
 }
 
-/// `UPDATE` the endpoint's url, filter, secrets and state, if it is its tenant's.
+/// What [`update()`] writes: each `Some` column, and `updated_at`.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookChanges {
+    url: Option<String>,
+    events: Option<Option<String>>,
+    enabled: Option<bool>,
+    disabled_reason: Option<Option<String>>,
+    updated_at: i64,
+}
+
+impl WebhookChanges {
+    pub fn new(update: &WebhookUpdate) -> Self {
+        Self {
+            url: update.url.clone(),
+            events: update.events.as_ref().map(|events| filter_text(events.as_deref())),
+            enabled: update.enabled,
+            // Enabling or pausing by hand forgets why the service disabled it.
+            disabled_reason: update.enabled.map(|_| None),
+            updated_at: update.at.unix(),
+        }
+    }
+}
+
+/// `UPDATE` `tenant`'s endpoint `id` with `changes` only: a column it leaves out keeps what a
+/// concurrent write put there.
 #[auto_type]
-pub fn update(webhook: &Webhook) -> _ {
-    let row: WebhookRow = WebhookRow::new(webhook);
-    let id: String = row.id;
-    let url: String = row.url;
-    let events: Option<String> = row.events;
-    let secret: Vec<u8> = row.secret;
-    let previous_secret: Option<Vec<u8>> = row.previous_secret;
-    let previous_until: Option<i64> = row.previous_until;
-    let enabled: bool = row.enabled;
-    let disabled_reason: Option<String> = row.disabled_reason;
-    let updated_at: i64 = row.updated_at;
-    let mine: of_tenant = of_tenant(&webhook.tenant);
-    diesel::dsl::update(mine.filter(webhooks::id.eq(id))).set((
-        webhooks::url.eq(url),
-        webhooks::events.eq(events),
+pub fn update(tenant: &TenantId, id: &WebhookId, changes: WebhookChanges) -> _ {
+    let id: String = id.as_str().to_owned();
+    let mine: of_tenant = of_tenant(tenant);
+    diesel::dsl::update(mine.filter(webhooks::id.eq(id))).set(changes)
+}
+
+/// `UPDATE` `tenant`'s endpoint `id` with `rotation`'s secrets, if its secret is still
+/// `rotation.expected`, byte for byte.
+#[auto_type]
+pub fn rotate(tenant: &TenantId, id: &WebhookId, rotation: &SecretRotation) -> _ {
+    let id: String = id.as_str().to_owned();
+    let expected: Vec<u8> = rotation.expected.0.clone();
+    let secret: Vec<u8> = rotation.secret.0.clone();
+    let previous: Vec<u8> = rotation.previous.0.0.clone();
+    let until: i64 = rotation.previous.1.unix();
+    let at: i64 = rotation.at.unix();
+    let mine: of_tenant = of_tenant(tenant);
+    diesel::dsl::update(mine.filter(webhooks::id.eq(id)).filter(webhooks::secret.eq(expected))).set((
         webhooks::secret.eq(secret),
-        webhooks::previous_secret.eq(previous_secret),
-        webhooks::previous_until.eq(previous_until),
-        webhooks::enabled.eq(enabled),
-        webhooks::disabled_reason.eq(disabled_reason),
-        webhooks::updated_at.eq(updated_at),
+        webhooks::previous_secret.eq(previous),
+        webhooks::previous_until.eq(until),
+        webhooks::updated_at.eq(at),
     ))
 }
 
-/// `DELETE` `tenant`'s endpoint `id` (its deliveries go by `ON DELETE CASCADE`).
+/// `DELETE` `tenant`'s endpoint `id`; when it did, its deliveries go in the same transaction
+/// ([`crate::deliveries::of_endpoint()`]: no foreign key does it, see the migration).
 #[auto_type]
 pub fn delete(tenant: &TenantId, id: &WebhookId) -> _ {
     let id: String = id.as_str().to_owned();
@@ -169,7 +193,7 @@ pub fn delete(tenant: &TenantId, id: &WebhookId) -> _ {
 pub fn disable_gone(id: &WebhookId, at: Timestamp) -> _ {
     let id: String = id.as_str().to_owned();
     let at: i64 = at.unix();
-    let reason: &'static str = GONE;
+    let reason: &'static str = AttemptOutcome::GONE_REASON;
     let false_: bool = false;
     diesel::dsl::update(webhooks::table.filter(webhooks::id.eq(id))).set((
         webhooks::enabled.eq(false_),

@@ -88,6 +88,30 @@ pub struct Webhook {
     pub updated_at: Timestamp,
 }
 
+/// A change of an endpoint's url, filter or state: each `Some` part is written, with
+/// `updated_at`; every other column stays as it is (a `410 Gone` disabling it, a rotated secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUpdate {
+    pub url: Option<String>,
+    /// `Some(None)`: every type.
+    pub events: Option<Option<Vec<EventType>>>,
+    /// Enabling or pausing also clears `disabled_reason`.
+    pub enabled: Option<bool>,
+    pub at: Timestamp,
+}
+
+/// A new signing secret for an endpoint, written only over the secret it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRotation {
+    /// The sealed secret as read: the rotation is written only if the endpoint still has it.
+    pub expected: Sealed,
+    /// The new secret, sealed with `webhooks/<id>/secret`.
+    pub secret: Sealed,
+    /// The replaced secret, sealed with `webhooks/<id>/previous_secret`, and until when it signs.
+    pub previous: (Sealed, Timestamp),
+    pub at: Timestamp,
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -157,6 +181,10 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// Why a [`AttemptOutcome::Gone`] failed its delivery (`last_error`) and disabled its endpoint
+    /// (`disabled_reason`): the stores' fixed phrase.
+    pub const GONE_REASON: &'static str = "the endpoint answered 410 Gone";
+
     /// Every [`AttemptOutcome::name`], for metrics.
     pub const NAMES: [&'static str; 5] = ["delivered", "retry", "failed", "gone", "postponed"];
 
@@ -187,7 +215,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn events_after(&self, query: &EventQuery) -> Result<Vec<(FeedPosition, LifecycleEvent)>, StoreError>;
 
     /// Deletes up to `limit` events recorded before `before`, with their settled deliveries (a
-    /// pending one keeps its event); returns how many events it deleted.
+    /// pending one keeps its event, unless its endpoint is gone); returns how many events it
+    /// deleted.
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 
     async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
@@ -197,11 +226,27 @@ pub trait EventStore: Send + Sync + 'static {
     /// The tenant's endpoints, oldest first.
     async fn webhooks(&self, tenant: &TenantId) -> Result<Vec<Webhook>, StoreError>;
 
-    /// Writes `webhook`'s url, filter, secrets and state if it still belongs to its tenant;
-    /// whether it did.
-    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError>;
+    /// Writes `update`'s parts to `tenant`'s endpoint `id`, in one statement (a concurrent change
+    /// of another part is kept); the endpoint after, `None` when the tenant has no such endpoint.
+    async fn update_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        update: &WebhookUpdate,
+    ) -> Result<Option<Webhook>, StoreError>;
 
-    /// Deletes the endpoint and its deliveries; whether there was one.
+    /// Writes `rotation` to `tenant`'s endpoint `id` if its secret is still `rotation.expected`
+    /// byte for byte (as a rekey's replacement is); whether it did. A caller that lost to another
+    /// rotation or a rekey reads the endpoint again.
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        rotation: &SecretRotation,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the endpoint and its deliveries; whether there was one. A delivery queued to it by
+    /// a change that commits meanwhile is never claimed nor listed.
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError>;
 
     /// The endpoint's deliveries, newest event first, those of events before `before_seq` only

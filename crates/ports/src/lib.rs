@@ -30,7 +30,7 @@ pub use discovery::{
 };
 pub use events::{
     AttemptOutcome, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, Notice,
-    SendError, Webhook, WebhookMessage, WebhookSender,
+    SecretRotation, SendError, Webhook, WebhookMessage, WebhookSender, WebhookUpdate,
 };
 pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{

@@ -18,10 +18,11 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
 use diesel_store::events::{self, EventRow};
-use diesel_store::webhooks::{self, WebhookRow};
+use diesel_store::webhooks::{self, WebhookChanges, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, StoreError, Webhook,
+    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, SecretRotation,
+    StoreError, Webhook, WebhookUpdate,
 };
 
 use crate::PgStore;
@@ -82,10 +83,37 @@ impl EventStore for PgStore {
         rows.into_iter().map(WebhookRow::into_domain).collect()
     }
 
-    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
+    async fn update_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        update: &WebhookUpdate,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let row: Option<WebhookRow> = self
+            .bounded(async {
+                let mut conn = self.conn().await?;
+                conn.transaction(async |tx| {
+                    match webhooks::update(tenant, id, WebhookChanges::new(update)).execute(tx).await? {
+                        0 => Ok(None),
+                        _ => webhooks::find(tenant, id).get_result(tx).await.optional(),
+                    }
+                })
+                .await
+                .map_err(from_diesel)
+            })
+            .await?;
+        row.map(WebhookRow::into_domain).transpose()
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        rotation: &SecretRotation,
+    ) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let written = webhooks::update(webhook).execute(&mut conn).await.map_err(from_diesel)?;
+            let written = webhooks::rotate(tenant, id, rotation).execute(&mut conn).await.map_err(from_diesel)?;
             Ok(written == 1)
         })
         .await
@@ -94,7 +122,16 @@ impl EventStore for PgStore {
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            let deleted = webhooks::delete(tenant, id).execute(&mut conn).await.map_err(from_diesel)?;
+            let deleted = conn
+                .transaction(async |tx| {
+                    let deleted = webhooks::delete(tenant, id).execute(tx).await?;
+                    if deleted == 1 {
+                        deliveries::of_endpoint(id).execute(tx).await?;
+                    }
+                    QueryResult::Ok(deleted)
+                })
+                .await
+                .map_err(from_diesel)?;
             Ok(deleted == 1)
         })
         .await

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
 use diesel_store::events::{self, EventRow};
-use diesel_store::webhooks::{self, WebhookRow};
+use diesel_store::webhooks::{self, WebhookChanges, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, StoreError, Webhook,
+    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, SecretRotation,
+    StoreError, Webhook, WebhookUpdate,
 };
 
 use crate::SqliteStore;
@@ -56,15 +57,44 @@ impl EventStore for SqliteStore {
         rows.into_iter().map(WebhookRow::into_domain).collect()
     }
 
-    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
-        let webhook = webhook.clone();
-        let written = self.write(move |conn| webhooks::update(&webhook).execute(conn)).await?;
+    async fn update_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        update: &WebhookUpdate,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let (tenant, id, changes) = (tenant.clone(), id.clone(), WebhookChanges::new(update));
+        let row: Option<WebhookRow> = self
+            .write(move |conn| match webhooks::update(&tenant, &id, changes).execute(conn)? {
+                0 => Ok(None),
+                _ => webhooks::find(&tenant, &id).get_result(conn).optional(),
+            })
+            .await?;
+        row.map(WebhookRow::into_domain).transpose()
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        rotation: &SecretRotation,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id, rotation) = (tenant.clone(), id.clone(), rotation.clone());
+        let written = self.write(move |conn| webhooks::rotate(&tenant, &id, &rotation).execute(conn)).await?;
         Ok(written == 1)
     }
 
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.clone(), id.clone());
-        let deleted = self.write(move |conn| webhooks::delete(&tenant, &id).execute(conn)).await?;
+        let deleted = self
+            .write(move |conn| {
+                let deleted = webhooks::delete(&tenant, &id).execute(conn)?;
+                if deleted == 1 {
+                    deliveries::of_endpoint(&id).execute(conn)?;
+                }
+                Ok(deleted)
+            })
+            .await?;
         Ok(deleted == 1)
     }
 

@@ -193,6 +193,9 @@ macro_rules! contract_tests {
             deliveries_are_paged_newest_first_for_the_endpoints_tenant_only,
             pruning_deletes_old_settled_events_and_keeps_those_with_pending_deliveries,
             a_webhook_reads_back_with_every_field_and_only_its_tenant_reaches_it,
+            deliveries_of_a_deleted_endpoint_are_neither_claimed_nor_listed_nor_keep_their_event,
+            an_update_writes_only_its_parts_and_keeps_a_gone_disable_and_the_secrets,
+            a_rotation_is_written_only_over_the_secret_it_read,
         }
     };
 }

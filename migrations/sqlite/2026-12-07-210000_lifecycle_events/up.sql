@@ -48,8 +48,12 @@ CREATE INDEX webhooks_of_tenant ON webhooks (tenant_id, created_at, id);
 
 -- One event's delivery to one endpoint. `next_at`: when a pending one is tried next;
 -- `retry_from`: retries stop WEBHOOK_RETRY_HOURS after it; the lease is the dispatcher's.
+-- No foreign key to `webhooks`: a change committing while its tenant's endpoint is deleted may
+-- queue a delivery to it (its trigger still saw the endpoint), and must not fail for that. The
+-- endpoint's delete deletes its deliveries; one queued so is never claimed nor listed (both join
+-- `webhooks`) and does not keep its event from pruning, which deletes it with the event.
 CREATE TABLE deliveries (
-    webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    webhook_id TEXT NOT NULL,
     seq BIGINT NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
     ref_id TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),

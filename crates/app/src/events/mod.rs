@@ -19,6 +19,8 @@ mod webhooks;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! deliveries, listed and retried.
 
 use domain::{EventId, EventType, TenantId, WebhookId};
-use ports::{Cipher, Clock, Delivery, EventStore, IdSource, Webhook, WebhookSender};
+use ports::{Cipher, Clock, Delivery, EventStore, IdSource, SecretRotation, Webhook, WebhookSender, WebhookUpdate};
 use secrecy::SecretString;
 
 use super::webhook_aad;
@@ -11,6 +11,9 @@ use crate::{Deps, Directory, Error};
 
 /// Endpoints one tenant may have.
 pub const MAX_WEBHOOKS: usize = 20;
+
+/// Reads of an endpoint a rotation makes before giving up on one whose secret keeps changing.
+const ROTATION_ATTEMPTS: usize = 3;
 
 /// What registering an endpoint takes.
 #[derive(Debug, Clone)]
@@ -74,28 +77,24 @@ impl<D: Deps> Directory<D> {
         self.ports().events.webhook(tenant, id).await?.ok_or(Error::WebhookNotFound)
     }
 
-    /// Changes an endpoint's URL, filter or state.
+    /// Changes an endpoint's URL, filter or state: only those, so a concurrent `410 Gone`, rotation
+    /// or rekey of the endpoint is kept.
     pub async fn update_webhook(
         &self,
         tenant: &TenantId,
         id: &WebhookId,
         change: WebhookChange,
     ) -> Result<Webhook, Error> {
-        let mut webhook = self.webhook(tenant, id).await?;
-        if let Some(url) = change.url {
-            self.check_webhook_url(&url).await?;
-            webhook.url = url;
+        if let Some(url) = &change.url {
+            self.check_webhook_url(url).await?;
         }
-        if let Some(events) = change.events {
-            webhook.events = events.map(normalized);
-        }
-        if let Some(enabled) = change.enabled {
-            webhook.enabled = enabled;
-            webhook.disabled_reason = None;
-        }
-        webhook.updated_at = self.ports().clock.now();
-        self.store_webhook(&webhook).await?;
-        Ok(webhook)
+        let update = WebhookUpdate {
+            url: change.url,
+            events: change.events.map(|events| events.map(normalized)),
+            enabled: change.enabled,
+            at: self.ports().clock.now(),
+        };
+        self.ports().events.update_webhook(tenant, id, &update).await?.ok_or(Error::WebhookNotFound)
     }
 
     pub async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<(), Error> {
@@ -106,19 +105,30 @@ impl<D: Deps> Directory<D> {
     }
 
     /// Gives the endpoint a new signing secret, answered once; the current one keeps signing too
-    /// (a second signature) until the overlap ends, so a receiver can switch without a gap.
+    /// (a second signature) until the overlap ends, so a receiver can switch without a gap. Written
+    /// only over the secret it read: one that lost to a concurrent rotation or rekey reads again.
     pub async fn rotate_webhook_secret(&self, tenant: &TenantId, id: &WebhookId) -> Result<RegisteredWebhook, Error> {
         let ports = self.ports();
-        let mut webhook = self.webhook(tenant, id).await?;
-        let now = ports.clock.now();
-        let current = ports.cipher.open(&webhook.secret, &webhook_aad(id, "secret"))?;
-        let until = now.plus_seconds(self.settings().events.secret_overlap_seconds.max(0));
-        webhook.previous_secret = Some((ports.cipher.seal(&current, &webhook_aad(id, "previous_secret")), until));
-        let secret = ports.ids.signing_secret();
-        webhook.secret = ports.cipher.seal(&secret, &webhook_aad(id, "secret"));
-        webhook.updated_at = now;
-        self.store_webhook(&webhook).await?;
-        Ok(RegisteredWebhook { webhook, secret: Some(secret) })
+        for _ in 0..ROTATION_ATTEMPTS {
+            let webhook = self.webhook(tenant, id).await?;
+            let now = ports.clock.now();
+            let current = ports.cipher.open(&webhook.secret, &webhook_aad(id, "secret"))?;
+            let until = now.plus_seconds(self.settings().events.secret_overlap_seconds.max(0));
+            let secret = ports.ids.signing_secret();
+            let rotation = SecretRotation {
+                previous: (ports.cipher.seal(&current, &webhook_aad(id, "previous_secret")), until),
+                secret: ports.cipher.seal(&secret, &webhook_aad(id, "secret")),
+                expected: webhook.secret.clone(),
+                at: now,
+            };
+            if ports.events.rotate_webhook_secret(tenant, id, &rotation).await? {
+                let SecretRotation { secret: sealed, previous, at, .. } = rotation;
+                let webhook = Webhook { secret: sealed, previous_secret: Some(previous), updated_at: at, ..webhook };
+                return Ok(RegisteredWebhook { webhook, secret: Some(secret) });
+            }
+        }
+        // Others keep rotating it (or a rekey keeps rewriting it): the caller may try again.
+        Err(Error::Unavailable("the endpoint's secret kept changing while it was rotated".into()))
     }
 
     /// The endpoint's deliveries, newest event first, before the event `before_seq` when given.
@@ -141,13 +151,6 @@ impl<D: Deps> Directory<D> {
         match self.ports().events.retry_delivery(tenant, id, event, now).await? {
             true => Ok(()),
             false => Err(Error::DeliveryNotFound),
-        }
-    }
-
-    async fn store_webhook(&self, webhook: &Webhook) -> Result<(), Error> {
-        match self.ports().events.update_webhook(webhook).await? {
-            true => Ok(()),
-            false => Err(Error::WebhookNotFound),
         }
     }
 

@@ -8,6 +8,7 @@ mod replicas;
 mod secrets;
 mod support;
 mod tls;
+mod webhook_delete;
 
 mod contract {
     store_contract::contract_tests!(crate::support::fresh_store());

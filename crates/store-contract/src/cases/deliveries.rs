@@ -11,9 +11,6 @@ use super::events::{announce, feed, settled};
 use crate::fixtures::{self, T0};
 use crate::{ContractStore, race::race};
 
-/// Why an endpoint that answered `410 Gone` was disabled (the stores' fixed phrase).
-const GONE: &str = "the endpoint answered 410 Gone";
-
 fn at(seconds: i64) -> Timestamp {
     T0.plus_seconds(seconds)
 }
@@ -218,10 +215,10 @@ pub async fn a_gone_answer_fails_the_delivery_and_disables_its_endpoint<S: Contr
     assert!(finish(&store, &gone, 1, "d", AttemptOutcome::Gone { at: at(11) }).await);
     let failed = delivery(&store, &gone, 1).await;
     assert_eq!((failed.state, failed.attempts, failed.last_status), (DeliveryState::Failed, 1, Some(410)));
-    assert_eq!(failed.last_error.as_deref(), Some(GONE));
+    assert_eq!(failed.last_error.as_deref(), Some(AttemptOutcome::GONE_REASON));
     let disabled = store.webhook(&gone.tenant, &gone.id).await.expect("webhook").expect("still there");
     assert!(!disabled.enabled);
-    assert_eq!(disabled.disabled_reason.as_deref(), Some(GONE));
+    assert_eq!(disabled.disabled_reason.as_deref(), Some(AttemptOutcome::GONE_REASON));
 
     let retry = AttemptOutcome::Retry { status: None, error: "unreachable".into(), next_at: at(20) };
     assert!(finish(&store, &gone, 2, "d", retry).await);

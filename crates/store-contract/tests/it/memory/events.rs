@@ -7,12 +7,10 @@ use async_trait::async_trait;
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
     AttemptOutcome, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
-    LifecycleEvent, StoreError, Webhook,
+    LifecycleEvent, SecretRotation, StoreError, Webhook, WebhookUpdate,
 };
 
 use super::{Flaw, MemoryStore, State};
-
-const GONE: &str = "the endpoint answered 410 Gone";
 
 /// The events, endpoints and deliveries, as the three tables hold them.
 #[derive(Debug, Default)]
@@ -127,8 +125,13 @@ impl EventStore for MemoryStore {
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let mut state = self.state();
         let outbox = outbox(&mut state);
-        let waited_on =
-            |seq: i64| outbox.deliveries.iter().any(|((_, s), r)| *s == seq && r.state == DeliveryState::Pending);
+        // A pending delivery to a deleted endpoint is never sent, and waits on nothing.
+        let waited_on = |seq: i64| {
+            outbox
+                .deliveries
+                .iter()
+                .any(|((w, s), r)| *s == seq && r.state == DeliveryState::Pending && outbox.webhooks.contains_key(w))
+        };
         let pruned: Vec<i64> = outbox
             .events
             .iter()
@@ -164,13 +167,43 @@ impl EventStore for MemoryStore {
         Ok(all)
     }
 
-    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
+    async fn update_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        update: &WebhookUpdate,
+    ) -> Result<Option<Webhook>, StoreError> {
         let mut state = self.state();
-        let Some(stored) = outbox(&mut state).webhooks.get_mut(&webhook.id).filter(|w| w.tenant == webhook.tenant)
-        else {
+        let Some(stored) = outbox(&mut state).webhooks.get_mut(id).filter(|w| &w.tenant == tenant) else {
+            return Ok(None);
+        };
+        if let Some(url) = &update.url {
+            stored.url.clone_from(url);
+        }
+        if let Some(events) = &update.events {
+            stored.events.clone_from(events);
+        }
+        if let Some(enabled) = update.enabled {
+            (stored.enabled, stored.disabled_reason) = (enabled, None);
+        }
+        stored.updated_at = update.at;
+        Ok(Some(stored.clone()))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        rotation: &SecretRotation,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let webhooks = &mut outbox(&mut state).webhooks;
+        let Some(stored) = webhooks.get_mut(id).filter(|w| &w.tenant == tenant && w.secret == rotation.expected) else {
             return Ok(false);
         };
-        *stored = Webhook { created_at: stored.created_at, ..webhook.clone() };
+        stored.secret = rotation.secret.clone();
+        stored.previous_secret = Some(rotation.previous.clone());
+        stored.updated_at = rotation.at;
         Ok(true)
     }
 
@@ -291,9 +324,10 @@ impl EventStore for MemoryStore {
             }
             AttemptOutcome::Failed { status, error, .. } => attempt(DeliveryState::Failed, *status, Some(error)),
             AttemptOutcome::Gone { at } => {
-                attempt(DeliveryState::Failed, Some(410), Some(GONE));
+                attempt(DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON));
                 let hook = outbox.webhooks.get_mut(webhook).expect("a delivery's endpoint exists");
-                (hook.enabled, hook.disabled_reason, hook.updated_at) = (false, Some(GONE.to_owned()), *at);
+                (hook.enabled, hook.disabled_reason, hook.updated_at) =
+                    (false, Some(AttemptOutcome::GONE_REASON.to_owned()), *at);
             }
             AttemptOutcome::Postponed { next_at } => row.next_at = *next_at,
         }
