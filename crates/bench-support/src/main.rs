@@ -13,9 +13,9 @@
 //!   proxy's scenarios and their ceiling (`tools/call` answered at once, event streams held open);
 //! - `streams --url URL [--count N] [--opening N] [--hold S]`: N event streams held open at once
 //!   through the proxy; prints one JSON line when they are open and one when they were held;
-//! - `webhook-receiver --listen ADDR --log FILE [--secret S]`: a trivial webhook receiver that
-//!   logs each delivery (time, id, connection, type, signature verdict), for the lifecycle events'
-//!   bench and chaos scenarios.
+//! - `webhook-receiver --listen ADDR --log FILE [--secret S] [--delay-ms N]`: a trivial webhook
+//!   receiver that logs each delivery (time, id, connection, type, signature verdict), answering
+//!   N ms later when asked, for the lifecycle events' bench and chaos scenarios.
 //!
 //! The engine key comes from `BENCH_ENGINE_KEY` so that it never shows in an echoed command line.
 //! Every loop here is bounded in count or time, and every address is the caller's (loopback).

@@ -1,7 +1,8 @@
 //! The harness's HTTP client: blocking (one thread per simulated client), no redirects followed,
 //! a bound on every call, and every response body kept for the leak scan. The credentials
-//! answers and the answer that opens a connect session, the responses that carry a secret by
-//! contract, are kept apart: the scan's control, where it must find secrets.
+//! answers, the answer that opens a connect session and those that register a webhook endpoint
+//! or rotate its secret, the responses that carry a secret by contract, are kept apart: the
+//! scan's control, where it must find secrets.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -199,8 +200,12 @@ impl Client {
         let set_cookies = set_cookies.filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        let by_contract = url.ends_with("/credentials") || url.ends_with("/assets/connect-sessions");
-        self.bodies.keep(&text, status == 200 && by_contract);
+        let by_contract = match status {
+            200 => ["/credentials", "/assets/connect-sessions", "/rotate-secret"].iter().any(|end| url.ends_with(end)),
+            201 => url.ends_with("/assets/webhooks"),
+            _ => false,
+        };
+        self.bodies.keep(&text, by_contract);
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply { status, body, location, retry_after, set_cookies, elapsed: started.elapsed() }
     }

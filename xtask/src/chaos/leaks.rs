@@ -2,12 +2,14 @@
 //! both callbacks, a refresh, a disconnect, a connection made on the hosted connect page with
 //! its session token and browser nonce, connections with no user whose clients prove themselves
 //! with the service's signing key, a given client secret and a given private key, and calls
-//! through the MCP proxy with the engine key and with proxy tokens, succeeding and failing), then
+//! through the MCP proxy with the engine key and with proxy tokens, succeeding and failing, and a
+//! webhook endpoint whose secret is rotated while every event is delivered to a receiver), then
 //! a search of every log line of every service this chaos run started, every response body it
-//! received (credentials answers excepted; `/metrics` included), the SQLite files and a `pg_dump`
-//! of every PostgreSQL database, for each secret in plaintext. The proxy tokens searched for are
-//! every one a credentials answer handed out.
+//! received (the answers that carry a secret by contract excepted; `/metrics` included), the
+//! SQLite files and a `pg_dump` of every PostgreSQL database, for each secret in plaintext. The
+//! proxy tokens and webhook signing secrets searched for are every one an answer handed out.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,13 +20,16 @@ use serde_json::json;
 use super::http::Client;
 use super::procs::{Service, free_port};
 use super::proxy::{self, UP_KEYED, UP_OAUTH, catalog_with};
+use super::receiver::Receiver;
 use super::upstream::Upstream;
-use super::{Backend, Outcome, Run, flows};
+use super::{Backend, Outcome, Run, flows, webhooks};
 
 /// A catalog server behind the proxy with nothing listening at its address.
 const UP_DEAD: &str = "up-dead";
 /// How every proxy token begins (`app::PROXY_TOKEN_PREFIX`).
 const PROXY_TOKEN_PREFIX: &str = "adp_";
+/// How every webhook signing secret begins; standard base64 follows.
+const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
 /// Exercises every route with secrets in play; the hosted page's secrets it made.
 fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
@@ -43,6 +48,10 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
         .var("IDENTITY_PROVIDER_CLIENT_SECRET", run.secrets.tenant_idp_client_secret.clone());
     let service = Service::start(&spec)?;
     let client = run.client(&spec, Duration::from_secs(15));
+    // Every event of the exercise goes to a receiver, signed with a secret rotated half-way.
+    let mut receiver = Receiver::new(run, name, 0)?;
+    let (hook, secret) = webhooks::register(&client, &receiver.url())?;
+    receiver.start(&secret)?;
     let keyed = flows::connect_with_key(&client, &format!("{}leak", run.secrets.api_key_prefix))?;
     let served = flows::credentials(&client, &keyed);
     run.auth.set_token_lifetime(30)?;
@@ -60,13 +69,26 @@ fn exercise(run: &Run, backend: Backend) -> Result<flows::PageSecrets> {
     let machines = own_clients(run, &client)?;
     let proxied = through_proxy(run, &client, &up)?;
     let listed = client.get("/assets/connections");
+    webhooks::rotate(&client, &hook)?;
     for ref_id in [&keyed, &by_get, &by_post].into_iter().chain(&machines).chain(&proxied) {
         client.get(&format!("/assets/connections/{ref_id}"));
         client.delete(&format!("/assets/connections/{ref_id}"));
     }
+    let delivered = webhooks::all_delivered(&client, &receiver)?;
+    for path in [
+        "/assets/webhooks".to_owned(),
+        format!("/assets/webhooks/{hook}"),
+        format!("/assets/webhooks/{hook}/deliveries"),
+    ] {
+        client.get(&path);
+    }
     let metrics = client.get("/metrics").status;
     service.stop()?;
     up.kill()?;
+    receiver.kill()?;
+    if !delivered.clean() || delivered.made == 0 {
+        bail!("the webhook deliveries did not all arrive, verified and in order: {delivered}");
+    }
     let statuses = [served.status, refreshed.status, posted.status, listed.status, metrics];
     if statuses != [200; 5] || denied.status != 400 {
         bail!("the run did not go through: {statuses:?}, denied callback {}", denied.status);
@@ -162,12 +184,13 @@ fn through_proxy(run: &Run, client: &Client, up: &Upstream) -> Result<Vec<String
     Ok(vec![keyed, oauth, dead])
 }
 
-/// Every proxy token (`adp_…`) in `text`.
-fn proxy_tokens(text: &str) -> Vec<String> {
-    let token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    text.match_indices(PROXY_TOKEN_PREFIX)
-        .map(|(at, _)| text[at..].chars().take_while(|c| token_char(*c)).collect::<String>())
-        .collect()
+/// Every token in `text` that begins with `prefix` and goes on with characters `more` takes.
+fn tokens(text: &str, prefix: &str, more: impl Fn(char) -> bool) -> BTreeSet<String> {
+    let token = |at: usize| {
+        let rest = text[at + prefix.len()..].chars().take_while(|c| more(*c));
+        prefix.chars().chain(rest).collect::<String>()
+    };
+    text.match_indices(prefix).map(|(at, _)| token(at)).collect()
 }
 
 /// The query parameters of a URL.
@@ -196,11 +219,18 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
         secrets.push(("browser nonce", page.browser_nonce));
     }
     let handed_out = std::fs::read_to_string(run.dir.join("credentials.txt"))?;
-    let proxy_tokens: std::collections::BTreeSet<String> = proxy_tokens(&handed_out).into_iter().collect();
-    if proxy_tokens.is_empty() {
-        bail!("no proxy token in any credentials answer");
+    let proxy_tokens = tokens(&handed_out, PROXY_TOKEN_PREFIX, |c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    // The key itself, the base64 after the prefix (its padding aside), however it is framed.
+    let webhook_secrets: BTreeSet<String> =
+        tokens(&handed_out, WEBHOOK_SECRET_PREFIX, |c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+            .iter()
+            .map(|s| s[WEBHOOK_SECRET_PREFIX.len()..].trim_end_matches('=').to_owned())
+            .collect();
+    if proxy_tokens.is_empty() || webhook_secrets.len() < 4 {
+        bail!("{} proxy tokens and {} webhook secrets handed out, too few", proxy_tokens.len(), webhook_secrets.len());
     }
     secrets.extend(proxy_tokens.iter().map(|t| ("proxy token", t.clone())));
+    secrets.extend(webhook_secrets.iter().map(|s| ("webhook signing secret", s.clone())));
     let issued = run.auth.issued()?;
     secrets.extend(issued.iter().map(|t| {
         let kind = match t.split('-').next() {
@@ -238,7 +268,8 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
     // encoding they would leak in. A scan that finds none there would find none anywhere.
     let found: Vec<_> = matcher.find_iter(&std::fs::read(run.dir.join("credentials.txt"))?).collect();
     let control = found.len();
-    let control_proxy = found.iter().filter(|m| secrets[m.pattern().as_usize()].0 == "proxy token").count();
+    let control_of = |kind: &str| found.iter().filter(|m| secrets[m.pattern().as_usize()].0 == kind).count();
+    let (control_proxy, control_webhooks) = (control_of("proxy token"), control_of("webhook signing secret"));
     for file in &sqlite {
         search(&file.display().to_string(), &std::fs::read(file)?);
     }
@@ -247,15 +278,17 @@ pub(crate) fn scan(run: &Run) -> Result<Outcome> {
     }
     let total: usize = hits.values().sum();
     Ok(Outcome::new(
-        total == 0 && control > 0 && control_proxy > 0,
+        total == 0 && control > 0 && control_proxy > 0 && control_webhooks >= webhook_secrets.len(),
         format!(
-            "{} secrets ({} issued by the authorization server, {} proxy tokens, API keys by prefix) searched in \
-             {lines} log lines ({} files), {bodies} response bodies (proxy answers, its errors and /metrics among \
-             them), {} SQLite files, {} pg_dumps ({:.1} MiB in all): {total} hits{}; control: {control} found in \
-             {credentials} credentials answers, {control_proxy} of them proxy tokens",
+            "{} secrets ({} issued by the authorization server, {} proxy tokens, {} webhook signing secrets, API \
+             keys by prefix) searched in {lines} log lines ({} files), {bodies} response bodies (proxy answers, its \
+             errors, webhook reads and /metrics among them), {} SQLite files, {} pg_dumps ({:.1} MiB in all): \
+             {total} hits{}; control: {control} found in {credentials} answers that carry a secret by contract, \
+             {control_proxy} of them proxy tokens, {control_webhooks} webhook signing secrets",
             secrets.len(),
             issued.len(),
             proxy_tokens.len(),
+            webhook_secrets.len(),
             logs.len(),
             sqlite.len(),
             databases.len(),

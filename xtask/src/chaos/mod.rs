@@ -1,8 +1,9 @@
 //! `cargo xtask chaos [SCENARIO…]`: the service (release build) against faults and hostile
 //! input, each scenario printing PASS or FAIL with its counts; the command fails on any FAIL.
 //!
-//! One run builds the service, the test authorization server and the MCP server the proxy
-//! scenarios hurt (`chaos-upstream`, in `crates/bench-support`), starts a PostgreSQL cluster of
+//! One run builds the service, the test authorization server, the MCP server the proxy
+//! scenarios hurt (`chaos-upstream`, in `crates/bench-support`) and the webhook receiver the
+//! events' scenarios deliver to (`bench-support webhook-receiver`), starts a PostgreSQL cluster of
 //! its own in `target/chaos-pg/` (durable, so a crash loses only what was never acknowledged;
 //! never the `db up` cluster, which other work may be using), and runs the scenarios one after
 //! another, each on a fresh database and a service of its own. Everything is on loopback and
@@ -21,9 +22,11 @@ mod outage;
 mod procs;
 mod proxy;
 mod proxy_streams;
+mod receiver;
 pub(crate) mod schemathesis;
 mod tenants;
 mod upstream;
+mod webhooks;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -75,6 +78,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("proxy-streams", proxy_streams::upstream_killed),
     ("proxy-silent", proxy::silent_upstream),
     ("proxy-401", proxy::refused_at_once),
+    ("webhooks-kill", webhooks::service_killed),
+    ("webhooks-down", webhooks::receiver_down),
+    ("webhooks-replicas", webhooks::two_replicas),
     ("leaks", leaks::scan),
 ];
 

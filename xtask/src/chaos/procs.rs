@@ -3,7 +3,7 @@
 //! from `/proc`.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,6 +57,33 @@ pub(crate) fn resources(pid: u32) -> Option<(f64, u32)> {
 
 pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts `cmd` and waits (10 s at most) until something accepts connections on `port`;
+/// `what` and its `log` name it in an error.
+pub(crate) fn spawn_listening(mut cmd: Command, port: u16, what: &str, log: &Path) -> Result<Owned> {
+    let binary = PathBuf::from(cmd.get_program());
+    let mut child = Owned(cmd.spawn().with_context(|| format!("cannot start {}", binary.display()))?);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.0.try_wait()? {
+            bail!("{what} exited at start-up ({status}); see {}", log.display());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not listen within 10 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
+/// SIGKILL to the process `child` holds, if any, then reaps it; `child` is left empty.
+pub(crate) fn kill_owned(child: &mut Option<Owned>) -> Result<()> {
+    if let Some(mut owned) = child.take() {
+        signal("KILL", &[owned.0.id()])?;
+        owned.0.wait()?;
+    }
+    Ok(())
 }
 
 /// A started process killed when dropped.

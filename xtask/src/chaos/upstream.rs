@@ -3,7 +3,7 @@
 //! process of its own, killed and restarted on the same port; and a silent one, a listener that
 //! accepts connections and never reads or answers.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use super::Run;
 use super::http::{BodyLog, Client};
-use super::procs::{Owned, free_port, signal};
+use super::procs::{Owned, free_port, kill_owned, spawn_listening};
 
 /// `chaos-upstream` on a fixed port, which survives its restarts.
 #[derive(Debug)]
@@ -56,28 +56,13 @@ impl Upstream {
         cmd.args(["--listen", &format!("127.0.0.1:{}", self.port)]);
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         eprintln!("$ {} --listen 127.0.0.1:{}", self.binary.display(), self.port);
-        let mut child = Owned(cmd.spawn().with_context(|| format!("cannot start {}", self.binary.display()))?);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = child.0.try_wait()? {
-                bail!("the upstream exited at start-up ({status}); see {}", self.log.display());
-            }
-            if Instant::now() > deadline {
-                bail!("the upstream did not listen within 10 s; see {}", self.log.display());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_listening(cmd, self.port, "the upstream", &self.log)?);
         Ok(())
     }
 
     /// SIGKILL, then reaps it: every connection to it ends as the kernel closes them.
     pub(crate) fn kill(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            signal("KILL", &[child.0.id()])?;
-            child.0.wait()?;
-        }
-        Ok(())
+        kill_owned(&mut self.child)
     }
 
     /// Has it answer `401` to `token` from now on.
