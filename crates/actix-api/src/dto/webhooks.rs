@@ -10,7 +10,7 @@ use ports::{Delivery, Webhook};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{ArrayBuilder, Object};
+use utoipa::openapi::schema::{ArrayBuilder, Object, SchemaType, Type};
 
 use crate::ApiError;
 
@@ -18,8 +18,9 @@ fn event_type_schema() -> Object {
     super::string_enum(EventType::ALL.map(EventType::as_str), "A lifecycle event type.")
 }
 
+/// A list of event types, or `null` (every type).
 fn event_types_schema() -> ArrayBuilder {
-    ArrayBuilder::new().items(event_type_schema())
+    ArrayBuilder::new().schema_type(SchemaType::from_iter([Type::Array, Type::Null])).items(event_type_schema())
 }
 
 /// `events` as sent: each an event type, or `422` naming `events`.
@@ -40,7 +41,7 @@ pub(crate) struct WebhookBody {
     pub url: String,
     /// Only these event types; absent or `null`: every type.
     #[serde(default)]
-    #[schema(schema_with = event_types_schema, nullable)]
+    #[schema(schema_with = event_types_schema)]
     pub events: Option<Vec<String>>,
 }
 
@@ -58,7 +59,7 @@ pub(crate) struct WebhookPatch {
     pub url: Option<String>,
     /// The event types it takes; `null`: every type again.
     #[serde(default, deserialize_with = "present")]
-    #[schema(schema_with = event_types_schema, nullable)]
+    #[schema(schema_with = event_types_schema)]
     pub events: Option<Option<Vec<String>>>,
     /// `true` enables an endpoint the service disabled (it answered `410 Gone`) or you paused;
     /// `false` pauses it (no delivery is queued for it meanwhile).
@@ -84,7 +85,7 @@ pub(crate) struct WebhookDto {
     pub id: String,
     pub url: String,
     /// The event types it takes; `null`: every type.
-    #[schema(schema_with = event_types_schema, nullable, required = true)]
+    #[schema(schema_with = event_types_schema, required = true)]
     pub events: Option<Vec<&'static str>>,
     /// Whether deliveries are queued and sent.
     pub enabled: bool,
