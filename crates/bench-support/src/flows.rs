@@ -7,40 +7,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use reqwest::{Client, StatusCode, header};
+use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::Options;
-
-/// What every flow needs.
-#[derive(Debug)]
-struct Target {
-    client: Client,
-    base: String,
-    server: String,
-    key: String,
-}
+use crate::{Options, Target, pace};
 
 /// `flows --base URL --server NAME [--workers N] [--seconds S] [--rate R]`.
 pub(crate) async fn run(options: &Options) -> Result<()> {
     let workers: usize = options.number("workers")?.unwrap_or(16).clamp(1, 256);
     let seconds: f64 = options.number("seconds")?.unwrap_or(8.0_f64).clamp(0.5, 60.0);
     let rate: Option<f64> = options.number("rate")?;
-    let target = Arc::new(Target {
-        client: crate::client(workers)?,
-        base: options.get("base")?,
-        server: options.get("server")?,
-        key: Options::engine_key()?,
-    });
+    let target = Arc::new(Target::from_options(options, workers)?);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let (outcomes, late) = match rate {
         None => closed_loop(&target, workers, deadline).await?,
-        Some(rate) => open_loop(&target, workers, deadline, rate.clamp(0.1, 100_000.0)).await?,
+        Some(rate) => {
+            pace::open_loop(workers, deadline, rate.clamp(0.1, 100_000.0), || {
+                let target = Arc::clone(&target);
+                async move { timed(&target).await }
+            })
+            .await?
+        }
     };
-    report(outcomes, late, started.elapsed())
+    pace::report(outcomes, late, started.elapsed())
 }
 
 /// `workers` tasks, each starting its next flow when the previous one ends, until the deadline.
@@ -61,33 +52,6 @@ async fn closed_loop(target: &Arc<Target>, workers: usize, deadline: Instant) ->
         all.extend(done?);
     }
     Ok((all, 0))
-}
-
-/// A flow started every `1/rate` seconds, with at most `workers` in flight; a start that finds
-/// them all busy is counted as late and skipped (the driver, not the service, is then the limit).
-async fn open_loop(target: &Arc<Target>, workers: usize, deadline: Instant, rate: f64) -> Result<(Vec<Outcome>, u64)> {
-    let slots = Arc::new(Semaphore::new(workers));
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    let mut tasks = JoinSet::new();
-    let mut late = 0;
-    while Instant::now() < deadline {
-        ticks.tick().await;
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            late += 1;
-            continue;
-        };
-        let target = Arc::clone(target);
-        tasks.spawn(async move {
-            let outcome = timed(&target).await;
-            drop(slot);
-            outcome
-        });
-    }
-    let mut all = Vec::with_capacity(tasks.len());
-    while let Some(done) = tasks.join_next().await {
-        all.push(done?);
-    }
-    Ok((all, late))
 }
 
 type Outcome = Result<Duration, String>;
@@ -137,39 +101,4 @@ async fn expect_json(response: reqwest::Response, expected: StatusCode, step: &s
         bail!("{step} answered {status} {}", body["error"]);
     }
     Ok(body)
-}
-
-/// One JSON object on standard output: counts, flows per second and latency percentiles.
-fn report(outcomes: Vec<Outcome>, late: u64, elapsed: Duration) -> Result<()> {
-    let mut latencies = Vec::with_capacity(outcomes.len());
-    let mut failed = 0_u64;
-    let mut first_error = None;
-    for outcome in outcomes {
-        match outcome {
-            Ok(latency) => latencies.push(latency),
-            Err(e) => {
-                failed += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    latencies.sort_unstable();
-    let percentile = |q: f64| {
-        let last = latencies.len().checked_sub(1)?;
-        let index = ((last as f64) * q).round() as usize;
-        Some(latencies[index].as_secs_f64() * 1000.0)
-    };
-    let summary = json!({
-        "completed": latencies.len(),
-        "failed": failed,
-        "late": late,
-        "seconds": elapsed.as_secs_f64(),
-        "rps": latencies.len() as f64 / elapsed.as_secs_f64(),
-        "p50_ms": percentile(0.50),
-        "p99_ms": percentile(0.99),
-        "first_error": first_error,
-    });
-    let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, format!("{summary}\n").as_bytes())?;
-    Ok(())
 }

@@ -13,6 +13,9 @@
 //!   proxy's scenarios and their ceiling (`tools/call` answered at once, event streams held open);
 //! - `streams --url URL [--count N] [--opening N] [--hold S]`: N event streams held open at once
 //!   through the proxy; prints one JSON line when they are open and one when they were held;
+//! - `connects --base URL --server NAME --rate R --seconds S --log FILE [--workers N]`: API-key
+//!   connects at R per second, each logged with when it was sent and answered and its `ref_id`
+//!   (the lifecycle events' latency: each announces one event); prints one JSON object;
 //! - `webhook-receiver --listen ADDR --log FILE [--secret S] [--delay-ms N]`: a trivial webhook
 //!   receiver that logs each delivery (time, id, connection, type, signature verdict), answering
 //!   N ms later when asked, for the lifecycle events' bench and chaos scenarios.
@@ -21,8 +24,10 @@
 //! Every loop here is bounded in count or time, and every address is the caller's (loopback).
 
 mod ceiling;
+mod connects;
 mod flows;
 mod mcp_upstream;
+mod pace;
 mod receiver;
 mod seed;
 mod streams;
@@ -33,14 +38,15 @@ use anyhow::{Context, Result, bail};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) = args
-        .split_first()
-        .context("usage: bench-support <ceiling|seed|flows|mcp-upstream|streams|webhook-receiver> [--name value]…")?;
+    let (command, rest) = args.split_first().context(
+        "usage: bench-support <ceiling|seed|flows|connects|mcp-upstream|streams|webhook-receiver> [--name value]…",
+    )?;
     let options = Options::parse(rest)?;
     match command.as_str() {
         "ceiling" => ceiling::serve(&options.get("listen")?),
         "seed" => runtime()?.block_on(seed::run(&options)),
         "flows" => runtime()?.block_on(flows::run(&options)),
+        "connects" => runtime()?.block_on(connects::run(&options)),
         "mcp-upstream" => mcp_upstream::serve(&options),
         "streams" => runtime()?.block_on(streams::run(&options)),
         "webhook-receiver" => receiver::serve(&options),
@@ -78,6 +84,28 @@ impl Options {
     /// The engine key, from the environment.
     pub(crate) fn engine_key() -> Result<String> {
         std::env::var("BENCH_ENGINE_KEY").context("BENCH_ENGINE_KEY is not set")
+    }
+}
+
+/// The service a driver calls: a client, its base URL, the catalog server to connect to, and
+/// the engine key.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) server: String,
+    pub(crate) key: String,
+}
+
+impl Target {
+    /// `--base` and `--server`, with a client keeping up to `pool` idle connections.
+    pub(crate) fn from_options(options: &Options, pool: usize) -> Result<Self> {
+        Ok(Self {
+            client: client(pool)?,
+            base: options.get("base")?,
+            server: options.get("server")?,
+            key: Options::engine_key()?,
+        })
     }
 }
 

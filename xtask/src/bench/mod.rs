@@ -1,4 +1,4 @@
-//! `cargo xtask bench [scale|proxy] [--seconds N] [--half-seconds N] [--scale-rows N]`: the service
+//! `cargo xtask bench [scale|proxy|events] [--seconds N] [--half-seconds N] [--scale-rows N]`: the service
 //! measured against the limits
 //! of the same machine, in the same run, so that every figure is a ratio that survives a noisy
 //! or different machine.
@@ -11,13 +11,18 @@
 //!    a ratio divides by the mean of the two, so a drift of the machine's load during the run
 //!    shows (the two figures are printed) and weighs on both sides.
 //!    With them, `tools/call` sent straight to a trivial MCP server (`bench-support
-//!    mcp-upstream`, started once for the whole run), the ceiling of the MCP proxy.
+//!    mcp-upstream`, started once for the whole run), the ceiling of the MCP proxy, and a signed
+//!    event POSTed straight to a trivial webhook receiver (`bench-support webhook-receiver`),
+//!    the ceiling of the lifecycle events' delivery.
 //! 3. The service, on PostgreSQL (a fresh database) and on SQLite (a fresh file): `GET
 //!    /assets/servers`, `GET /assets/connections` with 100 stored connections, their credentials
 //!    (read + decrypt), each with oha over 32 connections; complete OAuth flows with the driver;
 //!    the MCP proxy (`proxy.rs`): `tools/call` through it, and 5,000 event streams held at once
 //!    (`bench proxy` runs only these, with their ceiling). Each: a 1 s warm-up, the peak, then half the peak's rate for the latency there; the
-//!    service's memory (`VmRSS` when idle, `VmHWM` reset per scenario).
+//!    service's memory (`VmRSS` when idle, `VmHWM` reset per scenario). On PostgreSQL, the
+//!    lifecycle events (`events.rs`): delivery throughput and latency against the receiver, and
+//!    the OAuth flows with and without a webhook endpoint (`bench events` runs only these, with
+//!    their ceilings: the receiver and `pgbench -N`).
 //! 4. The scale scenario (`scale.rs`): many connections, users and tenants seeded in SQL, at
 //!    sizes growing from 10,000 rows to `--scale-rows` (1,000,000 by default). `bench scale`
 //!    runs only it, with its ceilings.
@@ -27,6 +32,7 @@
 //! Everything listens on 127.0.0.1; every load is bounded in time; whatever was started is
 //! stopped when the run ends, however it ends.
 
+mod events;
 mod load;
 mod pg;
 mod procs;
@@ -51,6 +57,7 @@ const SERVICE_DATABASE: &str = "ad_bench";
 const PGBENCH_DATABASE: &str = "ad_pgbench";
 const SCALE_DATABASE: &str = "ad_bench_scale";
 const SCALE_BASE_DATABASE: &str = "ad_bench_scale_base";
+const EVENTS_DATABASE: &str = "ad_bench_events";
 
 /// What every measurement needs.
 #[derive(Debug)]
@@ -84,15 +91,21 @@ enum Part {
     Scale,
     /// `bench proxy`: the MCP proxy's scenarios on both backends, with `tools/call` straight.
     Proxy,
+    /// `bench events`: the lifecycle events' scenarios, with the receiver and `pgbench -N`.
+    Events,
 }
 
 impl Part {
     fn measures_scale(self) -> bool {
-        self != Self::Proxy
+        matches!(self, Self::All | Self::Scale)
     }
 
     fn measures_proxy(self) -> bool {
-        self != Self::Scale
+        matches!(self, Self::All | Self::Proxy)
+    }
+
+    fn measures_events(self) -> bool {
+        matches!(self, Self::All | Self::Events)
     }
 }
 
@@ -126,10 +139,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let (mcp, mcp_base) = proxy::start_server(&release, &out)?;
     let run = Run { out, release, tool, seconds, half_seconds, engine_key: engine_key()?, auth_url, mcp_base };
     let mcp = part.measures_proxy().then_some(&mcp);
+    let receiver = part.measures_events().then(|| events::start_ceiling(&run)).transpose()?;
+    let receiver = receiver.as_ref();
 
-    let before = ceilings(&run, &pg, &database.url, part, mcp)?;
+    let before = ceilings(&run, &pg, &database.url, part, (mcp, receiver))?;
     let mut measured = Vec::new();
-    if part != Part::Scale {
+    if matches!(part, Part::All | Part::Proxy) {
         for (backend, url) in
             [("postgres", pg.fresh_database(&database.url, SERVICE_DATABASE)?), ("sqlite", sqlite_url(&run))]
         {
@@ -145,8 +160,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let baseline_url = pg.fresh_database(&database.url, SCALE_BASE_DATABASE)?;
         measured.extend(scale::measure(&run, &pg, (&scale_url, &baseline_url), scale_rows)?);
     }
-    let after = ceilings(&run, &pg, &database.url, part, mcp)?;
-    for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE, SCALE_BASE_DATABASE] {
+    if part.measures_events() {
+        let events_url = pg.fresh_database(&database.url, EVENTS_DATABASE)?;
+        measured.extend(events::measure(&run, &pg, &events_url)?);
+    }
+    let after = ceilings(&run, &pg, &database.url, part, (mcp, receiver))?;
+    for name in [SERVICE_DATABASE, PGBENCH_DATABASE, SCALE_DATABASE, SCALE_BASE_DATABASE, EVENTS_DATABASE] {
         pg.drop_database(&database.url, name)?;
     }
 
@@ -191,8 +210,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             eprintln!("bench: wrote target/bench/results.json and docs/benchmarks.md");
         }
         // A partial run (often a small one, to try the scenario) leaves the document's table alone.
-        Part::Scale | Part::Proxy => {
-            let name = if part == Part::Scale { "scale-results.json" } else { "proxy-results.json" };
+        Part::Scale | Part::Proxy | Part::Events => {
+            let name = match part {
+                Part::Scale => "scale-results.json",
+                Part::Proxy => "proxy-results.json",
+                _ => "events-results.json",
+            };
             report::write_json(&run.out.join(name), &rows)?;
             eprintln!("bench: wrote target/bench/{name}");
         }
@@ -208,7 +231,8 @@ fn sqlite_url(run: &Run) -> String {
     format!("sqlite://{}", run.out.join("sqlite.db").display())
 }
 
-/// `scale` (only the scale scenario), `proxy` (only the MCP proxy's), `--seconds N` (the peak,
+/// `scale` (only the scale scenario), `proxy` (only the MCP proxy's), `events` (only the
+/// lifecycle events'), `--seconds N` (the peak,
 /// default 8), `--half-seconds N` (half the peak, default 5) and `--scale-rows N` (default
 /// 1,000,000).
 fn options(args: &[String]) -> Result<Options> {
@@ -218,6 +242,7 @@ fn options(args: &[String]) -> Result<Options> {
         let part = match flag.as_str() {
             "scale" => Some(Part::Scale),
             "proxy" => Some(Part::Proxy),
+            "events" => Some(Part::Events),
             _ => None,
         };
         if let Some(part) = part {
@@ -231,7 +256,7 @@ fn options(args: &[String]) -> Result<Options> {
             "--half-seconds" => options.half_seconds = seconds()?,
             "--scale-rows" => options.scale_rows = scale::rows_of(value)?,
             other => bail!(
-                "unknown option `{other}`; usage: cargo xtask bench [scale|proxy] [--seconds N] [--half-seconds N] \
+                "unknown option `{other}`; usage: cargo xtask bench [scale|proxy|events] [--seconds N] [--half-seconds N] \
                  [--scale-rows N]"
             ),
         }
@@ -254,17 +279,33 @@ fn machine_state() -> String {
     format!("{cores} cores, load average {one_minute}")
 }
 
-/// The ceilings of `part`, in the order of the table: the trivial handler and `pgbench`, and
-/// `tools/call` straight to the trivial MCP server `mcp` when the MCP proxy is measured.
-fn ceilings(run: &Run, pg: &pg::Tools, server_url: &str, part: Part, mcp: Option<&Proc>) -> Result<Vec<Row>> {
+/// The receiver whose ceiling the lifecycle events' delivery is compared with, and its URL.
+type Receiver = (Proc, String);
+
+/// The ceilings of `part`, in the order of the table: the trivial handler and `pgbench` (only
+/// `-N` for the lifecycle events alone: their OAuth flows), `tools/call` straight to the trivial
+/// MCP server `mcp` when the MCP proxy is measured, and events straight to `receiver` when the
+/// lifecycle events are.
+fn ceilings(
+    run: &Run,
+    pg: &pg::Tools,
+    server_url: &str,
+    part: Part,
+    (mcp, receiver): (Option<&Proc>, Option<&Receiver>),
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     if part.measures_scale() {
         rows.push(trivial_ceiling(run)?);
         rows.push(pgbench_ceiling(run, pg, server_url, PGBENCH_S, "-S")?);
+    }
+    if part.measures_scale() || part.measures_events() {
         rows.push(pgbench_ceiling(run, pg, server_url, PGBENCH_N, "-N")?);
     }
     if let Some(mcp) = mcp {
         rows.push(proxy::ceiling(run, mcp)?);
+    }
+    if let Some(receiver) = receiver {
+        rows.push(events::ceiling(run, receiver)?);
     }
     Ok(rows)
 }
@@ -341,5 +382,13 @@ mod tests {
         assert_eq!(only, Options { seconds: 4, half_seconds: 3, part: Part::Proxy, scale_rows: 1_000_000 });
         assert!(only.part.measures_proxy() && !only.part.measures_scale());
         assert!(!Part::Scale.measures_proxy() && Part::All.measures_proxy() && Part::All.measures_scale());
+    }
+
+    #[test]
+    fn the_lifecycle_events_alone_are_asked_by_name_and_measure_nothing_else() {
+        let only = options(&args("events --half-seconds 4")).unwrap();
+        assert_eq!(only, Options { seconds: 8, half_seconds: 4, part: Part::Events, scale_rows: 1_000_000 });
+        assert!(only.part.measures_events() && !only.part.measures_proxy() && !only.part.measures_scale());
+        assert!(Part::All.measures_events() && !Part::Proxy.measures_events() && !Part::Scale.measures_events());
     }
 }

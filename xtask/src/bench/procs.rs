@@ -1,6 +1,6 @@
 //! The processes a bench run starts (the service, the test authorization server, the ceiling
-//! handler, the trivial MCP server, the stream holder), their ports, readiness, memory and
-//! open-file limits.
+//! handler, the trivial MCP server, the stream holder, the webhook receivers), their ports,
+//! readiness, memory and open-file limits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -77,15 +77,28 @@ impl Proc {
 
     /// Waits until `GET path` on `port` answers 200, for at most 60 s.
     pub(crate) fn wait_ready(&mut self, port: u16, path: &str) -> Result<()> {
+        self.wait_until(&format!("answer GET {path} on port {port}"), || {
+            http_status(port, path).is_ok_and(|status| status == 200)
+        })
+    }
+
+    /// Waits until `port` accepts connections, for at most 60 s (a server with no `GET` route).
+    pub(crate) fn wait_listening(&mut self, port: u16) -> Result<()> {
+        self.wait_until(&format!("listen on port {port}"), || {
+            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+        })
+    }
+
+    fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             self.check_alive()?;
-            if http_status(port, path).is_ok_and(|status| status == 200) {
+            if ready() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("{} did not answer GET {path} on port {port} within 60 s", self.name)
+        bail!("{} did not {what} within 60 s", self.name)
     }
 
     /// Resident memory now (`VmRSS`) or at its highest since the last reset (`VmHWM`), in MiB.

@@ -25,11 +25,21 @@ pub(crate) const PROXY_STRAIGHT_HALF: &str =
 pub(crate) const PROXY_STREAMS: &str = "MCP proxy: 5,000 event streams held at once (GET …/mcp)";
 /// The event streams [`PROXY_STREAMS`] holds open at once.
 pub(crate) const PROXY_STREAM_COUNT: u64 = 5000;
+pub(crate) const EVENTS_DELIVERY: &str = "lifecycle events: delivered to one endpoint (events/s; p99 from the change)";
+pub(crate) const EVENTS_FLOWS: &str = "lifecycle events: OAuth flows, endpoint paused";
+pub(crate) const EVENTS_FLOWS_ENDPOINT: &str = "lifecycle events: OAuth flows, one endpoint registered";
+/// The events delivered per second that the issue asks for, and the latency at half of them.
+pub(crate) const EVENTS_TARGET_RPS: f64 = 2_000.0;
+pub(crate) const EVENTS_TARGET_P99_MS: f64 = 1_000.0;
+/// The drop in the flows' ratio with an endpoint that still counts as none: the noise of
+/// alternating rounds on this machine.
+pub(crate) const EVENTS_FLOWS_TOLERANCE: f64 = 0.05;
 pub(crate) const IDLE: &str = "idle, after seeding";
 pub(crate) const TRIVIAL: &str = "trivial actix-web handler";
 pub(crate) const PGBENCH_S: &str = "pgbench -S (8 clients)";
 pub(crate) const PGBENCH_N: &str = "pgbench -N (8 clients)";
 pub(crate) const MCP_STRAIGHT: &str = "trivial MCP server, tools/call sent straight";
+pub(crate) const EVENTS_RECEIVER: &str = "trivial webhook receiver, a signed event POSTed straight";
 
 /// Where `docs/benchmarks.md` keeps the generated part.
 const BEGIN: &str = "<!-- cargo xtask bench: begin -->";
@@ -54,6 +64,8 @@ pub(crate) struct Row {
     /// Event streams open at once through the proxy: the least of the counts of the client, of
     /// the MCP server and of the service's `ad_proxy_open_streams`, taken while they were held.
     pub held: Option<u64>,
+    /// Lifecycle events the receiver never got within the wait, or got with a bad signature.
+    pub lost: Option<u64>,
 }
 
 /// The ceiling a scenario is divided by, if it has one.
@@ -61,8 +73,9 @@ pub(crate) fn ceiling_of(scenario: &str) -> Option<&'static str> {
     match scenario {
         SERVERS => Some(TRIVIAL),
         CONNECTIONS | CREDENTIALS | SCALE_CONNECTIONS | SCALE_CREDENTIALS => Some(PGBENCH_S),
-        FLOWS | SCALE_FLOWS | SCALE_FLOWS_BASE => Some(PGBENCH_N),
+        FLOWS | SCALE_FLOWS | SCALE_FLOWS_BASE | EVENTS_FLOWS | EVENTS_FLOWS_ENDPOINT => Some(PGBENCH_N),
         PROXY_CALLS => Some(MCP_STRAIGHT),
+        EVENTS_DELIVERY => Some(EVENTS_RECEIVER),
         _ => None,
     }
 }
@@ -99,7 +112,7 @@ impl Row {
             "rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
             "p99_half_ms": round(self.p99_half_ms, 3), "ceiling": self.ceiling,
             "ceiling_rps": round(self.ceiling_rps, 1), "ratio": round(self.ratio, 3), "rss_mib": round(self.rss_mib, 1), "note": self.note,
-            "streams_held": self.held,
+            "streams_held": self.held, "events_lost": self.lost,
         })
     }
 }
@@ -133,6 +146,7 @@ pub(crate) fn checks(rows: &[Row]) -> Vec<Check> {
     }
     out.extend(scale_checks(rows));
     out.extend(proxy_checks(rows));
+    out.extend(events_checks(rows));
     let latency_targets = [SERVERS, CONNECTIONS, CREDENTIALS, SCALE_CONNECTIONS, SCALE_CREDENTIALS];
     for row in rows.iter().filter(|r| latency_targets.contains(&r.scenario.as_str())) {
         if let Some(p99) = row.p99_half_ms {
@@ -204,6 +218,42 @@ fn proxy_checks(rows: &[Row]) -> Vec<Check> {
             row.backend
         );
         out.push(Check { pass: held >= PROXY_STREAM_COUNT, text });
+    }
+    out
+}
+
+/// The lifecycle events' targets: at least [`EVENTS_TARGET_RPS`] delivered per second (an
+/// absolute target; the ratio to the receiver is shown), the p99 from the change to the receiver
+/// at half that rate under [`EVENTS_TARGET_P99_MS`] with none lost, and the flows' ratio with an
+/// endpoint no more than [`EVENTS_FLOWS_TOLERANCE`] below the ratio without.
+fn events_checks(rows: &[Row]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.scenario == EVENTS_DELIVERY) {
+        if let Some(rps) = row.rps {
+            let of = row.ratio.map_or_else(String::new, |r| format!(", {r:.2} of the trivial webhook receiver"));
+            let text = format!("{EVENTS_DELIVERY} on {}: {rps:.0} events/s{of} (target ≥ 2,000/s)", row.backend);
+            out.push(Check { pass: rps >= EVENTS_TARGET_RPS, text });
+        }
+        if let Some(p99) = row.p99_half_ms {
+            let lost = row.lost.unwrap_or(0);
+            let text = format!(
+                "lifecycle events on {}: p99 from the status change to the receiver at ½ the peak {p99:.0} ms, \
+                 {lost} lost (target < 1 s, none lost)",
+                row.backend
+            );
+            out.push(Check { pass: p99 < EVENTS_TARGET_P99_MS && lost == 0, text });
+        }
+    }
+    let ratio = |scenario: &str| rows.iter().find(|r| r.scenario == scenario).and_then(|r| r.ratio);
+    if let (Some(without), Some(with)) = (ratio(EVENTS_FLOWS), ratio(EVENTS_FLOWS_ENDPOINT)) {
+        let drop = 1.0 - with / without;
+        let text = format!(
+            "OAuth flows with a webhook endpoint registered: ratio {with:.3} against {without:.3} paused, a drop of \
+             {:.1} % (target: no drop beyond the noise, {:.0} %)",
+            drop * 100.0,
+            EVENTS_FLOWS_TOLERANCE * 100.0
+        );
+        out.push(Check { pass: drop <= EVENTS_FLOWS_TOLERANCE, text });
     }
     out
 }
@@ -355,6 +405,31 @@ mod tests {
         assert!(!verdict("on sqlite: 4999 open at once"));
         assert!(verdict("peak RSS on postgres during MCP proxy: 5,000"), "140 MiB is under the streams' 150");
         assert!(!verdict("peak RSS on sqlite during MCP proxy: 5,000"));
+    }
+
+    #[test]
+    fn events_pass_at_2000_a_second_with_a_p99_under_a_second_none_lost_and_flows_within_the_noise() {
+        let receiver = row(EVENTS_RECEIVER, "-", 20_000.0);
+        let delivered = |rps: f64, p99: f64, lost: u64| Row {
+            p99_half_ms: Some(p99),
+            lost: Some(lost),
+            ..row(EVENTS_DELIVERY, "postgres", rps).against(&receiver)
+        };
+        let insert = row(PGBENCH_N, "postgres", 1000.0);
+        let flows = |paused: f64, enabled: f64| {
+            [
+                row(EVENTS_FLOWS, "postgres", paused).against(&insert),
+                row(EVENTS_FLOWS_ENDPOINT, "postgres", enabled).against(&insert),
+            ]
+        };
+        let verdicts = |rows: &[Row]| events_checks(rows).iter().map(|c| c.pass).collect::<Vec<_>>();
+        assert_eq!(verdicts(&[delivered(2_000.0, 999.0, 0)]), [true, true]);
+        assert_eq!(verdicts(&[delivered(1_999.0, 1_000.0, 0)]), [false, false]);
+        assert_eq!(verdicts(&[delivered(5_000.0, 10.0, 1)]), [true, false], "one event lost is a miss");
+        assert_eq!(verdicts(&flows(500.0, 476.0)), [true], "a drop of 4.8 %");
+        assert_eq!(verdicts(&flows(500.0, 470.0)), [false], "a drop of 6 %");
+        let text = &events_checks(&[delivered(2_500.0, 20.0, 0)])[0].text;
+        assert!(text.contains("2500 events/s, 0.12 of the trivial webhook receiver"), "{text}");
     }
 
     #[test]
