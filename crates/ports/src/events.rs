@@ -201,11 +201,19 @@ impl AttemptOutcome {
     }
 }
 
+/// How the attempt at the delivery of `event` to `webhook` ended, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    pub webhook: WebhookId,
+    pub event: EventId,
+    pub outcome: AttemptOutcome,
+}
+
 /// The events, webhook endpoints and deliveries a store holds.
 ///
 /// Everything a request reaches is scoped by its tenant (and, for the feed, its user when one is
 /// named): another tenant's endpoint or delivery is as absent as one that never existed. Only
-/// [`EventStore::claim_deliveries`], [`EventStore::finish_delivery`] and
+/// [`EventStore::claim_deliveries`], [`EventStore::finish_deliveries`] and
 /// [`EventStore::prune_events`] serve the background across tenants.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -281,15 +289,10 @@ pub trait EventStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
-    /// Records how the attempt at `event`'s delivery to `webhook` ended and lets its lease go,
-    /// if `owner` still holds it; whether it did.
-    async fn finish_delivery(
-        &self,
-        webhook: &WebhookId,
-        event: &EventId,
-        owner: &str,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError>;
+    /// Records how each attempt ended and lets its delivery's lease go, where `owner` still
+    /// holds it; whether it did, attempt by attempt. One write for them all (a dispatcher's
+    /// round records its outcomes at once): none is recorded when it fails.
+    async fn finish_deliveries(&self, owner: &str, attempts: &[Attempted]) -> Result<Vec<bool>, StoreError>;
 }
 
 /// One signed webhook request (Standard Webhooks): the adapter signs `id.timestamp.body` with each

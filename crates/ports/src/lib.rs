@@ -29,8 +29,8 @@ pub use discovery::{
     RegisteredClient, RegistrationRequest, ResourceAccess,
 };
 pub use events::{
-    AttemptOutcome, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, Notice,
-    SecretRotation, SendError, Webhook, WebhookMessage, WebhookSender, WebhookUpdate,
+    AttemptOutcome, Attempted, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
+    LifecycleEvent, Notice, SecretRotation, SendError, Webhook, WebhookMessage, WebhookSender, WebhookUpdate,
 };
 pub use metrics::{BreakerState, FlowEvent, HealingStep, Metrics, NoMetrics, RefreshEvent};
 pub use oauth::{

@@ -15,14 +15,14 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
 use diesel_store::events::{self, EventRow};
 use diesel_store::webhooks::{self, WebhookChanges, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, SecretRotation,
-    StoreError, Webhook, WebhookUpdate,
+    AttemptOutcome, Attempted, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent,
+    SecretRotation, StoreError, Webhook, WebhookUpdate,
 };
 
 use crate::PgStore;
@@ -191,29 +191,34 @@ impl EventStore for PgStore {
         .await
     }
 
-    async fn finish_delivery(
-        &self,
-        webhook: &WebhookId,
-        event: &EventId,
-        owner: &str,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError> {
+    async fn finish_deliveries(&self, owner: &str, attempts: &[Attempted]) -> Result<Vec<bool>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
         self.bounded(async {
             let mut conn = self.conn().await?;
             let written = conn
                 .transaction(async |tx| {
-                    let written = match deliveries::finish(webhook, event, owner, outcome) {
-                        Finish::Attempt(attempt) => attempt.execute(tx).await?,
-                        Finish::Postpone(postpone) => postpone.execute(tx).await?,
-                    };
-                    if let (1, AttemptOutcome::Gone { at }) = (written, outcome) {
-                        webhooks::disable_gone(webhook, *at).execute(tx).await?;
+                    // Pipelined: every statement is sent before the first answer is read.
+                    let shared: &AsyncPgConnection = tx;
+                    let finishing = attempts.iter().map(|a| {
+                        let mut conn = shared;
+                        match deliveries::finish(&a.webhook, &a.event, owner, &a.outcome) {
+                            Finish::Attempt(attempt) => attempt.execute(&mut conn),
+                            Finish::Postpone(postpone) => postpone.execute(&mut conn),
+                        }
+                    });
+                    let written = futures_util::future::try_join_all(finishing).await?;
+                    for (a, n) in attempts.iter().zip(&written) {
+                        if let (1, AttemptOutcome::Gone { at }) = (n, &a.outcome) {
+                            webhooks::disable_gone(&a.webhook, *at).execute(tx).await?;
+                        }
                     }
                     QueryResult::Ok(written)
                 })
                 .await
                 .map_err(from_diesel)?;
-            Ok(written == 1)
+            Ok(written.into_iter().map(|n| n == 1).collect())
         })
         .await
     }

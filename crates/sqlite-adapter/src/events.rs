@@ -11,8 +11,8 @@ use diesel_store::events::{self, EventRow};
 use diesel_store::webhooks::{self, WebhookChanges, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent, SecretRotation,
-    StoreError, Webhook, WebhookUpdate,
+    AttemptOutcome, Attempted, Delivery, DueDelivery, EventQuery, EventStore, FeedPosition, LifecycleEvent,
+    SecretRotation, StoreError, Webhook, WebhookUpdate,
 };
 
 use crate::SqliteStore;
@@ -148,26 +148,25 @@ impl EventStore for SqliteStore {
         deliveries::claimed(rows, &picked, now)
     }
 
-    async fn finish_delivery(
-        &self,
-        webhook: &WebhookId,
-        event: &EventId,
-        owner: &str,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError> {
-        let (webhook, event, owner, outcome) = (webhook.clone(), event.clone(), owner.to_owned(), outcome.clone());
-        let written = self
-            .write(move |conn| {
-                let written = match deliveries::finish(&webhook, &event, &owner, &outcome) {
+    async fn finish_deliveries(&self, owner: &str, attempts: &[Attempted]) -> Result<Vec<bool>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (owner, attempts) = (owner.to_owned(), attempts.to_vec());
+        self.write(move |conn| {
+            let mut written = Vec::with_capacity(attempts.len());
+            for a in &attempts {
+                let n = match deliveries::finish(&a.webhook, &a.event, &owner, &a.outcome) {
                     Finish::Attempt(attempt) => attempt.execute(conn)?,
                     Finish::Postpone(postpone) => postpone.execute(conn)?,
                 };
-                if let (1, AttemptOutcome::Gone { at }) = (written, &outcome) {
-                    webhooks::disable_gone(&webhook, *at).execute(conn)?;
+                if let (1, AttemptOutcome::Gone { at }) = (n, &a.outcome) {
+                    webhooks::disable_gone(&a.webhook, *at).execute(conn)?;
                 }
-                Ok(written)
-            })
-            .await?;
-        Ok(written == 1)
+                written.push(n == 1);
+            }
+            Ok(written)
+        })
+        .await
     }
 }

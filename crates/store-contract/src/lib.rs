@@ -188,6 +188,7 @@ macro_rules! contract_tests {
             a_claim_takes_due_unleased_deliveries_in_order_up_to_its_limit,
             of_twenty_concurrent_claimers_no_two_get_the_same_delivery,
             every_finish_outcome_is_recorded_and_lets_the_lease_go,
+            a_rounds_finishes_are_recorded_together_each_where_its_lease_is_held,
             a_gone_answer_fails_the_delivery_and_disables_its_endpoint,
             a_settled_delivery_is_retried_on_request_and_no_other,
             deliveries_are_paged_newest_first_for_the_endpoints_tenant_only,

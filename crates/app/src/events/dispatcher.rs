@@ -1,6 +1,8 @@
-//! The webhook dispatcher: every replica runs one. A round leases due deliveries in the database
-//! (so one replica sends each attempt), sends them at once, and records each outcome with the
-//! lease it held; a replica that dies only delays its leased deliveries until the leases lapse.
+//! The webhook dispatcher: every replica runs one. It leases due deliveries in the database (so
+//! one replica sends each attempt), sends them at once, and records the outcomes that have ended,
+//! in one write, before it claims again, each with the lease it held; a replica that dies only
+//! delays its leased deliveries until the leases lapse (and sends again the ones it had sent but
+//! not yet recorded: at least once).
 //!
 //! Order per connection comes from the claim (a later event of a connection is not claimable
 //! while an earlier one is pending), so a round sends at most one delivery per connection and
@@ -13,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use domain::{Timestamp, WebhookId};
-use ports::{AttemptOutcome, Cipher, Clock, DueDelivery, EventStore, SendError, WebhookMessage, WebhookSender};
+use ports::{
+    AttemptOutcome, Attempted, Cipher, Clock, DueDelivery, EventStore, SendError, WebhookMessage, WebhookSender,
+};
 use secrecy::SecretString;
 use tokio::task::JoinSet;
 
@@ -87,13 +91,17 @@ impl<D: Deps> Dispatcher<D> {
     /// slots (at least a quarter of them, so claims stay batched), again as soon as a quarter is
     /// free after a full claim, else after the poll interval. A send holds its slot only while it
     /// runs, so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
-    /// holds at most half of them. Old events are pruned every ten minutes.
+    /// holds at most half of them. The outcomes that ended meanwhile are recorded in one write
+    /// before each claim (so at most a poll interval late). Old events are pruned every ten
+    /// minutes.
     pub async fn run(self) {
         let settings = self.directory.settings().events.clone();
         let slots = settings.batch.max(1) as usize;
         let mut running = JoinSet::new();
+        let mut ended = Vec::with_capacity(slots);
         let mut pruned_at: Option<Instant> = None;
         loop {
+            self.record(&mut ended).await;
             let free = slots - running.len();
             let full = free * 4 >= slots
                 && match self.start(free, &mut running).await {
@@ -114,7 +122,7 @@ impl<D: Deps> Dispatcher<D> {
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => break,
                     Some(done) = running.join_next() => {
-                        outcome_of(done);
+                        ended.extend(attempted(done));
                         if full && (slots - running.len()) * 4 >= slots {
                             break;
                         }
@@ -125,25 +133,50 @@ impl<D: Deps> Dispatcher<D> {
     }
 
     /// Claims what is due (up to a full batch) and sends it, each delivery on its own task;
-    /// answers once every outcome is recorded.
+    /// once every attempt has ended, records their outcomes in one write.
     pub async fn round(&self) -> Result<DispatchReport, Error> {
         let mut running = JoinSet::new();
         let claimed = self.start(self.directory.settings().events.batch as usize, &mut running).await?;
         let mut report = DispatchReport { claimed, ..DispatchReport::default() };
+        let mut ended = Vec::with_capacity(claimed);
         while let Some(done) = running.join_next().await {
-            match outcome_of(done) {
-                Some(AttemptOutcome::Delivered { .. }) => report.delivered += 1,
-                Some(AttemptOutcome::Retry { .. }) => report.retried += 1,
-                Some(AttemptOutcome::Failed { .. } | AttemptOutcome::Gone { .. }) => report.failed += 1,
-                Some(AttemptOutcome::Postponed { .. }) => report.postponed += 1,
-                None => {}
+            ended.extend(attempted(done));
+        }
+        for a in &ended {
+            match a.outcome {
+                AttemptOutcome::Delivered { .. } => report.delivered += 1,
+                AttemptOutcome::Retry { .. } => report.retried += 1,
+                AttemptOutcome::Failed { .. } | AttemptOutcome::Gone { .. } => report.failed += 1,
+                AttemptOutcome::Postponed { .. } => report.postponed += 1,
             }
         }
+        self.record(&mut ended).await;
         Ok(report)
     }
 
+    /// Records the attempts that have ended, in one write, and lets their leases go. One that is
+    /// not recorded (the database down, or its lease lapsed) is sent again once its lease lapses.
+    async fn record(&self, ended: &mut Vec<Attempted>) {
+        if ended.is_empty() {
+            return;
+        }
+        match self.directory.ports().events.finish_deliveries(self.directory.replica(), ended).await {
+            Ok(written) => {
+                for (a, _) in ended.iter().zip(written).filter(|(_, written)| !written) {
+                    let (webhook, event) = (&a.webhook, &a.event);
+                    tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded");
+                }
+            }
+            Err(e) => {
+                let deliveries = ended.len();
+                tracing::warn!(deliveries, error = %e, "deliveries' outcomes were not recorded; they are sent again");
+            }
+        }
+        ended.clear();
+    }
+
     /// Claims up to `limit` due deliveries and starts sending each on `running`; how many.
-    async fn start(&self, limit: usize, running: &mut JoinSet<AttemptOutcome>) -> Result<usize, Error> {
+    async fn start(&self, limit: usize, running: &mut JoinSet<Attempted>) -> Result<usize, Error> {
         let ports = self.directory.ports();
         let settings = &self.directory.settings().events;
         let now = ports.clock.now();
@@ -175,16 +208,16 @@ impl<D: Deps> Dispatcher<D> {
     }
 }
 
-/// Sends one claimed delivery and records how it ended; the outcome recorded. Postponed
-/// without a send (and without an attempt counted) while its endpoint's breaker is open, or while
-/// `cap` sends to it are under way already.
+/// Sends one claimed delivery; how it ended, to record. Postponed without a send (and without an
+/// attempt counted) while its endpoint's breaker is open, or while `cap` sends to it are under way
+/// already.
 async fn attempt<D: Deps>(
     directory: &Directory<D>,
     breakers: &Breakers,
     in_flight: &InFlight,
     cap: usize,
     due: DueDelivery,
-) -> AttemptOutcome {
+) -> Attempted {
     let ports = directory.ports();
     let now = ports.clock.now();
     let id = &due.delivery.webhook_id;
@@ -209,19 +242,12 @@ async fn attempt<D: Deps>(
         outcome
     };
     directory.metrics().webhook_attempt(outcome.name());
-    let (webhook, event) = (&due.delivery.webhook_id, &due.delivery.event.id);
-    match ports.events.finish_delivery(webhook, event, directory.replica(), &outcome).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded"),
-        Err(e) => {
-            tracing::warn!(%webhook, %event, error = %e, "a delivery's outcome was not recorded; it is sent again")
-        }
-    }
-    outcome
+    let DueDelivery { delivery, .. } = due;
+    Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome }
 }
 
-/// A finished send's outcome (a panic goes on); `None` when its task was cancelled.
-fn outcome_of(done: Result<AttemptOutcome, tokio::task::JoinError>) -> Option<AttemptOutcome> {
+/// A finished send's attempt (a panic goes on); `None` when its task was cancelled.
+fn attempted(done: Result<Attempted, tokio::task::JoinError>) -> Option<Attempted> {
     match done {
         Ok(outcome) => Some(outcome),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -307,6 +333,6 @@ pub(super) mod tests_support {
         due: DueDelivery,
     ) -> AttemptOutcome {
         let cap = dispatcher.directory.settings().events.batch as usize;
-        attempt(&dispatcher.directory, &dispatcher.breakers, &dispatcher.in_flight, cap, due).await
+        attempt(&dispatcher.directory, &dispatcher.breakers, &dispatcher.in_flight, cap, due).await.outcome
     }
 }

@@ -56,21 +56,24 @@ fn due(attempts: u32, previous: Option<(Sealed, domain::Timestamp)>) -> DueDeliv
 /// `answer` and records the secrets each message was signed with.
 struct Round {
     finished: Arc<Mutex<Vec<AttemptOutcome>>>,
+    /// The store writes that recorded them.
+    writes: Arc<Mutex<usize>>,
     signed_with: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 fn mocks_for(claimed: Vec<DueDelivery>, answer: fn() -> Result<u16, SendError>) -> (Mocks, Round) {
     let mut mocks = Mocks::new();
-    let round = Round { finished: Arc::default(), signed_with: Arc::default() };
+    let round = Round { finished: Arc::default(), writes: Arc::default(), signed_with: Arc::default() };
     let claims = Mutex::new(Some(claimed));
     mocks
         .events
         .expect_claim_deliveries()
         .returning(move |_, _, _, _| Ok(claims.lock().unwrap().take().unwrap_or_default()));
-    let finished = Arc::clone(&round.finished);
-    mocks.events.expect_finish_delivery().returning(move |_, _, _, outcome| {
-        finished.lock().unwrap().push(outcome.clone());
-        Ok(true)
+    let (finished, writes) = (Arc::clone(&round.finished), Arc::clone(&round.writes));
+    mocks.events.expect_finish_deliveries().returning(move |_, attempts| {
+        *writes.lock().unwrap() += 1;
+        finished.lock().unwrap().extend(attempts.iter().map(|a| a.outcome.clone()));
+        Ok(vec![true; attempts.len()])
     });
     let signed_with = Arc::clone(&round.signed_with);
     mocks.webhooks.expect_send().returning(move |message| {
@@ -91,6 +94,16 @@ async fn one_round(claimed: Vec<DueDelivery>, answer: fn() -> Result<u16, SendEr
 async fn a_2xx_answer_is_a_delivery() {
     let (finished, _) = one_round(vec![due(0, None)], || Ok(204)).await;
     assert_eq!(finished, vec![AttemptOutcome::Delivered { status: 204, at: NOW }]);
+}
+
+#[tokio::test]
+async fn a_round_records_every_outcome_in_one_store_write() {
+    let claimed: Vec<_> = (1..=3)
+        .map(|n| DueDelivery { delivery: Delivery { event: event(n), ..due(0, None).delivery }, ..due(0, None) })
+        .collect();
+    let (finished, round) = one_round(claimed, || Ok(200)).await;
+    assert_eq!(finished.len(), 3, "{finished:?}");
+    assert_eq!(*round.writes.lock().unwrap(), 1);
 }
 
 #[tokio::test]

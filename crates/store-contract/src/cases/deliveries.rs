@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use domain::{EventId, EventType, Timestamp, WebhookId};
-use ports::{AttemptOutcome, Delivery, DeliveryState, DueDelivery, Webhook};
+use ports::{AttemptOutcome, Attempted, Delivery, DeliveryState, DueDelivery, Webhook};
 
 use super::events::{announce, feed, settled};
 use crate::fixtures::{self, T0};
@@ -36,8 +36,15 @@ async fn claim<S: ContractStore>(store: &S, owner: &str, now: i64, limit: u32) -
     claimed(&store.claim_deliveries(owner, at(now), at(now + 60), limit).await.expect("claim"))
 }
 
+fn attempted(hook: &Webhook, n: u32, outcome: AttemptOutcome) -> Attempted {
+    Attempted { webhook: hook.id.clone(), event: fixtures::event_id(n), outcome }
+}
+
+/// Finishes one delivery alone; whether it was recorded.
 async fn finish<S: ContractStore>(store: &S, hook: &Webhook, n: u32, owner: &str, outcome: AttemptOutcome) -> bool {
-    store.finish_delivery(&hook.id, &fixtures::event_id(n), owner, &outcome).await.expect("finish")
+    let written = store.finish_deliveries(owner, &[attempted(hook, n, outcome)]).await.expect("finish");
+    assert_eq!(written.len(), 1, "one answer per attempt");
+    written[0]
 }
 
 fn pair(hook: &Webhook, n: u32) -> (WebhookId, EventId) {
@@ -199,6 +206,51 @@ pub async fn every_finish_outcome_is_recorded_and_lets_the_lease_go<S: ContractS
     // The lease of d (until 70) is gone: the retry and the postponed one are claimed when due.
     assert_eq!(claim(&store, "e", 30, 10).await, vec![pair(&hook, 2)]);
     assert_eq!(claim(&store, "e", 40, 10).await, vec![pair(&hook, 4)]);
+}
+
+/// A round's outcomes are recorded together, each only where the finishing dispatcher holds the
+/// lease, with an answer per attempt in their order: another's delivery, and the same delivery
+/// a second time in the batch (its lease is gone by then), are not; nothing to record is no write.
+pub async fn a_rounds_finishes_are_recorded_together_each_where_its_lease_is_held<S: ContractStore>(store: S) {
+    let alice = fixtures::owner("acme", "alice");
+    let (hook, gone) =
+        (fixtures::webhook(1, "acme", None), fixtures::webhook(2, "acme", Some(vec![EventType::Failed])));
+    store.insert_webhook(&hook).await.expect("insert webhook");
+    store.insert_webhook(&gone).await.expect("insert webhook");
+    for n in 1..=4u32 {
+        let kind = if n == 3 { EventType::Failed } else { EventType::Connected };
+        announce(&store, &alice, u8::try_from(n).expect("small"), n, kind, 0).await;
+    }
+    let held: BTreeSet<_> = claim(&store, "d", 10, 4).await.into_iter().collect();
+    assert_eq!(held, BTreeSet::from([pair(&hook, 1), pair(&hook, 2), pair(&hook, 3), pair(&gone, 3)]));
+    assert_eq!(claim(&store, "e", 10, 4).await, vec![pair(&hook, 4)]);
+    assert_eq!(store.finish_deliveries("d", &[]).await.expect("no attempts"), Vec::<bool>::new());
+
+    let retry = AttemptOutcome::Retry { status: Some(500), error: "the receiver answered 500".into(), next_at: at(30) };
+    let round = [
+        attempted(&hook, 1, delivered(11)),
+        attempted(&hook, 4, delivered(11)),
+        attempted(&hook, 2, retry),
+        attempted(&gone, 3, AttemptOutcome::Gone { at: at(11) }),
+        attempted(&hook, 1, delivered(12)),
+        attempted(&hook, 3, AttemptOutcome::Postponed { next_at: at(40) }),
+    ];
+    let written = store.finish_deliveries("d", &round).await.expect("finish a round");
+    assert_eq!(written, [true, false, true, true, false, true]);
+
+    let seen = |d: Delivery| (d.state, d.attempts, d.last_status, d.next_attempt_at);
+    assert_eq!(seen(delivery(&store, &hook, 1).await), (DeliveryState::Delivered, 1, Some(200), None));
+    assert_eq!(seen(delivery(&store, &hook, 2).await), (DeliveryState::Pending, 1, Some(500), Some(at(30))));
+    assert_eq!(seen(delivery(&store, &hook, 3).await), (DeliveryState::Pending, 0, None, Some(at(40))));
+    assert_eq!(seen(delivery(&store, &gone, 3).await), (DeliveryState::Failed, 1, Some(410), None));
+    assert_eq!(seen(delivery(&store, &hook, 4).await), (DeliveryState::Pending, 0, None, Some(at(0))), "e's");
+    let disabled = store.webhook(&gone.tenant, &gone.id).await.expect("webhook").expect("still there");
+    assert_eq!(
+        disabled.disabled_reason.as_deref(),
+        Some(AttemptOutcome::GONE_REASON),
+        "a 410 in a round disables its endpoint"
+    );
+    assert!(finish(&store, &hook, 4, "e", delivered(13)).await, "e still holds its own");
 }
 
 /// A `410 Gone` fails the delivery with that status and disables its endpoint, whose pending

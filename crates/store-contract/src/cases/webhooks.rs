@@ -1,7 +1,7 @@
 //! Webhook endpoints (`EventStore`): each reads back as written, and only its tenant reaches it.
 
 use domain::{EventType, Timestamp, WebhookId};
-use ports::{AttemptOutcome, Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
+use ports::{AttemptOutcome, Attempted, Sealed, SecretRotation, StoreError, Webhook, WebhookUpdate};
 
 use super::events::{announce, feed, settled};
 use crate::fixtures::{self, T0};
@@ -113,11 +113,16 @@ pub async fn deliveries_of_a_deleted_endpoint_are_neither_claimed_nor_listed_nor
     assert_eq!(store.deliveries(&gone.tenant, &gone.id, None, 10).await.expect("deliveries"), vec![]);
     assert!(store.delete_webhook(&gone.tenant, &gone.id).await.expect("delete again"));
 
-    for due in &due {
-        let outcome = AttemptOutcome::Delivered { status: 200, at: T0.plus_seconds(11) };
-        let finished = store.finish_delivery(&kept.id, &due.delivery.event.id, "d", &outcome).await;
-        assert!(finished.expect("finish"));
-    }
+    let outcome = AttemptOutcome::Delivered { status: 200, at: T0.plus_seconds(11) };
+    let attempts: Vec<_> = due
+        .iter()
+        .map(|due| Attempted {
+            webhook: kept.id.clone(),
+            event: due.delivery.event.id.clone(),
+            outcome: outcome.clone(),
+        })
+        .collect();
+    assert_eq!(store.finish_deliveries("d", &attempts).await.expect("finish"), vec![true, true]);
     assert_eq!(settled(&store, &alice.tenant, 2).await.len(), 2);
     assert_eq!(store.prune_events(T0.plus_seconds(50), 10).await.expect("prune"), 2, "nothing waits on them");
     assert_eq!(feed(&store, &alice.tenant, None, 100).await, vec![]);
@@ -136,7 +141,8 @@ pub async fn an_update_writes_only_its_parts_and_keeps_a_gone_disable_and_the_se
     let due = store.claim_deliveries("d", at(10), at(70), 10).await.expect("claim");
     assert_eq!(due.len(), 1);
     let gone = AttemptOutcome::Gone { at: at(11) };
-    assert!(store.finish_delivery(&hook.id, &fixtures::event_id(1), "d", &gone).await.expect("finish"));
+    let attempt = Attempted { webhook: hook.id.clone(), event: fixtures::event_id(1), outcome: gone };
+    assert_eq!(store.finish_deliveries("d", &[attempt]).await.expect("finish"), vec![true]);
 
     let update = |events, enabled, seconds| WebhookUpdate { url: None, events, enabled, at: at(seconds) };
     let filter = update(Some(Some(vec![EventType::Expired])), None, 20);

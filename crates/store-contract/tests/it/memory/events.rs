@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use domain::{EventId, TenantId, Timestamp, WebhookId};
 use ports::{
-    AttemptOutcome, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
+    AttemptOutcome, Attempted, AuditEvent, Delivery, DeliveryState, DueDelivery, EventQuery, EventStore, FeedPosition,
     LifecycleEvent, SecretRotation, StoreError, Webhook, WebhookUpdate,
 };
 
@@ -297,19 +297,20 @@ impl EventStore for MemoryStore {
         Ok(due)
     }
 
-    async fn finish_delivery(
-        &self,
-        webhook: &WebhookId,
-        event: &EventId,
-        owner: &str,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError> {
+    async fn finish_deliveries(&self, owner: &str, attempts: &[Attempted]) -> Result<Vec<bool>, StoreError> {
         let mut state = self.state();
         let outbox = outbox(&mut state);
-        let Some(seq) = outbox.seq_of(event) else { return Ok(false) };
-        let Some(row) = outbox.deliveries.get_mut(&(webhook.clone(), seq)) else { return Ok(false) };
+        Ok(attempts.iter().map(|a| outbox.finish(&a.webhook, &a.event, owner, &a.outcome)).collect())
+    }
+}
+
+impl Outbox {
+    /// Records `outcome` on the delivery of `event` to `webhook` if `owner` holds it; whether it did.
+    fn finish(&mut self, webhook: &WebhookId, event: &EventId, owner: &str, outcome: &AttemptOutcome) -> bool {
+        let Some(seq) = self.seq_of(event) else { return false };
+        let Some(row) = self.deliveries.get_mut(&(webhook.clone(), seq)) else { return false };
         if row.state != DeliveryState::Pending || row.lease.as_ref().is_none_or(|(holder, _)| holder != owner) {
-            return Ok(false);
+            return false;
         }
         row.lease = None;
         let mut attempt = |state, status, error: Option<&str>| {
@@ -325,12 +326,12 @@ impl EventStore for MemoryStore {
             AttemptOutcome::Failed { status, error, .. } => attempt(DeliveryState::Failed, *status, Some(error)),
             AttemptOutcome::Gone { at } => {
                 attempt(DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON));
-                let hook = outbox.webhooks.get_mut(webhook).expect("a delivery's endpoint exists");
+                let hook = self.webhooks.get_mut(webhook).expect("a delivery's endpoint exists");
                 (hook.enabled, hook.disabled_reason, hook.updated_at) =
                     (false, Some(AttemptOutcome::GONE_REASON.to_owned()), *at);
             }
             AttemptOutcome::Postponed { next_at } => row.next_at = *next_at,
         }
-        Ok(true)
+        true
     }
 }
