@@ -10,7 +10,7 @@
 //! that keeps failing opens its circuit breaker (the one refreshes use), and its deliveries wait
 //! for the cool-down without an attempt counted. The dispatcher also prunes old events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -47,6 +47,25 @@ pub struct Dispatcher<D: Deps> {
     directory: Directory<D>,
     breakers: Arc<Breakers>,
     in_flight: Arc<InFlight>,
+}
+
+/// What the dispatcher has in hand: the sends under way, the claimed deliveries waiting for their
+/// endpoint's room (since when), and the outcomes not yet recorded.
+struct Pipeline {
+    running: JoinSet<Attempted>,
+    held: VecDeque<(Instant, DueDelivery)>,
+    ended: Vec<Attempted>,
+}
+
+impl Pipeline {
+    fn new(slots: usize) -> Self {
+        Self { running: JoinSet::new(), held: VecDeque::new(), ended: Vec::with_capacity(slots) }
+    }
+
+    /// The slots taken: sends under way and deliveries held.
+    fn taken(&self) -> usize {
+        self.running.len() + self.held.len()
+    }
 }
 
 /// Sends under way per endpoint, in this replica.
@@ -91,20 +110,20 @@ impl<D: Deps> Dispatcher<D> {
     /// slots (at least a quarter of them, so claims stay batched), again as soon as a quarter is
     /// free after a full claim, else after the poll interval. A send holds its slot only while it
     /// runs, so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
-    /// holds at most half of them. The outcomes that ended meanwhile are recorded in one write
-    /// before each claim (so at most a poll interval late). Old events are pruned every ten
-    /// minutes.
+    /// sends at most half of them at once (its other claimed deliveries wait here for its room,
+    /// holding a slot each). The outcomes that ended meanwhile are recorded in one write before
+    /// each claim (so at most a poll interval late). Old events are pruned every ten minutes.
     pub async fn run(self) {
         let settings = self.directory.settings().events.clone();
         let slots = settings.batch.max(1) as usize;
-        let mut running = JoinSet::new();
-        let mut ended = Vec::with_capacity(slots);
+        let mut pipe = Pipeline::new(slots);
         let mut pruned_at: Option<Instant> = None;
         loop {
-            self.record(&mut ended).await;
-            let free = slots - running.len();
+            self.record(&mut pipe.ended).await;
+            self.start_held(&mut pipe);
+            let free = slots.saturating_sub(pipe.taken());
             let full = free * 4 >= slots
-                && match self.start(free, &mut running).await {
+                && match self.start(free, &mut pipe).await {
                     Ok(started) => started == free,
                     Err(e) => {
                         tracing::warn!(error = %e, "claiming webhook deliveries failed");
@@ -121,9 +140,10 @@ impl<D: Deps> Dispatcher<D> {
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => break,
-                    Some(done) = running.join_next() => {
-                        ended.extend(attempted(done));
-                        if full && (slots - running.len()) * 4 >= slots {
+                    Some(done) = pipe.running.join_next() => {
+                        pipe.ended.extend(attempted(done));
+                        self.start_held(&mut pipe);
+                        if full && slots.saturating_sub(pipe.taken()) * 4 >= slots {
                             break;
                         }
                     }
@@ -135,13 +155,15 @@ impl<D: Deps> Dispatcher<D> {
     /// Claims what is due (up to a full batch) and sends it, each delivery on its own task;
     /// once every attempt has ended, records their outcomes in one write.
     pub async fn round(&self) -> Result<DispatchReport, Error> {
-        let mut running = JoinSet::new();
-        let claimed = self.start(self.directory.settings().events.batch as usize, &mut running).await?;
+        let batch = self.directory.settings().events.batch as usize;
+        let mut pipe = Pipeline::new(batch);
+        let claimed = self.start(batch, &mut pipe).await?;
         let mut report = DispatchReport { claimed, ..DispatchReport::default() };
-        let mut ended = Vec::with_capacity(claimed);
-        while let Some(done) = running.join_next().await {
-            ended.extend(attempted(done));
+        while let Some(done) = pipe.running.join_next().await {
+            pipe.ended.extend(attempted(done));
+            self.start_held(&mut pipe);
         }
+        let mut ended = pipe.ended;
         for a in &ended {
             match a.outcome {
                 AttemptOutcome::Delivered { .. } => report.delivered += 1,
@@ -175,8 +197,9 @@ impl<D: Deps> Dispatcher<D> {
         ended.clear();
     }
 
-    /// Claims up to `limit` due deliveries and starts sending each on `running`; how many.
-    async fn start(&self, limit: usize, running: &mut JoinSet<Attempted>) -> Result<usize, Error> {
+    /// Claims up to `limit` due deliveries and starts sending each whose endpoint has room,
+    /// holding the others; how many it claimed.
+    async fn start(&self, limit: usize, pipe: &mut Pipeline) -> Result<usize, Error> {
         let ports = self.directory.ports();
         let settings = &self.directory.settings().events;
         let now = ports.clock.now();
@@ -184,13 +207,46 @@ impl<D: Deps> Dispatcher<D> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let claimed = ports.events.claim_deliveries(self.directory.replica(), now, until, limit).await?;
         let started = claimed.len();
-        let cap = (settings.batch as usize / 2).max(1);
+        let since = Instant::now();
         for due in claimed {
-            let (directory, breakers, in_flight) =
-                (self.directory.clone(), Arc::clone(&self.breakers), Arc::clone(&self.in_flight));
-            running.spawn(async move { attempt(&directory, &breakers, &in_flight, cap, due).await });
+            if let Some(due) = self.launch(due, pipe) {
+                pipe.held.push_back((since, due));
+            }
         }
         Ok(started)
+    }
+
+    /// Starts sending `due` if its endpoint has room; gives it back if not.
+    fn launch(&self, due: DueDelivery, pipe: &mut Pipeline) -> Option<DueDelivery> {
+        let cap = (self.directory.settings().events.batch as usize / 2).max(1);
+        if !self.in_flight.enter(&due.delivery.webhook_id, cap) {
+            return Some(due);
+        }
+        let (directory, breakers, in_flight) =
+            (self.directory.clone(), Arc::clone(&self.breakers), Arc::clone(&self.in_flight));
+        pipe.running.spawn(async move { attempt(&directory, &breakers, &in_flight, due).await });
+        None
+    }
+
+    /// Starts the held deliveries whose endpoint has room now, in the order they were claimed.
+    /// One held for half its lease is put back unsent (postponed to now, no attempt counted), so
+    /// it is never sent after its lease lapsed.
+    fn start_held(&self, pipe: &mut Pipeline) {
+        if pipe.held.is_empty() {
+            return;
+        }
+        let longest = std::time::Duration::from_secs(self.directory.settings().events.lease_seconds.max(2) as u64 / 2);
+        for _ in 0..pipe.held.len() {
+            let Some((since, due)) = pipe.held.pop_front() else { break };
+            if since.elapsed() >= longest {
+                let outcome = AttemptOutcome::Postponed { next_at: self.directory.ports().clock.now() };
+                self.directory.metrics().webhook_attempt(outcome.name());
+                let DueDelivery { delivery, .. } = due;
+                pipe.ended.push(Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome });
+            } else if let Some(due) = self.launch(due, pipe) {
+                pipe.held.push_back((since, due));
+            }
+        }
     }
 
     /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
@@ -208,39 +264,33 @@ impl<D: Deps> Dispatcher<D> {
     }
 }
 
-/// Sends one claimed delivery; how it ended, to record. Postponed without a send (and without an
-/// attempt counted) while its endpoint's breaker is open, or while `cap` sends to it are under way
-/// already.
+/// Sends one claimed delivery, counted in `in_flight` already (and out when it ends); how it
+/// ended, to record. Postponed without a send (and without an attempt counted) while its
+/// endpoint's breaker is open.
 async fn attempt<D: Deps>(
     directory: &Directory<D>,
     breakers: &Breakers,
     in_flight: &InFlight,
-    cap: usize,
     due: DueDelivery,
 ) -> Attempted {
     let ports = directory.ports();
     let now = ports.clock.now();
     let id = &due.delivery.webhook_id;
     let endpoint = id.as_str();
-    let outcome = if !in_flight.enter(id, cap) {
-        AttemptOutcome::Postponed { next_at: now.plus_seconds(1) }
-    } else {
-        let outcome = match breakers.admit(endpoint, now) {
-            Admission::Refused => {
-                let cooldown = directory.settings().events.breaker_cooldown_seconds;
-                AttemptOutcome::Postponed { next_at: now.plus_seconds(cooldown) }
-            }
-            Admission::Go(_) => {
-                let sent = send(directory, &due, now).await;
-                let transient = matches!(&sent, Ok(status) if retried_status(*status))
-                    || matches!(sent, Err(SendError::Timeout | SendError::Unreachable(_)));
-                breakers.record(endpoint, ports.clock.now(), transient);
-                judge(directory, &due, sent, ports.clock.now())
-            }
-        };
-        in_flight.leave(id);
-        outcome
+    let outcome = match breakers.admit(endpoint, now) {
+        Admission::Refused => {
+            let cooldown = directory.settings().events.breaker_cooldown_seconds;
+            AttemptOutcome::Postponed { next_at: now.plus_seconds(cooldown) }
+        }
+        Admission::Go(_) => {
+            let sent = send(directory, &due, now).await;
+            let transient = matches!(&sent, Ok(status) if retried_status(*status))
+                || matches!(sent, Err(SendError::Timeout | SendError::Unreachable(_)));
+            breakers.record(endpoint, ports.clock.now(), transient);
+            judge(directory, &due, sent, ports.clock.now())
+        }
     };
+    in_flight.leave(id);
     directory.metrics().webhook_attempt(outcome.name());
     let DueDelivery { delivery, .. } = due;
     Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome }
@@ -332,7 +382,7 @@ pub(super) mod tests_support {
         dispatcher: &Dispatcher<D>,
         due: DueDelivery,
     ) -> AttemptOutcome {
-        let cap = dispatcher.directory.settings().events.batch as usize;
-        attempt(&dispatcher.directory, &dispatcher.breakers, &dispatcher.in_flight, cap, due).await.outcome
+        assert!(dispatcher.in_flight.enter(&due.delivery.webhook_id, usize::MAX));
+        attempt(&dispatcher.directory, &dispatcher.breakers, &dispatcher.in_flight, due).await.outcome
     }
 }

@@ -183,3 +183,31 @@ fn the_payload_has_the_documented_fields_and_no_secret() {
 fn timestamps_are_rfc3339_utc() {
     assert_eq!(rfc3339(domain::Timestamp::from_unix(1_780_000_000)), "2026-05-28T20:26:40Z");
 }
+
+/// With `WEBHOOK_CONCURRENCY` 4 one endpoint may have 2 sends under way; a claim of 6 to it sends
+/// every one, 2 at a time: the rest wait in the replica for their endpoint's room rather than
+/// being put back for a later claim (which halved a lone endpoint's throughput).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_over_an_endpoints_share_wait_for_its_room_instead_of_being_put_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let claimed: Vec<_> = (1..=6)
+        .map(|n| DueDelivery { delivery: Delivery { event: event(n), ..due(0, None).delivery }, ..due(0, None) })
+        .collect();
+    let (mut mocks, round) = mocks_for(claimed, || Ok(200));
+    mocks.event_settings.batch = 4;
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (under_way, widest) = (Arc::clone(&now), Arc::clone(&most));
+    mocks.webhooks = ports::mocks::MockWebhookSender::new();
+    mocks.webhooks.expect_send().returning(move |_| {
+        let sending = under_way.fetch_add(1, Ordering::SeqCst) + 1;
+        widest.fetch_max(sending, Ordering::SeqCst);
+        // Blocking on purpose: the sends overlap on the runtime's four threads.
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        under_way.fetch_sub(1, Ordering::SeqCst);
+        Ok(200)
+    });
+    let report = Dispatcher::new(mocks.directory()).round().await.expect("round");
+    assert_eq!((report.claimed, report.delivered, report.postponed), (6, 6, 0), "{report:?}");
+    assert_eq!(round.finished.lock().unwrap().len(), 6);
+    assert!(most.load(Ordering::SeqCst) <= 2, "{} sends to one endpoint at once", most.load(Ordering::SeqCst));
+}
