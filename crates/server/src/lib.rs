@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that names every adapter. `main.rs` parses
 //! the command line and calls into this library, so black-box tests can start the same service.
 
+pub mod background;
 pub mod catalog;
 pub mod commands;
 pub mod config;

@@ -39,6 +39,8 @@ pub enum StartupError {
     Listen { addr: String, source: std::io::Error },
     #[error("outbound HTTP client: {0}")]
     Http(String),
+    #[error("cannot start the {name} thread: {source}")]
+    Thread { name: &'static str, source: std::io::Error },
 }
 
 /// The wall clock.
@@ -198,8 +200,13 @@ impl Application {
             tokio::spawn(sweep_flows(directory.clone(), config.refresh.interval, sweeper)),
             tokio::spawn(refresher.run()),
             tokio::spawn(record_proxy_use(directory.clone())),
-            tokio::spawn(app::events::Dispatcher::new(directory.clone()).run()),
         ];
+        // Deliveries yield the CPU to requests (crate::background).
+        let dispatcher = app::events::Dispatcher::new(directory.clone());
+        background.push(
+            crate::background::spawn_yielding("webhooks", move || dispatcher.run())
+                .map_err(|source| StartupError::Thread { name: "webhooks", source })?,
+        );
         // Without a keys file SIGHUP keeps its default action, as before tenants existed.
         if keys.has_file() {
             background.push(tokio::spawn(reload_on_sighup(keys.clone())));
