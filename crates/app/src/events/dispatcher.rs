@@ -19,7 +19,7 @@ use ports::{
     AttemptOutcome, Attempted, Cipher, Clock, DueDelivery, EventStore, SendError, WebhookMessage, WebhookSender,
 };
 use secrecy::SecretString;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::payload::EventPayload;
 use super::webhook_aad;
@@ -48,6 +48,9 @@ pub struct Dispatcher<D: Deps> {
     breakers: Arc<Breakers>,
     in_flight: Arc<InFlight>,
 }
+
+/// A claim under way on its own task.
+type Claim = JoinHandle<Result<Vec<DueDelivery>, Error>>;
 
 /// What the dispatcher has in hand: the sends under way, the claimed deliveries waiting for their
 /// endpoint's room (since when), and the outcomes not yet recorded.
@@ -108,45 +111,62 @@ impl<D: Deps> Dispatcher<D> {
 
     /// Sends for ever, up to `WEBHOOK_CONCURRENCY` at once: claims as many as there are free
     /// slots (at least a quarter of them, so claims stay batched), again as soon as a quarter is
-    /// free after a full claim, else after the poll interval. A send holds its slot only while it
-    /// runs, so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
+    /// free after a full claim, else at the next poll. A send holds its slot only while it runs,
+    /// so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
     /// sends at most half of them at once (its other claimed deliveries wait here for its room,
-    /// holding a slot each). The outcomes that ended meanwhile are recorded in one write before
-    /// each claim (so at most a poll interval late). Old events are pruned every ten minutes.
+    /// holding a slot each). The claim and the record of the outcomes that ended (one write for
+    /// all, at most one under way) run beside the sends, so neither leaves the receivers idle
+    /// while it waits for the database. Old events are pruned every ten minutes.
     pub async fn run(self) {
         let settings = self.directory.settings().events.clone();
         let slots = settings.batch.max(1) as usize;
         let mut pipe = Pipeline::new(slots);
         let mut pruned_at: Option<Instant> = None;
+        let mut claiming: Option<(usize, Claim)> = None;
+        let mut recording: Option<JoinHandle<()>> = None;
+        let mut poll = tokio::time::interval(settings.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whether a claim may start as soon as a quarter of the slots is free.
+        let mut may_claim = true;
         loop {
-            self.record(&mut pipe.ended).await;
-            self.start_held(&mut pipe);
+            if recording.is_none() && !pipe.ended.is_empty() {
+                recording = Some(tokio::spawn(record(self.directory.clone(), std::mem::take(&mut pipe.ended))));
+            }
             let free = slots.saturating_sub(pipe.taken());
-            let full = free * 4 >= slots
-                && match self.start(free, &mut pipe).await {
-                    Ok(started) => started == free,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "claiming webhook deliveries failed");
-                        false
-                    }
-                };
+            if claiming.is_none() && may_claim && free * 4 >= slots {
+                may_claim = false;
+                claiming = Some((free, tokio::spawn(claim(self.directory.clone(), free))));
+            }
             if pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS) {
                 pruned_at = Some(Instant::now());
                 if let Err(e) = self.prune().await {
                     tracing::warn!(error = %e, "pruning old events failed");
                 }
             }
-            let deadline = tokio::time::Instant::now() + settings.poll_interval;
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep_until(deadline) => break,
-                    Some(done) = pipe.running.join_next() => {
-                        pipe.ended.extend(attempted(done));
-                        self.start_held(&mut pipe);
-                        if full && slots.saturating_sub(pipe.taken()) * 4 >= slots {
-                            break;
+            tokio::select! {
+                claimed = async { (&mut claiming.as_mut().expect("a claim under way").1).await }, if claiming.is_some() => {
+                    let asked = claiming.take().map_or(0, |(asked, _)| asked);
+                    match joined(claimed) {
+                        Some(Ok(claimed)) => {
+                            // Full: the next claim as soon as there is room, not at the next poll.
+                            may_claim = claimed.len() == asked;
+                            self.take(claimed, &mut pipe);
                         }
+                        Some(Err(e)) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
+                        None => {}
                     }
+                }
+                done = async { (&mut recording.as_mut().expect("a record under way")).await }, if recording.is_some() => {
+                    recording = None;
+                    joined(done);
+                }
+                Some(done) = pipe.running.join_next() => {
+                    pipe.ended.extend(joined(done));
+                    self.start_held(&mut pipe);
+                }
+                _ = poll.tick() => {
+                    may_claim = true;
+                    self.start_held(&mut pipe);
                 }
             }
         }
@@ -160,7 +180,7 @@ impl<D: Deps> Dispatcher<D> {
         let claimed = self.start(batch, &mut pipe).await?;
         let mut report = DispatchReport { claimed, ..DispatchReport::default() };
         while let Some(done) = pipe.running.join_next().await {
-            pipe.ended.extend(attempted(done));
+            pipe.ended.extend(joined(done));
             self.start_held(&mut pipe);
         }
         let mut ended = pipe.ended;
@@ -176,44 +196,28 @@ impl<D: Deps> Dispatcher<D> {
         Ok(report)
     }
 
-    /// Records the attempts that have ended, in one write, and lets their leases go. One that is
-    /// not recorded (the database down, or its lease lapsed) is sent again once its lease lapses.
+    /// Records the attempts that have ended, in one write.
     async fn record(&self, ended: &mut Vec<Attempted>) {
-        if ended.is_empty() {
-            return;
-        }
-        match self.directory.ports().events.finish_deliveries(self.directory.replica(), ended).await {
-            Ok(written) => {
-                for (a, _) in ended.iter().zip(written).filter(|(_, written)| !written) {
-                    let (webhook, event) = (&a.webhook, &a.event);
-                    tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded");
-                }
-            }
-            Err(e) => {
-                let deliveries = ended.len();
-                tracing::warn!(deliveries, error = %e, "deliveries' outcomes were not recorded; they are sent again");
-            }
-        }
-        ended.clear();
+        record(self.directory.clone(), std::mem::take(ended)).await;
     }
 
     /// Claims up to `limit` due deliveries and starts sending each whose endpoint has room,
     /// holding the others; how many it claimed.
     async fn start(&self, limit: usize, pipe: &mut Pipeline) -> Result<usize, Error> {
-        let ports = self.directory.ports();
-        let settings = &self.directory.settings().events;
-        let now = ports.clock.now();
-        let until = now.plus_seconds(settings.lease_seconds);
-        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        let claimed = ports.events.claim_deliveries(self.directory.replica(), now, until, limit).await?;
+        let claimed = claim(self.directory.clone(), limit).await?;
         let started = claimed.len();
+        self.take(claimed, pipe);
+        Ok(started)
+    }
+
+    /// Starts sending each of `claimed` whose endpoint has room, holding the others.
+    fn take(&self, claimed: Vec<DueDelivery>, pipe: &mut Pipeline) {
         let since = Instant::now();
         for due in claimed {
             if let Some(due) = self.launch(due, pipe) {
                 pipe.held.push_back((since, due));
             }
         }
-        Ok(started)
     }
 
     /// Starts sending `due` if its endpoint has room; gives it back if not.
@@ -264,6 +268,35 @@ impl<D: Deps> Dispatcher<D> {
     }
 }
 
+/// Leases up to `limit` due deliveries for this replica.
+async fn claim<D: Deps>(directory: Directory<D>, limit: usize) -> Result<Vec<DueDelivery>, Error> {
+    let ports = directory.ports();
+    let now = ports.clock.now();
+    let until = now.plus_seconds(directory.settings().events.lease_seconds);
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    Ok(ports.events.claim_deliveries(directory.replica(), now, until, limit).await?)
+}
+
+/// Records the attempts that have ended, in one write, and lets their leases go. One that is
+/// not recorded (the database down, or its lease lapsed) is sent again once its lease lapses.
+async fn record<D: Deps>(directory: Directory<D>, ended: Vec<Attempted>) {
+    if ended.is_empty() {
+        return;
+    }
+    match directory.ports().events.finish_deliveries(directory.replica(), &ended).await {
+        Ok(written) => {
+            for (a, _) in ended.iter().zip(written).filter(|(_, written)| !written) {
+                let (webhook, event) = (&a.webhook, &a.event);
+                tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded");
+            }
+        }
+        Err(e) => {
+            let deliveries = ended.len();
+            tracing::warn!(deliveries, error = %e, "deliveries' outcomes were not recorded; they are sent again");
+        }
+    }
+}
+
 /// Sends one claimed delivery, counted in `in_flight` already (and out when it ends); how it
 /// ended, to record. Postponed without a send (and without an attempt counted) while its
 /// endpoint's breaker is open.
@@ -296,10 +329,10 @@ async fn attempt<D: Deps>(
     Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome }
 }
 
-/// A finished send's attempt (a panic goes on); `None` when its task was cancelled.
-fn attempted(done: Result<Attempted, tokio::task::JoinError>) -> Option<Attempted> {
+/// What a finished task gave (a panic goes on); `None` when it was cancelled.
+fn joined<T>(done: Result<T, tokio::task::JoinError>) -> Option<T> {
     match done {
-        Ok(outcome) => Some(outcome),
+        Ok(value) => Some(value),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => None,
     }
