@@ -12,9 +12,10 @@
 //!   smaller backlog first warms the service and sizes the measured one to last about `--seconds`.
 //!   Its ceiling is the receiver itself: a signed event POSTed straight to another receiver of
 //!   the same build by oha, measured with the other ceilings before and after the service.
-//! - **Latency at half that rate**: API-key connects through the public API at half the measured
-//!   peak (`bench-support connects`), each logged with when it was answered; the time from that
-//!   answer (the change had committed) to the receiver's line for the same connection.
+//! - **Latency at half that rate**: API-key connects through the public API at half the target
+//!   of 2,000 events/s, or of the measured peak when that is lower (`bench-support connects`),
+//!   each logged with when it was answered; the time from that answer (the change had committed)
+//!   to the receiver's line for the same connection.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::load::Request;
 use super::procs::{Proc, free_port};
-use super::report::{EVENTS_DELIVERY, EVENTS_FLOWS, EVENTS_FLOWS_ENDPOINT, EVENTS_RECEIVER, Row};
+use super::report::{EVENTS_DELIVERY, EVENTS_FLOWS, EVENTS_FLOWS_ENDPOINT, EVENTS_RECEIVER, EVENTS_TARGET_RPS, Row};
 use super::service::{self, Service};
 use super::{Run, http_ceiling, pg};
 use crate::shell;
@@ -54,7 +55,7 @@ const LAST_EVENTS_WAIT: Duration = Duration::from_secs(30);
 /// Connects in flight at most at half the peak.
 const CONNECT_WORKERS: u32 = 128;
 /// Rounds of flows per side (paused, enabled), alternating.
-const FLOW_ROUNDS: usize = 2;
+const FLOW_ROUNDS: usize = 3;
 
 /// Starts a receiver on `port`, checking signatures with `secret`, logging to a fresh
 /// `target/bench/{name}.log`.
@@ -147,7 +148,10 @@ fn peak_and_half(
     let peak = drain(tools, url, tail, WARM_UP_EVENTS, size)?;
     service.proc.check_alive()?;
 
-    let rate = peak.steady / 2.0;
+    // Issue 17: "p99 … < 1 s at half that rate", that rate being its 2,000 events/s. Half of a
+    // faster drain would be a test of a machine the connects alone use up (2,400 connects/s
+    // were, with 130 answered late), where deliveries yield the CPU by design.
+    let rate = peak.steady.min(EVENTS_TARGET_RPS) / 2.0;
     let connects = run.out.join("connects.log");
     let mut cmd = service::support(run);
     cmd.args(["connects", "--base", &service.base, "--server", "keyed", "--log"]).arg(&connects);
@@ -165,7 +169,7 @@ fn peak_and_half(
 
     let note = format!(
         "{size} events seeded in SQL after {WARM_UP_EVENTS} to warm up, drained at {:.0}/s overall \
-         ({:.0}/s over the middle 80 %), {} received twice; at ½ the peak: {:.0} connects/s asked, {:.0} made \
+         ({:.0}/s over the middle 80 %), {} received twice; at ½ the target (or the peak): {:.0} connects/s asked, {:.0} made \
          ({} late), status change → receiver p50 {:.0} ms, p99 {:.0} ms, {} never received; \
          {bad} not signed right",
         peak.overall,
