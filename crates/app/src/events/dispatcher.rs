@@ -1,6 +1,6 @@
 //! The webhook dispatcher: every replica runs one. It leases due deliveries in the database (so
-//! one replica sends each attempt), sends them at once, and records the outcomes that have ended,
-//! in one write, before it claims again, each with the lease it held; a replica that dies only
+//! one replica sends each attempt), sends them at once, and records the outcomes that have ended
+//! in one write, each with the lease it held; a replica that dies only
 //! delays its leased deliveries until the leases lapse (and sends again the ones it had sent but
 //! not yet recorded: at least once).
 //!
@@ -52,22 +52,26 @@ pub struct Dispatcher<D: Deps> {
 /// A claim under way on its own task.
 type Claim = JoinHandle<Result<Vec<DueDelivery>, Error>>;
 
-/// What the dispatcher has in hand: the sends under way, the claimed deliveries waiting for their
-/// endpoint's room (since when), and the outcomes not yet recorded.
+/// What the dispatcher has in hand, each delivery from its claim to its record: the sends under
+/// way, the claimed deliveries waiting for their endpoint's room (since when), the outcomes not
+/// yet recorded, and how many the record under way holds.
 struct Pipeline {
     running: JoinSet<Attempted>,
     held: VecDeque<(Instant, DueDelivery)>,
     ended: Vec<Attempted>,
+    recording: usize,
 }
 
 impl Pipeline {
     fn new(slots: usize) -> Self {
-        Self { running: JoinSet::new(), held: VecDeque::new(), ended: Vec::with_capacity(slots) }
+        Self { running: JoinSet::new(), held: VecDeque::new(), ended: Vec::with_capacity(slots), recording: 0 }
     }
 
-    /// The slots taken: sends under way and deliveries held.
+    /// The slots taken. A delivery holds its slot until its outcome is recorded, so the sends
+    /// never outrun the database: a record holds at most the slots (one of 31,072 outcomes
+    /// outran the store's bound, and all were sent again).
     fn taken(&self) -> usize {
-        self.running.len() + self.held.len()
+        self.running.len() + self.held.len() + self.ended.len() + self.recording
     }
 }
 
@@ -111,12 +115,13 @@ impl<D: Deps> Dispatcher<D> {
 
     /// Sends for ever, up to `WEBHOOK_CONCURRENCY` at once: claims as many as there are free
     /// slots (at least a quarter of them, so claims stay batched), again as soon as a quarter is
-    /// free after a full claim, else at the next poll. A send holds its slot only while it runs,
-    /// so a slow receiver holds its own slots, never a round of everyone's; and one endpoint
-    /// sends at most half of them at once (its other claimed deliveries wait here for its room,
-    /// holding a slot each). The claim and the record of the outcomes that ended (one write for
-    /// all, at most one under way) run beside the sends, so neither leaves the receivers idle
-    /// while it waits for the database. Old events are pruned every ten minutes.
+    /// free after a full claim, else at the next poll. A delivery holds its slot from its claim
+    /// to the record of its outcome, so a slow receiver holds its own deliveries' slots, never a
+    /// round of everyone's, and the sends never outrun the database; one endpoint sends at most
+    /// half of them at once (its other claimed deliveries wait here for its room). The claim and
+    /// the record of the outcomes that ended (one write for all, at most one under way) run
+    /// beside the sends, so neither leaves the receivers idle while it waits for the database.
+    /// Old events are pruned every ten minutes.
     pub async fn run(self) {
         let settings = self.directory.settings().events.clone();
         let slots = settings.batch.max(1) as usize;
@@ -130,6 +135,7 @@ impl<D: Deps> Dispatcher<D> {
         let mut may_claim = true;
         loop {
             if recording.is_none() && !pipe.ended.is_empty() {
+                pipe.recording = pipe.ended.len();
                 recording = Some(tokio::spawn(record(self.directory.clone(), std::mem::take(&mut pipe.ended))));
             }
             let free = slots.saturating_sub(pipe.taken());
@@ -157,7 +163,7 @@ impl<D: Deps> Dispatcher<D> {
                     }
                 }
                 done = async { (&mut recording.as_mut().expect("a record under way")).await }, if recording.is_some() => {
-                    recording = None;
+                    (recording, pipe.recording) = (None, 0);
                     joined(done);
                 }
                 Some(done) = pipe.running.join_next() => {

@@ -211,3 +211,54 @@ async fn deliveries_over_an_endpoints_share_wait_for_its_room_instead_of_being_p
     assert_eq!(round.finished.lock().unwrap().len(), 6);
     assert!(most.load(Ordering::SeqCst) <= 2, "{} sends to one endpoint at once", most.load(Ordering::SeqCst));
 }
+
+/// The running dispatcher holds a delivery from its claim to its record: with a database slow
+/// to record, it claims no more than `WEBHOOK_CONCURRENCY` ahead of what is recorded, so a
+/// record never grows past that (one of 31,072 outcomes outran the store's bound and every one of
+/// them was sent again), and every delivery is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_never_holds_more_than_the_slots_however_slow_the_database_is() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const TOTAL: u32 = 400;
+    let mut mocks = Mocks::new();
+    mocks.event_settings.batch = 16;
+    mocks.event_settings.poll_interval = std::time::Duration::from_millis(5);
+    let claimed = Arc::new(AtomicU32::new(0));
+    mocks.events.expect_claim_deliveries().returning(move |_, _, _, limit| {
+        let from = claimed.fetch_add(limit, Ordering::SeqCst).min(TOTAL);
+        let to = (from + limit).min(TOTAL);
+        Ok((from..to)
+            .map(|n| {
+                let mut id = [0; 16];
+                id[..4].copy_from_slice(&n.to_be_bytes());
+                let event = LifecycleEvent { id: EventId::from_random(id), seq: i64::from(n), ..event(1) };
+                DueDelivery { delivery: Delivery { event, ..due(0, None).delivery }, ..due(0, None) }
+            })
+            .collect())
+    });
+    let (batches, recorded) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let (sizes, ids) = (Arc::clone(&batches), Arc::clone(&recorded));
+    mocks.events.expect_finish_deliveries().returning(move |_, attempts| {
+        // A slow database: the sends (answered at once) outrun it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        sizes.lock().unwrap().push(attempts.len());
+        ids.lock().unwrap().extend(attempts.iter().map(|a| a.event.clone()));
+        Ok(vec![true; attempts.len()])
+    });
+    mocks.events.expect_prune_events().returning(|_, _| Ok(0));
+    mocks.webhooks.expect_send().returning(|_| Ok(200));
+    let running = tokio::spawn(Dispatcher::new(mocks.directory()).run());
+    for _ in 0..500 {
+        if recorded.lock().unwrap().len() >= TOTAL as usize {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    running.abort();
+    let mut ids = recorded.lock().unwrap().clone();
+    let sizes = batches.lock().unwrap().clone();
+    assert!(sizes.iter().all(|n| *n <= 16), "records of {sizes:?}");
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids.dedup();
+    assert_eq!(ids.len(), TOTAL as usize, "every delivery recorded once");
+}
