@@ -135,7 +135,9 @@ impl Mocks {
         refresh: crate::RefreshSettings,
     ) -> Directory<MockDeps> {
         let mut clock = MockClock::new();
-        clock.expect_now().returning(move || Timestamp::from_unix(now.load(std::sync::atomic::Ordering::SeqCst)));
+        let seconds = std::sync::Arc::clone(&now);
+        clock.expect_now().returning(move || Timestamp::from_unix(seconds.load(std::sync::atomic::Ordering::SeqCst)));
+        clock.expect_now_millis().returning(move || now.load(std::sync::atomic::Ordering::SeqCst) * 1000);
         let mut ids = MockIdSource::new();
         ids.expect_ref_id().returning(|| domain::RefId::from_random([1; 16]));
         ids.expect_secret_token().returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));

@@ -5,6 +5,10 @@ use secrecy::SecretString;
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+    /// The same clock in milliseconds since the Unix epoch: for intervals shorter than the
+    /// seconds of [`Clock::now`] can measure (the MCP proxy's credential cache). It reads the
+    /// same time, so `now_millis() / 1000 == now().unix()` at any one instant.
+    fn now_millis(&self) -> i64;
 }
 
 /// Unpredictable identifiers and tokens from a cryptographically secure source.

@@ -52,6 +52,11 @@ impl Clock for SystemClock {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
     }
+
+    fn now_millis(&self) -> i64 {
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        i64::try_from(millis).unwrap_or(i64::MAX)
+    }
 }
 
 /// The service's ports, over the store `S` chosen by `DATABASE_URL`.

@@ -69,6 +69,7 @@ pub fn directory(database_up: bool, metrics: Arc<ApiMetrics>) -> Directory<MockD
     events.expect_retry_delivery().returning(|_, _, _, _| Ok(false));
     let mut clock = MockClock::new();
     clock.expect_now().return_const(Timestamp::from_unix(1_800_000_000));
+    clock.expect_now_millis().return_const(1_800_000_000_000_i64);
     let mut ids = MockIdSource::new();
     ids.expect_ref_id().returning(|| domain::RefId::from_random([7; 16]));
     ids.expect_event_id().returning(|| domain::EventId::from_random([8; 16]));
