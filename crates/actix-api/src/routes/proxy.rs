@@ -321,12 +321,14 @@ async fn forward<D: Deps>(
     let length = response.content_length.filter(|_| !rewrite);
     let open = metrics.stream_opened();
     let proxy_metrics = state.metrics.clone();
-    let mut rewriter = match (rewrite, connection.url.as_deref().map(Url::parse)) {
-        (true, Some(Ok(url))) if (200..300).contains(&response.status) => {
+    // Only a legacy stream's answer is rewritten, so only its URL is parsed.
+    let server_url = || connection.url.as_deref().and_then(|url| Url::parse(url).ok());
+    let mut rewriter = match rewrite && (200..300).contains(&response.status) {
+        true => server_url().map(|url| {
             let (directory, ref_id) = (state.directory.clone(), connection.ref_id.clone());
-            Some(EndpointRewriter::new(url, move |path: &str| directory.seal_endpoint(&ref_id, path)))
-        }
-        _ => None,
+            EndpointRewriter::new(url, move |path: &str| directory.seal_endpoint(&ref_id, path))
+        }),
+        false => None,
     };
     let stream = response.body.map(move |chunk| {
         let _open = &open;
