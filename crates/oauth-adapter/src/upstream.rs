@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ports::{McpUpstream, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
 use reqwest::header::{HeaderName, HeaderValue};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::challenge;
@@ -50,7 +50,11 @@ impl UpstreamAdapter {
 
 #[async_trait]
 impl McpUpstream for UpstreamAdapter {
-    async fn forward(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+    async fn forward(
+        &self,
+        request: &UpstreamRequest,
+        credential: &[(String, SecretString)],
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let url =
             Url::parse(&request.url).map_err(|_| UpstreamError::Unreachable("the server URL is invalid".into()))?;
         let host = host_of(Some(&url));
@@ -62,9 +66,12 @@ impl McpUpstream for UpstreamAdapter {
         let http = self.http()?;
         let mut builder = http.request(method, url);
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            builder = match transport_header(name) {
+                Some(known) => builder.header(known, value.as_str()),
+                None => builder.header(name.as_str(), value.as_str()),
+            };
         }
-        for (name, secret) in &request.credential {
+        for (name, secret) in credential {
             let name = HeaderName::try_from(name.as_str())
                 .map_err(|_| UpstreamError::Unreachable("the credential's header name is invalid".into()))?;
             let mut value = HeaderValue::try_from(secret.expose_secret())
@@ -73,7 +80,7 @@ impl McpUpstream for UpstreamAdapter {
             builder = builder.header(name, value);
         }
         if request.method == UpstreamMethod::Post {
-            builder = builder.body(request.body);
+            builder = builder.body(request.body.clone());
         }
         let response = match tokio::time::timeout(self.first_byte, http.send(builder)).await {
             Err(_) => return Err(UpstreamError::Timeout(format!("{host} did not answer in time"))),
@@ -93,6 +100,19 @@ impl McpUpstream for UpstreamAdapter {
     }
 }
 
+/// The MCP transport's own request headers, made once: a name that is not one of HTTP's
+/// standard ones is copied into a new allocation each time it is parsed from text.
+static TRANSPORT_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+];
+
+/// `name` as one of [`TRANSPORT_HEADERS`], when it is one (the edge passes names in lower case).
+fn transport_header(name: &str) -> Option<HeaderName> {
+    TRANSPORT_HEADERS.iter().find(|known| known.as_str() == name).cloned()
+}
+
 /// The scopes a `403`'s `Bearer` challenge with `error="insufficient_scope"` asks for.
 fn scope_challenge(response: &reqwest::Response) -> Option<String> {
     response.headers().get_all(reqwest::header::WWW_AUTHENTICATE).iter().find_map(|value| {
@@ -110,16 +130,14 @@ fn body_stream(
     idle: Duration,
     host: String,
 ) -> impl futures_core::Stream<Item = Result<Bytes, UpstreamError>> + Send {
-    futures_util::stream::unfold(Some(response), move |state| {
-        let host = host.clone();
-        async move {
-            let mut response = state?;
-            match tokio::time::timeout(idle, response.chunk()).await {
-                Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some(response))),
-                Ok(Ok(None)) => None,
-                Ok(Err(e)) => Some((Err(translate(classify_failure(e, host))), None)),
-                Err(_) => Some((Err(UpstreamError::Timeout(format!("{host} sent nothing for too long"))), None)),
-            }
+    // The host rides along with the answer (for the words of a failure), never copied per chunk.
+    futures_util::stream::unfold(Some((response, host)), move |state| async move {
+        let (mut response, host) = state?;
+        match tokio::time::timeout(idle, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some((response, host)))),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => Some((Err(translate(classify_failure(e, host))), None)),
+            Err(_) => Some((Err(UpstreamError::Timeout(format!("{host} sent nothing for too long"))), None)),
         }
     })
 }

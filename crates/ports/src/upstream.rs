@@ -18,15 +18,14 @@ pub enum UpstreamMethod {
     Delete,
 }
 
-/// One request to an MCP server.
+/// One request to an MCP server, without its credential: the same request goes again with a
+/// fresh credential after a refresh, so neither is copied for a second try.
 #[derive(Debug, Clone)]
 pub struct UpstreamRequest {
     pub method: UpstreamMethod,
     pub url: String,
     /// The caller's headers that may pass (the edge chose them; never a credential of its own).
     pub headers: Vec<(String, String)>,
-    /// The connection's credential, added last.
-    pub credential: Vec<(String, SecretString)>,
     pub body: Bytes,
 }
 
@@ -70,7 +69,12 @@ pub enum UpstreamError {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait McpUpstream: Send + Sync + 'static {
-    /// Sends `request`; the answer's body stays open until read to its end or dropped, and
-    /// dropping it closes the exchange with the server.
-    async fn forward(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError>;
+    /// Sends `request` with the connection's `credential` (header names and values) added last;
+    /// the answer's body stays open until read to its end or dropped, and dropping it closes
+    /// the exchange with the server.
+    async fn forward(
+        &self,
+        request: &UpstreamRequest,
+        credential: &[(String, SecretString)],
+    ) -> Result<UpstreamResponse, UpstreamError>;
 }

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use domain::{AuthMethod, Connection, Owner, RefId, Scopes, Transport};
 use ports::{Clock, ConnectionStore, McpUpstream, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
+use secrecy::SecretString;
 use url::Url;
 
 use super::credentials::Credential;
@@ -94,12 +95,14 @@ impl<D: Deps> Directory<D> {
         request: ProxyRequest,
     ) -> Result<Proxied, Error> {
         let url = upstream_url(&credential.connection, &request.target)?;
-        let response = self.forward(&credential, &url, &request).await?;
+        let ProxyRequest { method, headers, body, .. } = request;
+        let outbound = UpstreamRequest { method, url, headers, body };
+        let response = self.forward(&outbound, &credential.headers).await?;
         let response = match response.status {
             401 if credential.connection.auth_method == AuthMethod::OAuth => {
                 // Dropping the refused answer closes it before the call is made again.
                 drop(response);
-                self.after_refusal(owner, ref_id, &credential, &url, &request).await?
+                self.after_refusal(owner, ref_id, &credential, &outbound).await?
             }
             _ => response,
         };
@@ -120,14 +123,13 @@ impl<D: Deps> Directory<D> {
         owner: &Owner,
         ref_id: &RefId,
         refused: &Credential,
-        url: &str,
-        request: &ProxyRequest,
+        request: &UpstreamRequest,
     ) -> Result<UpstreamResponse, Error> {
         if self.refresh_rejected(owner, ref_id, refused.sealed_token.as_ref()).await? == RefreshOutcome::Expired {
             return Err(Error::TokenExpired);
         }
         let credential = self.credentials(owner, ref_id).await?;
-        let response = self.forward(&credential, url, request).await?;
+        let response = self.forward(request, &credential.headers).await?;
         if response.status == 401 {
             drop(response);
             let reason = "the MCP server refused the token again after a refresh; reconnect";
@@ -139,18 +141,10 @@ impl<D: Deps> Directory<D> {
 
     async fn forward(
         &self,
-        credential: &Credential,
-        url: &str,
-        request: &ProxyRequest,
+        request: &UpstreamRequest,
+        credential: &[(String, SecretString)],
     ) -> Result<UpstreamResponse, Error> {
-        let outbound = UpstreamRequest {
-            method: request.method,
-            url: url.to_owned(),
-            headers: request.headers.clone(),
-            credential: credential.headers.clone(),
-            body: request.body.clone(),
-        };
-        self.ports().upstream.forward(outbound).await.map_err(|e| match e {
+        self.ports().upstream.forward(request, credential).await.map_err(|e| match e {
             UpstreamError::Timeout(message) => Error::UpstreamTimeout(message),
             UpstreamError::Blocked(message) | UpstreamError::Unreachable(message) => {
                 Error::Provider { step: "MCP server", message }

@@ -91,7 +91,7 @@ async fn an_upstream_answer_passes_as_it_came_and_the_connection_is_noted_as_use
         .connections
         .expect_get_with_secrets()
         .returning(move |_, _| Ok(Some((read.clone(), ports::StoredSecrets::default()))));
-    mocks.upstream.expect_forward().times(1).returning(|request| {
+    mocks.upstream.expect_forward().times(1).returning(|request, _| {
         assert_eq!(request.url, "https://mcp.example.com/mcp");
         assert_eq!(request.method, UpstreamMethod::Post);
         assert_eq!(request.headers, [("accept".to_owned(), "application/json".to_owned())]);
