@@ -91,11 +91,20 @@ pub struct ProxySettings {
     /// Scope challenges in a row a connection may meet with a reauthorization offered
     /// (`STEP_UP_MAX_ATTEMPTS`).
     pub step_up_max_attempts: u32,
+    /// How long this replica's proxy reuses a credential it opened, at most
+    /// (`PROXY_CREDENTIAL_CACHE_MS`; zero reads the store on every call): see
+    /// `use_cases::credential_cache`.
+    pub credential_cache: std::time::Duration,
 }
 
 impl Default for ProxySettings {
     fn default() -> Self {
-        Self { token_ttl_seconds: 900, exportable_by_default: true, step_up_max_attempts: 2 }
+        Self {
+            token_ttl_seconds: 900,
+            exportable_by_default: true,
+            step_up_max_attempts: 2,
+            credential_cache: std::time::Duration::from_secs(1),
+        }
     }
 }
 
@@ -134,6 +143,7 @@ struct Inner<D: Deps> {
     metrics: Arc<dyn Metrics>,
     identity_providers: Arc<IdentityProviders>,
     proxy: use_cases::proxy::ProxyState,
+    credential_cache: use_cases::credential_cache::CredentialCache,
 }
 
 impl<D: Deps> Clone for Directory<D> {
@@ -156,6 +166,7 @@ impl<D: Deps> Directory<D> {
     /// Like [`Directory::new`], reporting OAuth flows, refreshes and circuit breakers to `metrics`.
     pub fn with_metrics(ports: Ports<D>, catalog: Catalog, settings: Settings, metrics: Arc<dyn Metrics>) -> Self {
         let lifecycle = lifecycle::Lifecycle::new(&settings.refresh);
+        let credential_cache = use_cases::credential_cache::CredentialCache::new(settings.proxy.credential_cache);
         Self {
             inner: Arc::new(Inner {
                 ports,
@@ -168,6 +179,7 @@ impl<D: Deps> Directory<D> {
                 metrics,
                 identity_providers: Default::default(),
                 proxy: Default::default(),
+                credential_cache,
             }),
         }
     }

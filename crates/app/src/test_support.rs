@@ -96,6 +96,8 @@ pub(crate) struct Mocks {
     pub webhooks: ports::mocks::MockWebhookSender,
     /// The events' settings (defaults unless a test changes them).
     pub event_settings: crate::events::EventSettings,
+    /// The proxy's settings (defaults unless a test changes them).
+    pub proxy_settings: crate::ProxySettings,
 }
 
 impl Mocks {
@@ -115,6 +117,7 @@ impl Mocks {
             events: ports::mocks::MockEventStore::new(),
             webhooks: ports::mocks::MockWebhookSender::new(),
             event_settings: Default::default(),
+            proxy_settings: Default::default(),
         }
     }
 
@@ -159,7 +162,7 @@ impl Mocks {
             credential_refresh_margin_seconds: 60,
             refresh,
             registration_retry_seconds: 3_600,
-            proxy: Default::default(),
+            proxy: self.proxy_settings,
             events: self.event_settings,
         };
         let ports = Ports::<MockDeps> {
@@ -271,4 +274,19 @@ pub(crate) fn public_registration(issuer: &str, client_id: &str, redirect_uri: S
         secret_expires_at: None,
         created_at: NOW,
     }
+}
+
+/// An empty body stream, without a stream library.
+pub(crate) fn empty_body() -> impl futures_core::Stream<Item = Result<bytes::Bytes, ports::UpstreamError>> + Send {
+    struct Empty;
+    impl futures_core::Stream for Empty {
+        type Item = Result<bytes::Bytes, ports::UpstreamError>;
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(None)
+        }
+    }
+    Empty
 }

@@ -3,7 +3,7 @@
 //! so the engine keeps its `ref_id`.
 
 use domain::{AuthSpec, ConnectionStatus, Owner, RefId, ServerName};
-use ports::{AuditKind, Clock, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
+use ports::{AuditKind, Clock, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
 
@@ -67,7 +67,7 @@ impl<D: Deps> Directory<D> {
         // The flow first: a connection must never wait for a callback that no flow can bring.
         ports.flows.put_flow(&flow).await?;
         let reauthorized = self.event(&connection, AuditKind::Reauthorized, Some(format!("was {was}")));
-        if !ports.connections.update(&connection, was, &SecretsUpdate::ClearTokens, &reauthorized).await? {
+        if !self.store_update(&connection, was, &SecretsUpdate::ClearTokens, &reauthorized).await? {
             // Deleted or reconnected meanwhile: withdraw this flow.
             if let Err(e) = ports.flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost reconnect");

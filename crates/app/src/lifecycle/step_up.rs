@@ -5,7 +5,7 @@
 //! or `failed` connection is reconnected in place instead (`reconnect.rs`).
 
 use domain::{AuthMethod, AuthSpec, ConnectionStatus, EventType, Owner, ReasonCode, RefId, Scopes, Standing};
-use ports::{AuditKind, ConnectionStore, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
+use ports::{AuditKind, FlowEvent, FlowStore, RegistrationStore, SecretsUpdate};
 
 use crate::{Availability, ConnectOutcome, Deps, Directory, Error};
 
@@ -92,8 +92,7 @@ impl<D: Deps> Directory<D> {
         let connected = Standing::Status(ConnectionStatus::Connected);
         let (kind, why) = (EventType::ReauthorizationRequired, ReasonCode::InsufficientScope);
         let step_up = self.announcing(step_up, kind, Some(connected), connected, why);
-        let recorded =
-            self.ports().connections.update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &step_up);
+        let recorded = self.store_update(&connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &step_up);
         if !recorded.await? {
             if let Err(e) = self.ports().flows.take_flow(&flow.state_hash).await {
                 tracing::warn!(%ref_id, error = %e, "could not withdraw the flow of a lost step-up");

@@ -18,13 +18,13 @@ use super::lease::{Attempt, Mode};
 use crate::test_support::{Mocks, NOW, RecordedMetrics, owner};
 use crate::{Directory, Error, RefreshOutcome, RefreshSettings};
 
-pub(super) fn ref_id(n: u8) -> RefId {
+pub(crate) fn ref_id(n: u8) -> RefId {
     RefId::from_random([n; 16])
 }
 
 /// A connected `acme` connection (a static catalog entry whose token endpoint is
 /// `https://as.example/token`) expiring in `expires_in` seconds.
-pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
+pub(crate) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
     let new = NewConnection {
         ref_id: ref_id.clone(),
         owner: owner(),
@@ -40,7 +40,7 @@ pub(super) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i
 }
 
 /// Secrets as the fake cipher seals them.
-pub(super) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
+pub(crate) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
     StoredSecrets {
         api_key: None,
         access_token: Some(Sealed(format!("connections/{ref_id}/access_token|at").into_bytes())),
@@ -48,7 +48,7 @@ pub(super) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
     }
 }
 
-pub(super) fn tokens(expires_in: u64) -> TokenSet {
+pub(crate) fn tokens(expires_in: u64) -> TokenSet {
     TokenSet {
         access_token: SecretString::from("at-new"),
         refresh_token: Some(SecretString::from("rt-new")),

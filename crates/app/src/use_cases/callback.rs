@@ -232,7 +232,7 @@ impl<D: Deps> Directory<D> {
         let lock = self.inner.refresh_locks.lock_for(&connection.ref_id);
         let _renewals = lock.lock().await;
         let leased = was == ConnectionStatus::Connected && self.wait_for_lease(&connection.ref_id).await?;
-        let stored = self.ports().connections.update(&connection, was, &update, &connected).await;
+        let stored = self.store_update(&connection, was, &update, &connected).await;
         if leased {
             self.let_lease_go(&connection.ref_id).await;
         }
@@ -285,11 +285,7 @@ impl<D: Deps> Directory<D> {
         let (was, failed_now) =
             (Standing::Status(ConnectionStatus::PendingOAuth), Standing::Status(connection.status()));
         let failed = self.announcing(failed, EventType::Failed, Some(was), failed_now, why);
-        match self
-            .ports()
-            .connections
-            .update(connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens, &failed)
-            .await
+        match self.store_update(connection, ConnectionStatus::PendingOAuth, &SecretsUpdate::ClearTokens, &failed).await
         {
             Ok(_) => {}
             Err(e) => {

@@ -13,7 +13,9 @@ use crate::{Deps, Directory, Error};
 /// A ready-to-use credential for one outbound MCP call.
 #[derive(Debug)]
 pub struct Credential {
-    pub connection: Connection,
+    /// Shared: the MCP proxy keeps a credential a little while (`use_cases::credential_cache`)
+    /// and its answer names the connection it went through.
+    pub connection: Arc<Connection>,
     /// Header name and secret value pairs to send (none for servers without auth).
     pub headers: Vec<(String, SecretString)>,
     /// The sealed access token the headers carry: which token an MCP server refused, so that of
@@ -56,10 +58,8 @@ impl<D: Deps> Directory<D> {
         let (connection, secrets) = self.load_with_secrets(owner, ref_id).await?;
         ensure_usable(&connection)?;
         let now = self.ports().clock.now();
-        let margin = self.settings().credential_refresh_margin_seconds;
-        if connection.auth_method == domain::AuthMethod::OAuth
-            && connection.expires_at.is_some_and(|at| now.plus_seconds(margin) >= at)
-        {
+        if self.refresh_ahead_at(&connection).is_some_and(|at| now >= at) {
+            let margin = self.settings().credential_refresh_margin_seconds;
             match self.refresh(ref_id, margin).await {
                 Ok(RefreshOutcome::Expired) => return Err(Error::TokenExpired),
                 Ok(_) => {}
@@ -69,11 +69,24 @@ impl<D: Deps> Directory<D> {
             }
             let (connection, secrets) = self.load_with_secrets(owner, ref_id).await?;
             ensure_usable(&connection)?;
-            let headers = self.headers_for(&connection, &secrets)?;
-            return Ok(Credential { connection, headers, sealed_token: secrets.access_token });
+            return self.credential(connection, secrets);
         }
+        self.credential(connection, secrets)
+    }
+
+    /// When the credentials path refreshes `connection`'s token before handing it out: an OAuth
+    /// token's expiry less `Settings::credential_refresh_margin_seconds`; never for others.
+    pub(crate) fn refresh_ahead_at(&self, connection: &Connection) -> Option<domain::Timestamp> {
+        let margin = self.settings().credential_refresh_margin_seconds;
+        match connection.auth_method {
+            domain::AuthMethod::OAuth => connection.expires_at.map(|at| at.plus_seconds(-margin)),
+            _ => None,
+        }
+    }
+
+    fn credential(&self, connection: Connection, secrets: StoredSecrets) -> Result<Credential, Error> {
         let headers = self.headers_for(&connection, &secrets)?;
-        Ok(Credential { connection, headers, sealed_token: secrets.access_token })
+        Ok(Credential { connection: Arc::new(connection), headers, sealed_token: secrets.access_token })
     }
 
     /// Whether `…/credentials` may hand out `connection`'s upstream secret: it was made
@@ -213,7 +226,7 @@ impl<D: Deps> Directory<D> {
                     let (kind, why) = (EventType::Recovered, ReasonCode::Refreshed);
                     refreshed = self.announcing(refreshed, kind, Some(connected), connected, why);
                 }
-                if !ports.connections.update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
+                if !self.store_update(&connection, ConnectionStatus::Connected, &update, &refreshed).await? {
                     // Disconnected (or changed) while the provider answered: store nowhere, revoke.
                     self.revoke_unstored(&connection, &target, tokens).await;
                     return Err(Error::ConnectionNotFound);
@@ -264,8 +277,7 @@ impl<D: Deps> Directory<D> {
             let failed = self.announcing(failed, kind, Some(connected), connected, why);
             // Written with the row as it was read (still connected), so that it is ordered with
             // the connection's other changes and never follows a disconnect.
-            let store = &self.ports().connections;
-            store.update(connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &failed).await.map(|_| ())
+            self.store_update(connection, ConnectionStatus::Connected, &SecretsUpdate::Keep, &failed).await.map(|_| ())
         } else {
             self.ports().audit.record(&failed).await
         };
@@ -287,10 +299,7 @@ impl<D: Deps> Directory<D> {
         let expired = self.event(&connection, AuditKind::Expired, Some(reason.to_owned()));
         let (was, now_expired) = (Standing::Status(ConnectionStatus::Connected), Standing::Status(connection.status()));
         let expired = self.announcing(expired, EventType::Expired, Some(was), now_expired, why);
-        self.ports()
-            .connections
-            .update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens, &expired)
-            .await?;
+        self.store_update(&connection, ConnectionStatus::Connected, &SecretsUpdate::ClearTokens, &expired).await?;
         Ok(RefreshOutcome::Expired)
     }
 }

@@ -81,7 +81,7 @@ impl<D: Deps> Directory<D> {
         let disconnected = self.event(&connection, AuditKind::Disconnected, None);
         let was = Some(Standing::Status(connection.status()));
         let disconnected = self.announcing(disconnected, EventType::Disconnected, was, Standing::Disconnected, why);
-        let secrets = self.ports().connections.delete(&connection.owner, ref_id, &disconnected).await?;
+        let secrets = self.store_delete(&connection.owner, ref_id, &disconnected).await?;
         Ok(secrets.map(|secrets| Deleted { connection, binding, secrets }))
     }
 

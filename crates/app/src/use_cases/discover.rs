@@ -186,7 +186,7 @@ impl<D: Deps> Directory<D> {
             // Without its binding the callback could not find the token endpoint: undo.
             let reason = "undone: the authorization server binding could not be stored".to_owned();
             let undone = self.event(&connection, AuditKind::Disconnected, Some(reason));
-            if let Err(undo) = ports.connections.delete(&connection.owner, &connection.ref_id, &undone).await {
+            if let Err(undo) = self.store_delete(&connection.owner, &connection.ref_id, &undone).await {
                 tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
             }
             return Err(e.into());

@@ -2,6 +2,7 @@
 
 pub(crate) mod callback;
 mod connect;
+pub(crate) mod credential_cache;
 pub(crate) mod credentials;
 pub(crate) mod disconnect;
 mod discover;
@@ -17,8 +18,8 @@ mod queries;
 pub(crate) mod sessions;
 mod without_browser;
 
-use domain::{Connection, Owner, RefId};
-use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore};
+use domain::{Connection, ConnectionStatus, Owner, RefId};
+use ports::{AuditEvent, AuditKind, AuditLog, Clock, ConnectionStore, SecretsUpdate, StoreError, StoredSecrets};
 
 use crate::{Deps, Directory, Error};
 
@@ -94,6 +95,35 @@ impl<D: Deps> Directory<D> {
     /// The connection `ref_id` of `owner`; another owner's is as missing as one never made.
     pub(crate) async fn load(&self, owner: &Owner, ref_id: &RefId) -> Result<Connection, Error> {
         self.ports().connections.get(owner, ref_id).await?.ok_or(Error::ConnectionNotFound)
+    }
+
+    /// Writes a change of a stored connection with its event ([`ConnectionStore::update`]). Every
+    /// such write goes through here (or [`Directory::store_delete`]), so this replica's proxy
+    /// keeps no credential from before it (`credential_cache`); forgotten whatever the outcome,
+    /// since a write that errs may have been committed all the same.
+    pub(crate) async fn store_update(
+        &self,
+        connection: &Connection,
+        expected: ConnectionStatus,
+        secrets: &SecretsUpdate,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let written = self.ports().connections.update(connection, expected, secrets, event).await;
+        self.forget_credential(&connection.ref_id);
+        written
+    }
+
+    /// Deletes a stored connection with its event ([`ConnectionStore::delete`]), forgetting this
+    /// replica's proxy credential of it as [`Directory::store_update`] does.
+    pub(crate) async fn store_delete(
+        &self,
+        owner: &Owner,
+        ref_id: &RefId,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredSecrets>, StoreError> {
+        let deleted = self.ports().connections.delete(owner, ref_id, event).await;
+        self.forget_credential(ref_id);
+        deleted
     }
 
     /// The connection `ref_id` whoever owns it: for background work (the refresher) only.

@@ -2,7 +2,7 @@
 //! token) forwarded to the connection's MCP server with the credential added, which never leaves.
 //!
 //! The credential is the one `credentials` hands out, refreshed ahead of expiry on the same
-//! single-flight path. A `401` from the server refreshes once (of callers refused together, only
+//! single-flight path, and kept by this replica for a moment (`credential_cache`). A `401` from the server refreshes once (of callers refused together, only
 //! one refreshes: `refresh_rejected`) and sends the request once more; a second `401` expires the
 //! connection as a refresh refused for good does. A `403` scope challenge becomes
 //! `INSUFFICIENT_SCOPE`, with a reauthorization offered while the connection has had fewer than
@@ -10,7 +10,7 @@
 //! resets the count). Every other answer, `5xx` included, is the server's own and passes as it came.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use domain::{AuthMethod, Connection, Owner, RefId, Scopes, Transport};
@@ -46,7 +46,7 @@ pub struct ProxyRequest {
 /// The server's answer and the connection it came through.
 #[derive(Debug)]
 pub struct Proxied {
-    pub connection: Connection,
+    pub connection: Arc<Connection>,
     pub response: UpstreamResponse,
 }
 
@@ -82,16 +82,17 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<D: Deps> Directory<D> {
     /// Forwards `request` to the MCP server of `owner`'s connection `ref_id`.
     pub async fn proxy(&self, owner: &Owner, ref_id: &RefId, request: ProxyRequest) -> Result<Proxied, ProxyFailure> {
-        let credential = self.credentials(owner, ref_id).await?;
-        let server_name = Some(credential.connection.server_name.clone());
-        self.proxy_with(owner, ref_id, credential, request).await.map_err(|error| ProxyFailure { server_name, error })
+        let credential = self.proxy_credential(owner, ref_id).await?;
+        self.proxy_with(owner, ref_id, Arc::clone(&credential), request)
+            .await
+            .map_err(|error| ProxyFailure { server_name: Some(credential.connection.server_name.clone()), error })
     }
 
     async fn proxy_with(
         &self,
         owner: &Owner,
         ref_id: &RefId,
-        credential: Credential,
+        credential: Arc<Credential>,
         request: ProxyRequest,
     ) -> Result<Proxied, Error> {
         let url = upstream_url(&credential.connection, &request.target)?;
@@ -106,18 +107,19 @@ impl<D: Deps> Directory<D> {
             }
             _ => response,
         };
-        let connection = credential.connection;
+        let connection = &credential.connection;
         if response.status == 403 {
             if let Some(asked) = &response.insufficient_scope {
-                return Err(self.scope_challenge(&connection, asked));
+                return Err(self.scope_challenge(connection, asked));
             }
         }
         self.note_use(&connection.ref_id);
-        Ok(Proxied { connection, response })
+        Ok(Proxied { connection: Arc::clone(connection), response })
     }
 
     /// The second try after a `401`: one refresh (unless a sibling's replaced the refused token
-    /// already), the call again, and a second `401` ends the connection.
+    /// already), the call again with the credential stored now, and a second `401` ends the
+    /// connection.
     async fn after_refusal(
         &self,
         owner: &Owner,
@@ -128,12 +130,16 @@ impl<D: Deps> Directory<D> {
         if self.refresh_rejected(owner, ref_id, refused.sealed_token.as_ref()).await? == RefreshOutcome::Expired {
             return Err(Error::TokenExpired);
         }
+        // The refused token may be the one this replica kept while another replica refreshed
+        // (no write here to forget it): it is never used again, and the retry reads the store.
+        self.forget_credential(ref_id);
         let credential = self.credentials(owner, ref_id).await?;
         let response = self.forward(request, &credential.headers).await?;
         if response.status == 401 {
             drop(response);
             let reason = "the MCP server refused the token again after a refresh; reconnect";
-            self.expire(credential.connection, reason, domain::ReasonCode::TokenRejected).await?;
+            let connection = Arc::unwrap_or_clone(credential.connection);
+            self.expire(connection, reason, domain::ReasonCode::TokenRejected).await?;
             return Err(Error::TokenExpired);
         }
         Ok(response)

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::*;
 use crate::PROXY_TOKEN_PREFIX;
-use crate::test_support::{Mocks, NOW, owner};
+use crate::test_support::{Mocks, NOW, empty_body, owner};
 
 fn connection(transport: Transport, url: Option<&str>) -> Connection {
     let new = NewConnection {
@@ -72,8 +72,8 @@ fn a_proxy_token_acts_for_its_owner_on_its_own_connection_only_until_it_expires(
 
 #[test]
 fn an_expired_proxy_token_acts_for_no_one() {
-    let now = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(NOW.unix()));
-    let dir = Mocks::new().directory_at(std::sync::Arc::new(ports::NoMetrics), now.clone(), Default::default());
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(NOW.unix()));
+    let dir = Mocks::new().directory_at(Arc::new(ports::NoMetrics), now.clone(), Default::default());
     let mine = connection(Transport::StreamableHttp, Some("https://mcp.example.com/mcp"));
     let issued = dir.issue_proxy_token(&mine);
     now.store(NOW.unix() + 899, std::sync::atomic::Ordering::SeqCst);
@@ -119,19 +119,4 @@ async fn an_upstream_answer_passes_as_it_came_and_the_connection_is_noted_as_use
     assert_eq!(proxied.response.status, 503, "the server's own 5xx is its answer");
     assert_eq!(dir.flush_proxy_use().await.unwrap(), 1);
     assert_eq!(dir.flush_proxy_use().await.unwrap(), 0, "written once");
-}
-
-/// An empty body stream, without a stream library.
-fn empty_body() -> impl futures_core::Stream<Item = Result<Bytes, UpstreamError>> + Send {
-    struct Empty;
-    impl futures_core::Stream for Empty {
-        type Item = Result<Bytes, UpstreamError>;
-        fn poll_next(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            std::task::Poll::Ready(None)
-        }
-    }
-    Empty
 }

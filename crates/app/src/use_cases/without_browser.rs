@@ -113,7 +113,7 @@ impl<D: Deps> Directory<D> {
             let (was, gone) = (Some(Standing::Status(connection.status())), Standing::Disconnected);
             let why = ReasonCode::AuthorizationFailed;
             let undone = self.announcing(undone, EventType::Disconnected, was, gone, why);
-            if let Err(undo) = ports.connections.delete(&connection.owner, &connection.ref_id, &undone).await {
+            if let Err(undo) = self.store_delete(&connection.owner, &connection.ref_id, &undone).await {
                 tracing::warn!(ref_id = %connection.ref_id, error = %undo, "could not remove an unbound connection");
             }
             self.revoke_unstored(&connection, &target, tokens).await;

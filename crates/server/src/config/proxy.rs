@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, Source};
+use super::{ConfigError, Source, invalid};
+
+/// The longest a replica may reuse an opened credential: the longest another replica's
+/// disconnect may go unseen by its proxy.
+const MAX_CREDENTIAL_CACHE_MS: u64 = 60_000;
 
 /// The MCP proxy. Reads:
 ///
@@ -15,7 +19,10 @@ use super::{ConfigError, Source};
 /// - `CREDENTIALS_EXPORTABLE`: whether a connect that does not say is exportable, i.e. its
 ///   `…/credentials` hands out the upstream secret (default `true`);
 /// - `STEP_UP_MAX_ATTEMPTS`: reauthorizations for more scopes in a row per connection (default
-///   `2`).
+///   `2`);
+/// - `PROXY_CREDENTIAL_CACHE_MS`: how long a replica's proxy reuses a credential it opened
+///   (default `1000`, at most `60000`; `0` reads the store on every call). Another replica's
+///   disconnect or refresh reaches this one's proxy at most this much later.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub token_ttl: Duration,
@@ -23,6 +30,7 @@ pub struct ProxyConfig {
     pub idle_timeout: Duration,
     pub exportable_by_default: bool,
     pub step_up_max_attempts: u32,
+    pub credential_cache: Duration,
 }
 
 impl ProxyConfig {
@@ -32,6 +40,7 @@ impl ProxyConfig {
         "PROXY_IDLE_TIMEOUT_SECONDS",
         "CREDENTIALS_EXPORTABLE",
         "STEP_UP_MAX_ATTEMPTS",
+        "PROXY_CREDENTIAL_CACHE_MS",
     ];
 
     pub(super) fn read(source: &Source) -> Result<Self, ConfigError> {
@@ -45,6 +54,12 @@ impl ProxyConfig {
             ),
             exportable_by_default: source.flag("CREDENTIALS_EXPORTABLE")?.unwrap_or(true),
             step_up_max_attempts: source.number::<u32>("STEP_UP_MAX_ATTEMPTS")?.unwrap_or(2),
+            credential_cache: Duration::from_millis(match source.number::<u64>("PROXY_CREDENTIAL_CACHE_MS")? {
+                Some(ms) if ms > MAX_CREDENTIAL_CACHE_MS => {
+                    return Err(invalid("PROXY_CREDENTIAL_CACHE_MS", "must be at most 60000 (a minute)"));
+                }
+                given => given.unwrap_or(1_000),
+            }),
         })
     }
 
@@ -54,6 +69,7 @@ impl ProxyConfig {
             token_ttl_seconds: i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX),
             exportable_by_default: self.exportable_by_default,
             step_up_max_attempts: self.step_up_max_attempts,
+            credential_cache: self.credential_cache,
         }
     }
 }

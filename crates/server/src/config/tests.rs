@@ -83,3 +83,13 @@ fn a_request_body_has_15_seconds_unless_configured_and_never_zero() {
     let c = Config::from_map(vars(&[("REQUEST_BODY_TIMEOUT_SECONDS", "0")])).unwrap();
     assert_eq!(c.http.request_body_timeout, Duration::from_secs(1), "0 would refuse every body");
 }
+
+#[test]
+fn the_proxy_keeps_a_credential_a_second_unless_configured_and_at_most_a_minute() {
+    let cache = |value: &str| Config::from_map(vars(&[("PROXY_CREDENTIAL_CACHE_MS", value)])).map(|c| c.proxy);
+    assert_eq!(Config::from_map(vars(&[])).unwrap().proxy.credential_cache, Duration::from_secs(1));
+    assert_eq!(cache("0").unwrap().credential_cache, Duration::ZERO, "off");
+    assert_eq!(cache("60000").unwrap().settings().credential_cache, Duration::from_secs(60));
+    let err = cache("60001").unwrap_err().to_string();
+    assert_eq!(err, "PROXY_CREDENTIAL_CACHE_MS: must be at most 60000 (a minute)");
+}
