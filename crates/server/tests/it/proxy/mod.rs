@@ -1,6 +1,7 @@
 //! The MCP proxy (issue 16) end to end: the real service between a client and an MCP-style
 //! server on loopback, with the in-repo authorization server issuing and refreshing tokens.
 
+mod cache;
 mod upstream;
 
 use std::sync::Arc;
