@@ -7,8 +7,10 @@
 //! `cargo xtask bench events` measured the OAuth flows 14–26 % slower with an endpoint
 //! registered before (docs/benchmarks.md, "Lifecycle events"). Deliveries are asynchronous by
 //! nature; a request's user waits. The database's own work for them runs in its own processes,
-//! at its priority, but only as fast as this thread asks for it. Where the CPU is not used up, the
-//! priority changes nothing.
+//! at its priority, but only as fast as this thread asks for it; the dispatcher's store calls run
+//! on the service's runtime (`Dispatcher::with_store_runtime`), since a PostgreSQL connection is
+//! driven by the runtime that opened it and other callers draw from the same pool. Where the CPU
+//! is not used up, the priority changes nothing.
 
 use std::future::Future;
 
@@ -42,7 +44,10 @@ where
             Ok(runtime) => runtime.block_on(async move {
                 let mut work = tokio::spawn(work());
                 tokio::select! {
-                    _ = &mut work => {}
+                    ended = &mut work => match ended {
+                        Err(e) if e.is_panic() => tracing::error!(thread, "background work panicked and stopped"),
+                        _ => tracing::error!(thread, "background work stopped"),
+                    },
                     _ = stopped => work.abort(),
                 }
             }),

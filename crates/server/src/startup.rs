@@ -207,7 +207,10 @@ impl Application {
             tokio::spawn(record_proxy_use(directory.clone())),
         ];
         // Deliveries yield the CPU to requests (crate::background).
-        let dispatcher = app::events::Dispatcher::new(directory.clone());
+        // Its store work stays on this runtime, at the usual priority: a PostgreSQL connection is
+        // driven by the runtime that opened it, and others draw from the same pool.
+        let dispatcher =
+            app::events::Dispatcher::new(directory.clone()).with_store_runtime(tokio::runtime::Handle::current());
         background.push(
             crate::background::spawn_yielding("webhooks", move || dispatcher.run())
                 .map_err(|source| StartupError::Thread { name: "webhooks", source })?,

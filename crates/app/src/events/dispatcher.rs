@@ -11,8 +11,9 @@
 //! for the cool-down without an attempt counted. The dispatcher also prunes old events.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use domain::{Timestamp, WebhookId};
 use ports::{
@@ -31,6 +32,9 @@ use crate::{Deps, Directory, Error};
 const PRUNE_BATCH: u32 = 1_000;
 /// Seconds between two prunings.
 const PRUNE_EVERY_SECONDS: u64 = 600;
+/// How long a claimed delivery may wait for its endpoint's room before it is put back: its
+/// endpoint's address and secrets were read by the claim.
+const HOLD_AT_MOST: Duration = Duration::from_secs(2);
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub struct Dispatcher<D: Deps> {
     directory: Directory<D>,
     breakers: Arc<Breakers>,
     in_flight: Arc<InFlight>,
+    /// Where the claim, the record and the pruning run (the current runtime when `None`).
+    store_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A claim under way on its own task.
@@ -100,6 +106,15 @@ impl InFlight {
     }
 }
 
+/// A send counted in by [`InFlight::enter`], counted out when dropped.
+struct Entered<'a>(&'a InFlight, WebhookId);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.0.leave(&self.1);
+    }
+}
+
 impl<D: Deps> std::fmt::Debug for Dispatcher<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher").finish_non_exhaustive()
@@ -110,7 +125,24 @@ impl<D: Deps> Dispatcher<D> {
     pub fn new(directory: Directory<D>) -> Self {
         let settings = &directory.settings().events;
         let breakers = Arc::new(Breakers::new(settings.breaker_threshold, settings.breaker_cooldown_seconds));
-        Self { directory, breakers, in_flight: Arc::default() }
+        Self { directory, breakers, in_flight: Arc::default(), store_runtime: None }
+    }
+
+    /// Runs the claims, the records and the pruning on `runtime` rather than on the runtime that
+    /// runs the dispatcher. A store whose connections are driven by the runtime that opened them
+    /// (PostgreSQL's) then never has another caller's query wait on the dispatcher's thread,
+    /// which yields the CPU to requests (server `background.rs`).
+    #[must_use]
+    pub fn with_store_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.store_runtime = Some(runtime);
+        self
+    }
+
+    fn spawn_store<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> JoinHandle<T> {
+        match &self.store_runtime {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
+        }
     }
 
     /// Sends for ever, up to `WEBHOOK_CONCURRENCY` at once: claims as many as there are free
@@ -127,8 +159,9 @@ impl<D: Deps> Dispatcher<D> {
         let slots = settings.batch.max(1) as usize;
         let mut pipe = Pipeline::new(slots);
         let mut pruned_at: Option<Instant> = None;
-        let mut claiming: Option<(usize, Claim)> = None;
+        let mut claiming: Option<(usize, Instant, Claim)> = None;
         let mut recording: Option<JoinHandle<()>> = None;
+        let mut pruning: Option<JoinHandle<()>> = None;
         let mut poll = tokio::time::interval(settings.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Whether a claim may start as soon as a quarter of the slots is free.
@@ -136,27 +169,28 @@ impl<D: Deps> Dispatcher<D> {
         loop {
             if recording.is_none() && !pipe.ended.is_empty() {
                 pipe.recording = pipe.ended.len();
-                recording = Some(tokio::spawn(record(self.directory.clone(), std::mem::take(&mut pipe.ended))));
+                recording = Some(self.spawn_store(record(self.directory.clone(), std::mem::take(&mut pipe.ended))));
             }
             let free = slots.saturating_sub(pipe.taken());
             if claiming.is_none() && may_claim && free * 4 >= slots {
                 may_claim = false;
-                claiming = Some((free, tokio::spawn(claim(self.directory.clone(), free))));
+                // The lease runs from before the claim's query: a held delivery's time counts from here.
+                claiming = Some((free, Instant::now(), self.spawn_store(claim(self.directory.clone(), free))));
             }
-            if pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS) {
+            if pruning.as_ref().is_none_or(JoinHandle::is_finished)
+                && pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS)
+            {
                 pruned_at = Some(Instant::now());
-                if let Err(e) = self.prune().await {
-                    tracing::warn!(error = %e, "pruning old events failed");
-                }
+                pruning = Some(self.spawn_store(prune_logged(self.directory.clone())));
             }
             tokio::select! {
-                claimed = async { (&mut claiming.as_mut().expect("a claim under way").1).await }, if claiming.is_some() => {
-                    let asked = claiming.take().map_or(0, |(asked, _)| asked);
+                claimed = async { (&mut claiming.as_mut().expect("a claim under way").2).await }, if claiming.is_some() => {
+                    let (asked, since) = claiming.take().map_or((0, Instant::now()), |(asked, since, _)| (asked, since));
                     match joined(claimed) {
                         Some(Ok(claimed)) => {
                             // Full: the next claim as soon as there is room, not at the next poll.
                             may_claim = claimed.len() == asked;
-                            self.take(claimed, &mut pipe);
+                            self.take(claimed, since, &mut pipe);
                         }
                         Some(Err(e)) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
                         None => {}
@@ -210,19 +244,34 @@ impl<D: Deps> Dispatcher<D> {
     /// Claims up to `limit` due deliveries and starts sending each whose endpoint has room,
     /// holding the others; how many it claimed.
     async fn start(&self, limit: usize, pipe: &mut Pipeline) -> Result<usize, Error> {
+        let since = Instant::now();
         let claimed = claim(self.directory.clone(), limit).await?;
         let started = claimed.len();
-        self.take(claimed, pipe);
+        self.take(claimed, since, pipe);
         Ok(started)
     }
 
-    /// Starts sending each of `claimed` whose endpoint has room, holding the others.
-    fn take(&self, claimed: Vec<DueDelivery>, pipe: &mut Pipeline) {
-        let since = Instant::now();
+    /// Starts sending each of `claimed` (its query begun at `since`) whose endpoint has room,
+    /// holding the others.
+    fn take(&self, claimed: Vec<DueDelivery>, since: Instant, pipe: &mut Pipeline) {
         for due in claimed {
-            if let Some(due) = self.launch(due, pipe) {
-                pipe.held.push_back((since, due));
-            }
+            self.start_or_hold(since, due, pipe);
+        }
+    }
+
+    /// Starts `due` (claimed at `since`) if its endpoint has room, else holds it; puts it back
+    /// unsent (postponed to now, no attempt counted) once it has been held for [`HOLD_AT_MOST`]
+    /// or half its lease, so it is never sent after its lease lapsed nor long after its
+    /// endpoint's address and secrets were read.
+    fn start_or_hold(&self, since: Instant, due: DueDelivery, pipe: &mut Pipeline) {
+        let lease = Duration::from_secs(self.directory.settings().events.lease_seconds.max(2) as u64 / 2);
+        if since.elapsed() >= HOLD_AT_MOST.min(lease) {
+            let outcome = AttemptOutcome::Postponed { next_at: self.directory.ports().clock.now() };
+            self.directory.metrics().webhook_attempt(outcome.name());
+            let DueDelivery { delivery, .. } = due;
+            pipe.ended.push(Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome });
+        } else if let Some(due) = self.launch(due, pipe) {
+            pipe.held.push_back((since, due));
         }
     }
 
@@ -238,39 +287,18 @@ impl<D: Deps> Dispatcher<D> {
         None
     }
 
-    /// Starts the held deliveries whose endpoint has room now, in the order they were claimed.
-    /// One held for half its lease is put back unsent (postponed to now, no attempt counted), so
-    /// it is never sent after its lease lapsed.
+    /// Starts the held deliveries whose endpoint has room now, in the order they were claimed
+    /// (or puts them back: [`Self::start_or_hold`]).
     fn start_held(&self, pipe: &mut Pipeline) {
-        if pipe.held.is_empty() {
-            return;
-        }
-        let longest = std::time::Duration::from_secs(self.directory.settings().events.lease_seconds.max(2) as u64 / 2);
         for _ in 0..pipe.held.len() {
             let Some((since, due)) = pipe.held.pop_front() else { break };
-            if since.elapsed() >= longest {
-                let outcome = AttemptOutcome::Postponed { next_at: self.directory.ports().clock.now() };
-                self.directory.metrics().webhook_attempt(outcome.name());
-                let DueDelivery { delivery, .. } = due;
-                pipe.ended.push(Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome });
-            } else if let Some(due) = self.launch(due, pipe) {
-                pipe.held.push_back((since, due));
-            }
+            self.start_or_hold(since, due, pipe);
         }
     }
 
     /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
     pub async fn prune(&self) -> Result<u64, Error> {
-        let ports = self.directory.ports();
-        let before = ports.clock.now().plus_seconds(-self.directory.settings().events.retention_seconds);
-        let mut pruned = 0;
-        loop {
-            let deleted = ports.events.prune_events(before, PRUNE_BATCH).await?;
-            pruned += deleted;
-            if deleted < u64::from(PRUNE_BATCH) {
-                return Ok(pruned);
-            }
-        }
+        prune(&self.directory).await
     }
 }
 
@@ -283,6 +311,27 @@ async fn claim<D: Deps>(directory: Directory<D>, limit: usize) -> Result<Vec<Due
     Ok(ports.events.claim_deliveries(directory.replica(), now, until, limit).await?)
 }
 
+/// Prunes old events (see [`Dispatcher::prune`]), saying so when it fails.
+async fn prune_logged<D: Deps>(directory: Directory<D>) {
+    if let Err(e) = prune(&directory).await {
+        tracing::warn!(error = %e, "pruning old events failed");
+    }
+}
+
+/// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
+async fn prune<D: Deps>(directory: &Directory<D>) -> Result<u64, Error> {
+    let ports = directory.ports();
+    let before = ports.clock.now().plus_seconds(-directory.settings().events.retention_seconds);
+    let mut pruned = 0;
+    loop {
+        let deleted = ports.events.prune_events(before, PRUNE_BATCH).await?;
+        pruned += deleted;
+        if deleted < u64::from(PRUNE_BATCH) {
+            return Ok(pruned);
+        }
+    }
+}
+
 /// Records the attempts that have ended, in one write, and lets their leases go. One that is
 /// not recorded (the database down, or its lease lapsed) is sent again once its lease lapses.
 async fn record<D: Deps>(directory: Directory<D>, ended: Vec<Attempted>) {
@@ -293,7 +342,7 @@ async fn record<D: Deps>(directory: Directory<D>, ended: Vec<Attempted>) {
         Ok(written) => {
             for (a, _) in ended.iter().zip(written).filter(|(_, written)| !written) {
                 let (webhook, event) = (&a.webhook, &a.event);
-                tracing::warn!(%webhook, %event, "a delivery's lease lapsed before its outcome was recorded");
+                tracing::warn!(%webhook, %event, "a delivery's outcome was not recorded: its lease lapsed or its endpoint was deleted");
             }
         }
         Err(e) => {
@@ -316,6 +365,8 @@ async fn attempt<D: Deps>(
     let now = ports.clock.now();
     let id = &due.delivery.webhook_id;
     let endpoint = id.as_str();
+    // Counted out however this ends (a panic included), so the endpoint's share is never lost.
+    let _entered = Entered(in_flight, id.clone());
     let outcome = match breakers.admit(endpoint, now) {
         Admission::Refused => {
             let cooldown = directory.settings().events.breaker_cooldown_seconds;
@@ -329,7 +380,6 @@ async fn attempt<D: Deps>(
             judge(directory, &due, sent, ports.clock.now())
         }
     };
-    in_flight.leave(id);
     directory.metrics().webhook_attempt(outcome.name());
     let DueDelivery { delivery, .. } = due;
     Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome }

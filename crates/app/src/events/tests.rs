@@ -262,3 +262,68 @@ async fn a_record_never_holds_more_than_the_slots_however_slow_the_database_is()
     ids.dedup();
     assert_eq!(ids.len(), TOTAL as usize, "every delivery recorded once");
 }
+
+/// A claim's lease runs from before its query: deliveries whose claim took longer than they may
+/// be held (half a lease of 2 s here) are put back unsent, never sent late in their lease (or
+/// after it, when another replica may have claimed them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_of_a_claim_that_took_too_long_are_put_back_unsent() {
+    let claimed: Vec<_> = (1..=3)
+        .map(|n| DueDelivery { delivery: Delivery { event: event(n), ..due(0, None).delivery }, ..due(0, None) })
+        .collect();
+    let (mut mocks, round) = mocks_for(Vec::new(), || Ok(200));
+    mocks.event_settings.lease_seconds = 2;
+    let claims = Mutex::new(Some(claimed));
+    mocks.events = ports::mocks::MockEventStore::new();
+    mocks.events.expect_claim_deliveries().returning(move |_, _, _, _| {
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        Ok(claims.lock().unwrap().take().unwrap_or_default())
+    });
+    let finished = Arc::clone(&round.finished);
+    mocks.events.expect_finish_deliveries().returning(move |_, attempts| {
+        finished.lock().unwrap().extend(attempts.iter().map(|a| a.outcome.clone()));
+        Ok(vec![true; attempts.len()])
+    });
+    let report = Dispatcher::new(mocks.directory()).round().await.expect("round");
+    assert_eq!((report.claimed, report.postponed, report.delivered), (3, 3, 0), "{report:?}");
+    assert!(round.signed_with.lock().unwrap().is_empty(), "nothing was sent");
+}
+
+/// The claim and the record run on the runtime they are given, not on the dispatcher's own
+/// (whose thread yields the CPU): a store connection they open is driven there.
+#[tokio::test]
+async fn the_claim_and_the_record_run_on_the_store_runtime_they_are_given() {
+    let store = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("store-rt")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut mocks = Mocks::new();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let (claimed_on, recorded_on) = (Arc::clone(&threads), Arc::clone(&threads));
+    let claims = Mutex::new(Some(vec![due(0, None)]));
+    mocks.events.expect_claim_deliveries().returning(move |_, _, _, _| {
+        claimed_on.lock().unwrap().push(std::thread::current().name().map(str::to_owned));
+        Ok(claims.lock().unwrap().take().unwrap_or_default())
+    });
+    mocks.events.expect_finish_deliveries().returning(move |_, attempts| {
+        recorded_on.lock().unwrap().push(std::thread::current().name().map(str::to_owned));
+        Ok(vec![true; attempts.len()])
+    });
+    mocks.events.expect_prune_events().returning(|_, _| Ok(0));
+    mocks.webhooks.expect_send().returning(|_| Ok(200));
+    let dispatcher = Dispatcher::new(mocks.directory()).with_store_runtime(store.handle().clone());
+    let running = tokio::spawn(dispatcher.run());
+    for _ in 0..200 {
+        if threads.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    running.abort();
+    let threads = threads.lock().unwrap().clone();
+    assert!(threads.len() >= 2, "a claim and a record: {threads:?}");
+    assert!(threads.iter().all(|name| name.as_deref() == Some("store-rt")), "{threads:?}");
+    store.shutdown_background();
+}
