@@ -162,8 +162,28 @@ impl<D: Deps> Directory<D> {
     /// Forgets this replica's kept credential of `ref_id` (its connection was written, or a
     /// server refused its token).
     pub(crate) fn forget_credential(&self, ref_id: &RefId) {
-        if self.inner.credential_cache.enabled() {
-            self.inner.credential_cache.forget(ref_id);
+        drop(self.forgetting_credential(ref_id));
+    }
+
+    /// Forgets this replica's kept credential of `ref_id` when the guard is dropped: after the
+    /// write it covers has ended, or when its caller is cancelled during the write, which may
+    /// have committed all the same (a client that hangs up after a disconnect's commit).
+    pub(crate) fn forgetting_credential<'a>(&'a self, ref_id: &'a RefId) -> ForgetOnDrop<'a> {
+        ForgetOnDrop { cache: &self.inner.credential_cache, ref_id }
+    }
+}
+
+/// See [`Directory::forgetting_credential`].
+#[must_use = "the credential is forgotten when this is dropped"]
+pub(crate) struct ForgetOnDrop<'a> {
+    cache: &'a CredentialCache,
+    ref_id: &'a RefId,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.cache.enabled() {
+            self.cache.forget(self.ref_id);
         }
     }
 }

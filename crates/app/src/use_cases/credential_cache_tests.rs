@@ -390,3 +390,17 @@ fn every_write_of_a_stored_connection_goes_through_the_two_that_forget_its_kept_
     visit(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
     assert!(found.is_empty(), "write through Directory::store_update or store_delete: {found:?}");
 }
+
+#[tokio::test]
+async fn a_write_whose_caller_is_cancelled_still_forgets_the_kept_credential() {
+    let cache = CredentialCache::new(Duration::from_secs(1));
+    let generation = miss(cache.get(&owner(), &ref_id(1), 0));
+    cache.put(&owner(), &ref_id(1), &credential(), generation, 0, None);
+    // A write under way (it may commit) whose caller goes away: the future is dropped mid-await.
+    let write = async {
+        let _forget = ForgetOnDrop { cache: &cache, ref_id: &ref_id(1) };
+        std::future::pending::<()>().await;
+    };
+    assert!(tokio::time::timeout(Duration::from_millis(10), write).await.is_err());
+    assert!(matches!(cache.get(&owner(), &ref_id(1), 1), Lookup::Miss { .. }), "still kept after the cancelled write");
+}

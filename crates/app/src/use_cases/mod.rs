@@ -100,7 +100,8 @@ impl<D: Deps> Directory<D> {
     /// Writes a change of a stored connection with its event ([`ConnectionStore::update`]). Every
     /// such write goes through here (or [`Directory::store_delete`]), so this replica's proxy
     /// keeps no credential from before it (`credential_cache`); forgotten whatever the outcome,
-    /// since a write that errs may have been committed all the same.
+    /// even when the caller is cancelled during the write, since a write that errs or is
+    /// abandoned may have been committed all the same.
     pub(crate) async fn store_update(
         &self,
         connection: &Connection,
@@ -108,9 +109,8 @@ impl<D: Deps> Directory<D> {
         secrets: &SecretsUpdate,
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let written = self.ports().connections.update(connection, expected, secrets, event).await;
-        self.forget_credential(&connection.ref_id);
-        written
+        let _forget = self.forgetting_credential(&connection.ref_id);
+        self.ports().connections.update(connection, expected, secrets, event).await
     }
 
     /// Deletes a stored connection with its event ([`ConnectionStore::delete`]), forgetting this
@@ -121,9 +121,8 @@ impl<D: Deps> Directory<D> {
         ref_id: &RefId,
         event: &AuditEvent,
     ) -> Result<Option<StoredSecrets>, StoreError> {
-        let deleted = self.ports().connections.delete(owner, ref_id, event).await;
-        self.forget_credential(ref_id);
-        deleted
+        let _forget = self.forgetting_credential(ref_id);
+        self.ports().connections.delete(owner, ref_id, event).await
     }
 
     /// The connection `ref_id` whoever owns it: for background work (the refresher) only.
