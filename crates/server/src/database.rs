@@ -72,6 +72,18 @@ fn pg_config(config: &DatabaseConfig) -> PgConfig {
     PgConfig { pool_size: config.pool_size, timeout: config.timeout, worker_threads: crate::config::worker_threads() }
 }
 
+/// Connections of the webhook dispatcher's own PostgreSQL pool, beside `DATABASE_POOL_SIZE`.
+pub const DISPATCHER_POOL_SIZE: usize = 4;
+
+/// The webhook dispatcher's own pool on the PostgreSQL database at `config`'s URL (migrated by
+/// the service's store already): opened lazily, by the dispatcher's runtime, so its connections
+/// are driven on the dispatcher's low-priority thread, and used by nothing else, so no other
+/// caller's query waits on that thread (`server::background`).
+pub fn dispatcher_pool(config: &DatabaseConfig) -> Result<PgStore, DatabaseError> {
+    let own = PgConfig { pool_size: DISPATCHER_POOL_SIZE, worker_threads: 0, ..pg_config(config) };
+    PgStore::connect_without_migrating(config.url.as_str(), own).map_err(open_error)
+}
+
 /// The error and its causes on one line, so the operator sees why ("connection refused").
 fn open_error(e: impl std::error::Error) -> DatabaseError {
     DatabaseError::Open(crate::startup::error_chain(&e))

@@ -127,15 +127,19 @@ impl Application {
         let catalog = catalog::load(config.catalog.path.as_deref(), &|var| config.env.get(var))?;
         check_signing(&catalog, &keyring.1)?;
         match Database::open(&config.database).await.map_err(|e| StartupError::Database(e.to_string()))? {
-            Database::Sqlite(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
-            Database::Postgres(store) => Self::assemble(config, listener, store, keyring, keys, catalog),
+            Database::Sqlite(store) => Self::assemble(config, listener, (store, None), keyring, keys, catalog),
+            Database::Postgres(store) => {
+                let own = crate::database::dispatcher_pool(&config.database)
+                    .map_err(|e| StartupError::Database(e.to_string()))?;
+                Self::assemble(config, listener, (store, Some(own)), keyring, keys, catalog)
+            }
         }
     }
 
     fn assemble<S>(
         config: Config,
         listener: TcpListener,
-        store: S,
+        (store, dispatcher_store): (S, Option<S>),
         (keyring, signing): (Keyring, SigningKeys),
         keys: KeysReloader,
         catalog: app::Catalog,
@@ -207,10 +211,13 @@ impl Application {
             tokio::spawn(record_proxy_use(directory.clone())),
         ];
         // Deliveries yield the CPU to requests (crate::background).
-        // Its store work stays on this runtime, at the usual priority: a PostgreSQL connection is
-        // driven by the runtime that opened it, and others draw from the same pool.
-        let dispatcher =
-            app::events::Dispatcher::new(directory.clone()).with_store_runtime(tokio::runtime::Handle::current());
+        // On PostgreSQL its store work goes through a pool of its own, driven on its thread; on
+        // SQLite (one writer thread for all) it stays on this runtime.
+        let dispatcher = app::events::Dispatcher::new(directory.clone());
+        let dispatcher = match dispatcher_store {
+            Some(own) => dispatcher.with_events_store(own),
+            None => dispatcher.with_store_runtime(tokio::runtime::Handle::current()),
+        };
         background.push(
             crate::background::spawn_yielding("webhooks", move || dispatcher.run())
                 .map_err(|source| StartupError::Thread { name: "webhooks", source })?,

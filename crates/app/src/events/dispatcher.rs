@@ -53,6 +53,20 @@ pub struct Dispatcher<D: Deps> {
     in_flight: Arc<InFlight>,
     /// Where the claim, the record and the pruning run (the current runtime when `None`).
     store_runtime: Option<tokio::runtime::Handle>,
+    /// The store they go through, when not the directory's events port.
+    own_store: Option<Arc<D::Events>>,
+}
+
+/// The dispatcher's way to its deliveries: the directory's events port, or a store of its own.
+struct Deliveries<D: Deps> {
+    directory: Directory<D>,
+    own: Option<Arc<D::Events>>,
+}
+
+impl<D: Deps> Deliveries<D> {
+    fn events(&self) -> &D::Events {
+        self.own.as_deref().unwrap_or(&self.directory.ports().events)
+    }
 }
 
 /// A claim under way on its own task.
@@ -125,7 +139,20 @@ impl<D: Deps> Dispatcher<D> {
     pub fn new(directory: Directory<D>) -> Self {
         let settings = &directory.settings().events;
         let breakers = Arc::new(Breakers::new(settings.breaker_threshold, settings.breaker_cooldown_seconds));
-        Self { directory, breakers, in_flight: Arc::default(), store_runtime: None }
+        Self { directory, breakers, in_flight: Arc::default(), store_runtime: None, own_store: None }
+    }
+
+    /// Claims, records and prunes through `store` (the same database through a pool of the
+    /// dispatcher's own) rather than through the directory's events port: connections opened and
+    /// driven where the dispatcher runs, which no other caller waits on.
+    #[must_use]
+    pub fn with_events_store(mut self, store: D::Events) -> Self {
+        self.own_store = Some(Arc::new(store));
+        self
+    }
+
+    fn deliveries(&self) -> Deliveries<D> {
+        Deliveries { directory: self.directory.clone(), own: self.own_store.clone() }
     }
 
     /// Runs the claims, the records and the pruning on `runtime` rather than on the runtime that
@@ -169,19 +196,19 @@ impl<D: Deps> Dispatcher<D> {
         loop {
             if recording.is_none() && !pipe.ended.is_empty() {
                 pipe.recording = pipe.ended.len();
-                recording = Some(self.spawn_store(record(self.directory.clone(), std::mem::take(&mut pipe.ended))));
+                recording = Some(self.spawn_store(record(self.deliveries(), std::mem::take(&mut pipe.ended))));
             }
             let free = slots.saturating_sub(pipe.taken());
             if claiming.is_none() && may_claim && free * 4 >= slots {
                 may_claim = false;
                 // The lease runs from before the claim's query: a held delivery's time counts from here.
-                claiming = Some((free, Instant::now(), self.spawn_store(claim(self.directory.clone(), free))));
+                claiming = Some((free, Instant::now(), self.spawn_store(claim(self.deliveries(), free))));
             }
             if pruning.as_ref().is_none_or(JoinHandle::is_finished)
                 && pruned_at.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_EVERY_SECONDS)
             {
                 pruned_at = Some(Instant::now());
-                pruning = Some(self.spawn_store(prune_logged(self.directory.clone())));
+                pruning = Some(self.spawn_store(prune_logged(self.deliveries())));
             }
             tokio::select! {
                 claimed = async { (&mut claiming.as_mut().expect("a claim under way").2).await }, if claiming.is_some() => {
@@ -238,14 +265,14 @@ impl<D: Deps> Dispatcher<D> {
 
     /// Records the attempts that have ended, in one write.
     async fn record(&self, ended: &mut Vec<Attempted>) {
-        record(self.directory.clone(), std::mem::take(ended)).await;
+        record(self.deliveries(), std::mem::take(ended)).await;
     }
 
     /// Claims up to `limit` due deliveries and starts sending each whose endpoint has room,
     /// holding the others; how many it claimed.
     async fn start(&self, limit: usize, pipe: &mut Pipeline) -> Result<usize, Error> {
         let since = Instant::now();
-        let claimed = claim(self.directory.clone(), limit).await?;
+        let claimed = claim(self.deliveries(), limit).await?;
         let started = claimed.len();
         self.take(claimed, since, pipe);
         Ok(started)
@@ -298,33 +325,33 @@ impl<D: Deps> Dispatcher<D> {
 
     /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
     pub async fn prune(&self) -> Result<u64, Error> {
-        prune(&self.directory).await
+        prune(&self.deliveries()).await
     }
 }
 
 /// Leases up to `limit` due deliveries for this replica.
-async fn claim<D: Deps>(directory: Directory<D>, limit: usize) -> Result<Vec<DueDelivery>, Error> {
-    let ports = directory.ports();
-    let now = ports.clock.now();
+async fn claim<D: Deps>(store: Deliveries<D>, limit: usize) -> Result<Vec<DueDelivery>, Error> {
+    let directory = &store.directory;
+    let now = directory.ports().clock.now();
     let until = now.plus_seconds(directory.settings().events.lease_seconds);
     let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-    Ok(ports.events.claim_deliveries(directory.replica(), now, until, limit).await?)
+    Ok(store.events().claim_deliveries(directory.replica(), now, until, limit).await?)
 }
 
 /// Prunes old events (see [`Dispatcher::prune`]), saying so when it fails.
-async fn prune_logged<D: Deps>(directory: Directory<D>) {
-    if let Err(e) = prune(&directory).await {
+async fn prune_logged<D: Deps>(store: Deliveries<D>) {
+    if let Err(e) = prune(&store).await {
         tracing::warn!(error = %e, "pruning old events failed");
     }
 }
 
 /// Deletes events older than `EVENT_RETENTION_DAYS` (a pending delivery keeps its event).
-async fn prune<D: Deps>(directory: &Directory<D>) -> Result<u64, Error> {
-    let ports = directory.ports();
-    let before = ports.clock.now().plus_seconds(-directory.settings().events.retention_seconds);
+async fn prune<D: Deps>(store: &Deliveries<D>) -> Result<u64, Error> {
+    let directory = &store.directory;
+    let before = directory.ports().clock.now().plus_seconds(-directory.settings().events.retention_seconds);
     let mut pruned = 0;
     loop {
-        let deleted = ports.events.prune_events(before, PRUNE_BATCH).await?;
+        let deleted = store.events().prune_events(before, PRUNE_BATCH).await?;
         pruned += deleted;
         if deleted < u64::from(PRUNE_BATCH) {
             return Ok(pruned);
@@ -334,11 +361,11 @@ async fn prune<D: Deps>(directory: &Directory<D>) -> Result<u64, Error> {
 
 /// Records the attempts that have ended, in one write, and lets their leases go. One that is
 /// not recorded (the database down, or its lease lapsed) is sent again once its lease lapses.
-async fn record<D: Deps>(directory: Directory<D>, ended: Vec<Attempted>) {
+async fn record<D: Deps>(store: Deliveries<D>, ended: Vec<Attempted>) {
     if ended.is_empty() {
         return;
     }
-    match directory.ports().events.finish_deliveries(directory.replica(), &ended).await {
+    match store.events().finish_deliveries(store.directory.replica(), &ended).await {
         Ok(written) => {
             for (a, _) in ended.iter().zip(written).filter(|(_, written)| !written) {
                 let (webhook, event) = (&a.webhook, &a.event);

@@ -327,3 +327,16 @@ async fn the_claim_and_the_record_run_on_the_store_runtime_they_are_given() {
     assert!(threads.iter().all(|name| name.as_deref() == Some("store-rt")), "{threads:?}");
     store.shutdown_background();
 }
+
+/// Given a store of its own (a pool the dispatcher alone draws from), the dispatcher claims and
+/// records through it; the directory's events port is not called (its mock expects nothing).
+#[tokio::test]
+async fn a_dispatcher_with_a_store_of_its_own_claims_and_records_through_it() {
+    let (mut own, round) = mocks_for(vec![due(0, None)], || Ok(200));
+    let mut mocks = Mocks::new();
+    mocks.webhooks = std::mem::replace(&mut own.webhooks, ports::mocks::MockWebhookSender::new());
+    let store = std::mem::replace(&mut own.events, ports::mocks::MockEventStore::new());
+    let report = Dispatcher::new(mocks.directory()).with_events_store(store).round().await.expect("round");
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    assert_eq!(*round.writes.lock().unwrap(), 1, "recorded through its own store");
+}
