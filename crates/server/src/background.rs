@@ -7,10 +7,11 @@
 //! `cargo xtask bench events` measured the OAuth flows 14–26 % slower with an endpoint
 //! registered before (docs/benchmarks.md, "Lifecycle events"). Deliveries are asynchronous by
 //! nature; a request's user waits. The database's own work for them runs in its own processes,
-//! at its priority, but only as fast as this thread asks for it; the dispatcher's store calls run
-//! on the service's runtime (`Dispatcher::with_store_runtime`), since a PostgreSQL connection is
-//! driven by the runtime that opened it and other callers draw from the same pool. Where the CPU
-//! is not used up, the priority changes nothing.
+//! at its priority, but only as fast as this thread asks for it. A PostgreSQL connection is
+//! driven by the runtime that opened it, so the dispatcher's store calls go through a pool of its
+//! own there (`database::dispatcher_pool`), which no other caller waits on; on SQLite they run on
+//! the service's runtime (`Dispatcher::with_store_runtime`). Where the CPU is not used up, the
+//! priority changes nothing.
 
 use std::future::Future;
 

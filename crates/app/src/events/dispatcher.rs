@@ -1,12 +1,12 @@
 //! The webhook dispatcher: every replica runs one. It leases due deliveries in the database (so
 //! one replica sends each attempt), sends them at once, and records the outcomes that have ended
-//! in one write, each with the lease it held; a replica that dies only
-//! delays its leased deliveries until the leases lapse (and sends again the ones it had sent but
-//! not yet recorded: at least once).
+//! in one write, each with the lease it held; a replica that dies only delays its leased
+//! deliveries until the leases lapse (and sends again the ones it had sent but not yet recorded:
+//! at least once).
 //!
 //! Order per connection comes from the claim (a later event of a connection is not claimable
-//! while an earlier one is pending), so a round sends at most one delivery per connection and
-//! endpoint. Retries back off exponentially with jitter for `WEBHOOK_RETRY_HOURS`; an endpoint
+//! while an earlier one is pending, or sent but not yet recorded), so at most one delivery per
+//! connection and endpoint is in hand at a time. Retries back off exponentially with jitter for `WEBHOOK_RETRY_HOURS`; an endpoint
 //! that keeps failing opens its circuit breaker (the one refreshes use), and its deliveries wait
 //! for the cool-down without an attempt counted. The dispatcher also prunes old events.
 
@@ -294,9 +294,7 @@ impl<D: Deps> Dispatcher<D> {
         let lease = Duration::from_secs(self.directory.settings().events.lease_seconds.max(2) as u64 / 2);
         if since.elapsed() >= HOLD_AT_MOST.min(lease) {
             let outcome = AttemptOutcome::Postponed { next_at: self.directory.ports().clock.now() };
-            self.directory.metrics().webhook_attempt(outcome.name());
-            let DueDelivery { delivery, .. } = due;
-            pipe.ended.push(Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome });
+            pipe.ended.push(settled(&self.directory, due, outcome));
         } else if let Some(due) = self.launch(due, pipe) {
             pipe.held.push_back((since, due));
         }
@@ -407,6 +405,11 @@ async fn attempt<D: Deps>(
             judge(directory, &due, sent, ports.clock.now())
         }
     };
+    settled(directory, due, outcome)
+}
+
+/// How the attempt at `due` ended, counted in the metrics, to record.
+fn settled<D: Deps>(directory: &Directory<D>, due: DueDelivery, outcome: AttemptOutcome) -> Attempted {
     directory.metrics().webhook_attempt(outcome.name());
     let DueDelivery { delivery, .. } = due;
     Attempted { webhook: delivery.webhook_id, event: delivery.event.id, outcome }

@@ -8,7 +8,8 @@
 //!   credential's refresh-ahead point (`Directory::refresh_ahead_at`), so the proxy never hands
 //!   out a token the credentials path would have refreshed. A clock that moved back misses too.
 //! - **This replica's writes.** Every write of a stored connection (`Directory::store_update`,
-//!   `Directory::store_delete`) forgets its entry once written, and a read that began before a
+//!   `Directory::store_delete`) forgets its entry once written (or abandoned by a cancelled
+//!   caller: it may have committed all the same), and a read that began before a
 //!   forget is not kept (a generation counts the forgets), so no call after a refresh, an
 //!   expiry, a step-up, a reconnect or a disconnect here gets the credential from before it. The
 //!   proxy forgets the entry too when a server refused its token (`proxy::after_refusal`).
