@@ -178,13 +178,19 @@ async fn a_form_without_the_pages_csrf_token_is_refused_and_connects_nothing(bac
 }
 
 async fn an_expired_or_unknown_session_gets_a_clear_page_and_a_json_client_the_contracts_error(backend: Backend) {
-    let (app, _auth) = spawn_with(backend, TestAuthConfig::default(), &[("CONNECT_SESSION_TTL_SECONDS", "1")]).await;
+    // Long enough that a loaded machine still enters the page before the session ends (a 1 s
+    // life failed in CI); the wait below is counted from before the session was opened.
+    const TTL_SECONDS: u64 = 5;
+    let ttl = TTL_SECONDS.to_string();
+    let (app, _auth) = spawn_with(backend, TestAuthConfig::default(), &[("CONNECT_SESSION_TTL_SECONDS", &ttl)]).await;
+    let opened_before = tokio::time::Instant::now();
     let url = connect_url(&app, "alice", None).await;
     let mut visitor = Visitor::default();
     let page = visitor.enter(&app, &url).await;
     let csrf = field(&page, "csrf");
     // Waits for the session to expire; nothing is asserted about time.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = opened_before + std::time::Duration::from_millis(TTL_SECONDS * 1000 + 1100);
+    tokio::time::sleep_until(expired).await;
 
     let unknown = app.url("/assets/connect-page?session=Jx3vNotASessionTokenAtAll0123456789abcdefg");
     for (mut who, to) in
