@@ -179,26 +179,67 @@ pub enum Finish {
     Postpone(Postpone),
 }
 
+/// What recording an outcome writes on its delivery: the one mapping of an [`AttemptOutcome`] to
+/// the columns, for [`finish`] and for a store that settles many in one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The delivery's state afterwards (a postponed one stays pending).
+    pub state: &'static str,
+    /// Whether an attempt was made: counted, and its status and error written. A postponed
+    /// delivery (the breaker was open) keeps its last ones.
+    pub counted: bool,
+    /// The receiver's status code, when it answered.
+    pub status: Option<i32>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// The next try; `None` keeps the one it has.
+    pub next_at: Option<i64>,
+}
+
+impl Settlement {
+    /// The columns `outcome` writes.
+    pub fn of(outcome: &AttemptOutcome) -> Self {
+        let code = |s: &Option<u16>| s.map(i32::from);
+        let attempt = |state: DeliveryState, status, error, next_at| Self {
+            state: state.as_str(),
+            counted: true,
+            status,
+            error,
+            next_at,
+        };
+        match outcome {
+            AttemptOutcome::Postponed { next_at } => Self {
+                state: DeliveryState::Pending.as_str(),
+                counted: false,
+                status: None,
+                error: None,
+                next_at: Some(next_at.unix()),
+            },
+            AttemptOutcome::Delivered { status, .. } => {
+                attempt(DeliveryState::Delivered, Some(i32::from(*status)), None, None)
+            }
+            AttemptOutcome::Retry { status, error, next_at } => {
+                attempt(DeliveryState::Pending, code(status), Some(error.clone()), Some(next_at.unix()))
+            }
+            AttemptOutcome::Failed { status, error, .. } => {
+                attempt(DeliveryState::Failed, code(status), Some(error.clone()), None)
+            }
+            AttemptOutcome::Gone { .. } => {
+                attempt(DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON.to_owned()), None)
+            }
+        }
+    }
+}
+
 /// Records `outcome` on the delivery of `event` to `webhook` if `owner` holds it and it is
 /// pending, letting the lease go. A `Gone` outcome also disables the endpoint
 /// ([`crate::webhooks::disable_gone()`], in the same transaction, when this wrote a row).
 pub fn finish(webhook: &WebhookId, event: &EventId, owner: &str, outcome: &AttemptOutcome) -> Finish {
-    let code = |s: &Option<u16>| s.map(i32::from);
-    // The state, status, error and next try (`None` keeps it) of an attempt that was made.
-    let (state, status, error, next_at) = match outcome {
-        AttemptOutcome::Postponed { next_at } => return Finish::Postpone(postpone(webhook, event, owner, *next_at)),
-        AttemptOutcome::Delivered { status, .. } => (DeliveryState::Delivered, Some(i32::from(*status)), None, None),
-        AttemptOutcome::Retry { status, error, next_at } => {
-            (DeliveryState::Pending, code(status), Some(error.clone()), Some(next_at.unix()))
-        }
-        AttemptOutcome::Failed { status, error, .. } => {
-            (DeliveryState::Failed, code(status), Some(error.clone()), None)
-        }
-        AttemptOutcome::Gone { .. } => {
-            (DeliveryState::Failed, Some(410), Some(AttemptOutcome::GONE_REASON.to_owned()), None)
-        }
-    };
-    Finish::Attempt(finish_attempt(webhook, event, owner, state.as_str(), status, error, next_at))
+    let Settlement { state, counted, status, error, next_at } = Settlement::of(outcome);
+    match (counted, next_at) {
+        (false, Some(next_at)) => Finish::Postpone(postpone(webhook, event, owner, next_at)),
+        _ => Finish::Attempt(finish_attempt(webhook, event, owner, state, status, error, next_at)),
+    }
 }
 
 #[auto_type]
@@ -233,8 +274,7 @@ pub type Postpone = postpone;
 /// Moves the next try of the delivery `owner` holds to `next_at`, counting no attempt, and lets
 /// the lease go.
 #[auto_type]
-fn postpone(webhook: &WebhookId, event: &EventId, owner: &str, next_at: Timestamp) -> _ {
-    let next_at: i64 = next_at.unix();
+fn postpone(webhook: &WebhookId, event: &EventId, owner: &str, next_at: i64) -> _ {
     let target: held = held(webhook, event, owner);
     let no_owner: Option<String> = None;
     diesel::dsl::update(target).set((

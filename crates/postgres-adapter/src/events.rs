@@ -15,8 +15,8 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use diesel_store::deliveries::{self, DeliveryRow, DueRow, Finish};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_store::deliveries::{self, DeliveryRow, DueRow};
 use diesel_store::events::{self, EventRow};
 use diesel_store::webhooks::{self, WebhookChanges, WebhookRow};
 use domain::{EventId, TenantId, Timestamp, WebhookId};
@@ -26,6 +26,7 @@ use ports::{
 };
 
 use crate::PgStore;
+use crate::deliveries::{self as pg_deliveries, ClaimDeliveries, SettleDeliveries};
 use crate::error::from_diesel;
 
 #[async_trait]
@@ -195,22 +196,15 @@ impl EventStore for PgStore {
         if attempts.is_empty() {
             return Ok(Vec::new());
         }
+        let batch = SettleDeliveries::new(owner, attempts);
         self.bounded(async {
             let mut conn = self.conn().await?;
             let written = conn
                 .transaction(async |tx| {
-                    // Pipelined: every statement is sent before the first answer is read.
-                    let shared: &AsyncPgConnection = tx;
-                    let finishing = attempts.iter().map(|a| {
-                        let mut conn = shared;
-                        match deliveries::finish(&a.webhook, &a.event, owner, &a.outcome) {
-                            Finish::Attempt(attempt) => attempt.execute(&mut conn),
-                            Finish::Postpone(postpone) => postpone.execute(&mut conn),
-                        }
-                    });
-                    let written = futures_util::future::try_join_all(finishing).await?;
-                    for (a, n) in attempts.iter().zip(&written) {
-                        if let (1, AttemptOutcome::Gone { at }) = (n, &a.outcome) {
+                    let positions: Vec<i32> = batch.load(tx).await?;
+                    let written = pg_deliveries::written(attempts.len(), &positions);
+                    for (a, wrote) in attempts.iter().zip(&written) {
+                        if let (true, AttemptOutcome::Gone { at }) = (wrote, &a.outcome) {
                             webhooks::disable_gone(&a.webhook, *at).execute(tx).await?;
                         }
                     }
@@ -218,44 +212,9 @@ impl EventStore for PgStore {
                 })
                 .await
                 .map_err(from_diesel)?;
-            Ok(written.into_iter().map(|n| n == 1).collect())
+            Ok(written)
         })
         .await
-    }
-}
-
-/// The claim as one statement (diesel has no `WITH … UPDATE … FROM`, nor `FOR UPDATE OF`): the
-/// shared candidate query locks the deliveries it picks (not their endpoints) with
-/// `FOR UPDATE OF deliveries SKIP LOCKED` in a common table expression, and the outer `UPDATE`
-/// leases exactly those, returning `(webhook_id, seq)`. Cached by its text.
-struct ClaimDeliveries<'a> {
-    candidates: deliveries::claimable,
-    owner: &'a str,
-    until: i64,
-}
-
-impl QueryId for ClaimDeliveries<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for ClaimDeliveries<'_> {
-    type SqlType = (Text, BigInt);
-}
-
-impl QueryFragment<Pg> for ClaimDeliveries<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH picked AS (");
-        <deliveries::claimable as QueryFragment<Pg>>::walk_ast(&self.candidates, out.reborrow())?;
-        out.push_sql(" FOR UPDATE OF deliveries SKIP LOCKED) UPDATE deliveries SET lease_owner = ");
-        out.push_bind_param::<Text, _>(&self.owner)?;
-        out.push_sql(", lease_until = ");
-        out.push_bind_param::<BigInt, _>(&self.until)?;
-        out.push_sql(
-            " FROM picked WHERE deliveries.webhook_id = picked.webhook_id AND deliveries.seq = picked.seq \
-             RETURNING deliveries.webhook_id, deliveries.seq",
-        );
-        Ok(())
     }
 }
 

@@ -13,11 +13,12 @@
 //! `sslmode=require`, and then the server certificate is verified (against the platform's roots
 //! or an `sslrootcert=<pem file>`). The schema, rows and most queries are `diesel_store`'s, shared
 //! with the SQLite adapter; this crate adds the pool, the execution, the statements only
-//! PostgreSQL has (`recorded`, `flows::TakeWithConnection`, `events::ClaimDeliveries`), row locks (`FOR UPDATE SKIP LOCKED`)
+//! PostgreSQL has (`recorded`, `flows::TakeWithConnection`, `deliveries::ClaimDeliveries`), row locks (`FOR UPDATE SKIP LOCKED`)
 //! and its error translation. Both run the same contract tests.
 
 mod audit;
 mod connections;
+mod deliveries;
 mod error;
 mod events;
 mod flows;
