@@ -201,6 +201,7 @@ impl EventStore for PgStore {
             let mut conn = self.conn().await?;
             let written = conn
                 .transaction(async |tx| {
+                    diesel::sql_query(pg_deliveries::SETTLE_BY_THE_BATCH).execute(tx).await?;
                     let positions: Vec<i32> = batch.load(tx).await?;
                     let written = pg_deliveries::written(attempts.len(), &positions);
                     for (a, wrote) in attempts.iter().zip(&written) {
