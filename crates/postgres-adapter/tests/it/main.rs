@@ -6,6 +6,7 @@ mod migrations;
 mod outages;
 mod replicas;
 mod secrets;
+mod stale_statistics;
 mod support;
 mod tls;
 mod webhook_delete;
