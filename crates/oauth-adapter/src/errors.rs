@@ -86,7 +86,7 @@ mod tests {
 
     /// Runs a real code exchange through oauth2 against a canned response.
     async fn exchange_against(status: u16, content_type: &str, body: &str) -> TokenRequestError {
-        let response = oauth2::http::Response::builder()
+        let response = http::Response::builder()
             .status(status)
             .header("content-type", content_type)
             .body(body.as_bytes().to_vec())

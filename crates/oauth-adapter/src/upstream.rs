@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use ports::{McpUpstream, UpstreamError, UpstreamMethod, UpstreamRequest, UpstreamResponse};
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -95,7 +96,11 @@ impl McpUpstream for UpstreamAdapter {
             .collect::<Vec<_>>();
         let insufficient_scope = (status == 403).then(|| scope_challenge(&response)).flatten();
         let content_length = response.content_length();
-        let body = body_stream(response, self.idle, host);
+        // Only the body is kept: the head's header values are slices of hyper's first read
+        // buffer, so a head kept for a stream's life would make hyper read the rest into a second
+        // buffer (8 KiB more per open stream).
+        let body = http::Response::<reqwest::Body>::from(response).into_body();
+        let body = body_stream(body, self.idle, host);
         Ok(UpstreamResponse { status, headers, insufficient_scope, content_length, body: Box::pin(body) })
     }
 }
@@ -124,20 +129,27 @@ fn scope_challenge(response: &reqwest::Response) -> Option<String> {
     })
 }
 
-/// The body, chunk by chunk, each within `idle` of the one before.
+/// The body, chunk by chunk (trailers skipped), each within `idle` of the one before.
 fn body_stream(
-    response: reqwest::Response,
+    body: reqwest::Body,
     idle: Duration,
     host: String,
 ) -> impl futures_core::Stream<Item = Result<Bytes, UpstreamError>> + Send {
-    // The host rides along with the answer (for the words of a failure), never copied per chunk.
-    futures_util::stream::unfold(Some((response, host)), move |state| async move {
-        let (mut response, host) = state?;
-        match tokio::time::timeout(idle, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some((response, host)))),
-            Ok(Ok(None)) => None,
-            Ok(Err(e)) => Some((Err(translate(classify_failure(e, host))), None)),
-            Err(_) => Some((Err(UpstreamError::Timeout(format!("{host} sent nothing for too long"))), None)),
+    // The host rides along with the body (for the words of a failure), never copied per chunk.
+    futures_util::stream::unfold(Some((body, host)), move |state| async move {
+        let (mut body, host) = state?;
+        loop {
+            match tokio::time::timeout(idle, body.frame()).await {
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(chunk) => return Some((Ok(chunk), Some((body, host)))),
+                    Err(_trailers) => continue,
+                },
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(translate(classify_failure(e, host))), None)),
+                Err(_) => {
+                    return Some((Err(UpstreamError::Timeout(format!("{host} sent nothing for too long"))), None));
+                }
+            }
         }
     })
 }
