@@ -183,7 +183,7 @@ pub enum Finish {
 /// the columns, for [`finish`] and for a store that settles many in one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
-    /// The delivery's state afterwards (a postponed one stays pending).
+    /// The delivery's state afterwards (a postponed one keeps its own: pending, as it is held).
     pub state: &'static str,
     /// Whether an attempt was made: counted, and its status and error written. A postponed
     /// delivery (the breaker was open) keeps its last ones.
@@ -235,11 +235,11 @@ impl Settlement {
 /// pending, letting the lease go. A `Gone` outcome also disables the endpoint
 /// ([`crate::webhooks::disable_gone()`], in the same transaction, when this wrote a row).
 pub fn finish(webhook: &WebhookId, event: &EventId, owner: &str, outcome: &AttemptOutcome) -> Finish {
-    let Settlement { state, counted, status, error, next_at } = Settlement::of(outcome);
-    match (counted, next_at) {
-        (false, Some(next_at)) => Finish::Postpone(postpone(webhook, event, owner, next_at)),
-        _ => Finish::Attempt(finish_attempt(webhook, event, owner, state, status, error, next_at)),
+    if let AttemptOutcome::Postponed { next_at } = outcome {
+        return Finish::Postpone(postpone(webhook, event, owner, next_at.unix()));
     }
+    let Settlement { state, status, error, next_at, .. } = Settlement::of(outcome);
+    Finish::Attempt(finish_attempt(webhook, event, owner, state, status, error, next_at))
 }
 
 #[auto_type]

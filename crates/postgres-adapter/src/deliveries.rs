@@ -9,6 +9,7 @@ use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_store::deliveries::{self, Settlement};
 use ports::Attempted;
 
@@ -50,8 +51,8 @@ impl QueryFragment<Pg> for ClaimDeliveries<'_> {
 /// A batch of outcomes recorded in one `UPDATE … FROM unnest(…)`: each delivery `owner` still
 /// holds gets its [`Settlement`] and loses its lease; returns the batch's positions it wrote.
 /// Per delivery it is a row of arrays instead of a statement of its own (which cost PostgreSQL a
-/// statement's overhead each, 35 µs, docs/benchmarks.md "Lifecycle events"). Run it after
-/// [`SETTLE_BY_THE_BATCH`], in the same transaction.
+/// statement's overhead each, 35 µs, docs/benchmarks.md "Lifecycle events"). Run it by
+/// [`SettleDeliveries::run`], which makes the setting the plan needs first.
 ///
 /// The batch drives the plan: its events' `seq`s are looked up once (a materialized `WITH`), then
 /// each delivery by its key. Statistics of `lease_owner` taken while nothing was leased make a
@@ -93,7 +94,9 @@ impl<'a> SettleDeliveries<'a> {
                 continue;
             }
             let Settlement { state, counted, status, error, next_at } = Settlement::of(&a.outcome);
-            settle.position.push(i32::try_from(i).unwrap_or(i32::MAX));
+            settle
+                .position
+                .push(i32::try_from(i).expect("a batch holds at most the claim's limit, a u32 far below i32::MAX"));
             settle.webhook.push(a.webhook.as_str().to_owned());
             settle.event.push(a.event.as_str().to_owned());
             settle.state.push(state);
@@ -108,11 +111,21 @@ impl<'a> SettleDeliveries<'a> {
 
 /// Keeps the rest of the transaction from reading a whole table where an index can serve
 /// ([`SettleDeliveries`] says why): `SET LOCAL` ends with the transaction.
-pub(crate) const SETTLE_BY_THE_BATCH: &str = "SET LOCAL enable_seqscan = off";
+const SETTLE_BY_THE_BATCH: &str = "SET LOCAL enable_seqscan = off";
+
+impl SettleDeliveries<'_> {
+    /// Records the batch in `tx` (a transaction: the setting it makes ends with it), planned from
+    /// the batch; whether each of the `len` attempts it was made from was written, in order.
+    pub(crate) async fn run(self, tx: &mut AsyncPgConnection, len: usize) -> QueryResult<Vec<bool>> {
+        tx.batch_execute(SETTLE_BY_THE_BATCH).await?;
+        let positions: Vec<i32> = self.load(tx).await?;
+        Ok(written(len, &positions))
+    }
+}
 
 /// Whether each of a batch of `len` attempts was written, in its order, from the positions
 /// [`SettleDeliveries`] returned.
-pub(crate) fn written(len: usize, positions: &[i32]) -> Vec<bool> {
+fn written(len: usize, positions: &[i32]) -> Vec<bool> {
     let mut written = vec![false; len];
     for p in positions {
         if let Some(w) = usize::try_from(*p).ok().and_then(|p| written.get_mut(p)) {
@@ -155,7 +168,7 @@ impl QueryFragment<Pg> for SettleDeliveries<'_> {
         out.push_sql(
             ") AS u(position, webhook_id, event_id, state, counted, status, error, next_at) \
              JOIN events e ON e.event_id = u.event_id) \
-             UPDATE deliveries SET state = u.state, attempts = deliveries.attempts + u.counted, \
+             UPDATE deliveries SET state = CASE WHEN u.counted = 1 THEN u.state ELSE deliveries.state END, attempts = deliveries.attempts + u.counted, \
              last_status = CASE WHEN u.counted = 1 THEN u.status ELSE deliveries.last_status END, \
              last_error = CASE WHEN u.counted = 1 THEN u.error ELSE deliveries.last_error END, \
              next_at = COALESCE(u.next_at, deliveries.next_at), lease_owner = NULL, lease_until = 0 \

@@ -26,7 +26,7 @@ use ports::{
 };
 
 use crate::PgStore;
-use crate::deliveries::{self as pg_deliveries, ClaimDeliveries, SettleDeliveries};
+use crate::deliveries::{ClaimDeliveries, SettleDeliveries};
 use crate::error::from_diesel;
 
 #[async_trait]
@@ -201,9 +201,7 @@ impl EventStore for PgStore {
             let mut conn = self.conn().await?;
             let written = conn
                 .transaction(async |tx| {
-                    diesel::sql_query(pg_deliveries::SETTLE_BY_THE_BATCH).execute(tx).await?;
-                    let positions: Vec<i32> = batch.load(tx).await?;
-                    let written = pg_deliveries::written(attempts.len(), &positions);
+                    let written = batch.run(tx, attempts.len()).await?;
                     for (a, wrote) in attempts.iter().zip(&written) {
                         if let (true, AttemptOutcome::Gone { at }) = (wrote, &a.outcome) {
                             webhooks::disable_gone(&a.webhook, *at).execute(tx).await?;

@@ -41,13 +41,18 @@ struct Counts {
 }
 
 /// The server's counters of `deliveries` in `schema`, once every session of the store on it has
-/// ended and they count `updated` row updates (so what the sessions did has been reported).
+/// ended, and they count `updated` row updates (so what the sessions did has been reported).
 async fn counts_after_the_sessions_end(schema: &str, updated: i64) -> Counts {
     #[derive(QueryableByName)]
     struct Ended {
         #[diesel(sql_type = Bool)]
         #[allow(dead_code, reason = "only run for its effect")]
         ended: bool,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
     }
     let mut admin = admin().await;
     let started = Instant::now();
@@ -59,6 +64,13 @@ async fn counts_after_the_sessions_end(schema: &str, updated: i64) -> Counts {
         .load(&mut admin)
         .await
         .expect("end the store's sessions");
+        // Every session gone, then the counters: the updates they must show prove the writers
+        // reported, and waiting for none left covers a session that only read.
+        let left: Count = diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1")
+            .bind::<Text, _>(schema)
+            .get_result(&mut admin)
+            .await
+            .expect("count the store's sessions");
         let counts: Counts = diesel::sql_query(
             "SELECT seq_scan, n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'deliveries'",
         )
@@ -66,7 +78,7 @@ async fn counts_after_the_sessions_end(schema: &str, updated: i64) -> Counts {
         .get_result(&mut admin)
         .await
         .expect("read the table's counters");
-        if counts.n_tup_upd >= updated {
+        if left.n == 0 && counts.n_tup_upd >= updated {
             return counts;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the sessions' counts never came: {counts:?}");

@@ -209,8 +209,10 @@ pub async fn every_finish_outcome_is_recorded_and_lets_the_lease_go<S: ContractS
 }
 
 /// A round's outcomes are recorded together, each only where the finishing dispatcher holds the
-/// lease, with an answer per attempt in their order: another's delivery, and the same delivery
-/// a second time in the batch (its lease is gone by then), are not; nothing to record is no write.
+/// lease, with an answer per attempt in their order: another's delivery (a `410` on it disables
+/// nothing), the same delivery a second time in the batch (its lease is gone by then) and an
+/// unknown event are not; a postponement keeps the last attempt's status and error; nothing to
+/// record is no write.
 pub async fn a_rounds_finishes_are_recorded_together_each_where_its_lease_is_held<S: ContractStore>(store: S) {
     let alice = fixtures::owner("acme", "alice");
     let (hook, gone) =
@@ -226,30 +228,50 @@ pub async fn a_rounds_finishes_are_recorded_together_each_where_its_lease_is_hel
     assert_eq!(claim(&store, "e", 10, 4).await, vec![pair(&hook, 4)]);
     assert_eq!(store.finish_deliveries("d", &[]).await.expect("no attempts"), Vec::<bool>::new());
 
+    // The delivery postponed in the round had an attempt before it: that attempt's status stays.
+    let answered =
+        || AttemptOutcome::Retry { status: Some(503), error: "the receiver answered 503".into(), next_at: at(20) };
+    assert!(finish(&store, &hook, 3, "d", answered()).await);
+    assert_eq!(claim(&store, "d", 20, 10).await, vec![pair(&hook, 3)]);
+
     let retry = AttemptOutcome::Retry { status: Some(500), error: "the receiver answered 500".into(), next_at: at(30) };
     let round = [
         attempted(&hook, 1, delivered(11)),
-        attempted(&hook, 4, delivered(11)),
+        attempted(&hook, 4, AttemptOutcome::Gone { at: at(11) }),
         attempted(&hook, 2, retry),
         attempted(&gone, 3, AttemptOutcome::Gone { at: at(11) }),
         attempted(&hook, 1, delivered(12)),
         attempted(&hook, 3, AttemptOutcome::Postponed { next_at: at(40) }),
+        attempted(&hook, 99, delivered(11)),
     ];
     let written = store.finish_deliveries("d", &round).await.expect("finish a round");
-    assert_eq!(written, [true, false, true, true, false, true]);
+    assert_eq!(written, [true, false, true, true, false, true, false]);
 
-    let seen = |d: Delivery| (d.state, d.attempts, d.last_status, d.next_attempt_at);
-    assert_eq!(seen(delivery(&store, &hook, 1).await), (DeliveryState::Delivered, 1, Some(200), None));
-    assert_eq!(seen(delivery(&store, &hook, 2).await), (DeliveryState::Pending, 1, Some(500), Some(at(30))));
-    assert_eq!(seen(delivery(&store, &hook, 3).await), (DeliveryState::Pending, 0, None, Some(at(40))));
-    assert_eq!(seen(delivery(&store, &gone, 3).await), (DeliveryState::Failed, 1, Some(410), None));
-    assert_eq!(seen(delivery(&store, &hook, 4).await), (DeliveryState::Pending, 0, None, Some(at(0))), "e's");
+    let seen = |d: Delivery| (d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at);
+    let error = |e: &str| Some(e.to_owned());
+    assert_eq!(seen(delivery(&store, &hook, 1).await), (DeliveryState::Delivered, 1, Some(200), None, None));
+    assert_eq!(
+        seen(delivery(&store, &hook, 2).await),
+        (DeliveryState::Pending, 1, Some(500), error("the receiver answered 500"), Some(at(30)))
+    );
+    assert_eq!(
+        seen(delivery(&store, &hook, 3).await),
+        (DeliveryState::Pending, 1, Some(503), error("the receiver answered 503"), Some(at(40))),
+        "a postponement counts no attempt and keeps the last one's status"
+    );
+    assert_eq!(
+        seen(delivery(&store, &gone, 3).await),
+        (DeliveryState::Failed, 1, Some(410), error(AttemptOutcome::GONE_REASON), None)
+    );
+    assert_eq!(seen(delivery(&store, &hook, 4).await), (DeliveryState::Pending, 0, None, None, Some(at(0))), "e's");
     let disabled = store.webhook(&gone.tenant, &gone.id).await.expect("webhook").expect("still there");
     assert_eq!(
         disabled.disabled_reason.as_deref(),
         Some(AttemptOutcome::GONE_REASON),
         "a 410 in a round disables its endpoint"
     );
+    let kept = store.webhook(&hook.tenant, &hook.id).await.expect("webhook").expect("still there");
+    assert!(kept.enabled && kept.disabled_reason.is_none(), "a 410 on a delivery d does not hold disables nothing");
     assert!(finish(&store, &hook, 4, "e", delivered(13)).await, "e still holds its own");
 }
 
