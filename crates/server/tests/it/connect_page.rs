@@ -178,8 +178,9 @@ async fn a_form_without_the_pages_csrf_token_is_refused_and_connects_nothing(bac
 }
 
 async fn an_expired_or_unknown_session_gets_a_clear_page_and_a_json_client_the_contracts_error(backend: Backend) {
-    // Long enough that a loaded machine still enters the page before the session ends (a 1 s
-    // life failed in CI); the wait below is counted from before the session was opened.
+    // Long enough that a loaded machine still enters the page before the session ends: a life of
+    // 5 s is 4 to 5 s on whole-second timestamps (1 s was as little as a tenth of one, and failed
+    // in CI). The wait below is counted from before the session was opened.
     const TTL_SECONDS: u64 = 5;
     let ttl = TTL_SECONDS.to_string();
     let (app, _auth) = spawn_with(backend, TestAuthConfig::default(), &[("CONNECT_SESSION_TTL_SECONDS", &ttl)]).await;
