@@ -49,8 +49,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+        // One reading of the time for both, so the seconds are always the milliseconds' own.
+        Timestamp::from_unix(self.now_millis() / 1000)
     }
 
     fn now_millis(&self) -> i64 {

@@ -6,9 +6,10 @@
 //!
 //! Order per connection comes from the claim (a later event of a connection is not claimable
 //! while an earlier one is pending, or sent but not yet recorded), so at most one delivery per
-//! connection and endpoint is in hand at a time. Retries back off exponentially with jitter for `WEBHOOK_RETRY_HOURS`; an endpoint
-//! that keeps failing opens its circuit breaker (the one refreshes use), and its deliveries wait
-//! for the cool-down without an attempt counted. The dispatcher also prunes old events.
+//! connection and endpoint is in hand at a time. Retries back off exponentially with jitter for
+//! `WEBHOOK_RETRY_HOURS`; an endpoint that keeps failing opens its circuit breaker (the one
+//! refreshes use), and its deliveries wait for the cool-down without an attempt counted. The
+//! dispatcher also prunes old events.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -250,7 +251,7 @@ impl<D: Deps> Dispatcher<D> {
             pipe.ended.extend(joined(done));
             self.start_held(&mut pipe);
         }
-        let mut ended = pipe.ended;
+        let ended = pipe.ended;
         for a in &ended {
             match a.outcome {
                 AttemptOutcome::Delivered { .. } => report.delivered += 1,
@@ -259,13 +260,8 @@ impl<D: Deps> Dispatcher<D> {
                 AttemptOutcome::Postponed { .. } => report.postponed += 1,
             }
         }
-        self.record(&mut ended).await;
+        record(self.deliveries(), ended).await;
         Ok(report)
-    }
-
-    /// Records the attempts that have ended, in one write.
-    async fn record(&self, ended: &mut Vec<Attempted>) {
-        record(self.deliveries(), std::mem::take(ended)).await;
     }
 
     /// Claims up to `limit` due deliveries and starts sending each whose endpoint has room,
