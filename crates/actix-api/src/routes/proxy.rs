@@ -322,13 +322,13 @@ async fn forward<D: Deps>(
     let open = metrics.stream_opened();
     let proxy_metrics = state.metrics.clone();
     // Only a legacy stream's answer is rewritten, so only its URL is parsed.
-    let server_url = || connection.url.as_deref().and_then(|url| Url::parse(url).ok());
-    let mut rewriter = match rewrite && (200..300).contains(&response.status) {
-        true => server_url().map(|url| {
+    let mut rewriter = if rewrite && (200..300).contains(&response.status) {
+        connection.url.as_deref().and_then(|url| Url::parse(url).ok()).map(|url| {
             let (directory, ref_id) = (state.directory.clone(), connection.ref_id.clone());
             EndpointRewriter::new(url, move |path: &str| directory.seal_endpoint(&ref_id, path))
-        }),
-        false => None,
+        })
+    } else {
+        None
     };
     let stream = response.body.map(move |chunk| {
         let _open = &open;

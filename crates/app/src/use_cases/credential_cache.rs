@@ -133,14 +133,6 @@ impl CredentialCache {
     }
 }
 
-impl std::fmt::Debug for CredentialCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Sizes only: an entry holds secrets.
-        let entries = self.state().entries.len();
-        f.debug_struct("CredentialCache").field("ttl_ms", &self.ttl_ms).field("entries", &entries).finish()
-    }
-}
-
 impl<D: Deps> Directory<D> {
     /// The credential of `owner`'s connection `ref_id` for a proxied call: this replica's kept
     /// one while it may be, else [`Directory::credentials`]' (kept then for the next calls).
