@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    ApiKeySpec, AuthSpec, OAuthSpec, Scopes, ServerName, ServerSpec, Timestamp, TokenEndpointAuth, Transport,
+    ApiKeySpec, AuthMethod, AuthSpec, Connection, ConnectionStatus, NewConnection, OAuthSpec, RefId, Scopes,
+    ServerName, ServerSpec, Timestamp, TokenEndpointAuth, Transport,
 };
 use ports::mocks::{
     MockAuditLog, MockAuthorizationDiscovery, MockCipher, MockClock, MockConnectSessionStore, MockConnectionStore,
     MockFlowStore, MockIdSource, MockOAuthClient, MockRefreshQueue, MockRegistrationStore,
 };
-use ports::{CipherError, Sealed};
+use ports::{CipherError, Sealed, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{Catalog, CatalogEntry, Deps, Directory, Ports, Settings};
@@ -142,7 +143,7 @@ impl Mocks {
         clock.expect_now().returning(move || Timestamp::from_unix(seconds.load(std::sync::atomic::Ordering::SeqCst)));
         clock.expect_now_millis().returning(move || now.load(std::sync::atomic::Ordering::SeqCst) * 1000);
         let mut ids = MockIdSource::new();
-        ids.expect_ref_id().returning(|| domain::RefId::from_random([1; 16]));
+        ids.expect_ref_id().returning(|| RefId::from_random([1; 16]));
         ids.expect_secret_token().returning(|| SecretString::from("token-0123456789abcdefghijklmnopqrstuvwxyzAB"));
         let event_ids = std::sync::atomic::AtomicU8::new(0);
         ids.expect_event_id().returning(move || {
@@ -289,4 +290,45 @@ pub(crate) fn empty_body() -> impl futures_core::Stream<Item = Result<bytes::Byt
         }
     }
     Empty
+}
+
+/// A connection's id made of `n`.
+pub(crate) fn ref_id(n: u8) -> RefId {
+    RefId::from_random([n; 16])
+}
+
+/// A connected `acme` connection (a static catalog entry whose token endpoint is
+/// `https://as.example/token`) expiring in `expires_in` seconds.
+pub(crate) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
+    let new = NewConnection {
+        ref_id: ref_id.clone(),
+        owner: owner(),
+        server_name: ServerName::parse("acme").unwrap(),
+        label: None,
+        display_name: None,
+        url: Some("https://acme.example/mcp".into()),
+        transport: Transport::StreamableHttp,
+        auth_method: AuthMethod::OAuth,
+        exportable: true,
+    };
+    Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(expires_in)), NOW, NOW)
+}
+
+/// Secrets as the fake cipher seals them.
+pub(crate) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
+    StoredSecrets {
+        api_key: None,
+        access_token: Some(Sealed(format!("connections/{ref_id}/access_token|at").into_bytes())),
+        refresh_token: Some(Sealed(format!("connections/{ref_id}/refresh_token|{refresh}").into_bytes())),
+    }
+}
+
+pub(crate) fn tokens(expires_in: u64) -> TokenSet {
+    TokenSet {
+        access_token: SecretString::from("at-new"),
+        refresh_token: Some(SecretString::from("rt-new")),
+        expires_in: Some(expires_in),
+        scopes: None,
+        account: None,
+    }
 }

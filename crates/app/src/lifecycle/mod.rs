@@ -26,7 +26,7 @@ mod reconnect_tests;
 #[cfg(test)]
 mod scheduler_tests;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;

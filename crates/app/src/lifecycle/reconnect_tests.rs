@@ -6,8 +6,7 @@ use domain::{ConnectionStatus, ServerName};
 use ports::AuditKind;
 use ports::mocks::MockAuditLog;
 
-use super::tests::{connection, ref_id};
-use crate::test_support::{Mocks, NOW, owner};
+use crate::test_support::{Mocks, NOW, connection, owner, ref_id};
 use crate::{ConnectOutcome, Error};
 
 fn acme() -> ServerName {

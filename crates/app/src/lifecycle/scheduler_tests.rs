@@ -7,8 +7,8 @@ use domain::ConnectionStatus;
 use ports::mocks::MockRefreshQueue;
 use ports::{DueStats, Lease, OAuthError, RetryState};
 
-use super::tests::{all_due, build, connection, ref_id, tokens};
-use crate::test_support::{Mocks, NOW, RecordedMetrics};
+use super::tests::{all_due, build};
+use crate::test_support::{Mocks, NOW, RecordedMetrics, connection, ref_id, tokens};
 use crate::{Refresher, RoundReport, SchedulerHealth};
 
 /// A queue whose claims hand out `batches` in turn (then nothing), owned by one replica.

@@ -5,58 +5,13 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::{
-    Account, AuthMethod, Connection, ConnectionStatus, EventType, NewConnection, RefId, Scopes, ServerName, Transport,
-};
+use domain::{Account, ConnectionStatus, EventType, RefId};
 use ports::mocks::MockRefreshQueue;
-use ports::{
-    BreakerState, Lease, OAuthError, RefreshEvent, RetryState, Sealed, SecretsUpdate, StoredSecrets, TokenSet,
-};
-use secrecy::SecretString;
+use ports::{BreakerState, Lease, OAuthError, RefreshEvent, RetryState, SecretsUpdate, TokenSet};
 
 use super::lease::{Attempt, Mode};
-use crate::test_support::{Mocks, NOW, RecordedMetrics, owner};
+use crate::test_support::{Mocks, NOW, RecordedMetrics, connection, owner, ref_id, secrets, tokens};
 use crate::{Directory, Error, RefreshOutcome, RefreshSettings};
-
-pub(crate) fn ref_id(n: u8) -> RefId {
-    RefId::from_random([n; 16])
-}
-
-/// A connected `acme` connection (a static catalog entry whose token endpoint is
-/// `https://as.example/token`) expiring in `expires_in` seconds.
-pub(crate) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
-    let new = NewConnection {
-        ref_id: ref_id.clone(),
-        owner: owner(),
-        server_name: ServerName::parse("acme").unwrap(),
-        label: None,
-        display_name: None,
-        url: Some("https://acme.example/mcp".into()),
-        transport: Transport::StreamableHttp,
-        auth_method: AuthMethod::OAuth,
-        exportable: true,
-    };
-    Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(expires_in)), NOW, NOW)
-}
-
-/// Secrets as the fake cipher seals them.
-pub(crate) fn secrets(ref_id: &RefId, refresh: &str) -> StoredSecrets {
-    StoredSecrets {
-        api_key: None,
-        access_token: Some(Sealed(format!("connections/{ref_id}/access_token|at").into_bytes())),
-        refresh_token: Some(Sealed(format!("connections/{ref_id}/refresh_token|{refresh}").into_bytes())),
-    }
-}
-
-pub(crate) fn tokens(expires_in: u64) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from("at-new"),
-        refresh_token: Some(SecretString::from("rt-new")),
-        expires_in: Some(expires_in),
-        scopes: None,
-        account: None,
-    }
-}
 
 /// Every connection is a connected `acme` one expiring in `expires_in` seconds, with a refresh token.
 pub(super) fn all_due(mocks: &mut Mocks, expires_in: i64) {

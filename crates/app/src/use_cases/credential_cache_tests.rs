@@ -15,8 +15,8 @@ use ports::{OAuthError, Sealed, SecretsUpdate, StoredSecrets, UpstreamMethod, Up
 use secrecy::ExposeSecret;
 
 use super::*;
-use crate::lifecycle::tests::{connection as oauth_connection, ref_id, secrets as oauth_secrets, tokens};
 use crate::test_support::{MockDeps, Mocks, NOW, empty_body, owner};
+use crate::test_support::{connection as oauth_connection, ref_id, secrets as oauth_secrets, tokens};
 use crate::{ProxyRequest, ProxyTarget, RefreshSettings};
 
 /// The store of one connection, as the mocks read and write it, counting the reads of a
