@@ -300,17 +300,7 @@ pub(crate) fn ref_id(n: u8) -> RefId {
 /// A connected `acme` connection (a static catalog entry whose token endpoint is
 /// `https://as.example/token`) expiring in `expires_in` seconds.
 pub(crate) fn connection(ref_id: &RefId, status: ConnectionStatus, expires_in: i64) -> Connection {
-    let new = NewConnection {
-        ref_id: ref_id.clone(),
-        owner: owner(),
-        server_name: ServerName::parse("acme").unwrap(),
-        label: None,
-        display_name: None,
-        url: Some("https://acme.example/mcp".into()),
-        transport: Transport::StreamableHttp,
-        auth_method: AuthMethod::OAuth,
-        exportable: true,
-    };
+    let new = acme_oauth(ref_id);
     Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(expires_in)), NOW, NOW)
 }
 
@@ -330,5 +320,20 @@ pub(crate) fn tokens(expires_in: u64) -> TokenSet {
         expires_in: Some(expires_in),
         scopes: None,
         account: None,
+    }
+}
+
+/// A new OAuth connection `ref_id` of [`owner`] to the `acme` catalog entry.
+pub(crate) fn acme_oauth(ref_id: &RefId) -> NewConnection {
+    NewConnection {
+        ref_id: ref_id.clone(),
+        owner: owner(),
+        server_name: ServerName::parse("acme").unwrap(),
+        label: None,
+        display_name: None,
+        url: Some("https://acme.example/mcp".into()),
+        transport: Transport::StreamableHttp,
+        auth_method: AuthMethod::OAuth,
+        exportable: true,
     }
 }

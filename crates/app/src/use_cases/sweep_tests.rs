@@ -1,26 +1,16 @@
 //! The flow sweeper: expired flows fail their connections, and so do connections left
 //! `pending_oauth` by a callback that took its flow and never finished (the process died).
 
-use domain::{AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use domain::{Connection, ConnectionStatus, RefId, Scopes};
 use ports::SecretsUpdate;
 
-use crate::test_support::{Mocks, NOW, owner};
+use crate::test_support::{Mocks, NOW, acme_oauth};
 
 /// The TTL the mocked directory runs with (`flow_ttl_seconds`).
 const TTL: i64 = 600;
 
 fn connection(id: u8, status: ConnectionStatus, waiting_for: i64) -> Connection {
-    let new = NewConnection {
-        ref_id: RefId::from_random([id; 16]),
-        owner: owner(),
-        server_name: ServerName::parse("acme").unwrap(),
-        label: None,
-        display_name: None,
-        url: Some("https://acme.example/mcp".into()),
-        transport: Transport::StreamableHttp,
-        auth_method: AuthMethod::OAuth,
-        exportable: true,
-    };
+    let new = acme_oauth(&RefId::from_random([id; 16]));
     let since = NOW.plus_seconds(-waiting_for);
     Connection::restore(new, status, None, Scopes::empty(), None, since, since)
 }

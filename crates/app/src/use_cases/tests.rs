@@ -1,10 +1,10 @@
 //! Unit tests of the use cases against mocked ports.
 
-use domain::{Account, AuthMethod, Connection, ConnectionStatus, NewConnection, RefId, Scopes, ServerName, Transport};
+use domain::{Account, Connection, ConnectionStatus, RefId, Scopes, ServerName};
 use ports::{AuditKind, OAuthError, PendingFlow, Sealed, SecretsUpdate, StoredSecrets, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::test_support::{Mocks, NOW, owner};
+use crate::test_support::{Mocks, NOW, connection, owner, ref_id};
 use crate::{CallbackInput, ConnectOutcome, ConnectRequest, Error};
 
 fn request(name: &str) -> ConnectRequest {
@@ -22,18 +22,7 @@ fn request(name: &str) -> ConnectRequest {
 }
 
 fn oauth_connection(status: ConnectionStatus) -> Connection {
-    let new = NewConnection {
-        ref_id: RefId::from_random([1; 16]),
-        owner: owner(),
-        server_name: ServerName::parse("acme").unwrap(),
-        label: None,
-        display_name: None,
-        url: Some("https://acme.example/mcp".into()),
-        transport: Transport::StreamableHttp,
-        auth_method: AuthMethod::OAuth,
-        exportable: true,
-    };
-    Connection::restore(new, status, None, Scopes::empty(), Some(NOW.plus_seconds(3600)), NOW, NOW)
+    connection(&ref_id(1), status, 3600)
 }
 
 fn flow(expires_in: i64) -> PendingFlow {
